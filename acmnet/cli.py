@@ -1,0 +1,191 @@
+"""The `acmnet` command: one subcommand per step of the pipeline (see README.md).
+
+Every subcommand reads the validated config (`--config`) and takes its inputs and outputs as
+explicit paths, so Snakemake rules and users call the same thing. Errors that a user can fix
+(config, missing or broken files, empty sets, a diverging run) are printed as one message that
+names the key, file or step, with exit status 2; set ACMNET_DEBUG=1 for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from acmnet.config import Config, ConfigError, load_config
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    if args.out:
+        from acmnet.config import save_config
+
+        save_config(cfg, args.out)
+    print(f"config OK: experiment `{cfg.experiment}`, datasets {', '.join(cfg.datasets)}, methods {', '.join(cfg.methods)}")
+
+
+def cmd_synthesize(args: argparse.Namespace) -> None:
+    from acmnet.datasets import synthetic
+
+    cfg = _config(args)
+    spec = cfg.dataset(args.dataset)
+    if spec.type != "synthetic":
+        raise ConfigError(f"datasets.{args.dataset} has type `{spec.type}`; only `synthetic` datasets are synthesized")
+    synthetic.synthesize(Path(spec.root), spec.options, args.dataset)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from acmnet.datasets import manifest as mf
+    from acmnet.datasets import prepare_manifest
+
+    cfg = _config(args)
+    frame = prepare_manifest(cfg, args.dataset)
+    mf.write(frame, Path(args.out))
+    counts = frame.groupby(["role", "condition"]).size()
+    print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
+
+
+def cmd_cache(args: argparse.Namespace) -> None:
+    from acmnet.cache import build_cache
+    from acmnet.datasets import manifest as mf
+
+    cfg = _config(args)
+    frame = mf.read(Path(args.manifest))
+    build_cache(frame, Path(cfg.dataset(args.dataset).root), Path(args.out), cfg.image_size, workers=args.workers)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from acmnet.train import train
+
+    cfg = _config(args)
+    _check_kind(cfg, args.method, "acmnet", "train")
+    path = train(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out_dir), progress=not args.no_progress)
+    print(f"wrote {path}")
+
+
+def cmd_describe(args: argparse.Namespace) -> None:
+    from acmnet.describe import describe
+
+    cfg = _config(args)
+    describe(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out),
+             Path(args.checkpoint) if args.checkpoint else None, progress=not args.no_progress)
+
+
+def cmd_retrieve(args: argparse.Namespace) -> None:
+    from acmnet.retrieval import retrieve
+
+    cfg = _config(args)
+    retrieve(Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.evaluate.search_chunk)
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from acmnet.metrics import score
+
+    cfg = _config(args)
+    metrics = score(cfg, args.dataset, args.method, Path(args.manifest), Path(args.retrieval), Path(args.out), Path(args.curve_out))
+    print(metrics.to_string(index=False))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from acmnet.figures import recall_curves
+    from acmnet.tables import merge_metrics, write_table
+
+    cfg = _config(args)
+    table = merge_metrics([Path(p) for p in args.metrics], Path(args.out_metrics))
+    write_table(cfg, table, Path(args.out_table))
+    curves = pd.concat([pd.read_csv(p) for p in args.curves], ignore_index=True)
+    for figure in args.figures:
+        recall_curves(curves, Path(figure))
+    print(table.to_string(index=False))
+
+
+def cmd_figure_retrievals(args: argparse.Namespace) -> None:
+    from acmnet.figures import retrieval_examples
+
+    cfg = _config(args)
+    retrieval_examples(Path(args.manifest), Path(args.cache), Path(args.retrieval), cfg.dataset(args.dataset).tolerance,
+                       Path(args.out))
+
+
+def _check_kind(cfg: Config, method: str, kind: str, step: str) -> None:
+    if cfg.method(method).kind != kind:
+        raise ConfigError(f"methods.{method} has kind `{cfg.method(method).kind}`; `acmnet {step}` needs kind `{kind}`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acmnet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STEP")
+
+    def add(name: str, func, help_text: str, dataset=False, method=False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", required=True, nargs="+", help="config YAML file(s); later ones override earlier ones")
+        if dataset:
+            p.add_argument("--dataset", required=True, help="dataset name (a key of `datasets` in the config)")
+        if method:
+            p.add_argument("--method", required=True, help="method name (a key of `methods` in the config)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("check-config", cmd_check_config, "validate a config; optionally write it fully resolved")
+    p.add_argument("--out", help="write the resolved config (all defaults filled in) here")
+    add("synthesize", cmd_synthesize, "render a synthetic route (the offline demo data) into its dataset root", dataset=True)
+    p = add("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk", dataset=True)
+    p.add_argument("--out", required=True, help="manifest CSV to write")
+    p = add("cache", cmd_cache, "decode and resize every manifest image once into a uint8 .npy cache", dataset=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True, help="cache .npy to write (an .json index is written beside it)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads")
+    p = add("train", cmd_train, "train ACM-Net on the manifest's `train` images (resumes from OUT_DIR/last.pt)", method=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--out-dir", required=True, help="folder for checkpoint.pt, last.pt and train_log.csv")
+    p.add_argument("--no-progress", action="store_true")
+    p = add("describe", cmd_describe, "compute L2-normalised descriptors of the reference and query images", method=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--checkpoint", help="checkpoint of a trained method (kind acmnet)")
+    p.add_argument("--out", required=True, help="descriptors .npz to write")
+    p.add_argument("--no-progress", action="store_true")
+    p = add("retrieve", cmd_retrieve, "exact inner-product top-K search of every query (faiss)")
+    p.add_argument("--descriptors", required=True)
+    p.add_argument("--out", required=True, help="retrieval .npz to write")
+    p = add("score", cmd_score, "recall@N per query set with the dataset's tolerance window", dataset=True, method=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--retrieval", required=True)
+    p.add_argument("--out", required=True, help="metrics CSV to write")
+    p.add_argument("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write")
+    p = add("report", cmd_report, "merge metrics, write the LaTeX table and the recall curves figure")
+    p.add_argument("--metrics", required=True, nargs="+")
+    p.add_argument("--curves", required=True, nargs="+")
+    p.add_argument("--out-metrics", required=True)
+    p.add_argument("--out-table", required=True)
+    p.add_argument("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)")
+    p = add("figure-retrievals", cmd_figure_retrievals, "grid of queries with their top retrievals, marked right or wrong", dataset=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--retrieval", required=True)
+    p.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
+        if os.environ.get("ACMNET_DEBUG"):
+            raise
+        print(f"acmnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Recall@N with a place tolerance window (paper section 4.2).
+
+A query is correct at N if at least one of its top-N references lies within +/- `tolerance`
+places of the query's own place. Every query counts in the denominator, also one whose place has
+no reference at all. Results are percentages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acmnet.config import Config
+from acmnet.datasets import manifest as mf
+from acmnet.io import atomic_path
+
+
+def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+    """Boolean (Q, K): retrieval j of query i lies within the tolerance window."""
+    return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
+
+
+def recall_curve(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+    """Recall@N in percent for N = 1..K: float64 (K,)."""
+    if len(query_places) == 0:
+        raise ValueError("recall of an empty query set is undefined")
+    found = np.logical_or.accumulate(hits(query_places, reference_places, indices, tolerance), axis=1)
+    return 100.0 * found.mean(axis=0)
+
+
+def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval_path: Path, out: Path, curve_out: Path) -> pd.DataFrame:
+    """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method."""
+    frame = mf.read(manifest_path)
+    data = np.load(retrieval_path)
+    ref_rows, query_rows, indices = data["reference_rows"], data["query_rows"], data["indices"]
+    check_rows(frame, ref_rows, "reference", manifest_path, retrieval_path)
+    check_rows(frame, query_rows, "query", manifest_path, retrieval_path)
+    tolerance = cfg.dataset(dataset).tolerance
+    places = frame["place"].to_numpy()
+    conditions = frame["condition"].to_numpy()[query_rows]
+    rows, curves = [], []
+    for queries in mf.query_sets(frame):
+        selected = conditions == queries
+        curve = recall_curve(places[query_rows[selected]], places[ref_rows], indices[selected], tolerance)
+        row = {"dataset": dataset, "queries": queries, "method": method}
+        row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at if n <= len(curve)})
+        row.update({"n_queries": int(selected.sum()), "n_references": len(ref_rows), "tolerance": tolerance})
+        rows.append(row)
+        curves.append(pd.DataFrame({"dataset": dataset, "queries": queries, "method": method,
+                                    "N": np.arange(1, len(curve) + 1), "recall": curve}))
+    metrics = pd.DataFrame(rows)
+    for path, table in ((out, metrics), (curve_out, pd.concat(curves))):
+        with atomic_path(Path(path)) as tmp:
+            table.to_csv(tmp, index=False)
+    return metrics
+
+
+def check_rows(frame: pd.DataFrame, rows: np.ndarray, role: str, manifest_path: Path, other: Path) -> None:
+    """The row numbers stored in `other` must be exactly the manifest's rows of `role`."""
+    expected = np.flatnonzero(frame["role"].to_numpy() == role)
+    if len(rows) != len(expected) or not np.array_equal(rows, expected):
+        raise ValueError(
+            f"{other} does not match {manifest_path}: it holds {len(rows)} {role} rows, the manifest "
+            f"{len(expected)} (or other row numbers). Rerun describe and retrieve for this manifest"
+        )

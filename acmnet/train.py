@@ -1,0 +1,261 @@
+"""Self-supervised training of ACM-Net on the `train` images of a manifest (paper section 3.4).
+
+One step takes N originals from the uint8 image cache and builds, on the training device:
+the appearance-augmented view T_A(x) (N) and the rotations by 90/180/270 degrees (3N). The
+encoder runs once on these 5N images; the 0-degree view is the original itself and feeds both
+branches. L = w_C * L_C(P_A(E(x)), P_A(E(T_A x))) + lambda * L_P(P_G(E(R_k x)), k).
+
+Checkpoints: `last.pt` after every `checkpoint_every` epochs (model, optimiser, scheduler, RNG
+states, epoch, step, log) from which a rerun resumes; `checkpoint.pt` (the model alone, for
+describing) only when training is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from acmnet.augment import build_appearance_augmentation
+from acmnet.cache import ImageCache
+from acmnet.config import Config, TrainConfig
+from acmnet.datasets import manifest as mf
+from acmnet.io import atomic_path
+from acmnet.losses import contrastive_loss, positive_alignment, rotation_loss
+from acmnet.model import AcmNet, build_model
+
+LOG_COLUMNS = [
+    "epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy",
+    "positive_alignment", "lr", "images_per_s",
+]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message names the step."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device `{name}` was asked for but CUDA is not available: set device: cpu or auto")
+    return device
+
+
+def to_float_images(batch: np.ndarray | torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1] on `device`."""
+    tensor = torch.as_tensor(batch).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return tensor.contiguous(memory_format=memory_format)
+
+
+class StepOutput(dict):
+    """Loss terms and diagnostics of one step (tensors); `loss` is the total to minimise."""
+
+
+def training_step(
+    model: AcmNet,
+    augment: torch.nn.Module,
+    images: torch.Tensor,
+    tcfg: TrainConfig,
+    amp_dtype: torch.dtype | None,
+) -> StepOutput:
+    """Forward pass and losses for one batch of originals `images` (N, 3, S, S) in [0, 1]."""
+    n = images.shape[0]
+    use_contrastive = tcfg.contrastive_weight > 0
+    use_rotation = tcfg.rotation_weight > 0
+    views = [images]
+    if use_contrastive:
+        with torch.no_grad():
+            views.append(augment(images))
+    rotation_labels = None
+    if use_rotation:
+        if tcfg.rotation_views == "all":
+            views.extend(torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3))
+            rotation_labels = torch.arange(4, device=images.device).repeat_interleave(n)
+        else:  # one random rotation per image, the 0-degree case reusing the original's pass
+            ks = torch.randint(0, 4, (n,), device=images.device)
+            rotated = images.clone()
+            for k in (1, 2, 3):
+                chosen = ks == k
+                if chosen.any():
+                    rotated[chosen] = torch.rot90(images[chosen], k, dims=(2, 3))
+            views.append(rotated)
+            rotation_labels = ks
+    batch = torch.cat(views)
+    autocast = (
+        torch.autocast(device_type=images.device.type, dtype=amp_dtype)
+        if amp_dtype is not None
+        else contextlib.nullcontext()
+    )
+    out = StepOutput()
+    zero = images.new_zeros(())
+    with autocast:
+        feats = model.features(batch)
+        out["loss_contrastive"] = zero
+        out["positive_alignment"] = zero
+        if use_contrastive:
+            z = model.projector(feats[: 2 * n])
+            out["loss_contrastive"] = contrastive_loss(tcfg.contrastive, z[:n], z[n:], tcfg.tau)
+            out["positive_alignment"] = positive_alignment(z[:n], z[n:]).detach()
+        out["loss_rotation"] = zero
+        out["rotation_accuracy"] = zero
+        if use_rotation:
+            first_rot = 2 * n if use_contrastive else n
+            if tcfg.rotation_views == "all":
+                rot_feats = torch.cat([feats[:n], feats[first_rot:]])
+            else:
+                rot_feats = torch.where((rotation_labels == 0)[:, None], feats[:n], feats[first_rot:])
+            logits = model.rotation_head(rot_feats)
+            out["loss_rotation"] = rotation_loss(logits, rotation_labels, tcfg.rotation_reduction)
+            out["rotation_accuracy"] = (logits.argmax(-1) == rotation_labels).float().mean().detach()
+    out["loss"] = tcfg.contrastive_weight * out["loss_contrastive"] + tcfg.rotation_weight * out["loss_rotation"]
+    return out
+
+
+def _rng_state(generator: np.random.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": generator.bit_generator.state}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, generator: np.random.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.bit_generator.state = state["numpy"]
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _write_log(rows: list[dict], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def train(
+    cfg: Config,
+    method: str,
+    manifest_path: Path,
+    cache_path: Path,
+    out_dir: Path,
+    progress: bool = True,
+) -> Path:
+    """Train `method` (an `acmnet`-kind entry of cfg.methods); returns the final checkpoint path."""
+    tcfg = cfg.train_for(method)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = mf.read(manifest_path)
+    train_rows = frame[frame["role"] == "train"]
+    if len(train_rows) < tcfg.batch_size:
+        raise TrainingError(
+            f"{manifest_path} has {len(train_rows)} `train` images, fewer than train.batch_size "
+            f"({tcfg.batch_size}): lower the batch size or add training images"
+        )
+    cache = ImageCache.open(cache_path)
+    train_index = np.unique(cache.rows_for(train_rows, str(manifest_path)))
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    generator = np.random.default_rng(cfg.seed)
+    amp_dtype = torch.bfloat16 if (tcfg.amp == "bf16" or (tcfg.amp == "auto" and device.type == "cuda")) else None
+    channels_last = tcfg.channels_last == "on"
+
+    model = build_model(cfg.model).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    augment = build_appearance_augmentation(cfg.augment).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
+    total_steps = steps_per_epoch * tcfg.epochs
+    if tcfg.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    step_fn = torch.compile(training_step) if tcfg.compile else training_step
+
+    digest = cfg.digest("model", "augment", "image_size", "seed") + "-" + _train_digest(tcfg)
+    last_path = out_dir / "last.pt"
+    log_rows: list[dict] = []
+    start_epoch = 0
+    if last_path.is_file():
+        state = torch.load(last_path, map_location=device, weights_only=False)
+        if state.get("digest") == digest:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(state["rng"], generator)
+            start_epoch, log_rows = state["epoch"], state["log"]
+            print(f"resuming {method} from {last_path} at epoch {start_epoch}/{tcfg.epochs}")
+        else:
+            print(f"ignoring {last_path}: it was written with other settings; training from scratch")
+
+    log_path = out_dir / "train_log.csv"
+    bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch, desc=f"train {method}", unit="step", disable=not progress)
+    model.train()
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, tcfg.epochs):
+        order = generator.permutation(train_index)
+        sums: dict[str, torch.Tensor] = {}
+        seen, tic = 0, time.perf_counter()
+        for b in range(steps_per_epoch):
+            idx = np.sort(order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size])
+            images = to_float_images(cache.array[idx], device, channels_last)
+            out = step_fn(model, augment, images, tcfg, amp_dtype)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} of {method}; "
+                    f"the last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}. "
+                    "Lower train.lr, or check the images of this batch"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            seen += len(idx)
+            for key in ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment"):
+                sums[key] = sums.get(key, 0.0) + out[key].detach().float()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}")
+            if tcfg.log_every and step % tcfg.log_every == 0:
+                bar.write(f"step {step}: loss {float(loss):.4f} (contrastive {float(out['loss_contrastive']):.4f}, rotation {float(out['loss_rotation']):.4f})")
+        elapsed = time.perf_counter() - tic
+        row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
+               "lr": scheduler.get_last_lr()[0], "images_per_s": seen / elapsed}
+        log_rows.append(row)
+        _write_log(log_rows, log_path)
+        if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs:
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": _rng_state(generator), "epoch": epoch + 1, "step": step, "log": log_rows, "digest": digest,
+            }
+            with atomic_path(last_path) as tmp:
+                torch.save(state, tmp)
+    bar.close()
+    if not log_rows:
+        _write_log(log_rows, log_path)
+    final = out_dir / "checkpoint.pt"
+    with atomic_path(final) as tmp:
+        torch.save({"model": model.state_dict(), "model_config": asdict(cfg.model), "train_config": asdict(tcfg),
+                    "method": method, "epochs": tcfg.epochs, "steps": step}, tmp)
+    return final
+
+
+def _train_digest(tcfg: TrainConfig) -> str:
+    """Hash of the settings a resumed run must share (logging cadence may change)."""
+    settings = {k: v for k, v in asdict(tcfg).items() if k not in ("log_every", "checkpoint_every")}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]

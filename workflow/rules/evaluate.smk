@@ -1,0 +1,55 @@
+# Descriptors, exact kNN retrieval and recall@N for every (dataset, method).
+
+
+def trained_checkpoint(wildcards):
+    if CFG.methods[wildcards.method].kind == "acmnet":
+        return [f"{EXP}/{wildcards.dataset}/{wildcards.method}/checkpoint.pt"]
+    return []
+
+
+rule describe:
+    input:
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
+        cache=f"{EXP}/{{dataset}}/cache/images.npy",
+        checkpoint=trained_checkpoint,
+    output:
+        f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+    params:
+        checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
+        digest=lambda w: CFG.digest("model", "image_size") + repr(CFG.methods[w.method]),
+    threads: workflow.cores
+    log:
+        f"{LOG}/describe/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet describe --config {CONFIG_FILE} --method {wildcards.method} --manifest {input.manifest} "
+        "--cache {input.cache} {params.checkpoint} --out {output} 2>&1 | tee {log}"
+
+
+rule retrieve:
+    input:
+        f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+    output:
+        f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    params:
+        digest=CFG.digest("evaluate"),
+    log:
+        f"{LOG}/retrieve/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet retrieve --config {CONFIG_FILE} --descriptors {input} --out {output} 2>&1 | tee {log}"
+
+
+rule score:
+    input:
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    output:
+        metrics=f"{EXP}/{{dataset}}/{{method}}/metrics.csv",
+        curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",
+    params:
+        digest=lambda w: CFG.digest("evaluate") + str(CFG.datasets[w.dataset].tolerance),
+    log:
+        f"{LOG}/score/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet score --config {CONFIG_FILE} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--manifest {input.manifest} --retrieval {input.retrieval} --out {output.metrics} "
+        "--curve-out {output.curve} 2>&1 | tee {log}"

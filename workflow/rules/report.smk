@@ -1,0 +1,32 @@
+# The results table (CSV + LaTeX) and figures of the whole experiment.
+
+
+rule report:
+    input:
+        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=DATASETS, method=METHODS),
+        curves=expand(f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv", dataset=DATASETS, method=METHODS),
+    output:
+        metrics=f"{EXP}/metrics.csv",
+        table=f"{EXP}/tables/recall.tex",
+        figures=[f"{FIG}/recall_curves.png", f"{FIG}/recall_curves.pdf"],
+    params:
+        digest=lambda w: CFG.digest("train", "model", "image_size", "evaluate"),
+    log:
+        f"{LOG}/report.log",
+    shell:
+        "acmnet report --config {CONFIG_FILE} --metrics {input.metrics} --curves {input.curves} "
+        "--out-metrics {output.metrics} --out-table {output.table} --figures {output.figures} 2>&1 | tee {log}"
+
+
+rule figure_retrievals:
+    input:
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
+        cache=f"{EXP}/{{dataset}}/cache/images.npy",
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    output:
+        f"{FIG}/retrievals_{{dataset}}_{{method}}.png",
+    log:
+        f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet figure-retrievals --config {CONFIG_FILE} --dataset {wildcards.dataset} --manifest {input.manifest} "
+        "--cache {input.cache} --retrieval {input.retrieval} --out {output} 2>&1 | tee {log}"
