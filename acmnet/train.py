@@ -215,9 +215,10 @@ def train(
             images = to_float_images(cache.array[idx], device, channels_last)
             out = step_fn(model, augment, images, tcfg, amp_dtype)
             loss = out["loss"]
-            if not torch.isfinite(loss):
+            loss_value = loss.item()  # one host sync per step: needed for the finite check anyway
+            if not math.isfinite(loss_value):
                 raise TrainingError(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} of {method}; "
+                    f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1} of {method}; "
                     f"the last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}. "
                     "Lower train.lr, or check the images of this batch"
                 )
@@ -230,9 +231,10 @@ def train(
             for key in ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment"):
                 sums[key] = sums.get(key, 0.0) + out[key].detach().float()
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.3f}")
             if tcfg.log_every and step % tcfg.log_every == 0:
-                bar.write(f"step {step}: loss {float(loss):.4f} (contrastive {float(out['loss_contrastive']):.4f}, rotation {float(out['loss_rotation']):.4f})")
+                bar.write(f"step {step}: loss {loss_value:.4f} (contrastive {out['loss_contrastive'].item():.4f}, "
+                          f"rotation {out['loss_rotation'].item():.4f})")
         elapsed = time.perf_counter() - tic
         row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
                "lr": scheduler.get_last_lr()[0], "images_per_s": seen / elapsed}

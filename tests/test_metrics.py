@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from acmnet.metrics import hits, recall_curve
+
+
+def brute_force_recall(q_places, r_places, indices, tolerance, n):
+    found = 0
+    for q, row in zip(q_places, indices):
+        if any(abs(r_places[j] - q) <= tolerance for j in row[:n]):
+            found += 1
+    return 100.0 * found / len(q_places)
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2, 5])
+def test_recall_curve_matches_brute_force(tolerance):
+    rng = np.random.default_rng(tolerance)
+    r_places = rng.integers(0, 200, size=150)
+    q_places = rng.integers(0, 220, size=90)  # some queries have no reference near them at all
+    indices = np.stack([rng.permutation(150)[:25] for _ in range(90)])
+    curve = recall_curve(q_places, r_places, indices, tolerance)
+    assert curve.shape == (25,)
+    for n in range(1, 26):
+        assert curve[n - 1] == pytest.approx(brute_force_recall(q_places, r_places, indices, tolerance, n))
+    assert np.all(np.diff(curve) >= 0)
+
+
+def test_tolerance_window_edges():
+    r_places = np.array([0, 10, 20, 30])
+    q_places = np.array([12, 12, 12])
+    indices = np.array([[1], [2], [0]])  # retrieved places 10, 20, 0
+    assert hits(q_places, r_places, indices, 2)[:, 0].tolist() == [True, False, False]
+    assert recall_curve(q_places, r_places, indices, 2)[0] == pytest.approx(100 / 3)
+    assert recall_curve(q_places, r_places, indices, 8)[0] == pytest.approx(200 / 3)
+
+
+def test_every_query_counts_in_the_denominator():
+    r_places = np.array([0, 1, 2])
+    q_places = np.array([1, 500])  # the second has no reference within any window
+    indices = np.array([[1, 0], [2, 1]])
+    assert recall_curve(q_places, r_places, indices, 2).tolist() == [50.0, 50.0]
+
+
+def test_empty_query_set_is_an_error():
+    with pytest.raises(ValueError, match="empty query set"):
+        recall_curve(np.array([], dtype=int), np.array([1]), np.zeros((0, 1), dtype=int), 2)

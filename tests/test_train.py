@@ -1,0 +1,151 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import acmnet.train as train_module
+from acmnet.augment import build_appearance_augmentation
+from acmnet.cache import build_cache
+from acmnet.config import AugmentConfig, TrainConfig, config_from_dict
+from acmnet.datasets import manifest as mf
+from acmnet.model import build_model
+from acmnet.train import TrainingError, train, training_step
+from tests.test_model import TINY
+
+
+def _step(tcfg, n=4):
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(n, 3, 32, 32), tcfg, None)
+    return model, out
+
+
+def test_step_uses_five_n_images_and_both_losses(monkeypatch):
+    sizes = []
+    model = build_model(TINY)
+    original = model.features
+    monkeypatch.setattr(model, "features", lambda x: sizes.append(len(x)) or original(x))
+    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(), None)
+    assert sizes == [20]  # one encoder pass over x0, T_A(x0) and three rotations
+    assert out["loss"].item() == pytest.approx(out["loss_contrastive"].item() + out["loss_rotation"].item(), rel=1e-6)
+    assert out["loss_rotation"].item() == pytest.approx(math.log(4), abs=0.7)
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.rotation_head.parameters())
+    assert all(p.grad is not None for p in model.projector.parameters())
+
+
+@pytest.mark.parametrize(
+    "overrides, passes",
+    [({"rotation_weight": 0.0}, 8), ({"contrastive_weight": 0.0}, 16), ({"rotation_views": "one"}, 12)],
+)
+def test_variants_run_the_views_they_need(monkeypatch, overrides, passes):
+    sizes = []
+    model = build_model(TINY)
+    original = model.features
+    monkeypatch.setattr(model, "features", lambda x: sizes.append(len(x)) or original(x))
+    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(**overrides), None)
+    assert sizes == [passes]
+    assert torch.isfinite(out["loss"])
+    if overrides.get("rotation_weight") == 0.0:
+        assert out["loss_rotation"].item() == 0.0
+    if overrides.get("contrastive_weight") == 0.0:
+        assert out["loss_contrastive"].item() == 0.0
+
+
+def test_rotation_sum_is_four_n_times_mean():
+    _, mean = _step(TrainConfig(rotation_reduction="mean"))
+    _, total = _step(TrainConfig(rotation_reduction="sum"))
+    assert total["loss_rotation"].item() == pytest.approx(16 * mean["loss_rotation"].item(), rel=1e-4)
+
+
+def _setup(tmp_path, epochs=2):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        names.append(f"{i}.png")
+    frame = pd.DataFrame({"image": names * 3, "role": ["train"] * 12 + ["reference"] * 12 + ["query"] * 12,
+                          "place": list(range(12)) * 3, "condition": ["a"] * 24 + ["b"] * 12})
+    mf.write(frame, tmp_path / "manifest.csv")
+    build_cache(frame, tmp_path, tmp_path / "cache.npy", (24, 24), progress=False)
+    cfg = config_from_dict({
+        "image_size": [24, 24], "device": "cpu",
+        "model": {"backbone": "test_efficientnet", "pretrained": False, "projector_hidden": 16, "projector_dim": 8, "rotation_hidden": 8},
+        "train": {"epochs": epochs, "batch_size": 4, "lr": 0.001, "log_every": 0, "channels_last": "off"},
+        "datasets": {"d": {"type": "folder_pair", "root": str(tmp_path), "reference": "x", "query": ["y"]}},
+    })
+    return cfg
+
+
+def _run(cfg, tmp_path, out):
+    torch.use_deterministic_algorithms(True)
+    try:
+        return train(cfg, "acmnet", tmp_path / "manifest.csv", tmp_path / "cache.npy", tmp_path / out, progress=False)
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_training_writes_checkpoint_and_log(tmp_path):
+    cfg = _setup(tmp_path)
+    path = _run(cfg, tmp_path, "run")
+    state = torch.load(path, weights_only=False)
+    assert state["epochs"] == 2 and state["steps"] == 6
+    log = pd.read_csv(tmp_path / "run" / "train_log.csv")
+    assert list(log.columns) == train_module.LOG_COLUMNS
+    assert log["epoch"].tolist() == [1, 2] and log["step"].tolist() == [3, 6]
+    assert np.isfinite(log[["loss", "loss_contrastive", "loss_rotation", "images_per_s"]].to_numpy()).all()
+    assert ((log["rotation_accuracy"] >= 0) & (log["rotation_accuracy"] <= 1)).all()
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    cfg = _setup(tmp_path)
+    reference = torch.load(_run(cfg, tmp_path, "straight"), weights_only=False)["model"]
+
+    calls = {"n": 0}
+    real_step = train_module.training_step
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_step", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        _run(cfg, tmp_path, "resumed")
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 1
+    monkeypatch.setattr(train_module, "training_step", real_step)
+    resumed = torch.load(_run(cfg, tmp_path, "resumed"), weights_only=False)["model"]
+    for key, value in reference.items():
+        torch.testing.assert_close(resumed[key], value, msg=key)
+    assert len(pd.read_csv(tmp_path / "resumed" / "train_log.csv")) == 2
+
+
+def test_non_finite_loss_stops_with_the_step_named(tmp_path, monkeypatch):
+    cfg = _setup(tmp_path)
+    real_step = train_module.training_step
+
+    def nan_at_step_two(*args, **kwargs):
+        out = real_step(*args, **kwargs)
+        nan_at_step_two.calls += 1
+        if nan_at_step_two.calls == 2:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    nan_at_step_two.calls = 0
+    monkeypatch.setattr(train_module, "training_step", nan_at_step_two)
+    with pytest.raises(TrainingError, match=r"epoch 1, step 2"):
+        _run(cfg, tmp_path, "nan")
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+
+
+def test_too_few_training_images(tmp_path):
+    cfg = _setup(tmp_path)
+    cfg.train.batch_size = 64
+    with pytest.raises(TrainingError, match="fewer than train.batch_size"):
+        _run(cfg, tmp_path, "few")
