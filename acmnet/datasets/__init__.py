@@ -15,6 +15,7 @@ from acmnet.config import Config, ConfigError
 
 DATASET_TYPES = {
     "folder_pair": "acmnet.datasets.folder_pair",
+    "nordland": "acmnet.datasets.nordland",
     "synthetic": "acmnet.datasets.synthetic",
 }
 

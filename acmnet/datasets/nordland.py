@@ -1,0 +1,97 @@
+"""Nordland, partitioned by Olid et al. (PPNIV@IROS 2018, arXiv 1808.06516): the paper's split.
+
+Layout under the dataset root (both the 224x224 `_lowres` release and the full-resolution one):
+    Dataset_images/{train,test}/{season}_images_{train,test}/section{N}/{index}.png
+Test: 3450 images per season (section1 0..1149, section2 1150..2299, section3 2300..3449);
+train: 24570 per season (section1 0..12836, section2 12837..24569). The index is global within
+a split, and the same index is the same place in every season.
+
+Protocol (paper section 4.1-4.2): train = summer train partition, reference = summer test,
+query = winter test, place = the test index, tolerance +/-2 frames. Seasons are options.
+This is not the Patch-NetVLAD, VPR-Bench or VPR-datasets-downloader "Nordland".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from acmnet.config import _build
+
+SEASONS = ("summer", "winter", "fall", "spring")
+SECTIONS = {
+    "test": {"section1": range(0, 1150), "section2": range(1150, 2300), "section3": range(2300, 3450)},
+    "train": {"section1": range(0, 12837), "section2": range(12837, 24570)},
+}
+PAGE = "http://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset"
+
+
+@dataclass
+class NordlandOptions:
+    train_season: str = "summer"
+    reference_season: str = "summer"
+    query_seasons: list[str] = field(default_factory=lambda: ["winter"])
+
+
+class LayoutError(FileNotFoundError):
+    """The dataset root does not hold the expected tree; the message says how to fix it."""
+
+
+def split_dir(root: Path, split: str, season: str) -> Path:
+    return Path(root) / "Dataset_images" / split / f"{season}_images_{split}"
+
+
+def expected_files(split: str) -> list[tuple[str, int]]:
+    """(section, index) of every image of one season of a split, in index order."""
+    return [(section, i) for section, indices in SECTIONS[split].items() for i in indices]
+
+
+def check_layout(root: Path, split: str, season: str) -> None:
+    """Every expected file of (split, season) exists; no image is decoded."""
+    root = Path(root)
+    if not (root / "Dataset_images").is_dir():
+        hint = ""
+        if (root / "train").is_dir() or (root / "test").is_dir():
+            hint = f" It looks like the root points inside Dataset_images: use {root.parent} instead."
+        else:
+            nested = sorted(root.glob("*/Dataset_images"))
+            if nested:
+                hint = f" The tree is one level deeper: use {nested[0].parent} as the root."
+        raise LayoutError(
+            f"{root} does not hold Dataset_images/ of the partitioned Nordland dataset.{hint} "
+            f"Download it (low-res or full) from {PAGE} and extract it so that "
+            f"{root}/Dataset_images/test/winter_images_test/section1/0.png exists"
+        )
+    folder = split_dir(root, split, season)
+    if not folder.is_dir():
+        raise LayoutError(f"{folder} is missing: the {season} {split} images are not extracted (see {PAGE})")
+    missing = []
+    for section, indices in SECTIONS[split].items():
+        present = set(os.listdir(folder / section)) if (folder / section).is_dir() else set()
+        missing += [f"{section}/{i}.png" for i in indices if f"{i}.png" not in present]
+    if missing:
+        total = sum(len(r) for r in SECTIONS[split].values())
+        raise LayoutError(
+            f"{folder} lacks {len(missing)} of its {total} images (first: {', '.join(missing[:5])}): "
+            "the archive is incomplete or half-extracted; extract it again"
+        )
+
+
+def prepare(root: Path, options: dict, name: str = "nordland") -> pd.DataFrame:
+    """Manifest rows for the Olid et al. partition with the configured seasons."""
+    opts = _build(NordlandOptions, options, f"datasets.{name}")
+    for season in [opts.train_season, opts.reference_season, *opts.query_seasons]:
+        if season not in SEASONS:
+            raise ValueError(f"datasets.{name}: unknown season `{season}`; seasons are {', '.join(SEASONS)}")
+    parts = [("train", "train", opts.train_season), ("test", "reference", opts.reference_season)]
+    parts += [("test", "query", season) for season in opts.query_seasons]
+    rows = []
+    for split, role, season in parts:
+        check_layout(root, split, season)
+        prefix = f"Dataset_images/{split}/{season}_images_{split}"
+        rows += [{"image": f"{prefix}/{section}/{i}.png", "role": role, "place": i, "condition": season}
+                 for section, i in expected_files(split)]
+    return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
