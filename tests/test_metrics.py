@@ -44,3 +44,28 @@ def test_every_query_counts_in_the_denominator():
 def test_empty_query_set_is_an_error():
     with pytest.raises(ValueError, match="empty query set"):
         recall_curve(np.array([], dtype=int), np.array([1]), np.zeros((0, 1), dtype=int), 2)
+
+
+def test_score_writes_one_row_per_query_set_and_refuses_mismatched_files(tmp_path):
+    import pandas as pd
+
+    from acmnet.config import config_from_dict
+    from acmnet.datasets import manifest as mf
+    from acmnet.metrics import score
+
+    frame = pd.DataFrame({
+        "image": [f"{i}.png" for i in range(7)],
+        "role": ["reference"] * 3 + ["query"] * 4,
+        "place": [0, 5, 10, 0, 6, 10, 20],
+        "condition": ["day"] * 3 + ["night", "night", "snow", "snow"],
+    })
+    mf.write(frame, tmp_path / "m.csv")
+    cfg = config_from_dict({"evaluate": {"top_k": 2, "recall_at": [1, 2]},
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "tolerance": 1}}})
+    indices = np.array([[0, 1], [0, 1], [2, 0], [0, 1]])
+    np.savez(tmp_path / "r.npz", indices=indices, reference_rows=np.arange(3), query_rows=np.arange(3, 7))
+    metrics = score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "out.csv", tmp_path / "curve.csv")
+    assert metrics[["queries", "R@1", "R@2"]].values.tolist() == [["night", 50.0, 100.0], ["snow", 50.0, 50.0]]
+    np.savez(tmp_path / "bad.npz", indices=indices[:3], reference_rows=np.arange(3), query_rows=np.arange(3, 6))
+    with pytest.raises(ValueError, match=r"bad.npz does not match .*m.csv"):
+        score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "bad.npz", tmp_path / "o.csv", tmp_path / "c.csv")
