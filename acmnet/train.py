@@ -52,6 +52,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def amp_dtype_for(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast when asked for, or by default on CUDA; None means full float32."""
+    return torch.bfloat16 if (tcfg.amp == "bf16" or (tcfg.amp == "auto" and device.type == "cuda")) else None
+
+
 def to_float_images(batch: np.ndarray | torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1] on `device`."""
     tensor = torch.as_tensor(batch).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
@@ -170,7 +175,7 @@ def train(
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = np.random.default_rng(cfg.seed)
-    amp_dtype = torch.bfloat16 if (tcfg.amp == "bf16" or (tcfg.amp == "auto" and device.type == "cuda")) else None
+    amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
 
     model = build_model(cfg.model).to(device)

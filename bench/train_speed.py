@@ -22,7 +22,7 @@ import torch
 from acmnet.augment import build_appearance_augmentation
 from acmnet.config import load_config
 from acmnet.model import build_model
-from acmnet.train import resolve_device, to_float_images, training_step
+from acmnet.train import amp_dtype_for, resolve_device, to_float_images, training_step
 
 
 def _sync(device: torch.device) -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     cfg = load_config(args.config)
     tcfg = cfg.train_for(args.method)
     device = resolve_device(cfg.device)
-    amp_dtype = torch.bfloat16 if (tcfg.amp == "bf16" or (tcfg.amp == "auto" and device.type == "cuda")) else None
+    amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
     model = build_model(cfg.model).to(device).train()
     if channels_last:
