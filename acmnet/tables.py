@@ -11,8 +11,14 @@ from acmnet.io import atomic_path, atomic_write_text
 
 
 def merge_metrics(paths: list[Path], out: Path) -> pd.DataFrame:
-    """Concatenate per-method metrics files into one CSV (row order: as given)."""
+    """Concatenate per-method metrics files into one CSV, grouped by (dataset, query set).
+
+    Datasets, query sets and methods keep their order of first appearance.
+    """
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    order = {col: {v: i for i, v in enumerate(dict.fromkeys(table[col]))} for col in ("dataset", "queries", "method")}
+    table = table.sort_values(["dataset", "queries", "method"], key=lambda s: s.map(order[s.name]), kind="stable")
+    table = table.reset_index(drop=True)
     with atomic_path(Path(out)) as tmp:
         table.to_csv(tmp, index=False)
     return table
@@ -66,7 +72,7 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
     previous = None
     for idx, row in table.iterrows():
         key = (row["dataset"], row["queries"])
-        if previous is not None and key[0] != previous[0]:
+        if previous is not None and key != previous:
             lines.append(r"\midrule")
         cells = [_latex_escape(str(row["dataset"])), _latex_escape(str(row["queries"])), _latex_escape(str(row["method"]))]
         for col in cols:
