@@ -121,6 +121,10 @@ class TrainConfig:
     rotation_weight: float = 1.0  # lambda of eq. 12; 0 gives the contrastive-only ablation
     rotation_reduction: Literal["mean", "sum"] = "mean"
     rotation_views: Literal["all", "one"] = "all"  # all four rotations, or one random per image
+    # Encoder batch-norm statistics during training (not mentioned in the paper): `update` is
+    # plain PyTorch training; `frozen` keeps the pretrained running mean/var (affine still learnt),
+    # so the statistics of augmented and rotated views do not leak into test-time descriptors.
+    encoder_bn: Literal["update", "frozen"] = "update"
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: Literal["on", "off"] = "on"  # NHWC memory format (faster on CUDA and, measured, CPU)
     compile: bool = False

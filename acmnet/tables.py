@@ -53,7 +53,7 @@ def caption(cfg: Config) -> str:
         f"(resized, no crop), descriptor {m.projector_dim}-d (projector hidden {m.projector_hidden}), "
         f"contrastive loss {_latex_escape(t.contrastive)} at $\\tau={t.tau:g}$, rotation loss {t.rotation_reduction} "
         f"($\\lambda={t.rotation_weight:g}$), Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, schedule {t.schedule}, "
-        f"batch {t.batch_size}, {t.epochs} epochs. Best in bold, second in italic, per query set."
+        f"batch {t.batch_size}, {t.epochs} epochs, encoder batch-norm statistics {t.encoder_bn}. Best in bold, second in italic, per query set."
     )
 
 

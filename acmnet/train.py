@@ -64,6 +64,15 @@ def to_float_images(batch: np.ndarray | torch.Tensor, device: torch.device, chan
     return tensor.contiguous(memory_format=memory_format)
 
 
+def set_train_mode(model: AcmNet, tcfg: TrainConfig) -> None:
+    """Training mode, with the encoder's batch-norm layers in eval mode when `encoder_bn: frozen`."""
+    model.train()
+    if tcfg.encoder_bn == "frozen":
+        for module in model.encoder.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 class StepOutput(dict):
     """Loss terms and diagnostics of one step (tensors); `loss` is the total to minimise."""
 
@@ -209,7 +218,7 @@ def train(
 
     log_path = out_dir / "train_log.csv"
     bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch, desc=f"train {method}", unit="step", disable=not progress)
-    model.train()
+    set_train_mode(model, tcfg)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, tcfg.epochs):
         order = generator.permutation(train_index)

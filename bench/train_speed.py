@@ -22,7 +22,7 @@ import torch
 from acmnet.augment import build_appearance_augmentation
 from acmnet.config import load_config
 from acmnet.model import build_model
-from acmnet.train import amp_dtype_for, resolve_device, to_float_images, training_step
+from acmnet.train import amp_dtype_for, resolve_device, set_train_mode, to_float_images, training_step
 
 
 def _sync(device: torch.device) -> None:
@@ -57,7 +57,8 @@ def main() -> None:
     device = resolve_device(cfg.device)
     amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
-    model = build_model(cfg.model).to(device).train()
+    model = build_model(cfg.model).to(device)
+    set_train_mode(model, tcfg)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     augment = build_appearance_augmentation(cfg.augment).to(device)

@@ -149,3 +149,17 @@ def test_too_few_training_images(tmp_path):
     cfg.train.batch_size = 64
     with pytest.raises(TrainingError, match="fewer than train.batch_size"):
         _run(cfg, tmp_path, "few")
+
+
+@pytest.mark.parametrize("mode, changes", [("update", True), ("frozen", False)])
+def test_encoder_bn_statistics_update_or_stay(mode, changes):
+    tcfg = TrainConfig(encoder_bn=mode)
+    model = build_model(TINY)
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items() if "running" in k}
+    train_module.set_train_mode(model, tcfg)
+    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), tcfg, None)
+    out["loss"].backward()
+    after = model.encoder.state_dict()
+    moved = any(not torch.equal(before[k], after[k]) for k in before)
+    assert moved is changes
+    assert model.projector[1].training  # the projector's batch norm always trains
