@@ -183,12 +183,6 @@ class Config:
     def experiment_dir(self) -> Path:
         return Path(self.results_dir) / self.experiment
 
-    def dataset_dir(self, dataset: str) -> Path:
-        return self.experiment_dir / dataset
-
-    def method_dir(self, dataset: str, method: str) -> Path:
-        return self.dataset_dir(dataset) / method
-
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
             raise ConfigError(_unknown("datasets", name, list(self.datasets)))

@@ -95,10 +95,6 @@ class AcmNet(nn.Module):
             nn.Linear(cfg.rotation_hidden, 4),
         )
 
-    @property
-    def feature_dim(self) -> int:
-        return self.encoder.num_features
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """E(x): images in [0, 1], (B, 3, H, W) -> pooled features (B, D)."""
         return self.encoder((images - self.mean) / self.std)

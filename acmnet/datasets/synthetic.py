@@ -42,7 +42,9 @@ __all__ = [
     "traversal_offsets",
     "render_condition",
     "render_route",
-    "contact_sheet",
+    "SyntheticOptions",
+    "synthesize",
+    "prepare",
 ]
 
 CONDITIONS: tuple[str, ...] = ("day", "winter", "autumn", "night", "haze")
@@ -1068,19 +1070,6 @@ def render_route(out_dir: Path, places: int, conditions: Sequence[str], seed: in
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")
     return frame
-
-
-def contact_sheet(world: World, places: Sequence[int], conditions: Sequence[str] = CONDITIONS,
-                  scale: int = 2, gap: int = 2) -> np.ndarray:
-    """Grid of images, rows = conditions, columns = places, upscaled ``scale`` x; uint8 RGB."""
-    h, w = world.image_size
-    tiles = [render_condition(world, c, places) for c in conditions]
-    sheet = np.full((len(conditions) * (h + gap) - gap, len(places) * (w + gap) - gap, 3), 255,
-                    np.uint8)
-    for i, imgs in enumerate(tiles):
-        for j, im in enumerate(imgs):
-            sheet[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = im
-    return sheet.repeat(scale, 0).repeat(scale, 1)
 
 
 # --------------------------------------------------------------------------------------------
