@@ -129,7 +129,8 @@ class TrainConfig:
     channels_last: Literal["on", "off"] = "on"  # NHWC memory format (faster on CUDA and, measured, CPU)
     compile: bool = False
     checkpoint_every: int = 1  # epochs
-    log_every: int = 50  # steps
+    checkpoint_every_steps: int = 0  # also checkpoint inside an epoch every this many steps; 0: off
+    log_every: int = 50  # steps between rows of train_steps.csv (and TensorBoard); 0: off
 
 
 @dataclass

@@ -5,9 +5,11 @@ the appearance-augmented view T_A(x) (N) and the rotations by 90/180/270 degrees
 encoder runs once on these 5N images; the 0-degree view is the original itself and feeds both
 branches. L = w_C * L_C(P_A(E(x)), P_A(E(T_A x))) + lambda * L_P(P_G(E(R_k x)), k).
 
-Checkpoints: `last.pt` after every `checkpoint_every` epochs (model, optimiser, scheduler, RNG
-states, epoch, step, log) from which a rerun resumes; `checkpoint.pt` (the model alone, for
-describing) only when training is complete.
+Checkpoints: `last.pt` after every `checkpoint_every` epochs and, inside an epoch, every
+`checkpoint_every_steps` steps (model, optimiser, scheduler, RNG states, epoch, batch, the epoch's
+batch order, partial sums, logs), from which a rerun resumes exactly; `checkpoint.pt` (the model
+alone, for describing) only when training is complete. Logs: `train_log.csv` per epoch,
+`train_steps.csv` every `log_every` steps, and TensorBoard under `tensorboard/` when installed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from acmnet.io import atomic_path
 from acmnet.losses import contrastive_loss, positive_alignment, rotation_loss
 from acmnet.model import AcmNet, build_model
 
+LOSS_TERMS = ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment")
 LOG_COLUMNS = [
     "epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy",
     "positive_alignment", "lr", "images_per_s",
@@ -203,7 +206,9 @@ def train(
     digest = cfg.digest("model", "augment", "image_size", "seed") + "-" + _train_digest(tcfg)
     last_path = out_dir / "last.pt"
     log_rows: list[dict] = []
-    start_epoch = 0
+    step_rows: list[dict] = []
+    start_epoch, start_batch = 0, 0
+    resumed: dict = {}
     if last_path.is_file():
         state = torch.load(last_path, map_location=device, weights_only=False)
         if state.get("digest") == digest:
@@ -211,20 +216,38 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             _set_rng_state(state["rng"], generator)
-            start_epoch, log_rows = state["epoch"], state["log"]
-            print(f"resuming {method} from {last_path} at epoch {start_epoch}/{tcfg.epochs}")
+            start_epoch, start_batch = state["epoch"], state["batch"]
+            log_rows, step_rows, resumed = state["log"], state["step_log"], state
+            print(f"resuming {method} from {last_path} at epoch {start_epoch + 1}, batch {start_batch}/{steps_per_epoch}")
         else:
             print(f"ignoring {last_path}: it was written with other settings; training from scratch")
 
-    log_path = out_dir / "train_log.csv"
-    bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch, desc=f"train {method}", unit="step", disable=not progress)
+    def save(epoch: int, batch: int, order: np.ndarray | None, sums: dict, seen: int) -> None:
+        """`epoch` epochs and `batch` batches of the next one are done; `order` is that epoch's."""
+        state = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(generator), "epoch": epoch, "batch": batch, "order": order,
+            "sums": {k: float(v) for k, v in sums.items()}, "seen": seen, "step": step,
+            "log": log_rows, "step_log": step_rows, "digest": digest,
+        }
+        with atomic_path(last_path) as tmp:
+            torch.save(state, tmp)
+
+    log_path, step_log_path = out_dir / "train_log.csv", out_dir / "train_steps.csv"
+    board = _tensorboard(out_dir / "tensorboard")
+    bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch + start_batch, desc=f"train {method}",
+               unit="step", disable=not progress)
     set_train_mode(model, tcfg)
-    step = start_epoch * steps_per_epoch
+    step = start_epoch * steps_per_epoch + start_batch
     for epoch in range(start_epoch, tcfg.epochs):
-        order = generator.permutation(train_index)
-        sums: dict[str, torch.Tensor] = {}
-        seen, tic = 0, time.perf_counter()
-        for b in range(steps_per_epoch):
+        if epoch == start_epoch and start_batch > 0:  # resume inside an epoch: same batches, same sums
+            order, first = resumed["order"], start_batch
+            sums = {k: torch.tensor(v) for k, v in resumed["sums"].items()}
+            seen = resumed["seen"]
+        else:
+            order, first, sums, seen = generator.permutation(train_index), 0, {}, 0
+        tic, tic_log, seen_log = time.perf_counter(), time.perf_counter(), 0
+        for b in range(first, steps_per_epoch):
             idx = np.sort(order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size])
             images = to_float_images(cache.array[idx], device, channels_last)
             out = step_fn(model, augment, images, tcfg, amp_dtype)
@@ -242,26 +265,33 @@ def train(
             scheduler.step()
             step += 1
             seen += len(idx)
-            for key in ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment"):
+            seen_log += len(idx)
+            for key in LOSS_TERMS:
                 sums[key] = sums.get(key, 0.0) + out[key].detach().float()
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.3f}")
             if tcfg.log_every and step % tcfg.log_every == 0:
-                bar.write(f"step {step}: loss {loss_value:.4f} (contrastive {out['loss_contrastive'].item():.4f}, "
-                          f"rotation {out['loss_rotation'].item():.4f})")
+                now = time.perf_counter()
+                row = {"epoch": epoch + 1, "step": step, **{k: float(out[k].detach()) for k in LOSS_TERMS},
+                       "lr": scheduler.get_last_lr()[0], "images_per_s": seen_log / (now - tic_log)}
+                step_rows.append(row)
+                _write_log(step_rows, step_log_path)
+                _board_write(board, "step", row)
+                tic_log, seen_log = now, 0
+            if tcfg.checkpoint_every_steps and step % tcfg.checkpoint_every_steps == 0 and b + 1 < steps_per_epoch:
+                save(epoch, b + 1, order, sums, seen)
         elapsed = time.perf_counter() - tic
+        done = steps_per_epoch - first
         row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
-               "lr": scheduler.get_last_lr()[0], "images_per_s": seen / elapsed}
+               "lr": scheduler.get_last_lr()[0], "images_per_s": (done * tcfg.batch_size) / elapsed}
         log_rows.append(row)
         _write_log(log_rows, log_path)
+        _board_write(board, "epoch", row)
         if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs:
-            state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": _rng_state(generator), "epoch": epoch + 1, "step": step, "log": log_rows, "digest": digest,
-            }
-            with atomic_path(last_path) as tmp:
-                torch.save(state, tmp)
+            save(epoch + 1, 0, None, {}, 0)
     bar.close()
+    if board is not None:
+        board.close()
     if not log_rows:
         _write_log(log_rows, log_path)
     final = out_dir / "checkpoint.pt"
@@ -271,7 +301,25 @@ def train(
     return final
 
 
+def _tensorboard(path: Path):
+    """A TensorBoard writer when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(path))
+
+
+def _board_write(board, prefix: str, row: dict) -> None:
+    if board is None:
+        return
+    for key, value in row.items():
+        if key not in ("epoch", "step"):
+            board.add_scalar(f"{prefix}/{key}", value, row["step"])
+
+
 def _train_digest(tcfg: TrainConfig) -> str:
-    """Hash of the settings a resumed run must share (logging cadence may change)."""
-    settings = {k: v for k, v in asdict(tcfg).items() if k not in ("log_every", "checkpoint_every")}
+    """Hash of the settings a resumed run must share (logging and checkpoint cadence may change)."""
+    cadence = ("log_every", "checkpoint_every", "checkpoint_every_steps")
+    settings = {k: v for k, v in asdict(tcfg).items() if k not in cadence}
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]

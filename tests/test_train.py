@@ -101,29 +101,38 @@ def test_training_writes_checkpoint_and_log(tmp_path):
     assert ((log["rotation_accuracy"] >= 0) & (log["rotation_accuracy"] <= 1)).all()
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+@pytest.mark.parametrize("every_steps, dies_at, saved", [(0, 5, (1, 0)), (1, 5, (1, 1)), (1, 3, (0, 2))])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, every_steps, dies_at, saved):
+    """Killed at step `dies_at` (3 steps per epoch), the rerun ends with the same weights and logs."""
     cfg = _setup(tmp_path)
-    reference = torch.load(_run(cfg, tmp_path, "straight"), weights_only=False)["model"]
+    cfg.train.checkpoint_every_steps = every_steps
+    cfg.train.log_every = 1
+    straight = torch.load(_run(cfg, tmp_path, "straight"), weights_only=False)["model"]
 
     calls = {"n": 0}
     real_step = train_module.training_step
 
-    def dies_in_epoch_two(*args, **kwargs):
+    def dies(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == dies_at:
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "training_step", dies_in_epoch_two)
+    monkeypatch.setattr(train_module, "training_step", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(cfg, tmp_path, "resumed")
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 1
+    state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
+    assert (state["epoch"], state["batch"]) == saved
     monkeypatch.setattr(train_module, "training_step", real_step)
     resumed = torch.load(_run(cfg, tmp_path, "resumed"), weights_only=False)["model"]
-    for key, value in reference.items():
+    for key, value in straight.items():
         torch.testing.assert_close(resumed[key], value, msg=key)
-    assert len(pd.read_csv(tmp_path / "resumed" / "train_log.csv")) == 2
+    logs = [pd.read_csv(tmp_path / run / "train_log.csv") for run in ("straight", "resumed")]
+    cols = ["epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment"]
+    pd.testing.assert_frame_equal(logs[0][cols], logs[1][cols])
+    steps = pd.read_csv(tmp_path / "resumed" / "train_steps.csv")
+    assert steps["step"].tolist() == list(range(1, 7))
 
 
 def test_non_finite_loss_stops_with_the_step_named(tmp_path, monkeypatch):
