@@ -17,35 +17,57 @@ import torch
 import torch.nn.functional as F
 
 
-def _similarity_logits(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
-    """Cosine similarities / tau of the 2N views [z0; z1], float32 (2N, 2N), self-pairs -inf."""
-    z = F.normalize(torch.cat([z0, z1]).float(), dim=-1)
-    logits = z @ z.T / tau
-    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
-    return logits.masked_fill(eye, float("-inf"))
+def gather_views(z0: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """All ranks' views, concatenated in rank order, with gradients flowing back to each rank.
+
+    z0, z1: (N, D) on this rank -> (N * W, D), (N * W, D) and this rank's row offset. Without an
+    initialised process group (one process) the views come back unchanged with offset 0.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return z0, z1, 0
+    from torch.distributed.nn.functional import all_gather
+
+    rank = torch.distributed.get_rank()
+    return torch.cat(all_gather(z0)), torch.cat(all_gather(z1)), rank * len(z0)
 
 
-def _positive_index(n: int, device: torch.device) -> torch.Tensor:
-    """Index of each view's positive in [z0; z1]: i <-> i + N."""
-    idx = torch.arange(n, device=device)
-    return torch.cat([idx + n, idx])
+def _logits_and_targets(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits of this rank's 2N anchors [z0; z1] against every view of the (global) batch.
+
+    Returns float32 logits (2N, 2M) with each anchor's own position set to -inf, the column of
+    each anchor's positive (i <-> i + M), and the rows, where M = N * world size. The candidate
+    order is [z0 of all ranks; z1 of all ranks], the same as one process on the whole batch.
+    """
+    all0, all1, offset = gather_views(z0, z1)
+    n, m = len(z0), len(all0)
+    anchors = F.normalize(torch.cat([z0, z1]).float(), dim=-1)
+    candidates = F.normalize(torch.cat([all0, all1]).float(), dim=-1)
+    logits = anchors @ candidates.T / tau
+    local = torch.arange(n, device=logits.device) + offset
+    own = torch.cat([local, local + m])
+    positive = torch.cat([local + m, local])
+    rows = torch.arange(2 * n, device=logits.device)
+    logits = logits.index_put((rows, own), torch.tensor(float("-inf"), device=logits.device))
+    return logits, positive, rows
 
 
 def nt_xent(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
-    """SimCLR NT-Xent. z0, z1: (N, D) projections of the two views (any norm). Scalar, float32."""
-    logits = _similarity_logits(z0, z1, tau)
-    return F.cross_entropy(logits, _positive_index(len(z0), logits.device))
+    """SimCLR NT-Xent. z0, z1: (N, D) projections of the two views (any norm). Scalar, float32.
+
+    Under torch.distributed the negatives come from every rank; the mean over this rank's anchors,
+    averaged over ranks (as DDP averages gradients), equals the loss of one process on the
+    concatenated batch, gradients included.
+    """
+    logits, positive, _ = _logits_and_targets(z0, z1, tau)
+    return F.cross_entropy(logits, positive)
 
 
 def eq10(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
-    """Eq. 10 as printed: positive over the 2N - 2 views of other places. Scalar, float32."""
-    n = len(z0)
-    logits = _similarity_logits(z0, z1, tau)
-    pos_idx = _positive_index(n, logits.device)
-    rows = torch.arange(2 * n, device=logits.device)
-    positive = logits[rows, pos_idx]
-    negatives = logits.index_put((rows, pos_idx), torch.tensor(float("-inf"), device=logits.device))
-    return (torch.logsumexp(negatives, dim=1) - positive).mean()
+    """Eq. 10 as printed: positive over the 2M - 2 views of other places. Scalar, float32."""
+    logits, positive, rows = _logits_and_targets(z0, z1, tau)
+    pos_logit = logits[rows, positive]
+    negatives = logits.index_put((rows, positive), torch.tensor(float("-inf"), device=logits.device))
+    return (torch.logsumexp(negatives, dim=1) - pos_logit).mean()
 
 
 CONTRASTIVE_LOSSES = {"ntxent": nt_xent, "eq10": eq10}
