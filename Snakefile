@@ -52,5 +52,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         rules.report.output,
+        rules.paper_tables.output,
         expand(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", dataset=DATASETS, method=TRAINED or METHODS[:1]),
     default_target: True

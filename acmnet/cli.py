@@ -114,6 +114,15 @@ def cmd_figure_retrievals(args: argparse.Namespace) -> None:
                        Path(args.out))
 
 
+def cmd_tables(args: argparse.Namespace) -> None:
+    from acmnet.paper_tables import render_paper_tables
+
+    cfg = load_config(args.config) if args.config else None
+    paths = render_paper_tables(Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg,
+                                Path(args.robotcar_scores) if args.robotcar_scores else None)
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
 def _check_kind(cfg: Config, method: str, kind: str, step: str) -> None:
     if cfg.method(method).kind != kind:
         raise ConfigError(f"methods.{method} has kind `{cfg.method(method).kind}`; `acmnet {step}` needs kind `{kind}`")
@@ -123,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acmnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="STEP")
 
-    def add(name: str, func, help_text: str, dataset=False, method=False) -> argparse.ArgumentParser:
+    def add(name: str, func, help_text: str, dataset=False, method=False, config_required=True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", required=True, nargs="+", help="config YAML file(s); later ones override earlier ones")
+        p.add_argument("--config", required=config_required, nargs="+",
+                       help="config YAML file(s); later ones override earlier ones")
         if dataset:
             p.add_argument("--dataset", required=True, help="dataset name (a key of `datasets` in the config)")
         if method:
@@ -172,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", required=True)
     p.add_argument("--retrieval", required=True)
     p.add_argument("--out", required=True)
+    p = add("tables", cmd_tables, "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
+            config_required=False)
+    p.add_argument("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex")
+    p.add_argument("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)")
+    p.add_argument("--robotcar-scores", help="RobotCar pose-accuracy CSV (see acmnet/paper_tables.py)")
     return parser
 
 

@@ -5,7 +5,8 @@ from PIL import Image
 
 from acmnet.cli import build_parser, main
 
-STEPS = ["check-config", "synthesize", "prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure-retrievals"]
+STEPS = ["check-config", "synthesize", "prepare", "cache", "train", "describe", "retrieve", "score", "report",
+         "figure-retrievals", "tables"]
 
 
 def test_every_step_has_help(capsys):
@@ -63,3 +64,10 @@ def test_unknown_dataset_name(tmp_path, capsys):
     cfg = _pair_config(tmp_path)
     assert main(["prepare", "--config", str(cfg), "--dataset", "piar", "--out", str(tmp_path / "m.csv")]) == 2
     assert "did you mean `pair`" in capsys.readouterr().err
+
+
+def test_tables_without_metrics_gives_the_published_rows(tmp_path, capsys):
+    assert main(["tables", "--out", str(tmp_path)]) == 0
+    table2 = (tmp_path / "table2.tex").read_text()
+    assert "58.8" in table2 and "ACM-Net (published)" in table2 and "(ours" not in table2
+    assert "9.90" in (tmp_path / "table3.tex").read_text()

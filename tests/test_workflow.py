@@ -42,7 +42,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
     args = ["-n", "--cores", "1"] + (["--configfile", str(REPO / configfile)] if configfile else [])
     out = _snakemake(args, cwd=tmp_path).stdout  # a clean working directory: no earlier results
-    for rule in ("prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure_retrievals"):
+    for rule in ("prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure_retrievals", "paper_tables"):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
 
 
@@ -56,6 +56,7 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
         (q, m) for q in ("winter", "night") for m in ("acmnet", "imagenet_avg"))
     assert ((metrics["R@1"] <= metrics["R@5"]) & (metrics["R@5"] <= metrics["R@10"])).all()
     assert (metrics["n_queries"] == 24).all()
+    assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
     for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png"):

@@ -30,3 +30,16 @@ rule figure_retrievals:
     shell:
         "acmnet figure-retrievals --config {CONFIG_FILE} --dataset {wildcards.dataset} --manifest {input.manifest} "
         "--cache {input.cache} --retrieval {input.retrieval} --out {output} 2>&1 | tee {log}"
+
+
+rule paper_tables:
+    input:
+        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=DATASETS, method=METHODS),
+    output:
+        [f"{EXP}/tables/table{n}.tex" for n in (2, 3, 4)],
+    params:
+        digest=lambda w: CFG.digest("train", "model", "image_size", "evaluate"),
+    log:
+        f"{LOG}/paper_tables.log",
+    shell:
+        "acmnet tables --config {CONFIG_FILE} --out {EXP}/tables --metrics {input.metrics} 2>&1 | tee {log}"
