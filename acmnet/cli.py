@@ -114,6 +114,13 @@ def cmd_figure_retrievals(args: argparse.Namespace) -> None:
                        Path(args.out))
 
 
+def cmd_download(args: argparse.Namespace) -> None:
+    from acmnet.download import fetch_dataset
+
+    root = fetch_dataset(args.dataset_type, Path(args.root), progress=not args.no_progress)
+    print(f"{args.dataset_type} is in {root}; next: acmnet prepare")
+
+
 def cmd_tables(args: argparse.Namespace) -> None:
     from acmnet.paper_tables import render_paper_tables
 
@@ -182,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", required=True)
     p.add_argument("--retrieval", required=True)
     p.add_argument("--out", required=True)
+    p = sub.add_parser("download", help="download, verify and extract a dataset (or print the manual steps)",
+                       description="download, verify and extract a dataset (resumable; or print the manual steps)")
+    p.add_argument("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar")
+    p.add_argument("--root", required=True, help="folder to put the dataset in (the dataset's `root` in the config)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_download)
     p = add("tables", cmd_tables, "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
             config_required=False)
     p.add_argument("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex")

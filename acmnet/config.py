@@ -143,11 +143,20 @@ class EvaluateConfig:
 
 @dataclass
 class MethodConfig:
-    """A row of the results: `acmnet` is trained here; `pretrained` is the frozen backbone."""
+    """A row of the results.
 
-    kind: Literal["acmnet", "pretrained"] = "acmnet"
-    pool: Literal["avg"] = "avg"  # pooling of the frozen backbone's feature map
-    train: dict[str, Any] = field(default_factory=dict)  # overrides of `train` for ablations
+    kind `acmnet`: trained here (`train` overrides the top-level `train` for ablations);
+    `pretrained`: the frozen ImageNet backbone, `pool`ed (average, or GeM with exponent `gem_p`);
+    `pixels`: SeqSLAM's single-image matcher (greyscale, downsampled to `pixel_size`,
+    patch-normalised with `pixel_patch`-pixel patches).
+    """
+
+    kind: Literal["acmnet", "pretrained", "pixels"] = "acmnet"
+    pool: Literal["avg", "gem"] = "avg"
+    gem_p: float = 3.0
+    pixel_size: tuple[int, int] = (32, 64)  # (height, width), SeqSLAM's 64 x 32
+    pixel_patch: int = 8
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from acmnet.config import Config, ModelConfig
 from acmnet.datasets import manifest as mf
 from acmnet.io import atomic_path
 from acmnet.model import AcmNet, build_model, create_encoder
+from acmnet.pixels import PixelDescriber
+from acmnet.pooling import GemDescriber
 from acmnet.train import resolve_device, to_float_images
 
 
@@ -65,12 +67,16 @@ def describe(
     frame = mf.read(manifest_path)
     cache = ImageCache.open(cache_path)
     device = resolve_device(cfg.device)
-    kind = cfg.method(method).kind
-    if kind == "acmnet":
+    spec = cfg.method(method)
+    if spec.kind == "acmnet":
         if checkpoint is None:
             raise ValueError(f"method `{method}` is trained: give its checkpoint (acmnet describe --checkpoint)")
         net = load_trained(Path(checkpoint), device)
         describer = net.descriptors
+    elif spec.kind == "pixels":
+        net = describer = PixelDescriber(spec.pixel_size, spec.pixel_patch).to(device).eval()
+    elif spec.pool == "gem":
+        net = describer = GemDescriber(cfg.model, p=spec.gem_p).to(device).eval()
     else:
         net = describer = PretrainedDescriber(cfg.model).to(device).eval()
     channels_last = cfg.train.channels_last == "on"

@@ -15,6 +15,9 @@ def test_every_step_has_help(capsys):
             build_parser().parse_args([step, "--help"])
         assert exc.value.code == 0
         assert "--config" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["download", "--help"])
+    assert "--root" in capsys.readouterr().out
 
 
 def _pair_config(tmp_path, **extra):
@@ -71,3 +74,9 @@ def test_tables_without_metrics_gives_the_published_rows(tmp_path, capsys):
     table2 = (tmp_path / "table2.tex").read_text()
     assert "58.8" in table2 and "ACM-Net (published)" in table2 and "(ours" not in table2
     assert "9.90" in (tmp_path / "table3.tex").read_text()
+
+
+def test_download_of_a_browser_only_host_prints_the_steps(tmp_path, capsys):
+    assert main(["download", "alderley", "--root", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "FRAMESA.zip" in captured.out and str(tmp_path) in captured.out

@@ -14,8 +14,12 @@ import pandas as pd
 from acmnet.config import Config, ConfigError
 
 DATASET_TYPES = {
+    "alderley": "acmnet.datasets.alderley",
     "folder_pair": "acmnet.datasets.folder_pair",
+    "gardenspoint": "acmnet.datasets.gardenspoint",
     "nordland": "acmnet.datasets.nordland",
+    "nordland64": "acmnet.datasets.nordland64",
+    "robotcar": "acmnet.datasets.robotcar",
     "synthetic": "acmnet.datasets.synthetic",
 }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from acmnet.config import _build
+from acmnet.download import ManualDownload
 
 SEASONS = ("summer", "winter", "fall", "spring")
 SECTIONS = {
@@ -27,6 +28,16 @@ SECTIONS = {
     "train": {"section1": range(0, 12837), "section2": range(12837, 24570)},
 }
 PAGE = "http://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset"
+SOURCES = [
+    ManualDownload(
+        page=PAGE,
+        filename="Partitioned_Nordland_Dataset_lowres.zip",
+        instructions="the 224x224 low-res release used by the paper (the full-resolution one has the same layout); "
+        "the page links the archives from its download section",
+        extract=True,
+        present="Dataset_images",
+    ),
+]
 
 
 @dataclass

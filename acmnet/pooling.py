@@ -1,0 +1,91 @@
+"""Generalised-mean (GeM) pooling (Radenović, Tolias and Chum, TPAMI 2018) and a GeM baseline describer.
+
+GeM over the spatial positions of a feature map ``x`` (B, C, H, W), per channel::
+
+    f_c = ( mean_{h,w} max(x_chw, eps) ** p ) ** (1 / p)
+
+``p = 1`` is average pooling, ``p -> inf`` tends to max pooling; the paper's off-the-shelf value
+is ``p = 3`` (learnable when fine-tuned). ``GemDescriber`` is the ``PretrainedDescriber`` of
+``acmnet.describe`` with GeM instead of the backbone's global average pool: same weights (loaded
+by ``acmnet.model.create_encoder``), same [0, 1] input convention, same ImageNet normalisation
+(``encoder.pretrained_cfg``), L2-normalised float32 output (B, D), D = ``encoder.num_features``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acmnet.config import ModelConfig
+from acmnet.model import create_encoder
+
+
+def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> torch.Tensor:
+    """GeM over the last two axes: (B, C, H, W) -> (B, C), computed in float32 (also under autocast).
+
+    Inputs are clamped at ``eps`` first (GeM is defined for non-negative activations, and the
+    clamp keeps the gradient of ``x ** (1/p)`` finite at zero).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"gem expects a (B, C, H, W) feature map, got shape {tuple(x.shape)}")
+    x = x.float().clamp(min=eps)
+    p = p.float() if isinstance(p, torch.Tensor) else float(p)
+    return x.pow(p).mean(dim=(-2, -1)).pow(1.0 / p)
+
+
+class GeM(nn.Module):
+    """GeM pooling as a module: (B, C, H, W) -> (B, C). ``p`` is a parameter when ``learn_p``."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6, learn_p: bool = False):
+        super().__init__()
+        if p <= 0:
+            raise ValueError(f"GeM needs p > 0, got {p}")
+        self.eps = eps
+        if learn_p:
+            self.p = nn.Parameter(torch.tensor(float(p)))
+        else:
+            self.register_buffer("p", torch.tensor(float(p)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gem(x, self.p, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"p={float(self.p):.4g}, eps={self.eps}, learn_p={isinstance(self.p, nn.Parameter)}"
+
+
+def feature_map(encoder: nn.Module, normalised: torch.Tensor) -> torch.Tensor:
+    """The unpooled last feature map of a timm backbone, as (B, C, H, W)."""
+    x = encoder.forward_features(normalised)
+    if x.ndim != 4:
+        raise ValueError(
+            f"{type(encoder).__name__}.forward_features returned shape {tuple(x.shape)}, not a (B, C, H, W) map: "
+            "GeM pooling needs a convolutional backbone"
+        )
+    if getattr(encoder, "output_fmt", "NCHW") == "NHWC":  # a few timm models (e.g. swin) emit channels last
+        x = x.permute(0, 3, 1, 2)
+    return x
+
+
+class GemDescriber(nn.Module):
+    """Frozen ImageNet backbone + GeM + L2 normalisation: float [0, 1] (B, 3, H, W) -> float32 (B, D).
+
+    ``encoder`` defaults to ``create_encoder(model_cfg)`` (local / packaged / hub weights, as for
+    every other method); pass one to share an already built backbone.
+    """
+
+    def __init__(self, model_cfg: ModelConfig, p: float = 3.0, eps: float = 1e-6, encoder: nn.Module | None = None):
+        super().__init__()
+        self.encoder = create_encoder(model_cfg) if encoder is None else encoder
+        data_cfg = getattr(self.encoder, "pretrained_cfg", None) or {}
+        self.register_buffer("mean", torch.tensor(data_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(data_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1))
+        self.pool = GeM(p=p, eps=eps)
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.num_features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = feature_map(self.encoder, (images - self.mean) / self.std)
+        return F.normalize(self.pool(features), dim=-1)
