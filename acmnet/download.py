@@ -62,7 +62,7 @@ class ExtractError(RuntimeError):
 
 
 class ManualDownloadRequired(RuntimeError):
-    """A dataset's host needs a browser; the steps were printed and are in the message."""
+    """A dataset's host needs a browser; the message holds the steps."""
 
 
 @dataclass(frozen=True)
@@ -445,16 +445,14 @@ def fetch_dataset(name: str, root: Path, *, progress: bool = True, timeout: floa
 
     Entries already done (their `present` path exists, or their extraction marker does) are
     skipped, so rerunning is cheap. For `ManualDownload` entries whose files are not in `root`,
-    the steps are printed and `ManualDownloadRequired` is raised before anything is extracted.
+    `ManualDownloadRequired` is raised with the steps before anything is extracted.
     """
     root = Path(root)
     sources = sources_of(name)
     pending = [e for e in sources if not _done(e, root)]
     missing = [e for e in pending if isinstance(e, ManualDownload) and not (root / e.filename).is_file()]
     if missing:
-        steps = manual_steps(name, root, missing, [e.filename for e in pending if e.extract])
-        print(steps)
-        raise ManualDownloadRequired(steps)
+        raise ManualDownloadRequired(manual_steps(name, root, missing, [e.filename for e in pending if e.extract]))
     root.mkdir(parents=True, exist_ok=True)
     for entry in pending:
         path = root / entry.filename

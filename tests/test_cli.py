@@ -79,4 +79,4 @@ def test_tables_without_metrics_gives_the_published_rows(tmp_path, capsys):
 def test_download_of_a_browser_only_host_prints_the_steps(tmp_path, capsys):
     assert main(["download", "alderley", "--root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
-    assert "FRAMESA.zip" in captured.out and str(tmp_path) in captured.out
+    assert "FRAMESA.zip" in captured.err and str(tmp_path) in captured.err

@@ -291,11 +291,11 @@ def test_fetch_dataset_extracts_next_to_the_archive(server, tmp_path, monkeypatc
     assert len(handler.log) == 1
 
 
-def test_fetch_dataset_prints_manual_steps_then_extracts(tmp_path, capsys):
+def test_fetch_dataset_gives_manual_steps_then_extracts(tmp_path):
     root = tmp_path / "alderley"
-    with pytest.raises(dl.ManualDownloadRequired, match="must be downloaded by hand"):
+    with pytest.raises(dl.ManualDownloadRequired, match="must be downloaded by hand") as first:
         dl.fetch_dataset("alderley", root, progress=False)
-    out = capsys.readouterr().out
+    out = str(first.value)
     assert "https://wiki.qut.edu.au/pages/viewpage.action?pageId=181178395" in out
     assert "FRAMESA.zip, FRAMESB.zip, framematches.csv" in out
     assert f"Put them into the folder {root.resolve()} so that" in out

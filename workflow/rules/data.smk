@@ -1,11 +1,35 @@
-# Data: synthetic demo routes, manifests, image caches.
+# Data: downloads, synthetic demo routes, manifests, image caches.
+from acmnet.datasets import dataset_module
 
 SYNTHETIC_ROOTS = {d: CFG.datasets[d].root for d in DATASETS if CFG.datasets[d].type == "synthetic"}
 
 
-def synthetic_route(wildcards):
+DOWNLOADED = [d for d in DATASETS if getattr(dataset_module(CFG.datasets[d].type), "SOURCES", None)]
+
+
+def raw_data(wildcards):
+    """What must exist before a dataset's manifest: its rendered route, or its download."""
     root = SYNTHETIC_ROOTS.get(wildcards.dataset)
-    return [f"{root}/route.csv"] if root else []
+    if root:
+        return [f"{root}/route.csv"]
+    if wildcards.dataset in DOWNLOADED:
+        return [f"{EXP}/{wildcards.dataset}/download.done"]
+    return []
+
+
+rule download:
+    output:
+        f"{EXP}/{{dataset}}/download.done",
+    wildcard_constraints:
+        dataset="|".join(DOWNLOADED) or "^$",
+    params:
+        type=lambda w: CFG.datasets[w.dataset].type,
+        root=lambda w: CFG.datasets[w.dataset].root,
+    log:
+        f"{LOG}/download/{{dataset}}.log",
+    shell:
+        "acmnet download {params.type} --root {params.root} 2>&1 | tee {log} && "
+        "echo '{params.type} downloaded into {params.root}' > {output}"
 
 
 for _name, _root in SYNTHETIC_ROOTS.items():
@@ -26,7 +50,7 @@ for _name, _root in SYNTHETIC_ROOTS.items():
 
 rule prepare:
     input:
-        synthetic_route,
+        raw_data,
     output:
         f"{EXP}/{{dataset}}/manifest.csv",
     params:
