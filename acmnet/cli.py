@@ -87,7 +87,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     from acmnet.metrics import score
 
     cfg = _config(args)
-    metrics = score(cfg, args.dataset, args.method, Path(args.manifest), Path(args.retrieval), Path(args.out), Path(args.curve_out))
+    metrics = score(cfg, args.dataset, args.method, Path(args.manifest), Path(args.retrieval), Path(args.out),
+                    Path(args.curve_out), Path(args.descriptors) if args.descriptors else None)
     print(metrics.to_string(index=False))
 
 
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("score", cmd_score, "recall@N per query set with the dataset's tolerance window", dataset=True, method=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--retrieval", required=True)
+    p.add_argument("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)")
     p.add_argument("--out", required=True, help="metrics CSV to write")
     p.add_argument("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write")
     p = add("report", cmd_report, "merge metrics, write the LaTeX table and the recall curves figure")

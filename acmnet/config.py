@@ -139,6 +139,10 @@ class EvaluateConfig:
     recall_at: list[int] = field(default_factory=lambda: [1, 5, 10])
     batch_size: int = 64  # images per forward pass when describing
     search_chunk: int = 4096  # queries per faiss search call (bounds memory)
+    # Beyond the paper: SeqSLAM-style sequence matching over each method's similarities, one
+    # extra row `<method>+seq<L>` per length L (queries and references taken in place order).
+    sequence_lengths: list[int] = field(default_factory=list)
+    sequence_velocities: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.25])
 
 
 @dataclass

@@ -30,26 +30,63 @@ def recall_curve(query_places: np.ndarray, reference_places: np.ndarray, indices
     return 100.0 * found.mean(axis=0)
 
 
-def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval_path: Path, out: Path, curve_out: Path) -> pd.DataFrame:
-    """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method."""
+def sequence_indices(reference: np.ndarray, queries: np.ndarray, ref_places: np.ndarray, query_places: np.ndarray,
+                     k: int, length: int, velocities: list[float]) -> np.ndarray:
+    """Top-k reference positions per query by sequence matching, (Q, k) int64, in input order.
+
+    Queries and references are put in place order for the sequence search (stable sort), and the
+    result is mapped back to the caller's order.
+    """
+    from acmnet.sequence import DescriptorSimilarity, sequence_topk
+
+    ref_order = np.argsort(ref_places, kind="stable")
+    query_order = np.argsort(query_places, kind="stable")
+    similarity = DescriptorSimilarity(reference[ref_order], queries[query_order])
+    _, found = sequence_topk(similarity, k, length, velocities)
+    indices = np.empty_like(found)
+    indices[query_order] = ref_order[found]
+    return indices
+
+
+def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval_path: Path, out: Path, curve_out: Path,
+          descriptors_path: Path | None = None) -> pd.DataFrame:
+    """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method.
+
+    With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
+    rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
+    """
     frame = mf.read(manifest_path)
     data = np.load(retrieval_path)
     ref_rows, query_rows, indices = data["reference_rows"], data["query_rows"], data["indices"]
     check_rows(frame, ref_rows, "reference", manifest_path, retrieval_path)
     check_rows(frame, query_rows, "query", manifest_path, retrieval_path)
+    lengths = cfg.evaluate.sequence_lengths
+    if lengths:
+        if descriptors_path is None:
+            raise ValueError("evaluate.sequence_lengths is set: scoring needs the descriptors too (--descriptors)")
+        desc = np.load(descriptors_path)
+        check_rows(frame, desc["reference_rows"], "reference", manifest_path, descriptors_path)
+        check_rows(frame, desc["query_rows"], "query", manifest_path, descriptors_path)
     tolerance = cfg.dataset(dataset).tolerance
     places = frame["place"].to_numpy()
     conditions = frame["condition"].to_numpy()[query_rows]
     rows, curves = [], []
     for queries in mf.query_sets(frame):
         selected = conditions == queries
-        curve = recall_curve(places[query_rows[selected]], places[ref_rows], indices[selected], tolerance)
-        row = {"dataset": dataset, "queries": queries, "method": method}
-        row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at if n <= len(curve)})
-        row.update({"n_queries": int(selected.sum()), "n_references": len(ref_rows), "tolerance": tolerance})
-        rows.append(row)
-        curves.append(pd.DataFrame({"dataset": dataset, "queries": queries, "method": method,
-                                    "N": np.arange(1, len(curve) + 1), "recall": curve}))
+        q_places, r_places = places[query_rows[selected]], places[ref_rows]
+        variants = [(method, indices[selected])]
+        for length in lengths:
+            seq = sequence_indices(desc["reference"], desc["query"][selected], r_places, q_places,
+                                   indices.shape[1], length, cfg.evaluate.sequence_velocities)
+            variants.append((f"{method}+seq{length}", seq))
+        for name, found in variants:
+            curve = recall_curve(q_places, r_places, found, tolerance)
+            row = {"dataset": dataset, "queries": queries, "method": name}
+            row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at if n <= len(curve)})
+            row.update({"n_queries": int(selected.sum()), "n_references": len(ref_rows), "tolerance": tolerance})
+            rows.append(row)
+            curves.append(pd.DataFrame({"dataset": dataset, "queries": queries, "method": name,
+                                        "N": np.arange(1, len(curve) + 1), "recall": curve}))
     metrics = pd.DataFrame(rows)
     for path, table in ((out, metrics), (curve_out, pd.concat(curves))):
         with atomic_path(Path(path)) as tmp:

@@ -150,10 +150,19 @@ def _ours_text(value: float | None) -> str | None:
 
 
 def _method_label(method: str, cfg: Config | None, extra: str = "") -> str:
-    """``ACM-Net (ours, <method>)``; a frozen pretrained backbone (per `cfg`) is named as such."""
+    """``ACM-Net (ours, <method>)``; other kinds of method (per `cfg`) are named as what they are.
+
+    A `<method>+seq<L>` row (sequence matching over `<method>`) is named after `<method>`.
+    """
+    base, _, length = method.partition("+seq")
     name = "ACM-Net"
-    if cfg is not None and method in cfg.methods and cfg.methods[method].kind == "pretrained":
-        name = f"{cfg.model.backbone} {cfg.methods[method].pool}-pooled, frozen"
+    spec = cfg.methods.get(base) if cfg is not None else None
+    if spec is not None and spec.kind == "pretrained":
+        name = f"{cfg.model.backbone} {spec.pool}-pooled, frozen"
+    elif spec is not None and spec.kind == "pixels":
+        name = "Raw pixels, patch-normalised"
+    if length:
+        name += f" + sequence matching ({length})"
     return tex_escape(f"{name} (ours, {method}{extra})")
 
 

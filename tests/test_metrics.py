@@ -69,3 +69,40 @@ def test_score_writes_one_row_per_query_set_and_refuses_mismatched_files(tmp_pat
     np.savez(tmp_path / "bad.npz", indices=indices[:3], reference_rows=np.arange(3), query_rows=np.arange(3, 6))
     with pytest.raises(ValueError, match=r"bad.npz does not match .*m.csv"):
         score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "bad.npz", tmp_path / "o.csv", tmp_path / "c.csv")
+
+
+def test_sequence_rows_use_place_order_and_beat_noisy_single_images(tmp_path):
+    import pandas as pd
+
+    from acmnet.config import config_from_dict
+    from acmnet.datasets import manifest as mf
+    from acmnet.metrics import score
+    from acmnet.retrieval import search
+
+    rng = np.random.default_rng(0)
+    n, d = 80, 32
+    base = rng.normal(size=(n, d))
+    ref = base / np.linalg.norm(base, axis=1, keepdims=True)
+    noisy = base + 3.0 * rng.normal(size=(n, d))
+    qry = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+    shuffled = rng.permutation(n)  # queries stored out of route order: scoring must sort by place
+    frame = pd.DataFrame({
+        "image": [f"r{i}.png" for i in range(n)] + [f"q{i}.png" for i in shuffled],
+        "role": ["reference"] * n + ["query"] * n,
+        "place": list(range(n)) + list(shuffled),
+        "condition": ["day"] * n + ["night"] * n,
+    })
+    mf.write(frame, tmp_path / "m.csv")
+    qry = qry[shuffled]
+    np.savez(tmp_path / "d.npz", reference=ref.astype(np.float32), query=qry.astype(np.float32),
+             reference_rows=np.arange(n), query_rows=np.arange(n, 2 * n))
+    _, idx = search(ref, qry, 10)
+    np.savez(tmp_path / "r.npz", indices=idx, reference_rows=np.arange(n), query_rows=np.arange(n, 2 * n))
+    cfg = config_from_dict({"evaluate": {"top_k": 10, "recall_at": [1, 5], "sequence_lengths": [1, 9]},
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "tolerance": 0}}})
+    metrics = score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "o.csv", tmp_path / "c.csv",
+                    tmp_path / "d.npz").set_index("method")
+    assert metrics.loc["m+seq1", "R@1"] == metrics.loc["m", "R@1"]  # length 1 is single-image matching
+    assert metrics.loc["m+seq9", "R@1"] > metrics.loc["m", "R@1"] + 30
+    with pytest.raises(ValueError, match="needs the descriptors"):
+        score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "o.csv", tmp_path / "c.csv")

@@ -263,3 +263,15 @@ def test_tables_compile(tmp_path, cfg, with_rows):
         proc = subprocess.run([*compiler, path.name], cwd=path.parent, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, f"{path.name} does not compile:\n{proc.stdout[-3000:]}"
         assert path.with_suffix(".pdf").is_file()
+
+
+def test_labels_name_each_kind_of_method(tmp_path):
+    from acmnet.config import config_from_dict
+    from acmnet.paper_tables import _method_label
+
+    cfg = config_from_dict({"methods": {"acmnet": {}, "imagenet_gem": {"kind": "pretrained", "pool": "gem"},
+                                        "pixels": {"kind": "pixels"}},
+                            "datasets": {"nordland": {"type": "nordland", "root": "."}}})
+    assert _method_label("acmnet", cfg).startswith("ACM-Net (ours")
+    assert _method_label("imagenet_gem", cfg).startswith("resnet50 gem-pooled, frozen")
+    assert _method_label("pixels+seq10", cfg).startswith("Raw pixels, patch-normalised + sequence matching (10)")

@@ -42,6 +42,7 @@ rule score:
     input:
         manifest=f"{EXP}/{{dataset}}/manifest.csv",
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+        descriptors=f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
     output:
         metrics=f"{EXP}/{{dataset}}/{{method}}/metrics.csv",
         curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",
@@ -51,5 +52,5 @@ rule score:
         f"{LOG}/score/{{dataset}}_{{method}}.log",
     shell:
         "acmnet score --config {CONFIG_FILE} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --retrieval {input.retrieval} --out {output.metrics} "
+        "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} --out {output.metrics} "
         "--curve-out {output.curve} 2>&1 | tee {log}"
