@@ -35,6 +35,7 @@ from acmnet.io import atomic_path
 from acmnet.losses import contrastive_loss, positive_alignment, rotation_loss
 from acmnet.model import AcmNet, build_model
 
+CHECKPOINT_FORMAT = 2  # version of last.pt's layout; another version is not resumed from
 LOSS_TERMS = ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment")
 LOG_COLUMNS = [
     "epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy",
@@ -211,7 +212,9 @@ def train(
     resumed: dict = {}
     if last_path.is_file():
         state = torch.load(last_path, map_location=device, weights_only=False)
-        if state.get("digest") == digest:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            print(f"ignoring {last_path}: written by another version of acmnet; training from scratch")
+        elif state.get("digest") == digest:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -228,7 +231,7 @@ def train(
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": _rng_state(generator), "epoch": epoch, "batch": batch, "order": order,
             "sums": {k: float(v) for k, v in sums.items()}, "seen": seen, "step": step,
-            "log": log_rows, "step_log": step_rows, "digest": digest,
+            "log": log_rows, "step_log": step_rows, "digest": digest, "format": CHECKPOINT_FORMAT,
         }
         with atomic_path(last_path) as tmp:
             torch.save(state, tmp)

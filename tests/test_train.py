@@ -172,3 +172,12 @@ def test_encoder_bn_statistics_update_or_stay(mode, changes):
     moved = any(not torch.equal(before[k], after[k]) for k in before)
     assert moved is changes
     assert model.projector[1].training  # the projector's batch norm always trains
+
+
+def test_checkpoint_of_another_format_is_not_resumed(tmp_path, capsys):
+    cfg = _setup(tmp_path, epochs=1)
+    (tmp_path / "old").mkdir()
+    torch.save({"digest": "whatever", "epoch": 1}, tmp_path / "old" / "last.pt")
+    _run(cfg, tmp_path, "old")
+    assert "written by another version" in capsys.readouterr().out
+    assert torch.load(tmp_path / "old" / "last.pt", weights_only=False)["format"] == train_module.CHECKPOINT_FORMAT
