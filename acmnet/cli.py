@@ -107,6 +107,15 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def cmd_localize(args: argparse.Namespace) -> None:
+    from acmnet.localization import localize
+
+    accuracy = localize(args.method, Path(args.manifest), Path(args.retrieval), Path(args.submission), Path(args.out))
+    print(f"wrote {args.submission}")
+    if len(accuracy):
+        print(accuracy.pivot_table(index="condition", columns="threshold_m", values="value").to_string())
+
+
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.figures import retrieval_examples
 
@@ -126,8 +135,17 @@ def cmd_tables(args: argparse.Namespace) -> None:
     from acmnet.paper_tables import render_paper_tables
 
     cfg = load_config(args.config) if args.config else None
-    paths = render_paper_tables(Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg,
-                                Path(args.robotcar_scores) if args.robotcar_scores else None)
+    robotcar = None
+    if args.robotcar_scores:  # one file for the table: every method's scores, merged
+        import pandas as pd
+
+        from acmnet.io import atomic_path
+
+        robotcar = Path(args.out) / "robotcar_scores.csv"
+        merged = pd.concat([pd.read_csv(p) for p in args.robotcar_scores], ignore_index=True)
+        with atomic_path(robotcar) as tmp:
+            merged.to_csv(tmp, index=False)
+    paths = render_paper_tables(Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg, robotcar)
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -180,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)")
     p.add_argument("--out", required=True, help="metrics CSV to write")
     p.add_argument("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write")
+    p = add("localize", cmd_localize, "RobotCar: top-1 reference pose -> submission file and local pose accuracy",
+            method=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--retrieval", required=True)
+    p.add_argument("--submission", required=True, help="visuallocalization.net submission file to write")
+    p.add_argument("--out", required=True, help="per-condition pose accuracy CSV of the train-split queries")
     p = add("report", cmd_report, "merge metrics, write the LaTeX table and the recall curves figure")
     p.add_argument("--metrics", required=True, nargs="+")
     p.add_argument("--curves", required=True, nargs="+")
@@ -201,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
             config_required=False)
     p.add_argument("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex")
     p.add_argument("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)")
-    p.add_argument("--robotcar-scores", help="RobotCar pose-accuracy CSV (see acmnet/paper_tables.py)")
+    p.add_argument("--robotcar-scores", nargs="*", help="RobotCar pose-accuracy CSVs, from `acmnet localize`")
     return parser
 
 

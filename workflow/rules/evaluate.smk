@@ -54,3 +54,19 @@ rule score:
         "acmnet score --config {CONFIG_FILE} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} --out {output.metrics} "
         "--curve-out {output.curve} 2>&1 | tee {log}"
+
+
+rule localize:
+    input:
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    output:
+        submission=f"{EXP}/{{dataset}}/{{method}}/submission.txt",
+        accuracy=f"{EXP}/{{dataset}}/{{method}}/pose_accuracy.csv",
+    wildcard_constraints:
+        dataset="|".join(POSED) or "^$",
+    log:
+        f"{LOG}/localize/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet localize --config {CONFIG_FILE} --method {wildcards.method} --manifest {input.manifest} "
+        "--retrieval {input.retrieval} --submission {output.submission} --out {output.accuracy} 2>&1 | tee {log}"

@@ -3,8 +3,8 @@
 
 rule report:
     input:
-        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=DATASETS, method=METHODS),
-        curves=expand(f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv", dataset=DATASETS, method=METHODS),
+        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=RECALL, method=METHODS),
+        curves=expand(f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv", dataset=RECALL, method=METHODS),
     output:
         metrics=f"{EXP}/metrics.csv",
         table=f"{EXP}/tables/recall.tex",
@@ -34,12 +34,15 @@ rule figure_retrievals:
 
 rule paper_tables:
     input:
-        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=DATASETS, method=METHODS),
+        metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=RECALL, method=METHODS),
+        robotcar=expand(f"{EXP}/{{dataset}}/{{method}}/pose_accuracy.csv", dataset=POSED, method=METHODS),
     output:
         [f"{EXP}/tables/table{n}.tex" for n in (2, 3, 4)],
     params:
         digest=lambda w: CFG.digest("train", "model", "image_size", "evaluate"),
+        robotcar=lambda w, input: f"--robotcar-scores {' '.join(input.robotcar)}" if input.robotcar else "",
     log:
         f"{LOG}/paper_tables.log",
     shell:
-        "acmnet tables --config {CONFIG_FILE} --out {EXP}/tables --metrics {input.metrics} 2>&1 | tee {log}"
+        "acmnet tables --config {CONFIG_FILE} --out {EXP}/tables --metrics {input.metrics} "
+        "{params.robotcar} 2>&1 | tee {log}"
