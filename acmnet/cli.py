@@ -40,11 +40,17 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from acmnet.datasets import dataset_module, prepare_manifest
     from acmnet.datasets import manifest as mf
-    from acmnet.datasets import prepare_manifest
 
-    cfg = _config(args)
-    frame = prepare_manifest(cfg, args.dataset)
+    if args.dataset_type:  # acmnet prepare TYPE --root DIR: the type's default protocol, no config
+        if not args.root:
+            raise ConfigError("acmnet prepare TYPE needs --root DIR (the folder the dataset was extracted into)")
+        frame = dataset_module(args.dataset_type).prepare(Path(args.root), {}, args.dataset_type)
+    elif args.config and args.dataset:
+        frame = prepare_manifest(_config(args), args.dataset)
+    else:
+        raise ConfigError("give either a dataset type and --root, or --config and --dataset")
     mf.write(frame, Path(args.out))
     counts = frame.groupby(["role", "condition"]).size()
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
@@ -172,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "validate a config; optionally write it fully resolved")
     p.add_argument("--out", help="write the resolved config (all defaults filled in) here")
     add("synthesize", cmd_synthesize, "render a synthetic route (the offline demo data) into its dataset root", dataset=True)
-    p = add("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk", dataset=True)
+    p = add("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk: "
+            "`acmnet prepare TYPE --root DIR --out FILE`, or `--config C --dataset NAME --out FILE`", config_required=False)
+    p.add_argument("dataset_type", nargs="?", help="dataset type (nordland, alderley, robotcar, ...), with --root")
+    p.add_argument("--root", help="folder the dataset was extracted into (with a dataset type)")
+    p.add_argument("--dataset", help="dataset name (a key of `datasets` in the config)")
     p.add_argument("--out", required=True, help="manifest CSV to write")
     p = add("cache", cmd_cache, "decode and resize every manifest image once into a uint8 .npy cache", dataset=True)
     p.add_argument("--manifest", required=True)

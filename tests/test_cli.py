@@ -80,3 +80,11 @@ def test_download_of_a_browser_only_host_prints_the_steps(tmp_path, capsys):
     assert main(["download", "alderley", "--root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "FRAMESA.zip" in captured.err and str(tmp_path) in captured.err
+
+
+def test_prepare_by_type_and_root_without_a_config(nordland64_root, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    assert main(["prepare", "nordland64", "--root", str(nordland64_root), "--out", str(out)]) == 0
+    assert "query/winter: 1730" in capsys.readouterr().out
+    assert main(["prepare", "nordland64", "--out", str(out)]) == 2
+    assert "needs --root" in capsys.readouterr().err
