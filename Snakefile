@@ -41,6 +41,9 @@ if not os.path.exists(CONFIG_FILE) or open(CONFIG_FILE).read() != _resolved:
         fh.write(_resolved)
 
 
+report: "workflow/report/workflow.rst"
+
+
 wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(METHODS),

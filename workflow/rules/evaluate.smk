@@ -17,7 +17,7 @@ rule describe:
     params:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
         digest=lambda w: CFG.digest("model", "image_size") + repr(CFG.methods[w.method]),
-    threads: workflow.cores
+    threads: 256  # all cores: Snakemake lowers this to --cores
     log:
         f"{LOG}/describe/{{dataset}}_{{method}}.log",
     shell:

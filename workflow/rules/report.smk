@@ -6,9 +6,12 @@ rule report:
         metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=RECALL, method=METHODS),
         curves=expand(f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv", dataset=RECALL, method=METHODS),
     output:
-        metrics=f"{EXP}/metrics.csv",
-        table=f"{EXP}/tables/recall.tex",
-        figures=[f"{FIG}/recall_curves.png", f"{FIG}/recall_curves.pdf"],
+        metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
+        table=report(f"{EXP}/tables/recall.tex", caption="../report/tables.rst", category="Tables"),
+        figures=[
+            report(f"{FIG}/recall_curves.png", caption="../report/recall_curves.rst", category="Figures"),
+            f"{FIG}/recall_curves.pdf",
+        ],
     params:
         digest=lambda w: CFG.digest("train", "model", "image_size", "evaluate"),
     log:
@@ -24,7 +27,7 @@ rule figure_retrievals:
         cache=f"{EXP}/{{dataset}}/cache/images.npy",
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     output:
-        f"{FIG}/retrievals_{{dataset}}_{{method}}.png",
+        report(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"),
     log:
         f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
     shell:
@@ -37,7 +40,7 @@ rule paper_tables:
         metrics=expand(f"{EXP}/{{dataset}}/{{method}}/metrics.csv", dataset=RECALL, method=METHODS),
         robotcar=expand(f"{EXP}/{{dataset}}/{{method}}/pose_accuracy.csv", dataset=POSED, method=METHODS),
     output:
-        [f"{EXP}/tables/table{n}.tex" for n in (2, 3, 4)],
+        [report(f"{EXP}/tables/table{n}.tex", caption="../report/tables.rst", category="Tables") for n in (2, 3, 4)],
     params:
         digest=lambda w: CFG.digest("train", "model", "image_size", "evaluate"),
         robotcar=lambda w, input: f"--robotcar-scores {' '.join(input.robotcar)}" if input.robotcar else "",

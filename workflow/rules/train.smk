@@ -13,7 +13,7 @@ rule train:
     params:
         out_dir=lambda w, output: os.path.dirname(output.checkpoint),
         digest=lambda w: CFG.digest("model", "augment", "image_size", "seed", "device") + repr(CFG.train_for(w.method)),
-    threads: workflow.cores
+    threads: 256  # all cores: Snakemake lowers this to --cores
     log:
         f"{LOG}/train/{{dataset}}_{{method}}.log",
     shell:
