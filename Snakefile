@@ -61,4 +61,5 @@ rule all:
         rules.paper_tables.output,
         expand(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", dataset=RECALL, method=TRAINED or METHODS[:1]),
         expand(f"{EXP}/{{dataset}}/{{method}}/submission.txt", dataset=POSED, method=METHODS),
+        expand(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", dataset=RECALL, method=TRAINED),
     default_target: True

@@ -122,6 +122,17 @@ def cmd_localize(args: argparse.Namespace) -> None:
         print(accuracy.pivot_table(index="condition", columns="threshold_m", values="value").to_string())
 
 
+def cmd_gradcam(args: argparse.Namespace) -> None:
+    from acmnet.gradcam import gradcam_figure
+
+    cfg = _config(args)
+    _check_kind(cfg, args.method, "acmnet", "gradcam")
+    from acmnet.train import resolve_device
+
+    gradcam_figure(Path(args.manifest), Path(args.cache), Path(args.retrieval), Path(args.checkpoint),
+                   cfg.dataset(args.dataset).tolerance, [Path(p) for p in args.out], device=str(resolve_device(cfg.device)))
+
+
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.figures import retrieval_examples
 
@@ -220,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-metrics", required=True)
     p.add_argument("--out-table", required=True)
     p.add_argument("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)")
+    p = add("gradcam", cmd_gradcam, "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
+            dataset=True, method=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--cache", required=True)
+    p.add_argument("--retrieval", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
     p = add("figure-retrievals", cmd_figure_retrievals, "grid of queries with their top retrievals, marked right or wrong", dataset=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--cache", required=True)

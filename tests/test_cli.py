@@ -6,7 +6,7 @@ from PIL import Image
 from acmnet.cli import build_parser, main
 
 STEPS = ["check-config", "synthesize", "prepare", "cache", "train", "describe", "retrieve", "score", "report",
-         "figure-retrievals", "tables", "localize"]
+         "figure-retrievals", "tables", "localize", "gradcam"]
 
 
 def test_every_step_has_help(capsys):

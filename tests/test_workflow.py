@@ -42,7 +42,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
     args = ["-n", "--cores", "1"] + (["--configfile", str(REPO / configfile)] if configfile else [])
     out = _snakemake(args, cwd=tmp_path).stdout  # a clean working directory: no earlier results
-    for rule in ("prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure_retrievals", "paper_tables"):
+    for rule in ("prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure_retrievals", "paper_tables", "gradcam"):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
 
 
@@ -59,7 +59,8 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
     assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
-    for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png"):
+    for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png",
+                "gradcam_demo_route_acmnet.png", "gradcam_demo_route_acmnet.pdf"):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"
     for name in ("checkpoint.pt", "train_log.csv", "descriptors.npz", "retrieval.npz"):
@@ -78,6 +79,8 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
     assert (method_dir / "checkpoint.pt").stat().st_mtime_ns == before
     nothing = _snakemake(["-n", "--cores", "2", "--configfile", str(config)], cwd=tmp_path).stdout
     assert "Nothing to be done" in nothing
+    _snakemake(["--report", str(tmp_path / "report.html"), "--configfile", str(config)], cwd=tmp_path)
+    assert (tmp_path / "report.html").stat().st_size > 10_000
 
 
 def test_mistyped_config_key_stops_the_workflow_naming_it(tmp_path):

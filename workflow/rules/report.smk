@@ -49,3 +49,22 @@ rule paper_tables:
     shell:
         "acmnet tables --config {CONFIG_FILE} --out {EXP}/tables --metrics {input.metrics} "
         "{params.robotcar} 2>&1 | tee {log}"
+
+
+rule gradcam:
+    input:
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
+        cache=f"{EXP}/{{dataset}}/cache/images.npy",
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+        checkpoint=f"{EXP}/{{dataset}}/{{method}}/checkpoint.pt",
+    output:
+        png=report(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
+        pdf=f"{FIG}/gradcam_{{dataset}}_{{method}}.pdf",
+    wildcard_constraints:
+        method="|".join(TRAINED) or "^$",
+    log:
+        f"{LOG}/gradcam/{{dataset}}_{{method}}.log",
+    shell:
+        "acmnet gradcam --config {CONFIG_FILE} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--manifest {input.manifest} --cache {input.cache} --retrieval {input.retrieval} "
+        "--checkpoint {input.checkpoint} --out {output.png} {output.pdf} 2>&1 | tee {log}"
