@@ -138,7 +138,7 @@ def cmd_figure_retrievals(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     retrieval_examples(Path(args.manifest), Path(args.cache), Path(args.retrieval), cfg.dataset(args.dataset).tolerance,
-                       Path(args.out))
+                       [Path(p) for p in args.out])
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", required=True)
     p.add_argument("--cache", required=True)
     p.add_argument("--retrieval", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
     p = sub.add_parser("download", help="download, verify and extract a dataset (or print the manual steps)",
                        description="download, verify and extract a dataset (resumable; or print the manual steps)")
     p.add_argument("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar")

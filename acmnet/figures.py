@@ -42,9 +42,12 @@ def retrieval_grid(
     retrieved: list[list[np.ndarray]],
     correct: list[list[bool]],
     titles: list[str],
-    out: Path,
+    outs: list[Path],
 ) -> None:
-    """Rows: a query (first column) and its top retrievals, framed green (correct) or red."""
+    """Rows: a query (first column) and its top retrievals, framed green (correct) or red.
+
+    Saved to each of `outs` (the suffix picks the format: PNG for the report, PDF for the paper).
+    """
     n_cols = 1 + max(len(r) for r in retrieved)
     fig, axes = plt.subplots(len(query_images), n_cols, figsize=(1.8 * n_cols, 1.8 * len(query_images)), squeeze=False)
     for r, (query, refs, ok, title) in enumerate(zip(query_images, retrieved, correct, titles)):
@@ -60,13 +63,14 @@ def retrieval_grid(
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    with atomic_path(Path(out)) as tmp:
-        fig.savefig(tmp, dpi=120)
+    for out in outs:
+        with atomic_path(Path(out)) as tmp:
+            fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
 def retrieval_examples(manifest_path: Path, cache_path: Path, retrieval_path: Path, tolerance: int,
-                       out: Path, per_set: int = 3, top: int = 3) -> None:
+                       outs: list[Path], per_set: int = 3, top: int = 3) -> None:
     """Grid of `per_set` evenly spaced queries of each query set with their top `top` references."""
     from acmnet.cache import ImageCache
     from acmnet.datasets import manifest as mf
@@ -89,4 +93,4 @@ def retrieval_examples(manifest_path: Path, cache_path: Path, retrieval_path: Pa
             retrieved.append([cache.array[i] for i in cache.rows_for(refs)])
             ok.append(list(correct[q]))
             titles.append(f"{queries_set} place {row['place']}")
-    retrieval_grid(queries, retrieved, ok, titles, out)
+    retrieval_grid(queries, retrieved, ok, titles, outs)

@@ -59,7 +59,7 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
     assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
-    for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png",
+    for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png", "retrievals_demo_route_acmnet.pdf",
                 "gradcam_demo_route_acmnet.png", "gradcam_demo_route_acmnet.pdf"):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"

@@ -27,12 +27,13 @@ rule figure_retrievals:
         cache=f"{EXP}/{{dataset}}/cache/images.npy",
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     output:
-        report(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"),
+        png=report(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"),
+        pdf=f"{FIG}/retrievals_{{dataset}}_{{method}}.pdf",
     log:
         f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
     shell:
         "acmnet figure-retrievals --config {CONFIG_FILE} --dataset {wildcards.dataset} --manifest {input.manifest} "
-        "--cache {input.cache} --retrieval {input.retrieval} --out {output} 2>&1 | tee {log}"
+        "--cache {input.cache} --retrieval {input.retrieval} --out {output.png} {output.pdf} 2>&1 | tee {log}"
 
 
 rule paper_tables:
