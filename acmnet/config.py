@@ -178,6 +178,18 @@ class DatasetConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    """Snakemake `resources:` of the heavy rules; the Slurm profile turns them into sbatch requests."""
+
+    train_gpu: int = 1
+    train_mem_mb: int = 32000
+    train_runtime: int = 4320  # minutes
+    describe_gpu: int = 1
+    describe_mem_mb: int = 16000
+    describe_runtime: int = 240  # minutes
+
+
+@dataclass
 class Config:
     experiment: str = "paper"
     seed: int = 0
@@ -191,6 +203,7 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     methods: dict[str, MethodConfig] = field(default_factory=dict)
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     # ---- derived paths -------------------------------------------------------------------
     @property

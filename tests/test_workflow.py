@@ -91,3 +91,12 @@ def test_mistyped_config_key_stops_the_workflow_naming_it(tmp_path):
     result = _snakemake(["-n", "--cores", "1", "--configfile", str(path)], cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "train.epohcs" in result.stdout + result.stderr and "epochs" in result.stdout + result.stderr
+
+
+def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="the Slurm executor plugin is not installed")
+    out = _snakemake(["-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm")], cwd=tmp_path).stdout
+    train_jobs = [block for block in out.split("\n\n") if "rule train:" in block]
+    assert train_jobs, out[-2000:]
+    for block in train_jobs:
+        assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=4320" in block

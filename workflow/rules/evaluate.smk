@@ -18,6 +18,10 @@ rule describe:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
         digest=lambda w: CFG.digest("model", "image_size") + repr(CFG.methods[w.method]),
     threads: 256  # all cores: Snakemake lowers this to --cores
+    resources:
+        gpu=lambda w: CFG.resources.describe_gpu if CFG.methods[w.method].kind != "pixels" else 0,
+        mem_mb=CFG.resources.describe_mem_mb,
+        runtime=CFG.resources.describe_runtime,
     log:
         f"{LOG}/describe/{{dataset}}_{{method}}.log",
     shell:

@@ -14,6 +14,10 @@ rule train:
         out_dir=lambda w, output: os.path.dirname(output.checkpoint),
         digest=lambda w: CFG.digest("model", "augment", "image_size", "seed", "device") + repr(CFG.train_for(w.method)),
     threads: 256  # all cores: Snakemake lowers this to --cores
+    resources:
+        gpu=CFG.resources.train_gpu,
+        mem_mb=CFG.resources.train_mem_mb,
+        runtime=CFG.resources.train_runtime,
     log:
         f"{LOG}/train/{{dataset}}_{{method}}.log",
     shell:
