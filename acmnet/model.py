@@ -99,6 +99,10 @@ class AcmNet(nn.Module):
         """E(x): images in [0, 1], (B, 3, H, W) -> pooled features (B, D)."""
         return self.encoder((images - self.mean) / self.std)
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder pass (what DistributedDataParallel wraps); the heads are applied after it."""
+        return self.features(images)
+
     def descriptors(self, images: torch.Tensor) -> torch.Tensor:
         """Test-time descriptor normalize(P_A(E(x))): (B, 3, H, W) -> (B, projector_dim), unit norm."""
         return F.normalize(self.projector(self.features(images)).float(), dim=-1)

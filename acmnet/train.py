@@ -5,6 +5,13 @@ the appearance-augmented view T_A(x) (N) and the rotations by 90/180/270 degrees
 encoder runs once on these 5N images; the 0-degree view is the original itself and feeds both
 branches. L = w_C * L_C(P_A(E(x)), P_A(E(T_A x))) + lambda * L_P(P_G(E(R_k x)), k).
 
+Several processes: started by `torchrun --nproc-per-node G -m acmnet.cli train ...` (WORLD_SIZE > 1),
+each rank takes its slice of every global batch (`batch_size` is the global N), the encoder is
+wrapped in DistributedDataParallel, the contrastive loss gathers negatives from every rank (see
+losses.py), and only rank 0 writes logs and checkpoints. The projector's batch norm sees its
+rank's views only (no SyncBatchNorm), and a resumed run restores rank 0's random state on every
+rank.
+
 Checkpoints: `last.pt` after every `checkpoint_every` epochs and, inside an epoch, every
 `checkpoint_every_steps` steps (model, optimiser, scheduler, RNG states, epoch, batch, the epoch's
 batch order, partial sums, logs), from which a rerun resumes exactly; `checkpoint.pt` (the model
@@ -19,6 +26,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -82,7 +90,7 @@ class StepOutput(dict):
 
 
 def training_step(
-    model: AcmNet,
+    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
     augment: torch.nn.Module,
     images: torch.Tensor,
     tcfg: TrainConfig,
@@ -90,6 +98,7 @@ def training_step(
 ) -> StepOutput:
     """Forward pass and losses for one batch of originals `images` (N, 3, S, S) in [0, 1]."""
     n = images.shape[0]
+    core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
     use_contrastive = tcfg.contrastive_weight > 0
     use_rotation = tcfg.rotation_weight > 0
     views = [images]
@@ -119,11 +128,11 @@ def training_step(
     out = StepOutput()
     zero = images.new_zeros(())
     with autocast:
-        feats = model.features(batch)
+        feats = model(batch)
         out["loss_contrastive"] = zero
         out["positive_alignment"] = zero
         if use_contrastive:
-            z = model.projector(feats[: 2 * n])
+            z = core.projector(feats[: 2 * n])
             out["loss_contrastive"] = contrastive_loss(tcfg.contrastive, z[:n], z[n:], tcfg.tau)
             out["positive_alignment"] = positive_alignment(z[:n], z[n:]).detach()
         out["loss_rotation"] = zero
@@ -134,7 +143,7 @@ def training_step(
                 rot_feats = torch.cat([feats[:n], feats[first_rot:]])
             else:
                 rot_feats = torch.where((rotation_labels == 0)[:, None], feats[:n], feats[first_rot:])
-            logits = model.rotation_head(rot_feats)
+            logits = core.rotation_head(rot_feats)
             out["loss_rotation"] = rotation_loss(logits, rotation_labels, tcfg.rotation_reduction)
             out["rotation_accuracy"] = (logits.argmax(-1) == rotation_labels).float().mean().detach()
     out["loss"] = tcfg.contrastive_weight * out["loss_contrastive"] + tcfg.rotation_weight * out["loss_rotation"]
@@ -163,6 +172,31 @@ def _write_log(rows: list[dict], path: Path) -> None:
             writer.writerows(rows)
 
 
+def _distributed(device_name: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Under `torchrun` (WORLD_SIZE > 1) this joins the process group:
+    NCCL with one GPU per process (LOCAL_RANK) on CUDA, gloo on CPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, resolve_device(device_name)
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), world, device
+
+
+def _check_replicas_agree(model: torch.nn.Module) -> None:
+    """After distributed training every rank must hold the same weights; stop if they do not."""
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    low, high = checksum.clone(), checksum.clone()
+    torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+    torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+    if not torch.allclose(low, high, rtol=1e-9, atol=1e-9):
+        raise TrainingError(f"the ranks ended with different weights (checksums {low.item()} .. {high.item()})")
+
+
 def train(
     cfg: Config,
     method: str,
@@ -185,15 +219,26 @@ def train(
     cache = ImageCache.open(cache_path)
     train_index = np.unique(cache.rows_for(train_rows, str(manifest_path)))
 
-    device = resolve_device(cfg.device)
+    rank, world, device = _distributed(cfg.device)
+    main = rank == 0  # only rank 0 writes logs and checkpoints
+    progress = progress and main
+    if tcfg.batch_size % world:
+        raise TrainingError(f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({world})")
+    per_rank = tcfg.batch_size // world  # every rank takes its slice of each global batch
     torch.manual_seed(cfg.seed)
-    generator = np.random.default_rng(cfg.seed)
+    generator = np.random.default_rng(cfg.seed)  # the same batch order on every rank
     amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
 
     model = build_model(cfg.model).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    net: torch.nn.Module = model
+    if world > 1:
+        unused = tcfg.contrastive_weight == 0 or tcfg.rotation_weight == 0
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
+        torch.manual_seed(cfg.seed + rank)  # different augmentations on every rank
     augment = build_appearance_augmentation(cfg.augment).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
@@ -227,6 +272,8 @@ def train(
 
     def save(epoch: int, batch: int, order: np.ndarray | None, sums: dict, seen: int) -> None:
         """`epoch` epochs and `batch` batches of the next one are done; `order` is that epoch's."""
+        if not main:
+            return
         state = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": _rng_state(generator), "epoch": epoch, "batch": batch, "order": order,
@@ -237,7 +284,7 @@ def train(
             torch.save(state, tmp)
 
     log_path, step_log_path = out_dir / "train_log.csv", out_dir / "train_steps.csv"
-    board = _tensorboard(out_dir / "tensorboard")
+    board = _tensorboard(out_dir / "tensorboard") if main else None
     bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch + start_batch, desc=f"train {method}",
                unit="step", disable=not progress)
     set_train_mode(model, tcfg)
@@ -251,11 +298,16 @@ def train(
             order, first, sums, seen = generator.permutation(train_index), 0, {}, 0
         tic, tic_log, seen_log = time.perf_counter(), time.perf_counter(), 0
         for b in range(first, steps_per_epoch):
-            idx = np.sort(order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size])
+            batch_rows = order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size]
+            idx = np.sort(batch_rows[rank * per_rank : (rank + 1) * per_rank])
             images = to_float_images(cache.array[idx], device, channels_last)
-            out = step_fn(model, augment, images, tcfg, amp_dtype)
+            out = step_fn(net, augment, images, tcfg, amp_dtype)
             loss = out["loss"]
-            loss_value = loss.item()  # one host sync per step: needed for the finite check anyway
+            shown = loss.detach().clone()
+            if world > 1:  # every rank sees the mean loss, so all stop together on a non-finite one
+                torch.distributed.all_reduce(shown)
+                shown /= world
+            loss_value = shown.item()  # one host sync per step: needed for the finite check anyway
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1} of {method}; "
@@ -267,8 +319,8 @@ def train(
             optimizer.step()
             scheduler.step()
             step += 1
-            seen += len(idx)
-            seen_log += len(idx)
+            seen += len(idx) * world
+            seen_log += len(idx) * world
             for key in LOSS_TERMS:
                 sums[key] = sums.get(key, 0.0) + out[key].detach().float()
             bar.update(1)
@@ -278,7 +330,8 @@ def train(
                 row = {"epoch": epoch + 1, "step": step, **{k: float(out[k].detach()) for k in LOSS_TERMS},
                        "lr": scheduler.get_last_lr()[0], "images_per_s": seen_log / (now - tic_log)}
                 step_rows.append(row)
-                _write_log(step_rows, step_log_path)
+                if main:
+                    _write_log(step_rows, step_log_path)
                 _board_write(board, "step", row)
                 tic_log, seen_log = now, 0
             if tcfg.checkpoint_every_steps and step % tcfg.checkpoint_every_steps == 0 and b + 1 < steps_per_epoch:
@@ -288,19 +341,25 @@ def train(
         row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
                "lr": scheduler.get_last_lr()[0], "images_per_s": (done * tcfg.batch_size) / elapsed}
         log_rows.append(row)
-        _write_log(log_rows, log_path)
+        if main:
+            _write_log(log_rows, log_path)
         _board_write(board, "epoch", row)
         if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs:
             save(epoch + 1, 0, None, {}, 0)
     bar.close()
     if board is not None:
         board.close()
-    if not log_rows:
-        _write_log(log_rows, log_path)
     final = out_dir / "checkpoint.pt"
-    with atomic_path(final) as tmp:
-        torch.save({"model": model.state_dict(), "model_config": asdict(cfg.model), "train_config": asdict(tcfg),
-                    "method": method, "epochs": tcfg.epochs, "steps": step}, tmp)
+    if world > 1:
+        _check_replicas_agree(model)
+    if main:
+        if not log_rows:
+            _write_log(log_rows, log_path)
+        with atomic_path(final) as tmp:
+            torch.save({"model": model.state_dict(), "model_config": asdict(cfg.model), "train_config": asdict(tcfg),
+                        "method": method, "epochs": tcfg.epochs, "steps": step, "world_size": world}, tmp)
+    if world > 1:
+        torch.distributed.barrier()
     return final
 
 
