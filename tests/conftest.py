@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,10 @@ def nordland64_root() -> Path:
     if not (root / "frames.csv").is_file():
         pytest.skip(f"real-data sample not found at {root} (only present on the development machines)")
     return root
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for the process group of multi-process tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

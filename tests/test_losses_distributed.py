@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.conftest import free_port
+
 from acmnet.losses import eq10, nt_xent
 
 WORLD = 2
 N, D, TAU = 3, 8, 0.1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,7 +39,7 @@ def _worker(rank: int, port: int, name: str, out: str) -> None:
 @pytest.mark.parametrize("name, loss_fn", [("ntxent", nt_xent), ("eq10", eq10)])
 def test_gathered_loss_and_gradients_equal_one_process_on_the_whole_batch(tmp_path, name, loss_fn):
     out = str(tmp_path / "result")
-    mp.start_processes(_worker, args=(_free_port(), name, out), nprocs=WORLD, start_method="spawn")
+    mp.start_processes(_worker, args=(free_port(), name, out), nprocs=WORLD, start_method="spawn")
     parts = [torch.load(f"{out}.{r}") for r in range(WORLD)]
 
     z0, z1 = _batch()

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pandas as pd
 import torch
 import torch.multiprocessing as mp
 
+from tests.conftest import free_port
 from tests.test_train import _setup
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, port: int, cfg, root: str) -> None:
@@ -36,7 +30,7 @@ def test_two_processes_train_one_model(tmp_path):
     cfg = _setup(tmp_path)
     cfg.train.log_every = 1
     # raises if a worker fails, e.g. when the ranks end with different weights (checked in train)
-    mp.start_processes(_worker, args=(_free_port(), cfg, str(tmp_path)), nprocs=2, start_method="spawn")
+    mp.start_processes(_worker, args=(free_port(), cfg, str(tmp_path)), nprocs=2, start_method="spawn")
     state = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)
     assert state["world_size"] == 2 and state["steps"] == 6  # 12 images, global batch 4: 3 steps x 2 epochs
     log = pd.read_csv(tmp_path / "ddp" / "train_log.csv")
