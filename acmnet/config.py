@@ -309,10 +309,9 @@ def _check(cfg: Config) -> None:
             f"evaluate.recall_at {cfg.evaluate.recall_at} must lie in 1..evaluate.top_k "
             f"({cfg.evaluate.top_k})"
         )
-    for group in ("augment",):
-        for aug_name, aug in dataclasses.asdict(getattr(cfg, group)).items():
-            if not 0.0 <= aug["p"] <= 1.0:
-                raise ConfigError(f"{group}.{aug_name}.p must lie in [0, 1], got {aug['p']}")
+    for aug_name, aug in dataclasses.asdict(cfg.augment).items():
+        if not 0.0 <= aug["p"] <= 1.0:
+            raise ConfigError(f"augment.{aug_name}.p must lie in [0, 1], got {aug['p']}")
     if not cfg.datasets:
         raise ConfigError("`datasets` is empty: name at least one dataset to work on")
 

@@ -18,7 +18,7 @@ from acmnet.cache import ImageCache
 from acmnet.config import Config, ModelConfig
 from acmnet.datasets import manifest as mf
 from acmnet.io import atomic_path
-from acmnet.model import AcmNet, build_model, create_encoder
+from acmnet.model import AcmNet, build_model, create_encoder, input_normalization
 from acmnet.pixels import PixelDescriber
 from acmnet.pooling import GemDescriber
 from acmnet.train import resolve_device, to_float_images
@@ -38,10 +38,13 @@ class PretrainedDescriber(torch.nn.Module):
 
     def __init__(self, model_cfg: ModelConfig):
         super().__init__()
-        self.net = AcmNet(create_encoder(model_cfg), model_cfg)
+        self.encoder = create_encoder(model_cfg)
+        mean, std = input_normalization(self.encoder)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net.features(images).float(), dim=-1)
+        return F.normalize(self.encoder((images - self.mean) / self.std).float(), dim=-1)
 
 
 @torch.no_grad()

@@ -83,14 +83,13 @@ def retrieval_examples(manifest_path: Path, cache_path: Path, retrieval_path: Pa
     places = frame["place"].to_numpy()
     correct = hits(places[query_rows], places[ref_rows], indices, tolerance)
     conditions = frame["condition"].to_numpy()[query_rows]
+    cache_row = cache.rows_for(frame, str(manifest_path))  # cache row of every manifest row, looked up once
     queries, retrieved, ok, titles = [], [], [], []
     for queries_set in mf.query_sets(frame):
         members = np.flatnonzero(conditions == queries_set)
         for q in members[np.linspace(0, len(members) - 1, per_set).astype(int)]:
-            row = frame.iloc[query_rows[q]]
-            queries.append(cache.array[cache.rows_for(frame.iloc[[query_rows[q]]])[0]])
-            refs = frame.iloc[ref_rows[indices[q]]]
-            retrieved.append([cache.array[i] for i in cache.rows_for(refs)])
+            queries.append(cache.array[cache_row[query_rows[q]]])
+            retrieved.append([cache.array[i] for i in cache_row[ref_rows[indices[q]]]])
             ok.append(list(correct[q]))
-            titles.append(f"{queries_set} place {row['place']}")
+            titles.append(f"{queries_set} place {places[query_rows[q]]}")
     retrieval_grid(queries, retrieved, ok, titles, outs)

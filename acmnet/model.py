@@ -70,6 +70,14 @@ def create_encoder(cfg: ModelConfig) -> nn.Module:
         ) from exc
 
 
+def input_normalization(encoder: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backbone's own input mean and std, (1, 3, 1, 1) each (timm's pretrained_cfg, else ImageNet's)."""
+    data_cfg = getattr(encoder, "pretrained_cfg", None) or {}
+    mean = torch.tensor(data_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
+    std = torch.tensor(data_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
+    return mean, std
+
+
 class AcmNet(nn.Module):
     """Shared encoder with the appearance projector P_A and the rotation classifier P_G."""
 
@@ -77,9 +85,9 @@ class AcmNet(nn.Module):
         super().__init__()
         self.encoder = encoder
         width = encoder.num_features
-        data_cfg = encoder.pretrained_cfg
-        self.register_buffer("mean", torch.tensor(data_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(data_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1))
+        mean, std = input_normalization(encoder)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
         # P_A: "1-layer perceptron with batch norm and ReLU", 1024-d output (SPEC.md decision).
         self.projector = nn.Sequential(
             nn.Linear(width, cfg.projector_hidden),

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from acmnet.config import ModelConfig
-from acmnet.model import create_encoder
+from acmnet.model import create_encoder, input_normalization
 
 
 def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> torch.Tensor:
@@ -77,9 +77,9 @@ class GemDescriber(nn.Module):
     def __init__(self, model_cfg: ModelConfig, p: float = 3.0, eps: float = 1e-6, encoder: nn.Module | None = None):
         super().__init__()
         self.encoder = create_encoder(model_cfg) if encoder is None else encoder
-        data_cfg = getattr(self.encoder, "pretrained_cfg", None) or {}
-        self.register_buffer("mean", torch.tensor(data_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(data_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1))
+        mean, std = input_normalization(self.encoder)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
         self.pool = GeM(p=p, eps=eps)
 
     @property

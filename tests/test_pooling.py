@@ -63,7 +63,7 @@ def test_describer_with_p_one_equals_the_average_pooled_describer():
     # test_resnet ends with a ReLU, so the feature map is >= 0 and GeM(p=1) is its global average.
     torch.manual_seed(0)
     avg = PretrainedDescriber(TINY).eval()
-    describer = GemDescriber(TINY, p=1.0, eps=1e-12, encoder=avg.net.encoder).eval()
+    describer = GemDescriber(TINY, p=1.0, eps=1e-12, encoder=avg.encoder).eval()
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(describer(images), avg(images), rtol=1e-5, atol=1e-6)
