@@ -58,9 +58,14 @@ def build_cache(
                 array[i] = img
         array.flush()
         del array
-    meta = {"images": images, "image_size": [height, width], "root": str(root)}
-    atomic_write_text(_meta_path(out), json.dumps(meta))
+    write_cache_meta(out, images, image_size, root)
     return out
+
+
+def write_cache_meta(out: Path, images: list[str], image_size: tuple[int, int], root: Path) -> None:
+    """Write the `.json` that completes cache `out` (its rows are `images`, in order)."""
+    meta = {"images": list(images), "image_size": list(image_size), "root": str(root)}
+    atomic_write_text(_meta_path(Path(out)), json.dumps(meta))
 
 
 @dataclass

@@ -30,6 +30,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -70,8 +71,15 @@ def amp_dtype_for(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None
 
 
 def to_float_images(batch: np.ndarray | torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1] on `device`."""
-    tensor = torch.as_tensor(batch).to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1] on `device`.
+
+    On CUDA the uint8 batch goes through pinned memory, so the copy is queued on the current
+    stream without making the host wait for the work already queued there.
+    """
+    tensor = torch.as_tensor(batch)
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    tensor = tensor.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return tensor.contiguous(memory_format=memory_format)
 
@@ -85,50 +93,61 @@ def set_train_mode(model: AcmNet, tcfg: TrainConfig) -> None:
                 module.eval()
 
 
-class StepOutput(dict):
-    """Loss terms and diagnostics of one step (tensors); `loss` is the total to minimise."""
+class Views(NamedTuple):
+    """The encoder inputs of one step: `batch` (V * n, 3, S, S) = [x; T_A(x) if contrastive;
+    rotations if rotation], `rotation_labels` (n or 4n,) or None, `n` originals."""
+
+    batch: torch.Tensor
+    rotation_labels: torch.Tensor | None
+    n: int
 
 
-def training_step(
-    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
-    augment: torch.nn.Module,
-    images: torch.Tensor,
-    tcfg: TrainConfig,
-    amp_dtype: torch.dtype | None,
-) -> StepOutput:
-    """Forward pass and losses for one batch of originals `images` (N, 3, S, S) in [0, 1]."""
+def make_views(images: torch.Tensor, augment: torch.nn.Module, tcfg: TrainConfig) -> Views:
+    """The views of one batch of originals `images` (N, 3, S, S) in [0, 1], on their device."""
     n = images.shape[0]
-    core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
-    use_contrastive = tcfg.contrastive_weight > 0
-    use_rotation = tcfg.rotation_weight > 0
     views = [images]
-    if use_contrastive:
+    if tcfg.contrastive_weight > 0:
         with torch.no_grad():
             views.append(augment(images))
     rotation_labels = None
-    if use_rotation:
+    if tcfg.rotation_weight > 0:
         if tcfg.rotation_views == "all":
             views.extend(torch.rot90(images, k, dims=(2, 3)) for k in (1, 2, 3))
             rotation_labels = torch.arange(4, device=images.device).repeat_interleave(n)
         else:  # one random rotation per image, the 0-degree case reusing the original's pass
             ks = torch.randint(0, 4, (n,), device=images.device)
-            rotated = images.clone()
-            for k in (1, 2, 3):
-                chosen = ks == k
-                if chosen.any():
-                    rotated[chosen] = torch.rot90(images[chosen], k, dims=(2, 3))
+            rotated = images
+            for k in (1, 2, 3):  # torch.where rather than masked indexing, which waits for the device
+                rotated = torch.where((ks == k)[:, None, None, None], torch.rot90(images, k, dims=(2, 3)), rotated)
             views.append(rotated)
             rotation_labels = ks
-    batch = torch.cat(views)
+    memory_format = torch.channels_last if images.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return Views(torch.cat(views).contiguous(memory_format=memory_format), rotation_labels, n)
+
+
+class StepOutput(dict):
+    """Loss terms and diagnostics of one step (tensors); `loss` is the total to minimise."""
+
+
+def step_losses(
+    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
+    views: Views,
+    tcfg: TrainConfig,
+    amp_dtype: torch.dtype | None,
+) -> StepOutput:
+    """One encoder pass over every view, then both heads and losses (autocast when `amp_dtype`)."""
+    n, rotation_labels = views.n, views.rotation_labels
+    core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
+    use_contrastive = tcfg.contrastive_weight > 0
+    use_rotation = tcfg.rotation_weight > 0
+    device_type = views.batch.device.type
     autocast = (
-        torch.autocast(device_type=images.device.type, dtype=amp_dtype)
-        if amp_dtype is not None
-        else contextlib.nullcontext()
+        torch.autocast(device_type=device_type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
     )
     out = StepOutput()
-    zero = images.new_zeros(())
+    zero = views.batch.new_zeros((), dtype=torch.float32)
     with autocast:
-        feats = model(batch)
+        feats = model(views.batch)
         out["loss_contrastive"] = zero
         out["positive_alignment"] = zero
         if use_contrastive:
@@ -148,6 +167,52 @@ def training_step(
             out["rotation_accuracy"] = (logits.argmax(-1) == rotation_labels).float().mean().detach()
     out["loss"] = tcfg.contrastive_weight * out["loss_contrastive"] + tcfg.rotation_weight * out["loss_rotation"]
     return out
+
+
+def training_step(
+    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
+    augment: torch.nn.Module,
+    images: torch.Tensor,
+    tcfg: TrainConfig,
+    amp_dtype: torch.dtype | None,
+) -> StepOutput:
+    """Views and losses of one batch of originals `images` (N, 3, S, S) in [0, 1], in one call."""
+    return step_losses(model, make_views(images, augment, tcfg), tcfg, amp_dtype)
+
+
+class ViewQueue:
+    """Makes the next step's views while the current step runs.
+
+    `start(rows)` gathers those cache rows and makes their views on the training device; `take()`
+    returns them. On CUDA the work goes to a side stream: its host-side launches (kornia's are
+    many, with small host-to-device copies that wait for their stream) then overlap the main
+    stream's forward and backward instead of following them. On CPUs it runs in place.
+    """
+
+    def __init__(self, array: np.ndarray, augment: torch.nn.Module, tcfg: TrainConfig, device: torch.device,
+                 channels_last: bool):
+        self.array, self.augment, self.tcfg = array, augment, tcfg
+        self.device, self.channels_last = device, channels_last
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self._ready: Views | None = None
+
+    def start(self, rows: np.ndarray) -> None:
+        context = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
+        with context:
+            images = to_float_images(self.array[rows], self.device, self.channels_last)
+            self._ready = make_views(images, self.augment, self.tcfg)
+
+    def take(self) -> Views:
+        views, self._ready = self._ready, None
+        if views is None:
+            raise RuntimeError("ViewQueue.take() before start()")
+        if self.stream is not None:
+            main = torch.cuda.current_stream(self.device)
+            main.wait_stream(self.stream)
+            for tensor in (views.batch, views.rotation_labels):
+                if tensor is not None:
+                    tensor.record_stream(main)  # freed only once the main stream is done with it
+        return views
 
 
 def _rng_state(generator: np.random.Generator) -> dict:
@@ -239,7 +304,10 @@ def train(
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
         torch.manual_seed(cfg.seed + rank)  # different augmentations on every rank
+    if tcfg.compile:
+        model.encoder.compile()  # in place: the state dict keeps its keys
     augment = build_appearance_augmentation(cfg.augment).to(device)
+    queue = ViewQueue(cache.array, augment, tcfg, device, channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
     total_steps = steps_per_epoch * tcfg.epochs
@@ -247,7 +315,6 @@ def train(
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    step_fn = torch.compile(training_step) if tcfg.compile else training_step
 
     digest = cfg.digest("model", "augment", "image_size", "seed") + "-" + _train_digest(tcfg)
     last_path = out_dir / "last.pt"
@@ -270,13 +337,14 @@ def train(
         else:
             print(f"ignoring {last_path}: it was written with other settings; training from scratch")
 
-    def save(epoch: int, batch: int, order: np.ndarray | None, sums: dict, seen: int) -> None:
-        """`epoch` epochs and `batch` batches of the next one are done; `order` is that epoch's."""
+    def save(epoch: int, batch: int, order: np.ndarray | None, sums: dict, seen: int, rng: dict) -> None:
+        """`epoch` epochs and `batch` batches of the next one are done; `order` is that epoch's;
+        `rng` the random state from which the next batch's views are made."""
         if not main:
             return
         state = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": _rng_state(generator), "epoch": epoch, "batch": batch, "order": order,
+            "rng": rng, "epoch": epoch, "batch": batch, "order": order,
             "sums": {k: float(v) for k, v in sums.items()}, "seen": seen, "step": step,
             "log": log_rows, "step_log": step_rows, "digest": digest, "format": CHECKPOINT_FORMAT,
         }
@@ -297,30 +365,40 @@ def train(
         else:
             order, first, sums, seen = generator.permutation(train_index), 0, {}, 0
         tic, tic_log, seen_log = time.perf_counter(), time.perf_counter(), 0
-        for b in range(first, steps_per_epoch):
+
+        def rank_rows(b: int) -> np.ndarray:
+            """This rank's slice of batch b of the epoch, in cache order."""
             batch_rows = order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size]
-            idx = np.sort(batch_rows[rank * per_rank : (rank + 1) * per_rank])
-            images = to_float_images(cache.array[idx], device, channels_last)
-            out = step_fn(net, augment, images, tcfg, amp_dtype)
+            return np.sort(batch_rows[rank * per_rank : (rank + 1) * per_rank])
+
+        if first < steps_per_epoch:
+            queue.start(rank_rows(first))
+        for b in range(first, steps_per_epoch):
+            views = queue.take()
+            out = step_losses(net, views, tcfg, amp_dtype)
             loss = out["loss"]
             shown = loss.detach().clone()
             if world > 1:  # every rank sees the mean loss, so all stop together on a non-finite one
                 torch.distributed.all_reduce(shown)
                 shown /= world
-            loss_value = shown.item()  # one host sync per step: needed for the finite check anyway
-            if not math.isfinite(loss_value):
-                raise TrainingError(
-                    f"loss became {loss_value} at epoch {epoch + 1}, step {step + 1} of {method}; "
-                    f"the last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}. "
-                    "Lower train.lr, or check the images of this batch"
-                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             step += 1
-            seen += len(idx) * world
-            seen_log += len(idx) * world
+            save_due = bool(tcfg.checkpoint_every_steps) and step % tcfg.checkpoint_every_steps == 0 and b + 1 < steps_per_epoch
+            rng = _rng_state(generator) if save_due else None  # before the next views draw from it
+            if b + 1 < steps_per_epoch:
+                queue.start(rank_rows(b + 1))  # queued now, so it overlaps this step on CUDA
+            loss_value = shown.item()  # the step's one host sync, after the next batch is queued
+            if not math.isfinite(loss_value):
+                raise TrainingError(
+                    f"loss became {loss_value} at epoch {epoch + 1}, step {step} of {method}; "
+                    f"the last good checkpoint is kept at {last_path if last_path.exists() else '(none yet)'}. "
+                    "Lower train.lr, or check the images of this batch"
+                )
+            seen += views.n * world
+            seen_log += views.n * world
             for key in LOSS_TERMS:
                 sums[key] = sums.get(key, 0.0) + out[key].detach().float()
             bar.update(1)
@@ -334,8 +412,8 @@ def train(
                     _write_log(step_rows, step_log_path)
                 _board_write(board, "step", row)
                 tic_log, seen_log = now, 0
-            if tcfg.checkpoint_every_steps and step % tcfg.checkpoint_every_steps == 0 and b + 1 < steps_per_epoch:
-                save(epoch, b + 1, order, sums, seen)
+            if save_due:
+                save(epoch, b + 1, order, sums, seen, rng)
         elapsed = time.perf_counter() - tic
         done = steps_per_epoch - first
         row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
@@ -345,7 +423,7 @@ def train(
             _write_log(log_rows, log_path)
         _board_write(board, "epoch", row)
         if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs:
-            save(epoch + 1, 0, None, {}, 0)
+            save(epoch + 1, 0, None, {}, 0, _rng_state(generator))
     bar.close()
     if board is not None:
         board.close()

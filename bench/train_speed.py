@@ -1,28 +1,36 @@
 """Training throughput against the model's bare forward+backward ceiling (not a test).
 
-    python bench/train_speed.py --config config/demo.yaml [--steps 10] [--warmup 3]
+    python bench/train_speed.py --config config/demo.yaml [--steps 8] [--windows 2]
+    python bench/train_speed.py --config config/config.yaml          # paper settings (GPU)
 
 Prints, in original images per second (each original makes 5 encoder inputs):
-- step: a full training step as `acmnet train` runs it: gather a batch from a uint8 array,
-  move and convert it, appearance augmentation, rotations, one encoder pass over 5N images,
-  both losses, backward, Adam step;
-- ceiling: the same model's forward+backward over 5N ready float tensors, nothing else;
-and their ratio. Timings are medians over `--steps` after `--warmup` steps.
+- step: `acmnet train` itself (acmnet.train.train) on a synthetic uint8 cache of random
+  images: batch gathering, host-to-device copy, appearance augmentation, rotations, one encoder
+  pass over 5N images, both losses, backward, Adam, logging; read from its train_steps.csv,
+  one row per `--steps` steps, after one warm-up row; the median of `--windows` rows;
+- views: making one batch's views alone (copy, augmentation, rotations), synchronised;
+- ceiling: the same model's forward+backward over 5N ready tensors, nothing else (median);
+and step / ceiling. The encoder starts from random weights: speed does not depend on them.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from acmnet.augment import build_appearance_augmentation
+from acmnet.cache import write_cache_meta
 from acmnet.config import load_config
+from acmnet.datasets import manifest as mf
 from acmnet.model import build_model
-from acmnet.train import amp_dtype_for, resolve_device, set_train_mode, to_float_images, training_step
+from acmnet.train import ViewQueue, amp_dtype_for, resolve_device, set_train_mode, train
 
 
 def _sync(device: torch.device) -> None:
@@ -43,61 +51,90 @@ def _median_time(fn, steps: int, warmup: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
+def synthetic_dataset(folder: Path, count: int, image_size: tuple[int, int]) -> tuple[Path, Path]:
+    """A manifest of `count` train images (plus one reference and one query row, which the
+    manifest requires) and their uint8 cache of random pixels. Returns (manifest, cache)."""
+    names = [f"synthetic/{i:06d}.png" for i in range(count)]
+    frame = pd.DataFrame({
+        "image": names + names[:2], "role": ["train"] * count + ["reference", "query"],
+        "place": list(range(count)) + [0, 1], "condition": ["bench"] * (count + 2),
+    })
+    manifest = folder / "manifest.csv"
+    mf.write(frame, manifest)
+    cache = folder / "cache.npy"
+    array = np.lib.format.open_memmap(cache, mode="w+", dtype=np.uint8, shape=(count, *image_size, 3))
+    rng = np.random.default_rng(0)
+    for start in range(0, count, 256):
+        array[start : start + 256] = rng.integers(0, 256, size=array[start : start + 256].shape, dtype=np.uint8)
+    array.flush()
+    del array
+    write_cache_meta(cache, names, image_size, folder)
+    return manifest, cache
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", nargs="+", required=True)
     parser.add_argument("--method", default="acmnet")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--pool", type=int, default=512, help="images in the fake uint8 cache")
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed window (one train_steps.csv row)")
+    parser.add_argument("--windows", type=int, default=2, help="timed windows after the warm-up window")
     args = parser.parse_args()
 
     cfg = load_config(args.config)
+    cfg.model.pretrained = False
+    tcfg = cfg.train_for(args.method)
+    n, (h, w) = tcfg.batch_size, cfg.image_size
+    steps = args.steps * (args.windows + 1)
+    cfg.train.epochs, cfg.train.log_every, cfg.train.checkpoint_every_steps = 1, args.steps, 0
+    cfg.methods[args.method].train = {**cfg.methods[args.method].train, "epochs": 1, "log_every": args.steps,
+                                      "checkpoint_every_steps": 0}
     tcfg = cfg.train_for(args.method)
     device = resolve_device(cfg.device)
     amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
-    model = build_model(cfg.model).to(device)
-    set_train_mode(model, tcfg)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    augment = build_appearance_augmentation(cfg.augment).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr)
-    n = tcfg.batch_size
-    h, w = cfg.image_size
-    rng = np.random.default_rng(0)
-    pool = rng.integers(0, 256, size=(args.pool, h, w, 3), dtype=np.uint8)
-    views = 1 + (tcfg.contrastive_weight > 0) + 3 * (tcfg.rotation_weight > 0 and tcfg.rotation_views == "all") \
-        + (tcfg.rotation_weight > 0 and tcfg.rotation_views == "one")
 
-    def full_step() -> None:
-        idx = np.sort(rng.choice(args.pool, n, replace=False))
-        images = to_float_images(pool[idx], device, channels_last)
-        out = training_step(model, augment, images, tcfg, amp_dtype)
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        optimizer.step()
-        out["loss"].item()
+    with tempfile.TemporaryDirectory(prefix="acmnet-bench-") as tmp:
+        folder = Path(tmp)
+        manifest, cache = synthetic_dataset(folder, n * steps, (h, w))
+        train(cfg, args.method, manifest, cache, folder / "run", progress=False)
+        rows = pd.read_csv(folder / "run" / "train_steps.csv")
+        step_rate = float(rows["images_per_s"].iloc[1:].median())
 
-    ready = torch.rand(views * n, 3, h, w, device=device)
-    if channels_last:
-        ready = ready.contiguous(memory_format=torch.channels_last)
+        model = build_model(cfg.model).to(device)
+        set_train_mode(model, tcfg)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if tcfg.compile:
+            model.encoder.compile()
+        augment = build_appearance_augmentation(cfg.augment).to(device)
+        queue = ViewQueue(np.load(cache, mmap_mode="r"), augment, tcfg, device, channels_last)
+        picks = np.random.default_rng(1)
 
-    def bare() -> None:
-        ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else torch.autocast(device.type, enabled=False)
-        with ctx:
-            feats = model.features(ready)
-        model.zero_grad(set_to_none=True)
-        feats.float().sum().backward()
+        def views_only() -> None:
+            queue.start(np.sort(picks.choice(n * steps, n, replace=False)))
+            queue.take()
 
-    t_step = _median_time(full_step, args.steps, args.warmup, device)
-    t_bare = _median_time(bare, args.steps, args.warmup, device)
+        t_views = _median_time(views_only, args.steps, 2, device)
+        queue.start(np.arange(n))
+        ready = queue.take().batch.clone()  # the same 5N views, made once
+
+        def bare() -> None:
+            ctx = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+            with ctx:
+                feats = model(ready)
+            model.zero_grad(set_to_none=True)
+            feats.float().sum().backward()
+
+        t_bare = _median_time(bare, args.steps, 3, device)
+    views = len(ready) // n
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}; backbone {cfg.model.backbone}, image {h}x{w}, batch N={n} ({views}N encoder inputs), "
-          f"amp={'bf16' if amp_dtype else 'off'}, channels_last={channels_last}")
-    print(f"step:    {n / t_step:8.1f} images/s  ({t_step * 1000:.0f} ms/step)")
-    print(f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.0f} ms, forward+backward of {views * n} ready images)")
-    print(f"ratio:   {t_bare / t_step:8.2f}")
+    print(f"device: {name}; torch {torch.__version__}; backbone {cfg.model.backbone}, image {h}x{w}, batch N={n} "
+          f"({views}N encoder inputs), amp={'bf16' if amp_dtype else 'off'}, channels_last={channels_last}, "
+          f"compile={tcfg.compile}, encoder_bn={tcfg.encoder_bn}")
+    print(f"step:    {step_rate:8.1f} images/s  (acmnet train, median of {args.windows} windows of {args.steps} steps)")
+    print(f"views:   {n / t_views:8.1f} images/s  ({t_views * 1000:.1f} ms per batch alone: copy, augmentation, rotations)")
+    print(f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.1f} ms, forward+backward of {views * n} ready images)")
+    print(f"ratio:   {step_rate / (n / t_bare):8.2f}")
 
 
 if __name__ == "__main__":

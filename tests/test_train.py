@@ -11,7 +11,8 @@ from acmnet.cache import build_cache
 from acmnet.config import AugmentConfig, TrainConfig, config_from_dict
 from acmnet.datasets import manifest as mf
 from acmnet.model import build_model
-from acmnet.train import TrainingError, train, training_step
+from acmnet.train import TrainingError, ViewQueue, make_views, step_losses, to_float_images, train, training_step
+from tests.conftest import cuda
 from tests.test_model import TINY
 
 
@@ -52,6 +53,53 @@ def test_variants_run_the_views_they_need(monkeypatch, overrides, passes):
         assert out["loss_rotation"].item() == 0.0
     if overrides.get("contrastive_weight") == 0.0:
         assert out["loss_contrastive"].item() == 0.0
+
+
+def test_one_random_rotation_per_image_matches_its_label():
+    images = torch.rand(6, 3, 8, 8)
+    torch.manual_seed(3)
+    views = make_views(images, torch.nn.Identity(), TrainConfig(contrastive_weight=0.0, rotation_views="one"))
+    assert views.batch.shape == (12, 3, 8, 8) and views.rotation_labels.shape == (6,)
+    assert len(set(views.rotation_labels.tolist())) > 1
+    for i, k in enumerate(views.rotation_labels.tolist()):
+        torch.testing.assert_close(views.batch[6 + i], torch.rot90(images[i], k, dims=(1, 2)))
+
+
+def _queued_and_direct_views(device: torch.device, channels_last: bool):
+    array = np.random.default_rng(0).integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+    augment = build_appearance_augmentation(AugmentConfig()).to(device)
+    rows = np.array([1, 4, 5, 8])
+    torch.manual_seed(7)
+    queue = ViewQueue(array, augment, TrainConfig(), device, channels_last)
+    queue.start(rows)
+    queued = queue.take()
+    torch.manual_seed(7)
+    direct = make_views(to_float_images(array[rows], device, channels_last), augment, TrainConfig())
+    return queued, direct
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, cuda])])
+def test_view_queue_makes_the_same_views_as_in_place(device):
+    queued, direct = _queued_and_direct_views(torch.device(device), channels_last=True)
+    assert queued.batch.shape == (20, 3, 16, 16) and queued.n == 4
+    assert queued.batch.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(queued.batch, direct.batch)
+    torch.testing.assert_close(queued.rotation_labels, direct.rotation_labels)
+    with pytest.raises(RuntimeError, match="before start"):
+        ViewQueue(np.zeros((1, 4, 4, 3), np.uint8), torch.nn.Identity(), TrainConfig(), torch.device(device), False).take()
+
+
+@pytest.mark.gpu
+@cuda
+def test_bf16_step_on_cuda_keeps_losses_in_float32():
+    device = torch.device("cuda")
+    model = build_model(TINY).to(device)
+    augment = build_appearance_augmentation(AugmentConfig()).to(device)
+    out = training_step(model, augment, torch.rand(8, 3, 32, 32, device=device), TrainConfig(), torch.bfloat16)
+    for key in ("loss", "loss_contrastive", "loss_rotation"):
+        assert out[key].dtype == torch.float32 and torch.isfinite(out[key]), key
+    out["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def test_rotation_sum_is_four_n_times_mean():
@@ -101,16 +149,22 @@ def test_training_writes_checkpoint_and_log(tmp_path):
     assert ((log["rotation_accuracy"] >= 0) & (log["rotation_accuracy"] <= 1)).all()
 
 
-@pytest.mark.parametrize("every_steps, dies_at, saved", [(0, 5, (1, 0)), (1, 5, (1, 1)), (1, 3, (0, 2))])
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, every_steps, dies_at, saved):
-    """Killed at step `dies_at` (3 steps per epoch), the rerun ends with the same weights and logs."""
+@pytest.mark.parametrize("every_steps, dies_at, saved, device", [
+    (0, 5, (1, 0), "cpu"), (1, 5, (1, 1), "cpu"), (1, 3, (0, 2), "cpu"),
+    pytest.param(1, 3, (0, 2), "cuda", marks=[pytest.mark.gpu, cuda]),
+])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, every_steps, dies_at, saved, device):
+    """Killed at step `dies_at` (3 steps per epoch), the rerun ends with the same weights and logs.
+    On CUDA: bf16 autocast, channels_last, the side-stream view queue."""
     cfg = _setup(tmp_path)
+    if device == "cuda":
+        cfg.device, cfg.train.amp, cfg.train.channels_last = "cuda", "bf16", "on"
     cfg.train.checkpoint_every_steps = every_steps
     cfg.train.log_every = 1
     straight = torch.load(_run(cfg, tmp_path, "straight"), weights_only=False)["model"]
 
     calls = {"n": 0}
-    real_step = train_module.training_step
+    real_step = train_module.step_losses
 
     def dies(*args, **kwargs):
         calls["n"] += 1
@@ -118,13 +172,13 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, ever
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "training_step", dies)
+    monkeypatch.setattr(train_module, "step_losses", dies)
     with pytest.raises(KeyboardInterrupt):
         _run(cfg, tmp_path, "resumed")
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
     state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
     assert (state["epoch"], state["batch"]) == saved
-    monkeypatch.setattr(train_module, "training_step", real_step)
+    monkeypatch.setattr(train_module, "step_losses", real_step)
     resumed = torch.load(_run(cfg, tmp_path, "resumed"), weights_only=False)["model"]
     for key, value in straight.items():
         torch.testing.assert_close(resumed[key], value, msg=key)
@@ -137,7 +191,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, ever
 
 def test_non_finite_loss_stops_with_the_step_named(tmp_path, monkeypatch):
     cfg = _setup(tmp_path)
-    real_step = train_module.training_step
+    real_step = train_module.step_losses
 
     def nan_at_step_two(*args, **kwargs):
         out = real_step(*args, **kwargs)
@@ -147,7 +201,7 @@ def test_non_finite_loss_stops_with_the_step_named(tmp_path, monkeypatch):
         return out
 
     nan_at_step_two.calls = 0
-    monkeypatch.setattr(train_module, "training_step", nan_at_step_two)
+    monkeypatch.setattr(train_module, "step_losses", nan_at_step_two)
     with pytest.raises(TrainingError, match=r"epoch 1, step 2"):
         _run(cfg, tmp_path, "nan")
     assert not (tmp_path / "nan" / "checkpoint.pt").exists()
