@@ -8,7 +8,8 @@ Prints, in original images per second (each original makes 5 encoder inputs):
   images: batch gathering, host-to-device copy, appearance augmentation, rotations, one encoder
   pass over 5N images, both losses, backward, Adam, logging; read from its train_steps.csv,
   one row per `--steps` steps, after one warm-up row; the median of `--windows` rows;
-- views: making one batch's views alone (copy, augmentation, rotations), synchronised;
+- views: making one batch's views alone (copy, augmentation, rotations), synchronised, and
+  on CUDA the part of it spent in GPU kernels;
 - ceiling: the same model's forward+backward over 5N ready tensors, nothing else (median);
 and step / ceiling. The encoder starts from random weights: speed does not depend on them.
 """
@@ -49,6 +50,17 @@ def _median_time(fn, steps: int, warmup: int, device: torch.device) -> float:
         _sync(device)
         times.append(time.perf_counter() - tic)
     return statistics.median(times)
+
+
+def _kernel_time(fn) -> float:
+    """Seconds the GPU spends in kernels and copies during one call of `fn` (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    total_us = sum(getattr(e, "self_device_time_total", 0) for e in prof.key_averages())
+    return total_us / 1e6
 
 
 def synthetic_dataset(folder: Path, count: int, image_size: tuple[int, int]) -> tuple[Path, Path]:
@@ -115,6 +127,7 @@ def main() -> None:
             queue.take()
 
         t_views = _median_time(views_only, args.steps, 2, device)
+        views_kernels = _kernel_time(views_only) if device.type == "cuda" else None
         queue.start(np.arange(n))
         ready = queue.take().batch.clone()  # the same 5N views, made once
 
@@ -133,6 +146,8 @@ def main() -> None:
           f"compile={tcfg.compile}, encoder_bn={tcfg.encoder_bn}")
     print(f"step:    {step_rate:8.1f} images/s  (acmnet train, median of {args.windows} windows of {args.steps} steps)")
     print(f"views:   {n / t_views:8.1f} images/s  ({t_views * 1000:.1f} ms per batch alone: copy, augmentation, rotations)")
+    if views_kernels is not None:
+        print(f"         {views_kernels * 1000:8.1f} ms of it in GPU kernels (profiler)")
     print(f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.1f} ms, forward+backward of {views * n} ready images)")
     print(f"ratio:   {step_rate / (n / t_bare):8.2f}")
 

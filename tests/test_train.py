@@ -85,8 +85,13 @@ def test_view_queue_makes_the_same_views_as_in_place(device):
     assert queued.batch.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(queued.batch, direct.batch)
     torch.testing.assert_close(queued.rotation_labels, direct.rotation_labels)
+    queue = ViewQueue(np.zeros((2, 4, 4, 3), np.uint8), torch.nn.Identity(), TrainConfig(), torch.device(device), False)
     with pytest.raises(RuntimeError, match="before start"):
-        ViewQueue(np.zeros((1, 4, 4, 3), np.uint8), torch.nn.Identity(), TrainConfig(), torch.device(device), False).take()
+        queue.take()
+    queue.start(np.array([0]))
+    with pytest.raises(RuntimeError, match="twice"):
+        queue.start(np.array([1]))
+    queue.close()
 
 
 @pytest.mark.gpu
