@@ -28,6 +28,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -182,43 +183,47 @@ def training_step(
 
 
 class ViewQueue:
-    """Makes the next step's views while the current step runs.
+    """Makes the views of the next `depth` steps while the current step runs.
 
-    `start(rows)` gathers those cache rows and makes their views on the training device; `take()`
-    returns them. On CUDA a worker thread does this on a high-priority side stream: kornia's many
-    host-side launches, and the small host-to-device copies that make it wait for its stream, then
-    overlap the main thread's forward, backward and optimiser step instead of following them. Only
-    the worker draws random numbers while it runs, one batch at a time, so the random stream is the
-    same as in place. On CPUs it runs in place.
+    `start(rows)` queues those cache rows: gathered, copied and made into views on the training
+    device; `take()` returns the oldest queued batch. On CUDA a worker thread does this on a
+    high-priority side stream: kornia's many host-side launches, and the small host-to-device
+    copies that make it wait for its stream, then overlap the main thread's forward, backward and
+    optimiser step instead of following them. Only the worker draws random numbers while batches
+    are queued, one batch after another, so the random stream is the same as in place; the state
+    before each batch is kept (`rng_before_next`), for checkpoints. On CPUs it runs in place.
     """
 
     def __init__(self, array: np.ndarray, augment: torch.nn.Module, tcfg: TrainConfig, device: torch.device,
-                 channels_last: bool):
+                 channels_last: bool, rng_state=None, depth: int = 2):
         self.array, self.augment, self.tcfg = array, augment, tcfg
-        self.device, self.channels_last = device, channels_last
+        self.device, self.channels_last, self.depth = device, channels_last, depth
+        self.rng_state = rng_state  # () -> dict of random states, recorded before each batch; None: not recorded
         self.stream = torch.cuda.Stream(device, priority=-1) if device.type == "cuda" else None
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="views") if self.stream is not None else None
-        self._pending: Future | None = None
+        self._pending: deque[Future] = deque()
 
-    def _make(self, rows: np.ndarray) -> Views:
+    def _make(self, rows: np.ndarray) -> tuple[Views, dict | None]:
+        rng = self.rng_state() if self.rng_state is not None else None
         context = torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
         with context:
             images = to_float_images(self.array[rows], self.device, self.channels_last)
-            return make_views(images, self.augment, self.tcfg)
+            return make_views(images, self.augment, self.tcfg), rng
 
     def start(self, rows: np.ndarray) -> None:
-        if self._pending is not None:
-            raise RuntimeError("ViewQueue.start() twice without take()")
+        if len(self._pending) >= self.depth:
+            raise RuntimeError(f"ViewQueue.start(): {self.depth} batches are queued already; take() one first")
         if self.worker is not None:
-            self._pending = self.worker.submit(self._make, rows)
+            self._pending.append(self.worker.submit(self._make, rows))
         else:
-            self._pending = Future()
-            self._pending.set_result(self._make(rows))
+            done: Future = Future()
+            done.set_result(self._make(rows))
+            self._pending.append(done)
 
     def take(self) -> Views:
-        if self._pending is None:
+        if not self._pending:
             raise RuntimeError("ViewQueue.take() before start()")
-        views, self._pending = self._pending.result(), None  # a worker's exception is raised here
+        views, _ = self._pending.popleft().result()  # a worker's exception is raised here
         if self.stream is not None:
             main = torch.cuda.current_stream(self.device)
             main.wait_stream(self.stream)
@@ -226,6 +231,12 @@ class ViewQueue:
                 if tensor is not None:
                     tensor.record_stream(main)  # freed only once the main stream is done with it
         return views
+
+    def rng_before_next(self) -> dict:
+        """The random state from which the next batch to be taken was made."""
+        if not self._pending or self.rng_state is None:
+            raise RuntimeError("ViewQueue.rng_before_next(): nothing queued, or random states not recorded")
+        return self._pending[0].result()[1]
 
     def close(self) -> None:
         if self.worker is not None:
@@ -326,7 +337,7 @@ def train(
     if tcfg.compile:
         model.encoder.compile()  # in place: the state dict keeps its keys
     augment = build_appearance_augmentation(cfg.augment).to(device)
-    queue = ViewQueue(cache.array, augment, tcfg, device, channels_last)
+    queue = ViewQueue(cache.array, augment, tcfg, device, channels_last, rng_state=lambda: _rng_state(generator))
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay,
                                  fused=device.type == "cuda")  # one kernel per step on CUDA
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
@@ -343,7 +354,7 @@ def train(
     start_epoch, start_batch = 0, 0
     resumed: dict = {}
     if last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
+        state = torch.load(last_path, map_location="cpu", weights_only=False)  # load_state_dict moves to the device
         if state.get("format") != CHECKPOINT_FORMAT:
             print(f"ignoring {last_path}: written by another version of acmnet; training from scratch")
         elif state.get("digest") == digest:
@@ -391,10 +402,12 @@ def train(
             batch_rows = order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size]
             return np.sort(batch_rows[rank * per_rank : (rank + 1) * per_rank])
 
-        if first < steps_per_epoch:
-            queue.start(rank_rows(first))
+        for b in range(first, min(first + queue.depth, steps_per_epoch)):
+            queue.start(rank_rows(b))
         for b in range(first, steps_per_epoch):
             views = queue.take()
+            if b + queue.depth < steps_per_epoch:
+                queue.start(rank_rows(b + queue.depth))  # made while this step runs (on CUDA)
             out = step_losses(net, views, tcfg, amp_dtype)
             loss = out["loss"]
             shown = loss.detach().clone()
@@ -407,10 +420,7 @@ def train(
             scheduler.step()
             step += 1
             save_due = bool(tcfg.checkpoint_every_steps) and step % tcfg.checkpoint_every_steps == 0 and b + 1 < steps_per_epoch
-            rng = _rng_state(generator) if save_due else None  # before the next views draw from it
-            if b + 1 < steps_per_epoch:
-                queue.start(rank_rows(b + 1))  # queued now, so it overlaps this step on CUDA
-            loss_value = shown.item()  # the step's one host sync, after the next batch is queued
+            loss_value = shown.item()  # the step's one host sync; the next batches are queued already
             if not math.isfinite(loss_value):
                 raise TrainingError(
                     f"loss became {loss_value} at epoch {epoch + 1}, step {step} of {method}; "
@@ -433,7 +443,7 @@ def train(
                 _board_write(board, "step", row)
                 tic_log, seen_log = now, 0
             if save_due:
-                save(epoch, b + 1, order, sums, seen, rng)
+                save(epoch, b + 1, order, sums, seen, queue.rng_before_next())
         elapsed = time.perf_counter() - tic
         done = steps_per_epoch - first
         row = {"epoch": epoch + 1, "step": step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},

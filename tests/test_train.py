@@ -85,12 +85,24 @@ def test_view_queue_makes_the_same_views_as_in_place(device):
     assert queued.batch.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(queued.batch, direct.batch)
     torch.testing.assert_close(queued.rotation_labels, direct.rotation_labels)
-    queue = ViewQueue(np.zeros((2, 4, 4, 3), np.uint8), torch.nn.Identity(), TrainConfig(), torch.device(device), False)
+    one = TrainConfig(rotation_views="one")  # draws a rotation per image
+    queue = ViewQueue(np.zeros((3, 4, 4, 3), np.uint8), torch.nn.Identity(), one, torch.device("cpu"), False,
+                      rng_state=lambda: {"torch": torch.get_rng_state()}, depth=2)
     with pytest.raises(RuntimeError, match="before start"):
         queue.take()
+    torch.manual_seed(11)
     queue.start(np.array([0]))
-    with pytest.raises(RuntimeError, match="twice"):
-        queue.start(np.array([1]))
+    queue.start(np.array([1]))
+    with pytest.raises(RuntimeError, match="2 batches are queued"):
+        queue.start(np.array([2]))
+    first = queue.take()
+    second_rng = queue.rng_before_next()
+    # the state recorded before batch 2 is the one left after batch 1 drew its random numbers
+    seeded = torch.manual_seed(11).get_state()
+    make_views(torch.zeros(1, 3, 4, 4), torch.nn.Identity(), one)
+    assert torch.equal(second_rng["torch"], torch.get_rng_state())
+    assert not torch.equal(second_rng["torch"], seeded)
+    assert first.n == 1 and queue.take().n == 1
     queue.close()
 
 
