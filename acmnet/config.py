@@ -125,6 +125,9 @@ class TrainConfig:
     # plain PyTorch training; `frozen` keeps the pretrained running mean/var (affine still learnt),
     # so the statistics of augmented and rotated views do not leak into test-time descriptors.
     encoder_bn: Literal["update", "frozen"] = "update"
+    # Several processes (torchrun): batch-norm statistics over every rank's slice, as one process on
+    # the whole batch would have them (`all`), for the projector only, or per rank (`off`).
+    sync_batchnorm: Literal["all", "projector", "off"] = "all"
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: Literal["on", "off"] = "on"  # NHWC memory format (faster on CUDA and, measured, CPU)
     compile: bool = False

@@ -39,6 +39,7 @@ import torch
 from tqdm import tqdm
 
 from acmnet.augment import build_appearance_augmentation
+from acmnet.batchnorm import to_global_batchnorm
 from acmnet.cache import ImageCache
 from acmnet.config import Config, TrainConfig
 from acmnet.datasets import manifest as mf
@@ -328,6 +329,10 @@ def train(
     model = build_model(cfg.model).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if world > 1 and tcfg.sync_batchnorm == "all":
+        model = to_global_batchnorm(model, device)
+    elif world > 1 and tcfg.sync_batchnorm == "projector":
+        model.projector = to_global_batchnorm(model.projector, device)
     net: torch.nn.Module = model
     if world > 1:
         unused = tcfg.contrastive_weight == 0 or tcfg.rotation_weight == 0
