@@ -8,9 +8,9 @@ branches. L = w_C * L_C(P_A(E(x)), P_A(E(T_A x))) + lambda * L_P(P_G(E(R_k x)), 
 Several processes: started by `torchrun --nproc-per-node G -m acmnet.cli train ...` (WORLD_SIZE > 1),
 each rank takes its slice of every global batch (`batch_size` is the global N), the encoder is
 wrapped in DistributedDataParallel, the contrastive loss gathers negatives from every rank (see
-losses.py), and only rank 0 writes logs and checkpoints. The projector's batch norm sees its
-rank's views only (no SyncBatchNorm), and a resumed run restores rank 0's random state on every
-rank.
+losses.py), batch norm uses the statistics of every rank's slice (`sync_batchnorm`, see
+batchnorm.py), each rank draws its own augmentations, and only rank 0 writes logs and
+checkpoints, which keep every rank's random state.
 
 Checkpoints: `last.pt` after every `checkpoint_every` epochs and, inside an epoch, every
 `checkpoint_every_steps` steps (model, optimiser, scheduler, RNG states, epoch, batch, the epoch's
@@ -47,7 +47,7 @@ from acmnet.io import atomic_path
 from acmnet.losses import contrastive_loss, positive_alignment, rotation_loss
 from acmnet.model import AcmNet, build_model
 
-CHECKPOINT_FORMAT = 2  # version of last.pt's layout; another version is not resumed from
+CHECKPOINT_FORMAT = 3  # version of last.pt's layout; another version is not resumed from
 LOSS_TERMS = ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment")
 LOG_COLUMNS = [
     "epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy",
@@ -258,6 +258,20 @@ def _set_rng_state(state: dict, generator: np.random.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _restore_rng(states: list[dict], generator: np.random.Generator, rank: int, world: int, reseed: int) -> None:
+    """Give each rank back its own random state (`states` has one per rank of the saved run).
+    Resumed with another number of processes, the batch order still continues exactly (its state
+    is the same on every rank) and each rank's augmentation draws restart from `reseed + rank`."""
+    if len(states) == world:
+        _set_rng_state(states[rank], generator)
+        return
+    _set_rng_state(states[0], generator)
+    torch.manual_seed(reseed + rank)
+    if rank == 0:
+        print(f"resuming with {world} processes from a run of {len(states)}: the batch order continues exactly, "
+              "the augmentations are drawn afresh")
+
+
 def _write_log(rows: list[dict], path: Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -366,7 +380,7 @@ def train(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            _set_rng_state(state["rng"], generator)
+            _restore_rng(state["rng"], generator, rank, world, cfg.seed + state["step"])
             start_epoch, start_batch = state["epoch"], state["batch"]
             log_rows, step_rows, resumed = state["log"], state["step_log"], state
             print(f"resuming {method} from {last_path} at epoch {start_epoch + 1}, batch {start_batch}/{steps_per_epoch}")
@@ -375,12 +389,16 @@ def train(
 
     def save(epoch: int, batch: int, order: np.ndarray | None, sums: dict, seen: int, rng: dict) -> None:
         """`epoch` epochs and `batch` batches of the next one are done; `order` is that epoch's;
-        `rng` the random state from which the next batch's views are made."""
+        `rng` this rank's random state from which its next views are made (every rank's is kept)."""
+        rngs = [rng]
+        if world > 1:
+            rngs = [None] * world
+            torch.distributed.all_gather_object(rngs, rng)
         if not main:
             return
         state = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rng, "epoch": epoch, "batch": batch, "order": order,
+            "rng": rngs, "epoch": epoch, "batch": batch, "order": order,
             "sums": {k: float(v) for k, v in sums.items()}, "seen": seen, "step": step,
             "log": log_rows, "step_log": step_rows, "digest": digest, "format": CHECKPOINT_FORMAT,
         }

@@ -252,3 +252,18 @@ def test_checkpoint_of_another_format_is_not_resumed(tmp_path, capsys):
     _run(cfg, tmp_path, "old")
     assert "written by another version" in capsys.readouterr().out
     assert torch.load(tmp_path / "old" / "last.pt", weights_only=False)["format"] == train_module.CHECKPOINT_FORMAT
+
+
+def test_resume_with_another_number_of_processes_keeps_the_batch_order(capsys):
+    generator = np.random.default_rng(5)
+    generator.permutation(10)
+    states = [train_module._rng_state(generator), train_module._rng_state(np.random.default_rng(99))]
+    expected_order = np.random.default_rng(5)
+    expected_order.permutation(10)
+    fresh = np.random.default_rng(0)
+    train_module._restore_rng(states, fresh, rank=0, world=1, reseed=40)
+    assert np.array_equal(fresh.permutation(10), expected_order.permutation(10))
+    assert torch.equal(torch.get_rng_state(), torch.manual_seed(40).get_state())
+    assert "from a run of 2" in capsys.readouterr().out
+    train_module._restore_rng(states, fresh, rank=1, world=2, reseed=40)  # same world size: the rank's own
+    assert fresh.bit_generator.state == states[1]["numpy"]
