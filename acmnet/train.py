@@ -4,6 +4,9 @@ One step takes N originals from the uint8 image cache and builds, on the trainin
 the appearance-augmented view T_A(x) (N) and the rotations by 90/180/270 degrees (3N). The
 encoder runs once on these 5N images; the 0-degree view is the original itself and feeds both
 branches. L = w_C * L_C(P_A(E(x)), P_A(E(T_A x))) + lambda * L_P(P_G(E(R_k x)), k).
+On CUDA the views of the next two batches are made while a step runs (`ViewQueue`: a worker
+thread, a side stream, pinned copies), and the host reads the loss back once per step, after
+queuing them: bench/train_speed.py measures what that buys.
 
 Several processes: started by `torchrun --nproc-per-node G -m acmnet.cli train ...` (WORLD_SIZE > 1),
 each rank takes its slice of every global batch (`batch_size` is the global N), the encoder is
