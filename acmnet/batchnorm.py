@@ -31,10 +31,10 @@ def global_batch_norm(bn: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
     dims = [0, *range(2, x.dim())]
     shape = [1, -1] + [1] * (x.dim() - 2)
     xf = x.float()
-    count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
-    torch.distributed.all_reduce(count)
-    total = float(count.item())
-    mean = all_reduce(xf.sum(dims)) / total
+    local_count = xf.new_tensor([x.numel() / x.shape[1]])
+    sums = all_reduce(torch.cat([xf.sum(dims), local_count]))  # the count travels with the sums
+    total = sums[-1].detach()
+    mean = sums[:-1] / total
     centred = xf - mean.view(shape)
     var = all_reduce(centred.square().sum(dims)) / total
     if bn.track_running_stats:
@@ -42,7 +42,7 @@ def global_batch_norm(bn: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
         factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
         with torch.no_grad():
             bn.running_mean.lerp_(mean.detach().to(bn.running_mean.dtype), factor)
-            unbiased = var.detach() * (total / max(total - 1.0, 1.0))
+            unbiased = var.detach() * (total / (total - 1.0).clamp(min=1.0))
             bn.running_var.lerp_(unbiased.to(bn.running_var.dtype), factor)
     y = centred * torch.rsqrt(var + bn.eps).view(shape)
     if bn.affine:

@@ -94,13 +94,11 @@ def main() -> None:
 
     cfg = load_config(args.config)
     cfg.model.pretrained = False
+    method = cfg.methods[args.method]  # one epoch, one train_steps.csv row per window, no mid-epoch checkpoints
+    method.train = {**method.train, "epochs": 1, "log_every": args.steps, "checkpoint_every_steps": 0}
     tcfg = cfg.train_for(args.method)
     n, (h, w) = tcfg.batch_size, cfg.image_size
     steps = args.steps * (args.windows + 1)
-    cfg.train.epochs, cfg.train.log_every, cfg.train.checkpoint_every_steps = 1, args.steps, 0
-    cfg.methods[args.method].train = {**cfg.methods[args.method].train, "epochs": 1, "log_every": args.steps,
-                                      "checkpoint_every_steps": 0}
-    tcfg = cfg.train_for(args.method)
     device = resolve_device(cfg.device)
     amp_dtype = amp_dtype_for(tcfg, device)
     channels_last = tcfg.channels_last == "on"
