@@ -1,23 +1,39 @@
 """The `acmnet` command: one subcommand per step of the pipeline (see README.md).
 
-Every subcommand reads the validated config (`--config`) and takes its inputs and outputs as
+Every subcommand reads the validated config (`--config FILE...`, or `--config-json` as the
+Snakefile passes it, with `--set KEY=VALUE` overrides) and takes its inputs and outputs as
 explicit paths, so Snakemake rules and users call the same thing. Errors that a user can fix
-(config, missing or broken files, empty sets, a diverging run) are printed as one message that
-names the key, file or step, with exit status 2; set ACMNET_DEBUG=1 for the traceback.
+(config, missing or broken files, files of different runs, empty sets, a diverging run) are
+printed as one line that names the key, file or step, with exit status 2; an internal error
+keeps its traceback. SIGTERM and SIGINT stop a step cleanly: no temporary file is left, and a
+training run saves a checkpoint first (exit status 143 or 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from acmnet.config import Config, ConfigError, load_config
+from acmnet.config import Config, ConfigError, config_from_json, load_config, merge, parse_overrides
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    overrides = parse_overrides(args.set or [])
+    if args.config_json:
+        return config_from_json(json.dumps(merge(json.loads(args.config_json), overrides)))
+    if not args.config:
+        raise ConfigError(f"acmnet {args.command} needs --config FILE (or --config-json)")
+    return load_config(args.config, overrides)
+
+
+# ---- the steps ---------------------------------------------------------------------------
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -30,52 +46,58 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
-    from acmnet.datasets import synthetic
+    from acmnet.data.datasets import dataset_type
 
     cfg = _config(args)
     spec = cfg.dataset(args.dataset)
-    if spec.type != "synthetic":
-        raise ConfigError(f"datasets.{args.dataset} has type `{spec.type}`; only `synthetic` datasets are synthesized")
-    synthetic.synthesize(Path(spec.root), spec.options, args.dataset)
+    kind = dataset_type(spec.type)
+    if kind.synthesize is None:
+        raise ConfigError(f"datasets.{args.dataset} has type `{spec.type}`, which is not generated: only "
+                          "`synthetic` datasets are synthesized")
+    kind.synthesize(Path(spec.root), spec.options, args.dataset)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from acmnet.datasets import dataset_module, prepare_manifest
-    from acmnet.datasets import manifest as mf
+    from acmnet.artifacts import provenance, save_manifest
+    from acmnet.data.datasets import dataset_type, prepare_manifest
 
     if args.dataset_type:  # acmnet prepare TYPE --root DIR: the type's default protocol, no config
         if not args.root:
             raise ConfigError("acmnet prepare TYPE needs --root DIR (the folder the dataset was extracted into)")
-        frame = dataset_module(args.dataset_type).prepare(Path(args.root), {}, args.dataset_type)
-    elif args.config and args.dataset:
-        frame = prepare_manifest(_config(args), args.dataset)
+        frame = dataset_type(args.dataset_type).prepare_manifest(Path(args.root), {}, args.dataset_type)
+        settings = {"dataset.type": args.dataset_type, "dataset.root": args.root}
+    elif args.dataset:
+        cfg = _config(args)
+        frame = prepare_manifest(cfg, args.dataset)
+        settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
-    mf.write(frame, Path(args.out))
-    counts = frame.groupby(["role", "condition"]).size()
+    manifest = save_manifest(frame, Path(args.out), provenance("prepare", settings))
+    counts = manifest.frame.groupby(["role", "condition"], sort=False).size()
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
 
 
 def cmd_cache(args: argparse.Namespace) -> None:
-    from acmnet.cache import build_cache
-    from acmnet.datasets import manifest as mf
+    from acmnet.artifacts import load_manifest
+    from acmnet.data.cache import build_cache
 
     cfg = _config(args)
-    frame = mf.read(Path(args.manifest))
-    build_cache(frame, Path(cfg.dataset(args.dataset).root), Path(args.out), cfg.image_size, workers=args.workers)
+    build_cache(load_manifest(Path(args.manifest)), Path(cfg.dataset(args.dataset).root), Path(args.out),
+                cfg.image_size, cfg.settings("cache"), workers=args.workers)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from acmnet.train import train
 
     cfg = _config(args)
-    _check_kind(cfg, args.method, "acmnet", "train")
-    path = train(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out_dir), progress=not args.no_progress)
+    _check_trained(cfg, args.method, "train")
+    path = train(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out_dir),
+                 runs_dir=Path(args.runs_dir) if args.runs_dir else None, progress=not args.no_progress)
     print(f"wrote {path}")
 
 
 def cmd_describe(args: argparse.Namespace) -> None:
-    from acmnet.describe import describe
+    from acmnet.evaluate.describe import describe
 
     cfg = _config(args)
     describe(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out),
@@ -83,14 +105,15 @@ def cmd_describe(args: argparse.Namespace) -> None:
 
 
 def cmd_retrieve(args: argparse.Namespace) -> None:
-    from acmnet.retrieval import retrieve
+    from acmnet.evaluate.retrieval import retrieve
 
     cfg = _config(args)
-    retrieve(Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.evaluate.search_chunk)
+    retrieve(Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.settings("retrieve"),
+             cfg.evaluate.search_chunk)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from acmnet.metrics import score
+    from acmnet.evaluate.metrics import score
 
     cfg = _config(args)
     metrics = score(cfg, args.dataset, args.method, Path(args.manifest), Path(args.retrieval), Path(args.out),
@@ -98,23 +121,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(metrics.to_string(index=False))
 
 
-def cmd_report(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from acmnet.figures import recall_curves
-    from acmnet.tables import merge_metrics, write_table
-
-    cfg = _config(args)
-    table = merge_metrics([Path(p) for p in args.metrics], Path(args.out_metrics))
-    write_table(cfg, table, Path(args.out_table))
-    curves = pd.concat([pd.read_csv(p) for p in args.curves], ignore_index=True)
-    for figure in args.figures:
-        recall_curves(curves, Path(figure))
-    print(table.to_string(index=False))
-
-
 def cmd_localize(args: argparse.Namespace) -> None:
-    from acmnet.localization import localize
+    from acmnet.evaluate.localization import localize
 
     accuracy = localize(args.method, Path(args.manifest), Path(args.retrieval), Path(args.submission), Path(args.out))
     print(f"wrote {args.submission}")
@@ -122,19 +130,27 @@ def cmd_localize(args: argparse.Namespace) -> None:
         print(accuracy.pivot_table(index="condition", columns="threshold_m", values="value").to_string())
 
 
-def cmd_gradcam(args: argparse.Namespace) -> None:
-    from acmnet.gradcam import gradcam_figure
+def cmd_report(args: argparse.Namespace) -> None:
+    from acmnet.report.results import write_report
 
     cfg = _config(args)
-    _check_kind(cfg, args.method, "acmnet", "gradcam")
-    from acmnet.train import resolve_device
+    table = write_report(cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], Path(args.out_metrics),
+                         Path(args.out_table), [Path(p) for p in args.figures],
+                         Path(args.out_config) if args.out_config else None)
+    print(table.to_string(index=False))
 
-    gradcam_figure(Path(args.manifest), Path(args.cache), Path(args.retrieval), Path(args.checkpoint),
-                   cfg.dataset(args.dataset).tolerance, [Path(p) for p in args.out], device=str(resolve_device(cfg.device)))
+
+def cmd_gradcam(args: argparse.Namespace) -> None:
+    from acmnet.report.gradcam import gradcam_figure
+
+    cfg = _config(args)
+    _check_trained(cfg, args.method, "gradcam")
+    gradcam_figure(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.retrieval), Path(args.checkpoint),
+                   cfg.dataset(args.dataset).tolerance, [Path(p) for p in args.out])
 
 
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
-    from acmnet.figures import retrieval_examples
+    from acmnet.report.figures import retrieval_examples
 
     cfg = _config(args)
     retrieval_examples(Path(args.manifest), Path(args.cache), Path(args.retrieval), cfg.dataset(args.dataset).tolerance,
@@ -142,16 +158,16 @@ def cmd_figure_retrievals(args: argparse.Namespace) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    from acmnet.download import fetch_dataset
+    from acmnet.data.download import fetch_dataset
 
     root = fetch_dataset(args.dataset_type, Path(args.root), progress=not args.no_progress)
     print(f"{args.dataset_type} is in {root}; next: acmnet prepare")
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
-    from acmnet.paper_tables import render_paper_tables
+    from acmnet.report.paper_tables import render_paper_tables
 
-    cfg = load_config(args.config) if args.config else None
+    cfg = _config(args) if (args.config or args.config_json) else None
     robotcar = None
     if args.robotcar_scores:  # one file for the table: every method's scores, merged
         import pandas as pd
@@ -166,106 +182,148 @@ def cmd_tables(args: argparse.Namespace) -> None:
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
-def _check_kind(cfg: Config, method: str, kind: str, step: str) -> None:
-    if cfg.method(method).kind != kind:
-        raise ConfigError(f"methods.{method} has kind `{cfg.method(method).kind}`; `acmnet {step}` needs kind `{kind}`")
+def _check_trained(cfg: Config, method: str, step: str) -> None:
+    from acmnet.methods import method_of, trained_methods
+
+    if not method_of(cfg, method).trains:
+        raise ConfigError(f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
+                          f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})")
+
+
+# ---- the parser, from a table ------------------------------------------------------------
+
+
+def arg(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return flags, kwargs
+
+
+DATASET = arg("--dataset", required=True, help="dataset name (a key of `datasets` in the config)")
+METHOD = arg("--method", required=True, help="method name (a key of `methods` in the config)")
+MANIFEST = arg("--manifest", required=True, help="manifest CSV (from acmnet prepare)")
+CACHE = arg("--cache", required=True, help="image cache .npy (from acmnet cache)")
+RETRIEVAL = arg("--retrieval", required=True, help="retrieval .npz (from acmnet retrieve)")
+NO_PROGRESS = arg("--no-progress", action="store_true", help="no progress bars")
+FIGURES = arg("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One subcommand: its function, help and arguments; `config`: required, optional or none."""
+
+    name: str
+    run: Callable[[argparse.Namespace], None]
+    help: str
+    args: tuple = ()
+    config: str = "required"
+
+
+STEPS = (
+    Step("check-config", cmd_check_config, "validate a config; optionally write it fully resolved",
+         (arg("--out", help="write the resolved config (all defaults filled in) here"),)),
+    Step("synthesize", cmd_synthesize, "render a synthetic route (the offline demo data) into its dataset root",
+         (DATASET,)),
+    Step("download", cmd_download, "download, verify and extract a dataset (resumable; or print the manual steps)",
+         (arg("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar"),
+          arg("--root", required=True, help="folder to put the dataset in (the dataset's `root` in the config)"),
+          NO_PROGRESS), config="none"),
+    Step("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk: "
+         "`acmnet prepare TYPE --root DIR --out FILE`, or `--config C --dataset NAME --out FILE`",
+         (arg("dataset_type", nargs="?", help="dataset type (nordland, alderley, robotcar, ...), with --root"),
+          arg("--root", help="folder the dataset was extracted into (with a dataset type)"),
+          arg("--dataset", help="dataset name (a key of `datasets` in the config)"),
+          arg("--out", required=True, help="manifest CSV to write")), config="optional"),
+    Step("cache", cmd_cache, "decode and resize every manifest image once into a uint8 .npy cache",
+         (DATASET, MANIFEST, arg("--out", required=True, help="cache .npy to write (a .json index is written beside it)"),
+          arg("--workers", type=int, default=2, help="decoding threads"))),
+    Step("train", cmd_train, "train a method on the manifest's `train` images (resumes its run if one exists)",
+         (METHOD, MANIFEST, CACHE, arg("--out-dir", required=True, help="folder for checkpoint.pt and train_log.csv"),
+          arg("--runs-dir", help="folder of the runs, one per training digest (default OUT_DIR/runs)"), NO_PROGRESS)),
+    Step("describe", cmd_describe, "compute L2-normalised descriptors of the reference and query images",
+         (METHOD, MANIFEST, CACHE, arg("--checkpoint", help="checkpoint of a trained method"),
+          arg("--out", required=True, help="descriptors .npz to write"), NO_PROGRESS)),
+    Step("retrieve", cmd_retrieve, "exact inner-product top-K search of every query (faiss)",
+         (arg("--descriptors", required=True), arg("--out", required=True, help="retrieval .npz to write"))),
+    Step("score", cmd_score, "recall@N per query set with the dataset's tolerance window",
+         (DATASET, METHOD, MANIFEST, RETRIEVAL,
+          arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
+          arg("--out", required=True, help="metrics CSV to write"),
+          arg("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write"))),
+    Step("localize", cmd_localize, "RobotCar: top-1 reference pose -> submission file and local pose accuracy",
+         (METHOD, MANIFEST, RETRIEVAL,
+          arg("--submission", required=True, help="visuallocalization.net submission file to write"),
+          arg("--out", required=True, help="per-condition pose accuracy CSV of the train-split queries"))),
+    Step("report", cmd_report, "merge metrics, write the LaTeX table, the recall curves and the resolved config",
+         (arg("--metrics", required=True, nargs="+"), arg("--curves", required=True, nargs="+"),
+          arg("--out-metrics", required=True), arg("--out-table", required=True),
+          arg("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)"),
+          arg("--out-config", help="write the resolved config of the run here"))),
+    Step("tables", cmd_tables, "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
+         (arg("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex"),
+          arg("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)"),
+          arg("--robotcar-scores", nargs="*", help="RobotCar pose-accuracy CSVs, from `acmnet localize`")),
+         config="optional"),
+    Step("gradcam", cmd_gradcam, "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
+         (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, arg("--checkpoint", required=True), FIGURES)),
+    Step("figure-retrievals", cmd_figure_retrievals, "grid of queries with their top retrievals, marked right or wrong",
+         (DATASET, MANIFEST, CACHE, RETRIEVAL, FIGURES)),
+)
+
+
+def _add_config_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--config", nargs="+", metavar="FILE",
+                        help="config YAML file(s); later ones override earlier ones" + ("" if required else " (optional)"))
+    parser.add_argument("--config-json", help="the whole config as JSON (how the Snakefile passes it)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override one value, KEY dotted for nested keys (e.g. --set train.epochs=5)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acmnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="STEP")
-
-    def add(name: str, func, help_text: str, dataset=False, method=False, config_required=True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--config", required=config_required, nargs="+",
-                       help="config YAML file(s); later ones override earlier ones")
-        if dataset:
-            p.add_argument("--dataset", required=True, help="dataset name (a key of `datasets` in the config)")
-        if method:
-            p.add_argument("--method", required=True, help="method name (a key of `methods` in the config)")
-        p.set_defaults(func=func)
-        return p
-
-    p = add("check-config", cmd_check_config, "validate a config; optionally write it fully resolved")
-    p.add_argument("--out", help="write the resolved config (all defaults filled in) here")
-    add("synthesize", cmd_synthesize, "render a synthetic route (the offline demo data) into its dataset root", dataset=True)
-    p = add("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk: "
-            "`acmnet prepare TYPE --root DIR --out FILE`, or `--config C --dataset NAME --out FILE`", config_required=False)
-    p.add_argument("dataset_type", nargs="?", help="dataset type (nordland, alderley, robotcar, ...), with --root")
-    p.add_argument("--root", help="folder the dataset was extracted into (with a dataset type)")
-    p.add_argument("--dataset", help="dataset name (a key of `datasets` in the config)")
-    p.add_argument("--out", required=True, help="manifest CSV to write")
-    p = add("cache", cmd_cache, "decode and resize every manifest image once into a uint8 .npy cache", dataset=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--out", required=True, help="cache .npy to write (an .json index is written beside it)")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads")
-    p = add("train", cmd_train, "train ACM-Net on the manifest's `train` images (resumes from OUT_DIR/last.pt)", method=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--cache", required=True)
-    p.add_argument("--out-dir", required=True, help="folder for checkpoint.pt, last.pt and train_log.csv")
-    p.add_argument("--no-progress", action="store_true")
-    p = add("describe", cmd_describe, "compute L2-normalised descriptors of the reference and query images", method=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--cache", required=True)
-    p.add_argument("--checkpoint", help="checkpoint of a trained method (kind acmnet)")
-    p.add_argument("--out", required=True, help="descriptors .npz to write")
-    p.add_argument("--no-progress", action="store_true")
-    p = add("retrieve", cmd_retrieve, "exact inner-product top-K search of every query (faiss)")
-    p.add_argument("--descriptors", required=True)
-    p.add_argument("--out", required=True, help="retrieval .npz to write")
-    p = add("score", cmd_score, "recall@N per query set with the dataset's tolerance window", dataset=True, method=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--retrieval", required=True)
-    p.add_argument("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)")
-    p.add_argument("--out", required=True, help="metrics CSV to write")
-    p.add_argument("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write")
-    p = add("localize", cmd_localize, "RobotCar: top-1 reference pose -> submission file and local pose accuracy",
-            method=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--retrieval", required=True)
-    p.add_argument("--submission", required=True, help="visuallocalization.net submission file to write")
-    p.add_argument("--out", required=True, help="per-condition pose accuracy CSV of the train-split queries")
-    p = add("report", cmd_report, "merge metrics, write the LaTeX table and the recall curves figure")
-    p.add_argument("--metrics", required=True, nargs="+")
-    p.add_argument("--curves", required=True, nargs="+")
-    p.add_argument("--out-metrics", required=True)
-    p.add_argument("--out-table", required=True)
-    p.add_argument("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)")
-    p = add("gradcam", cmd_gradcam, "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
-            dataset=True, method=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--cache", required=True)
-    p.add_argument("--retrieval", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
-    p = add("figure-retrievals", cmd_figure_retrievals, "grid of queries with their top retrievals, marked right or wrong", dataset=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--cache", required=True)
-    p.add_argument("--retrieval", required=True)
-    p.add_argument("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
-    p = sub.add_parser("download", help="download, verify and extract a dataset (or print the manual steps)",
-                       description="download, verify and extract a dataset (resumable; or print the manual steps)")
-    p.add_argument("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar")
-    p.add_argument("--root", required=True, help="folder to put the dataset in (the dataset's `root` in the config)")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_download)
-    p = add("tables", cmd_tables, "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
-            config_required=False)
-    p.add_argument("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex")
-    p.add_argument("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)")
-    p.add_argument("--robotcar-scores", nargs="*", help="RobotCar pose-accuracy CSVs, from `acmnet localize`")
+    for step in STEPS:
+        p = sub.add_parser(step.name, help=step.help, description=step.help)
+        if step.config != "none":
+            _add_config_args(p, step.config == "required")
+        for flags, kwargs in step.args:
+            p.add_argument(*flags, **kwargs)
+        p.set_defaults(func=step.run)
     return parser
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived; raised in the main thread so every `finally` (temporary files) runs."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can fix, reported in one line; anything else keeps its traceback."""
+    from acmnet.data.download import DownloadError, ExtractError, ManualDownloadRequired
+    from acmnet.train import TrainingError
+
+    return (ValueError, OSError, TrainingError, DownloadError, ExtractError, ManualDownloadRequired)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
+    except (Stopped, KeyboardInterrupt) as exc:
+        code = 143 if isinstance(exc, Stopped) else 130
+        print(f"acmnet {args.command}: stopped by a signal; no partial output was kept", file=sys.stderr)
+        return code
+    except _user_errors() as exc:
         if os.environ.get("ACMNET_DEBUG"):
             raise
+        from acmnet.train import Preempted
+
         print(f"acmnet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 143 if isinstance(exc, Preempted) else 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

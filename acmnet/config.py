@@ -2,8 +2,14 @@
 
 Every choice the paper leaves open is a named field here with the default from SPEC.md. The
 same `Config` is read by the Snakefile (to plan the DAG) and by every `acmnet` command (to do
-the work), so the two can never disagree. Unknown or mistyped keys are errors that name the
-key, its place in the tree and the closest valid key.
+the work), so the two can never disagree. Everything is checked when the config is loaded:
+unknown keys (named with the closest valid key), types, ranges (named with the valid range),
+the options of every dataset type and method kind (by their registries), and values that
+depend on each other.
+
+`STEP_SETTINGS` says which settings each pipeline step reads; `Config.settings(step, ...)` gives
+them, and their digest is both Snakemake's rerun trigger for that step and the provenance that
+the step's output records (`acmnet.artifacts`).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,70 +33,83 @@ class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names it and says what to do."""
 
 
+def bounded(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
+            above: float | None = None, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field whose value (or each element of a list/tuple value) must lie in a range:
+    `lo <= v <= hi`, and `v > above`; checked by `build_dataclass`."""
+    meta = {"lo": lo, "hi": hi, "above": above}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ---- sections ------------------------------------------------------------------------------
+
+
 @dataclass
 class ModelConfig:
     """Encoder E, projector P_A and rotation head P_G (SPEC.md, Method)."""
 
     backbone: str = "resnet50"  # any timm model name
     pretrained: bool = True  # ImageNet weights for the backbone
-    weights: str | None = None  # local weights file; else timm's hub download
-    projector_hidden: int = 2048  # P_A hidden width (paper: "1-layer perceptron", not printed)
-    projector_dim: int = 1024  # descriptor size (paper: 1024)
-    rotation_hidden: int = 512  # P_G hidden width (not printed)
+    weights: str | None = None  # local weights file, or a packaged name; else timm's hub download
+    projector_hidden: int = bounded(2048, lo=1)  # P_A hidden width (paper: "1-layer perceptron", not printed)
+    projector_dim: int = bounded(1024, lo=1)  # descriptor size (paper: 1024)
+    rotation_hidden: int = bounded(512, lo=1)  # P_G hidden width (not printed)
 
 
 @dataclass
 class PlanckianJitterConfig:
-    p: float = 0.8
+    p: float = bounded(0.8, lo=0.0, hi=1.0)
     mode: Literal["blackbody", "CIED"] = "blackbody"
 
 
 @dataclass
 class ColorJiggleConfig:
-    p: float = 0.5
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
+    p: float = bounded(0.5, lo=0.0, hi=1.0)
+    brightness: float = bounded(0.4, lo=0.0, hi=1.0)
+    contrast: float = bounded(0.4, lo=0.0, hi=1.0)
+    saturation: float = bounded(0.4, lo=0.0, hi=1.0)
+    hue: float = bounded(0.1, lo=0.0, hi=0.5)
 
 
 @dataclass
 class PlasmaBrightnessConfig:
-    p: float = 0.5
-    roughness: tuple[float, float] = (0.1, 0.7)
-    intensity: tuple[float, float] = (0.0, 1.0)
+    p: float = bounded(0.5, lo=0.0, hi=1.0)
+    roughness: tuple[float, float] = bounded((0.1, 0.7), lo=0.0, hi=1.0)
+    intensity: tuple[float, float] = bounded((0.0, 1.0), lo=0.0, hi=1.0)
 
 
 @dataclass
 class PlasmaContrastConfig:
-    p: float = 0.3
-    roughness: tuple[float, float] = (0.1, 0.7)
+    p: float = bounded(0.3, lo=0.0, hi=1.0)
+    roughness: tuple[float, float] = bounded((0.1, 0.7), lo=0.0, hi=1.0)
 
 
 @dataclass
 class ProbabilityConfig:
-    p: float = 0.5
+    p: float = bounded(0.5, lo=0.0, hi=1.0)
 
 
 @dataclass
 class BoxBlurConfig:
-    p: float = 0.5
-    kernel_size: tuple[int, int] = (3, 3)
+    p: float = bounded(0.5, lo=0.0, hi=1.0)
+    kernel_size: tuple[int, int] = bounded((3, 3), lo=1)
 
 
 @dataclass
 class MotionBlurConfig:
-    p: float = 0.3
-    kernel_size: int = 3
-    angle: float = 35.0
-    direction: float = 0.5
+    p: float = bounded(0.3, lo=0.0, hi=1.0)
+    kernel_size: int = bounded(3, lo=3)
+    angle: float = bounded(35.0, lo=0.0, hi=180.0)
+    direction: float = bounded(0.5, lo=-1.0, hi=1.0)
 
 
 @dataclass
 class SolarizeConfig:
-    p: float = 0.5
-    thresholds: float = 0.1
-    additions: float = 0.1
+    p: float = bounded(0.5, lo=0.0, hi=1.0)
+    thresholds: float = bounded(0.1, lo=0.0, hi=0.5)
+    additions: float = bounded(0.1, lo=0.0, hi=0.5)
 
 
 @dataclass
@@ -110,15 +131,15 @@ class AugmentConfig:
 class TrainConfig:
     """Self-supervised training (section 3.4 and 4.3 of the paper)."""
 
-    epochs: int = 1000
-    batch_size: int = 64  # N originals per step; 5N images go through the encoder
-    lr: float = 0.003
-    weight_decay: float = 0.0  # not mentioned in the paper
+    epochs: int = bounded(1000, lo=1)
+    batch_size: int = bounded(64, lo=1)  # N originals per step; 5N images go through the encoder
+    lr: float = bounded(0.003, above=0.0)
+    weight_decay: float = bounded(0.0, lo=0.0)  # not mentioned in the paper
     schedule: Literal["none", "cosine"] = "none"  # not mentioned in the paper
-    tau: float = 0.01
+    tau: float = bounded(0.01, above=0.0)
     contrastive: Literal["ntxent", "eq10"] = "ntxent"
-    contrastive_weight: float = 1.0  # 0 gives the rotation-only ablation
-    rotation_weight: float = 1.0  # lambda of eq. 12; 0 gives the contrastive-only ablation
+    contrastive_weight: float = bounded(1.0, lo=0.0)  # 0 gives the rotation-only ablation
+    rotation_weight: float = bounded(1.0, lo=0.0)  # lambda of eq. 12; 0 gives the contrastive-only ablation
     rotation_reduction: Literal["mean", "sum"] = "mean"
     rotation_views: Literal["all", "one"] = "all"  # all four rotations, or one random per image
     # Encoder batch-norm statistics during training (not mentioned in the paper): `update` is
@@ -131,73 +152,83 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: Literal["on", "off"] = "on"  # NHWC memory format (faster on CUDA and, measured, CPU)
     compile: bool = False
-    checkpoint_every: int = 1  # epochs
-    checkpoint_every_steps: int = 0  # also checkpoint inside an epoch every this many steps; 0: off
-    log_every: int = 50  # steps between rows of train_steps.csv (and TensorBoard); 0: off
+    checkpoint_every: int = bounded(1, lo=1)  # epochs
+    checkpoint_every_steps: int = bounded(0, lo=0)  # also checkpoint inside an epoch every this many steps; 0: off
+    log_every: int = bounded(50, lo=0)  # steps between rows of train_steps.csv (and TensorBoard); 0: off
+
+    def check(self, where: str) -> None:
+        if self.contrastive_weight == 0 and self.rotation_weight == 0:
+            raise ConfigError(f"{where}: contrastive_weight and rotation_weight are both 0, so nothing would be "
+                              "learnt; set at least one above 0")
+        if self.contrastive_weight > 0 and self.batch_size < 2:
+            raise ConfigError(f"{where}.batch_size must be at least 2 when contrastive_weight > 0 (the contrastive "
+                              f"loss needs other images as negatives), got {self.batch_size}")
+
+
+# Training settings that may change between a run and its resumption (how often it logs and saves).
+TRAIN_CADENCE = ("log_every", "checkpoint_every", "checkpoint_every_steps")
 
 
 @dataclass
 class EvaluateConfig:
-    top_k: int = 25  # retrievals kept per query (recall curves go up to this N)
-    recall_at: list[int] = field(default_factory=lambda: [1, 5, 10])
-    batch_size: int = 64  # images per forward pass when describing
-    search_chunk: int = 4096  # queries per faiss search call (bounds memory)
+    top_k: int = bounded(25, lo=1)  # retrievals kept per query (recall curves go up to this N)
+    recall_at: list[int] = bounded(factory=lambda: [1, 5, 10], lo=1)
+    batch_size: int = bounded(64, lo=1)  # images per forward pass when describing
+    search_chunk: int = bounded(4096, lo=1)  # queries per faiss search call (bounds memory)
     # Beyond the paper: SeqSLAM-style sequence matching over each method's similarities, one
-    # extra row `<method>+seq<L>` per length L (queries and references taken in place order).
-    sequence_lengths: list[int] = field(default_factory=list)
-    sequence_velocities: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.25])
+    # extra row `<method>+seq<L>` per length L (queries in their own frame order, see sequence.py).
+    sequence_lengths: list[int] = bounded(factory=list, lo=1)
+    sequence_velocities: list[float] = bounded(factory=lambda: [0.8, 1.0, 1.25], above=0.0)
+
+    def check(self, where: str) -> None:
+        if not self.recall_at:
+            raise ConfigError(f"{where}.recall_at is empty: name at least one N (the paper: [1, 5, 10])")
+        if max(self.recall_at) > self.top_k:
+            raise ConfigError(f"{where}.recall_at {self.recall_at} asks for N up to {max(self.recall_at)}, but only "
+                              f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
+                              f"{max(self.recall_at)}")
 
 
 @dataclass
 class MethodConfig:
-    """A row of the results.
+    """A row of the results: its `kind` (a module of `acmnet.methods`) and that kind's options."""
 
-    kind `acmnet`: trained here (`train` overrides the top-level `train` for ablations);
-    `pretrained`: the frozen ImageNet backbone, `pool`ed (average, or GeM with exponent `gem_p`);
-    `pixels`: SeqSLAM's single-image matcher (greyscale, downsampled to `pixel_size`,
-    patch-normalised with `pixel_patch`-pixel patches).
-    """
-
-    kind: Literal["acmnet", "pretrained", "pixels"] = "acmnet"
-    pool: Literal["avg", "gem"] = "avg"
-    gem_p: float = 3.0
-    pixel_size: tuple[int, int] = (32, 64)  # (height, width), SeqSLAM's 64 x 32
-    pixel_patch: int = 8
-    train: dict[str, Any] = field(default_factory=dict)
+    kind: str
+    options: Any = None
 
 
 @dataclass
 class DatasetConfig:
-    """One dataset: its type (module under acmnet/datasets), where it lives and its protocol.
-
-    Fields beyond `type`, `root` and `tolerance` are type-specific and checked by the dataset
-    module (see `acmnet.datasets.registry`).
-    """
+    """One dataset: its type (a module of `acmnet.data.datasets`), where it lives, its tolerance
+    window and that type's options."""
 
     type: str
     root: str
-    tolerance: int = 2  # +/- places counted as correct (paper: 2)
-    options: dict[str, Any] = field(default_factory=dict)
+    tolerance: int = bounded(2, lo=0)  # +/- places counted as correct (paper: 2)
+    options: Any = None
 
 
 @dataclass
 class ResourcesConfig:
     """Snakemake `resources:` of the heavy rules; the Slurm profile turns them into sbatch requests."""
 
-    train_gpu: int = 1
-    train_mem_mb: int = 32000
-    train_runtime: int = 4320  # minutes
-    describe_gpu: int = 1
-    describe_mem_mb: int = 16000
-    describe_runtime: int = 240  # minutes
+    train_gpu: int = bounded(1, lo=0)
+    train_mem_mb: int = bounded(32000, lo=1)
+    train_runtime: int = bounded(4320, lo=1)  # minutes
+    describe_gpu: int = bounded(1, lo=0)
+    describe_mem_mb: int = bounded(16000, lo=1)
+    describe_runtime: int = bounded(240, lo=1)  # minutes
+
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 
 @dataclass
 class Config:
     experiment: str = "paper"
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    image_size: tuple[int, int] = (224, 224)  # (height, width); resize, no crop
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    image_size: tuple[int, int] = bounded((224, 224), lo=1)  # (height, width); resize, no crop
     results_dir: str = "results"
     figures_dir: str = "figures"
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -208,60 +239,125 @@ class Config:
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
-    # ---- derived paths -------------------------------------------------------------------
+    def check(self, where: str) -> None:
+        if not _DEVICE.fullmatch(self.device):
+            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+        if not re.fullmatch(r"[\w.-]+", self.experiment):
+            raise ConfigError(f"experiment {self.experiment!r} names a folder: use letters, digits, '.', '_' or '-'")
+
+    # ---- derived ---------------------------------------------------------------------------
     @property
     def experiment_dir(self) -> Path:
         return Path(self.results_dir) / self.experiment
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
-            raise ConfigError(_unknown("datasets", name, list(self.datasets)))
+            raise ConfigError(unknown_key("datasets", name, list(self.datasets)))
         return self.datasets[name]
 
     def method(self, name: str) -> MethodConfig:
         if name not in self.methods:
-            raise ConfigError(_unknown("methods", name, list(self.methods)))
+            raise ConfigError(unknown_key("methods", name, list(self.methods)))
         return self.methods[name]
 
     def train_for(self, method: str) -> TrainConfig:
-        """The training settings of one method: `train`, with the method's overrides applied."""
-        overrides = self.method(method).train
+        """The training settings of a trained method: `train` with the method's `train:` overrides."""
+        overrides = getattr(self.method(method).options, "train", None) or {}
         merged = merge(dataclasses.asdict(self.train), overrides)
-        return _build(TrainConfig, merged, f"methods.{method}.train")
+        return build_dataclass(TrainConfig, merged, f"methods.{method}.train")
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
-    def digest(self, *sections: str) -> str:
-        """Short hash of the named top-level sections (for cache keys and rerun triggers)."""
-        data = self.to_dict()
-        blob = json.dumps({s: data[s] for s in sections}, sort_keys=True)
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+    def settings(self, step: str, dataset: str | None = None, method: str | None = None) -> dict[str, Any]:
+        """The settings `step` reads (`STEP_SETTINGS`), for one dataset and method where it needs them."""
+        if step not in STEP_SETTINGS:
+            raise ConfigError(unknown_key("steps", step, list(STEP_SETTINGS)))
+        view = {**self.to_dict()}
+        if dataset is not None:
+            view["dataset"] = view["datasets"][dataset]
+        if method is not None:
+            view["method"] = view["methods"][method]
+            if self.methods[method].options is not None and hasattr(self.methods[method].options, "train"):
+                trained = dataclasses.asdict(self.train_for(method))
+                view["method"]["options"]["train"] = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
+        return {path: _lookup(view, path) for path in STEP_SETTINGS[step]}
+
+    def settings_digest(self, step: str, dataset: str | None = None, method: str | None = None) -> str:
+        """Digest of `settings(step, ...)`: Snakemake's rerun trigger and the outputs' provenance."""
+        return digest_of(self.settings(step, dataset, method))
+
+
+# Which settings each step of the pipeline reads ("dataset" and "method" are the step's dataset
+# and method, methods with their resolved training settings). Logging cadence, device, batch
+# sizes of inference and search chunks change no result and are left out.
+STEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "synthesize": ("dataset.type", "dataset.options"),
+    "prepare": ("dataset.type", "dataset.root", "dataset.options"),
+    "cache": ("image_size",),
+    "train": ("seed", "image_size", "model", "augment", "method.kind", "method.options.train"),
+    "describe": ("image_size", "model", "method"),
+    "retrieve": ("evaluate.top_k",),
+    "score": ("dataset.tolerance", "evaluate.top_k", "evaluate.recall_at", "evaluate.sequence_lengths",
+              "evaluate.sequence_velocities"),
+    "localize": (),
+    "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets"),
+    "figure": ("dataset.tolerance",),
+    "gradcam": ("dataset.tolerance",),
+}
+
+
+def _lookup(view: dict[str, Any], path: str) -> Any:
+    value: Any = view
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def digest_of(data: Any) -> str:
+    """Short stable digest (16 hex digits) of JSON-able data."""
+    blob = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # ---- loading ------------------------------------------------------------------------------
 
-DATASET_COMMON_KEYS = {"type", "root", "tolerance"}
+DATASET_COMMON_KEYS = ("type", "root", "tolerance")
 # What a run measures when the config names no methods: ACM-Net, and the untrained backbone.
 DEFAULT_METHODS = {"acmnet": {"kind": "acmnet"}, "imagenet_avg": {"kind": "pretrained", "pool": "avg"}}
 
 
-def load_config(paths: str | Path | list[str | Path], overrides: dict | None = None) -> Config:
+def load_config(paths: str | Path | Iterable[str | Path], overrides: dict | None = None) -> Config:
     """Read one or more YAML files (later ones override earlier ones), then `overrides`."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     raw: dict[str, Any] = {}
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {path} must hold a mapping at the top level")
-        raw = merge(raw, data)
+        raw = merge(raw, read_yaml(Path(path)))
     return config_from_dict(merge(raw, overrides or {}))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (ConfigError naming the file when it is missing or malformed)."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def config_from_json(text: str) -> Config:
+    """A config passed as JSON (how the Snakefile hands each step the run's configuration)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("--config-json must hold a mapping")
+    return config_from_dict(raw)
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
@@ -269,65 +365,71 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     raw = dict(raw)
     datasets = raw.pop("datasets", None) or {}
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
-    cfg = _build(Config, raw, "")
-    if not isinstance(datasets, dict):
-        raise ConfigError("`datasets` must be a mapping of dataset name -> settings")
-    for name, entry in datasets.items():
-        if not isinstance(entry, dict):
-            raise ConfigError(f"datasets.{name} must be a mapping with at least `type` and `root`")
-        for key in ("type", "root"):
-            if key not in entry:
-                raise ConfigError(f"datasets.{name}.{key} is missing")
-        common = {k: v for k, v in entry.items() if k in DATASET_COMMON_KEYS}
-        options = {k: v for k, v in entry.items() if k not in DATASET_COMMON_KEYS}
-        cfg.datasets[name] = _build(DatasetConfig, {**common, "options": options}, f"datasets.{name}")
-    if not isinstance(methods, dict):
-        raise ConfigError("`methods` must be a mapping of method name -> settings")
-    for name, entry in methods.items():
-        cfg.methods[name] = _build(MethodConfig, entry or {}, f"methods.{name}")
-        cfg.train_for(name)  # validates the overrides now, not at training time
-    _check(cfg)
+    cfg = build_dataclass(Config, raw, "")
+    cfg.datasets = _datasets(datasets)
+    cfg.methods = _methods(methods)
+    _check_methods(cfg)
     return cfg
 
 
-def _check(cfg: Config) -> None:
-    height, width = cfg.image_size
-    if height <= 0 or width <= 0:
-        raise ConfigError(f"image_size must be two positive integers, got {list(cfg.image_size)}")
-    needs_rotation = any(
-        m.kind == "acmnet" and cfg.train_for(n).rotation_weight > 0 for n, m in cfg.methods.items()
-    )
-    if needs_rotation and height != width:
-        raise ConfigError(
-            f"image_size {list(cfg.image_size)} is not square, but the rotation branch rotates "
-            "images by 90 degrees in one batch: set image_size to [S, S] (the paper uses 224)"
-        )
-    for name, value in [("train.tau", cfg.train.tau), ("train.lr", cfg.train.lr)]:
-        if value <= 0:
-            raise ConfigError(f"{name} must be positive, got {value}")
-    if cfg.train.batch_size < 2:
-        raise ConfigError("train.batch_size must be at least 2: the contrastive loss needs negatives")
-    if any(n < 1 or n > cfg.evaluate.top_k for n in cfg.evaluate.recall_at):
-        raise ConfigError(
-            f"evaluate.recall_at {cfg.evaluate.recall_at} must lie in 1..evaluate.top_k "
-            f"({cfg.evaluate.top_k})"
-        )
-    for aug_name, aug in dataclasses.asdict(cfg.augment).items():
-        if not 0.0 <= aug["p"] <= 1.0:
-            raise ConfigError(f"augment.{aug_name}.p must lie in [0, 1], got {aug['p']}")
-    if not cfg.datasets:
-        raise ConfigError("`datasets` is empty: name at least one dataset to work on")
+def _datasets(raw: Any) -> dict[str, DatasetConfig]:
+    from acmnet.data.datasets import dataset_type
+
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("`datasets` must be a mapping of dataset name -> settings, with at least one dataset")
+    out = {}
+    for name, entry in raw.items():
+        where = f"datasets.{name}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a mapping with at least `type` and `root`")
+        for key in ("type", "root"):
+            if key not in entry:
+                raise ConfigError(f"{where}.{key} is missing")
+        common = {k: v for k, v in entry.items() if k in DATASET_COMMON_KEYS}
+        spec = build_dataclass(DatasetConfig, common, where)
+        options = {k: v for k, v in entry.items() if k not in DATASET_COMMON_KEYS}
+        spec.options = dataset_type(spec.type).parse_options(options, where)
+        out[str(name)] = spec
+    return out
 
 
-def _unknown(where: str, key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean `{close[0]}`?)" if close else ""
+def _methods(raw: Any) -> dict[str, MethodConfig]:
+    from acmnet.methods import method_kind
+
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("`methods` must be a mapping of method name -> settings, with at least one method")
+    out = {}
+    for name, entry in raw.items():
+        where = f"methods.{name}"
+        entry = dict(entry or {})
+        kind = entry.pop("kind", "acmnet")
+        if not isinstance(kind, str):
+            raise ConfigError(f"{where}.kind must be a method kind name, got {kind!r}")
+        out[str(name)] = MethodConfig(kind=kind, options=method_kind(kind).parse_options(entry, where))
+    return out
+
+
+def _check_methods(cfg: Config) -> None:
+    from acmnet.methods import method_kind
+
+    for name, spec in cfg.methods.items():
+        method_kind(spec.kind).check(cfg, name, spec.options)
+
+
+def closest_hint(key: str, valid: Iterable[str]) -> str:
+    """' (did you mean `X`?)' for the valid key closest to `key`, or ''."""
+    close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def unknown_key(where: str, key: str, valid: list[str]) -> str:
     place = f"{where}.{key}" if where else key
-    return f"unknown config key `{place}`{hint}; valid keys here: {', '.join(sorted(valid))}"
+    return f"unknown config key `{place}`{closest_hint(key, valid)}; valid keys here: {', '.join(sorted(valid))}"
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Instantiate dataclass `cls` from a mapping, strictly: unknown keys and bad types fail."""
+def build_dataclass(cls: type, data: Any, where: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, strictly: unknown keys, bad types and values out
+    of a field's range (`bounded`) fail; then `check(where)` when the class defines it."""
     if not isinstance(data, dict):
         raise ConfigError(f"`{where or 'config'}` must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -335,46 +437,73 @@ def _build(cls: type, data: Any, where: str) -> Any:
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise ConfigError(_unknown(where, str(key), list(fields)))
-        place = f"{where}.{key}" if where else key
+            raise ConfigError(unknown_key(where, str(key), list(fields)))
+        place = f"{where}.{key}" if where else str(key)
         kwargs[key] = _coerce(hints[key], value, place)
+        _check_range(fields[key], kwargs[key], place)
     missing = [
         n for n, f in fields.items()
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
         raise ConfigError(f"`{where}` is missing {', '.join(missing)}")
-    return cls(**kwargs)
+    instance = cls(**kwargs)
+    if hasattr(instance, "check"):
+        instance.check(where)
+    return instance
+
+
+def _check_range(spec: dataclasses.Field, value: Any, place: str) -> None:
+    lo, hi, above = (spec.metadata.get(k) for k in ("lo", "hi", "above"))
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if v is None or isinstance(v, (str, bool)):
+            continue
+        if (lo is not None and v < lo) or (hi is not None and v > hi) or (above is not None and v <= above):
+            bounds = [f">= {lo:g}" if lo is not None else "", f"> {above:g}" if above is not None else "",
+                      f"<= {hi:g}" if hi is not None else ""]
+            shown = value if isinstance(value, (int, float)) else list(value)
+            raise ConfigError(f"{place} must be {' and '.join(b for b in bounds if b)}"
+                              f"{' (each value)' if len(values) > 1 or isinstance(value, (list, tuple)) else ''}"
+                              f", got {shown}")
 
 
 def _coerce(hint: Any, value: Any, place: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, place)
+        return build_dataclass(hint, value, place)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, place)
+        return _coerce(next(a for a in args if a is not type(None)), value, place)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{place} must be one of {', '.join(map(str, args))}; got {value!r}")
+            raise ConfigError(f"{place} must be one of {', '.join(map(str, args))}; got {value!r}{closest_hint(value, args)}")
         return value
+    if origin in (tuple, list, dict):
+        return _coerce_container(origin, args, value, place)
+    if hint is Any:
+        return value
+    return _coerce_scalar(hint, value, place)
+
+
+def _coerce_container(origin: type, args: tuple, value: Any, place: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{place} must be a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(a, v, f"{place}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin is list:
+        if isinstance(value, str) and args[0] is str:  # one name where a list of names is expected
+            value = [value]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{place} must be a list, got {value!r}")
         return [_coerce(args[0], v, f"{place}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{place} must be a mapping, got {value!r}")
-        return {k: _coerce(args[1], v, f"{place}.{k}") for k, v in value.items()}
-    if hint is Any:
-        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{place} must be a mapping, got {value!r}")
+    return {k: _coerce(args[1], v, f"{place}.{k}") for k, v in value.items()}
+
+
+def _coerce_scalar(hint: Any, value: Any, place: str) -> Any:
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{place} must be true or false, got {value!r}")
@@ -384,7 +513,7 @@ def _coerce(hint: Any, value: Any, place: str) -> Any:
             raise ConfigError(f"{place} must be an integer, got {value!r}")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise ConfigError(f"{place} must be a number, got {value!r}")
         return float(value)
     if hint is str:
@@ -405,7 +534,48 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings (KEY dotted for nested values, VALUE read as YAML) as a nested mapping."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must be KEY=VALUE, e.g. train.epochs=5")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from exc
+        nested: Any = value
+        for part in reversed(key.strip().split(".")):
+            nested = {part: nested}
+        out = merge(out, nested)
+    return out
+
+
+def typed_strings(data: Any) -> Any:
+    """Strings inside nested mappings read as YAML scalars (`'5'` -> 5, `'true'` -> True).
+
+    Snakemake reads `--config 'train={epochs: 5}'` with a loader that keeps every nested value a
+    string; the Snakefile passes its `--config` entries through this before validation.
+    """
+    if isinstance(data, dict):
+        return {k: typed_strings(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [typed_strings(v) for v in data]
+    if isinstance(data, str):
+        try:
+            value = yaml.safe_load(data)
+        except yaml.YAMLError:
+            return data
+        if isinstance(value, bool) and data.strip().lower() not in ("true", "false"):
+            return data  # YAML 1.1 reads on/off/yes/no as booleans; options such as channels_last take "on"
+        return value if isinstance(value, (int, float, bool, list, dict)) or value is None else data
+    return data
+
+
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -413,18 +583,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def resolved_dict(cfg: Config) -> dict[str, Any]:
+    """The configuration as YAML-ready data (every default filled in), datasets and methods
+    flattened back to the form they are written in."""
+    data = cfg.to_dict()
+    data["datasets"] = {
+        name: {"type": d["type"], "root": d["root"], "tolerance": d["tolerance"], **(d["options"] or {})}
+        for name, d in data["datasets"].items()
+    }
+    data["methods"] = {name: {"kind": m["kind"], **(m["options"] or {})} for name, m in data["methods"].items()}
+    return data
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved configuration as YAML (atomically)."""
     from acmnet.io import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(resolved_dict(cfg), sort_keys=False))
-
-
-def resolved_dict(cfg: Config) -> dict[str, Any]:
-    """The configuration as YAML-ready data, dataset options flattened as they are written."""
-    data = cfg.to_dict()
-    data["datasets"] = {
-        name: {"type": d["type"], "root": d["root"], "tolerance": d["tolerance"], **d["options"]}
-        for name, d in data["datasets"].items()
-    }
-    return data

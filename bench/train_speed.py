@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.augment import build_appearance_augmentation
-from acmnet.cache import write_cache_meta
+from acmnet.train.augment import build_appearance_augmentation
+from acmnet.data.cache import write_cache_meta
 from acmnet.config import load_config
-from acmnet.datasets import manifest as mf
-from acmnet.model import build_model
-from acmnet.train import ViewQueue, amp_dtype_for, resolve_device, set_train_mode, train
+from acmnet.data import manifest as mf
+from acmnet.methods.backbone import build_model
+from acmnet.train.loop import ViewQueue, amp_dtype_for, resolve_device, set_train_mode, train
 
 
 def _sync(device: torch.device) -> None:

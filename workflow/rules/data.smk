@@ -1,5 +1,5 @@
 # Data: downloads, synthetic demo routes, manifests, image caches.
-from acmnet.datasets import dataset_module
+from acmnet.data.datasets import dataset_module
 
 SYNTHETIC_ROOTS = {d: CFG.datasets[d].root for d in DATASETS if CFG.datasets[d].type == "synthetic"}
 

@@ -1,0 +1,81 @@
+"""Image cache: every image of a manifest decoded and resized once, as one uint8 array on disk.
+
+`images.npy` has shape (N, H, W, 3), uint8, rows in `manifest.unique_images` order, and is read
+memory-mapped (`acmnet.artifacts.load_cache`), so training never decodes JPEG/PNG and never holds
+the dataset in RAM. `images.json` beside it records the image list, the size, a digest of each
+row's pixels and the manifest it was built from; it is written last, so a cache without it is
+incomplete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from acmnet.artifacts import Manifest, cache_meta_path, provenance, write_cache_meta
+from acmnet.data import manifest as mf
+from acmnet.io import atomic_path, load_rgb
+
+
+def pixel_digest(image: np.ndarray) -> str:
+    """Digest of one cached image's pixels (shape and bytes), 16 hex digits."""
+    return hashlib.blake2b(str(image.shape).encode() + image.tobytes(), digest_size=8).hexdigest()
+
+
+def _resolve(root: Path, images: list[str]) -> list[Path]:
+    """Absolute paths of the manifest's images; every missing one is named in one error."""
+    paths = [Path(p) if Path(p).is_absolute() else root / p for p in images]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        listed = ", ".join(str(p) for p in missing[:5])
+        raise FileNotFoundError(
+            f"{len(missing)} image(s) of the manifest are missing under {root} (first: {listed}); "
+            "check the dataset root, or prepare the manifest again"
+        )
+    return paths
+
+
+def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
+    """The resized image, or the reason it cannot be decoded (collected, not raised, so that every
+    unreadable file is reported together)."""
+    try:
+        return load_rgb(path, size)
+    except ValueError as exc:
+        return str(exc)
+
+
+def build_cache(manifest: Manifest, root: Path, out: Path, image_size: tuple[int, int], settings: dict[str, Any],
+                workers: int = 2, progress: bool = True) -> Path:
+    """Decode and resize every distinct image of `manifest` into `out` (.npy), streaming.
+
+    Memory stays bounded: images are decoded a few at a time (threads; PIL releases the GIL)
+    and written straight into the memory-mapped output. Files that cannot be decoded are all
+    listed in one ValueError, and nothing is written then.
+    """
+    images = mf.unique_images(manifest.frame)
+    height, width = image_size
+    paths = _resolve(Path(root), images)
+    out, digests, broken = Path(out), [], []
+    cache_meta_path(out).unlink(missing_ok=True)  # an old index must not describe the new array
+    with atomic_path(out) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            decoded = pool.map(lambda p: _decode(p, (height, width)), paths)
+            for i, img in enumerate(tqdm(decoded, total=len(paths), desc="cache", unit="img", disable=not progress)):
+                if isinstance(img, str):
+                    broken.append(img)
+                    continue
+                array[i] = img
+                digests.append(pixel_digest(img))
+        array.flush()
+        del array
+        if broken:
+            raise ValueError(f"{len(broken)} of {len(paths)} images cannot be decoded; nothing was cached. "
+                             + "; ".join(broken[:10]) + ("; ..." if len(broken) > 10 else ""))
+    write_cache_meta(out, images, image_size, digests, provenance("cache", settings, manifest=manifest))
+    return out

@@ -1,0 +1,43 @@
+"""Dataset types: each module turns a dataset on disk into the common manifest.
+
+A dataset type is one module with a module-level ``DATASET`` (`acmnet.data.datasets.base.DatasetType`):
+its options, layout check, `prepare`, download sources, scoring and paper table. Adding a type is
+one module plus one line in `DATASET_TYPES`; nothing downstream changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pandas as pd
+
+from acmnet.config import Config, ConfigError, closest_hint
+from acmnet.data.datasets.base import DatasetType, LayoutError
+
+DATASET_TYPES = {
+    "alderley": "acmnet.data.datasets.alderley",
+    "folder_pair": "acmnet.data.datasets.folder_pair",
+    "gardenspoint": "acmnet.data.datasets.gardenspoint",
+    "nordland": "acmnet.data.datasets.nordland",
+    "nordland64": "acmnet.data.datasets.nordland64",
+    "robotcar": "acmnet.data.datasets.robotcar",
+    "synthetic": "acmnet.data.datasets.synthetic",
+}
+
+__all__ = ["DATASET_TYPES", "DatasetType", "LayoutError", "dataset_type", "prepare_manifest"]
+
+
+def dataset_type(name: str) -> DatasetType:
+    """The registered dataset type `name` (ConfigError naming the closest type when unknown)."""
+    if name not in DATASET_TYPES:
+        raise ConfigError(
+            f"unknown dataset type `{name}`{closest_hint(name, DATASET_TYPES)}; known types: {', '.join(sorted(DATASET_TYPES))}"
+        )
+    return importlib.import_module(DATASET_TYPES[name]).DATASET
+
+
+def prepare_manifest(cfg: Config, dataset: str) -> pd.DataFrame:
+    """The manifest rows of one configured dataset (not yet written)."""
+    spec = cfg.dataset(dataset)
+    return dataset_type(spec.type).prepare(Path(spec.root), spec.options, dataset)

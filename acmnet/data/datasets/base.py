@@ -1,0 +1,82 @@
+"""What every dataset type provides: the base that `acmnet.data.datasets` registers.
+
+A dataset type is one module that defines an options dataclass, a layout check, `prepare` (the
+dataset on disk -> manifest rows, see `acmnet.data.manifest`) and a module-level
+``DATASET = DatasetType(...)`` naming them, with where the files come from (`sources`), how the
+dataset is scored (`scoring`: recall@N with a place window, or camera pose) and which table of
+the paper its rows join (`paper_table`). Nothing downstream asks which type a dataset is: the
+Snakefile, the scorer and the paper tables read these fields.
+
+Options are checked when the config is loaded (`DatasetType.parse_options`): an unknown key is
+named with the closest valid one, a wrong type with the expected one, and `options.check(where)`
+(when the dataclass defines it) checks values that depend on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from acmnet.config import ConfigError, build_dataclass
+from acmnet.data.download import Source
+
+Scoring = Literal["recall", "pose"]
+
+
+class LayoutError(FileNotFoundError):
+    """The dataset root does not hold the expected tree; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class DatasetType:
+    """One dataset type (a module under `acmnet.data.datasets`).
+
+    name: the `type:` of a dataset in the config.
+    options: dataclass of the type-specific settings (every field has a default).
+    prepare: (root, options, dataset name) -> manifest rows (image, role, place, condition, ...);
+        checks the layout first and never decodes images unless the module says so.
+    check_layout: (root, options) -> None; raises LayoutError naming what is missing and how to fix it.
+    sources: where the files come from (`acmnet.data.download` entries); empty: nothing to download.
+    scoring: `recall` (recall@N, place window) or `pose` (localisation by the top-1 reference pose).
+    paper_table: the paper's table its rows join (`table2`, `table3`, `table4`), or None.
+    synthesize: for generated datasets, (root, options, name) -> None renders the data into root.
+    """
+
+    name: str
+    options: type
+    prepare: Callable[[Path, Any, str], pd.DataFrame]
+    check_layout: Callable[[Path, Any], None]
+    sources: Sequence[Source] = ()
+    scoring: Scoring = "recall"
+    paper_table: str | None = None
+    synthesize: Callable[[Path, Any, str], Any] | None = None
+
+    def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
+        """The options dataclass from a config mapping (or an instance, checked again)."""
+        if isinstance(raw, self.options):
+            options = raw
+        else:
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{where} must be a mapping of options, got {type(raw).__name__}")
+            options = build_dataclass(self.options, raw, where)
+        check = getattr(options, "check", None)
+        if check is not None:
+            check(where)
+        return options
+
+    def prepare_manifest(self, root: Path, options: dict[str, Any] | Any, name: str | None = None) -> pd.DataFrame:
+        """`prepare` with options given as a mapping (the type's defaults for keys not given)."""
+        name = name or self.name
+        return self.prepare(Path(root), self.parse_options(options, f"datasets.{name}"), name)
+
+
+def listing(names: Sequence[str], limit: int = 5) -> str:
+    """The first `limit` names, comma-separated, with ', ...' when there are more."""
+    names = list(names)
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+

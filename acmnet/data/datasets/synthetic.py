@@ -1,0 +1,75 @@
+"""The `synthetic` dataset type: the offline demo route (rendered by `acmnet.data.synthetic_route`).
+
+`synthesize` renders the configured route into the dataset root (PNG images and `route.csv`);
+`prepare` turns it into the manifest: the reference traversal is `train` and `reference`, every
+other condition a query set; place = position along the route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from acmnet.config import ConfigError
+from acmnet.data.datasets.base import DatasetType, LayoutError
+from acmnet.data.synthetic_route import REFERENCE_CONDITION, check_condition, render_route
+
+
+@dataclass
+class SyntheticOptions:
+    """Config of a `type: synthetic` dataset (the demo route)."""
+
+    places: int = 300
+    reference_condition: str = REFERENCE_CONDITION  # train and reference traversal
+    query_conditions: list[str] = field(default_factory=lambda: ["winter", "night", "haze"])
+    seed: int = 0
+    render_size: tuple[int, int] = (96, 128)  # (height, width) of the rendered PNGs
+    place_step: int | None = None  # near-layer pixels between places; default width / 4
+
+
+    def check(self, where: str) -> None:
+        for c in [self.reference_condition, *self.query_conditions]:
+            try:
+                check_condition(c)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        if self.reference_condition in self.query_conditions:
+            raise ConfigError(f"{where}: the reference condition `{self.reference_condition}` is also a query condition")
+        if self.places < 1:
+            raise ConfigError(f"{where}.places must be at least 1, got {self.places}")
+
+
+def synthesize(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:
+    """Render the configured route into `root` (images and route.csv)."""
+    return render_route(Path(root), opts.places, [opts.reference_condition, *opts.query_conditions],
+                        opts.seed, opts.render_size, opts.place_step)
+
+
+def prepare(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:
+    """Manifest rows: the reference traversal is `train` and `reference`, the others `query`."""
+    route_csv = Path(root) / "route.csv"
+    if not route_csv.is_file():
+        raise LayoutError(f"{route_csv} does not exist: render the route first (acmnet synthesize --dataset {name})")
+    route = pd.read_csv(route_csv)
+    counts = route.groupby("condition").size().to_dict()
+    wanted = [opts.reference_condition, *opts.query_conditions]
+    if any(counts.get(c) != opts.places for c in wanted):
+        raise ValueError(
+            f"{route_csv} holds {counts} images per condition, but datasets.{name} asks for {opts.places} "
+            f"places of {wanted}: render the route again (acmnet synthesize --dataset {name})"
+        )
+    reference = route[route["condition"] == opts.reference_condition]
+    parts = [reference.assign(role="train"), reference.assign(role="reference")]
+    parts += [route[route["condition"] == c].assign(role="query") for c in opts.query_conditions]
+    return pd.concat(parts, ignore_index=True)[["image", "role", "place", "condition"]]
+
+
+def check_layout(root: Path, opts: SyntheticOptions) -> None:
+    """The rendered route (route.csv) holds every place of every configured condition."""
+    prepare(root, opts)
+
+
+DATASET = DatasetType(name="synthetic", options=SyntheticOptions, prepare=prepare, check_layout=check_layout,
+                      synthesize=synthesize)

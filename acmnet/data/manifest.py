@@ -1,0 +1,66 @@
+"""The manifest: one table per dataset, the same columns for every dataset.
+
+Columns (one row per image):
+    image      path of the image, relative to the dataset root (or absolute)
+    role       `train` (self-supervised training), `reference` (the database) or `query`
+    place      integer position along the route; the tolerance window is in these units
+    condition  appearance condition of the traversal (e.g. summer, winter, night)
+Optional pose columns (world-to-camera): qw, qx, qy, qz, tx, ty, tz.
+
+An image may appear in several rows (e.g. the same summer image as `train` and `reference`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["image", "role", "place", "condition"]
+POSE_COLUMNS = ["qw", "qx", "qy", "qz", "tx", "ty", "tz"]
+ROLES = ("train", "reference", "query")
+
+
+class ManifestError(ValueError):
+    """The manifest is malformed or unusable for the step that reads it."""
+
+
+def validate(frame: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
+    """Check columns, roles and places; return the frame with normalised dtypes."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ManifestError(f"{source} lacks column(s) {', '.join(missing)}; expected {COLUMNS}")
+    bad_roles = sorted(set(frame["role"]) - set(ROLES))
+    if bad_roles:
+        raise ManifestError(f"{source} has unknown role(s) {bad_roles}; roles are {list(ROLES)}")
+    if frame["place"].isna().any():
+        raise ManifestError(f"{source} has rows without a place (first: {frame[frame['place'].isna()].iloc[0]['image']})")
+    out = frame.copy()
+    out["image"] = out["image"].astype(str)
+    out["role"] = out["role"].astype(str)
+    out["place"] = out["place"].astype("int64")
+    out["condition"] = out["condition"].astype(str)
+    for role in ("reference", "query"):
+        if not (out["role"] == role).any():
+            raise ManifestError(
+                f"{source} has no `{role}` images: check the dataset's folders and its config "
+                f"(the {role} set is empty)"
+            )
+    return out.reset_index(drop=True)
+
+
+def read(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest {path} does not exist: run `acmnet prepare` for its dataset first")
+    return validate(pd.read_csv(path), str(path))
+
+
+def unique_images(frame: pd.DataFrame) -> list[str]:
+    """Distinct image paths in first-appearance order: the rows of the image cache."""
+    return list(dict.fromkeys(frame["image"]))
+
+
+def query_sets(frame: pd.DataFrame) -> list[str]:
+    """Query conditions in order of appearance; each is scored as its own query set."""
+    return list(dict.fromkeys(frame.loc[frame["role"] == "query", "condition"]))

@@ -1,0 +1,1069 @@
+"""Deterministic synthetic place-recognition route for an offline demo (no download).
+
+The world is a 1-D side-scrolling procedural landscape (a train-window view) built from a seed:
+parallax layers for sky, a far mountain skyline, mid hills, a mid "town" layer (buildings with
+roofs and windows, small trees, street lamps), the near ground with a railway track, near trees
+(deciduous with separately drawn foliage, conifers), and a front layer of lamp posts and
+telegraph poles with wires.
+
+Every layer is rasterised once per world into a panorama (albedo, alpha, material id, per-object
+value and a smooth noise field). A *condition* (``day``, ``winter``, ``autumn``, ``night``,
+``haze``) re-shades those panoramas structurally and locally (snow on top surfaces and ground,
+bare or recoloured/thinned foliage, lamp and window lights with glow falloff, depth-dependent fog),
+once per condition, with vectorised numpy. The image of place ``p`` is a window cropped from
+each layer at ``parallax * p * place_step`` (plus a per-image viewpoint jitter), composited back
+to front, with mild sensor noise.
+
+Everything is a pure function of the arguments: the same arguments give byte-identical images.
+Random streams are keyed by position (chunked), so a shorter route is a prefix of a longer one
+with the same seed, image size and step.
+
+Units: images are ``(H, W)`` = ``image_size`` pixels; the place step is in near-layer pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from acmnet.io import atomic_path
+
+__all__ = [
+    "CONDITIONS",
+    "REFERENCE_CONDITION",
+    "World",
+    "build_world",
+    "traversal_offsets",
+    "render_condition",
+    "render_route",
+    "check_condition",
+]
+
+CONDITIONS: tuple[str, ...] = ("day", "winter", "autumn", "night", "haze")
+REFERENCE_CONDITION = "day"
+
+# --------------------------------------------------------------------------------------------
+# materials
+# --------------------------------------------------------------------------------------------
+_SKY, _MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW = 1, 2, 3, 4, 5, 6
+_WALL, _ROOF, _WINDOW, _DOOR, _TRUNK, _FOLIAGE, _CONIFER, _BUSH = 7, 8, 9, 10, 11, 12, 13, 14
+_POLE, _LAMP, _WIRE, _FENCE, _GRASS, _BALLAST, _RAIL, _SLEEPER = 15, 16, 17, 18, 19, 20, 21, 22
+_SIGN, _HAY, _GLASS, _WATER, _BANK, _PLATFORM = 23, 24, 25, 26, 27, 28
+
+_SNOW = np.array([0.92, 0.94, 0.97], np.float32)
+_FOG = np.array([0.80, 0.81, 0.82], np.float32)
+_LAMP_LIGHT = np.array([1.0, 0.86, 0.58], np.float32)
+_WINDOW_LIGHT = np.array([1.0, 0.80, 0.45], np.float32)
+
+# stream ids for seeding (never reorder: they define the world)
+_S_SKY, _S_MOUNT, _S_HILL, _S_MID, _S_NEAR, _S_POLES, _S_GROUND = 1, 2, 3, 4, 5, 6, 7
+_S_NOISE, _S_JITTER, _S_SENSOR = 20, 30, 31
+
+
+def _rng(*key: int) -> np.random.Generator:
+    """A generator seeded from an integer key (same stream on every run)."""
+    return np.random.default_rng(np.random.SeedSequence([int(k) & 0xFFFFFFFF for k in key]))
+
+
+def _smooth(t: np.ndarray) -> np.ndarray:
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _lattice(key: tuple[int, ...], rows: int, cols: int, chunk: int = 16) -> np.ndarray:
+    """Uniform lattice values (rows, cols); column chunks have their own stream (prefix-stable)."""
+    n = cols // chunk + 1
+    lat = np.concatenate([_rng(*key, k).random((rows, chunk)) for k in range(n)], axis=1)
+    return lat[:, :cols].astype(np.float32)
+
+
+def _noise1d(key: tuple[int, ...], width: int, periods: Sequence[float],
+             amps: Sequence[float]) -> np.ndarray:
+    """Smooth 1-D value noise in [0, 1], shape (width,), sum of octaves with given periods (px)."""
+    out = np.zeros(width, np.float32)
+    xs = np.arange(width, dtype=np.float64)
+    for i, (per, amp) in enumerate(zip(periods, amps)):
+        lat = _lattice((*key, 100 + i), 1, int(width / per) + 3)[0]
+        u = xs / per
+        iu = u.astype(np.int64)
+        t = _smooth(u - iu)
+        out += amp * (lat[iu] + (lat[iu + 1] - lat[iu]) * t).astype(np.float32)
+    return out / float(sum(amps))
+
+
+def _noise2d(key: tuple[int, ...], h: int, w: int, cell_y: float, cell_x: float) -> np.ndarray:
+    """Smooth 2-D value noise in [0, 1], shape (h, w), lattice cell (cell_y, cell_x) px."""
+    lat = _lattice(key, int(h / cell_y) + 3, int(w / cell_x) + 3)
+    ys = np.arange(h) / cell_y
+    xs = np.arange(w) / cell_x
+    iy, ix = ys.astype(np.int64), xs.astype(np.int64)
+    fy = _smooth(ys - iy).astype(np.float32)[:, None]
+    fx = _smooth(xs - ix).astype(np.float32)[None, :]
+    l00, l01 = lat[np.ix_(iy, ix)], lat[np.ix_(iy, ix + 1)]
+    l10, l11 = lat[np.ix_(iy + 1, ix)], lat[np.ix_(iy + 1, ix + 1)]
+    top = l00 + (l01 - l00) * fx
+    bot = l10 + (l11 - l10) * fx
+    return top + (bot - top) * fy
+
+
+def _box_blur(a: np.ndarray, ry: int, rx: int) -> np.ndarray:
+    """Separable box blur (edge-clamped) over the first two axes, radius (ry, rx) px."""
+    out = a.astype(np.float32)
+    for axis, r in ((0, ry), (1, rx)):
+        if r <= 0:
+            continue
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (r + 1, r)
+        c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis, dtype=np.float64)
+        n = out.shape[axis]
+        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
+        lo = np.take(c, np.arange(0, n), axis=axis)
+        out = ((hi - lo) / (2 * r + 1)).astype(np.float32)
+    return out
+
+
+def _glow(a: np.ndarray, r: int) -> np.ndarray:
+    """Soft, roughly Gaussian falloff of an emission map (H, W): three box blurs of radius r.
+
+    Only the band of rows that can receive light is blurred (emitters are sparse).
+    """
+    out = np.zeros(a.shape, np.float32)
+    hit = np.flatnonzero(a.any(axis=1))
+    if hit.size == 0:
+        return out
+    y0, y1 = max(int(hit[0]) - 3 * r - 1, 0), min(int(hit[-1]) + 3 * r + 2, a.shape[0])
+    band = a[y0:y1]
+    for _ in range(3):
+        band = _box_blur(band, r, r)
+    out[y0:y1] = band
+    return out
+
+
+def _top_band(solid: np.ndarray, k: int) -> np.ndarray:
+    """Solid pixels with an empty pixel within ``k`` rows above (top surfaces), (H, W) bool."""
+    band = np.zeros_like(solid)
+    for i in range(1, k + 1):
+        above = np.zeros_like(solid)
+        above[i:] = solid[:-i]
+        band |= solid & ~above
+    return band
+
+
+# --------------------------------------------------------------------------------------------
+# world geometry
+# --------------------------------------------------------------------------------------------
+class _Canvas:
+    """Rasteriser for one layer panorama: albedo (h, w, 3), alpha, material id, object value."""
+
+    def __init__(self, h: int, w: int) -> None:
+        self.h, self.w = h, w
+        self.albedo = np.zeros((h, w, 3), np.float32)
+        self.alpha = np.zeros((h, w), np.float32)
+        self.mat = np.zeros((h, w), np.uint8)
+        self.aux = np.zeros((h, w), np.float32)
+
+    def draw(self, box: tuple[float, float, float, float],
+             shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
+             color: Sequence[float], mat: int, aux: float | np.ndarray = 0.0) -> None:
+        """Paint pixels of ``box`` = (x0, x1, y0, y1) where ``shape(xx, yy)`` is true.
+
+        ``xx`` (1, w) and ``yy`` (h, 1) are pixel-centre coordinates; ``aux`` may be a scalar or
+        an array broadcastable to the box.
+        """
+        x0, x1, y0, y1 = box
+        ix0, ix1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), self.w)
+        iy0, iy1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), self.h)
+        if ix0 >= ix1 or iy0 >= iy1:
+            return
+        xx = np.arange(ix0, ix1, dtype=np.float32)[None, :] + 0.5
+        yy = np.arange(iy0, iy1, dtype=np.float32)[:, None] + 0.5
+        m = np.broadcast_to(shape(xx, yy), (iy1 - iy0, ix1 - ix0))
+        sl = (slice(iy0, iy1), slice(ix0, ix1))
+        self.albedo[sl][m] = np.asarray(color, np.float32)
+        self.alpha[sl][m] = 1.0
+        self.mat[sl][m] = mat
+        self.aux[sl][m] = np.broadcast_to(np.asarray(aux, np.float32), m.shape)[m]
+
+    # -- primitives (coordinates in canvas px) --
+    def rect(self, x0: float, x1: float, y0: float, y1: float, color: Sequence[float], mat: int,
+             aux: float | np.ndarray = 0.0) -> None:
+        self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1),
+                  color, mat, aux)
+
+    def ellipse(self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float],
+                mat: int, aux: float = 0.0) -> None:
+        self.draw((cx - rx, cx + rx, cy - ry, cy + ry),
+                  lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
+                  color, mat, aux)
+
+    def gable(self, cx: float, half: float, y_top: float, y_base: float,
+              color: Sequence[float], mat: int) -> None:
+        """Isosceles triangle with apex (cx, y_top) and base half-width ``half`` at y_base."""
+        hgt = max(y_base - y_top, 1e-3)
+        self.draw((cx - half, cx + half, y_top, y_base),
+                  lambda xx, yy: (np.abs(xx - cx) <= half * (yy - y_top) / hgt) & (yy < y_base),
+                  color, mat)
+
+    def segment(self, x0: float, y0: float, x1: float, y1: float, r: float,
+                color: Sequence[float], mat: int) -> None:
+        dx, dy = x1 - x0, y1 - y0
+        l2 = dx * dx + dy * dy + 1e-9
+
+        def shape(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+            t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / l2, 0.0, 1.0)
+            return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
+
+        self.draw((min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r),
+                  shape, color, mat)
+
+
+@dataclass(frozen=True, eq=False)
+class _Layer:
+    """One parallax layer panorama; ``parallax``/``haze`` are per panorama row, shape (Hp,)."""
+
+    name: str
+    parallax: np.ndarray
+    haze: np.ndarray
+    albedo: np.ndarray  # (Hp, Wl, 3) float32 in [0, 1]
+    alpha: np.ndarray  # (Hp, Wl) float32 {0, 1}
+    mat: np.ndarray  # (Hp, Wl) uint8 material id
+    aux: np.ndarray  # (Hp, Wl) float32 per-object random value in [0, 1)
+    noise: np.ndarray  # (Hp, Wl) float32 smooth noise in [0, 1]
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """A procedural route: layer panoramas plus the camera model.
+
+    ``image_size`` is (H, W) px; ``place_step`` is the camera advance per place in near-layer px;
+    images are cropped from panorama rows ``margin_y + dy + [0, H)`` and columns
+    ``margin_x + round(parallax * (p * place_step + dx_trans) + dx_rot) + [0, W)``.
+    """
+
+    seed: int
+    places: int
+    image_size: tuple[int, int]
+    place_step: int
+    margin_y: int  # max vertical jitter (px)
+    max_trans: int  # max lateral translation jitter (near-layer px, scaled by parallax)
+    max_rot: int  # max lateral rotation jitter (px, same for all layers)
+    margin_x: int
+    layers: tuple[_Layer, ...]
+
+
+def _palette(rng: np.random.Generator, colors: Sequence[Sequence[float]], spread: float = 0.06,
+             ) -> np.ndarray:
+    c = np.asarray(colors[int(rng.integers(len(colors)))], np.float32)
+    return np.clip(c * (1.0 + spread * (2.0 * rng.random() - 1.0)), 0.0, 1.0)
+
+
+_GREENS = [(0.22, 0.42, 0.15), (0.30, 0.50, 0.18), (0.18, 0.36, 0.13), (0.34, 0.47, 0.19),
+           (0.26, 0.45, 0.22)]
+_CONIFER_GREENS = [(0.09, 0.24, 0.14), (0.12, 0.28, 0.16), (0.08, 0.20, 0.12)]
+_WALLS = [(0.74, 0.64, 0.50), (0.62, 0.30, 0.24), (0.84, 0.82, 0.76), (0.56, 0.56, 0.60),
+          (0.82, 0.70, 0.40), (0.46, 0.54, 0.62), (0.60, 0.47, 0.38), (0.70, 0.42, 0.30)]
+_ROOFS = [(0.47, 0.18, 0.13), (0.30, 0.31, 0.34), (0.40, 0.29, 0.21), (0.24, 0.38, 0.33),
+          (0.55, 0.26, 0.16)]
+_SIGNS = [(0.10, 0.30, 0.70), (0.10, 0.50, 0.25), (0.75, 0.15, 0.12), (0.90, 0.75, 0.10)]
+
+
+def _tree(cv: _Canvas, fol: _Canvas, rng: np.random.Generator, cx: float, base: float,
+          height: float, crown: float, sc: float) -> None:
+    """Deciduous tree: trunk and branches on ``cv``, foliage blobs on ``fol`` (bare in winter)."""
+    rx = crown * (0.8 + 0.4 * rng.random())
+    ry = crown * (0.9 + 0.5 * rng.random())
+    cy = base - height + ry
+    trunk = (0.30, 0.22, 0.15)
+    tw = max(1.0, 1.7 * sc)
+    cv.rect(cx - tw / 2, cx + tw / 2, cy, base, trunk, _TRUNK)
+    for _ in range(int(rng.integers(3, 6))):
+        y_from = cy + ry * (0.5 * rng.random() - 0.1)
+        ang = rng.uniform(-1.0, 1.0)
+        tx = cx + rx * 0.85 * ang
+        ty = cy - ry * (0.85 - 0.6 * abs(ang)) * (0.6 + 0.4 * rng.random())
+        cv.segment(cx, y_from, tx, ty, max(0.5, 0.55 * sc), trunk, _TRUNK)
+        if rng.random() < 0.6:
+            mx, my = (cx + tx) / 2, (y_from + ty) / 2
+            cv.segment(mx, my, mx + (tx - cx) * 0.4 + rng.uniform(-2, 2) * sc, my - ry * 0.35,
+                       max(0.5, 0.4 * sc), trunk, _TRUNK)
+    green = _palette(rng, _GREENS)
+    hue = float(rng.random())  # autumn colour of this tree
+    for _ in range(int(rng.integers(4, 8))):
+        ox, oy = rng.uniform(-0.5, 0.5) * rx, rng.uniform(-0.45, 0.45) * ry
+        fol.ellipse(cx + ox, cy + oy, rx * rng.uniform(0.5, 0.75), ry * rng.uniform(0.5, 0.75),
+                    np.clip(green * rng.uniform(0.9, 1.1), 0, 1), _FOLIAGE, hue)
+
+
+def _conifer(cv: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float,
+             half: float, sc: float) -> None:
+    """Conifer: short trunk and a tiered (sawtooth) silhouette; evergreen in every condition."""
+    y_top, y_bot = base - height, base - 0.12 * height
+    tiers = int(rng.integers(3, 7))
+    cv.rect(cx - max(0.5, 0.8 * sc), cx + max(0.5, 0.8 * sc), y_bot - 2 * sc, base,
+            (0.28, 0.20, 0.14), _TRUNK)
+    lean = rng.uniform(-0.06, 0.06)
+
+    def shape(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        t = np.clip((yy - y_top) / (y_bot - y_top), 0.0, 1.0)
+        phase = (t * tiers) % 1.0
+        hw = half * (0.12 + 0.88 * t) * (0.5 + 0.5 * phase)
+        return (np.abs(xx - cx - lean * (y_bot - yy)) <= hw) & (yy >= y_top) & (yy < y_bot)
+
+    cv.draw((cx - half - 2, cx + half + 2, y_top, y_bot), shape, _palette(rng, _CONIFER_GREENS),
+            _CONIFER)
+
+
+def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: float,
+              h: float, s: float, kind: str) -> None:
+    """House/block/shed/church with roof, windows (per-window lit value in aux) and a door."""
+    wall = _palette(rng, _WALLS)
+    roof = _palette(rng, _ROOFS)
+    top = base - h
+    cv.rect(x0, x0 + w, top, base, wall, _WALL)
+    if kind == "church":
+        tw = max(3.0, 0.3 * w)
+        tx = x0 + rng.uniform(0.05, 0.6) * w
+        t_top = top - rng.uniform(0.6, 1.0) * h
+        cv.rect(tx, tx + tw, t_top, top, wall * 0.92, _WALL)
+        cv.gable(tx + tw / 2, tw / 2 + 0.6 * s, t_top - rng.uniform(2.5, 4.0) * tw, t_top, roof,
+                 _ROOF)
+        cv.gable(x0 + w / 2, w / 2 + s, top - 0.35 * w, top, roof, _ROOF)
+        cv.ellipse(tx + tw / 2, t_top + 0.4 * tw, 0.25 * tw, 0.25 * tw, (0.95, 0.92, 0.8), _WALL)
+    elif kind == "shed":  # industrial, sawtooth roof, few windows
+        n = max(1, int(w / (7 * s)))
+        tw = w / n
+        for i in range(n):
+            a = x0 + i * tw
+            rh = 0.45 * tw
+
+            def saw(xx: np.ndarray, yy: np.ndarray, a: float = a, rh: float = rh) -> np.ndarray:
+                return (yy >= top - rh * (xx - a) / tw) & (yy < top)
+
+            cv.draw((a, a + tw, top - rh, top), saw, roof, _ROOF)
+    elif kind == "flat":
+        cv.rect(x0 - 0.5 * s, x0 + w + 0.5 * s, top - 1.5 * s, top, roof * 0.8, _ROOF)
+    else:  # pitched
+        cv.gable(x0 + w / 2, w / 2 + 1.2 * s, top - rng.uniform(0.3, 0.55) * w, top, roof, _ROOF)
+        if rng.random() < 0.5:
+            cx = x0 + rng.uniform(0.2, 0.8) * w
+            cv.rect(cx, cx + 1.6 * s, top - 0.35 * w, top - 1, (0.45, 0.3, 0.25), _WALL)
+    # windows: a grid; aux holds each window's own random value (lit at night if < 0.5)
+    ww, wh = max(1.0, 2.4 * s), max(2.0, 3.2 * s)
+    sx = ww + rng.uniform(2.0, 4.5) * s
+    sy = wh + rng.uniform(2.5, 4.0) * s
+    m = 2.0 * s
+    ncols = int((w - 2 * m + (sx - ww)) / sx)
+    nrows = int((h - 2 * m - 4 * s + (sy - wh)) / sy)
+    if kind == "shed":
+        nrows = min(nrows, 1)
+    if ncols >= 1 and nrows >= 1:
+        off = x0 + (w - (ncols * sx - (sx - ww))) / 2
+        lit = rng.random((nrows, ncols)).astype(np.float32)
+        glass = (0.16, 0.19, 0.24) if rng.random() < 0.7 else (0.35, 0.42, 0.50)
+
+        def win(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+            u, v = (xx - off) / sx, (yy - top - m) / sy
+            return ((u % 1.0) * sx < ww) & ((v % 1.0) * sy < wh) & (u >= 0) & (v >= 0) & (
+                u < ncols) & (v < nrows)
+
+        box = (off, off + ncols * sx, top + m, top + m + nrows * sy)
+        ix0 = max(int(np.floor(box[0])), 0)
+        iy0 = max(int(np.floor(box[2])), 0)
+        ix1, iy1 = min(int(np.ceil(box[1])), cv.w), min(int(np.ceil(box[3])), cv.h)
+        if ix1 > ix0 and iy1 > iy0:
+            uu = ((np.arange(ix0, ix1) + 0.5 - off) // sx).astype(np.int64).clip(0, ncols - 1)
+            vv = ((np.arange(iy0, iy1) + 0.5 - top - m) // sy).astype(np.int64).clip(0, nrows - 1)
+            cv.draw(box, win, glass, _WINDOW, lit[np.ix_(vv, uu)])
+    if kind in ("pitched", "flat") and w > 9 * s and rng.random() < 0.6:
+        dx = x0 + rng.uniform(0.15, 0.75) * w
+        cv.rect(dx, dx + 2.6 * s, base - 4.5 * s, base, (0.30, 0.20, 0.14), _DOOR)
+
+
+def _ground_profile(seed: int, key: int, w: int, y: float, amp: float, s: float) -> np.ndarray:
+    return y - amp * _noise1d((seed, key), w, (90 * s, 30 * s), (1.0, 0.4))
+
+
+def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, my: int,
+                  ) -> list[_Layer]:
+    """Rasterise all layers. ``hp`` panorama rows, ``h`` image rows, ``my`` row margin."""
+    rows = np.arange(hp, dtype=np.float32)[:, None] + 0.5
+    y = lambda frac: my + frac * h  # noqa: E731  (image-fraction -> panorama row)
+    layers: list[_Layer] = []
+
+    def finish(name: str, cv: _Canvas, f: float | np.ndarray, hz: float | np.ndarray,
+               key: int, cell: float) -> None:
+        fine = max(1.5, cell / 2.5)
+        noise = 0.65 * _noise2d((seed, _S_NOISE, key, 0), hp, cv.w, cell, cell) + 0.35 * _noise2d(
+            (seed, _S_NOISE, key, 1), hp, cv.w, fine, fine)
+        layers.append(_Layer(name, np.broadcast_to(np.asarray(f, np.float32), (hp,)).copy(),
+                             np.broadcast_to(np.asarray(hz, np.float32), (hp,)).copy(),
+                             cv.albedo, cv.alpha, cv.mat, cv.aux, noise.astype(np.float32)))
+
+    # sky: clouds/overcast texture in ``noise`` (stretched), stars in ``aux``
+    w = widths["sky"]
+    cv = _Canvas(hp, w)
+    cv.alpha[:] = 1.0
+    cv.mat[:] = _SKY
+    cv.aux[:] = _lattice((seed, _S_SKY, 1), hp, w, chunk=64)
+    clouds = 0.6 * _noise2d((seed, _S_SKY, 2), hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
+        (seed, _S_SKY, 3), hp, w, 3 * s, 11 * s)
+    layers.append(_Layer("sky", np.full(hp, 0.03, np.float32), np.ones(hp, np.float32),
+                         cv.albedo, cv.alpha, cv.mat, cv.aux, clouds.astype(np.float32)))
+
+    # far mountains: a lighter back range and a darker front range; aux = altitude in [0, 1]
+    w = widths["mountains"]
+    cv = _Canvas(hp, w)
+    xs = np.arange(w, dtype=np.float32)
+    peaks = []
+    for k in range(2):  # sharp peaks, one series per range
+        rng = _rng(seed, _S_MOUNT, 10 + k)
+        bumps = np.zeros(w, np.float32)
+        x = 0.0
+        while x < w:
+            x += rng.uniform(50, 190) * s
+            hw, ph = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
+            lo, hi = max(int(x - hw), 0), min(int(x + hw) + 2, w)
+            bumps[lo:hi] = np.maximum(
+                bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
+        peaks.append(bumps)
+    # a slow envelope: stretches of high ranges and stretches with no mountains in view
+    env = _smooth(np.clip((_noise1d((seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5,
+                          0, 1))
+    back = y(0.52) - env * (0.08 * h + 0.26 * h * _noise1d(
+        (seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2)) + 0.7 * peaks[0])
+    front = y(0.55) - env * (0.05 * h + 0.2 * h * _noise1d(
+        (seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2)) + 0.5 * peaks[1])
+    alt = np.clip((y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
+    m = rows >= back[None, :]
+    cv.albedo[m] = (0.52, 0.57, 0.68)
+    cv.mat[m] = _MOUNTAIN_FAR
+    m2 = rows >= front[None, :]
+    cv.albedo[m2] = (0.36, 0.41, 0.50)
+    cv.mat[m2] = _MOUNTAIN
+    cv.alpha[m | m2] = 1.0
+    cv.aux[:] = alt
+    finish("mountains", cv, 0.12, 0.85, 2, 5 * s)
+
+    # hills: fields of varying greens, dark tree clumps along and below the ridge
+    w = widths["hills"]
+    cv = _Canvas(hp, w)
+    rng = _rng(seed, _S_HILL)
+    env = _smooth(np.clip((_noise1d((seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6,
+                          0, 1))
+    ridge = y(0.60) - h * (0.04 + 0.22 * env) * _noise1d(
+        (seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15))
+    m = rows >= ridge[None, :]
+    cv.alpha[m] = 1.0
+    cv.mat[m] = _HILL
+    x = 0
+    while x < w:  # fields: column bands, slanted boundaries
+        fw = int(rng.uniform(20, 80) * s)
+        c = _palette(rng, [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25),
+                           (0.55, 0.58, 0.32), (0.42, 0.50, 0.22)], 0.08)
+        sl = slice(x, min(x + fw, w))
+        sub = m[:, sl]
+        cv.albedo[:, sl][sub] = c
+        cv.aux[:, sl][sub] = rng.random()
+        x += fw
+    x = 0.0
+    rng = _rng(seed, _S_HILL, 1)  # own stream: a shorter route stays a prefix of a longer one
+    while x < w:  # tree clumps / hedgerows
+        x += rng.uniform(8, 45) * s
+        n = int(rng.integers(2, 9))
+        base_dy = rng.uniform(0, 0.07) * h
+        for _ in range(n):
+            cx = x + rng.uniform(0, 3.0 * n) * s
+            ix = int(np.clip(cx, 0, w - 1))
+            r = rng.uniform(1.3, 3.0) * s
+            cv.ellipse(cx, ridge[ix] + base_dy, r, r * rng.uniform(0.8, 1.3),
+                       _palette(rng, [(0.17, 0.30, 0.14), (0.13, 0.25, 0.12)]), _HILL_TREES,
+                       rng.random())
+        x += 3.0 * n * s
+    finish("hills", cv, 0.30, 0.66, 3, 4 * s)
+
+    # mid: meadow, towns/villages/fields/groves with buildings, small trees, street lamps
+    w = widths["mid"]
+    cv, fol = _Canvas(hp, w), _Canvas(hp, w)
+    rng = _rng(seed, _S_MID)
+    gl = _ground_profile(seed, _S_MID + 50, w, y(0.71), 0.025 * h, s)
+    m = rows >= gl[None, :]
+    cv.alpha[m] = 1.0
+    cv.mat[m] = _MEADOW
+    cv.albedo[m] = (0.36, 0.52, 0.24)
+    sm = 0.55 * s  # object scale for the mid layer
+    x = 0.0
+    while x < w:
+        kind = rng.choice(["town", "village", "field", "grove", "lake"],
+                          p=[0.32, 0.27, 0.15, 0.16, 0.10])
+        seg_end = x + {"town": rng.uniform(90, 260), "village": rng.uniform(70, 200),
+                       "field": rng.uniform(30, 120), "grove": rng.uniform(40, 120),
+                       "lake": rng.uniform(50, 150)}[kind] * s
+        if kind == "lake":
+            cx, half = (x + seg_end) / 2, (seg_end - x) / 2
+            wl = float(gl[int(np.clip(cx, 0, w - 1))]) + 1.0 * s
+            dep = 0.3 * h
+
+            def lake(xx: np.ndarray, yy: np.ndarray, cx: float = cx, half: float = half,
+                     wl: float = wl, dep: float = dep) -> np.ndarray:
+                return (yy >= wl) & (((xx - cx) / half) ** 2 + ((yy - wl) / dep) ** 2 <= 1.0)
+
+            cv.draw((x, seg_end, wl, wl + dep), lake, (0.33, 0.48, 0.66), _WATER)
+            x = seg_end
+        while x < seg_end:
+            ix = int(np.clip(x, 0, w - 1))
+            base = gl[ix] + 1.5 * s
+            if kind == "town":
+                bw = rng.uniform(12, 34) * s
+                bh = rng.uniform(12, 40) * s
+                kd = rng.choice(["flat", "pitched", "shed", "church"], p=[0.42, 0.4, 0.12, 0.06])
+                if kd == "church":
+                    bh = min(bh, 22 * s)
+                _building(cv, rng, x, base, bw, bh, s, str(kd))
+                if rng.random() < 0.35:  # street lamp in front
+                    lx = x + bw + rng.uniform(0.5, 2.5) * s
+                    cv.rect(lx, lx + max(0.6, 0.7 * s), base - 10 * s, base, (0.2, 0.2, 0.2),
+                            _POLE)
+                    cv.rect(lx - 0.6 * s, lx + 1.3 * s, base - 11.2 * s, base - 9.8 * s,
+                            (0.65, 0.65, 0.6), _LAMP)
+                x += bw + rng.uniform(0, 5) * s
+            elif kind == "village":
+                bw = rng.uniform(10, 19) * s
+                _building(cv, rng, x, base, bw, rng.uniform(8, 15) * s, s, "pitched")
+                x += bw + rng.uniform(3, 10) * s
+                if rng.random() < 0.7:
+                    _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6,
+                          rng.uniform(0.08, 0.12) * h * 0.6, sm)
+                x += rng.uniform(4, 20) * s
+            elif kind == "field":
+                if rng.random() < 0.35:
+                    for _ in range(int(rng.integers(2, 6))):
+                        cv.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
+                        x += rng.uniform(5, 10) * s
+                elif rng.random() < 0.3:  # barn
+                    _building(cv, rng, x, base, rng.uniform(14, 22) * s,
+                              rng.uniform(8, 12) * s, s, "pitched")
+                x += rng.uniform(15, 40) * s
+            else:
+                if rng.random() < 0.5:
+                    _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6,
+                          rng.uniform(0.08, 0.13) * h * 0.6, sm)
+                else:
+                    _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6,
+                             rng.uniform(0.06, 0.1) * h * 0.6, sm)
+                x += rng.uniform(3, 9) * s
+        x += rng.uniform(0, 20) * s
+    finish("mid", cv, 0.60, 0.45, 4, 3 * s)
+    finish("mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s)
+
+    # near ground: grass strip and a railway track (same parallax as the near objects, so that
+    # the lamp posts light it at night)
+    w = widths["near"]
+    cv = _Canvas(hp, w)
+    g0, b0 = y(0.835), y(0.885)
+    r1, r2 = y(0.915), y(0.975)
+    grass = rows >= g0
+    cv.alpha[grass[:, 0]] = 1.0
+    cv.mat[grass[:, 0]] = _GRASS
+    cv.albedo[grass[:, 0]] = (0.34, 0.48, 0.22)
+    bal = (rows >= b0)[:, 0]
+    cv.mat[bal] = _BALLAST
+    cv.albedo[bal] = (0.47, 0.43, 0.38)
+    cv.aux[:] = _lattice((seed, _S_GROUND, 1), hp, w, chunk=64)
+    rng = _rng(seed, _S_GROUND)
+    x = 0
+    while x < w:  # stretches of lush / dry / worn verge and of fresh / old ballast
+        sw_ = int(rng.uniform(60, 320) * s)
+        sl = slice(x, min(x + sw_, w))
+        cv.albedo[int(g0):int(b0), sl] = _palette(rng, [(0.34, 0.48, 0.22), (0.46, 0.50, 0.26),
+                                                        (0.42, 0.36, 0.24), (0.28, 0.42, 0.20)])
+        cv.albedo[int(b0):, sl] = _palette(rng, [(0.47, 0.43, 0.38), (0.55, 0.54, 0.52),
+                                                 (0.40, 0.33, 0.28)])
+        x += sw_
+    sp, sw = 7.0 * s, 2.2 * s
+    xs = np.arange(w, dtype=np.float32) + 0.5
+    sleeper = ((xs % sp) < sw)[None, :] & (rows >= r1 - 1.5 * s) & (rows < r2 + 2.0 * s)
+    cv.mat[sleeper] = _SLEEPER
+    cv.albedo[sleeper] = (0.33, 0.25, 0.18)
+    rt = max(1.0, 1.3 * s)
+    for r in (r1, r2):
+        rail = ((rows >= r) & (rows < r + rt))[:, 0]
+        cv.mat[rail] = _RAIL
+        cv.albedo[rail] = (0.58, 0.58, 0.62)
+    hz = np.interp(np.arange(hp), [g0, y(1.0)], [0.26, 0.06]).astype(np.float32)
+    finish("ground", cv, 1.0, hz, 6, 3 * s)
+
+    # near: trees, conifers, bushes, fences, shelters and signs
+    w = widths["near"]
+    cv, fol = _Canvas(hp, w), _Canvas(hp, w)
+    rng = _rng(seed, _S_NEAR)
+    nb = y(0.865)
+    x = 0.0
+    while x < w:
+        kind = rng.choice(["forest", "sparse", "open", "station", "cutting"],
+                          p=[0.32, 0.28, 0.2, 0.12, 0.08])
+        seg_end = x + {"forest": rng.uniform(120, 420), "sparse": rng.uniform(100, 300),
+                       "open": rng.uniform(60, 220), "station": rng.uniform(80, 160),
+                       "cutting": rng.uniform(100, 260)}[kind] * s
+        seg_start = x
+        if kind == "cutting":  # grassy bank with rock outcrops hides the landscape
+            x0_, x1_ = x, seg_end
+            top_ = nb - rng.uniform(0.3, 0.5) * h
+            ramp = 25 * s
+            prof = _noise1d((seed, _S_NEAR, 50, int(x)), int(x1_ - x0_) + 2, (30 * s, 9 * s),
+                            (1.0, 0.4))
+
+            def bank(xx: np.ndarray, yy: np.ndarray, x0_: float = x0_, x1_: float = x1_,
+                     top_: float = top_, prof: np.ndarray = prof) -> np.ndarray:
+                i = np.clip(xx - x0_, 0, len(prof) - 1).astype(np.int64)
+                ramp_w = np.clip(np.minimum(xx - x0_, x1_ - xx) / ramp, 0, 1)
+                yt = nb - (nb - top_) * _smooth(ramp_w) * (0.75 + 0.5 * prof[i])
+                return yy >= yt
+
+            cv.draw((x0_, x1_, top_ - 0.3 * h, nb + 2 * s), bank, (0.30, 0.42, 0.20), _BANK,
+                    rng.random())
+            x = seg_end
+        conifer_frac = float(rng.choice([0.05, 0.5, 0.95]))
+        tscale = rng.uniform(0.8, 1.2)
+        if kind == "open" and rng.random() < 0.6:  # fence along the segment
+            fx0, fx1 = x, seg_end
+            ft = nb - 0.09 * h
+            fc = _palette(rng, [(0.45, 0.35, 0.25), (0.6, 0.6, 0.58)])
+            for rr in (ft, ft + 0.04 * h):
+                cv.rect(fx0, fx1, rr, rr + max(1.0, s), fc, _FENCE)
+            for px in np.arange(fx0, fx1, 6 * s):
+                cv.rect(px, px + max(1.0, 1.2 * s), ft - s, nb, fc, _FENCE)
+        while x < seg_end:
+            b = nb + rng.uniform(-1, 1) * s
+            if kind == "forest" or (kind == "sparse" and rng.random() < 0.75):
+                if rng.random() < conifer_frac:
+                    _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale,
+                             rng.uniform(0.06, 0.11) * h * tscale, s)
+                else:
+                    _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale,
+                          rng.uniform(0.08, 0.14) * h * tscale, s)
+                x += (rng.uniform(9, 24) if kind == "forest" else rng.uniform(28, 75)) * s
+            elif kind == "station":
+                if x == seg_start:  # platform with a painted edge along the whole segment
+                    cv.rect(x, seg_end, y(0.83), y(0.885), (0.62, 0.61, 0.58), _PLATFORM)
+                    cv.rect(x, seg_end, y(0.83), y(0.83) + max(1.0, 1.2 * s), (0.9, 0.8, 0.2),
+                            _SIGN)
+                u = rng.random()
+                if u < 0.4:  # shelter: glass front, flat roof
+                    sw_ = rng.uniform(22, 34) * s
+                    top = nb - rng.uniform(0.2, 0.26) * h
+                    wall = _palette(rng, _WALLS)
+                    cv.rect(x, x + sw_, top, nb, wall, _WALL)
+                    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 2 * s, nb - 3 * s,
+                            (0.42, 0.52, 0.58), _GLASS)
+                    cv.rect(x - s, x + sw_ + s, top - 2 * s, top, _palette(rng, _ROOFS), _ROOF)
+                    x += sw_ + rng.uniform(6, 20) * s
+                elif u < 0.75:  # sign board on two posts
+                    sw_ = rng.uniform(10, 18) * s
+                    top = nb - rng.uniform(0.25, 0.35) * h
+                    cv.rect(x + s, x + 2 * s, top, nb, (0.3, 0.3, 0.3), _POLE)
+                    cv.rect(x + sw_ - 2 * s, x + sw_ - s, top, nb, (0.3, 0.3, 0.3), _POLE)
+                    cv.rect(x, x + sw_, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
+                    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h,
+                            (0.95, 0.95, 0.95), _SIGN)
+                    x += sw_ + rng.uniform(8, 25) * s
+                else:
+                    x += rng.uniform(10, 30) * s
+            else:  # open / sparse filler: bushes, occasional lone tree
+                if rng.random() < 0.6:
+                    bx = x
+                    for _ in range(int(rng.integers(2, 5))):
+                        r_ = rng.uniform(3, 6) * s
+                        cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_,
+                                   _palette(rng, [(0.20, 0.36, 0.15), (0.26, 0.40, 0.18)]),
+                                   _BUSH, rng.random())
+                        bx += r_ * 1.3
+                elif rng.random() < 0.3:
+                    _tree(cv, fol, rng, x, b, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
+                x += rng.uniform(25, 70) * s
+        x = max(x, seg_end) + rng.uniform(0, 15) * s
+    finish("near", cv, 1.0, 0.16, 7, 2.5 * s)
+    finish("near_foliage", fol, 1.0, 0.16, 8, 2.2 * s)
+
+    # poles: lamp posts along the line, telegraph poles with sagging wires in some stretches
+    w = widths["near"]
+    cv = _Canvas(hp, w)
+    rng = _rng(seed, _S_POLES)
+    pc = (0.22, 0.22, 0.23)
+    x = rng.uniform(0, 60) * s
+    while x < w:
+        ph = rng.uniform(0.44, 0.56) * h
+        top = nb + s - ph
+        pw = max(1.0, 1.1 * s)
+        cv.rect(x, x + pw, top, nb + s, pc, _POLE)
+        side = 1 if rng.random() < 0.5 else -1
+        arm = rng.uniform(3.5, 6) * s
+        ax = x + pw / 2
+        cv.segment(ax, top + 0.5, ax + side * arm, top - 1.2 * s, max(0.5, 0.5 * s), pc, _POLE)
+        hx = ax + side * arm
+        cv.rect(hx - 1.6 * s, hx + 1.6 * s, top - 1.6 * s, top, (0.62, 0.62, 0.58), _LAMP)
+        x += rng.uniform(55, 140) * s
+    x = 0.0
+    rng = _rng(seed, _S_POLES, 1)
+    while x < w:  # telegraph stretches
+        run = rng.uniform(150, 500) * s
+        if rng.random() < 0.4:
+            span = rng.uniform(40, 55) * s
+            ph = rng.uniform(0.6, 0.68) * h
+            tops = np.arange(x, x + run, span)
+            for i, px in enumerate(tops):
+                top = nb - ph
+                cv.rect(px, px + max(1.0, 1.8 * s), top, nb + s, (0.36, 0.27, 0.20), _POLE)
+                cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s),
+                        (0.36, 0.27, 0.20), _POLE)
+                if i + 1 < len(tops):
+                    qx = tops[i + 1]
+                    for wy in (top + 1.5 * s, top + 4.5 * s):  # two wires
+                        sag = 3.0 * s
+
+                        def wire(xx: np.ndarray, yy: np.ndarray, px: float = px, qx: float = qx,
+                                 wy: float = wy, sag: float = sag) -> np.ndarray:
+                            t = (xx - px) / (qx - px)
+                            yc = wy + sag * 4 * t * (1 - t)
+                            return np.abs(yy - yc) <= max(0.5, 0.45 * s)
+
+                        cv.draw((px, qx, wy - s, wy + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
+        x += run
+    finish("poles", cv, 1.0, 0.10, 9, 2.5 * s)
+    return layers
+
+
+def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128),
+                place_step: int | None = None) -> World:
+    """Build the route geometry (condition independent).
+
+    Args:
+        seed: world seed (structure of the landscape).
+        places: number of places along the route (>= 2).
+        image_size: (H, W) of rendered images in px (each >= 32).
+        place_step: camera advance per place in near-layer px; default ``round(W / 4)``.
+    """
+    places = int(places)
+    if places < 2:
+        raise ValueError(f"places must be >= 2, got {places}")
+    h, w = (int(v) for v in image_size)
+    if h < 32 or w < 32:
+        raise ValueError(f"image_size must be at least (32, 32), got {image_size}")
+    step = int(round(0.25 * w)) if place_step is None else int(place_step)
+    if step < 1:
+        raise ValueError(f"place_step must be >= 1, got {place_step}")
+    s = h / 96.0
+    my = max(1, int(round(2 * s)))
+    max_trans, max_rot = max(1, int(round(4 * s))), max(1, int(round(2 * s)))
+    margin_x = max_rot + int(np.ceil(1.3 * max_trans)) + 2
+    span = (places - 1) * step + max_trans
+
+    def width(f: float) -> int:
+        # + a tail so that objects just beyond the last view are drawn and cast their light
+        return 2 * margin_x + int(np.ceil(f * span)) + w + 2 + int(40 * s)
+
+    widths = {"sky": width(0.03), "mountains": width(0.12), "hills": width(0.30),
+              "mid": width(0.60), "near": width(1.0)}
+    layers = _build_layers(int(seed), h + 2 * my, h, widths, s, my)
+    return World(int(seed), places, (h, w), step, my, max_trans, max_rot, margin_x,
+                 tuple(layers))
+
+
+# --------------------------------------------------------------------------------------------
+# conditions
+# --------------------------------------------------------------------------------------------
+def check_condition(condition: str) -> int:
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; valid conditions: "
+                         f"{', '.join(CONDITIONS)}")
+    return CONDITIONS.index(condition)
+
+
+def _sky(layer: _Layer, cond: str, h: int, my: int) -> np.ndarray:
+    """Sky colour (Hp, Wl, 3) for a condition: clouds, overcast, fog or a starry night."""
+    hp = layer.alpha.shape[0]
+    t = np.clip((np.arange(hp, dtype=np.float32) - my) / (0.6 * h), 0, 1)[:, None, None]
+    c = layer.noise[..., None]
+    if cond in ("day", "autumn"):
+        top = np.array([0.30, 0.52, 0.86] if cond == "day" else [0.42, 0.56, 0.78], np.float32)
+        hor = np.array([0.72, 0.82, 0.94] if cond == "day" else [0.86, 0.80, 0.70], np.float32)
+        rgb = top + (hor - top) * t
+        cover = np.clip((c - 0.58) / 0.16, 0, 1) * (1.0 - 0.7 * t)
+        cloud = np.array([0.97, 0.97, 0.98], np.float32) - 0.12 * np.clip((c - 0.75) / 0.2, 0, 1)
+        return rgb + (cloud - rgb) * cover
+    if cond == "winter":  # pale overcast, soft cloud texture
+        base = np.array([0.78, 0.80, 0.83], np.float32) + 0.08 * t
+        return base - 0.07 * (c - 0.5)
+    if cond == "haze":
+        return _FOG + (0.06 * (1 - t)) - 0.02 * (c - 0.5)
+    # night: dark blue gradient, stars
+    top = np.array([0.01, 0.012, 0.035], np.float32)
+    hor = np.array([0.07, 0.085, 0.17], np.float32)
+    rgb = top + (hor - top) * t ** 1.5
+    star = np.clip((layer.aux - 0.9965) / 0.0035, 0, 1)[..., None] * (1 - t)
+    return rgb + 0.8 * star
+
+
+def _lamp_light(world: World) -> tuple[np.ndarray, np.ndarray]:
+    """Night light of the lamp posts in near-layer panorama coordinates.
+
+    Returns (pool (Hp, Wl) for near objects: soft falloff around each lamp head, ground (Wl,):
+    a light profile along the track under each lamp). Unitless gains.
+    """
+    poles = next(l for l in world.layers if l.name == "poles")
+    s = world.image_size[0] / 96.0
+    src = (poles.mat == _LAMP).astype(np.float32)
+    pool = np.minimum(60.0 * _glow(src, max(2, int(round(8 * s)))), 1.6)
+    col = src.max(axis=0)[None, :]
+    r = max(2, int(round(6 * s)))
+    ref = np.zeros((1, 8 * r + 8), np.float32)  # one lamp head, for a route-independent scale
+    ref[0, 4 * r:4 * r + max(1, int(round(3.2 * s)))] = 1.0
+    ground = np.minimum(1.2 * _glow(col, r)[0] / float(_glow(ref, r).max()), 1.5)
+    return pool, ground
+
+
+def _shade(world: World, layer: _Layer, cond: str,
+           lamp_light: tuple[np.ndarray, np.ndarray] | None = None,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Shade a layer panorama for a condition.
+
+    Returns rgb (Hp, Wl, 3), alpha (Hp, Wl) and an optional additive glow (Hp, Wl, 2): window
+    and lamp light intensity, coloured at composite time.
+    """
+    h = world.image_size[0]
+    s = h / 96.0
+    if layer.name == "sky":
+        return _sky(layer, cond, h, world.margin_y).astype(np.float32), layer.alpha, None
+    mat, aux, nz = layer.mat, layer.aux, layer.noise
+    alpha = layer.alpha.copy()
+    natural = np.isin(mat, [_MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW, _FOLIAGE,
+                            _CONIFER, _BUSH, _GRASS, _BALLAST, _HAY, _BANK, _WATER])
+    tex = np.where(natural, 0.84 + 0.32 * nz, 0.95 + 0.10 * nz)[..., None]
+    rgb = layer.albedo * tex
+    # sunlit top edges of foliage and conifers (cheap volume)
+    leafy = np.isin(mat, [_FOLIAGE, _CONIFER, _BUSH, _HILL_TREES])
+    lit_top = _top_band(alpha > 0, max(1, int(round(1.5 * s)))) & leafy
+    rgb[lit_top] *= 1.25
+    glow = None
+    rock = np.isin(mat, [_MOUNTAIN_FAR, _MOUNTAIN])
+
+    if cond == "day":
+        snowcap = rock & (aux + 0.15 * nz > 0.86)
+        rgb[snowcap] = _SNOW * (0.85 + 0.15 * nz[snowcap, None])
+    elif cond == "autumn":
+        fol = mat == _FOLIAGE
+        ramp = np.array([[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08],
+                         [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32)
+        idx = np.minimum((aux * len(ramp)).astype(np.int64), len(ramp) - 1)
+        rgb[fol] = ramp[idx[fol]] * (0.7 + 0.5 * nz[fol, None])
+        rgb[fol & lit_top] *= 1.15
+        alpha[fol & (nz < 0.36)] = 0.0  # thinning: branches show through
+        tint = np.isin(mat, [_MEADOW, _HILL, _GRASS, _BANK])
+        rgb[tint] = rgb[tint] * np.array([1.25, 0.95, 0.55], np.float32)
+        ht = mat == _HILL_TREES
+        rgb[ht] = ramp[idx[ht]] * 0.7 * (0.8 + 0.4 * nz[ht, None])
+        bush = mat == _BUSH
+        rgb[bush] = rgb[bush] * np.array([1.9, 1.0, 0.6], np.float32)
+        if layer.name == "ground":  # fallen leaves on the grass
+            leaves = (mat == _GRASS) & (aux > 0.93)
+            rgb[leaves] = ramp[(aux[leaves] * 1e3).astype(np.int64) % len(ramp)]
+        snowcap = rock & (aux + 0.15 * nz > 0.9)
+        rgb[snowcap] = _SNOW * 0.9
+    elif cond == "winter":
+        alpha[mat == _FOLIAGE] = 0.0  # bare deciduous trees
+        solid = alpha > 0
+        k2 = max(1, int(round(2 * s)))
+        snow = np.isin(mat, [_MEADOW, _HILL, _GRASS, _HAY, _BALLAST, _BANK])
+        snow |= (mat == _SLEEPER) & (nz > 0.35)
+        snow |= rock & ((aux + 0.6 * nz > 0.5) | _top_band(solid, k2))
+        snow |= (mat == _ROOF) & ((nz > 0.2) | _top_band(solid, k2))
+        snow |= np.isin(mat, [_CONIFER, _BUSH, _HILL_TREES]) & (_top_band(solid, k2) | (nz > 0.68))
+        snow |= np.isin(mat, [_TRUNK, _FENCE, _LAMP, _SIGN, _WALL]) & _top_band(solid, 1)
+        rgb = rgb * np.array([0.78, 0.80, 0.86], np.float32)  # overcast, cool
+        rgb[snow] = _SNOW * (0.86 + 0.14 * nz[snow, None])
+        bare = rock & ~snow
+        rgb[bare] = np.array([0.24, 0.26, 0.28], np.float32) * (0.7 + 0.6 * nz[bare, None])
+        ice = (mat == _WATER) & ~snow
+        rgb[ice] = np.array([0.70, 0.76, 0.82], np.float32) * (0.9 + 0.2 * nz[ice, None])
+        rgb[(mat == _WATER) & (nz > 0.58)] = _SNOW * 0.95
+    elif cond == "night":
+        amb = np.array([0.11, 0.13, 0.22], np.float32)
+        lit_win = (mat == _WINDOW) & (aux < 0.5)
+        lamp = mat == _LAMP
+        light = None
+        if lamp_light is not None and layer.name in ("near", "near_foliage", "poles", "ground"):
+            pool, ground = lamp_light
+            if layer.name == "ground":
+                gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h)
+                             / (0.35 * h), 0.3, 1.0).astype(np.float32)
+                light = gd[:, None] * ground[None, :]
+            else:
+                light = pool
+        rgb = rgb * amb if light is None else rgb * (amb + light[..., None] * _LAMP_LIGHT)
+        win_e = np.where(lit_win, 0.75 + 0.5 * aux, 0.0).astype(np.float32)
+        lamp_e = lamp.astype(np.float32)
+        rgb[lit_win] = _WINDOW_LIGHT * win_e[lit_win, None]
+        rgb[lamp] = _LAMP_LIGHT * 1.3
+        if lit_win.any() or lamp.any():
+            r1, r2 = max(1, int(round(2.5 * s))), max(2, int(round(7 * s)))
+            glow = np.stack([0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2),
+                             1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)], axis=-1)
+    elif cond == "haze":
+        rgb = rgb * np.array([0.92, 0.93, 0.95], np.float32)
+    else:  # pragma: no cover - validated by the callers
+        raise ValueError(cond)
+    rgb = np.clip(rgb, 0, 1.5)
+    if cond == "haze":
+        f = layer.haze[:, None, None]
+        rgb = rgb * (1 - f) + _FOG * f
+    return rgb.astype(np.float32), alpha, glow
+
+
+# --------------------------------------------------------------------------------------------
+# camera and rendering
+# --------------------------------------------------------------------------------------------
+def traversal_offsets(world: World, condition: str, places: Sequence[int] | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-image viewpoint jitter of a traversal: (dx_trans, dx_rot, dy), int arrays (n,).
+
+    ``dx_trans`` (near-layer px, scaled by each layer's parallax), ``dx_rot`` (px, all layers)
+    and ``dy`` (px, all layers) are drawn per (seed, condition, place).
+    """
+    ci = check_condition(condition)
+    ids = np.arange(world.places) if places is None else np.asarray(places, np.int64)
+    out = np.zeros((3, len(ids)), np.int64)
+    for j, p in enumerate(ids):
+        r = _rng(world.seed, _S_JITTER, ci, int(p))
+        out[:, j] = (r.integers(-world.max_trans, world.max_trans + 1),
+                     r.integers(-world.max_rot, world.max_rot + 1),
+                     r.integers(-world.margin_y, world.margin_y + 1))
+    return out[0], out[1], out[2]
+
+
+def _flat_index(layer: _Layer, wl: int, pos: np.ndarray, dxr: np.ndarray, rows: np.ndarray,
+                margin_x: int, w: int) -> np.ndarray:
+    """Flat panorama index of every image pixel, (n, H, W) int64; ``rows`` (n, H) pano rows."""
+    off = margin_x + np.rint(layer.parallax[rows] * pos[:, None] + dxr[:, None]).astype(np.int64)
+    return (rows * wl + off)[:, :, None] + np.arange(w)[None, None, :]
+
+
+def render_condition(world: World, condition: str, places: Sequence[int] | None = None, *,
+                     jitter: bool = True, noise: bool = True, chunk: int = 64) -> np.ndarray:
+    """Render one traversal in memory.
+
+    Args:
+        world: from :func:`build_world`.
+        condition: one of :data:`CONDITIONS`.
+        places: place indices to render (default: all ``world.places``).
+        jitter: apply the per-image viewpoint jitter (see :func:`traversal_offsets`).
+        noise: add per-image sensor noise.
+        chunk: places composited per batch (memory bound).
+
+    Returns:
+        uint8 array (n, H, W, 3), RGB.
+    """
+    ci = check_condition(condition)
+    ids = np.arange(world.places) if places is None else np.asarray(places, np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= world.places):
+        raise ValueError(f"place indices must be in [0, {world.places}), got {ids.tolist()}")
+    h, w = world.image_size
+    lamp_light = _lamp_light(world) if condition == "night" else None
+    # shade every layer panorama once and stack them into one table of pixels; alpha is
+    # binary, so an image pixel shows the pixel of its frontmost opaque layer
+    rgbs, alphas, glows, base = [], [], [], [0]
+    for layer in world.layers:
+        rgb, alpha, glow = _shade(world, layer, condition, lamp_light)
+        rgbs.append(rgb.reshape(-1, 3))
+        alphas.append((alpha > 0.5).ravel())
+        glows.append(None if glow is None else glow.reshape(-1, 2))
+        base.append(base[-1] + alpha.size)
+    table, opaque = np.concatenate(rgbs), np.concatenate(alphas)
+    del rgbs, alphas
+    dxt, dxr, dy = traversal_offsets(world, condition, ids)
+    if not jitter:
+        dxt, dxr, dy = np.zeros_like(dxt), np.zeros_like(dxr), np.zeros_like(dy)
+    sigma = {"night": 0.022, "haze": 0.012}.get(condition, 0.010)
+    out = np.empty((len(ids), h, w, 3), np.uint8)
+    for a in range(0, len(ids), chunk):
+        sl = slice(a, a + chunk)
+        pos = (ids[sl] * world.place_step + dxt[sl]).astype(np.float64)
+        rows = world.margin_y + dy[sl, None] + np.arange(h)[None, :]
+        pick = front = None  # table index of the visible pixel, index of its layer
+        flats = []
+        for k, layer in enumerate(world.layers):
+            flat = base[k] + _flat_index(layer, layer.alpha.shape[1], pos, dxr[sl], rows,
+                                         world.margin_x, w)
+            flats.append(flat)
+            if pick is None:  # the sky is opaque everywhere
+                pick, front = flat.copy(), np.zeros(flat.shape, np.int8)
+            else:
+                hit = opaque[flat]
+                np.copyto(pick, flat, where=hit)
+                np.copyto(front, np.int8(k), where=hit)
+        img = table.take(pick.ravel(), axis=0).reshape(*pick.shape, 3)
+        for k, flat in enumerate(flats):  # additive light, hidden behind nearer layers
+            if glows[k] is not None:
+                g = glows[k][flat - base[k]] * (front <= k)[..., None]
+                if condition == "haze":
+                    g *= (1 - world.layers[k].haze[rows])[..., None, None]
+                img += g[..., 0:1] * _WINDOW_LIGHT + g[..., 1:2] * _LAMP_LIGHT
+        if noise:
+            for j, p in enumerate(ids[sl]):
+                r = _rng(world.seed, _S_SENSOR, ci, int(p))
+                img[j] += sigma * r.standard_normal((h, w, 3), dtype=np.float32)
+        out[sl] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------
+def _write_png(path: Path, image: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(image, "RGB").save(tmp, format="PNG", compress_level=1)
+
+
+def render_route(out_dir: Path, places: int, conditions: Sequence[str], seed: int = 0,
+                 image_size: tuple[int, int] = (96, 128), place_step: int | None = None,
+                 ) -> pd.DataFrame:
+    """Render a route to disk and index it.
+
+    Writes ``out_dir/<condition>/<place:05d>.png`` (RGB uint8, H x W = ``image_size``) for every
+    condition and place, then ``out_dir/route.csv`` (columns ``image`` relative to ``out_dir``,
+    ``place`` 0-based int, ``condition``), condition-major in the given order. Each file is
+    written atomically; an existing route.csv is removed first and the new one written last, so
+    an interrupted run never leaves a route.csv pointing at incomplete images.
+
+    Returns:
+        The route.csv frame.
+    """
+    if isinstance(conditions, str):
+        conditions = [conditions]
+    conditions = list(conditions)
+    if not conditions:
+        raise ValueError(f"no conditions given; valid conditions: {', '.join(CONDITIONS)}")
+    for c in conditions:
+        check_condition(c)
+    if len(set(conditions)) != len(conditions):
+        raise ValueError(f"duplicate conditions in {conditions}")
+    world = build_world(seed, places, image_size, place_step)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = out_dir / "route.csv"
+    csv.unlink(missing_ok=True)
+    rows = []
+    for c in conditions:
+        (out_dir / c).mkdir(exist_ok=True)
+        images = render_condition(world, c)
+        for p in range(world.places):
+            rel = f"{c}/{p:05d}.png"
+            _write_png(out_dir / rel, images[p])
+            rows.append((rel, p, c))
+    frame = pd.DataFrame(rows, columns=["image", "place", "condition"])
+    frame["place"] = frame["place"].astype(np.int64)
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
+    return frame

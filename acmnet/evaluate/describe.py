@@ -1,0 +1,57 @@
+"""Descriptors of the reference and query images of a manifest, for one method.
+
+The method's kind (`acmnet.methods`) builds the describer, from a checkpoint when it is trained;
+the images come from the uint8 cache. Output: `descriptors.npz` (`acmnet.artifacts.Descriptors`):
+`reference` (R, D) and `query` (Q, D) float32, L2-normalised, with each row's manifest row and the
+provenance (manifest, cache, checkpoint, settings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from acmnet.artifacts import Descriptors, load_cache, load_checkpoint, load_manifest, provenance, save_descriptors
+from acmnet.config import Config, ConfigError
+from acmnet.device import resolve_device, to_float_images
+from acmnet.methods import method_of
+
+
+@torch.no_grad()
+def embed(describer: torch.nn.Module, array: np.ndarray, rows: np.ndarray, device: torch.device, batch_size: int,
+          desc: str, channels_last: bool = True, progress: bool = True) -> np.ndarray:
+    """Descriptors of cache rows `rows`: float32 (len(rows), D)."""
+    out = []
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", disable=not progress):
+        images = to_float_images(array[rows[start : start + batch_size]], device, channels_last)
+        out.append(describer(images).cpu().numpy().astype(np.float32))
+    return np.concatenate(out)
+
+
+def describe(cfg: Config, method: str, manifest_path: Path, cache_path: Path, out: Path,
+             checkpoint: Path | None = None, progress: bool = True) -> Descriptors:
+    """Describe every reference and query image of the manifest with `method`; write `out`."""
+    kind = method_of(cfg, method)
+    if kind.trains and checkpoint is None:
+        raise ConfigError(f"method `{method}` is trained: give its checkpoint (acmnet describe --checkpoint)")
+    manifest = load_manifest(manifest_path)
+    cache = load_cache(cache_path, manifest)
+    model = load_checkpoint(Path(checkpoint)) if kind.trains else None
+    device = resolve_device(cfg.device)
+    describer = kind.build(cfg, method, cfg.method(method).options, model).to(device).eval()
+    channels_last = cfg.train.channels_last == "on"
+    if channels_last:
+        describer.to(memory_format=torch.channels_last)
+    arrays = {}
+    for role in ("reference", "query"):
+        rows = manifest.rows(role)
+        cache_rows = cache.rows_for(manifest.frame.iloc[rows], str(manifest_path))
+        arrays[role] = embed(describer, cache.array, cache_rows, device, cfg.evaluate.batch_size, f"describe {role}",
+                             channels_last, progress)
+        arrays[f"{role}_rows"] = rows
+    prov = provenance("describe", cfg.settings("describe", method=method), manifest=manifest, cache=cache,
+                      checkpoint=model)
+    return save_descriptors(Path(out), prov=prov, **arrays)

@@ -1,0 +1,115 @@
+"""Recall@N with a place tolerance window (paper section 4.2).
+
+A query is correct at N if at least one of its top-N references lies within +/- `tolerance`
+places of the query's own place. Every query counts in the denominator, also one whose place has
+no reference at all. Results are percentages.
+
+Sequence matching rows (`<method>+seq<L>`, beyond the paper) take each query set and the
+references in manifest order, which every dataset type writes in recording order (time), never
+sorted by ground-truth place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acmnet.artifacts import (
+    Descriptors,
+    Manifest,
+    Retrieval,
+    load_descriptors,
+    load_manifest,
+    load_retrieval,
+    provenance,
+    save_table,
+)
+from acmnet.config import Config, ConfigError
+from acmnet.data import manifest as mf
+
+
+def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+    """Boolean (Q, K): retrieval j of query i lies within the tolerance window."""
+    return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
+
+
+def recall_curve(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+    """Recall@N in percent for N = 1..K: float64 (K,)."""
+    if len(query_places) == 0:
+        raise ValueError("recall of an empty query set is undefined")
+    found = np.logical_or.accumulate(hits(query_places, reference_places, indices, tolerance), axis=1)
+    return 100.0 * found.mean(axis=0)
+
+
+def sequence_indices(reference: np.ndarray, queries: np.ndarray, k: int, length: int,
+                     velocities: list[float]) -> np.ndarray:
+    """Top-k reference positions per query by sequence matching, (Q, k) int64.
+
+    Both sets must be in recording order (the manifest's); no ground truth is used.
+    """
+    from acmnet.evaluate.sequence import DescriptorSimilarity, sequence_topk
+
+    _, found = sequence_topk(DescriptorSimilarity(reference, queries), k, length, velocities)
+    return found
+
+
+def _variants(cfg: Config, method: str, retrieval: Retrieval, descriptors: Descriptors | None,
+              selected: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(row name, top-K indices of the selected queries): the method itself and its sequence rows."""
+    variants = [(method, retrieval.indices[selected])]
+    for length in cfg.evaluate.sequence_lengths:
+        seq = sequence_indices(descriptors.reference, descriptors.query[selected], retrieval.indices.shape[1],
+                               length, cfg.evaluate.sequence_velocities)
+        variants.append((f"{method}+seq{length}", seq))
+    return variants
+
+
+def _inputs(cfg: Config, manifest_path: Path, retrieval_path: Path,
+            descriptors_path: Path | None) -> tuple[Manifest, Retrieval, Descriptors | None]:
+    manifest = load_manifest(manifest_path)
+    descriptors = None
+    if cfg.evaluate.sequence_lengths:
+        if descriptors_path is None:
+            raise ConfigError("evaluate.sequence_lengths is set: scoring needs the descriptors too (--descriptors)")
+        descriptors = load_descriptors(descriptors_path, manifest)
+    retrieval = load_retrieval(retrieval_path, manifest, descriptors)
+    needed = max(cfg.evaluate.recall_at)
+    if retrieval.indices.shape[1] < needed:
+        raise ConfigError(f"{retrieval_path} keeps {retrieval.indices.shape[1]} retrievals per query, but "
+                          f"evaluate.recall_at asks for N up to {needed}: rerun `acmnet retrieve` with evaluate.top_k "
+                          f">= {needed} (and at most the {len(retrieval.reference_rows)} references)")
+    return manifest, retrieval, descriptors
+
+
+def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval_path: Path, out: Path,
+          curve_out: Path, descriptors_path: Path | None = None) -> pd.DataFrame:
+    """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method.
+
+    With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
+    rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
+    """
+    manifest, retrieval, descriptors = _inputs(cfg, manifest_path, retrieval_path, descriptors_path)
+    frame, tolerance = manifest.frame, cfg.dataset(dataset).tolerance
+    places = frame["place"].to_numpy()
+    conditions = frame["condition"].to_numpy()[retrieval.query_rows]
+    r_places = places[retrieval.reference_rows]
+    rows, curves = [], []
+    for queries in mf.query_sets(frame):
+        selected = conditions == queries
+        q_places = places[retrieval.query_rows[selected]]
+        for name, found in _variants(cfg, method, retrieval, descriptors, selected):
+            curve = recall_curve(q_places, r_places, found, tolerance)
+            row = {"dataset": dataset, "queries": queries, "method": name}
+            row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at})
+            row.update({"n_queries": int(selected.sum()), "n_references": len(r_places), "tolerance": tolerance})
+            rows.append(row)
+            curves.append(pd.DataFrame({"dataset": dataset, "queries": queries, "method": name,
+                                        "N": np.arange(1, len(curve) + 1), "recall": curve}))
+    metrics = pd.DataFrame(rows)
+    prov = provenance("score", cfg.settings("score", dataset=dataset), manifest=manifest, retrieval=retrieval,
+                      descriptors=descriptors)
+    save_table(metrics, Path(out), prov)
+    save_table(pd.concat(curves), Path(curve_out), prov)
+    return metrics

@@ -1,0 +1,118 @@
+"""ACM-Net (paper section 3.3): encoder E, appearance projector P_A and rotation head P_G.
+
+The method kind `acmnet` is trained here (`acmnet train`); its descriptor is
+normalize(P_A(E(x))) as in the paper (`descriptor: projector`), or the pooled encoder output
+normalize(E(x)) (`descriptor: encoder`), a row of its own for the same model. Its `train:`
+option overrides the top-level `train` section for ablations (e.g. `{rotation_weight: 0.0}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acmnet.config import Config, ConfigError, ModelConfig
+from acmnet.methods.backbone import create_encoder, input_normalization
+from acmnet.methods.base import MethodKind
+
+if TYPE_CHECKING:
+    from acmnet.artifacts import Checkpoint
+
+
+class AcmNet(nn.Module):
+    """Shared encoder with the appearance projector P_A and the rotation classifier P_G."""
+
+    def __init__(self, encoder: nn.Module, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = encoder
+        width = encoder.num_features
+        mean, std = input_normalization(encoder)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        # P_A: "1-layer perceptron with batch norm and ReLU", 1024-d output (SPEC.md decision).
+        self.projector = nn.Sequential(
+            nn.Linear(width, cfg.projector_hidden),
+            nn.BatchNorm1d(cfg.projector_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.projector_hidden, cfg.projector_dim),
+        )
+        # P_G: "1-layer perceptron with layer norm and ReLU", 4 rotation classes.
+        self.rotation_head = nn.Sequential(
+            nn.Linear(width, cfg.rotation_hidden),
+            nn.LayerNorm(cfg.rotation_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.rotation_hidden, 4),
+        )
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """E(x): images in [0, 1], (B, 3, H, W) -> pooled features (B, D)."""
+        return self.encoder((images - self.mean) / self.std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder pass (what DistributedDataParallel wraps); the heads are applied after it."""
+        return self.features(images)
+
+    def descriptors(self, images: torch.Tensor) -> torch.Tensor:
+        """Test-time descriptor normalize(P_A(E(x))): (B, 3, H, W) -> (B, projector_dim), unit norm."""
+        return F.normalize(self.projector(self.features(images)).float(), dim=-1)
+
+
+def build_model(cfg: ModelConfig) -> AcmNet:
+    return AcmNet(create_encoder(cfg), cfg)
+
+
+class AcmNetDescriber(nn.Module):
+    """A trained AcmNet as a describer: normalize(P_A(E(x))) (`projector`) or normalize(E(x)) (`encoder`)."""
+
+    def __init__(self, model: AcmNet, descriptor: Literal["projector", "encoder"] = "projector"):
+        super().__init__()
+        self.model, self.descriptor = model, descriptor
+        self.encoder = model.encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.descriptor == "projector":
+            return self.model.descriptors(images)
+        return F.normalize(self.model.features(images).float(), dim=-1)
+
+
+@dataclass
+class AcmNetOptions:
+    """Options of a `kind: acmnet` method."""
+
+    train: dict[str, Any] = field(default_factory=dict)  # overrides of the top-level `train` section
+    descriptor: Literal["projector", "encoder"] = "projector"  # the paper's normalize(P_A(E(x))), or E(x)
+
+
+def load_model(checkpoint: Checkpoint) -> AcmNet:
+    """The AcmNet of a checkpoint written by `acmnet train` (no weight download), eval mode, CPU."""
+    model_cfg = ModelConfig(**{**checkpoint.model_config, "pretrained": False, "weights": None})
+    model = build_model(model_cfg)
+    model.load_state_dict(checkpoint.model_state)
+    return model.eval()
+
+
+def _build(cfg: Config, name: str, options: AcmNetOptions, checkpoint: Checkpoint | None) -> nn.Module:
+    if checkpoint is None:
+        raise ConfigError(f"method `{name}` is trained: give its checkpoint (acmnet describe --checkpoint)")
+    return AcmNetDescriber(load_model(checkpoint), options.descriptor).eval()
+
+
+def _label(cfg: Config, name: str, options: AcmNetOptions) -> str:
+    return "ACM-Net" if options.descriptor == "projector" else "ACM-Net encoder E(x)"
+
+
+def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
+    tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
+    height, width = cfg.image_size
+    if tcfg.rotation_weight > 0 and height != width:
+        raise ConfigError(
+            f"image_size {list(cfg.image_size)} is not square, but methods.{name} trains the rotation branch, "
+            "which rotates images by 90 degrees in one batch: set image_size to [S, S] (the paper uses 224)"
+        )
+
+
+METHOD = MethodKind(kind="acmnet", options=AcmNetOptions, build=_build, label=_label, trains=True, check=_check)

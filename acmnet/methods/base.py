@@ -1,0 +1,53 @@
+"""What every method kind provides: the base that `acmnet.methods` registers.
+
+A method kind is one module with a module-level ``METHOD = MethodKind(...)``: its options
+dataclass (checked when the config is loaded), whether it is trained here, how it builds a
+describer, its label in tables, and whether describing benefits from a GPU. A describer is an
+`nn.Module` taking float images in [0, 1], (B, 3, H, W), to L2-normalised float32 descriptors
+(B, D); a describer with a convolutional backbone exposes it as `.encoder` (for Grad-CAM).
+Nothing else in the suite asks which kind a method is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from acmnet.config import Config, ConfigError, build_dataclass
+
+if TYPE_CHECKING:
+    from acmnet.artifacts import Checkpoint
+
+
+def _no_check(cfg: Config, name: str, options: Any) -> None:
+    """Options that need nothing beyond their own fields."""
+
+
+@dataclass(frozen=True)
+class MethodKind:
+    """One kind of row of the results (a module under `acmnet.methods`).
+
+    kind: the `kind:` of a method in the config.
+    options: dataclass of the kind's settings (every field has a default).
+    build: (cfg, method name, options, checkpoint or None) -> describer (on the CPU, eval mode).
+    label: (cfg, method name, options) -> how the row is named in tables (plain text).
+    trains: whether `acmnet train` makes a checkpoint for it (its describer then needs one).
+    uses_gpu: whether describing runs faster on a GPU (the Snakemake resources ask for one).
+    check: (cfg, method name, options) -> None; checks against the rest of the config.
+    """
+
+    kind: str
+    options: type
+    build: Callable[[Config, str, Any, "Checkpoint | None"], nn.Module]
+    label: Callable[[Config, str, Any], str]
+    trains: bool = False
+    uses_gpu: bool = True
+    check: Callable[[Config, str, Any], None] = _no_check
+
+    def parse_options(self, raw: dict[str, Any], where: str) -> Any:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where} must be a mapping of options, got {type(raw).__name__}")
+        return build_dataclass(self.options, raw, where)

@@ -1,0 +1,62 @@
+"""Generalised-mean (GeM) pooling (Radenović, Tolias and Chum, TPAMI 2018).
+
+GeM over the spatial positions of a feature map ``x`` (B, C, H, W), per channel::
+
+    f_c = ( mean_{h,w} max(x_chw, eps) ** p ) ** (1 / p)
+
+``p = 1`` is average pooling, ``p -> inf`` tends to max pooling; the paper's off-the-shelf value
+is ``p = 3`` (learnable when fine-tuned). The frozen-backbone method (`acmnet.methods.pretrained`,
+``pool: gem``) pools the backbone's last feature map (``feature_map``) with it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+
+def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> torch.Tensor:
+    """GeM over the last two axes: (B, C, H, W) -> (B, C), computed in float32 (also under autocast).
+
+    Inputs are clamped at ``eps`` first (GeM is defined for non-negative activations, and the
+    clamp keeps the gradient of ``x ** (1/p)`` finite at zero).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"gem expects a (B, C, H, W) feature map, got shape {tuple(x.shape)}")
+    x = x.float().clamp(min=eps)
+    p = p.float() if isinstance(p, torch.Tensor) else float(p)
+    return x.pow(p).mean(dim=(-2, -1)).pow(1.0 / p)
+
+
+class GeM(nn.Module):
+    """GeM pooling as a module: (B, C, H, W) -> (B, C). ``p`` is a parameter when ``learn_p``."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6, learn_p: bool = False):
+        super().__init__()
+        if p <= 0:
+            raise ValueError(f"GeM needs p > 0, got {p}")
+        self.eps = eps
+        if learn_p:
+            self.p = nn.Parameter(torch.tensor(float(p)))
+        else:
+            self.register_buffer("p", torch.tensor(float(p)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gem(x, self.p, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"p={float(self.p):.4g}, eps={self.eps}, learn_p={isinstance(self.p, nn.Parameter)}"
+
+
+def feature_map(encoder: nn.Module, normalised: torch.Tensor) -> torch.Tensor:
+    """The unpooled last feature map of a timm backbone, as (B, C, H, W)."""
+    x = encoder.forward_features(normalised)
+    if x.ndim != 4:
+        raise ValueError(
+            f"{type(encoder).__name__}.forward_features returned shape {tuple(x.shape)}, not a (B, C, H, W) map: "
+            "GeM pooling needs a convolutional backbone"
+        )
+    if getattr(encoder, "output_fmt", "NCHW") == "NHWC":  # a few timm models (e.g. swin) emit channels last
+        x = x.permute(0, 3, 1, 2)
+    return x

@@ -1,0 +1,96 @@
+"""Figures: recall@N curves per query set, and a grid of queries with their top retrievals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from acmnet.io import atomic_path  # noqa: E402
+
+
+def recall_curves(curves: pd.DataFrame, out: Path) -> None:
+    """One panel per (dataset, query set), one line per method: recall@N (%) for N = 1..K."""
+    groups = list(curves.groupby(["dataset", "queries"], sort=False))
+    cols = min(3, len(groups))
+    rows = int(np.ceil(len(groups) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, ((dataset, queries), group) in zip(axes.flat, groups):
+        for method, line in group.groupby("method", sort=False):
+            ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=method)
+        ax.set_title(f"{dataset}: {queries}")
+        ax.set_xlabel("N")
+        ax.set_ylabel("Recall@N (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(Path(out)) as tmp:
+        fig.savefig(tmp, dpi=150)
+    plt.close(fig)
+
+
+def retrieval_grid(
+    query_images: list[np.ndarray],
+    retrieved: list[list[np.ndarray]],
+    correct: list[list[bool]],
+    titles: list[str],
+    outs: list[Path],
+) -> None:
+    """Rows: a query (first column) and its top retrievals, framed green (correct) or red.
+
+    Saved to each of `outs` (the suffix picks the format: PNG for the report, PDF for the paper).
+    """
+    n_cols = 1 + max(len(r) for r in retrieved)
+    fig, axes = plt.subplots(len(query_images), n_cols, figsize=(1.8 * n_cols, 1.8 * len(query_images)), squeeze=False)
+    for r, (query, refs, ok, title) in enumerate(zip(query_images, retrieved, correct, titles)):
+        axes[r, 0].imshow(query)
+        axes[r, 0].set_title(title, fontsize=7)
+        for c, (img, good) in enumerate(zip(refs, ok), start=1):
+            axes[r, c].imshow(img)
+            for spine in axes[r, c].spines.values():
+                spine.set_edgecolor("tab:green" if good else "tab:red")
+                spine.set_linewidth(3)
+            axes[r, c].set_title(f"top-{c}", fontsize=7)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    for out in outs:
+        with atomic_path(Path(out)) as tmp:
+            fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+def retrieval_examples(manifest_path: Path, cache_path: Path, retrieval_path: Path, tolerance: int,
+                       outs: list[Path], per_set: int = 3, top: int = 3) -> None:
+    """Grid of `per_set` evenly spaced queries of each query set with their top `top` references."""
+    from acmnet.artifacts import load_cache, load_manifest, load_retrieval
+    from acmnet.data import manifest as mf
+    from acmnet.evaluate.metrics import hits
+
+    manifest = load_manifest(manifest_path)
+    cache = load_cache(cache_path, manifest)
+    retrieval = load_retrieval(retrieval_path, manifest)
+    frame = manifest.frame
+    ref_rows, query_rows, indices = retrieval.reference_rows, retrieval.query_rows, retrieval.indices[:, :top]
+    places = frame["place"].to_numpy()
+    correct = hits(places[query_rows], places[ref_rows], indices, tolerance)
+    conditions = frame["condition"].to_numpy()[query_rows]
+    cache_row = cache.rows_for(frame, str(manifest_path))  # cache row of every manifest row, looked up once
+    queries, retrieved, ok, titles = [], [], [], []
+    for queries_set in mf.query_sets(frame):
+        members = np.flatnonzero(conditions == queries_set)
+        for q in members[np.linspace(0, len(members) - 1, per_set).astype(int)]:
+            queries.append(cache.array[cache_row[query_rows[q]]])
+            retrieved.append([cache.array[i] for i in cache_row[ref_rows[indices[q]]]])
+            ok.append(list(correct[q]))
+            titles.append(f"{queries_set} place {places[query_rows[q]]}")
+    retrieval_grid(queries, retrieved, ok, titles, outs)

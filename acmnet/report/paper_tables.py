@@ -1,0 +1,489 @@
+"""The paper's Tables 2, 3 and 4 regenerated as standalone LaTeX, with our measured rows beside them.
+
+:func:`render_paper_tables` writes ``table2.tex`` (Nordland summer/winter, R@1/5/10),
+``table3.tex`` (Alderley day/night, R@1) and ``table4.tex`` (RobotCar Seasons v2, 9 conditions x
+3 thresholds, day/night groups). Each file is a complete LaTeX document (``article`` with
+``booktabs``, ``geometry`` and ``graphicx``, all in ``texlive-latex-recommended``) that compiles on
+its own. A table holds:
+
+* the published rows of ``baselines/published.yaml`` (via :mod:`acmnet.report.published`), labelled as
+  printed in the paper with their reference numbers (``"Seqslam [26]"``) and their numbers exactly
+  as printed (``9.90``);
+* the paper's own row, labelled ``ACM-Net (published)``;
+* our measured rows, one per measured method (``ACM-Net (ours, acmnet)``), to one decimal.
+
+Best is bold and second best italic per column, over all rows shown; ties share the mark. Marks
+compare the numbers as printed (ours rounded to one decimal first), so two cells that read the
+same always carry the same mark. The caption states the protocol (dataset, query/reference,
+tolerance, metric), the citations behind the reference numbers, the protocol of our rows and, when
+a :class:`~acmnet.config.Config` is given, the paper-silent choices behind them. With no measured
+rows a table holds the published rows alone, to check the transcription against the paper.
+
+Measured rows for Tables 2 and 3 come from the pipeline's metrics CSV files (columns
+``dataset, queries, method, R@1, R@5, R@10, n_queries, n_references, tolerance``; percent). A row
+goes to the table its ``dataset`` maps to (``dataset_tables``; by default each configured
+dataset's type names its table, see :func:`_dataset_tables`) and only for the paper's query set of that table (``winter`` for
+Table 2, ``night`` for Table 3; the ``queries`` fact of the published table); rows of other query
+sets are left out with a warning.
+
+Measured rows for Table 4 come from one RobotCar scores CSV (``robotcar_scores``), long form, one
+row per (method, query set, condition, threshold)::
+
+    method,query_set,condition,threshold_m,threshold_deg,value,n_queries
+    acmnet,train,dawn,0.25,2,3.1,512
+    acmnet,train,dawn,0.5,5,20.4,512
+    acmnet,train,dawn,5.0,10,71.8,512
+    ...
+
+* ``method`` (required): our method name (a key of ``cfg.methods``).
+* ``condition`` (required): one of :data:`acmnet.report.published.TABLE4_CONDITIONS` (``dawn``, ``dusk``,
+  ``overcast-summer``, ``overcast-winter``, ``rain``, ``snow``, ``sun``, ``night``,
+  ``night-rain``); case-insensitive, ``_`` or a space for ``-``, and the paper's headers
+  ``OC-summer`` / ``OC-winter`` are accepted.
+* ``threshold_m``, ``threshold_deg`` (required): one of the paper's pairs (0.25, 2), (0.5, 5),
+  (5.0, 10).
+* ``value`` (required): percent of the queries of that condition localized within the threshold,
+  in [0, 100].
+* ``query_set`` (optional, default ``test``): ``test`` for the paper's v2 test queries (scored by
+  the benchmark server, comparable with the published rows); ``train`` for a local score against
+  the public ground truth of the v2 train-split queries, labelled
+  ``ACM-Net (ours, <method>; local score, train-split queries)`` and flagged in the caption as not
+  directly comparable; any other value is shown as ``query set <value>`` in the label.
+* ``n_queries`` (optional): queries behind the value, stated in the caption (summed per query set
+  over the conditions at the first threshold).
+
+Missing (condition, threshold) cells of a measured row print as ``--`` and take no mark.
+
+Errors (:class:`PaperTablesError`, a ``ValueError``) name the offending file: missing columns,
+non-numeric or out-of-range values, unknown conditions or thresholds, a (dataset, queries, method)
+held twice in a metrics file or across files, a (method, query_set, condition, threshold) held
+twice in the scores file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from acmnet.report.published import (
+    DAY_CONDITIONS,
+    NIGHT_CONDITIONS,
+    RECALL_COLUMNS,
+    TABLE4_CONDITIONS,
+    TABLE4_THRESHOLDS,
+    PublishedResults,
+    load_published,
+)
+from acmnet.artifacts import load_metrics
+from acmnet.config import Config
+from acmnet.io import atomic_write_text
+from acmnet.report.tables import _rank_marks
+from acmnet.report.tables import caption as _config_caption
+
+PAPER_TABLES = ("table2", "table3", "table4")
+
+
+def _dataset_tables(cfg: Config) -> dict[str, str]:
+    """Dataset name -> the paper table its rows join, from each dataset type's `paper_table`."""
+    from acmnet.data.datasets import dataset_type
+
+    out = {}
+    for name, spec in cfg.datasets.items():
+        table = dataset_type(spec.type).paper_table
+        if table in RECALL_COLUMNS:
+            out[name] = table
+    return out
+
+METRICS_COLUMNS = ("dataset", "queries", "method", "n_queries", "n_references", "tolerance")
+"""Columns every metrics file needs, besides the recall columns of the tables its rows join."""
+
+ROBOTCAR_COLUMNS = ("method", "condition", "threshold_m", "threshold_deg", "value")
+ROBOTCAR_OPTIONAL_COLUMNS = ("query_set", "n_queries")
+ROBOTCAR_DEFAULT_QUERY_SET = "test"
+
+PUBLISHED_SUFFIX = " (published)"
+
+
+class PaperTablesError(ValueError):
+    """A measured-results file is malformed; the message names the file and the problem."""
+
+
+# --- LaTeX text -----------------------------------------------------------------------------------
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "×": r"$\times$", "–": "--", "—": "---",
+}
+_TEX_PATTERN = re.compile("|".join(re.escape(k) for k in _TEX_SPECIAL))
+
+
+def tex_escape(text: object) -> str:
+    """Plain text -> LaTeX text (one pass, so replacements are never escaped twice)."""
+    return _TEX_PATTERN.sub(lambda m: _TEX_SPECIAL[m.group()], str(text))
+
+
+def _mark(text: str, mark: str | None) -> str:
+    if mark == "best":
+        return r"\textbf{" + text + "}"
+    if mark == "second":
+        return r"\textit{" + text + "}"
+    return text
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    """One table row: its LaTeX label and, per column key, the text as shown (None: no value)."""
+
+    label: str
+    cells: dict[object, str | None]
+    kind: str  # "published", "paper" (the paper's own row) or "ours"
+
+
+@dataclass
+class _Measured:
+    """Our rows for one table and the facts the caption states about them."""
+
+    rows: list[_Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _ours_text(value: float | None) -> str | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def _method_label(method: str, cfg: Config | None, extra: str = "") -> str:
+    """``<label> (ours, <method>)``, the label from the method's kind (``ACM-Net``, the frozen
+    backbone, raw pixels); a `<method>+seq<L>` row is named after `<method>`."""
+    from acmnet.methods import method_of
+
+    base, _, length = method.partition("+seq")
+    name = method_of(cfg, base).label(cfg, base, cfg.methods[base].options) if cfg and base in cfg.methods else "ACM-Net"
+    if length:
+        name += f" + sequence matching ({length})"
+    return tex_escape(f"{name} (ours, {method}{extra})")
+
+
+def _published_rows(pub: PublishedResults, table: str, keys: list[object]) -> list[_Row]:
+    rows = []
+    for r in pub.tables[table].rows:
+        label = f"{r.method}{PUBLISHED_SUFFIX}" if r.ours_in_paper else r.label
+        rows.append(_Row(tex_escape(label), {k: r.values[k].printed for k in keys},
+                         "paper" if r.ours_in_paper else "published"))
+    return rows
+
+
+def _marks(rows: list[_Row], keys: Iterable[object]) -> dict[tuple[int, object], str]:
+    """(row index, column key) -> 'best' / 'second', over all rows, comparing the numbers as shown."""
+    marks = {}
+    for key in keys:
+        values = pd.Series([float(r.cells[key]) if r.cells.get(key) else math.nan for r in rows], dtype=float)
+        for i, mark in _rank_marks(values).items():
+            marks[(i, key)] = mark
+    return marks
+
+
+def _body(rows: list[_Row], keys: list[object]) -> list[str]:
+    marks = _marks(rows, keys)
+    lines = []
+    for i, row in enumerate(rows):
+        if i and row.kind == "ours" and rows[i - 1].kind != "ours":
+            lines.append(r"\midrule")
+        cells = [row.label]
+        for key in keys:
+            text = row.cells.get(key)
+            cells.append("--" if text is None else _mark(text, marks.get((i, key))))
+        lines.append(" & ".join(cells) + r" \\")
+    return lines
+
+
+# --- reading measured results ---------------------------------------------------------------------
+
+def _read_csv(path: Path, what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PaperTablesError(f"{path}: not a readable CSV {what} file: {exc}") from exc
+
+
+def _numbers(path: Path, frame: pd.DataFrame, column: str, percent: bool = True) -> pd.Series:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    invalid = values.isna()
+    if percent:
+        invalid |= (values < 0) | (values > 100)
+    bad = frame[column][invalid]
+    if len(bad):
+        limits = " in [0, 100] (percent)" if percent else ""
+        raise PaperTablesError(f"{path}: column {column!r} must hold numbers{limits}; "
+                               f"got {bad.iloc[0]!r} on data row {bad.index[0] + 1}")
+    return values.astype(float)
+
+
+def _read_metrics(paths: list[Path], pub: PublishedResults, dataset_tables: Mapping[str, str],
+                  cfg: Config | None) -> dict[str, _Measured]:
+    """Our rows for tables 2 and 3 from the metrics files, in order of first appearance."""
+    for dataset, table in dataset_tables.items():
+        if table not in RECALL_COLUMNS:
+            raise ValueError(f"dataset {dataset!r} maps to {table!r}; metrics rows can only join "
+                             f"{sorted(RECALL_COLUMNS)} (Table 4 takes `robotcar_scores`)")
+    load_metrics(paths)  # every file valid, no (dataset, queries, method) twice across them
+    records: dict[str, list[dict]] = {t: [] for t in RECALL_COLUMNS}
+    for path in paths:
+        frame = load_metrics([path])
+        for table in RECALL_COLUMNS:
+            mine = frame[frame["dataset"].map(lambda d: dataset_tables.get(d) == table)]
+            if mine.empty:
+                continue
+            cols = RECALL_COLUMNS[table]
+            lacking = [c for c in cols if c not in frame.columns]
+            if lacking:
+                raise PaperTablesError(f"{path}: metrics file lacks column(s) {lacking} needed by {table} "
+                                       f"(dataset(s) {sorted(set(mine['dataset']))})")
+            query_set = str(pub.tables[table].facts["queries"])
+            other = mine[mine["queries"] != query_set]
+            if len(other):
+                warnings.warn(f"{path}: rows of query set(s) {sorted(set(other['queries']))} left out of {table}, "
+                              f"which reports {query_set!r} queries only", stacklevel=3)
+            mine = mine[mine["queries"] == query_set]
+            for _, row in mine.iterrows():
+                records[table].append({c: row[c] for c in ("dataset", "queries", "method", *cols, "n_queries",
+                                                           "n_references", "tolerance")})
+    out = {}
+    for table, recs in records.items():
+        measured = _Measured()
+        datasets = list(dict.fromkeys(r["dataset"] for r in recs))
+        for r in recs:
+            extra = f"; {r['dataset']}" if len(datasets) > 1 else ""
+            measured.rows.append(_Row(_method_label(r["method"], cfg, extra),
+                                      {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}, "ours"))
+        for d in datasets:
+            group = [r for r in recs if r["dataset"] == d]
+            methods = ", ".join(r["method"] for r in group)
+            nq = sorted({int(r["n_queries"]) for r in group})
+            nr = sorted({int(r["n_references"]) for r in group})
+            tol = sorted({f"{r['tolerance']:g}" for r in group})
+            measured.notes.append(
+                f"dataset {d}, {group[0]['queries']} queries ({'/'.join(map(str, nq))}) against "
+                f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, method(s) {methods}")
+        out[table] = measured
+    return out
+
+
+_CONDITION_ALIASES = {"oc-summer": "overcast-summer", "oc-winter": "overcast-winter"}
+
+
+def _condition(raw: object) -> str | None:
+    name = re.sub(r"[\s_]+", "-", str(raw).strip().lower())
+    name = _CONDITION_ALIASES.get(name, name)
+    return name if name in TABLE4_CONDITIONS else None
+
+
+def _threshold(m: float, deg: float) -> int | None:
+    for i, (tm, td) in enumerate(TABLE4_THRESHOLDS):
+        if math.isclose(m, tm, abs_tol=1e-6) and math.isclose(deg, td, abs_tol=1e-6):
+            return i
+    return None
+
+
+def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
+    """Our Table 4 rows from the RobotCar scores CSV (format in the module docstring)."""
+    path = Path(path)
+    frame = _read_csv(path, "RobotCar scores")
+    missing = [c for c in ROBOTCAR_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PaperTablesError(f"{path}: RobotCar scores file lacks column(s) {missing} (has {list(frame.columns)}; "
+                               f"expected {list(ROBOTCAR_COLUMNS)}, optionally {list(ROBOTCAR_OPTIONAL_COLUMNS)})")
+    frame = frame.copy()
+    frame["method"] = frame["method"].astype(str)
+    if "query_set" in frame.columns:
+        frame["query_set"] = frame["query_set"].fillna(ROBOTCAR_DEFAULT_QUERY_SET).astype(str).str.strip().str.lower()
+    else:
+        frame["query_set"] = ROBOTCAR_DEFAULT_QUERY_SET
+    values = _numbers(path, frame, "value")
+    ms = _numbers(path, frame, "threshold_m", percent=False)
+    degs = _numbers(path, frame, "threshold_deg", percent=False)
+    nq = _numbers(path, frame, "n_queries", percent=False) if "n_queries" in frame.columns else None
+    cells: dict[tuple[str, str], dict[object, str | None]] = {}
+    queries: dict[str, dict[str, int]] = {}
+    for idx, row in frame.iterrows():
+        cond = _condition(row["condition"])
+        if cond is None:
+            raise PaperTablesError(f"{path}: unknown condition {row['condition']!r} on data row {idx + 1}; "
+                                   f"expected one of {list(TABLE4_CONDITIONS)}")
+        k = _threshold(ms[idx], degs[idx])
+        if k is None:
+            raise PaperTablesError(f"{path}: threshold ({ms[idx]:g} m, {degs[idx]:g} deg) on data row {idx + 1} is not "
+                                   f"one of the paper's {[(m, d) for m, d in TABLE4_THRESHOLDS]}")
+        key = (row["method"], row["query_set"])
+        row_cells = cells.setdefault(key, {})
+        if (cond, k) in row_cells:
+            raise PaperTablesError(f"{path}: method {key[0]!r}, query set {key[1]!r}, condition {cond!r}, threshold "
+                                   f"({TABLE4_THRESHOLDS[k][0]:g} m, {TABLE4_THRESHOLDS[k][1]} deg) appears twice")
+        row_cells[(cond, k)] = _ours_text(values[idx])
+        if nq is not None and k == 0:
+            queries.setdefault(row["query_set"], {})[cond] = int(nq[idx])
+    measured = _Measured()
+    for (method, query_set), row_cells in cells.items():
+        extra = {"test": "", "train": "; local score, train-split queries"}.get(query_set, f"; query set {query_set}")
+        measured.rows.append(_Row(_method_label(method, cfg, extra), row_cells, "ours"))
+    sets = list(dict.fromkeys(q for _, q in cells))
+    for q in sets:
+        methods = ", ".join(m for m, qs in cells if qs == q)
+        n = f" ({sum(queries[q].values())} queries over {len(queries[q])} conditions)" if q in queries else ""
+        if q == "test":
+            measured.notes.append(f"the v2 test queries{n}, method(s) {methods}")
+        elif q == "train":
+            measured.notes.append(
+                f"rows marked 'local score, train-split queries' are scored here against the public ground truth of "
+                f"the v2 train-split queries{n}, not the paper's test queries (whose poses are withheld and scored by "
+                f"visuallocalization.net), so they are not directly comparable with the published rows; method(s) {methods}")
+        else:
+            measured.notes.append(f"query set {q}{n}, method(s) {methods}")
+    return measured
+
+
+# --- captions and documents -----------------------------------------------------------------------
+
+_MARKS_SENTENCE = " Best in bold, second in italic, per query set."
+
+
+def _choices(cfg: Config) -> str:
+    """The paper-silent choices of `cfg`: :func:`acmnet.report.tables.caption` from ``Experiment ...`` on,
+    without its marks sentence (the protocol of our rows is stated from the measured files)."""
+    text = _config_caption(cfg).removesuffix(_MARKS_SENTENCE)
+    start = text.find("Experiment ")
+    return text[start:] if start >= 0 else text
+
+
+def _references(pub: PublishedResults, table: str) -> str:
+    cites = {}
+    for r in pub.tables[table].rows:
+        c = pub.citation(r.method)
+        if not c.this_paper:
+            cites.setdefault(c.ref, c.short())
+    return "; ".join(cites[k] for k in sorted(cites))
+
+
+def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config | None) -> str:
+    f = pub.tables[table].facts
+    first_author = str((pub.paper.get("authors") or ["the authors"])[0]).split()[-1]
+    ref = f" [{f['dataset_ref']}]" if f.get("dataset_ref") else ""
+    parts = [tex_escape(f"Paper's {table.replace('table', 'Table ')} regenerated: {f['dataset']}{ref}"
+                        + (f" ({f['split']})" if f.get("split") else "") + ".")]
+    if table == "table4":
+        thresholds = ", ".join(f"({m:g} m, {d} deg)" for m, d in TABLE4_THRESHOLDS)
+        parts.append(tex_escape(f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}; "
+                                f"thresholds {thresholds}; values in percent."))
+    else:
+        parts.append(tex_escape(f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}, "
+                                f"in percent; tolerance {f['tolerance']}."))
+    parts.append(tex_escape(f"Published rows as printed in the paper ({first_author} et al.), with its reference "
+                            f"numbers: {_references(pub, table)}. ACM-Net (published) is the paper's own row."))
+    if measured.rows:
+        parts.append(tex_escape("Our rows (ours, to one decimal): " + "; ".join(measured.notes) + "."))
+        if cfg is not None:
+            parts.append("Our rows' settings: " + _choices(cfg))
+    else:
+        parts.append("No measured rows: the published numbers alone, to check the transcription.")
+    parts.append("Best in bold, second best in italic, per column over all rows shown"
+                 + (" (ours compared as printed, to one decimal)" if measured.rows else "") + "; ties share the mark.")
+    return " ".join(parts)
+
+
+def _document(tabular: list[str], caption_text: str, label: str, landscape: bool) -> str:
+    geometry = "a4paper,landscape,margin=1cm" if landscape else "a4paper,margin=2cm"
+    body = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"] if landscape else tabular
+    lines = [
+        r"\documentclass[10pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
+        rf"\usepackage[{geometry}]{{geometry}}", r"\usepackage{booktabs}", r"\usepackage{graphicx}",
+        r"\pagestyle{empty}", r"\begin{document}", r"\begin{table}[h]", r"\centering",
+        rf"\caption{{{caption_text}}}", rf"\label{{{label}}}", *body, r"\end{table}", r"\end{document}", "",
+    ]
+    return "\n".join(lines)
+
+
+def _recall_table(pub: PublishedResults, table: str, measured: _Measured) -> list[str]:
+    cols = list(RECALL_COLUMNS[table])
+    rows = _published_rows(pub, table, cols) + measured.rows
+    header = pub.tables[table].facts.get("header") or pub.tables[table].facts["dataset"]
+    n = len(cols)
+    return [
+        r"\begin{tabular}{l" + "r" * n + "}", r"\toprule",
+        rf" & \multicolumn{{{n}}}{{c}}{{{tex_escape(header)}}} \\", rf"\cmidrule(lr){{2-{n + 1}}}",
+        "Method & " + " & ".join(cols) + r" \\", r"\midrule",
+        *_body(rows, cols), r"\bottomrule", r"\end{tabular}",
+    ]
+
+
+def _table4(pub: PublishedResults, measured: _Measured) -> list[str]:
+    facts = pub.tables["table4"].facts
+    headers = facts.get("condition_headers") or {}
+    printed = facts.get("thresholds") or [{"printed_m": f"{m:g}", "printed_deg": str(d)} for m, d in TABLE4_THRESHOLDS]
+    keys = [(c, k) for c in TABLE4_CONDITIONS for k in range(len(TABLE4_THRESHOLDS))]
+    rows = _published_rows(pub, "table4", keys) + measured.rows
+    t = len(TABLE4_THRESHOLDS)
+    day_end = 1 + t * len(DAY_CONDITIONS)
+    night_end = day_end + t * len(NIGHT_CONDITIONS)
+    cond_cells, cond_rules = [], []
+    for i, c in enumerate(TABLE4_CONDITIONS):
+        cond_cells.append(rf"\multicolumn{{{t}}}{{c}}{{{tex_escape(headers.get(c, c))}}}")
+        cond_rules.append(rf"\cmidrule(lr){{{2 + i * t}-{1 + (i + 1) * t}}}")
+    return [
+        rf"\begin{{tabular}}{{l*{{{len(keys)}}}{{r}}}}", r"\toprule",
+        rf" & \multicolumn{{{day_end - 1}}}{{c}}{{Day conditions}} & "
+        rf"\multicolumn{{{night_end - day_end}}}{{c}}{{Night conditions}} \\",
+        rf"\cmidrule(lr){{2-{day_end}}}\cmidrule(lr){{{day_end + 1}-{night_end}}}",
+        " & " + " & ".join(cond_cells) + r" \\", "".join(cond_rules),
+        "m & " + " & ".join(tex_escape(p["printed_m"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
+        "deg & " + " & ".join(tex_escape(p["printed_deg"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
+        r"\midrule", *_body(rows, keys), r"\bottomrule", r"\end{tabular}",
+    ]
+
+
+def render_paper_tables(out_dir: Path, metrics: list[Path] | None = None, cfg: Config | None = None,
+                        robotcar_scores: Path | None = None, *,
+                        dataset_tables: Mapping[str, str] | None = None,
+                        published: PublishedResults | None = None) -> list[Path]:
+    """Write ``table2.tex``, ``table3.tex`` and ``table4.tex`` under `out_dir`; return their paths.
+
+    `metrics`: the pipeline's metrics CSV files; their rows join Table 2 or 3 through
+    `dataset_tables` (dataset name -> ``"table2"`` / ``"table3"``; default: each dataset of `cfg` by
+    its type's `paper_table`), for the paper's query set of that table only.
+    `robotcar_scores`: a CSV of our RobotCar Seasons v2 scores for Table 4 (format in the module
+    docstring). `cfg`: the configuration behind our rows; its paper-silent choices go in the
+    captions of the tables that have measured rows. `published`: the published results (default
+    :func:`acmnet.report.published.load_published`).
+
+    Raises FileNotFoundError for a missing input and :class:`PaperTablesError` naming the file when
+    an input is malformed; nothing is written then.
+    """
+    pub = published if published is not None else load_published()
+    if dataset_tables is None and metrics and cfg is None:
+        raise ValueError("measured rows need the config of the run (acmnet tables --config), which says the "
+                         "paper table of each dataset")
+    mapping = dict(dataset_tables if dataset_tables is not None else (_dataset_tables(cfg) if cfg else {}))
+    measured = _read_metrics([Path(p) for p in metrics or []], pub, mapping, cfg)
+    measured["table4"] = _read_robotcar(Path(robotcar_scores), cfg) if robotcar_scores is not None else _Measured()
+    texts = {}
+    for table in PAPER_TABLES:
+        tabular = _table4(pub, measured[table]) if table == "table4" else _recall_table(pub, table, measured[table])
+        texts[table] = _document(tabular, _caption(pub, table, measured[table], cfg), f"tab:paper-{table}",
+                                 landscape=table == "table4")
+    out_dir = Path(out_dir)
+    paths = []
+    for table in PAPER_TABLES:
+        path = out_dir / f"{table}.tex"
+        atomic_write_text(path, texts[table])
+        paths.append(path)
+    return paths

@@ -1,0 +1,85 @@
+"""Several training processes (torchrun): joining the process group and agreeing across ranks.
+
+Started by `torchrun --nproc-per-node G -m acmnet.cli train ...` (WORLD_SIZE > 1), each rank takes
+its slice of every global batch, the encoder is wrapped in DistributedDataParallel, the
+contrastive loss gathers negatives from every rank (`acmnet.train.losses`), batch norm uses the
+statistics of every rank's slice (`acmnet.train.batchnorm`), each rank draws its own
+augmentations, and only rank 0 writes logs and checkpoints, which keep every rank's random state.
+With one process every function here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from acmnet.device import resolve_device
+from acmnet.train.step import TrainingError
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place: `rank` of `world` processes, training on `device`."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes logs and checkpoints."""
+        return self.rank == 0
+
+
+def join(device_name: str) -> Group:
+    """This process's group. Under `torchrun` (WORLD_SIZE > 1) this joins the process group:
+    NCCL with one GPU per process (LOCAL_RANK) on CUDA, gloo on CPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world == 1:
+        return Group(0, 1, device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Group(torch.distributed.get_rank(), world, device)
+
+
+def mean_loss_and_stop(loss: torch.Tensor, stop: bool, group: Group) -> tuple[float, bool]:
+    """The loss averaged over ranks, and whether any rank was asked to stop, read back to the host
+    once (one all-reduce with several processes), so every rank stops together on a non-finite
+    loss or a preemption signal."""
+    both = torch.cat([loss.detach().float().reshape(1), loss.new_tensor([float(stop)], dtype=torch.float32)])
+    if group.world > 1:
+        torch.distributed.all_reduce(both)
+    value, stops = both.tolist()
+    return value / group.world, stops > 0
+
+
+def gather(obj: object, group: Group) -> list:
+    """Every rank's `obj`, in rank order (a one-element list with one process)."""
+    if group.world == 1:
+        return [obj]
+    out: list = [None] * group.world
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def check_replicas_agree(model: torch.nn.Module, group: Group) -> None:
+    """After distributed training every rank must hold the same weights; stop if they do not."""
+    if group.world == 1:
+        return
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    low, high = checksum.clone(), checksum.clone()
+    torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+    torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+    if not torch.allclose(low, high, rtol=1e-9, atol=1e-9):
+        raise TrainingError(f"the ranks ended with different weights (checksums {low.item()} .. {high.item()})")
+
+
+def barrier(group: Group) -> None:
+    if group.world > 1:
+        torch.distributed.barrier()

@@ -1,0 +1,294 @@
+import re
+from dataclasses import asdict
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from acmnet.data.cache import build_cache
+from acmnet.config import ModelConfig
+from acmnet.data import manifest as mf
+from acmnet.report.gradcam import (
+    DescriptorModel,
+    SimilarityTarget,
+    gradcam_figure,
+    similarity_cams,
+    similarity_cams_and_scores,
+    target_layer,
+)
+from acmnet.methods.backbone import build_model
+
+BACKBONES = ["test_efficientnet", "test_resnet"]
+H, W = 96, 128  # not square, so a swapped height/width shows
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The test machine's cores are shared: intra-op threads contend and slow tiny models ~40x.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(backbone: str, seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(backbone=backbone, pretrained=False, projector_hidden=32, projector_dim=16, rotation_hidden=8)
+    return build_model(cfg), cfg
+
+
+def images(n: int, seed: int) -> torch.Tensor:
+    return torch.rand(n, 3, H, W, generator=torch.Generator().manual_seed(seed))
+
+
+def reference_gradcam(model, layer, image, reference_descriptor):
+    """Grad-CAM by hand: ReLU(sum_k mean(dS/dA_k) A_k), min-max scaled, upsampled, min-max scaled."""
+    store = {}
+    handle = layer.register_forward_hook(lambda module, inputs, output: store.__setitem__("a", output))
+    try:
+        x = image[None].clone().requires_grad_(True)
+        s = (F.normalize(model.descriptors(x), dim=-1) * F.normalize(reference_descriptor, dim=-1)).sum()
+        (grad,) = torch.autograd.grad(s, store["a"])
+    finally:
+        handle.remove()
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * store["a"]).sum(dim=1, keepdim=True))
+    cam = cam - cam.min()
+    cam = cam / (cam.max() + 1e-7)
+    cam = F.interpolate(cam, size=(H, W), mode="bilinear", align_corners=False)[0, 0]
+    cam = cam - cam.min()
+    return (cam / (cam.max() + 1e-7)).detach().numpy()
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_cams_shape_range_and_match_a_hand_computed_similarity_gradcam(backbone):
+    model, _ = tiny(backbone)
+    model.eval()
+    n = 4
+    queries, references = images(n, 1), images(n, 2)
+    query_cams, reference_cams, sims = similarity_cams_and_scores(model.descriptors, model.encoder, queries, references)
+    for cams in (query_cams, reference_cams):
+        assert cams.shape == (n, H, W) and cams.dtype == np.float32
+        assert cams.min() >= 0.0 and cams.max() <= 1.0
+        assert np.isfinite(cams).all()
+    with torch.no_grad():
+        q, r = model.descriptors(queries), model.descriptors(references)
+    np.testing.assert_allclose(sims, (q * r).sum(-1).numpy(), rtol=1e-5, atol=1e-6)
+
+    layer = model.encoder.layer4 if backbone == "test_resnet" else model.encoder.blocks[-1]  # the last stage
+    first_conv = next(m for m in model.encoder.modules() if isinstance(m, nn.Conv2d))
+    checked = {"query": 0, "reference": 0}
+    for i in range(n):
+        # The query's CAM is the Grad-CAM of its similarity to the reference's descriptor, and the
+        # reference's the other way round, at the last convolutional stage.
+        for role, cams, image, other in (("query", query_cams, queries, r), ("reference", reference_cams, references, q)):
+            expected = reference_gradcam(model, layer, image[i], other[i])
+            np.testing.assert_allclose(cams[i], expected, atol=1e-4, err_msg=f"{role} {i}")
+            if expected.max() < 0.5:
+                continue  # a random network's CAM may be all zero (no location raises the similarity)
+            checked[role] += 1
+            # The comparison discriminates: another target (dissimilarity, i.e. the similarity to the
+            # negated descriptor) or another layer (the first convolution) gives another map.
+            # (Random noise images all look alike to a random network, so the similarity to another
+            # pair's image would give nearly the same map; the colour test below covers that.)
+            wrong_target = reference_gradcam(model, layer, image[i], -other[i])
+            wrong_layer = reference_gradcam(model, first_conv, image[i], other[i])
+            assert np.abs(cams[i] - wrong_target).max() > 0.1, f"{role} {i}"
+            assert np.abs(cams[i] - wrong_layer).max() > 0.1, f"{role} {i}"
+    assert checked["query"] and checked["reference"], checked  # some non-degenerate maps were compared
+
+
+def test_similarity_target_score_is_the_cosine_similarity():
+    gen = torch.Generator().manual_seed(0)
+    output, reference = torch.randn(5, 16, generator=gen) * 3, torch.randn(16, generator=gen) * 2
+    expected = F.cosine_similarity(output, reference[None], dim=-1)
+    target = SimilarityTarget(reference)
+    torch.testing.assert_close(target(output), expected)
+    for i in range(5):  # pytorch-grad-cam calls the target on one image's output (D,)
+        torch.testing.assert_close(target(output[i]), expected[i])
+    torch.testing.assert_close(SimilarityTarget(reference.numpy())(output), expected)  # numpy accepted
+    # with a real model's (unit) descriptors the score is their dot product
+    model, _ = tiny("test_efficientnet")
+    model.eval()
+    with torch.no_grad():
+        d = model.descriptors(images(2, 3))
+    torch.testing.assert_close(SimilarityTarget(d[1])(d[0]), (d[0] * d[1]).sum())
+
+
+class ColourEncoder(nn.Module):
+    """A hand-made CNN: per-pixel colour channels (a 1x1 identity conv stage), average-pooled."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1, bias=False)
+        self.stage = nn.Sequential(nn.Conv2d(3, 3, 1, bias=False), nn.ReLU())
+        for conv in (self.stem, self.stage[0]):
+            nn.init.dirac_(conv.weight)
+        self.feature_info = [{"module": "stem", "num_chs": 3, "reduction": 1}, {"module": "stage", "num_chs": 3, "reduction": 1}]
+
+    def forward(self, images):
+        return self.stage(self.stem(images)).mean(dim=(2, 3))
+
+
+class ColourDescriber(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = ColourEncoder()
+
+    def forward(self, images):
+        return F.normalize(self.encoder(images), dim=-1)
+
+
+def halves(left, right):
+    image = torch.zeros(3, 8, 16)
+    image[left, :, :8] = 1.0
+    image[right, :, 8:] = 1.0
+    return image
+
+
+def test_cam_lies_on_the_content_shared_with_the_other_image():
+    # Query: red | green; reference: blue | red. They share only the red half, on opposite sides.
+    # The similarity rises with red in either image, falls with the unshared colour: so the query's
+    # CAM must cover its left half only and the reference's its right half only. A target that
+    # used the image's own descriptor would give no evidence at all, a swapped query/reference
+    # would put the mass on the other side.
+    red, green, blue = 0, 1, 2
+    describer = ColourDescriber()
+    query, reference = halves(red, green)[None], halves(blue, red)[None]
+    query_cams, reference_cams = similarity_cams(describer, describer.encoder, query, reference)
+    assert query_cams.shape == (1, 8, 16)
+    assert query_cams[0, :, :8].min() > 0.99 and query_cams[0, :, 8:].max() < 1e-6
+    assert reference_cams[0, :, 8:].min() > 0.99 and reference_cams[0, :, :8].max() < 1e-6
+    # the same from uint8 (N, H, W, 3) images, as the image cache stores them
+    as_uint8 = [(x.permute(0, 2, 3, 1) * 255).to(torch.uint8).numpy() for x in (query, reference)]
+    query_u8, reference_u8 = similarity_cams(describer, describer.encoder, *as_uint8)
+    np.testing.assert_allclose(query_u8, query_cams, atol=1e-6)
+    np.testing.assert_allclose(reference_u8, reference_cams, atol=1e-6)
+    # and a CNN-sized case through a random timm backbone: both images equal, the CAM is defined
+    # (float32, in range) even though the gradient of a maximal cosine is (numerically) zero
+    model, _ = tiny("test_resnet")
+    same = images(1, 4)
+    q_cam, r_cam = similarity_cams(model.descriptors, model.encoder, same, same)
+    assert np.isfinite(q_cam).all() and q_cam.min() >= 0 and q_cam.max() <= 1
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_parameters_unchanged_and_no_grad_left(backbone):
+    model, _ = tiny(backbone)
+    model.train()  # the caller's modes are restored afterwards; the CAM itself runs in eval mode
+    model.encoder.bn1.eval()  # e.g. a frozen batch norm: mixed modes are kept as they were
+    model.projector[0].weight.requires_grad_(False)  # a caller's frozen flag is kept as it was
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    seen_modes = []
+    handle = model.encoder.register_forward_pre_hook(lambda m, i: seen_modes.append(m.training))
+    with torch.no_grad():  # a caller's no_grad context does not break the CAM
+        query_cams, _ = similarity_cams(model.descriptors, model.encoder, images(2, 5), images(2, 6))
+    handle.remove()
+    assert query_cams.max() > 0
+    assert seen_modes and not any(seen_modes)
+    assert model.training and model.projector.training and not model.encoder.bn1.training
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0, msg=name)  # BN running stats too
+    for name, param in model.named_parameters():
+        assert param.grad is None, name
+        assert param.requires_grad == flags[name], name
+
+
+def test_target_layer_is_the_last_convolutional_stage():
+    resnet, _ = tiny("test_resnet")
+    assert target_layer(resnet.encoder) is resnet.encoder.layer4
+    assert target_layer(resnet) is resnet.encoder.layer4  # an AcmNet: its encoder
+    effnet, _ = tiny("test_efficientnet")
+    assert target_layer(effnet.encoder) is effnet.encoder.blocks[-1]
+    # without timm's feature_info: the last Conv2d
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    assert target_layer(plain) is plain[2]
+    with pytest.raises(ValueError, match="no nn.Conv2d"):
+        target_layer(nn.Sequential(nn.Flatten(), nn.Linear(12, 4)))
+    vit = timm.create_model("test_vit", pretrained=False, num_classes=0)
+    with pytest.raises(ValueError, match="no convolutional last stage"):
+        target_layer(vit)
+
+
+def test_descriptor_model_accepts_modules_and_their_methods():
+    model, _ = tiny("test_efficientnet")
+    model.eval()
+    x = images(2, 7)
+    wrapped = DescriptorModel(model.descriptors)
+    assert wrapped.owner is model
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(x), model.descriptors(x))
+    describer = ColourDescriber()
+    assert DescriptorModel(describer).owner is describer
+    with pytest.raises(TypeError, match="nn.Module"):
+        DescriptorModel(lambda images: images.mean(dim=(2, 3)))
+    with pytest.raises(ValueError, match="not part of the describer"):
+        similarity_cams(describer, model.encoder, x[:, :, :8, :16], x[:, :, :8, :16])
+
+
+def write_case(tmp_path, indices, size=(64, 64)):
+    """Manifest (4 references, 4 queries in two sets), image cache, retrieval.npz and checkpoint."""
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        names.append(f"{i}.png")
+    frame = pd.DataFrame({
+        "image": names,
+        "role": ["reference"] * 4 + ["query"] * 4,
+        "place": [0, 10, 20, 30, 0, 10, 20, 30],
+        "condition": ["summer"] * 4 + ["winter", "winter", "night", "night"],
+    })
+    mf.write(frame, tmp_path / "manifest.csv")
+    build_cache(frame, tmp_path, tmp_path / "images.npy", size, workers=1, progress=False)
+    indices = np.asarray(indices, dtype=np.int64)
+    np.savez(tmp_path / "retrieval.npz", indices=indices, scores=np.zeros(indices.shape, np.float32),
+             reference_rows=np.arange(4, dtype=np.int64), query_rows=np.arange(4, 8, dtype=np.int64),
+             manifest=np.array(str(tmp_path / "manifest.csv")))
+    model, cfg = tiny("test_efficientnet")
+    torch.save({"model": model.state_dict(), "model_config": asdict(cfg), "method": "acmnet", "epochs": 1, "steps": 1},
+               tmp_path / "checkpoint.pt")
+    return [tmp_path / name for name in ("manifest.csv", "images.npy", "retrieval.npz", "checkpoint.pt")]
+
+
+def test_gradcam_figure_end_to_end_png_and_pdf(tmp_path):
+    # queries 0 and 2 retrieve their own place (correct), 1 and 3 a place 20 away (failed at tolerance 5)
+    inputs = write_case(tmp_path, [[0, 1], [3, 1], [2, 0], [1, 3]])
+    out = [tmp_path / "figs" / "gradcam.png", tmp_path / "figs" / "gradcam.pdf"]
+    written = gradcam_figure(*inputs, tolerance=5, out_paths=out, per_kind=3)
+    assert written == out
+    with Image.open(out[0]) as png:
+        assert png.format == "PNG" and png.size[0] > 500 and png.size[1] > 500
+    assert out[1].read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["gradcam.pdf", "gradcam.png"]  # no temp files
+
+
+def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
+    inputs = write_case(tmp_path, [[0], [1], [2], [3]])  # every query correct
+    out = tmp_path / "all_correct.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        gradcam_figure(*inputs, tolerance=0, out_paths=[out], per_kind=1)
+    text = out.read_text()
+    assert "no failed top-1 retrieval among the 4 queries" in text
+    assert "correct: winter query" in text and "no correct" not in text
+    assert "1 correct, 0 failed (4/4 correct)" in text
+
+    with pytest.raises(ValueError, match="suffix"):
+        gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "figure.jpgx"])
+
+    other = tmp_path / "none_correct"
+    other.mkdir()
+    inputs = write_case(other, [[2], [3], [0], [0]])  # every query wrong
+    out = other / "none_correct.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        gradcam_figure(*inputs, tolerance=0, out_paths=[out], per_kind=2)
+    text = out.read_text()
+    assert "no correct top-1 retrieval among the 4 queries" in text
+    assert "failed: winter query" in text and "failed: night query" in text
+    assert "retrieved place 20" in text and re.search(r"similarity -?[01]\.\d{3}", text)
