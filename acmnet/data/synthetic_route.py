@@ -23,9 +23,9 @@ Units: images are ``(H, W)`` = ``image_size`` pixels; the place step is in near-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,10 +38,10 @@ __all__ = [
     "REFERENCE_CONDITION",
     "World",
     "build_world",
-    "traversal_offsets",
+    "check_condition",
     "render_condition",
     "render_route",
-    "check_condition",
+    "traversal_offsets",
 ]
 
 CONDITIONS: tuple[str, ...] = ("day", "winter", "autumn", "night", "haze")
@@ -71,6 +71,7 @@ def _rng(*key: int) -> np.random.Generator:
 
 
 def _smooth(t: np.ndarray) -> np.ndarray:
+    """Smoothstep 3t^2 - 2t^3 of t in [0, 1] (same shape)."""
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -191,11 +192,13 @@ class _Canvas:
     # -- primitives (coordinates in canvas px) --
     def rect(self, x0: float, x1: float, y0: float, y1: float, color: Sequence[float], mat: int,
              aux: float | np.ndarray = 0.0) -> None:
+        """Axis-aligned rectangle [x0, x1) x [y0, y1)."""
         self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1),
                   color, mat, aux)
 
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float],
                 mat: int, aux: float = 0.0) -> None:
+        """Filled ellipse centred at (cx, cy) with radii (rx, ry)."""
         self.draw((cx - rx, cx + rx, cy - ry, cy + ry),
                   lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
                   color, mat, aux)
@@ -210,6 +213,7 @@ class _Canvas:
 
     def segment(self, x0: float, y0: float, x1: float, y1: float, r: float,
                 color: Sequence[float], mat: int) -> None:
+        """Line segment (x0, y0)-(x1, y1) with round caps, half-thickness ``r``."""
         dx, dy = x1 - x0, y1 - y0
         l2 = dx * dx + dy * dy + 1e-9
 
@@ -257,6 +261,7 @@ class World:
 
 def _palette(rng: np.random.Generator, colors: Sequence[Sequence[float]], spread: float = 0.06,
              ) -> np.ndarray:
+    """One colour of ``colors`` (RGB in [0, 1]), brightness varied by up to +-``spread``; (3,)."""
     c = np.asarray(colors[int(rng.integers(len(colors)))], np.float32)
     return np.clip(c * (1.0 + spread * (2.0 * rng.random() - 1.0)), 0.0, 1.0)
 
@@ -384,60 +389,107 @@ def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: 
 
 
 def _ground_profile(seed: int, key: int, w: int, y: float, amp: float, s: float) -> np.ndarray:
+    """Ground line (w,) in panorama rows: ``y`` raised by up to ``amp`` px of smooth noise."""
     return y - amp * _noise1d((seed, key), w, (90 * s, 30 * s), (1.0, 0.4))
 
 
-def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, my: int,
-                  ) -> list[_Layer]:
-    """Rasterise all layers. ``hp`` panorama rows, ``h`` image rows, ``my`` row margin."""
-    rows = np.arange(hp, dtype=np.float32)[:, None] + 0.5
-    y = lambda frac: my + frac * h  # noqa: E731  (image-fraction -> panorama row)
-    layers: list[_Layer] = []
+# palettes of the layer builders (RGB in [0, 1])
+_FIELD_GREENS = [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25), (0.55, 0.58, 0.32),
+                 (0.42, 0.50, 0.22)]
+_CLUMP_GREENS = [(0.17, 0.30, 0.14), (0.13, 0.25, 0.12)]
+_BUSH_GREENS = [(0.20, 0.36, 0.15), (0.26, 0.40, 0.18)]
+_VERGES = [(0.34, 0.48, 0.22), (0.46, 0.50, 0.26), (0.42, 0.36, 0.24), (0.28, 0.42, 0.20)]
+_BALLASTS = [(0.47, 0.43, 0.38), (0.55, 0.54, 0.52), (0.40, 0.33, 0.28)]
+_FENCES = [(0.45, 0.35, 0.25), (0.6, 0.6, 0.58)]
 
-    def finish(name: str, cv: _Canvas, f: float | np.ndarray, hz: float | np.ndarray,
-               key: int, cell: float) -> None:
-        fine = max(1.5, cell / 2.5)
-        noise = 0.65 * _noise2d((seed, _S_NOISE, key, 0), hp, cv.w, cell, cell) + 0.35 * _noise2d(
-            (seed, _S_NOISE, key, 1), hp, cv.w, fine, fine)
-        layers.append(_Layer(name, np.broadcast_to(np.asarray(f, np.float32), (hp,)).copy(),
-                             np.broadcast_to(np.asarray(hz, np.float32), (hp,)).copy(),
-                             cv.albedo, cv.alpha, cv.mat, cv.aux, noise.astype(np.float32)))
+_NEAR_BASE = 0.865  # ground line of the near objects and poles (fraction of image height)
 
-    # sky: clouds/overcast texture in ``noise`` (stretched), stars in ``aux``
-    w = widths["sky"]
-    cv = _Canvas(hp, w)
+
+@dataclass(frozen=True, eq=False)
+class _Frame:
+    """Row geometry shared by the layer builders of one world.
+
+    ``hp`` panorama rows = ``h`` image rows + 2 * ``my`` jitter margin rows; ``s`` = h / 96 is the
+    object scale (sizes are designed for 96-row images); ``rows`` (hp, 1) float32 pixel-centre
+    rows.
+    """
+
+    seed: int
+    hp: int
+    h: int
+    s: float
+    my: int
+    rows: np.ndarray
+
+    def y(self, frac: float) -> float:
+        """Panorama row of an image-height fraction (0 = top of an unjittered image)."""
+        return self.my + frac * self.h
+
+
+def _finish_layer(g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarray,
+                  haze: float | np.ndarray, key: int, cell: float) -> _Layer:
+    """Freeze a canvas into a layer.
+
+    ``parallax`` and ``haze`` (scalars or per row) become (hp,) float32; ``noise`` (hp, w) is two
+    octaves of 2-D value noise from stream ``key``, coarse cell ``cell`` px and fine cell
+    ``max(1.5, cell / 2.5)`` px.
+    """
+    fine = max(1.5, cell / 2.5)
+    noise = 0.65 * _noise2d((g.seed, _S_NOISE, key, 0), g.hp, cv.w, cell, cell) + 0.35 * _noise2d(
+        (g.seed, _S_NOISE, key, 1), g.hp, cv.w, fine, fine)
+    return _Layer(name, np.broadcast_to(np.asarray(parallax, np.float32), (g.hp,)).copy(),
+                  np.broadcast_to(np.asarray(haze, np.float32), (g.hp,)).copy(),
+                  cv.albedo, cv.alpha, cv.mat, cv.aux, noise.astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------- sky
+def _sky_layer(g: _Frame, w: int) -> _Layer:
+    """Sky panorama (hp, w), opaque: cloud texture in ``noise`` (cells stretched 7 x 30 and
+    3 x 11 s-px), a uniform lattice in ``aux`` (stars where it is near 1)."""
+    s = g.s
+    cv = _Canvas(g.hp, w)
     cv.alpha[:] = 1.0
     cv.mat[:] = _SKY
-    cv.aux[:] = _lattice((seed, _S_SKY, 1), hp, w, chunk=64)
-    clouds = 0.6 * _noise2d((seed, _S_SKY, 2), hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
-        (seed, _S_SKY, 3), hp, w, 3 * s, 11 * s)
-    layers.append(_Layer("sky", np.full(hp, 0.03, np.float32), np.ones(hp, np.float32),
-                         cv.albedo, cv.alpha, cv.mat, cv.aux, clouds.astype(np.float32)))
+    cv.aux[:] = _lattice((g.seed, _S_SKY, 1), g.hp, w, chunk=64)
+    clouds = 0.6 * _noise2d((g.seed, _S_SKY, 2), g.hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
+        (g.seed, _S_SKY, 3), g.hp, w, 3 * s, 11 * s)
+    return _Layer("sky", np.full(g.hp, 0.03, np.float32), np.ones(g.hp, np.float32),
+                  cv.albedo, cv.alpha, cv.mat, cv.aux, clouds.astype(np.float32))
 
-    # far mountains: a lighter back range and a darker front range; aux = altitude in [0, 1]
-    w = widths["mountains"]
-    cv = _Canvas(hp, w)
+
+# ---------------------------------------------------------------------------------- mountains
+def _peak_series(g: _Frame, k: int, w: int) -> np.ndarray:
+    """Sharp peaks of mountain range ``k`` (0 back, 1 front): height above the range, (w,) px."""
+    s, h = g.s, g.h
     xs = np.arange(w, dtype=np.float32)
-    peaks = []
-    for k in range(2):  # sharp peaks, one series per range
-        rng = _rng(seed, _S_MOUNT, 10 + k)
-        bumps = np.zeros(w, np.float32)
-        x = 0.0
-        while x < w:
-            x += rng.uniform(50, 190) * s
-            hw, ph = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
-            lo, hi = max(int(x - hw), 0), min(int(x + hw) + 2, w)
-            bumps[lo:hi] = np.maximum(
-                bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
-        peaks.append(bumps)
-    # a slow envelope: stretches of high ranges and stretches with no mountains in view
-    env = _smooth(np.clip((_noise1d((seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5,
+    rng = _rng(g.seed, _S_MOUNT, 10 + k)
+    bumps = np.zeros(w, np.float32)
+    x = 0.0
+    while x < w:
+        x += rng.uniform(50, 190) * s
+        hw, ph = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
+        lo, hi = max(int(x - hw), 0), min(int(x + hw) + 2, w)
+        bumps[lo:hi] = np.maximum(
+            bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
+    return bumps
+
+
+def _mountain_layer(g: _Frame, w: int) -> _Layer:
+    """Far mountains (hp, w), parallax 0.12: a lighter back range and a darker front range.
+
+    A slow envelope gives stretches of high ranges and stretches with no mountains in view;
+    ``aux`` holds the altitude in [0, 1] (snow caps).
+    """
+    s, h, rows = g.s, g.h, g.rows
+    cv = _Canvas(g.hp, w)
+    peaks = [_peak_series(g, k, w) for k in range(2)]
+    env = _smooth(np.clip((_noise1d((g.seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5,
                           0, 1))
-    back = y(0.52) - env * (0.08 * h + 0.26 * h * _noise1d(
-        (seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2)) + 0.7 * peaks[0])
-    front = y(0.55) - env * (0.05 * h + 0.2 * h * _noise1d(
-        (seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2)) + 0.5 * peaks[1])
-    alt = np.clip((y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
+    back = g.y(0.52) - env * (0.08 * h + 0.26 * h * _noise1d(
+        (g.seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2)) + 0.7 * peaks[0])
+    front = g.y(0.55) - env * (0.05 * h + 0.2 * h * _noise1d(
+        (g.seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2)) + 0.5 * peaks[1])
+    alt = np.clip((g.y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
     m = rows >= back[None, :]
     cv.albedo[m] = (0.52, 0.57, 0.68)
     cv.mat[m] = _MOUNTAIN_FAR
@@ -446,145 +498,203 @@ def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, 
     cv.mat[m2] = _MOUNTAIN
     cv.alpha[m | m2] = 1.0
     cv.aux[:] = alt
-    finish("mountains", cv, 0.12, 0.85, 2, 5 * s)
+    return _finish_layer(g, "mountains", cv, 0.12, 0.85, 2, 5 * s)
 
-    # hills: fields of varying greens, dark tree clumps along and below the ridge
-    w = widths["hills"]
-    cv = _Canvas(hp, w)
-    rng = _rng(seed, _S_HILL)
-    env = _smooth(np.clip((_noise1d((seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6,
-                          0, 1))
-    ridge = y(0.60) - h * (0.04 + 0.22 * env) * _noise1d(
-        (seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15))
-    m = rows >= ridge[None, :]
-    cv.alpha[m] = 1.0
-    cv.mat[m] = _HILL
+
+# -------------------------------------------------------------------------------------- hills
+def _hill_fields(g: _Frame, cv: _Canvas, ground: np.ndarray) -> None:
+    """Colour the hill pixels ``ground`` (hp, w) bool in column bands (fields 20-80 s-px wide);
+    ``aux`` holds each field's random value."""
+    rng = _rng(g.seed, _S_HILL)
     x = 0
-    while x < w:  # fields: column bands, slanted boundaries
-        fw = int(rng.uniform(20, 80) * s)
-        c = _palette(rng, [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25),
-                           (0.55, 0.58, 0.32), (0.42, 0.50, 0.22)], 0.08)
-        sl = slice(x, min(x + fw, w))
-        sub = m[:, sl]
+    while x < cv.w:  # fields: column bands, slanted boundaries
+        fw = int(rng.uniform(20, 80) * g.s)
+        c = _palette(rng, _FIELD_GREENS, 0.08)
+        sl = slice(x, min(x + fw, cv.w))
+        sub = ground[:, sl]
         cv.albedo[:, sl][sub] = c
         cv.aux[:, sl][sub] = rng.random()
         x += fw
+
+
+def _hill_tree_clumps(g: _Frame, cv: _Canvas, ridge: np.ndarray) -> None:
+    """Dark tree clumps and hedgerows along and just below the ridge line ``ridge`` (w,) rows."""
+    s, w = g.s, cv.w
     x = 0.0
-    rng = _rng(seed, _S_HILL, 1)  # own stream: a shorter route stays a prefix of a longer one
-    while x < w:  # tree clumps / hedgerows
+    rng = _rng(g.seed, _S_HILL, 1)  # own stream: a shorter route stays a prefix of a longer one
+    while x < w:
         x += rng.uniform(8, 45) * s
         n = int(rng.integers(2, 9))
-        base_dy = rng.uniform(0, 0.07) * h
+        base_dy = rng.uniform(0, 0.07) * g.h
         for _ in range(n):
             cx = x + rng.uniform(0, 3.0 * n) * s
             ix = int(np.clip(cx, 0, w - 1))
             r = rng.uniform(1.3, 3.0) * s
             cv.ellipse(cx, ridge[ix] + base_dy, r, r * rng.uniform(0.8, 1.3),
-                       _palette(rng, [(0.17, 0.30, 0.14), (0.13, 0.25, 0.12)]), _HILL_TREES,
-                       rng.random())
+                       _palette(rng, _CLUMP_GREENS), _HILL_TREES, rng.random())
         x += 3.0 * n * s
-    finish("hills", cv, 0.30, 0.66, 3, 4 * s)
 
-    # mid: meadow, towns/villages/fields/groves with buildings, small trees, street lamps
-    w = widths["mid"]
-    cv, fol = _Canvas(hp, w), _Canvas(hp, w)
-    rng = _rng(seed, _S_MID)
-    gl = _ground_profile(seed, _S_MID + 50, w, y(0.71), 0.025 * h, s)
-    m = rows >= gl[None, :]
+
+def _hill_layer(g: _Frame, w: int) -> _Layer:
+    """Hills (hp, w), parallax 0.30: fields of varying greens below a ridge, tree clumps."""
+    s, h = g.s, g.h
+    cv = _Canvas(g.hp, w)
+    env = _smooth(np.clip((_noise1d((g.seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6,
+                          0, 1))
+    ridge = g.y(0.60) - h * (0.04 + 0.22 * env) * _noise1d(
+        (g.seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15))
+    m = g.rows >= ridge[None, :]
+    cv.alpha[m] = 1.0
+    cv.mat[m] = _HILL
+    _hill_fields(g, cv, m)
+    _hill_tree_clumps(g, cv, ridge)
+    return _finish_layer(g, "hills", cv, 0.30, 0.66, 3, 4 * s)
+
+
+# ------------------------------------------------------------------------------- mid ("town")
+def _lake(g: _Frame, cv: _Canvas, gl: np.ndarray, x0: float, x1: float) -> None:
+    """A lake between columns ``x0`` and ``x1`` (px): half an ellipse below the ground line."""
+    cx, half = (x0 + x1) / 2, (x1 - x0) / 2
+    wl = float(gl[int(np.clip(cx, 0, cv.w - 1))]) + 1.0 * g.s
+    dep = 0.3 * g.h
+
+    def lake(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        return (yy >= wl) & (((xx - cx) / half) ** 2 + ((yy - wl) / dep) ** 2 <= 1.0)
+
+    cv.draw((x0, x1, wl, wl + dep), lake, (0.33, 0.48, 0.66), _WATER)
+
+
+def _street_lamp(cv: _Canvas, lx: float, base: float, s: float) -> None:
+    """A street lamp (post and lamp head, about 11 s-px tall) at column ``lx`` on row ``base``."""
+    cv.rect(lx, lx + max(0.6, 0.7 * s), base - 10 * s, base, (0.2, 0.2, 0.2), _POLE)
+    cv.rect(lx - 0.6 * s, lx + 1.3 * s, base - 11.2 * s, base - 9.8 * s, (0.65, 0.65, 0.6), _LAMP)
+
+
+def _town_building(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
+                   base: float) -> float:
+    """A town building from column ``x`` on ground row ``base``, sometimes a street lamp in
+    front; returns the column where the next object starts (px)."""
+    s = g.s
+    bw = rng.uniform(12, 34) * s
+    bh = rng.uniform(12, 40) * s
+    kd = rng.choice(["flat", "pitched", "shed", "church"], p=[0.42, 0.4, 0.12, 0.06])
+    if kd == "church":
+        bh = min(bh, 22 * s)
+    _building(cv, rng, x, base, bw, bh, s, str(kd))
+    if rng.random() < 0.35:  # street lamp in front
+        _street_lamp(cv, x + bw + rng.uniform(0.5, 2.5) * s, base, s)
+    x += bw + rng.uniform(0, 5) * s
+    return x
+
+
+def _village_house(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
+                   base: float) -> float:
+    """A small pitched house, often followed by a garden tree; returns the next column (px)."""
+    s, h, sm = g.s, g.h, 0.55 * g.s
+    bw = rng.uniform(10, 19) * s
+    _building(cv, rng, x, base, bw, rng.uniform(8, 15) * s, s, "pitched")
+    x += bw + rng.uniform(3, 10) * s
+    if rng.random() < 0.7:
+        _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6,
+              rng.uniform(0.08, 0.12) * h * 0.6, sm)
+    x += rng.uniform(4, 20) * s
+    return x
+
+
+def _field_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
+                   base: float) -> float:
+    """Open field: a row of hay bales, a barn or nothing; returns the next column (px)."""
+    s = g.s
+    if rng.random() < 0.35:
+        for _ in range(int(rng.integers(2, 6))):
+            cv.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
+            x += rng.uniform(5, 10) * s
+    elif rng.random() < 0.3:  # barn
+        _building(cv, rng, x, base, rng.uniform(14, 22) * s,
+                  rng.uniform(8, 12) * s, s, "pitched")
+    x += rng.uniform(15, 40) * s
+    return x
+
+
+def _grove_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
+                base: float) -> float:
+    """One deciduous tree or conifer of a grove; returns the next column (px)."""
+    s, h, sm = g.s, g.h, 0.55 * g.s
+    if rng.random() < 0.5:
+        _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6,
+              rng.uniform(0.08, 0.13) * h * 0.6, sm)
+    else:
+        _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6,
+                 rng.uniform(0.06, 0.1) * h * 0.6, sm)
+    x += rng.uniform(3, 9) * s
+    return x
+
+
+def _mid_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
+                 gl: np.ndarray, x: float) -> float:
+    """One stretch of the mid layer from column ``x`` (town, village, field, grove or lake, its
+    length drawn from ``rng``) on the ground line ``gl`` (w,) rows; returns the next column."""
+    s, w = g.s, cv.w
+    kind = rng.choice(["town", "village", "field", "grove", "lake"],
+                      p=[0.32, 0.27, 0.15, 0.16, 0.10])
+    seg_end = x + {"town": rng.uniform(90, 260), "village": rng.uniform(70, 200),
+                   "field": rng.uniform(30, 120), "grove": rng.uniform(40, 120),
+                   "lake": rng.uniform(50, 150)}[kind] * s
+    if kind == "lake":
+        _lake(g, cv, gl, x, seg_end)
+        x = seg_end
+    while x < seg_end:
+        ix = int(np.clip(x, 0, w - 1))
+        base = gl[ix] + 1.5 * s
+        if kind == "town":
+            x = _town_building(g, cv, rng, x, base)
+        elif kind == "village":
+            x = _village_house(g, cv, fol, rng, x, base)
+        elif kind == "field":
+            x = _field_feature(g, cv, rng, x, base)
+        else:
+            x = _grove_tree(g, cv, fol, rng, x, base)
+    x += rng.uniform(0, 20) * s
+    return x
+
+
+def _mid_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
+    """Mid layers (hp, w), parallax 0.60: a meadow with towns, villages, fields, groves and lakes
+    (``mid``), and the foliage of its deciduous trees (``mid_foliage``)."""
+    s = g.s
+    cv, fol = _Canvas(g.hp, w), _Canvas(g.hp, w)
+    rng = _rng(g.seed, _S_MID)
+    gl = _ground_profile(g.seed, _S_MID + 50, w, g.y(0.71), 0.025 * g.h, s)
+    m = g.rows >= gl[None, :]
     cv.alpha[m] = 1.0
     cv.mat[m] = _MEADOW
     cv.albedo[m] = (0.36, 0.52, 0.24)
-    sm = 0.55 * s  # object scale for the mid layer
     x = 0.0
     while x < w:
-        kind = rng.choice(["town", "village", "field", "grove", "lake"],
-                          p=[0.32, 0.27, 0.15, 0.16, 0.10])
-        seg_end = x + {"town": rng.uniform(90, 260), "village": rng.uniform(70, 200),
-                       "field": rng.uniform(30, 120), "grove": rng.uniform(40, 120),
-                       "lake": rng.uniform(50, 150)}[kind] * s
-        if kind == "lake":
-            cx, half = (x + seg_end) / 2, (seg_end - x) / 2
-            wl = float(gl[int(np.clip(cx, 0, w - 1))]) + 1.0 * s
-            dep = 0.3 * h
+        x = _mid_stretch(g, cv, fol, rng, gl, x)
+    return (_finish_layer(g, "mid", cv, 0.60, 0.45, 4, 3 * s),
+            _finish_layer(g, "mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s))
 
-            def lake(xx: np.ndarray, yy: np.ndarray, cx: float = cx, half: float = half,
-                     wl: float = wl, dep: float = dep) -> np.ndarray:
-                return (yy >= wl) & (((xx - cx) / half) ** 2 + ((yy - wl) / dep) ** 2 <= 1.0)
 
-            cv.draw((x, seg_end, wl, wl + dep), lake, (0.33, 0.48, 0.66), _WATER)
-            x = seg_end
-        while x < seg_end:
-            ix = int(np.clip(x, 0, w - 1))
-            base = gl[ix] + 1.5 * s
-            if kind == "town":
-                bw = rng.uniform(12, 34) * s
-                bh = rng.uniform(12, 40) * s
-                kd = rng.choice(["flat", "pitched", "shed", "church"], p=[0.42, 0.4, 0.12, 0.06])
-                if kd == "church":
-                    bh = min(bh, 22 * s)
-                _building(cv, rng, x, base, bw, bh, s, str(kd))
-                if rng.random() < 0.35:  # street lamp in front
-                    lx = x + bw + rng.uniform(0.5, 2.5) * s
-                    cv.rect(lx, lx + max(0.6, 0.7 * s), base - 10 * s, base, (0.2, 0.2, 0.2),
-                            _POLE)
-                    cv.rect(lx - 0.6 * s, lx + 1.3 * s, base - 11.2 * s, base - 9.8 * s,
-                            (0.65, 0.65, 0.6), _LAMP)
-                x += bw + rng.uniform(0, 5) * s
-            elif kind == "village":
-                bw = rng.uniform(10, 19) * s
-                _building(cv, rng, x, base, bw, rng.uniform(8, 15) * s, s, "pitched")
-                x += bw + rng.uniform(3, 10) * s
-                if rng.random() < 0.7:
-                    _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6,
-                          rng.uniform(0.08, 0.12) * h * 0.6, sm)
-                x += rng.uniform(4, 20) * s
-            elif kind == "field":
-                if rng.random() < 0.35:
-                    for _ in range(int(rng.integers(2, 6))):
-                        cv.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
-                        x += rng.uniform(5, 10) * s
-                elif rng.random() < 0.3:  # barn
-                    _building(cv, rng, x, base, rng.uniform(14, 22) * s,
-                              rng.uniform(8, 12) * s, s, "pitched")
-                x += rng.uniform(15, 40) * s
-            else:
-                if rng.random() < 0.5:
-                    _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6,
-                          rng.uniform(0.08, 0.13) * h * 0.6, sm)
-                else:
-                    _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6,
-                             rng.uniform(0.06, 0.1) * h * 0.6, sm)
-                x += rng.uniform(3, 9) * s
-        x += rng.uniform(0, 20) * s
-    finish("mid", cv, 0.60, 0.45, 4, 3 * s)
-    finish("mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s)
-
-    # near ground: grass strip and a railway track (same parallax as the near objects, so that
-    # the lamp posts light it at night)
-    w = widths["near"]
-    cv = _Canvas(hp, w)
-    g0, b0 = y(0.835), y(0.885)
-    r1, r2 = y(0.915), y(0.975)
-    grass = rows >= g0
-    cv.alpha[grass[:, 0]] = 1.0
-    cv.mat[grass[:, 0]] = _GRASS
-    cv.albedo[grass[:, 0]] = (0.34, 0.48, 0.22)
-    bal = (rows >= b0)[:, 0]
-    cv.mat[bal] = _BALLAST
-    cv.albedo[bal] = (0.47, 0.43, 0.38)
-    cv.aux[:] = _lattice((seed, _S_GROUND, 1), hp, w, chunk=64)
-    rng = _rng(seed, _S_GROUND)
+# ------------------------------------------------------------------------- near ground, track
+def _verge_and_ballast(g: _Frame, cv: _Canvas, g0: float, b0: float) -> None:
+    """Stretches (60-320 s-px) of lush / dry / worn verge (rows ``g0``-``b0``) and of fresh / old
+    ballast (rows from ``b0``)."""
+    rng = _rng(g.seed, _S_GROUND)
     x = 0
-    while x < w:  # stretches of lush / dry / worn verge and of fresh / old ballast
-        sw_ = int(rng.uniform(60, 320) * s)
-        sl = slice(x, min(x + sw_, w))
-        cv.albedo[int(g0):int(b0), sl] = _palette(rng, [(0.34, 0.48, 0.22), (0.46, 0.50, 0.26),
-                                                        (0.42, 0.36, 0.24), (0.28, 0.42, 0.20)])
-        cv.albedo[int(b0):, sl] = _palette(rng, [(0.47, 0.43, 0.38), (0.55, 0.54, 0.52),
-                                                 (0.40, 0.33, 0.28)])
+    while x < cv.w:
+        sw_ = int(rng.uniform(60, 320) * g.s)
+        sl = slice(x, min(x + sw_, cv.w))
+        cv.albedo[int(g0):int(b0), sl] = _palette(rng, _VERGES)
+        cv.albedo[int(b0):, sl] = _palette(rng, _BALLASTS)
         x += sw_
+
+
+def _track(g: _Frame, cv: _Canvas, r1: float, r2: float) -> None:
+    """Sleepers every 7 s-px and two rails with top rows ``r1`` and ``r2``."""
+    s, rows = g.s, g.rows
     sp, sw = 7.0 * s, 2.2 * s
-    xs = np.arange(w, dtype=np.float32) + 0.5
+    xs = np.arange(cv.w, dtype=np.float32) + 0.5
     sleeper = ((xs % sp) < sw)[None, :] & (rows >= r1 - 1.5 * s) & (rows < r2 + 2.0 * s)
     cv.mat[sleeper] = _SLEEPER
     cv.albedo[sleeper] = (0.33, 0.25, 0.18)
@@ -593,108 +703,189 @@ def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, 
         rail = ((rows >= r) & (rows < r + rt))[:, 0]
         cv.mat[rail] = _RAIL
         cv.albedo[rail] = (0.58, 0.58, 0.62)
-    hz = np.interp(np.arange(hp), [g0, y(1.0)], [0.26, 0.06]).astype(np.float32)
-    finish("ground", cv, 1.0, hz, 6, 3 * s)
 
-    # near: trees, conifers, bushes, fences, shelters and signs
-    w = widths["near"]
-    cv, fol = _Canvas(hp, w), _Canvas(hp, w)
-    rng = _rng(seed, _S_NEAR)
-    nb = y(0.865)
+
+def _ground_layer(g: _Frame, w: int) -> _Layer:
+    """Near ground (hp, w): grass strip and a railway track.
+
+    Same parallax (1.0) as the near objects, so that the lamp posts light it at night; ``aux``
+    is a uniform lattice (fallen leaves in autumn); haze falls from 0.26 at the verge to 0.06
+    at the bottom of the image.
+    """
+    cv = _Canvas(g.hp, w)
+    g0, b0 = g.y(0.835), g.y(0.885)
+    grass = (g.rows >= g0)[:, 0]
+    cv.alpha[grass] = 1.0
+    cv.mat[grass] = _GRASS
+    cv.albedo[grass] = (0.34, 0.48, 0.22)
+    bal = (g.rows >= b0)[:, 0]
+    cv.mat[bal] = _BALLAST
+    cv.albedo[bal] = (0.47, 0.43, 0.38)
+    cv.aux[:] = _lattice((g.seed, _S_GROUND, 1), g.hp, w, chunk=64)
+    _verge_and_ballast(g, cv, g0, b0)
+    _track(g, cv, g.y(0.915), g.y(0.975))
+    hz = np.interp(np.arange(g.hp), [g0, g.y(1.0)], [0.26, 0.06]).astype(np.float32)
+    return _finish_layer(g, "ground", cv, 1.0, hz, 6, 3 * g.s)
+
+
+# --------------------------------------------------------------------------------- near trees
+def _cutting_bank(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float,
+                  x1: float) -> None:
+    """A grassy cutting bank between columns ``x0`` and ``x1`` (ramps of 25 s-px at both ends,
+    0.3-0.5 h tall) that hides the landscape behind."""
+    nb = g.y(_NEAR_BASE)
+    top_ = nb - rng.uniform(0.3, 0.5) * g.h
+    ramp = 25 * g.s
+    prof = _noise1d((g.seed, _S_NEAR, 50, int(x0)), int(x1 - x0) + 2, (30 * g.s, 9 * g.s),
+                    (1.0, 0.4))
+
+    def bank(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        i = np.clip(xx - x0, 0, len(prof) - 1).astype(np.int64)
+        ramp_w = np.clip(np.minimum(xx - x0, x1 - xx) / ramp, 0, 1)
+        yt = nb - (nb - top_) * _smooth(ramp_w) * (0.75 + 0.5 * prof[i])
+        return yy >= yt
+
+    cv.draw((x0, x1, top_ - 0.3 * g.h, nb + 2 * g.s), bank, (0.30, 0.42, 0.20), _BANK,
+            rng.random())
+
+
+def _fence(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
+    """A two-rail fence with posts every 6 s-px between columns ``x0`` and ``x1``."""
+    s, nb = g.s, g.y(_NEAR_BASE)
+    ft = nb - 0.09 * g.h
+    fc = _palette(rng, _FENCES)
+    for rr in (ft, ft + 0.04 * g.h):
+        cv.rect(x0, x1, rr, rr + max(1.0, s), fc, _FENCE)
+    for px in np.arange(x0, x1, 6 * s):
+        cv.rect(px, px + max(1.0, 1.2 * s), ft - s, nb, fc, _FENCE)
+
+
+def _near_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
+               b: float, conifer_frac: float, tscale: float, dense: bool) -> float:
+    """A near conifer (probability ``conifer_frac``) or deciduous tree, size scaled by
+    ``tscale``, on row ``b``; returns the next column (px; closer when ``dense``)."""
+    s, h = g.s, g.h
+    if rng.random() < conifer_frac:
+        _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale,
+                 rng.uniform(0.06, 0.11) * h * tscale, s)
+    else:
+        _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale,
+              rng.uniform(0.08, 0.14) * h * tscale, s)
+    x += (rng.uniform(9, 24) if dense else rng.uniform(28, 75)) * s
+    return x
+
+
+def _shelter(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float) -> float:
+    """A platform shelter (glass front, flat roof) from column ``x``; returns the next column."""
+    s, nb = g.s, g.y(_NEAR_BASE)
+    sw_ = rng.uniform(22, 34) * s
+    top = nb - rng.uniform(0.2, 0.26) * g.h
+    wall = _palette(rng, _WALLS)
+    cv.rect(x, x + sw_, top, nb, wall, _WALL)
+    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 2 * s, nb - 3 * s, (0.42, 0.52, 0.58), _GLASS)
+    cv.rect(x - s, x + sw_ + s, top - 2 * s, top, _palette(rng, _ROOFS), _ROOF)
+    x += sw_ + rng.uniform(6, 20) * s
+    return x
+
+
+def _sign_board(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float) -> float:
+    """A station sign board on two posts from column ``x``; returns the next column (px)."""
+    s, h, nb = g.s, g.h, g.y(_NEAR_BASE)
+    sw_ = rng.uniform(10, 18) * s
+    top = nb - rng.uniform(0.25, 0.35) * h
+    cv.rect(x + s, x + 2 * s, top, nb, (0.3, 0.3, 0.3), _POLE)
+    cv.rect(x + sw_ - 2 * s, x + sw_ - s, top, nb, (0.3, 0.3, 0.3), _POLE)
+    cv.rect(x, x + sw_, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
+    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h,
+            (0.95, 0.95, 0.95), _SIGN)
+    x += sw_ + rng.uniform(8, 25) * s
+    return x
+
+
+def _station_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
+                     seg_start: float, seg_end: float) -> float:
+    """One object of a station stretch ``[seg_start, seg_end)`` (the platform with a painted edge
+    is drawn with the first): a shelter, a sign board or a gap; returns the next column (px)."""
+    s = g.s
+    if x == seg_start:  # platform with a painted edge along the whole segment
+        cv.rect(x, seg_end, g.y(0.83), g.y(0.885), (0.62, 0.61, 0.58), _PLATFORM)
+        cv.rect(x, seg_end, g.y(0.83), g.y(0.83) + max(1.0, 1.2 * s), (0.9, 0.8, 0.2), _SIGN)
+    u = rng.random()
+    if u < 0.4:  # shelter: glass front, flat roof
+        return _shelter(g, cv, rng, x)
+    if u < 0.75:  # sign board on two posts
+        return _sign_board(g, cv, rng, x)
+    x += rng.uniform(10, 30) * s
+    return x
+
+
+def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
+                   b: float) -> float:
+    """Open / sparse filler on row ``b``: a group of bushes or an occasional lone tree; returns
+    the next column (px)."""
+    s, h = g.s, g.h
+    if rng.random() < 0.6:
+        bx = x
+        for _ in range(int(rng.integers(2, 5))):
+            r_ = rng.uniform(3, 6) * s
+            cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_, _palette(rng, _BUSH_GREENS), _BUSH,
+                       rng.random())
+            bx += r_ * 1.3
+    elif rng.random() < 0.3:
+        _tree(cv, fol, rng, x, b, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
+    x += rng.uniform(25, 70) * s
+    return x
+
+
+def _near_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
+                  x: float) -> float:
+    """One stretch of the near layer from column ``x`` (forest, sparse, open, station or cutting,
+    its length drawn from ``rng``); returns the column where the next stretch starts."""
+    s, nb = g.s, g.y(_NEAR_BASE)
+    kind = rng.choice(["forest", "sparse", "open", "station", "cutting"],
+                      p=[0.32, 0.28, 0.2, 0.12, 0.08])
+    seg_end = x + {"forest": rng.uniform(120, 420), "sparse": rng.uniform(100, 300),
+                   "open": rng.uniform(60, 220), "station": rng.uniform(80, 160),
+                   "cutting": rng.uniform(100, 260)}[kind] * s
+    seg_start = x
+    if kind == "cutting":  # grassy bank with rock outcrops hides the landscape
+        _cutting_bank(g, cv, rng, x, seg_end)
+        x = seg_end
+    conifer_frac = float(rng.choice([0.05, 0.5, 0.95]))
+    tscale = rng.uniform(0.8, 1.2)
+    if kind == "open" and rng.random() < 0.6:  # fence along the segment
+        _fence(g, cv, rng, x, seg_end)
+    while x < seg_end:
+        b = nb + rng.uniform(-1, 1) * s
+        if kind == "forest" or (kind == "sparse" and rng.random() < 0.75):
+            x = _near_tree(g, cv, fol, rng, x, b, conifer_frac, tscale, kind == "forest")
+        elif kind == "station":
+            x = _station_feature(g, cv, rng, x, seg_start, seg_end)
+        else:
+            x = _verge_feature(g, cv, fol, rng, x, b)
+    return max(x, seg_end) + rng.uniform(0, 15) * s
+
+
+def _near_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
+    """Near layers (hp, w), parallax 1.0: trees, conifers, bushes, fences, cuttings, station
+    shelters and signs (``near``), and the foliage of the deciduous trees (``near_foliage``)."""
+    cv, fol = _Canvas(g.hp, w), _Canvas(g.hp, w)
+    rng = _rng(g.seed, _S_NEAR)
     x = 0.0
     while x < w:
-        kind = rng.choice(["forest", "sparse", "open", "station", "cutting"],
-                          p=[0.32, 0.28, 0.2, 0.12, 0.08])
-        seg_end = x + {"forest": rng.uniform(120, 420), "sparse": rng.uniform(100, 300),
-                       "open": rng.uniform(60, 220), "station": rng.uniform(80, 160),
-                       "cutting": rng.uniform(100, 260)}[kind] * s
-        seg_start = x
-        if kind == "cutting":  # grassy bank with rock outcrops hides the landscape
-            x0_, x1_ = x, seg_end
-            top_ = nb - rng.uniform(0.3, 0.5) * h
-            ramp = 25 * s
-            prof = _noise1d((seed, _S_NEAR, 50, int(x)), int(x1_ - x0_) + 2, (30 * s, 9 * s),
-                            (1.0, 0.4))
+        x = _near_stretch(g, cv, fol, rng, x)
+    return (_finish_layer(g, "near", cv, 1.0, 0.16, 7, 2.5 * g.s),
+            _finish_layer(g, "near_foliage", fol, 1.0, 0.16, 8, 2.2 * g.s))
 
-            def bank(xx: np.ndarray, yy: np.ndarray, x0_: float = x0_, x1_: float = x1_,
-                     top_: float = top_, prof: np.ndarray = prof) -> np.ndarray:
-                i = np.clip(xx - x0_, 0, len(prof) - 1).astype(np.int64)
-                ramp_w = np.clip(np.minimum(xx - x0_, x1_ - xx) / ramp, 0, 1)
-                yt = nb - (nb - top_) * _smooth(ramp_w) * (0.75 + 0.5 * prof[i])
-                return yy >= yt
 
-            cv.draw((x0_, x1_, top_ - 0.3 * h, nb + 2 * s), bank, (0.30, 0.42, 0.20), _BANK,
-                    rng.random())
-            x = seg_end
-        conifer_frac = float(rng.choice([0.05, 0.5, 0.95]))
-        tscale = rng.uniform(0.8, 1.2)
-        if kind == "open" and rng.random() < 0.6:  # fence along the segment
-            fx0, fx1 = x, seg_end
-            ft = nb - 0.09 * h
-            fc = _palette(rng, [(0.45, 0.35, 0.25), (0.6, 0.6, 0.58)])
-            for rr in (ft, ft + 0.04 * h):
-                cv.rect(fx0, fx1, rr, rr + max(1.0, s), fc, _FENCE)
-            for px in np.arange(fx0, fx1, 6 * s):
-                cv.rect(px, px + max(1.0, 1.2 * s), ft - s, nb, fc, _FENCE)
-        while x < seg_end:
-            b = nb + rng.uniform(-1, 1) * s
-            if kind == "forest" or (kind == "sparse" and rng.random() < 0.75):
-                if rng.random() < conifer_frac:
-                    _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale,
-                             rng.uniform(0.06, 0.11) * h * tscale, s)
-                else:
-                    _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale,
-                          rng.uniform(0.08, 0.14) * h * tscale, s)
-                x += (rng.uniform(9, 24) if kind == "forest" else rng.uniform(28, 75)) * s
-            elif kind == "station":
-                if x == seg_start:  # platform with a painted edge along the whole segment
-                    cv.rect(x, seg_end, y(0.83), y(0.885), (0.62, 0.61, 0.58), _PLATFORM)
-                    cv.rect(x, seg_end, y(0.83), y(0.83) + max(1.0, 1.2 * s), (0.9, 0.8, 0.2),
-                            _SIGN)
-                u = rng.random()
-                if u < 0.4:  # shelter: glass front, flat roof
-                    sw_ = rng.uniform(22, 34) * s
-                    top = nb - rng.uniform(0.2, 0.26) * h
-                    wall = _palette(rng, _WALLS)
-                    cv.rect(x, x + sw_, top, nb, wall, _WALL)
-                    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 2 * s, nb - 3 * s,
-                            (0.42, 0.52, 0.58), _GLASS)
-                    cv.rect(x - s, x + sw_ + s, top - 2 * s, top, _palette(rng, _ROOFS), _ROOF)
-                    x += sw_ + rng.uniform(6, 20) * s
-                elif u < 0.75:  # sign board on two posts
-                    sw_ = rng.uniform(10, 18) * s
-                    top = nb - rng.uniform(0.25, 0.35) * h
-                    cv.rect(x + s, x + 2 * s, top, nb, (0.3, 0.3, 0.3), _POLE)
-                    cv.rect(x + sw_ - 2 * s, x + sw_ - s, top, nb, (0.3, 0.3, 0.3), _POLE)
-                    cv.rect(x, x + sw_, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
-                    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h,
-                            (0.95, 0.95, 0.95), _SIGN)
-                    x += sw_ + rng.uniform(8, 25) * s
-                else:
-                    x += rng.uniform(10, 30) * s
-            else:  # open / sparse filler: bushes, occasional lone tree
-                if rng.random() < 0.6:
-                    bx = x
-                    for _ in range(int(rng.integers(2, 5))):
-                        r_ = rng.uniform(3, 6) * s
-                        cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_,
-                                   _palette(rng, [(0.20, 0.36, 0.15), (0.26, 0.40, 0.18)]),
-                                   _BUSH, rng.random())
-                        bx += r_ * 1.3
-                elif rng.random() < 0.3:
-                    _tree(cv, fol, rng, x, b, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
-                x += rng.uniform(25, 70) * s
-        x = max(x, seg_end) + rng.uniform(0, 15) * s
-    finish("near", cv, 1.0, 0.16, 7, 2.5 * s)
-    finish("near_foliage", fol, 1.0, 0.16, 8, 2.2 * s)
-
-    # poles: lamp posts along the line, telegraph poles with sagging wires in some stretches
-    w = widths["near"]
-    cv = _Canvas(hp, w)
-    rng = _rng(seed, _S_POLES)
+# --------------------------------------------------------------------------- poles and wires
+def _lamp_posts(g: _Frame, cv: _Canvas) -> None:
+    """Lamp posts along the line, every 55-140 s-px, each with an arm and a lamp head."""
+    s, h, nb = g.s, g.h, g.y(_NEAR_BASE)
+    rng = _rng(g.seed, _S_POLES)
     pc = (0.22, 0.22, 0.23)
     x = rng.uniform(0, 60) * s
-    while x < w:
+    while x < cv.w:
         ph = rng.uniform(0.44, 0.56) * h
         top = nb + s - ph
         pw = max(1.0, 1.1 * s)
@@ -706,34 +897,69 @@ def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, 
         hx = ax + side * arm
         cv.rect(hx - 1.6 * s, hx + 1.6 * s, top - 1.6 * s, top, (0.62, 0.62, 0.58), _LAMP)
         x += rng.uniform(55, 140) * s
+
+
+def _wire(cv: _Canvas, px: float, qx: float, wy: float, sag: float, s: float) -> None:
+    """A wire from column ``px`` to ``qx`` hung at row ``wy``, sagging parabolically by ``sag``
+    px at mid-span."""
+
+    def wire(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+        t = (xx - px) / (qx - px)
+        yc = wy + sag * 4 * t * (1 - t)
+        return np.abs(yy - yc) <= max(0.5, 0.45 * s)
+
+    cv.draw((px, qx, wy - s, wy + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
+
+
+def _telegraph_run(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
+                   run: float) -> None:
+    """Telegraph poles with cross arms every 40-55 s-px over ``[x, x + run)``, two wires
+    between neighbouring poles."""
+    s, nb = g.s, g.y(_NEAR_BASE)
+    span = rng.uniform(40, 55) * s
+    ph = rng.uniform(0.6, 0.68) * g.h
+    tops = np.arange(x, x + run, span)
+    for i, px in enumerate(tops):
+        top = nb - ph
+        cv.rect(px, px + max(1.0, 1.8 * s), top, nb + s, (0.36, 0.27, 0.20), _POLE)
+        cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s),
+                (0.36, 0.27, 0.20), _POLE)
+        if i + 1 < len(tops):
+            for wy in (top + 1.5 * s, top + 4.5 * s):  # two wires
+                _wire(cv, px, tops[i + 1], wy, 3.0 * s, s)
+
+
+def _pole_layer(g: _Frame, w: int) -> _Layer:
+    """Front layer (hp, w), parallax 1.0: lamp posts, and telegraph poles with sagging wires in
+    some stretches (150-500 s-px runs, 40 % of them poled)."""
+    cv = _Canvas(g.hp, w)
+    _lamp_posts(g, cv)
     x = 0.0
-    rng = _rng(seed, _S_POLES, 1)
+    rng = _rng(g.seed, _S_POLES, 1)
     while x < w:  # telegraph stretches
-        run = rng.uniform(150, 500) * s
+        run = rng.uniform(150, 500) * g.s
         if rng.random() < 0.4:
-            span = rng.uniform(40, 55) * s
-            ph = rng.uniform(0.6, 0.68) * h
-            tops = np.arange(x, x + run, span)
-            for i, px in enumerate(tops):
-                top = nb - ph
-                cv.rect(px, px + max(1.0, 1.8 * s), top, nb + s, (0.36, 0.27, 0.20), _POLE)
-                cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s),
-                        (0.36, 0.27, 0.20), _POLE)
-                if i + 1 < len(tops):
-                    qx = tops[i + 1]
-                    for wy in (top + 1.5 * s, top + 4.5 * s):  # two wires
-                        sag = 3.0 * s
-
-                        def wire(xx: np.ndarray, yy: np.ndarray, px: float = px, qx: float = qx,
-                                 wy: float = wy, sag: float = sag) -> np.ndarray:
-                            t = (xx - px) / (qx - px)
-                            yc = wy + sag * 4 * t * (1 - t)
-                            return np.abs(yy - yc) <= max(0.5, 0.45 * s)
-
-                        cv.draw((px, qx, wy - s, wy + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
+            _telegraph_run(g, cv, rng, x, run)
         x += run
-    finish("poles", cv, 1.0, 0.10, 9, 2.5 * s)
-    return layers
+    return _finish_layer(g, "poles", cv, 1.0, 0.10, 9, 2.5 * g.s)
+
+
+def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, my: int,
+                  ) -> list[_Layer]:
+    """Rasterise all layers, back to front.
+
+    ``hp`` panorama rows, ``h`` image rows, ``s`` = h / 96 object scale, ``my`` row margin;
+    ``widths`` the panorama width (px) of the ``sky``, ``mountains``, ``hills``, ``mid`` and
+    ``near`` layers (the ground, near and pole layers share ``near``).
+    """
+    g = _Frame(seed, hp, h, s, my, np.arange(hp, dtype=np.float32)[:, None] + 0.5)
+    return [_sky_layer(g, widths["sky"]),
+            _mountain_layer(g, widths["mountains"]),
+            _hill_layer(g, widths["hills"]),
+            *_mid_layers(g, widths["mid"]),
+            _ground_layer(g, widths["near"]),
+            *_near_layers(g, widths["near"]),
+            _pole_layer(g, widths["near"])]
 
 
 def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128),
@@ -752,12 +978,12 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
     h, w = (int(v) for v in image_size)
     if h < 32 or w < 32:
         raise ValueError(f"image_size must be at least (32, 32), got {image_size}")
-    step = int(round(0.25 * w)) if place_step is None else int(place_step)
+    step = round(0.25 * w) if place_step is None else int(place_step)
     if step < 1:
         raise ValueError(f"place_step must be >= 1, got {place_step}")
     s = h / 96.0
-    my = max(1, int(round(2 * s)))
-    max_trans, max_rot = max(1, int(round(4 * s))), max(1, int(round(2 * s)))
+    my = max(1, round(2 * s))
+    max_trans, max_rot = max(1, round(4 * s)), max(1, round(2 * s))
     margin_x = max_rot + int(np.ceil(1.3 * max_trans)) + 2
     span = (places - 1) * step + max_trans
 
@@ -776,6 +1002,7 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
 # conditions
 # --------------------------------------------------------------------------------------------
 def check_condition(condition: str) -> int:
+    """Index of ``condition`` in :data:`CONDITIONS`; ValueError naming the valid ones if unknown."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; valid conditions: "
                          f"{', '.join(CONDITIONS)}")
@@ -816,13 +1043,152 @@ def _lamp_light(world: World) -> tuple[np.ndarray, np.ndarray]:
     poles = next(l for l in world.layers if l.name == "poles")
     s = world.image_size[0] / 96.0
     src = (poles.mat == _LAMP).astype(np.float32)
-    pool = np.minimum(60.0 * _glow(src, max(2, int(round(8 * s)))), 1.6)
+    pool = np.minimum(60.0 * _glow(src, max(2, round(8 * s))), 1.6)
     col = src.max(axis=0)[None, :]
-    r = max(2, int(round(6 * s)))
+    r = max(2, round(6 * s))
     ref = np.zeros((1, 8 * r + 8), np.float32)  # one lamp head, for a route-independent scale
-    ref[0, 4 * r:4 * r + max(1, int(round(3.2 * s)))] = 1.0
+    ref[0, 4 * r:4 * r + max(1, round(3.2 * s))] = 1.0
     ground = np.minimum(1.2 * _glow(col, r)[0] / float(_glow(ref, r).max()), 1.5)
     return pool, ground
+
+
+# material groups of the shading
+_NATURAL_MATS = [_MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW, _FOLIAGE, _CONIFER, _BUSH,
+                 _GRASS, _BALLAST, _HAY, _BANK, _WATER]
+_LEAFY_MATS = [_FOLIAGE, _CONIFER, _BUSH, _HILL_TREES]
+_ROCK_MATS = [_MOUNTAIN_FAR, _MOUNTAIN]
+_LAMP_LIT_LAYERS = ("near", "near_foliage", "poles", "ground")
+
+# autumn colours of foliage, picked per tree by its aux value
+_AUTUMN_RAMP = np.array([[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08],
+                         [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32)
+
+
+def _base_shading(layer: _Layer, s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Condition-independent shading: albedo textured by the noise (stronger on natural
+    materials) and sunlit top edges of foliage and conifers (cheap volume).
+
+    Returns rgb (Hp, Wl, 3) float32 and the lit top edges (Hp, Wl) bool.
+    """
+    mat, nz = layer.mat, layer.noise
+    natural = np.isin(mat, _NATURAL_MATS)
+    tex = np.where(natural, 0.84 + 0.32 * nz, 0.95 + 0.10 * nz)[..., None]
+    rgb = layer.albedo * tex
+    leafy = np.isin(mat, _LEAFY_MATS)
+    lit_top = _top_band(layer.alpha > 0, max(1, round(1.5 * s))) & leafy
+    rgb[lit_top] *= 1.25
+    return rgb, lit_top
+
+
+def _day_snowcaps(layer: _Layer, rgb: np.ndarray, rock: np.ndarray) -> None:
+    """Day: snow on the highest mountain rock (altitude in ``aux``), in place on rgb."""
+    aux, nz = layer.aux, layer.noise
+    snowcap = rock & (aux + 0.15 * nz > 0.86)
+    rgb[snowcap] = _SNOW * (0.85 + 0.15 * nz[snowcap, None])
+
+
+def _autumn(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, lit_top: np.ndarray,
+            rock: np.ndarray) -> None:
+    """Autumn, in place on rgb (Hp, Wl, 3) and alpha (Hp, Wl): foliage recoloured per tree and
+    thinned (branches show through), yellowed grass, fallen leaves, smaller snow caps."""
+    mat, aux, nz = layer.mat, layer.aux, layer.noise
+    ramp = _AUTUMN_RAMP
+    fol = mat == _FOLIAGE
+    idx = np.minimum((aux * len(ramp)).astype(np.int64), len(ramp) - 1)
+    rgb[fol] = ramp[idx[fol]] * (0.7 + 0.5 * nz[fol, None])
+    rgb[fol & lit_top] *= 1.15
+    alpha[fol & (nz < 0.36)] = 0.0  # thinning: branches show through
+    tint = np.isin(mat, [_MEADOW, _HILL, _GRASS, _BANK])
+    rgb[tint] = rgb[tint] * np.array([1.25, 0.95, 0.55], np.float32)
+    ht = mat == _HILL_TREES
+    rgb[ht] = ramp[idx[ht]] * 0.7 * (0.8 + 0.4 * nz[ht, None])
+    bush = mat == _BUSH
+    rgb[bush] = rgb[bush] * np.array([1.9, 1.0, 0.6], np.float32)
+    if layer.name == "ground":  # fallen leaves on the grass
+        leaves = (mat == _GRASS) & (aux > 0.93)
+        rgb[leaves] = ramp[(aux[leaves] * 1e3).astype(np.int64) % len(ramp)]
+    snowcap = rock & (aux + 0.15 * nz > 0.9)
+    rgb[snowcap] = _SNOW * 0.9
+
+
+def _winter_snow(layer: _Layer, solid: np.ndarray, rock: np.ndarray, s: float) -> np.ndarray:
+    """Where snow lies in winter, (Hp, Wl) bool: ground, fields, top surfaces, patches."""
+    mat, aux, nz = layer.mat, layer.aux, layer.noise
+    top = _top_band(solid, max(1, round(2 * s)))
+    snow = np.isin(mat, [_MEADOW, _HILL, _GRASS, _HAY, _BALLAST, _BANK])
+    snow |= (mat == _SLEEPER) & (nz > 0.35)
+    snow |= rock & ((aux + 0.6 * nz > 0.5) | top)
+    snow |= (mat == _ROOF) & ((nz > 0.2) | top)
+    snow |= np.isin(mat, [_CONIFER, _BUSH, _HILL_TREES]) & (top | (nz > 0.68))
+    snow |= np.isin(mat, [_TRUNK, _FENCE, _LAMP, _SIGN, _WALL]) & _top_band(solid, 1)
+    return snow
+
+
+def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray,
+            s: float) -> np.ndarray:
+    """Winter: bare deciduous trees (alpha (Hp, Wl) cleared in place), cool overcast light,
+    snow, bare dark rock and iced water. Returns rgb (Hp, Wl, 3)."""
+    mat, nz = layer.mat, layer.noise
+    alpha[mat == _FOLIAGE] = 0.0  # bare deciduous trees
+    snow = _winter_snow(layer, alpha > 0, rock, s)
+    rgb = rgb * np.array([0.78, 0.80, 0.86], np.float32)  # overcast, cool
+    rgb[snow] = _SNOW * (0.86 + 0.14 * nz[snow, None])
+    bare = rock & ~snow
+    rgb[bare] = np.array([0.24, 0.26, 0.28], np.float32) * (0.7 + 0.6 * nz[bare, None])
+    ice = (mat == _WATER) & ~snow
+    rgb[ice] = np.array([0.70, 0.76, 0.82], np.float32) * (0.9 + 0.2 * nz[ice, None])
+    rgb[(mat == _WATER) & (nz > 0.58)] = _SNOW * 0.95
+    return rgb
+
+
+def _lamp_light_on(world: World, layer: _Layer,
+                   lamp_light: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+    """Lamp light gain falling on a layer, (Hp, Wl), or None where lamps do not reach.
+
+    Near objects get the pool around the lamp heads; the ground gets the light profile along
+    the track, fading with distance below the verge (rows).
+    """
+    if lamp_light is None or layer.name not in _LAMP_LIT_LAYERS:
+        return None
+    pool, ground = lamp_light
+    if layer.name != "ground":
+        return pool
+    h = world.image_size[0]
+    gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h)
+                 / (0.35 * h), 0.3, 1.0).astype(np.float32)
+    return gd[:, None] * ground[None, :]
+
+
+def _night(world: World, layer: _Layer, rgb: np.ndarray,
+           lamp_light: tuple[np.ndarray, np.ndarray] | None, s: float,
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Night: dark ambient light plus lamp light, lit windows (aux < 0.5) and lamp heads.
+
+    Returns rgb (Hp, Wl, 3) and the additive glow (Hp, Wl, 2) of windows and lamps (None when
+    the layer has neither).
+    """
+    mat, aux = layer.mat, layer.aux
+    amb = np.array([0.11, 0.13, 0.22], np.float32)
+    lit_win = (mat == _WINDOW) & (aux < 0.5)
+    lamp = mat == _LAMP
+    light = _lamp_light_on(world, layer, lamp_light)
+    rgb = rgb * amb if light is None else rgb * (amb + light[..., None] * _LAMP_LIGHT)
+    win_e = np.where(lit_win, 0.75 + 0.5 * aux, 0.0).astype(np.float32)
+    lamp_e = lamp.astype(np.float32)
+    rgb[lit_win] = _WINDOW_LIGHT * win_e[lit_win, None]
+    rgb[lamp] = _LAMP_LIGHT * 1.3
+    glow = None
+    if lit_win.any() or lamp.any():
+        r1, r2 = max(1, round(2.5 * s)), max(2, round(7 * s))
+        glow = np.stack([0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2),
+                         1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)], axis=-1)
+    return rgb, glow
+
+
+def _fog(layer: _Layer, rgb: np.ndarray) -> np.ndarray:
+    """Haze: blend rgb (Hp, Wl, 3) towards the fog colour by the layer's per-row haze."""
+    f = layer.haze[:, None, None]
+    return rgb * (1 - f) + _FOG * f
 
 
 def _shade(world: World, layer: _Layer, cond: str,
@@ -837,88 +1203,25 @@ def _shade(world: World, layer: _Layer, cond: str,
     s = h / 96.0
     if layer.name == "sky":
         return _sky(layer, cond, h, world.margin_y).astype(np.float32), layer.alpha, None
-    mat, aux, nz = layer.mat, layer.aux, layer.noise
     alpha = layer.alpha.copy()
-    natural = np.isin(mat, [_MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW, _FOLIAGE,
-                            _CONIFER, _BUSH, _GRASS, _BALLAST, _HAY, _BANK, _WATER])
-    tex = np.where(natural, 0.84 + 0.32 * nz, 0.95 + 0.10 * nz)[..., None]
-    rgb = layer.albedo * tex
-    # sunlit top edges of foliage and conifers (cheap volume)
-    leafy = np.isin(mat, [_FOLIAGE, _CONIFER, _BUSH, _HILL_TREES])
-    lit_top = _top_band(alpha > 0, max(1, int(round(1.5 * s)))) & leafy
-    rgb[lit_top] *= 1.25
+    rgb, lit_top = _base_shading(layer, s)
     glow = None
-    rock = np.isin(mat, [_MOUNTAIN_FAR, _MOUNTAIN])
-
+    rock = np.isin(layer.mat, _ROCK_MATS)
     if cond == "day":
-        snowcap = rock & (aux + 0.15 * nz > 0.86)
-        rgb[snowcap] = _SNOW * (0.85 + 0.15 * nz[snowcap, None])
+        _day_snowcaps(layer, rgb, rock)
     elif cond == "autumn":
-        fol = mat == _FOLIAGE
-        ramp = np.array([[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08],
-                         [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32)
-        idx = np.minimum((aux * len(ramp)).astype(np.int64), len(ramp) - 1)
-        rgb[fol] = ramp[idx[fol]] * (0.7 + 0.5 * nz[fol, None])
-        rgb[fol & lit_top] *= 1.15
-        alpha[fol & (nz < 0.36)] = 0.0  # thinning: branches show through
-        tint = np.isin(mat, [_MEADOW, _HILL, _GRASS, _BANK])
-        rgb[tint] = rgb[tint] * np.array([1.25, 0.95, 0.55], np.float32)
-        ht = mat == _HILL_TREES
-        rgb[ht] = ramp[idx[ht]] * 0.7 * (0.8 + 0.4 * nz[ht, None])
-        bush = mat == _BUSH
-        rgb[bush] = rgb[bush] * np.array([1.9, 1.0, 0.6], np.float32)
-        if layer.name == "ground":  # fallen leaves on the grass
-            leaves = (mat == _GRASS) & (aux > 0.93)
-            rgb[leaves] = ramp[(aux[leaves] * 1e3).astype(np.int64) % len(ramp)]
-        snowcap = rock & (aux + 0.15 * nz > 0.9)
-        rgb[snowcap] = _SNOW * 0.9
+        _autumn(layer, rgb, alpha, lit_top, rock)
     elif cond == "winter":
-        alpha[mat == _FOLIAGE] = 0.0  # bare deciduous trees
-        solid = alpha > 0
-        k2 = max(1, int(round(2 * s)))
-        snow = np.isin(mat, [_MEADOW, _HILL, _GRASS, _HAY, _BALLAST, _BANK])
-        snow |= (mat == _SLEEPER) & (nz > 0.35)
-        snow |= rock & ((aux + 0.6 * nz > 0.5) | _top_band(solid, k2))
-        snow |= (mat == _ROOF) & ((nz > 0.2) | _top_band(solid, k2))
-        snow |= np.isin(mat, [_CONIFER, _BUSH, _HILL_TREES]) & (_top_band(solid, k2) | (nz > 0.68))
-        snow |= np.isin(mat, [_TRUNK, _FENCE, _LAMP, _SIGN, _WALL]) & _top_band(solid, 1)
-        rgb = rgb * np.array([0.78, 0.80, 0.86], np.float32)  # overcast, cool
-        rgb[snow] = _SNOW * (0.86 + 0.14 * nz[snow, None])
-        bare = rock & ~snow
-        rgb[bare] = np.array([0.24, 0.26, 0.28], np.float32) * (0.7 + 0.6 * nz[bare, None])
-        ice = (mat == _WATER) & ~snow
-        rgb[ice] = np.array([0.70, 0.76, 0.82], np.float32) * (0.9 + 0.2 * nz[ice, None])
-        rgb[(mat == _WATER) & (nz > 0.58)] = _SNOW * 0.95
+        rgb = _winter(layer, rgb, alpha, rock, s)
     elif cond == "night":
-        amb = np.array([0.11, 0.13, 0.22], np.float32)
-        lit_win = (mat == _WINDOW) & (aux < 0.5)
-        lamp = mat == _LAMP
-        light = None
-        if lamp_light is not None and layer.name in ("near", "near_foliage", "poles", "ground"):
-            pool, ground = lamp_light
-            if layer.name == "ground":
-                gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h)
-                             / (0.35 * h), 0.3, 1.0).astype(np.float32)
-                light = gd[:, None] * ground[None, :]
-            else:
-                light = pool
-        rgb = rgb * amb if light is None else rgb * (amb + light[..., None] * _LAMP_LIGHT)
-        win_e = np.where(lit_win, 0.75 + 0.5 * aux, 0.0).astype(np.float32)
-        lamp_e = lamp.astype(np.float32)
-        rgb[lit_win] = _WINDOW_LIGHT * win_e[lit_win, None]
-        rgb[lamp] = _LAMP_LIGHT * 1.3
-        if lit_win.any() or lamp.any():
-            r1, r2 = max(1, int(round(2.5 * s))), max(2, int(round(7 * s)))
-            glow = np.stack([0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2),
-                             1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)], axis=-1)
+        rgb, glow = _night(world, layer, rgb, lamp_light, s)
     elif cond == "haze":
         rgb = rgb * np.array([0.92, 0.93, 0.95], np.float32)
     else:  # pragma: no cover - validated by the callers
         raise ValueError(cond)
     rgb = np.clip(rgb, 0, 1.5)
     if cond == "haze":
-        f = layer.haze[:, None, None]
-        rgb = rgb * (1 - f) + _FOG * f
+        rgb = _fog(layer, rgb)
     return rgb.astype(np.float32), alpha, glow
 
 
@@ -1022,6 +1325,7 @@ def render_condition(world: World, condition: str, places: Sequence[int] | None 
 # files
 # --------------------------------------------------------------------------------------------
 def _write_png(path: Path, image: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 RGB image to ``path`` as PNG, atomically."""
     with atomic_path(path) as tmp:
         Image.fromarray(image, "RGB").save(tmp, format="PNG", compress_level=1)
 

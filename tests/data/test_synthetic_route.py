@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -294,6 +295,38 @@ def test_interrupted_run_leaves_no_index(tmp_path: Path, monkeypatch: pytest.Mon
         render_route(out, 3, ["day", "winter"], seed=5)
     assert not (out / "route.csv").exists()
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+# Recorded from the renderer as of the split of `_build_layers` / `_shade` into per-layer and
+# per-condition functions (identical before and after it): SHA-256 of the uint8 RGB pixels of
+# every image of a condition, in place order, read back from the PNG files.
+_PINNED_ROUTE_SHA256 = {
+    "day": "9a9767f99ae49540a65fb48f6fb94d75ac520d0a0a56f013df09827158cbd4c5",
+    "winter": "a4c69b7b2aedd8c100294bc37ddea23775e820e8919bf8d1e576f42528a91b0e",
+    "autumn": "597784661c41a5dd54970c5f319fc05d98954f1866b1913f92b52a17b7718a41",
+    "night": "0b23601c82b099b1e71125d3dfe7a76ad1639c196d0e95c24767b3c36ebd7c15",
+    "haze": "aaa20588f9019cb6395748a2b8f84ae9a4a95840c8f9062f066f3c7439c5d087",
+}
+
+
+def test_rendered_route_pinned(tmp_path: Path) -> None:
+    """The rendered images are pinned: any change to the renderer that alters a pixel fails here.
+
+    The demo's published numbers are computed on these images, so a change of the world, the
+    shading, the camera jitter, the sensor noise or of the order or arguments of any random draw
+    must be deliberate: if it is, re-record the digests below (and the demo's numbers); if it is
+    not (a refactor), the change is a bug. A small route: seed 0, 4 places, every condition, at
+    the demo's image size.
+    """
+    frame = render_route(tmp_path, 4, list(CONDITIONS), seed=0, image_size=SIZE)
+    got = {}
+    for c in CONDITIONS:
+        digest = hashlib.sha256()
+        for rel in frame.loc[frame["condition"] == c, "image"]:
+            with Image.open(tmp_path / rel) as im:
+                digest.update(np.asarray(im).tobytes())
+        got[c] = digest.hexdigest()
+    assert got == _PINNED_ROUTE_SHA256
 
 
 def test_full_route_timing_and_content(full_route: tuple[Path, pd.DataFrame, float]) -> None:
