@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from acmnet.data import synthetic_route
-from acmnet.data.datasets import synthetic
 from acmnet.data.synthetic_route import (
     CONDITIONS,
     build_world,
@@ -290,7 +289,7 @@ def test_interrupted_run_leaves_no_index(tmp_path: Path, monkeypatch: pytest.Mon
             raise KeyboardInterrupt
         real(path, image)
 
-    monkeypatch.setattr(synthetic, "_write_png", failing)
+    monkeypatch.setattr(synthetic_route, "_write_png", failing)
     with pytest.raises(KeyboardInterrupt):
         render_route(out, 3, ["day", "winter"], seed=5)
     assert not (out / "route.csv").exists()
@@ -340,28 +339,3 @@ def test_full_route_timing_and_content(full_route: tuple[Path, pd.DataFrame, flo
     assert pngs == sorted(frame["image"])
     with Image.open(out / "night/00299.png") as im:
         assert im.size == (128, 96) and im.mode == "RGB"
-
-
-def test_dataset_type_synthesize_then_prepare(tmp_path: Path) -> None:
-    from acmnet.data import manifest as mf
-
-    options = {"places": 6, "query_conditions": ["winter", "night"], "render_size": [32, 48]}
-    synthetic.synthesize(tmp_path, options, "demo")
-    frame = mf.validate(synthetic.prepare(tmp_path, options, "demo"))
-    counts = frame.groupby(["role", "condition"]).size().to_dict()
-    assert counts == {("train", "day"): 6, ("reference", "day"): 6, ("query", "winter"): 6, ("query", "night"): 6}
-    assert mf.query_sets(frame) == ["winter", "night"]
-    with Image.open(tmp_path / frame["image"].iloc[-1]) as im:
-        assert im.size == (48, 32)
-    # A config asking for more places than were rendered is refused, naming the fix.
-    with pytest.raises(ValueError, match="render the route again"):
-        synthetic.prepare(tmp_path, {**options, "places": 8}, "demo")
-
-
-def test_dataset_options_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown config key `datasets.demo.place`"):
-        synthetic.prepare(tmp_path, {"place": 3}, "demo")
-    with pytest.raises(ValueError, match="also a query condition"):
-        synthetic.prepare(tmp_path, {"query_conditions": ["day"]}, "demo")
-    with pytest.raises(FileNotFoundError, match="acmnet synthesize"):
-        synthetic.prepare(tmp_path, {}, "demo")

@@ -1,20 +1,4 @@
 # Data: downloads, synthetic demo routes, manifests, image caches.
-from acmnet.data.datasets import dataset_module
-
-SYNTHETIC_ROOTS = {d: CFG.datasets[d].root for d in DATASETS if CFG.datasets[d].type == "synthetic"}
-
-
-DOWNLOADED = [d for d in DATASETS if getattr(dataset_module(CFG.datasets[d].type), "SOURCES", None)]
-
-
-def raw_data(wildcards):
-    """What must exist before a dataset's manifest: its rendered route, or its download."""
-    root = SYNTHETIC_ROOTS.get(wildcards.dataset)
-    if root:
-        return [f"{root}/route.csv"]
-    if wildcards.dataset in DOWNLOADED:
-        return [f"{EXP}/{wildcards.dataset}/download.done"]
-    return []
 
 
 rule download:
@@ -32,46 +16,44 @@ rule download:
         "echo '{params.type} downloaded into {params.root}' > {output}"
 
 
-for _name, _root in SYNTHETIC_ROOTS.items():
-
-    rule:
-        name:
-            f"synthesize_{_name}"
-        output:
-            f"{_root}/route.csv",
-        params:
-            dataset=_name,
-            digest=repr(CFG.datasets[_name].options),
-        log:
-            f"{LOG}/synthesize/{_name}.log",
-        shell:
-            "acmnet synthesize --config {CONFIG_FILE} --dataset {params.dataset} 2>&1 | tee {log}"
+rule synthesize:
+    output:
+        route="{root}/route.csv",
+    wildcard_constraints:
+        root="|".join(re.escape(CFG.datasets[d].root) for d in SYNTHETIC) or "^$",
+    params:
+        dataset=lambda w: synthetic_dataset(w.root),
+        settings=lambda w: CFG.settings_digest("synthesize", synthetic_dataset(w.root)),
+    log:
+        f"{LOG}/synthesize/{{root}}.log",
+    shell:
+        "acmnet synthesize --config-json {CONFIG_ARG} --dataset {params.dataset} 2>&1 | tee {log}"
 
 
 rule prepare:
     input:
         raw_data,
     output:
-        f"{EXP}/{{dataset}}/manifest.csv",
+        manifest=f"{EXP}/{{dataset}}/manifest.csv",
     params:
-        digest=lambda w: repr(CFG.datasets[w.dataset]),
+        settings=settings("prepare"),
     log:
         f"{LOG}/prepare/{{dataset}}.log",
     shell:
-        "acmnet prepare --config {CONFIG_FILE} --dataset {wildcards.dataset} --out {output} 2>&1 | tee {log}"
+        "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --out {output.manifest} 2>&1 | tee {log}"
 
 
 rule cache:
     input:
-        f"{EXP}/{{dataset}}/manifest.csv",
+        manifest=rules.prepare.output.manifest,
     output:
         npy=f"{EXP}/{{dataset}}/cache/images.npy",
         index=f"{EXP}/{{dataset}}/cache/images.json",
     params:
-        size=list(CFG.image_size),
-    threads: 2
+        settings=settings("cache"),
+    threads: CORES
     log:
         f"{LOG}/cache/{{dataset}}.log",
     shell:
-        "acmnet cache --config {CONFIG_FILE} --dataset {wildcards.dataset} --manifest {input} "
+        "acmnet cache --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
         "--out {output.npy} --workers {threads} 2>&1 | tee {log}"

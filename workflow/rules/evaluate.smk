@@ -1,76 +1,75 @@
-# Descriptors, exact kNN retrieval and recall@N for every (dataset, method).
-
-
-def trained_checkpoint(wildcards):
-    if CFG.methods[wildcards.method].kind == "acmnet":
-        return [f"{EXP}/{wildcards.dataset}/{wildcards.method}/checkpoint.pt"]
-    return []
+# Descriptors, exact kNN retrieval, recall@N and (RobotCar) localisation for every (dataset, method).
 
 
 rule describe:
     input:
-        manifest=f"{EXP}/{{dataset}}/manifest.csv",
-        cache=f"{EXP}/{{dataset}}/cache/images.npy",
-        checkpoint=trained_checkpoint,
+        manifest=rules.prepare.output.manifest,
+        cache=rules.cache.output.npy,
+        checkpoint=checkpoint_of,
     output:
-        f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+        descriptors=f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
     params:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
-        digest=lambda w: CFG.digest("model", "image_size") + repr(CFG.methods[w.method]),
-    threads: 256  # all cores: Snakemake lowers this to --cores
+        settings=settings("describe"),
+    threads: CORES
     resources:
-        gpu=lambda w: CFG.resources.describe_gpu if CFG.methods[w.method].kind != "pixels" else 0,
+        gpu=describe_gpus,
         mem_mb=CFG.resources.describe_mem_mb,
         runtime=CFG.resources.describe_runtime,
     log:
         f"{LOG}/describe/{{dataset}}_{{method}}.log",
     shell:
-        "acmnet describe --config {CONFIG_FILE} --method {wildcards.method} --manifest {input.manifest} "
-        "--cache {input.cache} {params.checkpoint} --out {output} 2>&1 | tee {log}"
+        "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
+        "--cache {input.cache} {params.checkpoint} --out {output.descriptors} 2>&1 | tee {log}"
 
 
 rule retrieve:
     input:
-        f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+        descriptors=rules.describe.output.descriptors,
     output:
-        f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     params:
-        digest=CFG.digest("evaluate"),
+        settings=settings("retrieve"),
     log:
         f"{LOG}/retrieve/{{dataset}}_{{method}}.log",
     shell:
-        "acmnet retrieve --config {CONFIG_FILE} --descriptors {input} --out {output} 2>&1 | tee {log}"
+        "acmnet retrieve --config-json {CONFIG_ARG} --descriptors {input.descriptors} --out {output.retrieval} "
+        "2>&1 | tee {log}"
 
 
 rule score:
     input:
-        manifest=f"{EXP}/{{dataset}}/manifest.csv",
-        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
-        descriptors=f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+        manifest=rules.prepare.output.manifest,
+        retrieval=rules.retrieve.output.retrieval,
+        descriptors=rules.describe.output.descriptors,
     output:
         metrics=f"{EXP}/{{dataset}}/{{method}}/metrics.csv",
         curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",
+    wildcard_constraints:
+        dataset="|".join(RECALL) or "^$",
     params:
-        digest=lambda w: CFG.digest("evaluate") + str(CFG.datasets[w.dataset].tolerance),
+        settings=settings("score"),
     log:
         f"{LOG}/score/{{dataset}}_{{method}}.log",
     shell:
-        "acmnet score --config {CONFIG_FILE} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} --out {output.metrics} "
-        "--curve-out {output.curve} 2>&1 | tee {log}"
+        "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} "
+        "--out {output.metrics} --curve-out {output.curve} 2>&1 | tee {log}"
 
 
 rule localize:
     input:
-        manifest=f"{EXP}/{{dataset}}/manifest.csv",
-        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+        manifest=rules.prepare.output.manifest,
+        retrieval=rules.retrieve.output.retrieval,
     output:
         submission=f"{EXP}/{{dataset}}/{{method}}/submission.txt",
         accuracy=f"{EXP}/{{dataset}}/{{method}}/pose_accuracy.csv",
     wildcard_constraints:
         dataset="|".join(POSED) or "^$",
+    params:
+        settings=settings("localize"),
     log:
         f"{LOG}/localize/{{dataset}}_{{method}}.log",
     shell:
-        "acmnet localize --config {CONFIG_FILE} --method {wildcards.method} --manifest {input.manifest} "
+        "acmnet localize --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
         "--retrieval {input.retrieval} --submission {output.submission} --out {output.accuracy} 2>&1 | tee {log}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acmnet.config import ConfigError
+from acmnet.config import ConfigError, bounded
 from acmnet.data.datasets.base import DatasetType, LayoutError
 from acmnet.data.synthetic_route import REFERENCE_CONDITION, check_condition, render_route
 
@@ -21,13 +21,12 @@ from acmnet.data.synthetic_route import REFERENCE_CONDITION, check_condition, re
 class SyntheticOptions:
     """Config of a `type: synthetic` dataset (the demo route)."""
 
-    places: int = 300
+    places: int = bounded(300, lo=1)
     reference_condition: str = REFERENCE_CONDITION  # train and reference traversal
     query_conditions: list[str] = field(default_factory=lambda: ["winter", "night", "haze"])
     seed: int = 0
-    render_size: tuple[int, int] = (96, 128)  # (height, width) of the rendered PNGs
+    render_size: tuple[int, int] = bounded((96, 128), lo=8)  # (height, width) of the rendered PNGs
     place_step: int | None = None  # near-layer pixels between places; default width / 4
-
 
     def check(self, where: str) -> None:
         for c in [self.reference_condition, *self.query_conditions]:
@@ -37,8 +36,6 @@ class SyntheticOptions:
                 raise ConfigError(f"{where}: {exc}") from None
         if self.reference_condition in self.query_conditions:
             raise ConfigError(f"{where}: the reference condition `{self.reference_condition}` is also a query condition")
-        if self.places < 1:
-            raise ConfigError(f"{where}.places must be at least 1, got {self.places}")
 
 
 def synthesize(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:

@@ -1,0 +1,71 @@
+# Configuration, paths and input functions shared by every rule file.
+import json
+import re
+import shlex
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from acmnet.config import ConfigError, config_from_dict, merge, read_yaml, typed_strings
+from acmnet.data.datasets import dataset_type
+from acmnet.methods import method_kind, trained_methods
+
+# A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
+# overrides single values of whichever file is used; nested ones as --config 'train={epochs: 5}',
+# whose values Snakemake leaves as strings: they are read as YAML here.
+if not workflow.overwrite_configfiles:
+    config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
+config = merge(config, typed_strings(workflow.config_settings.config or {}))
+try:
+    CFG = config_from_dict(config)
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}")
+
+# Every step reads the run's configuration from its command line, never from a shared file that a
+# later `snakemake` call (a dry run included) could rewrite under a running pipeline.
+CONFIG_ARG = shlex.quote(json.dumps(config, sort_keys=True))
+
+EXP = str(CFG.experiment_dir)
+FIG = f"{CFG.figures_dir}/{CFG.experiment}"
+LOG = f"logs/{CFG.experiment}"
+DATASETS = list(CFG.datasets)
+# How each dataset is scored (recall@N, or camera pose) is its type's own declaration.
+POSED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).scoring == "pose"]
+RECALL = [d for d in DATASETS if d not in POSED]
+SYNTHETIC = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).synthesize is not None]
+DOWNLOADED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).sources]
+METHODS = list(CFG.methods)
+TRAINED = trained_methods(CFG)
+# A job's threads: every core Snakemake was given (heavy steps use them all, so they run one at a time).
+CORES = max(1, min(workflow.cores or 1, os.cpu_count() or 1))
+
+
+def settings(step):
+    """Params function: the digest of the settings `step` reads (its rerun trigger, STEP_SETTINGS)."""
+    return lambda w: CFG.settings_digest(step, w.get("dataset"), w.get("method"))
+
+
+def raw_data(wildcards):
+    """What must exist before a dataset's manifest: its rendered route, or its download."""
+    d = wildcards.dataset
+    if d in SYNTHETIC:
+        return [f"{CFG.datasets[d].root}/route.csv"]
+    if d in DOWNLOADED:
+        return [f"{EXP}/{d}/download.done"]
+    return []
+
+
+def synthetic_dataset(root):
+    """The synthetic dataset rendered into `root`."""
+    return next(d for d in SYNTHETIC if CFG.datasets[d].root == root)
+
+
+def checkpoint_of(wildcards):
+    """The checkpoint a method describes with: its own trained model, or none."""
+    if wildcards.method in TRAINED:
+        return [f"{EXP}/{wildcards.dataset}/{wildcards.method}/checkpoint.pt"]
+    return []
+
+
+def describe_gpus(wildcards):
+    return CFG.resources.describe_gpu if method_kind(CFG.methods[wildcards.method].kind).uses_gpu else 0
