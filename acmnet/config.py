@@ -455,17 +455,21 @@ def build_dataclass(cls: type, data: Any, where: str) -> Any:
 
 def _check_range(spec: dataclasses.Field, value: Any, place: str) -> None:
     lo, hi, above = (spec.metadata.get(k) for k in ("lo", "hi", "above"))
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for v in values:
+    many = isinstance(value, (list, tuple))
+    for v in value if many else [value]:
         if v is None or isinstance(v, (str, bool)):
             continue
         if (lo is not None and v < lo) or (hi is not None and v > hi) or (above is not None and v <= above):
-            bounds = [f">= {lo:g}" if lo is not None else "", f"> {above:g}" if above is not None else "",
-                      f"<= {hi:g}" if hi is not None else ""]
-            shown = value if isinstance(value, (int, float)) else list(value)
-            raise ConfigError(f"{place} must be {' and '.join(b for b in bounds if b)}"
-                              f"{' (each value)' if len(values) > 1 or isinstance(value, (list, tuple)) else ''}"
-                              f", got {shown}")
+            if lo is not None and hi is not None:
+                valid = f"lie in [{lo:g}, {hi:g}]"
+            elif lo is not None:
+                valid = f"be at least {lo:g}"
+            elif above is not None:
+                valid = f"be > {above:g}" + (f" and <= {hi:g}" if hi is not None else "")
+            else:
+                valid = f"be at most {hi:g}"
+            shown = list(value) if many else value
+            raise ConfigError(f"{place} must {valid}{' (every value)' if many else ''}, got {shown}")
 
 
 def _coerce(hint: Any, value: Any, place: str) -> Any:

@@ -237,7 +237,8 @@ def _read_metrics(paths: list[Path], pub: PublishedResults, dataset_tables: Mapp
         if table not in RECALL_COLUMNS:
             raise ValueError(f"dataset {dataset!r} maps to {table!r}; metrics rows can only join "
                              f"{sorted(RECALL_COLUMNS)} (Table 4 takes `robotcar_scores`)")
-    load_metrics(paths)  # every file valid, no (dataset, queries, method) twice across them
+    if paths:
+        load_metrics(paths)  # every file valid, no (dataset, queries, method) twice across them
     records: dict[str, list[dict]] = {t: [] for t in RECALL_COLUMNS}
     for path in paths:
         frame = load_metrics([path])

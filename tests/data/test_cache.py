@@ -3,41 +3,73 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from acmnet.data.cache import ImageCache, build_cache
+from acmnet.artifacts import ArtifactError, ProvenanceError, load_cache
+from acmnet.data.cache import build_cache
+from tests.conftest import write_cache, write_manifest
 
 
-def _frame(names):
-    return pd.DataFrame({"image": names, "role": "reference", "place": range(len(names)), "condition": "c"})
+def _manifest(tmp_path, names, name="m.csv"):
+    roles = ["reference"] * (len(names) - 1) + ["query"]
+    frame = pd.DataFrame({"image": names, "role": roles, "place": range(len(names)), "condition": "c"})
+    return write_manifest(frame, tmp_path / name)
+
+
+def _images(tmp_path, n=3, shape=(20, 40, 3)):
+    for i in range(n):
+        Image.fromarray(np.full(shape, 50 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
 
 
 def test_cache_holds_resized_images_in_manifest_order(tmp_path):
-    for i in range(3):
-        Image.fromarray(np.full((20, 40, 3), 50 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
-    frame = _frame(["2.png", "0.png", "1.png", "0.png"])  # duplicates are cached once
-    out = build_cache(frame, tmp_path, tmp_path / "cache" / "images.npy", (8, 8), progress=False)
-    cache = ImageCache.open(out)
+    _images(tmp_path)
+    manifest = _manifest(tmp_path, ["2.png", "0.png", "1.png", "0.png"])  # duplicates are cached once
+    cache = write_cache(manifest, tmp_path, tmp_path / "cache" / "images.npy", (8, 8))
     assert cache.array.shape == (3, 8, 8, 3) and cache.array.dtype == np.uint8
     assert isinstance(cache.array, np.memmap)
     assert [int(cache.array[i].mean()) for i in range(3)] == [100, 0, 50]
-    assert cache.rows_for(frame).tolist() == [0, 1, 2, 1]
+    assert cache.rows_for(manifest.frame).tolist() == [0, 1, 2, 1]
+
+
+def test_row_digests_follow_the_pixels(tmp_path):
+    _images(tmp_path)
+    manifest = _manifest(tmp_path, ["0.png", "1.png", "2.png"])
+    first = write_cache(manifest, tmp_path, tmp_path / "a.npy", (8, 8))
+    assert len(set(first.row_digests)) == 3
+    Image.fromarray(np.full((20, 40, 3), 7, dtype=np.uint8)).save(tmp_path / "1.png")  # same name, new pixels
+    second = write_cache(manifest, tmp_path, tmp_path / "b.npy", (8, 8))
+    assert first.row_digests[0] == second.row_digests[0] and first.row_digests[1] != second.row_digests[1]
+    assert first.rows_digest(np.array([0, 2])) == second.rows_digest(np.array([0, 2]))
+    assert first.digest != second.digest
+
+
+def test_a_cache_of_another_manifest_is_refused_naming_both(tmp_path):
+    _images(tmp_path)
+    manifest = _manifest(tmp_path, ["0.png", "1.png", "2.png"])
+    other = _manifest(tmp_path, ["0.png", "1.png"], name="other.csv")
+    write_cache(manifest, tmp_path, tmp_path / "c.npy", (8, 8))
+    with pytest.raises(ProvenanceError, match=r"c\.npy was made from manifest .*m\.csv.*not from .*other\.csv"):
+        load_cache(tmp_path / "c.npy", other)
 
 
 def test_missing_images_are_listed_and_nothing_is_written(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
+    manifest = _manifest(tmp_path, ["ok.png", "gone1.png", "gone2.png"])
     with pytest.raises(FileNotFoundError, match=r"2 image\(s\).*gone1.png"):
-        build_cache(_frame(["ok.png", "gone1.png", "gone2.png"]), tmp_path, tmp_path / "c.npy", (4, 4), progress=False)
+        build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
     assert not (tmp_path / "c.npy").exists() and not (tmp_path / "c.json").exists()
 
 
-def test_undecodable_image_is_named_and_no_partial_cache_remains(tmp_path):
+def test_every_undecodable_image_is_named_in_one_message_and_nothing_remains(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(ValueError, match="broken.jpg"):
-        build_cache(_frame(["ok.png", "broken.jpg"]), tmp_path, tmp_path / "c.npy", (4, 4), progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.jpg", "ok.png"]
+    (tmp_path / "empty.png").write_bytes(b"")
+    manifest = _manifest(tmp_path, ["ok.png", "broken.jpg", "empty.png"])
+    with pytest.raises(ValueError, match=r"2 of 3 images cannot be decoded.*broken\.jpg.*empty\.png"):
+        build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["broken.jpg", "empty.png", "ok.png", "m.csv", "m.provenance.json"])
 
 
 def test_incomplete_cache_is_refused(tmp_path):
     np.save(tmp_path / "c.npy", np.zeros((1, 2, 2, 3), dtype=np.uint8))
-    with pytest.raises(FileNotFoundError, match="incomplete"):
-        ImageCache.open(tmp_path / "c.npy")
+    with pytest.raises(ArtifactError, match="incomplete"):
+        load_cache(tmp_path / "c.npy")

@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
+from acmnet.artifacts import load_manifest
 from acmnet.data import manifest as mf
+from tests.conftest import write_manifest
 
 
 def _frame(roles):
@@ -11,9 +13,11 @@ def _frame(roles):
 
 def test_round_trip(tmp_path):
     frame = _frame(["train", "reference", "query"])
-    mf.write(frame, tmp_path / "m.csv")
-    back = mf.read(tmp_path / "m.csv")
-    pd.testing.assert_frame_equal(back, mf.validate(frame))
+    written = write_manifest(frame, tmp_path / "m.csv")
+    back = load_manifest(tmp_path / "m.csv")
+    pd.testing.assert_frame_equal(back.frame, mf.validate(frame))
+    assert back.digest == written.digest and back.provenance.step == "prepare"
+    assert back.rows("query").tolist() == [2]
 
 
 @pytest.mark.parametrize(
@@ -22,7 +26,7 @@ def test_round_trip(tmp_path):
 )
 def test_invalid_manifests_are_refused_and_not_written(tmp_path, roles, message):
     with pytest.raises(mf.ManifestError, match=message):
-        mf.write(_frame(roles), tmp_path / "m.csv")
+        write_manifest(_frame(roles), tmp_path / "m.csv")
     assert not (tmp_path / "m.csv").exists()
 
 

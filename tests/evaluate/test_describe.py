@@ -4,11 +4,10 @@ import pytest
 import torch
 from PIL import Image
 
-from acmnet.data.cache import build_cache
+from acmnet.artifacts import ProvenanceError, load_descriptors
 from acmnet.config import config_from_dict
-from acmnet.data import manifest as mf
 from acmnet.evaluate.describe import describe
-from tests.conftest import cuda
+from tests.conftest import cuda, write_cache, write_manifest
 
 
 def _describe(tmp_path, method, device="cpu"):
@@ -19,8 +18,7 @@ def _describe(tmp_path, method, device="cpu"):
         names.append(f"{i}.png")
     names = names[:3] + ["0.png", "4.png"]  # the first query is the first reference image
     frame = pd.DataFrame({"image": names, "role": ["reference"] * 3 + ["query"] * 2, "place": [0, 1, 2, 0, 2], "condition": "c"})
-    mf.write(frame, tmp_path / "m.csv")
-    build_cache(frame, tmp_path, tmp_path / "c.npy", (32, 32), progress=False)
+    write_cache(write_manifest(frame, tmp_path / "m.csv"), tmp_path, tmp_path / "c.npy", (32, 32))
     cfg = config_from_dict({
         "image_size": [32, 32], "device": device,
         "model": {"backbone": "test_efficientnet", "pretrained": False},
@@ -29,17 +27,18 @@ def _describe(tmp_path, method, device="cpu"):
         "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
     })
     torch.manual_seed(0)  # the same random backbone on every call
-    return np.load(describe(cfg, method, tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / f"{device}.npz", progress=False))
+    describe(cfg, method, tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / f"{device}.npz", progress=False)
+    return load_descriptors(tmp_path / f"{device}.npz")
 
 
 @pytest.mark.parametrize("method, dim", [("avg", 256), ("gem", 256), ("pix", 2048)])
 def test_untrained_methods_write_unit_descriptors_per_role(tmp_path, method, dim):
     data = _describe(tmp_path, method)
-    assert data["reference"].shape == (3, dim) and data["query"].shape == (2, dim)
-    assert data["reference_rows"].tolist() == [0, 1, 2] and data["query_rows"].tolist() == [3, 4]
-    np.testing.assert_allclose(np.linalg.norm(data["query"], axis=1), 1.0, rtol=1e-5)
+    assert data.reference.shape == (3, dim) and data.query.shape == (2, dim)
+    assert data.reference_rows.tolist() == [0, 1, 2] and data.query_rows.tolist() == [3, 4]
+    np.testing.assert_allclose(np.linalg.norm(data.query, axis=1), 1.0, rtol=1e-5)
     # query 3 is image 0: its descriptor equals reference 0's
-    np.testing.assert_allclose(data["query"][0], data["reference"][0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(data.query[0], data.reference[0], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.gpu
@@ -48,4 +47,33 @@ def test_untrained_methods_write_unit_descriptors_per_role(tmp_path, method, dim
 def test_descriptors_on_cuda_match_the_cpu(tmp_path, method):
     on_cpu, on_gpu = _describe(tmp_path, method, "cpu"), _describe(tmp_path, method, "cuda")
     for role in ("reference", "query"):  # cuDNN may use TF32: unit vectors agree to a few 1e-3
-        np.testing.assert_allclose(on_gpu[role], on_cpu[role], atol=5e-3)
+        np.testing.assert_allclose(getattr(on_gpu, role), getattr(on_cpu, role), atol=5e-3)
+
+
+def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_path):
+    from dataclasses import asdict
+
+    from acmnet.artifacts import provenance, save_checkpoint
+    from acmnet.methods.acmnet import build_model
+    from tests.conftest import TINY
+
+    _describe(tmp_path, "avg")  # writes the images, manifest and cache
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "model.pt", build_model(TINY).state_dict(), asdict(TINY), {}, {"method": "acm"},
+                    provenance("train", {}))
+    cfg = config_from_dict({
+        "image_size": [32, 32], "model": asdict(TINY),
+        "methods": {"acm": {}, "enc": {"kind": "acmnet", "descriptor": "encoder"}},
+        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
+    })
+    for method, dim in (("acm", 16), ("enc", 256)):
+        out = describe(cfg, method, tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / f"{method}.npz",
+                       tmp_path / "model.pt", progress=False)
+        assert out.reference.shape == (3, dim)
+        assert out.provenance.find("checkpoint")[1].path == str(tmp_path / "model.pt")
+        assert out.provenance.settings["method"]["options"]["descriptor"] == ("projector" if method == "acm" else "encoder")
+    with pytest.raises(ValueError, match="give its checkpoint"):
+        describe(cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", progress=False)
+    with pytest.raises(ValueError, match="not an acmnet checkpoint"):
+        describe(cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", tmp_path / "m.csv",
+                 progress=False)

@@ -3,6 +3,7 @@ import pytest
 
 from acmnet.evaluate import poses as P
 from acmnet.data import manifest as mf
+from tests.conftest import write_manifest, write_retrieval
 from acmnet.data.datasets import robotcar as rc
 from acmnet.evaluate.localization import localize
 from tests.data.datasets.test_robotcar import SMALL, build_tree
@@ -13,7 +14,7 @@ def scored(tmp_path):
     """A RobotCar manifest whose train-split queries sit exactly at reference poses."""
     root = tmp_path / "rc"
     build_tree(root)
-    frame = mf.validate(rc.prepare(root, SMALL))
+    frame = mf.validate(rc.DATASET.prepare_manifest(root, SMALL))
     refs = np.flatnonzero(frame["role"] == "reference")
     queries = np.flatnonzero(frame["role"] == "query")
     ref_poses = frame.loc[refs, P.POSE_COLUMNS].to_numpy(float)
@@ -24,9 +25,8 @@ def scored(tmp_path):
     # ... except the first dawn one, which retrieves a reference far away
     dawn = np.flatnonzero(split & (frame.loc[queries, "condition"] == "train-split-dawn").to_numpy())[0]
     top1[dawn] = (top1[dawn] + 3) % len(refs)
-    mf.write(frame, tmp_path / "manifest.csv")
-    indices = np.stack([top1, (top1 + 1) % len(refs)], axis=1)
-    np.savez(tmp_path / "retrieval.npz", indices=indices, reference_rows=refs, query_rows=queries)
+    manifest = write_manifest(frame, tmp_path / "manifest.csv")
+    write_retrieval(tmp_path, manifest, np.stack([top1, (top1 + 1) % len(refs)], axis=1), name="retrieval")
     return tmp_path, frame, ref_poses, top1, queries
 
 
@@ -58,7 +58,6 @@ def test_a_manifest_without_poses_is_refused(tmp_path):
     import pandas as pd
 
     frame = pd.DataFrame({"image": ["a", "b"], "role": ["reference", "query"], "place": [0, 0], "condition": "c"})
-    mf.write(frame, tmp_path / "m.csv")
-    np.savez(tmp_path / "r.npz", indices=np.zeros((1, 1), int), reference_rows=[0], query_rows=[1])
+    write_retrieval(tmp_path, write_manifest(frame, tmp_path / "m.csv"), np.zeros((1, 1), int))
     with pytest.raises(ValueError, match="needs a RobotCar manifest with poses"):
         localize("m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "s.txt", tmp_path / "a.csv")

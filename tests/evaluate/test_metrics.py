@@ -1,7 +1,12 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from acmnet.evaluate.metrics import hits, recall_curve
+from acmnet.artifacts import ProvenanceError, table_provenance
+from acmnet.config import ConfigError, config_from_dict
+from acmnet.evaluate.metrics import hits, recall_curve, score
+from acmnet.evaluate.retrieval import search
+from tests.conftest import write_manifest, write_retrieval
 
 
 def brute_force_recall(q_places, r_places, indices, tolerance, n):
@@ -46,63 +51,78 @@ def test_empty_query_set_is_an_error():
         recall_curve(np.array([], dtype=int), np.array([1]), np.zeros((0, 1), dtype=int), 2)
 
 
-def test_score_writes_one_row_per_query_set_and_refuses_mismatched_files(tmp_path):
-    import pandas as pd
+def _files(tmp_path, frame, reference, query, indices, name="m.csv"):
+    """Manifest, descriptors and retrieval files made from each other, as the pipeline makes them."""
+    manifest = write_manifest(frame, tmp_path / name)
+    write_retrieval(tmp_path, manifest, indices, reference, query, name=name)
+    return tmp_path / name, tmp_path / f"{name}.d.npz", tmp_path / f"{name}.npz"
 
-    from acmnet.config import config_from_dict
-    from acmnet.data import manifest as mf
-    from acmnet.evaluate.metrics import score
 
+def test_score_writes_one_row_per_query_set_and_refuses_files_of_another_manifest(tmp_path):
     frame = pd.DataFrame({
         "image": [f"{i}.png" for i in range(7)],
         "role": ["reference"] * 3 + ["query"] * 4,
         "place": [0, 5, 10, 0, 6, 10, 20],
         "condition": ["day"] * 3 + ["night", "night", "snow", "snow"],
     })
-    mf.write(frame, tmp_path / "m.csv")
     cfg = config_from_dict({"evaluate": {"top_k": 2, "recall_at": [1, 2]},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "tolerance": 1}}})
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b",
+                                               "tolerance": 1}}})
     indices = np.array([[0, 1], [0, 1], [2, 0], [0, 1]])
-    np.savez(tmp_path / "r.npz", indices=indices, reference_rows=np.arange(3), query_rows=np.arange(3, 7))
-    metrics = score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "out.csv", tmp_path / "curve.csv")
+    m, _, r = _files(tmp_path, frame, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices)
+    metrics = score(cfg, "d", "m", m, r, tmp_path / "out.csv", tmp_path / "curve.csv")
     assert metrics[["queries", "R@1", "R@2"]].values.tolist() == [["night", 50.0, 100.0], ["snow", 50.0, 50.0]]
-    np.savez(tmp_path / "bad.npz", indices=indices[:3], reference_rows=np.arange(3), query_rows=np.arange(3, 6))
-    with pytest.raises(ValueError, match=r"bad.npz does not match .*m.csv"):
-        score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "bad.npz", tmp_path / "o.csv", tmp_path / "c.csv")
+    assert table_provenance(tmp_path / "out.csv").find("retrieval")[1].path == str(r)
+    # Another manifest with the same row counts (places moved): refused by content, naming both files.
+    moved = frame.assign(place=[0, 5, 10, 1, 6, 10, 20])
+    m2, _, r2 = _files(tmp_path, moved, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices, name="other.csv")
+    with pytest.raises(ProvenanceError, match=r"other\.csv\.npz was made from manifest .*other\.csv.*not from .*m\.csv"):
+        score(cfg, "d", "m", m, r2, tmp_path / "o.csv", tmp_path / "c.csv")
+    assert not (tmp_path / "o.csv").exists()
 
 
-def test_sequence_rows_use_place_order_and_beat_noisy_single_images(tmp_path):
-    import pandas as pd
-
-    from acmnet.config import config_from_dict
-    from acmnet.data import manifest as mf
-    from acmnet.evaluate.metrics import score
-    from acmnet.evaluate.retrieval import search
-
+def _route(tmp_path, order, name):
+    """80 places; queries are noisy copies of the references, recorded in `order` (their time)."""
     rng = np.random.default_rng(0)
     n, d = 80, 32
     base = rng.normal(size=(n, d))
     ref = base / np.linalg.norm(base, axis=1, keepdims=True)
     noisy = base + 3.0 * rng.normal(size=(n, d))
-    qry = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
-    shuffled = rng.permutation(n)  # queries stored out of route order: scoring must sort by place
+    qry = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True))[order]
     frame = pd.DataFrame({
-        "image": [f"r{i}.png" for i in range(n)] + [f"q{i}.png" for i in shuffled],
+        "image": [f"r{i}.png" for i in range(n)] + [f"q{i}.png" for i in order],
         "role": ["reference"] * n + ["query"] * n,
-        "place": list(range(n)) + list(shuffled),
+        "place": list(range(n)) + list(order),
         "condition": ["day"] * n + ["night"] * n,
     })
-    mf.write(frame, tmp_path / "m.csv")
-    qry = qry[shuffled]
-    np.savez(tmp_path / "d.npz", reference=ref.astype(np.float32), query=qry.astype(np.float32),
-             reference_rows=np.arange(n), query_rows=np.arange(n, 2 * n))
     _, idx = search(ref, qry, 10)
-    np.savez(tmp_path / "r.npz", indices=idx, reference_rows=np.arange(n), query_rows=np.arange(n, 2 * n))
+    return _files(tmp_path, frame, ref, qry, idx, name=name)
+
+
+def test_sequence_rows_follow_recording_order_never_ground_truth_places(tmp_path):
     cfg = config_from_dict({"evaluate": {"top_k": 10, "recall_at": [1, 5], "sequence_lengths": [1, 9]},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "tolerance": 0}}})
-    metrics = score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "o.csv", tmp_path / "c.csv",
-                    tmp_path / "d.npz").set_index("method")
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b",
+                                               "tolerance": 0}}})
+    in_order = _route(tmp_path, np.arange(80), "ordered.csv")
+    metrics = score(cfg, "d", "m", in_order[0], in_order[2], tmp_path / "o.csv", tmp_path / "c.csv",
+                    in_order[1]).set_index("method")
     assert metrics.loc["m+seq1", "R@1"] == metrics.loc["m", "R@1"]  # length 1 is single-image matching
     assert metrics.loc["m+seq9", "R@1"] > metrics.loc["m", "R@1"] + 30
-    with pytest.raises(ValueError, match="needs the descriptors"):
-        score(cfg, "d", "m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "o.csv", tmp_path / "c.csv")
+    # Queries recorded in a shuffled order form no sequence: scoring must not sort them by their
+    # ground-truth place, so sequence matching gains nothing here.
+    shuffled = _route(tmp_path, np.random.default_rng(1).permutation(80), "shuffled.csv")
+    metrics = score(cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv",
+                    shuffled[1]).set_index("method")
+    assert metrics.loc["m+seq9", "R@1"] < metrics.loc["m", "R@1"] + 5
+    with pytest.raises(ConfigError, match="needs the descriptors"):
+        score(cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv")
+
+
+def test_recall_at_beyond_the_retrievals_kept_is_refused(tmp_path):
+    frame = pd.DataFrame({"image": ["a", "b", "c"], "role": ["reference", "reference", "query"], "place": [0, 1, 0],
+                          "condition": ["day", "day", "night"]})
+    m, _, r = _files(tmp_path, frame, np.eye(2), np.eye(2)[:1], np.array([[0, 1]]))
+    cfg = config_from_dict({"evaluate": {"top_k": 5, "recall_at": [1, 5]},
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+    with pytest.raises(ConfigError, match=r"keeps 2 retrievals per query.*up to 5"):
+        score(cfg, "d", "m", m, r, tmp_path / "o.csv", tmp_path / "c.csv")

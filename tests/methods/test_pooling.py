@@ -4,8 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from acmnet.config import ModelConfig
-from acmnet.evaluate.describe import PretrainedDescriber, embed
-from acmnet.methods.pooling import GeM, GemDescriber, gem
+from acmnet.evaluate.describe import embed
+from acmnet.methods.pretrained import PretrainedDescriber
+from acmnet.methods.pooling import GeM, gem
 
 TINY = ModelConfig(backbone="test_resnet", pretrained=False)
 
@@ -52,7 +53,7 @@ def test_half_precision_input_does_not_overflow():
 
 def test_describer_unit_norm_float32_and_shape():
     torch.manual_seed(0)
-    describer = GemDescriber(TINY).eval()
+    describer = PretrainedDescriber(TINY, pool="gem").eval()
     with torch.no_grad():
         d = describer(torch.rand(3, 3, 64, 64))
     assert d.shape == (3, describer.dim) and d.dtype == torch.float32
@@ -63,7 +64,7 @@ def test_describer_with_p_one_equals_the_average_pooled_describer():
     # test_resnet ends with a ReLU, so the feature map is >= 0 and GeM(p=1) is its global average.
     torch.manual_seed(0)
     avg = PretrainedDescriber(TINY).eval()
-    describer = GemDescriber(TINY, p=1.0, eps=1e-12, encoder=avg.encoder).eval()
+    describer = PretrainedDescriber(TINY, pool="gem", gem_p=1.0, eps=1e-12, encoder=avg.encoder).eval()
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(describer(images), avg(images), rtol=1e-5, atol=1e-6)
@@ -71,7 +72,7 @@ def test_describer_with_p_one_equals_the_average_pooled_describer():
 
 def test_describer_plugs_into_embed_with_channels_last():
     torch.manual_seed(0)
-    describer = GemDescriber(ModelConfig(backbone="test_efficientnet", pretrained=False)).eval()
+    describer = PretrainedDescriber(ModelConfig(backbone="test_efficientnet", pretrained=False), pool="gem").eval()
     describer.to(memory_format=torch.channels_last)
     array = np.random.default_rng(0).integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
     out = embed(describer, array, np.arange(5), torch.device("cpu"), 2, "test", channels_last=True, progress=False)
@@ -88,7 +89,7 @@ def test_non_convolutional_feature_map_is_refused():
             return torch.zeros(x.shape[0], 10, 4)
 
     with pytest.raises(ValueError, match="convolutional backbone"):
-        GemDescriber(TINY, encoder=Tokens())(torch.rand(1, 3, 8, 8))
+        PretrainedDescriber(TINY, pool="gem", encoder=Tokens())(torch.rand(1, 3, 8, 8))
 
 
 def test_invalid_p_is_refused():

@@ -11,9 +11,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from acmnet.data.cache import build_cache
-from acmnet.config import ModelConfig
-from acmnet.data import manifest as mf
+from acmnet.artifacts import ProvenanceError, load_checkpoint, provenance, save_checkpoint
+from acmnet.config import ModelConfig, config_from_dict
 from acmnet.report.gradcam import (
     DescriptorModel,
     SimilarityTarget,
@@ -22,7 +21,8 @@ from acmnet.report.gradcam import (
     similarity_cams_and_scores,
     target_layer,
 )
-from acmnet.methods.backbone import build_model
+from acmnet.methods.acmnet import build_model
+from tests.conftest import write_cache, write_manifest, write_retrieval
 
 BACKBONES = ["test_efficientnet", "test_resnet"]
 H, W = 96, 128  # not square, so a swapped height/width shows
@@ -245,16 +245,15 @@ def write_case(tmp_path, indices, size=(64, 64)):
         "place": [0, 10, 20, 30, 0, 10, 20, 30],
         "condition": ["summer"] * 4 + ["winter", "winter", "night", "night"],
     })
-    mf.write(frame, tmp_path / "manifest.csv")
-    build_cache(frame, tmp_path, tmp_path / "images.npy", size, workers=1, progress=False)
-    indices = np.asarray(indices, dtype=np.int64)
-    np.savez(tmp_path / "retrieval.npz", indices=indices, scores=np.zeros(indices.shape, np.float32),
-             reference_rows=np.arange(4, dtype=np.int64), query_rows=np.arange(4, 8, dtype=np.int64),
-             manifest=np.array(str(tmp_path / "manifest.csv")))
-    model, cfg = tiny("test_efficientnet")
-    torch.save({"model": model.state_dict(), "model_config": asdict(cfg), "method": "acmnet", "epochs": 1, "steps": 1},
-               tmp_path / "checkpoint.pt")
-    return [tmp_path / name for name in ("manifest.csv", "images.npy", "retrieval.npz", "checkpoint.pt")]
+    manifest = write_manifest(frame, tmp_path / "manifest.csv")
+    write_cache(manifest, tmp_path, tmp_path / "images.npy", size)
+    model, model_cfg = tiny("test_efficientnet")
+    save_checkpoint(tmp_path / "checkpoint.pt", model.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"},
+                    provenance("train", {}))
+    write_retrieval(tmp_path, manifest, indices, name="retrieval", checkpoint=load_checkpoint(tmp_path / "checkpoint.pt"))
+    cfg = config_from_dict({"image_size": list(size), "model": asdict(model_cfg), "device": "cpu",
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+    return [cfg, "acmnet", *[tmp_path / name for name in ("manifest.csv", "images.npy", "retrieval.npz", "checkpoint.pt")]]
 
 
 def test_gradcam_figure_end_to_end_png_and_pdf(tmp_path):
@@ -292,3 +291,13 @@ def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
     assert "no correct top-1 retrieval among the 4 queries" in text
     assert "failed: winter query" in text and "failed: night query" in text
     assert "retrieved place 20" in text and re.search(r"similarity -?[01]\.\d{3}", text)
+
+
+def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path):
+    inputs = write_case(tmp_path, [[0], [1], [2], [3]])
+    other, model_cfg = tiny("test_efficientnet", seed=1)
+    save_checkpoint(tmp_path / "other.pt", other.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"},
+                    provenance("train", {}))
+    inputs[-1] = tmp_path / "other.pt"
+    with pytest.raises(ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"):
+        gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "x.png"])

@@ -27,6 +27,10 @@ def nordland(method: str, r1: float, r5: float = 10.0, r10: float = 20.0, querie
     return (dataset, queries, method, r1, r5, r10, 3450, 3450, 2)
 
 
+# Dataset name -> paper table, as a config with these dataset types would say it.
+NAMES = {"nordland": "table2", "alderley": "table3"}
+
+
 def render(tmp_path: Path, **kwargs) -> dict[str, str]:
     paths = render_paper_tables(tmp_path / "out", **kwargs)
     assert [p.name for p in paths] == ["table2.tex", "table3.tex", "table4.tex"]
@@ -114,7 +118,7 @@ def test_measured_rows_recompute_the_marks(tmp_path, cfg):
     assert cells(row_line(t2, "TransVPR [47]")) == [r"\textit{58.8}", r"\textbf{75.0}", "78.7"]
     assert cells(row_line(t2, "ACM-Net (published)")) == ["53.0", r"\textit{73.8}", r"\textit{80.2}"]
     # a frozen pretrained backbone is not labelled ACM-Net
-    assert cells(row_line(t2, r"resnet50 avg-pooled, frozen (ours, imagenet\_avg)")) == ["10.0", "10.0", "20.0"]
+    assert cells(row_line(t2, r"resnet50 ImageNet, frozen, average-pooled (ours, imagenet\_avg)")) == ["10.0", "10.0", "20.0"]
     # ours after the published rows, behind a rule
     lines = t2.splitlines()
     assert lines.index(row_line(t2, "ACM-Net (ours, acmnet)")) == lines.index(row_line(t2, "ACM-Net (published)")) + 2
@@ -126,7 +130,7 @@ def test_ties_share_the_mark_as_printed(tmp_path):
     # 75.04 prints as 75.0 and ties TransVPR; 25.2 ties the paper's Alderley row
     m = write_metrics(tmp_path / "metrics.csv", [
         nordland("acmnet", 58.8, 75.04, 10.0), ("alderley", "night", "acmnet", 25.2, 30.0, 40.0, 14607, 14607, 2)])
-    tex = render(tmp_path, metrics=[m])
+    tex = render(tmp_path, metrics=[m], dataset_tables=NAMES)
     assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)")) == [r"\textbf{58.8}", r"\textbf{75.0}", "10.0"]
     assert cells(row_line(tex["table2"], "TransVPR [47]"))[:2] == [r"\textbf{58.8}", r"\textbf{75.0}"]
     assert cells(row_line(tex["table2"], "ACM-Net (published)"))[:2] == [r"\textit{53.0}", r"\textit{73.8}"]
@@ -163,7 +167,7 @@ def test_dataset_mapping_and_query_sets(tmp_path):
     m = write_metrics(tmp_path / "metrics.csv", [
         nordland("acmnet", 60.0), nordland("acmnet", 1.0, queries="fall"), nordland("acmnet", 2.0, dataset="nordland64")])
     with pytest.warns(UserWarning, match="fall"):
-        tex = render(tmp_path, metrics=[m])
+        tex = render(tmp_path, metrics=[m], dataset_tables=NAMES)
     assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)"))[0] == r"\textbf{60.0}"  # winter only, nordland64 not mapped
     # two datasets mapped to one table: the dataset joins the label
     with warnings.catch_warnings():
@@ -172,29 +176,41 @@ def test_dataset_mapping_and_query_sets(tmp_path):
     assert "ACM-Net (ours, acmnet; nordland64) & 2.0" in tex["table2"]
     with pytest.raises(ValueError, match="robotcar_scores"):
         render_paper_tables(tmp_path / "x", metrics=[m], dataset_tables={"nordland": "table4"})
+    with pytest.raises(ValueError, match="need the config of the run"):
+        render_paper_tables(tmp_path / "x", metrics=[m])
+
+
+def test_the_table_of_a_dataset_is_its_types_not_its_names(tmp_path):
+    m = write_metrics(tmp_path / "metrics.csv", [nordland("acmnet", 60.0, dataset="olid"),
+                                                 nordland("acmnet", 7.0, dataset="nordland")])
+    cfg = config_from_dict({"datasets": {"olid": {"type": "nordland", "root": "."},
+                                         "nordland": {"type": "nordland64", "root": "."}}})
+    tex = render(tmp_path, metrics=[m], cfg=cfg)
+    assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)"))[0] == r"\textbf{60.0}"
+    assert "7.0" not in tex["table2"]
 
 
 def test_metrics_errors_name_the_file(tmp_path):
     lacking = tmp_path / "lacking.csv"
     pd.DataFrame({"dataset": ["nordland"], "method": ["a"], "R@1": [1.0]}).to_csv(lacking, index=False)
-    with pytest.raises(PaperTablesError, match=r"lacking\.csv.*lacks column\(s\) \['queries'"):
-        render_paper_tables(tmp_path / "out", metrics=[lacking])
+    with pytest.raises(ValueError, match=r"lacking\.csv.*lacks column\(s\) \['queries'"):
+        render_paper_tables(tmp_path / "out", metrics=[lacking], dataset_tables=NAMES)
     no_r10 = write_metrics(tmp_path / "no_r10.csv", [nordland("a", 1.0)])
     pd.read_csv(no_r10).drop(columns=["R@10"]).to_csv(no_r10, index=False)
-    with pytest.raises(PaperTablesError, match=r"no_r10\.csv.*\['R@10'\].*table2"):
-        render_paper_tables(tmp_path / "out", metrics=[no_r10])
+    with pytest.raises(ValueError, match=r"no_r10\.csv.*\['R@10'\].*table2"):
+        render_paper_tables(tmp_path / "out", metrics=[no_r10], dataset_tables=NAMES)
     twice = write_metrics(tmp_path / "twice.csv", [nordland("acmnet", 1.0), nordland("acmnet", 2.0)])
-    with pytest.raises(PaperTablesError, match=r"twice\.csv.*'nordland'.*twice in this file.*'acmnet'"):
-        render_paper_tables(tmp_path / "out", metrics=[twice])
+    with pytest.raises(ValueError, match=r"twice\.csv.*'nordland'.*twice in this file.*'acmnet'"):
+        render_paper_tables(tmp_path / "out", metrics=[twice], dataset_tables=NAMES)
     a = write_metrics(tmp_path / "a.csv", [nordland("acmnet", 1.0)])
     b = write_metrics(tmp_path / "b.csv", [nordland("acmnet", 2.0)])
-    with pytest.raises(PaperTablesError, match=r"b\.csv.*also in .*a\.csv"):
-        render_paper_tables(tmp_path / "out", metrics=[a, b])
+    with pytest.raises(ValueError, match=r"b\.csv.*also in .*a\.csv"):
+        render_paper_tables(tmp_path / "out", metrics=[a, b], dataset_tables=NAMES)
     bad = write_metrics(tmp_path / "bad.csv", [nordland("acmnet", 101.0)])
-    with pytest.raises(PaperTablesError, match=r"bad\.csv.*'R@1'.*\[0, 100\]"):
-        render_paper_tables(tmp_path / "out", metrics=[bad])
+    with pytest.raises(ValueError, match=r"bad\.csv.*'R@1'.*\[0, 100\]"):
+        render_paper_tables(tmp_path / "out", metrics=[bad], dataset_tables=NAMES)
     with pytest.raises(FileNotFoundError, match="missing.csv"):
-        render_paper_tables(tmp_path / "out", metrics=[tmp_path / "missing.csv"])
+        render_paper_tables(tmp_path / "out", metrics=[tmp_path / "missing.csv"], dataset_tables=NAMES)
     assert not (tmp_path / "out").exists()  # nothing written on error
 
 
@@ -273,5 +289,5 @@ def test_labels_name_each_kind_of_method(tmp_path):
                                         "pixels": {"kind": "pixels"}},
                             "datasets": {"nordland": {"type": "nordland", "root": "."}}})
     assert _method_label("acmnet", cfg).startswith("ACM-Net (ours")
-    assert _method_label("imagenet_gem", cfg).startswith("resnet50 gem-pooled, frozen")
-    assert _method_label("pixels+seq10", cfg).startswith("Raw pixels, patch-normalised + sequence matching (10)")
+    assert _method_label("imagenet_gem", cfg).startswith("resnet50 ImageNet, frozen, GeM (p=3)-pooled")
+    assert _method_label("pixels+seq10", cfg).startswith("Raw pixels 64x32, patch-normalised (8 px) + sequence matching (10)")

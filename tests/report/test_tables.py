@@ -32,11 +32,11 @@ def test_caption_states_the_protocol_and_choices():
 def test_merge_groups_rows_by_query_set_in_first_appearance_order(tmp_path):
     from acmnet.report.tables import merge_metrics
 
-    a = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "acmnet", "R@1": [1.0, 2.0]})
-    b = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "imagenet", "R@1": [3.0, 4.0]})
+    counts = {"n_queries": 10, "n_references": 10, "tolerance": 2}
+    a = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "acmnet", "R@1": [1.5, 2.0], **counts})
+    b = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "imagenet", "R@1": [3.0, 4.0], **counts})
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
-    merged = merge_metrics([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "all.csv")
+    merged = merge_metrics([tmp_path / "a.csv", tmp_path / "b.csv"])
     assert list(zip(merged["queries"], merged["method"])) == [
         ("winter", "acmnet"), ("winter", "imagenet"), ("night", "acmnet"), ("night", "imagenet")]
-    assert pd.read_csv(tmp_path / "all.csv").equals(merged)

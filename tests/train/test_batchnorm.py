@@ -9,9 +9,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from acmnet.train.batchnorm import GlobalBatchNorm, to_global_batchnorm
-from acmnet.methods.backbone import build_model
+from acmnet.methods.acmnet import build_model
 from tests.conftest import free_port
-from tests.methods.test_backbone import TINY
+from tests.conftest import TINY
 
 WORLD, N = 2, 3
 

@@ -9,7 +9,8 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.conftest import free_port
-from tests.train.test_loop import _setup
+from acmnet.artifacts import load_checkpoint
+from tests.train.test_loop import _run_dir, _setup
 
 
 def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int = 0) -> None:
@@ -18,6 +19,7 @@ def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int
     from pathlib import Path
 
     import acmnet.train.loop as train_module
+    from acmnet.train import train
 
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -33,7 +35,7 @@ def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int
 
         train_module.step_losses = dies
     try:
-        train_module.train(cfg, "acmnet", Path(root) / "manifest.csv", Path(root) / "cache.npy", Path(root) / out, progress=False)
+        train(cfg, "acmnet", Path(root) / "manifest.csv", Path(root) / "cache.npy", Path(root) / out, progress=False)
     except KeyboardInterrupt:
         if not dies_at:
             raise
@@ -51,8 +53,8 @@ def test_two_processes_train_one_model(tmp_path):
     cfg.train.log_every = 1
     # raises if a worker fails, e.g. when the ranks end with different weights (checked in train)
     _spawn(cfg, tmp_path, "ddp")
-    state = torch.load(tmp_path / "ddp" / "checkpoint.pt", weights_only=False)
-    assert state["world_size"] == 2 and state["steps"] == 6  # 12 images, global batch 4: 3 steps x 2 epochs
+    info = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt").info
+    assert info["world_size"] == 2 and info["steps"] == 6  # 12 images, global batch 4: 3 steps x 2 epochs
     log = pd.read_csv(tmp_path / "ddp" / "train_log.csv")
     assert log["epoch"].tolist() == [1, 2]
     steps = pd.read_csv(tmp_path / "ddp" / "train_steps.csv")
@@ -67,11 +69,11 @@ def test_two_processes_resume_to_the_same_weights(tmp_path):
     cfg.train.checkpoint_every_steps = 1
     _spawn(cfg, tmp_path, "straight")
     _spawn(cfg, tmp_path, "resumed", dies_at=5)
-    state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
-    assert (state["epoch"], state["batch"]) == (1, 1) and len(state["rng"]) == 2
+    state = torch.load(_run_dir(tmp_path / "resumed") / "last.pt", weights_only=False)
+    assert (state["progress"]["epoch"], state["progress"]["batch"]) == (1, 1) and len(state["rng"]) == 2
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
     _spawn(cfg, tmp_path, "resumed")
-    straight = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    resumed = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt").model_state
+    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt").model_state
     for key, value in straight.items():
         torch.testing.assert_close(resumed[key], value, msg=key)

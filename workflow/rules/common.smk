@@ -36,8 +36,11 @@ SYNTHETIC = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).synthesiz
 DOWNLOADED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).sources]
 METHODS = list(CFG.methods)
 TRAINED = trained_methods(CFG)
-# A job's threads: every core Snakemake was given (heavy steps use them all, so they run one at a time).
-CORES = max(1, min(workflow.cores or 1, os.cpu_count() or 1))
+
+
+def all_cores(wildcards):
+    """A heavy job's threads: every core Snakemake was given, so heavy jobs run one at a time."""
+    return max(1, min(workflow.cores, os.cpu_count() or 1))
 
 
 def settings(step):

@@ -51,7 +51,7 @@ rule cache:
         index=f"{EXP}/{{dataset}}/cache/images.json",
     params:
         settings=settings("cache"),
-    threads: CORES
+    threads: all_cores
     log:
         f"{LOG}/cache/{{dataset}}.log",
     shell:

@@ -11,7 +11,7 @@ rule describe:
     params:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
         settings=settings("describe"),
-    threads: CORES
+    threads: all_cores
     resources:
         gpu=describe_gpus,
         mem_mb=CFG.resources.describe_mem_mb,

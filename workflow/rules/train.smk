@@ -14,7 +14,7 @@ rule train:
         out_dir=lambda w, output: os.path.dirname(output.checkpoint),
         runs_dir=lambda w: f"{EXP}/{w.dataset}/runs",
         settings=settings("train"),
-    threads: CORES
+    threads: all_cores
     resources:
         gpu=CFG.resources.train_gpu,
         mem_mb=CFG.resources.train_mem_mb,

@@ -33,7 +33,7 @@ def test_dataset_options_are_checked(tmp_path: Path) -> None:
         DATASET.parse_options({"place": 3}, "datasets.demo")
     with pytest.raises(ConfigError, match="also a query condition"):
         DATASET.parse_options({"query_conditions": ["day"]}, "datasets.demo")
-    with pytest.raises(ConfigError, match="places must be >= 1"):
+    with pytest.raises(ConfigError, match="places must be at least 1"):
         DATASET.parse_options({"places": 0}, "datasets.demo")
     with pytest.raises(LayoutError, match="acmnet synthesize"):
         DATASET.prepare_manifest(tmp_path, {}, "demo")
