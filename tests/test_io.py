@@ -1,7 +1,7 @@
 import os
+import stat
 import struct
 import zlib
-import stat
 
 import numpy as np
 import pytest

@@ -193,7 +193,7 @@ def _open(url: str, part: Path, offset: int, timeout: float):
         if isinstance(exc.reason, (socket.timeout, TimeoutError)):
             raise DownloadError(f"{url}: timed out after {timeout:g} s waiting for the server") from exc
         raise DownloadError(f"{url}: cannot connect ({exc.reason})") from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise DownloadError(f"{url}: timed out after {timeout:g} s waiting for the server") from exc
     except (http.client.HTTPException, OSError) as exc:
         raise DownloadError(f"{url}: request failed ({exc})") from exc
@@ -221,7 +221,7 @@ def _read_block(response, fh, url: str, part: Path, at: int, timeout: float) -> 
     """The next block of the body; TransferInterrupted (after saving any partial data) on a drop."""
     try:
         return response.read(CHUNK)
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise TransferInterrupted(
             f"{url}: timed out after {timeout:g} s with no data at byte {at}; run again to resume from {part}"
         ) from exc

@@ -531,9 +531,9 @@ def _model_check(nvm_path: Path, mats: np.ndarray, train_path: Path, camera: str
             raise ValueError(f"{nvm_path} poses no `{camera}` camera (names <condition>/{camera}/<timestamp>): is "
                              "this the all-merged model? (camera '' compares with every camera)")
     report = compare_with_reference(mats, reference)
-    lines = [f"1. Both readings of {train_path} ({len(mats)} rows) against the {len(reference)} "
-             f"{camera or 'all'} cameras of {nvm_path} (distance to the nearest reference camera centre):",
-             report.to_string(float_format=lambda v: f"{v:.3f}")]
+    header = (f"1. Both readings of {train_path} ({len(mats)} rows) against the {len(reference)} "
+              f"{camera or 'all'} cameras of {nvm_path} (distance to the nearest reference camera centre):")
+    lines = [header, report.to_string(float_format=lambda v: f"{v:.3f}")]
     try:
         best = suggest_convention(report)
         lines.append(f"   the model says: {best}")
@@ -548,9 +548,9 @@ def _published_check(names: pd.DataFrame, mats: np.ndarray, train_path: Path) ->
     if table is None:
         return [f"2. {train_path} has no row for {PUBLISHED_IMAGE}: no published pose to compare with"], None
     (q, t) = PUBLISHED_POSE
-    lines = [f"2. {PUBLISHED_IMAGE}: both readings of its row against the published world-to-camera pose "
-             f"q = ({', '.join(f'{v:g}' for v in q)}) (w first), t = ({', '.join(f'{v:g}' for v in t)}) m:",
-             table.to_string(float_format=lambda v: f"{v:.4f}")]
+    header = (f"2. {PUBLISHED_IMAGE}: both readings of its row against the published world-to-camera pose "
+              f"q = ({', '.join(f'{v:g}' for v in q)}) (w first), t = ({', '.join(f'{v:g}' for v in t)}) m:")
+    lines = [header, table.to_string(float_format=lambda v: f"{v:.4f}")]
     matching = [str(c) for c in table.index[table["matches"]]]
     best = matching[0] if len(matching) == 1 else None
     lines.append(f"   the published pose says: {best}" if best else

@@ -226,7 +226,7 @@ def test_check_convention_other_reading_and_missing_image(tmp_path, capsys):
 
 def test_check_convention_disagreement_is_no_conclusion(tmp_path, capsys):
     nvm, train = _published_fixture(tmp_path)
-    names, mats = P.read_v2_train_matrices(train)
+    _, mats = P.read_v2_train_matrices(train)
     last = P.invert(mats[-1])  # only the published image's row written the other way
     lines = train.read_text().splitlines()
     lines[-1] = _train_line(P.PUBLISHED_IMAGE, last)

@@ -179,7 +179,7 @@ def check_matches(matches: np.ndarray, path: Path, count_a: int, count_b: int) -
     rows = len(matches)
     if rows != count_b:
         if rows == count_a:
-            why = (f"that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders "
+            why = ("that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders "
                    "are swapped")
         elif rows > count_b:
             why = "FRAMESB may be half-extracted (fewer frames than the csv lists): extract FRAMESB.zip again"

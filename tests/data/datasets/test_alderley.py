@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets import alderley as ald
 from acmnet.data import manifest as mf
+from acmnet.data.datasets import alderley as ald
 from acmnet.data.datasets.base import LayoutError
 from acmnet.data.download import ManualDownload
 

@@ -3,8 +3,8 @@ import os
 import pytest
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets import gardenspoint as gp
 from acmnet.data import manifest as mf
+from acmnet.data.datasets import gardenspoint as gp
 from acmnet.data.datasets.base import LayoutError
 from acmnet.data.download import Download
 

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.data import download
-from acmnet.evaluate import poses as P
 from acmnet.artifacts import load_manifest, provenance, save_manifest
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import LayoutError
+from acmnet.data import download
 from acmnet.data import manifest as mf
 from acmnet.data.datasets import robotcar as rc
+from acmnet.data.datasets.base import LayoutError
 from acmnet.data.download import Download
+from acmnet.evaluate import poses as P
 
 T0 = 1417176458999821  # a real-looking 16-digit microsecond timestamp
 
@@ -226,7 +226,7 @@ def test_nvm_image_missing_from_the_folder(tree):
 
 
 def test_unposed_reference_images(tree):
-    root, info = tree
+    root, _ = tree
     stray = root / "images" / "overcast-reference" / "rear" / f"{T0 - 5}.jpg"
     stray.touch()
     with pytest.raises(LayoutError, match=rf"1 of the 9 rear overcast-reference images have no pose .*{T0 - 5}.jpg.*unposed_references: drop"):
