@@ -122,7 +122,7 @@ def _root_hint(root: Path) -> str:
     nested = sorted(root.glob("*/*/Dataset_images")) if root.is_dir() else []
     if nested:
         return f" The tree is two levels deeper: use {nested[0].parent} as the root."
-    zips = sorted(p.name for p in root.glob("*.zip")) if root.is_dir() else []
+    zips = [n for n in list_files(root) if n.lower().endswith(".zip")] if root.is_dir() else []
     if zips:
         return (f" {listing(zips)} {'is' if len(zips) == 1 else 'are'} here but not extracted: run "
                 f"`acmnet download nordland --root {root}` for the low-res archive, or unzip the per-season "

@@ -100,6 +100,8 @@ def test_full_resolution_per_season_folders(lowres, tmp_path, capsys):
     assert frame[frame["role"] == "train"]["image"].iloc[-1] == "summer_images_train/section2/24569.png"
     assert "per-season folders" in capsys.readouterr().err
     nordland.DATASET.check_layout(root, nordland.NordlandOptions())
+    above = nordland.DATASET.prepare_manifest(tmp_path, {})  # the zips extracted into one top folder
+    assert above["image"].tolist() == ["full/" + i for i in frame["image"]]
     with pytest.raises(LayoutError, match=r"fall_images_test is missing \(season folders here: summer_images_test, "
                                           r"summer_images_train, winter_images_test\): extract fall_images_test.zip"):
         nordland.DATASET.prepare_manifest(root, {"query_seasons": ["fall"]})
