@@ -1,11 +1,13 @@
 import os
 import stat
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from acmnet.io import atomic_path, atomic_write_text, load_rgb
+from acmnet.io import atomic_path, atomic_write_text, is_sidecar, list_files, list_folders, load_rgb
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -42,3 +44,82 @@ def test_load_rgb_names_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"not an image at all")
     with pytest.raises(ValueError, match="bad.jpg.*cannot be decoded"):
         load_rgb(bad)
+
+
+# ---- high bit depth --------------------------------------------------------------------------
+
+def _png16(path, array, colour_type):
+    """A 16-bit PNG written byte by byte (PIL cannot write 16-bit RGB): grey 0, RGB 2, grey+alpha 4."""
+    height = array.shape[0]
+    raw = b"".join(b"\0" + array[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", array.shape[1], height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+RAMP = (np.arange(32 * 64).reshape(32, 64) * 31).astype(np.uint16)  # 0 .. 63457
+
+
+def test_16bit_grey_png_is_scaled_not_clipped(tmp_path):
+    path = tmp_path / "g16.png"
+    Image.fromarray(RAMP).save(path)
+    with Image.open(path) as img:
+        assert img.mode == "I;16"  # what PIL makes of a 16-bit grey PNG
+    out = load_rgb(path)
+    expected = np.rint(RAMP / 257.0).astype(np.uint8)
+    assert out.shape == (32, 64, 3) and (out[..., 0] == expected).all() and (out[..., 2] == expected).all()
+    assert out.max() == 247 and out.min() == 0  # 63457 -> 247, not 255 everywhere
+    full = tmp_path / "white16.png"
+    Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)).save(full)
+    assert (load_rgb(full) == 255).all()
+    _png16(tmp_path / "hand.png", RAMP, 0)
+    assert (load_rgb(tmp_path / "hand.png")[..., 1] == expected).all()
+
+
+def test_16bit_big_endian_int32_and_float_images(tmp_path):
+    expected = np.rint(RAMP / 257.0).astype(np.uint8)
+    big = Image.frombytes("I;16B", (64, 32), RAMP.astype(">u2").tobytes())
+    big.save(tmp_path / "b.tif")
+    with Image.open(tmp_path / "b.tif") as img:
+        assert img.mode == "I;16B"
+    assert (load_rgb(tmp_path / "b.tif")[..., 0] == expected).all()
+    Image.fromarray(RAMP.astype(np.int32)).save(tmp_path / "i.tif")  # mode I, 32 bits declared
+    with Image.open(tmp_path / "i.tif") as img:
+        assert img.mode == "I"
+    i32 = load_rgb(tmp_path / "i.tif")
+    assert i32.max() == 0  # 63457 of 2**31 - 1 is black: scaled by the type's range
+    Image.fromarray(RAMP.astype(np.float32) / 65535).save(tmp_path / "f.tif")
+    assert np.abs(load_rgb(tmp_path / "f.tif")[..., 0].astype(int) - expected).max() <= 1
+    Image.fromarray(RAMP.astype(np.float32)).save(tmp_path / "big.tif")
+    with pytest.raises(ValueError, match="big.tif holds floating-point values up to 63457"):
+        load_rgb(tmp_path / "big.tif")
+
+
+def test_16bit_rgb_and_grey_alpha_pngs(tmp_path):
+    rgb = np.stack([RAMP, RAMP // 2, 65535 - RAMP], -1)
+    _png16(tmp_path / "rgb48.png", rgb, 2)
+    out = load_rgb(tmp_path / "rgb48.png", (16, 32))
+    assert out.shape == (16, 32, 3)
+    full = load_rgb(tmp_path / "rgb48.png")
+    assert np.abs(full.astype(int) - np.rint(rgb / 257.0)).max() <= 1  # PIL keeps the high byte
+    grey_alpha = np.stack([RAMP, np.full_like(RAMP, 65535)], -1)
+    _png16(tmp_path / "la.png", grey_alpha, 4)
+    assert np.abs(load_rgb(tmp_path / "la.png")[..., 0].astype(int) - np.rint(RAMP / 257.0)).max() <= 1
+
+
+# ---- listing ---------------------------------------------------------------------------------
+
+def test_listing_leaves_out_sidecar_and_hidden_files(tmp_path):
+    for name in ("b.png", "a.png", "._a.png", ".DS_Store", "Thumbs.db", "desktop.ini", ".hidden.jpg"):
+        (tmp_path / name).touch()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".git").mkdir()
+    assert list_files(tmp_path) == ["a.png", "b.png"]
+    assert list_folders(tmp_path) == ["sub"]
+    assert list_folders(tmp_path / "nope") == []
+    assert all(is_sidecar(n) for n in ("._x.jpg", ".DS_Store", "thumbs.db", ".x"))
+    with pytest.raises(NotADirectoryError, match="nope is not a folder"):
+        list_files(tmp_path / "nope")

@@ -12,7 +12,7 @@ Three layers, each usable on its own:
   `.{archive}.extracted` is written last, and a rerun with the marker present does nothing. A
   truncated or corrupt archive raises `ExtractError` naming the file and saying to delete it and
   download it again.
-* `fetch_dataset(name, root)`: reads the `SOURCES` list of the dataset module `name` and either
+* `fetch_dataset(name, root)`: reads the sources of dataset type `name` (`DATASET.sources`) and either
   downloads and extracts each `Download` entry, or, for `ManualDownload` entries whose host needs a
   browser, prints the exact steps (page, files, folder to drop them in) and raises
   `ManualDownloadRequired`; once the files are there, the same call extracts them.
@@ -79,7 +79,7 @@ class Download:
     size: int | None = None  # bytes
     extract: bool = True
     folder: str | None = None  # extracted content must end up in root/folder (see `extract`)
-    present: str | None = None  # path under root whose existence means this entry is done
+    present: str | tuple[str, ...] | None = None  # path(s) under root; any existing means this entry is done
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class ManualDownload:
     size: int | None = None
     extract: bool = False
     folder: str | None = None
-    present: str | None = None
+    present: str | tuple[str, ...] | None = None
 
 
 Source = Download | ManualDownload
@@ -152,89 +152,117 @@ def _total_from_content_range(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool) -> None:
-    """One request: append to `part` from its current length (or restart); raise on failure."""
+def _resume_offset(part: Path, size: int | None) -> int | None:
+    """Where to resume `part` from; None when it is complete already (verified by the caller)."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
         part.unlink()  # longer than the file can be: not ours, start again
         offset = 0
     if size is not None and offset == size:
-        return  # complete already; verified by the caller
+        return None
+    return offset
+
+
+def _refused_resume(exc: urllib.error.HTTPError, url: str, part: Path, offset: int) -> None:
+    """HTTP 416 on a resume: return if `part` is already complete, else delete it and raise."""
+    total = _total_from_content_range(exc.headers.get("Content-Range"))
+    exc.close()
+    if total is not None and total == offset:
+        return  # the .part file is already complete
+    part.unlink(missing_ok=True)  # the .part file does not fit the file on the server
+    raise TransferInterrupted(
+        f"{url}: the server refused to resume at byte {offset} (HTTP 416); the partial "
+        f"file {part} was deleted, run again to download from the start"
+    ) from exc
+
+
+def _open(url: str, part: Path, offset: int, timeout: float):
+    """The HTTP response for the bytes from `offset` on; None when a 416 says `part` is complete."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
-            total = _total_from_content_range(exc.headers.get("Content-Range"))
-            exc.close()
-            if total is not None and total == offset:
-                return  # the .part file is already complete
-            part.unlink(missing_ok=True)  # the .part file does not fit the file on the server
-            raise TransferInterrupted(
-                f"{url}: the server refused to resume at byte {offset} (HTTP 416); the partial "
-                f"file {part} was deleted, run again to download from the start"
-            ) from exc
+            return _refused_resume(exc, url, part, offset)
         exc.close()
         raise DownloadError(f"{url}: HTTP error {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (socket.timeout, TimeoutError)):
             raise DownloadError(f"{url}: timed out after {timeout:g} s waiting for the server") from exc
         raise DownloadError(f"{url}: cannot connect ({exc.reason})") from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise DownloadError(f"{url}: timed out after {timeout:g} s waiting for the server") from exc
     except (http.client.HTTPException, OSError) as exc:
         raise DownloadError(f"{url}: request failed ({exc})") from exc
 
+
+def _write_mode(response, url: str, part: Path, offset: int) -> tuple[str, int]:
+    """(file mode, offset the body starts at) for the response's status."""
+    status = response.status
+    if status == 206:
+        start = _content_range_start(response.headers.get("Content-Range"))
+        if start != offset:
+            # a range we did not ask for: drop what we have and start again
+            part.unlink(missing_ok=True)
+            raise TransferInterrupted(
+                f"{url}: the server answered a resume at byte {offset} with the range starting at "
+                f"{start}; the partial file was deleted, run again to download from the start"
+            )
+        return "ab", offset
+    if status == 200:
+        return "wb", 0  # the server ignored Range (if any): restart cleanly, overwriting the .part file
+    raise DownloadError(f"{url}: unexpected HTTP status {status}")
+
+
+def _read_block(response, fh, url: str, part: Path, at: int, timeout: float) -> bytes:
+    """The next block of the body; TransferInterrupted (after saving any partial data) on a drop."""
+    try:
+        return response.read(CHUNK)
+    except TimeoutError as exc:
+        raise TransferInterrupted(
+            f"{url}: timed out after {timeout:g} s with no data at byte {at}; run again to resume from {part}"
+        ) from exc
+    except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException, OSError) as exc:
+        fh.write(getattr(exc, "partial", b"") or b"")
+        raise TransferInterrupted(
+            f"{url}: connection lost at byte {at} ({type(exc).__name__}); run again to resume from {part}"
+        ) from exc
+
+
+def _copy_body(response, part: Path, mode: str, url: str, offset: int, total: int | None,
+               timeout: float, progress: bool) -> int:
+    """Write the response body to `part` (appending or from the start); return the bytes received."""
+    received = 0
+    bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=part.name.removesuffix(".part"), disable=not progress, leave=False)
+    try:
+        with open(part, mode) as fh:
+            while block := _read_block(response, fh, url, part, offset + received, timeout):
+                fh.write(block)
+                received += len(block)
+                bar.update(len(block))
+    finally:
+        bar.close()
+    return received
+
+
+def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool) -> None:
+    """One request: append to `part` from its current length (or restart); raise on failure."""
+    offset = _resume_offset(part, size)
+    if offset is None:
+        return
+    response = _open(url, part, offset, timeout)
+    if response is None:
+        return
     with response:
-        status = response.status
+        mode, offset = _write_mode(response, url, part, offset)
         length = response.headers.get("Content-Length")
         length = int(length) if length is not None and length.isdigit() else None
-        if status == 206:
-            start = _content_range_start(response.headers.get("Content-Range"))
-            if start != offset:
-                # a range we did not ask for: drop what we have and start again
-                part.unlink(missing_ok=True)
-                raise TransferInterrupted(
-                    f"{url}: the server answered a resume at byte {offset} with the range starting at "
-                    f"{start}; the partial file was deleted, run again to download from the start"
-                )
-            mode = "ab"
-        elif status == 200:
-            if offset:
-                offset = 0  # the server ignored Range: restart cleanly, overwriting the .part file
-            mode = "wb"
-        else:
-            raise DownloadError(f"{url}: unexpected HTTP status {status}")
         total = size if size is not None else (offset + length if length is not None else None)
-        received = 0
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=part.name.removesuffix(".part"), disable=not progress, leave=False)
-        try:
-            with open(part, mode) as fh:
-                while True:
-                    try:
-                        block = response.read(CHUNK)
-                    except (socket.timeout, TimeoutError) as exc:
-                        raise TransferInterrupted(
-                            f"{url}: timed out after {timeout:g} s with no data at byte "
-                            f"{offset + received}; run again to resume from {part}"
-                        ) from exc
-                    except (http.client.IncompleteRead, ConnectionError, http.client.HTTPException, OSError) as exc:
-                        fh.write(getattr(exc, "partial", b"") or b"")
-                        raise TransferInterrupted(
-                            f"{url}: connection lost at byte {offset + received} ({type(exc).__name__}); "
-                            f"run again to resume from {part}"
-                        ) from exc
-                    if not block:
-                        break
-                    fh.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-        finally:
-            bar.close()
+        received = _copy_body(response, part, mode, url, offset, total, timeout, progress)
         if length is not None and received < length:
             raise TransferInterrupted(
                 f"{url}: connection closed after {offset + received} of {offset + length} bytes; "
@@ -396,21 +424,21 @@ def extract(archive: Path, dest_dir: Path, *, folder: str | None = None, progres
 
 
 def sources_of(name: str) -> list[Source]:
-    """The `SOURCES` list of the dataset module of type `name` (e.g. `gardenspoint`)."""
-    from acmnet.data.datasets import DATASET_TYPES, dataset_module
+    """The download sources of dataset type `name` (e.g. `gardenspoint`): its `DATASET.sources`."""
+    from acmnet.data.datasets import DATASET_TYPES, dataset_type
 
-    module = dataset_module(name)
-    sources = getattr(module, "SOURCES", None)
+    sources = dataset_type(name).sources
     if not sources:
         raise ValueError(
-            f"dataset type `{name}` describes no download (no SOURCES in {DATASET_TYPES[name]}): "
+            f"dataset type `{name}` describes no download (no sources in {DATASET_TYPES[name]}): "
             "see its module docstring for where to get it"
         )
     return list(sources)
 
 
 def _done(entry: Source, root: Path) -> bool:
-    if entry.present and (root / entry.present).exists():
+    present = (entry.present,) if isinstance(entry.present, str) else (entry.present or ())
+    if any((root / p).exists() for p in present):
         return True
     archive = root / entry.filename
     return entry.extract and marker_path(archive, archive.parent).is_file()

@@ -16,17 +16,20 @@ Files handled here (see ``shared/DATASETS.md``):
 
 * ``3D-models/all-merged/all.nvm`` (NVM_V3): per camera ``<name> <focal> <qw> <qx> <qy> <qz> <cx>
   <cy> <cz> <radial distortion> 0``: a world-to-camera quaternion and the camera CENTRE.
-* ``robotcar_v2_train.txt``: ``<condition>/rear/<timestamp>.png`` + 16 floats (row-major 4x4).
-  Whether that matrix is camera-to-world or world-to-camera is disputed: see `V2_TRAIN_CONVENTION`
-  and `compare_with_reference`.
-* ``robotcar_v2_test.txt``: names only.
+* ``robotcar_v2_train.txt``: ``<condition>/rear/<timestamp>.jpg`` + 16 floats (row-major 4x4).
+  Whether that matrix is camera-to-world or world-to-camera is disputed: see `V2_TRAIN_CONVENTION`,
+  `compare_with_reference` and `check_convention`.
+* ``robotcar_v2_test.txt``: names only, ``rear/<timestamp>.jpg`` with NO condition folder (the
+  condition is found by timestamp in the query folders: `acmnet.data.datasets.robotcar`).
 * The submission file of visuallocalization.net: ``rear/<timestamp>.jpg qw qx qy qz tx ty tz``.
 
-Image names are normalised by `image_key` to ``<condition>/<camera>/<timestamp>.jpg`` (the files on
-disk are JPEG even where the lists say .png) and by `submission_name` to ``<camera>/<timestamp>.jpg``.
+Image names are normalised by `image_key` to ``<condition>/<camera>/<timestamp>.jpg`` (the NVM names
+end in .png, the files on disk are JPEG) and by `submission_name` to ``<camera>/<timestamp>.jpg``.
 
 Run ``python -m acmnet.evaluate.poses check-convention --nvm ROOT/3D-models/all-merged/all.nvm
---train ROOT/robotcar_v2_train.txt`` on the real files to settle the train-file convention.
+--train ROOT/robotcar_v2_train.txt`` (`check_convention`) on the real files to settle the
+train-file convention: it compares both readings with the NVM model and, when the file holds
+``overcast-summer/rear/1432293723546724.jpg``, with that image's published world-to-camera pose.
 """
 
 from __future__ import annotations
@@ -56,16 +59,27 @@ V2_TRAIN_CONVENTION: Convention = "c2w"
 ``"c2w"``: the matrix maps camera to world coordinates (its last column is the camera centre);
 ``"w2c"``: it maps world to camera coordinates (its last column is ``t = -R C``).
 
-Public tools disagree. The default ``"c2w"`` follows NAVER's kapture importer for RobotCar
-Seasons, which inverts the matrix to get its world-to-camera trajectory, and a public project
-that cites the server's README_RobotCar_v2.md for a camera-to-world reading; other code reads it
-the other way. This is NOT verified on the real file: decide it there by
-comparing with the NVM poses of the overcast-reference images, whose cameras drove the same road.
-`compare_with_reference` (or ``python -m acmnet.evaluate.poses check-convention``) reports, per reading,
-the median distance from each train camera centre to its nearest reference camera centre: the
-right reading gives a few metres, the wrong one tens to thousands (nonsense). If the check
-contradicts this default, change it here or set the dataset option ``train_convention``.
+The default ``"c2w"`` follows three public tools (NAVER's kapture importer for RobotCar Seasons,
+feixue94 lbr's converter and one more), which read the matrix as camera-to-world and invert it to
+get the world-to-camera pose; a public converter's worked value for one image is
+`PUBLISHED_POSE`. This is NOT verified on the real file here: `check_convention` (``acmnet
+check-convention`` / ``python -m acmnet.evaluate.poses check-convention``) settles it there, by
+comparing each reading with the NVM poses of the overcast-reference images, whose cameras drove
+the same road (`compare_with_reference`: the right reading gives a median of a few metres to the
+nearest reference camera, the wrong one tens to thousands), and the published pose with the
+file's row for that image. If the check contradicts this default, change it here or set the
+dataset option ``train_convention``.
 """
+
+PUBLISHED_IMAGE = "overcast-summer/rear/1432293723546724.jpg"
+PUBLISHED_POSE: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (0.76241, -0.61829, 0.12928, 0.14050),  # world-to-camera quaternion, w first
+    (430.283, -58.870, 240.563),  # world-to-camera translation t (metres)
+)
+"""The world-to-camera pose of `PUBLISHED_IMAGE` that a public converter obtained by inverting its
+``robotcar_v2_train.txt`` matrix (shared/DATASETS.md): the reading that reproduces it is camera-to-world."""
+PUBLISHED_TOLERANCE = (0.05, 0.05)
+"""(degrees, metres) within which a reading reproduces `PUBLISHED_POSE` (rounded to 5 and 3 decimals)."""
 
 SHARE_THRESHOLDS: tuple[tuple[float, float], ...] = ((0.25, 2.0), (0.5, 5.0), (5.0, 10.0))
 """(metres, degrees) of the RobotCar Seasons accuracy classes (visuallocalization.net)."""
@@ -230,7 +244,7 @@ def image_key(name: str) -> str:
     """``<condition>/<camera>/<timestamp>.jpg`` from a name as the RobotCar files write it.
 
     Accepts ``./`` or any leading folders (``images/``, absolute paths), Windows separators and a
-    ``.png`` suffix (the lists say .png, the files are .jpg). Raises ValueError if the name lacks
+    ``.png`` suffix (the NVM model says .png, the files are .jpg). Raises ValueError if the name lacks
     the condition or camera folder.
     """
     folders, stem = _split_name(name)
@@ -362,7 +376,7 @@ def read_v2_train_matrices(path: Path, tolerance: float = 1e-3) -> tuple[pd.Data
         tokens = text.split()
         if len(tokens) != 17:
             raise PoseFileError(
-                f"{path}, line {number}: expected `<condition>/rear/<timestamp>.png` and 16 numbers "
+                f"{path}, line {number}: expected `<condition>/rear/<timestamp>.jpg` and 16 numbers "
                 f"(a row-major 4x4), got {len(tokens)} fields: {text[:80]!r}"
             )
         try:
@@ -486,6 +500,98 @@ def suggest_convention(report: pd.DataFrame, max_median_m: float = 25.0, min_rat
     return str(best)
 
 
+def published_pose_check(names: pd.DataFrame, mats: np.ndarray) -> pd.DataFrame | None:
+    """Both readings of the train-file row of `PUBLISHED_IMAGE` against `PUBLISHED_POSE`.
+
+    `names`, `mats`: `read_v2_train_matrices` of the train file. Returns one row per convention
+    (index) with rotation_error_deg (angle of R_read^T R_published), translation_error_m
+    (|t_read - t_published|) and matches (both within `PUBLISHED_TOLERANCE`); None when the file
+    has no row for that image.
+    """
+    rows = np.flatnonzero(names["image"].to_numpy() == PUBLISHED_IMAGE)
+    if not len(rows):
+        return None
+    q_pub, t_pub = (np.asarray(v, dtype=np.float64) for v in PUBLISHED_POSE)
+    r_pub = quat_to_rotmat(q_pub)
+    out = {}
+    for convention in CONVENTIONS:
+        w2c = matrices_to_w2c(mats[rows[:1]], convention)[0]
+        angle = float(rotation_angle_deg(w2c[:3, :3].T @ r_pub))
+        distance = float(np.linalg.norm(w2c[:3, 3] - t_pub))
+        out[convention] = {"rotation_error_deg": angle, "translation_error_m": distance,
+                           "matches": angle <= PUBLISHED_TOLERANCE[0] and distance <= PUBLISHED_TOLERANCE[1]}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def _model_check(nvm_path: Path, mats: np.ndarray, train_path: Path, camera: str) -> tuple[list[str], str | None]:
+    reference = read_nvm(nvm_path)
+    if camera:
+        reference = reference[reference["image"].str.split("/").str[1] == camera]
+        if reference.empty:
+            raise ValueError(f"{nvm_path} poses no `{camera}` camera (names <condition>/{camera}/<timestamp>): is "
+                             "this the all-merged model? (camera '' compares with every camera)")
+    report = compare_with_reference(mats, reference)
+    header = (f"1. Both readings of {train_path} ({len(mats)} rows) against the {len(reference)} "
+              f"{camera or 'all'} cameras of {nvm_path} (distance to the nearest reference camera centre):")
+    lines = [header, report.to_string(float_format=lambda v: f"{v:.3f}")]
+    try:
+        best = suggest_convention(report)
+        lines.append(f"   the model says: {best}")
+    except ValueError as exc:
+        best = None
+        lines.append(f"   the model says nothing: {exc}")
+    return lines, best
+
+
+def _published_check(names: pd.DataFrame, mats: np.ndarray, train_path: Path) -> tuple[list[str], str | None]:
+    table = published_pose_check(names, mats)
+    if table is None:
+        return [f"2. {train_path} has no row for {PUBLISHED_IMAGE}: no published pose to compare with"], None
+    (q, t) = PUBLISHED_POSE
+    header = (f"2. {PUBLISHED_IMAGE}: both readings of its row against the published world-to-camera pose "
+              f"q = ({', '.join(f'{v:g}' for v in q)}) (w first), t = ({', '.join(f'{v:g}' for v in t)}) m:")
+    lines = [header, table.to_string(float_format=lambda v: f"{v:.4f}")]
+    matching = [str(c) for c in table.index[table["matches"]]]
+    best = matching[0] if len(matching) == 1 else None
+    lines.append(f"   the published pose says: {best}" if best else
+                 f"   the published pose says nothing: {len(matching)} readings match it (tolerance "
+                 f"{PUBLISHED_TOLERANCE[0]:g} deg, {PUBLISHED_TOLERANCE[1]:g} m)")
+    return lines, best
+
+
+def _convention_check(nvm_path: Path, train_path: Path, camera: str) -> tuple[list[str], str | None]:
+    names, mats = read_v2_train_matrices(train_path)
+    lines, by_model = _model_check(Path(nvm_path), mats, Path(train_path), camera)
+    more, by_pose = _published_check(names, mats, Path(train_path))
+    lines += more
+    found = {c for c in (by_model, by_pose) if c is not None}
+    if len(found) > 1:
+        lines.append(f"no conclusion: the model says {by_model}, the published pose {by_pose}; check that the "
+                     "files are the v2 release and share one world frame")
+        return lines, None
+    if not found:
+        lines.append("no conclusion: neither check is decisive")
+        return lines, None
+    best = found.pop()
+    lines.append(f"suggested convention: {best} (acmnet.evaluate.poses.V2_TRAIN_CONVENTION is {V2_TRAIN_CONVENTION}; "
+                 "the dataset option `train_convention` overrides it)")
+    return lines, best
+
+
+def check_convention(nvm_path: Path, train_path: Path, camera: str = "rear") -> str:
+    """A printable report on how ``robotcar_v2_train.txt``'s matrices read (c2w or w2c).
+
+    1. Both readings against the NVM model's `camera` cameras (`compare_with_reference`,
+       `suggest_convention`; camera '' compares with every camera).
+    2. When the file holds `PUBLISHED_IMAGE`: both readings of its row against `PUBLISHED_POSE`
+       (rotation error in degrees, translation error in metres, which reading matches).
+    The last line is ``suggested convention: <c2w|w2c> ...`` when the checks agree (or only one is
+    decisive), else ``no conclusion: ...``. Raises PoseFileError / FileNotFoundError naming a bad
+    or missing file.
+    """
+    return "\n".join(_convention_check(nvm_path, train_path, camera)[0])
+
+
 # ---- submission ---------------------------------------------------------------------------
 
 def _listing(names: Sequence[str], limit: int = 5) -> str:
@@ -603,25 +709,22 @@ def localization_share(errors: tuple[np.ndarray, np.ndarray],
 # ---- command line: settle the train-file convention on the real files ---------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m acmnet.evaluate.poses check-convention --nvm ... --train ...``: 0 when conclusive."""
     parser = argparse.ArgumentParser(prog="python -m acmnet.evaluate.poses", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check-convention", help="compare both readings of robotcar_v2_train.txt with the NVM model")
+    check = sub.add_parser("check-convention", help="compare both readings of robotcar_v2_train.txt with the NVM "
+                                                    "model and the published pose of one image")
     check.add_argument("--nvm", type=Path, required=True, help="3D-models/all-merged/all.nvm")
     check.add_argument("--train", type=Path, required=True, help="robotcar_v2_train.txt")
     check.add_argument("--camera", default="rear", help="reference camera to compare with (default rear; '' for all)")
     args = parser.parse_args(argv)
-    reference = read_nvm(args.nvm)
-    if args.camera:
-        reference = reference[reference["image"].str.split("/").str[1] == args.camera]
-    report = compare_with_reference(args.train, reference)
-    print(report.to_string(float_format=lambda v: f"{v:.3f}"))
     try:
-        best = suggest_convention(report)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"suggested convention: {best} (acmnet.evaluate.poses.V2_TRAIN_CONVENTION is {V2_TRAIN_CONVENTION})")
-    return 0
+        lines, best = _convention_check(args.nvm, args.train, args.camera)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if best else 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -266,10 +267,10 @@ def test_fetch_dataset_downloads_extracts_and_skips_on_rerun(server, tmp_path, m
     handler.files["/GardensPoint_Walking.zip"] = buf.getvalue()
     entry = dl.Download(url=f"{base}/GardensPoint_Walking.zip", filename="GardensPoint_Walking.zip",
                         size=len(buf.getvalue()), extract=True, present="night_right")
-    monkeypatch.setattr(gardenspoint, "SOURCES", [entry])
+    monkeypatch.setattr(gardenspoint, "DATASET", dataclasses.replace(gardenspoint.DATASET, sources=[entry]))
     root = tmp_path / "gp"
     assert dl.fetch_dataset("gardenspoint", root, progress=False) == root
-    frame = gardenspoint.prepare(root, {})
+    frame = gardenspoint.DATASET.prepare_manifest(root, {})
     assert len(frame) == 600
     dl.fetch_dataset("gardenspoint", root, progress=False)
     assert len(handler.log) == 1  # nothing fetched the second time
@@ -284,7 +285,7 @@ def test_fetch_dataset_extracts_next_to_the_archive(server, tmp_path, monkeypatc
         zf.writestr("night/rear/1.jpg", b"x")
     handler.files["/images/night.zip"] = buf.getvalue()
     entry = dl.Download(url=f"{base}/images/night.zip", filename="images/night.zip", extract=True)
-    monkeypatch.setattr(gardenspoint, "SOURCES", [entry])
+    monkeypatch.setattr(gardenspoint, "DATASET", dataclasses.replace(gardenspoint.DATASET, sources=[entry]))
     dl.fetch_dataset("gardenspoint", tmp_path, progress=False)
     assert (tmp_path / "images" / "night" / "rear" / "1.jpg").read_bytes() == b"x"
     dl.fetch_dataset("gardenspoint", tmp_path, progress=False)
@@ -317,5 +318,5 @@ def test_fetch_dataset_gives_manual_steps_then_extracts(tmp_path):
 def test_fetch_dataset_unknown_or_without_sources():
     with pytest.raises(ValueError, match="unknown dataset type `nosuch`"):
         dl.fetch_dataset("nosuch", Path("/nonexistent"))
-    with pytest.raises(ValueError, match="no SOURCES"):
+    with pytest.raises(ValueError, match="describes no download"):
         dl.fetch_dataset("folder_pair", Path("/nonexistent"))

@@ -133,7 +133,7 @@ def test_both_conventions_on_a_known_pose(tmp_path):
     q, centres, t = _known_w2c()
     c2w = P.invert(P.pose_matrix(q, t))
     path = tmp_path / "robotcar_v2_train.txt"
-    names = [f"night/rear/14187{i:011d}.png" for i in range(len(q))]
+    names = [f"night/rear/14187{i:011d}.jpg" for i in range(len(q))]
     path.write_text("\r\n".join(_train_line(n, m) for n, m in zip(names, c2w)) + "\r\n\r\n")
 
     right = P.read_v2_train(path, "c2w")
@@ -168,23 +168,85 @@ def test_suggest_convention_refuses_inconclusive_reports():
 def test_check_convention_command(tmp_path, capsys):
     q, centres, t = _known_w2c()
     train = tmp_path / "robotcar_v2_train.txt"
-    train.write_text("\n".join(_train_line(f"dusk/rear/{i}.png", m) for i, m in enumerate(P.invert(P.pose_matrix(q, t)))))
+    train.write_text("\n".join(_train_line(f"dusk/rear/{i}.jpg", m) for i, m in enumerate(P.invert(P.pose_matrix(q, t)))))
     nvm = tmp_path / "all.nvm"
     nvm.write_text(_nvm_text([(f"overcast-reference/rear/{100 + i}.jpg", qi, ci) for i, (qi, ci) in enumerate(zip(q, centres))]))
     assert P.main(["check-convention", "--nvm", str(nvm), "--train", str(train)]) == 0
     assert "suggested convention: c2w" in capsys.readouterr().out
 
 
+def _published_fixture(tmp_path, convention="c2w", with_image=True):
+    """A train file whose row for the published image is built from the published world-to-camera
+    pose (written as `convention`), with other cameras along a road, and an NVM model whose rear
+    reference cameras stand 0.5 m beside every train camera."""
+    q, centres, t = _known_w2c()
+    q_pub, t_pub = (np.array(v) for v in P.PUBLISHED_POSE)
+    q, t = np.vstack([q, q_pub]), np.vstack([t, t_pub])
+    centres = P.centre_from_translation(q, t)
+    w2c = P.pose_matrix(q, t)
+    mats = P.invert(w2c) if convention == "c2w" else w2c
+    names = [f"overcast-summer/rear/14322937{i:08d}.jpg" for i in range(len(q) - 1)]
+    names.append(P.PUBLISHED_IMAGE if with_image else "overcast-summer/rear/1432293799999999.jpg")
+    train = tmp_path / "robotcar_v2_train.txt"
+    train.write_text("\n".join(_train_line(n, m) for n, m in zip(names, mats)) + "\n")
+    nvm = tmp_path / "all.nvm"
+    nvm.write_text(_nvm_text([(f"./overcast-reference/rear/{1417176458999821 + i}.png", qi, ci + [0, 0.5, 0])
+                              for i, (qi, ci) in enumerate(zip(q, centres))]
+                             + [("./overcast-reference/left/1417176458999821.png", q[0], (0.0, 0.0, 0.0))]))
+    return nvm, train
+
+
+def test_check_convention_reports_the_published_pose(tmp_path, capsys):
+    nvm, train = _published_fixture(tmp_path)
+    report = P.check_convention(nvm, train)
+    assert "the model says: c2w" in report and "the published pose says: c2w" in report
+    assert report.splitlines()[-1].startswith("suggested convention: c2w")
+    assert "q = (0.76241, -0.61829, 0.12928, 0.1405) (w first), t = (430.283, -58.87, 240.563) m" in report
+    names, mats = P.read_v2_train_matrices(train)
+    table = P.published_pose_check(names, mats)
+    assert table.loc["c2w", "rotation_error_deg"] < 1e-6 and table.loc["c2w", "translation_error_m"] < 1e-6
+    assert table.loc["w2c", "rotation_error_deg"] > 10 and table.loc["w2c", "translation_error_m"] > 10
+    assert table["matches"].tolist() == [True, False]
+    assert P.main(["check-convention", "--nvm", str(nvm), "--train", str(train)]) == 0
+    assert "suggested convention: c2w" in capsys.readouterr().out
+
+
+def test_check_convention_other_reading_and_missing_image(tmp_path, capsys):
+    nvm, train = _published_fixture(tmp_path, convention="w2c")
+    report = P.check_convention(nvm, train)
+    assert "the published pose says: w2c" in report and "suggested convention: w2c" in report
+    nvm, train = _published_fixture(tmp_path, with_image=False)
+    report = P.check_convention(nvm, train)
+    assert f"has no row for {P.PUBLISHED_IMAGE}" in report and "suggested convention: c2w" in report
+    with pytest.raises(ValueError, match="poses no `front` camera"):
+        P.check_convention(nvm, train, camera="front")
+    assert P.main(["check-convention", "--nvm", str(tmp_path / "nope.nvm"), "--train", str(train)]) == 2
+    assert "nope.nvm does not exist" in capsys.readouterr().err
+
+
+def test_check_convention_disagreement_is_no_conclusion(tmp_path, capsys):
+    nvm, train = _published_fixture(tmp_path)
+    _, mats = P.read_v2_train_matrices(train)
+    last = P.invert(mats[-1])  # only the published image's row written the other way
+    lines = train.read_text().splitlines()
+    lines[-1] = _train_line(P.PUBLISHED_IMAGE, last)
+    train.write_text("\n".join(lines) + "\n")
+    report = P.check_convention(nvm, train)
+    assert report.splitlines()[-1].startswith("no conclusion: the model says c2w, the published pose w2c")
+    assert P.main(["check-convention", "--nvm", str(nvm), "--train", str(train)]) == 1
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("line, message", [
-    ("night/rear/1.png 1 0 0", "got 4 fields"),
-    ("1.png " + " ".join(["0"] * 16), "lacks the <condition>/<camera>/ folders"),
-    ("night/rear/1.png " + " ".join(map(str, np.eye(4).T.ravel() + np.r_[[0] * 12, 5, 6, 7, 0])), "looks column-major"),
-    ("night/rear/1.png " + " ".join(map(str, (np.eye(4) * [2, 1, 1, 1]).ravel())), "not a rotation"),
-    ("night/rear/1.png " + " ".join(["nan"] + ["0"] * 15), "must be finite"),
+    ("night/rear/1.jpg 1 0 0", r"expected `<condition>/rear/<timestamp>.jpg` and 16 numbers .*got 4 fields"),
+    ("1.jpg " + " ".join(["0"] * 16), "lacks the <condition>/<camera>/ folders"),
+    ("night/rear/1.jpg " + " ".join(map(str, np.eye(4).T.ravel() + np.r_[[0] * 12, 5, 6, 7, 0])), "looks column-major"),
+    ("night/rear/1.jpg " + " ".join(map(str, (np.eye(4) * [2, 1, 1, 1]).ravel())), "not a rotation"),
+    ("night/rear/1.jpg " + " ".join(["nan"] + ["0"] * 15), "must be finite"),
 ])
 def test_read_v2_train_errors(tmp_path, line, message):
     path = tmp_path / "t.txt"
-    path.write_text("night/rear/0.png " + " ".join(map(str, np.eye(4).ravel())) + "\n\n" + line + "\n")
+    path.write_text("night/rear/0.jpg " + " ".join(map(str, np.eye(4).ravel())) + "\n\n" + line + "\n")
     with pytest.raises(P.PoseFileError, match=message) as info:
         P.read_v2_train(path)
     assert f"{path}, line 3" in str(info.value)
@@ -192,9 +254,9 @@ def test_read_v2_train_errors(tmp_path, line, message):
 
 def test_read_v2_test(tmp_path):
     path = tmp_path / "robotcar_v2_test.txt"
-    path.write_text("dawn/rear/1418721355925183.png\r\n\r\nsnow/rear/1418139913236003.png\r\n")
-    assert P.read_v2_test(path) == ["dawn/rear/1418721355925183.png", "snow/rear/1418139913236003.png"]
-    path.write_text("dawn/rear/1.png " + " ".join(["0"] * 16) + "\n")
+    path.write_text("rear/1418721355925183.jpg\r\n\r\nrear/1418139913236003.jpg\r\n")
+    assert P.read_v2_test(path) == ["rear/1418721355925183.jpg", "rear/1418139913236003.jpg"]
+    path.write_text("dawn/rear/1.jpg " + " ".join(["0"] * 16) + "\n")
     with pytest.raises(P.PoseFileError, match="line 1: the test list holds one image name"):
         P.read_v2_test(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -203,14 +265,14 @@ def test_read_v2_test(tmp_path):
 
 # ---- submission ---------------------------------------------------------------------------
 
-EXPECTED = [f"{c}/rear/{1418000000000000 + i}.png" for i, c in enumerate(["dawn", "night", "snow", "rain"])]
+EXPECTED = [f"{c}/rear/{1418000000000000 + i}.jpg" for i, c in enumerate(["dawn", "night", "snow", "rain"])]
 
 
 def _rows(names):
     q = _random_quats(len(names), 5) * -1  # negative-w signs on purpose: written canonical
     t = np.arange(len(names) * 3, dtype=float).reshape(-1, 3) - 2.5
     frame = pd.DataFrame(np.hstack([q, t]), columns=P.POSE_COLUMNS)
-    frame.insert(0, "image", [f"images/{n.replace('.png', '.jpg')}" for n in names])
+    frame.insert(0, "image", [f"images/{n}" for n in names])
     return frame
 
 
@@ -235,13 +297,13 @@ def test_submission_refuses_missing_duplicate_and_unexpected(tmp_path):
     path = tmp_path / "submission.txt"
     with pytest.raises(ValueError, match=r"1 of the 4 expected queries have no pose \(first: rear/1418000000000003.jpg\)"):
         P.write_submission(_rows(EXPECTED[:3]), path, EXPECTED)
-    many = [f"night/rear/{i}.png" for i in range(12)]
+    many = [f"night/rear/{i}.jpg" for i in range(12)]
     with pytest.raises(ValueError, match=r"12 of the 16 .*first: rear/0.jpg, rear/1.jpg, rear/10.jpg, rear/11.jpg, rear/2.jpg, \.\.\.\)"):
         P.write_submission(_rows(EXPECTED), path, EXPECTED + many)
     with pytest.raises(ValueError, match=r"1 queries appear more than once \(first: rear/1418000000000001.jpg\)"):
         P.write_submission(_rows(EXPECTED + EXPECTED[1:2]), path, EXPECTED)
     with pytest.raises(ValueError, match="1 queries are not in the expected list"):
-        P.write_submission(_rows(EXPECTED + ["sun/rear/7.png"]), path, EXPECTED)
+        P.write_submission(_rows(EXPECTED + ["sun/rear/7.jpg"]), path, EXPECTED)
     bad = _rows(EXPECTED)
     bad.loc[2, "qw"] = 5.0
     with pytest.raises(ValueError, match="not unit"):

@@ -6,8 +6,9 @@ Layout under the dataset root (from the QUT wiki: `FRAMESA.zip`, `FRAMESB.zip`, 
     FRAMESB/Image00001.jpg ...   (documented: about 14607 frames)
     framematches.csv             one row per FRAMESB frame: FRAMESA frame, FRAMESB frame (1-based)
 
-Frames are numbered from 1 with five digits, without gaps. `framematches.csv` is read with or
-without a header row; it must have exactly one row per FRAMESB frame.
+Frames are numbered from 1 with five digits, without gaps. `framematches.csv` has no header row
+(every public reader takes every line as data; a header row is tolerated); it must have exactly
+one row per FRAMESB frame.
 
 Which folder is the night drive is the option `night_folder` (default `FRAMESA`, as two
 independent codebases have it; no dataset document says so). It is checked on the images: a few
@@ -15,23 +16,35 @@ frames of each folder are decoded (small, JPEG draft mode) and the night folder 
 darker by mean intensity; if the images say the opposite, prepare stops and says to flip the
 option (`check_brightness: false` skips the check, e.g. for a converted copy).
 
-Protocol (paper section 4.1): train and reference = the day drive, query = the night drive,
-tolerance +/-2 in reference-frame units. Place = day frame number: a reference frame's place is
-its own number; a query's place is the day frame it matches through `framematches.csv`:
+Protocol (paper section 4.1: "14607 images for each sequence and each place have 2 images"):
+train and reference = the day drive, query = the night drive, tolerance +/-2 in reference-frame
+units. Place = day frame number: a reference frame's place is its own number; a query's place is
+the day frame `framematches.csv` pairs it with. Option `query_set`:
 
-* night = FRAMESB (one csv row per night frame): the FRAMESA number on its row.
-* night = FRAMESA (the csv maps day frames to night frames): the day frames whose row names this
-  night frame; with several, the median (lower) one. A night frame named on no row but lying
-  between matched ones takes the day frame of the nearest matched night frame (ties: the earlier);
-  night frames before the first or after the last matched one have no day counterpart and are
-  left out of the queries (a warning gives the count).
+* `matched` (default, the paper's query set): exactly the night frames the csv pairs with day
+  frames (14607 on the real files), each placed at its matched day frame.
+  - night = FRAMESB (one csv row per night frame): every frame whose row names a FRAMESA frame,
+    placed at that FRAMESA number.
+  - night = FRAMESA (the csv maps day frames to night frames): every night frame named on a row,
+    placed at that row's day frame; a night frame named on several rows is one query placed at
+    the median (lower) of those day frames (a warning gives the count: the paper's "2 images per
+    place" means this should not happen on the real file). Night frames named on no row are not
+    queries.
+* `interpolated`: every night frame between the first and the last matched one; a night frame
+  named on no row takes the day frame of the nearest matched night frame (ties: the earlier).
+  Night frames before the first or after the last matched one have no day counterpart and are
+  left out (a warning gives the count). Not the paper's protocol.
+
+Row order: day frames in frame order (train, reference), then the queries in night-frame order:
+recording order (time), which sequence matching relies on (it never sorts by place).
 
 A FRAMESA number of 0 on a row is taken as "no match" for that FRAMESB frame (an assumption; such
 rows are counted in the warning). Frame counts are checked against the documented ones (a folder
 more than 1% off is reported as incomplete or a different release; `check_counts: false` accepts
 it), and exactly against the csv.
 
-Extra files: names that are not `ImageNNNNN.jpg` are ignored; `Image*.jpg`-like names that break
+Extra files: names that are not `ImageNNNNN.jpg`, hidden and sidecar files (`._Image00001.jpg`,
+`.DS_Store`) are ignored; `Image*.jpg`-like names that break
 the numbering (wrong digit count, a gap) are reported.
 
 The host needs a browser (often down; copies circulate on file hosts): `SOURCES` describes the
@@ -43,7 +56,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -54,8 +66,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from acmnet.data.datasets.base import DatasetType, LayoutError
+from acmnet.data.datasets.base import DatasetType, LayoutError, listing, note
 from acmnet.data.download import ManualDownload
+from acmnet.io import list_files
 
 PAGE = "https://wiki.qut.edu.au/pages/viewpage.action?pageId=181178395"
 FOLDERS = ("FRAMESA", "FRAMESB")
@@ -80,16 +93,13 @@ _IMAGE_LIKE = re.compile(r"image\d*\.jpe?g", re.IGNORECASE)
 @dataclass
 class AlderleyOptions:
     night_folder: Literal["FRAMESA", "FRAMESB"] = "FRAMESA"
+    query_set: Literal["matched", "interpolated"] = "matched"  # see the module docstring
     check_brightness: bool = True
     check_counts: bool = True
 
 
 def image_name(frame: int) -> str:
     return f"Image{frame:05d}.jpg"
-
-
-def _listing(names: list[str], limit: int = 5) -> str:
-    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
 def _check_root(root: Path) -> None:
@@ -117,13 +127,13 @@ def _check_root(root: Path) -> None:
 
 def frame_count(folder: Path) -> int:
     """Number of frames in `folder` after checking they are Image00001..ImageNNNNN.jpg, no gaps."""
-    names = os.listdir(folder)
+    names = list_files(folder)
     numbers = sorted(int(m.group(1)) for n in names if (m := PATTERN.fullmatch(n)))
     odd = sorted(n for n in names if _IMAGE_LIKE.fullmatch(n) and not PATTERN.fullmatch(n))
     if not numbers:
         raise LayoutError(
             f"{folder} holds no {image_name(1)}-style images: extract {folder.name}.zip again"
-            + (f" (found {_listing(odd)})" if odd else "")
+            + (f" (found {listing(odd)})" if odd else "")
         )
     last = numbers[-1]
     present = set(numbers)
@@ -131,10 +141,10 @@ def frame_count(folder: Path) -> int:
     if missing or odd or 0 in present:
         parts = []
         if missing:
-            parts.append(f"lacks {len(missing)} of the frames 1..{last} (first: {_listing(missing)})")
+            parts.append(f"lacks {len(missing)} of the frames 1..{last} (first: {listing(missing)})")
         if odd or 0 in present:
             unexpected = odd + ([image_name(0)] if 0 in present else [])
-            parts.append(f"holds {len(unexpected)} unexpected image name(s) ({_listing(unexpected)})")
+            parts.append(f"holds {len(unexpected)} unexpected image name(s) ({listing(unexpected)})")
         raise LayoutError(
             f"{folder} {' and '.join(parts)}: frames are {image_name(1)}, {image_name(2)}, ... without "
             f"gaps; the archive is incomplete or not the documented release; extract {folder.name}.zip again"
@@ -169,7 +179,7 @@ def check_matches(matches: np.ndarray, path: Path, count_a: int, count_b: int) -
     rows = len(matches)
     if rows != count_b:
         if rows == count_a:
-            why = (f"that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders "
+            why = ("that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders "
                    "are swapped")
         elif rows > count_b:
             why = "FRAMESB may be half-extracted (fewer frames than the csv lists): extract FRAMESB.zip again"
@@ -184,7 +194,7 @@ def check_matches(matches: np.ndarray, path: Path, count_a: int, count_b: int) -
         wrong = sorted(set(range(1, count_b + 1)) - set(b.tolist()))
         raise LayoutError(
             f"{path}: column 2 must name every FRAMESB frame 1..{count_b} once; frames not named: "
-            f"{_listing([str(x) for x in wrong])} ({len(wrong)} in all). Is column 1 FRAMESA and column 2 FRAMESB?"
+            f"{listing([str(x) for x in wrong])} ({len(wrong)} in all). Is column 1 FRAMESA and column 2 FRAMESB?"
         )
     a = matches[:, 0]
     bad = np.flatnonzero((a < 0) | (a > count_a))
@@ -247,31 +257,42 @@ def _check_counts(root: Path, counts: dict[str, int], option_place: str) -> None
             )
 
 
-def query_places(matches: np.ndarray, night: str, count_night: int) -> tuple[list[tuple[int, int]], int]:
-    """(night frame, day frame) pairs for the queries, and how many night frames have no match."""
-    a, b = matches[:, 0], matches[:, 1]
-    if night == "FRAMESB":
-        pairs = [(int(bf), int(af)) for af, bf in sorted(zip(a.tolist(), b.tolist()), key=lambda r: r[1]) if af > 0]
-        return pairs, count_night - len(pairs)
-    # night = FRAMESA: invert the day -> night map
+def _day_of_night(matches: np.ndarray) -> tuple[dict[int, int], int]:
+    """(night frame -> day frame, night frames named on several rows) when night = FRAMESA."""
     by_night: dict[int, list[int]] = {}
-    for af, bf in zip(a.tolist(), b.tolist()):
+    for af, bf in zip(matches[:, 0].tolist(), matches[:, 1].tolist()):
         if af > 0:
             by_night.setdefault(int(af), []).append(int(bf))
-    if not by_night:
-        return [], count_night
-    matched = sorted(by_night)
     day_of = {n: sorted(days)[(len(days) - 1) // 2] for n, days in by_night.items()}
+    return day_of, sum(len(days) > 1 for days in by_night.values())
+
+
+def _interpolate(day_of: dict[int, int]) -> list[tuple[int, int]]:
+    """Every night frame from the first to the last matched one, placed at the nearest matched one."""
+    matched = sorted(day_of)
     pairs = []
     for frame in range(matched[0], matched[-1] + 1):
-        if frame in day_of:
+        if frame not in day_of:
+            i = bisect.bisect_left(matched, frame)
+            before, after = matched[i - 1], matched[i]
+            pairs.append((frame, day_of[before if frame - before <= after - frame else after]))
+        else:
             pairs.append((frame, day_of[frame]))
-            continue
-        i = bisect.bisect_left(matched, frame)
-        before, after = matched[i - 1], matched[i]
-        nearest = before if frame - before <= after - frame else after
-        pairs.append((frame, day_of[nearest]))
-    return pairs, count_night - len(pairs)
+    return pairs
+
+
+def query_places(matches: np.ndarray, night: str, query_set: str = "matched") -> tuple[list[tuple[int, int]], int]:
+    """(night frame, day frame) of every query in night-frame order, and how many night frames are
+    named on several csv rows (night = FRAMESA; 0 otherwise). See the module docstring."""
+    a, b = matches[:, 0], matches[:, 1]
+    if night == "FRAMESB":
+        return [(int(bf), int(af)) for af, bf in sorted(zip(a.tolist(), b.tolist()), key=lambda r: r[1]) if af > 0], 0
+    day_of, several = _day_of_night(matches)
+    if not day_of:
+        return [], several
+    if query_set == "matched":
+        return sorted(day_of.items()), several
+    return _interpolate(day_of), several
 
 
 def _layout(root: Path, opts: AlderleyOptions, where: str) -> tuple[dict[str, int], np.ndarray]:
@@ -293,19 +314,33 @@ def check_layout(root: Path, opts: AlderleyOptions, name: str = "alderley") -> N
     _layout(root, opts, f"datasets.{name}")
 
 
+def _tell(where: str, matches: np.ndarray, opts: AlderleyOptions, queries: int, several: int, count: int) -> None:
+    """Warn about what departs from the paper's protocol; note how the query set was formed."""
+    night = opts.night_folder
+    zeros = int((matches[:, 0] == 0).sum())
+    if zeros:
+        warnings.warn(f"{where}: {zeros} rows of {MATCHES} name FRAMESA frame 0, taken as 'no match' (those "
+                      "FRAMESB frames pair with nothing)", stacklevel=3)
+    if several:
+        warnings.warn(f"{where}: {several} night frames ({night}) are named on several rows of {MATCHES}; each "
+                      "is one query placed at the median of its day frames", stacklevel=3)
+    if opts.query_set == "interpolated" and count > queries:
+        warnings.warn(f"{where}: {count - queries} of {count} night frames ({night}) have no day frame in "
+                      f"{MATCHES} and are left out of the queries", stacklevel=3)
+    elif opts.query_set == "matched":
+        note(f"{where}: {queries} queries = the night frames ({night}) {MATCHES} pairs with day frames; the other "
+             f"{count - queries} night frames are not queries (query_set: interpolated places them too)")
+
+
 def prepare(root: Path, opts: AlderleyOptions, name: str = "alderley") -> pd.DataFrame:
-    """Manifest rows: train and reference = day frames, query = night frames placed in day frames."""
+    """Manifest rows: train and reference = day frames, query = night frames placed in day frames,
+    each in frame order (time)."""
     where = f"datasets.{name}"
     counts, matches = _layout(root, opts, where)
     night = opts.night_folder
     day = FOLDERS[1] if night == FOLDERS[0] else FOLDERS[0]
-    pairs, unmatched = query_places(matches, night, counts[night])
-    if unmatched:
-        warnings.warn(
-            f"{where}: {unmatched} of {counts[night]} night frames ({night}) have no day frame in "
-            f"{MATCHES} and are left out of the queries",
-            stacklevel=2,
-        )
+    pairs, several = query_places(matches, night, opts.query_set)
+    _tell(where, matches, opts, len(pairs), several, counts[night])
     rows = [{"image": f"{day}/{image_name(i)}", "role": role, "place": i, "condition": "day"}
             for role in ("train", "reference") for i in range(1, counts[day] + 1)]
     rows += [{"image": f"{night}/{image_name(n)}", "role": "query", "place": d, "condition": "night"}

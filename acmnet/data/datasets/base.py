@@ -7,6 +7,10 @@ dataset is scored (`scoring`: recall@N with a place window, or camera pose) and 
 the paper its rows join (`paper_table`). Nothing downstream asks which type a dataset is: the
 Snakefile, the scorer and the paper tables read these fields.
 
+Contract of every `prepare`: the rows of each traversal (a role and condition) are written in
+recording order (time), because sequence matching takes queries and references in manifest
+order and never sorts by ground-truth place.
+
 Options are checked when the config is loaded (`DatasetType.parse_options`): an unknown key is
 named with the closest valid one, a wrong type with the expected one, and `options.check(where)`
 (when the dataclass defines it) checks values that depend on each other.
@@ -14,6 +18,7 @@ named with the closest valid one, a wrong type with the expected one, and `optio
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +28,7 @@ import pandas as pd
 
 from acmnet.config import ConfigError, build_dataclass
 from acmnet.data.download import Source
+from acmnet.io import list_folders
 
 Scoring = Literal["recall", "pose"]
 
@@ -80,3 +86,31 @@ def listing(names: Sequence[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
+
+
+def note(message: str) -> None:
+    """Tell the user something `prepare` decided (e.g. which folder it read) on stderr."""
+    print(message, file=sys.stderr)
+
+
+def find_root(root: Path, holds: Callable[[Path], bool], what: str) -> tuple[Path, str]:
+    """(folder holding the dataset, its path relative to `root` as an image-path prefix).
+
+    `root` itself when `holds(root)`; else the one subfolder of `root` that holds it (an
+    archive's top folder), with the prefix `"<top>/"` and a note saying which folder is read.
+    Several subfolders that hold it: LayoutError naming them. None: `(root, "")`, for the
+    caller's own error message.
+    """
+    root = Path(root)
+    if holds(root):
+        return root, ""
+    found = [name for name in list_folders(root) if holds(root / name)]
+    if len(found) > 1:
+        raise LayoutError(
+            f"{root} holds {len(found)} copies of {what} ({listing(found)}): point the dataset root at "
+            "the one to use"
+        )
+    if found:
+        note(f"{what}: reading {root / found[0]} (the archive's top folder under the root {root})")
+        return root / found[0], f"{found[0]}/"
+    return root, ""

@@ -11,12 +11,38 @@ Example config (the nordland64 sample)::
       frames_csv: frames.csv     # optional: `file` column orders places, `usable=0` rows dropped
       tolerance: 2
 
-With `match: name`, place = rank of the file name in the sorted list (or in `frames_csv`), so a
-tolerance of 2 means +/-2 files. With `match: index`, place = the last integer in the file name.
+"Same place", exactly:
+
+* `match: name`: a query image and a reference image are the same place when their file names are
+  equal, extension included. Place = rank of the name among the reference folder's image names in
+  natural order (numbers inside names compare as numbers: `frame2` before `frame10`), or, with
+  `frames_csv`, the rank of the name among ALL rows of the csv's `file` column, in file order (so
+  places keep their spacing across rows with `usable=0`). A tolerance of k is +/-k reference files
+  (csv rows). Every query name must also be a reference name: a query name that pairs with none
+  is refused (with the count and examples).
+* `match: index`: a query image and a reference image are the same place when the last integer in
+  their file names (without the extension) is equal: `Image007.jpg`, `img_7.png` and `7.jpg` are
+  place 7, and a tolerance of k is +/-k in those numbers. Every image name must hold a number, and
+  two images of one folder with the same number are refused.
+
+Training rows (`train`, default the reference folder): the reference rows again; a separate
+training folder gets its own ranks (`name`) or numbers (`index`) as places, never scored.
+
+Also refused, each with a message naming the folder or option and what to do: a query folder that
+is the reference folder (it would score 100 %), image files with different extensions within or
+across the reference and query folders (`.png` beside `.jpg` breaks the name pairing and shifts
+ranks: convert them to one format), a missing or empty folder, and with `frames_csv`, images the
+csv does not list.
+
+Row order: each folder's rows in natural name order (`match: index`: by number; with `frames_csv`
+and `match: name`: csv order): recording order (time) for sequentially named frames, which
+sequence matching relies on. Hidden and sidecar files (`._x.png`, `.DS_Store`, `Thumbs.db`) and
+non-image files are ignored.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,84 +51,209 @@ from typing import Literal
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType
+from acmnet.data.datasets.base import DatasetType, LayoutError, listing
+from acmnet.io import list_files, list_folders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
 @dataclass
 class FolderPairOptions:
-    reference: str
-    query: list[str]
+    reference: str = ""  # required: the reference traversal's folder
+    query: list[str] = field(default_factory=list)  # required: one folder per query set
     train: str | None = None  # defaults to the reference folder
     match: Literal["name", "index"] = "name"
     frames_csv: str | None = None
 
+    def check(self, where: str) -> None:
+        if not self.reference:
+            raise ConfigError(f"{where}.reference is missing: name the folder of the reference traversal (e.g. summer)")
+        if not self.query:
+            raise ConfigError(f"{where}.query is missing or empty: name at least one query folder (e.g. [winter])")
+        same = [q for q in self.query if os.path.normpath(q) == os.path.normpath(self.reference)]
+        if same:
+            raise ConfigError(f"{where}.query names the reference folder `{same[0]}`: a traversal queried against "
+                              "itself scores 100 %; name the folder of another traversal")
+        repeated = sorted({q for q in self.query if self.query.count(q) > 1})
+        if repeated:
+            raise ConfigError(f"{where}.query names {listing(repeated)} twice: list each query folder once")
 
-def list_images(folder: Path) -> list[str]:
-    """File names of the images directly inside `folder`, sorted."""
+
+@dataclass
+class Frames:
+    """frames.csv: every listed name in file order, and the names with `usable=0`."""
+
+    order: list[str]
+    unusable: set[str]
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing runs of digits as numbers (`frame2` < `frame10`), then the name itself."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), name
+
+
+def number_in(name: str) -> int | None:
+    """The last integer in a file name without its extension, or None."""
+    found = re.findall(r"\d+", Path(name).stem)
+    return int(found[-1]) if found else None
+
+
+def list_images(folder: Path, option: str = "folder") -> list[str]:
+    """Image file names directly inside `folder`, in natural order (hidden and sidecar files left out)."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist: check the dataset's root and folder names")
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        here = list_folders(folder.parent)
+        raise LayoutError(f"{option}: image folder {folder} does not exist (folders in {folder.parent}: "
+                          f"{listing(here) or 'none'}): check the dataset's root and `{option.rsplit('.', 1)[-1]}`")
+    names = sorted((n for n in list_files(folder) if Path(n).suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not names:
-        raise FileNotFoundError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise LayoutError(f"{option}: image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+                          "extract the traversal into it, or fix the option")
     return names
 
 
-def _number(name: str) -> int:
-    found = re.findall(r"\d+", Path(name).stem)
-    if not found:
-        raise ValueError(f"file name {name} has no number in it, but the dataset uses `match: index`")
-    return int(found[-1])
+def _refuse_same_folder(root: Path, opts: FolderPairOptions, where: str) -> None:
+    reference = (root / opts.reference).resolve()
+    same = [q for q in opts.query if (root / q).resolve() == reference]
+    if same:
+        raise ConfigError(f"{where}.query: `{same[0]}` is the reference folder {reference} itself: a traversal "
+                          "queried against itself scores 100 %; name the folder of another traversal")
+
+
+def _refuse_mixed_extensions(root: Path, files: dict[str, list[str]], where: str) -> None:
+    by_suffix: dict[str, list[str]] = {}
+    for folder, names in files.items():
+        for n in names:
+            by_suffix.setdefault(Path(n).suffix, []).append(f"{folder}/{n}")
+    if len(by_suffix) > 1:
+        counts = ", ".join(f"{len(v)} {s or '(none)'} (e.g. {v[0]})" for s, v in sorted(by_suffix.items()))
+        raise LayoutError(
+            f"{where}: the reference and query folders under {root} mix image extensions: {counts}. Mixed "
+            "extensions break the pairing of names and shift places: convert the images to one format"
+        )
+
+
+def _read_frames_csv(path: Path, option: str) -> Frames:
+    if not path.is_file():
+        raise LayoutError(f"{option}: {path} does not exist: fix the option, or remove it to use every image")
+    try:
+        frames = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LayoutError(f"{path} cannot be read as CSV ({exc}): fix the file, or remove {option}") from exc
+    if "file" not in frames.columns:
+        raise LayoutError(f"{path} needs a `file` column (and optionally `usable`), found {list(frames.columns)}")
+    names = frames["file"].astype(str)
+    if names.duplicated().any():
+        raise LayoutError(f"{path} lists {names[names.duplicated()].iloc[0]} twice: list each file once")
+    if "usable" not in frames.columns:
+        return Frames(names.tolist(), set())
+    usable = pd.to_numeric(frames["usable"], errors="coerce")
+    if usable.isna().any():
+        row = int(usable.isna().to_numpy().nonzero()[0][0])
+        raise LayoutError(f"{path}, data row {row + 1}: `usable` is {frames['usable'].iloc[row]!r}; use 1 or 0")
+    return Frames(names.tolist(), set(names[usable == 0]))
+
+
+def _refuse_unlisted(root: Path, files: dict[str, list[str]], frames: Frames, path: Path) -> None:
+    listed = set(frames.order)
+    unlisted = [f"{folder}/{n}" for folder, names in files.items() for n in names if n not in listed]
+    if unlisted:
+        raise LayoutError(f"{len(unlisted)} image(s) under {root} are not listed in {path} (first: "
+                          f"{listing(unlisted)}): add them to the csv, or remove the files")
+
+
+def _refuse_unpaired(files: dict[str, list[str]], reference: str, root: Path, where: str) -> None:
+    known = set(files[reference])
+    for folder, names in files.items():
+        lone = [n for n in names if n not in known]
+        if lone:
+            raise LayoutError(
+                f"{where}.query: {len(lone)} of the {len(names)} images of {root / folder} have no reference image "
+                f"of the same name in {root / reference} (first: {listing(lone)}); with `match: name` the same "
+                "name is the same place: rename them, remove them, or use `match: index`"
+            )
+
+
+def _refuse_bad_numbers(root: Path, files: dict[str, list[str]], where: str) -> None:
+    for folder, names in files.items():
+        bare = [n for n in names if number_in(n) is None]
+        if bare:
+            raise LayoutError(f"{where}.match is `index`, but {len(bare)} image name(s) in {root / folder} hold no "
+                              f"number (first: {listing(bare)}): rename them, or use `match: name`")
+        seen: dict[int, str] = {}
+        twice = []
+        for n in names:
+            number = number_in(n)
+            if number in seen:
+                twice.append(f"{n} and {seen[number]}")
+            seen.setdefault(number, n)
+        if twice:
+            raise LayoutError(f"{root / folder} holds {len(twice)} image(s) with a number another image of the folder "
+                              f"has (first: {listing(twice, 3)}): with `match: index` the number is the place; "
+                              "remove the copies")
+
+
+@dataclass
+class Layout:
+    """The checked folders: kept image names per folder in row order, and how names map to places."""
+
+    files: dict[str, list[str]]  # reference and query folders -> usable names, in row order
+    rank: dict[str, int] | None  # match: name -> the rank of every name; None with match: index
+    unusable: set[str]
+
+
+def _layout(root: Path, opts: FolderPairOptions, where: str) -> Layout:
+    """Every check of the module docstring; lists folders and reads frames_csv, decodes nothing."""
+    root = Path(root)
+    _refuse_same_folder(root, opts, where)
+    folders = [opts.reference, *opts.query]
+    option = {opts.reference: f"{where}.reference", **{q: f"{where}.query" for q in opts.query}}
+    files = {f: list_images(root / f, option[f]) for f in folders}
+    _refuse_mixed_extensions(root, files, where)
+    frames = _read_frames_csv(root / opts.frames_csv, f"{where}.frames_csv") if opts.frames_csv else None
+    if frames is not None:
+        _refuse_unlisted(root, files, frames, root / opts.frames_csv)
+    unusable = frames.unusable if frames is not None else set()
+    kept = {f: [n for n in names if n not in unusable] for f, names in files.items()}
+    if opts.match == "index":
+        _refuse_bad_numbers(root, files, where)
+        return Layout({f: sorted(names, key=lambda n: (number_in(n), natural_key(n))) for f, names in kept.items()},
+                      None, unusable)
+    _refuse_unpaired(kept, opts.reference, root, where)
+    ranking = frames.order if frames is not None else files[opts.reference]
+    rank = {n: i for i, n in enumerate(ranking)}
+    return Layout({f: sorted(names, key=rank.__getitem__) for f, names in kept.items()}, rank, unusable)
+
+
+def _train_rows(root: Path, opts: FolderPairOptions, layout: Layout, where: str) -> list[dict]:
+    folder = opts.train or opts.reference
+    if os.path.normpath(folder) == os.path.normpath(opts.reference):
+        names = layout.files[opts.reference]
+        places = [layout.rank[n] if layout.rank is not None else number_in(n) for n in names]
+    else:
+        names = [n for n in list_images(Path(root) / folder, f"{where}.train") if n not in layout.unusable]
+        if layout.rank is None:
+            _refuse_bad_numbers(Path(root), {folder: names}, where)
+            names.sort(key=lambda n: (number_in(n), natural_key(n)))
+        places = [number_in(n) for n in names] if layout.rank is None else list(range(len(names)))
+    return [{"image": f"{folder}/{n}", "role": "train", "place": p, "condition": folder} for n, p in zip(names, places)]
+
+
+def check_layout(root: Path, opts: FolderPairOptions, name: str = "folder_pair") -> None:
+    """Every folder exists and holds images of one extension; names pair up as `match` says."""
+    _layout(root, opts, f"datasets.{name}")
 
 
 def prepare(root: Path, opts: FolderPairOptions, name: str = "folder_pair") -> pd.DataFrame:
-    """Build the manifest rows (image, role, place, condition) for a folder-pair dataset."""
-    root = Path(root)
-    usable: set[str] | None = None
-    order: list[str] | None = None
-    if opts.frames_csv:
-        frames_path = root / opts.frames_csv
-        if not frames_path.is_file():
-            raise FileNotFoundError(f"datasets.{name}.frames_csv: {frames_path} does not exist")
-        frames = pd.read_csv(frames_path)
-        if "file" not in frames.columns:
-            raise ConfigError(f"{frames_path} needs a `file` column (and optionally `usable`)")
-        order = frames["file"].astype(str).tolist()
-        keep = frames["usable"] != 0 if "usable" in frames.columns else pd.Series(True, index=frames.index)
-        usable = set(frames.loc[keep, "file"].astype(str))
-
-    folders = {"reference": opts.reference, **{f"query:{q}": q for q in opts.query}}
-    files = {key: list_images(root / folder) for key, folder in folders.items()}
-    if opts.match == "name":
-        ranking = order if order is not None else sorted(set().union(*files.values()))
-        rank = {n: i for i, n in enumerate(ranking)}
-        place_of = lambda n: rank.get(n)  # noqa: E731
-    else:
-        place_of = _number
-
-    rows = []
-
-    def add(folder: str, names: list[str], role: str) -> None:
-        for n in names:
-            if usable is not None and n not in usable:
-                continue
-            place = place_of(n)
-            if place is None:
-                raise ValueError(f"{root / folder / n} is not listed in {opts.frames_csv}; add it or remove the file")
-            rows.append({"image": f"{folder}/{n}", "role": role, "place": place, "condition": folder})
-
-    train_folder = opts.train or opts.reference
-    add(train_folder, files["reference"] if train_folder == opts.reference else list_images(root / train_folder), "train")
-    add(opts.reference, files["reference"], "reference")
-    for q in opts.query:
-        add(q, files[f"query:{q}"], "query")
+    """Manifest rows (image, role, place, condition) for a folder-pair dataset, each folder in row order."""
+    where = f"datasets.{name}"
+    layout = _layout(root, opts, where)
+    place = layout.rank.__getitem__ if layout.rank is not None else number_in
+    rows = _train_rows(root, opts, layout, where)
+    for role, folder in [("reference", opts.reference)] + [("query", q) for q in opts.query]:
+        rows += [{"image": f"{folder}/{n}", "role": role, "place": place(n), "condition": folder}
+                 for n in layout.files[folder]]
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
-
-
-def check_layout(root: Path, opts: FolderPairOptions) -> None:
-    """Every folder exists and holds images; names pair up as `match` says."""
-    prepare(root, opts)
 
 
 DATASET = DatasetType(name="folder_pair", options=FolderPairOptions, prepare=prepare, check_layout=check_layout)

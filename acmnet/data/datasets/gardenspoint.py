@@ -15,14 +15,16 @@ fails the layout check with both the missing and the unexpected names listed).
 Protocol defaults: reference and train = `day_left`, query = `night_right` (the hard pair: day vs
 night and left vs right side of the path). `reference`, `queries` and `train` are options.
 
-Extra files: names that do not look like an image of the release (a readme, `.DS_Store`,
-`Thumbs.db`) are ignored; `ImageNNN.jpg`-like names outside 000..199 are reported, since they mean
+Row order: each traversal in image order (000..199), which is recording order (time); sequence
+matching relies on it.
+
+Extra files: names that do not look like an image of the release (a readme) and hidden or
+sidecar files (`.DS_Store`, `._Image000.jpg`, `Thumbs.db`) are ignored; `ImageNNN.jpg`-like names outside 000..199 are reported, since they mean
 a different or mixed release.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType, LayoutError
+from acmnet.data.datasets.base import DatasetType, LayoutError, listing
 from acmnet.data.download import Download
+from acmnet.io import list_files
 
 TRAVERSALS = ("day_left", "day_right", "night_right")
 PLACES = 200
@@ -73,10 +76,6 @@ def expected_names() -> list[str]:
     return [image_name(i) for i in range(PLACES)]
 
 
-def _listing(names: list[str], limit: int = 5) -> str:
-    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
-
-
 def check_traversals(root: Path, traversals: list[str]) -> None:
     """The traversal folders exist and hold exactly Image000..Image199.jpg; nothing is decoded."""
     root = Path(root)
@@ -99,16 +98,16 @@ def check_traversals(root: Path, traversals: list[str]) -> None:
                 f"{folder} is missing (found {', '.join(present)}): the archive is half-extracted; "
                 f"extract {URL.rsplit('/', 1)[-1]} again into {root}"
             )
-        present = set(os.listdir(folder))
+        present = set(list_files(folder))
         expected = expected_names()
         missing = [n for n in expected if n not in present]
         unexpected = sorted(n for n in present - set(expected) if _IMAGE_LIKE.fullmatch(n))
         if missing or unexpected:
             parts = []
             if missing:
-                parts.append(f"lacks {len(missing)} of its {PLACES} images (first: {_listing(missing)})")
+                parts.append(f"lacks {len(missing)} of its {PLACES} images (first: {listing(missing)})")
             if unexpected:
-                parts.append(f"holds {len(unexpected)} unexpected image name(s) ({_listing(unexpected)})")
+                parts.append(f"holds {len(unexpected)} unexpected image name(s) ({listing(unexpected)})")
             fix = ("the archive is incomplete or half-extracted; extract it again"
                    if not unexpected else
                    f"expected exactly {image_name(0)}..{image_name(PLACES - 1)}: this is not the "

@@ -4,8 +4,12 @@ Layout under the dataset root (see `SOURCES` and shared/DATASETS.md)::
 
     images/<condition>/<left|rear|right>/<timestamp>.jpg    1024x1024; only rear is read here
     3D-models/all-merged/all.nvm                             reference poses (option `nvm`)
-    robotcar_v2_train.txt                                    1906 rear queries with poses (option `train_split`)
-    robotcar_v2_test.txt                                     1872 rear queries, names only (option `test_split`)
+    robotcar_v2_train.txt                                    1906 lines `<condition>/rear/<timestamp>.jpg` + a 4x4 pose (option `train_split`)
+    robotcar_v2_test.txt                                     1872 lines `rear/<timestamp>.jpg`, names only (option `test_split`)
+
+The test list names no condition folder: each name's condition is found by its timestamp in the
+query condition folders (a timestamp in no folder, or in several, is reported). A name with a
+condition folder is accepted too.
 
 Conditions: `overcast-reference` (the reference traversal) and the query conditions dawn, dusk,
 night, night-rain, overcast-summer, overcast-winter, rain, snow, sun.
@@ -26,6 +30,10 @@ name, i.e. timestamp); every other row gets `place` = `QUERY_PLACE` (-10^9), far
 tolerance window: recall@N with a place window is NOT meaningful for this dataset (it comes out
 0); score it with poses instead.
 
+Row order: references sorted by timestamp; queries (and train-split training rows) grouped by
+condition in `QUERY_CONDITIONS` order and sorted by timestamp within each: recording order (time),
+as every dataset type writes its traversals. The submission file follows the test list's order.
+
 The train-split images are both training images (as the paper trains on them, without labels)
 and the locally scored queries, so local accuracy on them is optimistic compared with the test
 queries; report it as such.
@@ -36,14 +44,14 @@ the manifest pose columns qw..tz (world-to-camera, w first). The extra column `q
 
 Options (datasets.<name> in the config): `nvm`, `train_split`, `test_split` (paths relative to the
 root), `train_convention` (how robotcar_v2_train.txt's matrices read: see
-`acmnet.evaluate.poses.V2_TRAIN_CONVENTION`, still to be verified on the real file), `train_split_queries`
+`acmnet.evaluate.poses.V2_TRAIN_CONVENTION`; `acmnet.evaluate.poses.check_convention` settles it on the
+real files), `train_split_queries`
 (also add the train-split query set), `expect_counts` (check the published counts; false for a
 subset) and `unposed_references` (`error` or `drop` rear reference images the model lacks).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,9 +59,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from acmnet.evaluate import poses
-from acmnet.data.datasets.base import DatasetType, LayoutError
+from acmnet.data.datasets.base import DatasetType, LayoutError, listing
 from acmnet.data.download import Download
+from acmnet.evaluate import poses
+from acmnet.io import list_files
 
 REFERENCE_CONDITION = "overcast-reference"
 QUERY_CONDITIONS = ("dawn", "dusk", "night", "night-rain", "overcast-summer", "overcast-winter", "rain", "snow", "sun")
@@ -103,10 +112,6 @@ class RobotCarOptions:
     unposed_references: Literal["error", "drop"] = "error"
 
 
-def _listing(items: list[str], limit: int = 5) -> str:
-    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
-
-
 def rear_dir(root: Path, condition: str) -> Path:
     return Path(root) / "images" / condition / CAMERA
 
@@ -146,15 +151,11 @@ def list_rear_images(root: Path) -> dict[str, set[str]]:
     if missing:
         hint = f" ({'; '.join(hints)})" if hints else ""
         raise LayoutError(
-            f"{root}: {len(missing)} condition folder(s) missing: {_listing(missing, 10)}{hint}. Download "
+            f"{root}: {len(missing)} condition folder(s) missing: {listing(missing, 10)}{hint}. Download "
             f"the condition zips from {BASE_URL}images/ and extract them so that "
             f"{root}/images/<condition>/rear/<timestamp>.jpg exists"
         )
-    out = {}
-    for condition in CONDITIONS:
-        with os.scandir(rear_dir(root, condition)) as entries:
-            out[condition] = {e.name for e in entries if e.name.lower().endswith(".jpg")}
-    return out
+    return {c: {n for n in list_files(rear_dir(root, c)) if n.lower().endswith(".jpg")} for c in CONDITIONS}
 
 
 def _file(root: Path, relative: str, option: str, what: str) -> Path:
@@ -171,10 +172,10 @@ def _file(root: Path, relative: str, option: str, what: str) -> Path:
 def _refuse_missing(missing: list[str], total: int, what: str, fix: str) -> None:
     if missing:
         raise LayoutError(f"{what}: {len(missing)} of its {total} images are not on disk "
-                          f"(first: {_listing(missing)}): {fix}")
+                          f"(first: {listing(missing)}): {fix}")
 
 
-def references(root: Path, opts: RobotCarOptions, listing: dict[str, set[str]]) -> pd.DataFrame:
+def references(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
     """The rear overcast-reference cameras of the NVM model, sorted by name, all present on disk."""
     path = _file(root, opts.nvm, "nvm", "the reference 3D model")
     model = poses.read_nvm(path)
@@ -183,55 +184,79 @@ def references(root: Path, opts: RobotCarOptions, listing: dict[str, set[str]]) 
     if rear.empty:
         raise LayoutError(
             f"{path} poses {len(model)} cameras but none named {REFERENCE_CONDITION}/{CAMERA}/<timestamp> "
-            f"(first names: {_listing(model['name'].tolist(), 3)}): is this the all-merged model?"
+            f"(first names: {listing(model['name'].tolist(), 3)}): is this the all-merged model?"
         )
     rear = rear.sort_values("image").reset_index(drop=True)
-    present = listing[REFERENCE_CONDITION]
+    present = files[REFERENCE_CONDITION]
     missing = [f"images/{k}" for k in rear["image"] if k.split("/")[-1] not in present]
     _refuse_missing(missing, len(rear), f"{path} (the reference model)",
                     "the overcast-reference images are incomplete or half-extracted; extract the zip again")
     return rear
 
 
-def read_train_split(root: Path, opts: RobotCarOptions, listing: dict[str, set[str]]) -> pd.DataFrame:
+def read_train_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
     """robotcar_v2_train.txt as world-to-camera poses, checked against the query folders."""
     path = _file(root, opts.train_split, "train_split", "the v2 train split")
     frame = poses.read_v2_train(path, opts.train_convention)
-    _check_split_names(frame, path, listing)
-    return frame
+    _check_split_names(frame, path, files)
+    return _time_order(frame)
 
 
-def read_test_split(root: Path, opts: RobotCarOptions, listing: dict[str, set[str]]) -> pd.DataFrame:
-    """robotcar_v2_test.txt as a table (name, image, condition); a name without its condition
-    folder (`rear/<timestamp>.jpg`) is found by timestamp in the query folders."""
+def _time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by condition (QUERY_CONDITIONS order), by timestamp within each: recording order."""
+    rank = {c: i for i, c in enumerate(QUERY_CONDITIONS)}
+    key = pd.DataFrame({"c": frame["condition"].map(rank).fillna(len(rank)),
+                        "t": frame["image"].str.rsplit("/", n=1).str[-1].str.zfill(32)})
+    return frame.iloc[key.sort_values(["c", "t"], kind="stable").index].reset_index(drop=True)
+
+
+def _test_key(name: str, path: Path, by_file: dict[str, list[str]], ambiguous: list[str]) -> str:
+    """`<condition>/rear/<timestamp>.jpg` of a test-list name; the condition found by timestamp."""
+    try:
+        return poses.image_key(name)  # a name with its condition folder (not the v2 format, accepted)
+    except ValueError:
+        pass
+    try:
+        short = poses.submission_name(name)
+    except ValueError as exc:
+        raise LayoutError(f"{path}: {exc}; expected rear/<timestamp>.jpg") from None
+    conditions = by_file.get(short.split("/")[-1], [])
+    if len(conditions) > 1:
+        ambiguous.append(f"{short} ({' and '.join(conditions)})")
+    return f"{conditions[0] if conditions else '?'}/{short}"
+
+
+def read_test_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
+    """robotcar_v2_test.txt as a table (name, image, condition, camera) in time order; each name
+    (`rear/<timestamp>.jpg`, no condition folder) is found by timestamp in the query folders."""
     path = _file(root, opts.test_split, "test_split", "the v2 test split")
-    by_file = {name: c for c in QUERY_CONDITIONS for name in listing[c]}
+    by_file: dict[str, list[str]] = {}
+    for condition in QUERY_CONDITIONS:
+        for name in files[condition]:
+            by_file.setdefault(name, []).append(condition)
+    ambiguous: list[str] = []
     rows = []
     for name in poses.read_v2_test(path):
-        try:
-            key = poses.image_key(name)
-        except ValueError:
-            try:
-                short = poses.submission_name(name)
-            except ValueError as exc:
-                raise LayoutError(f"{path}: {exc}; expected <condition>/rear/<timestamp>.png") from None
-            condition = by_file.get(short.split("/")[-1], "?")
-            key = f"{condition}/{short}"
+        key = _test_key(name, path, by_file, ambiguous)
         rows.append((name, key, *key.split("/")[:2]))
+    if ambiguous:
+        raise LayoutError(f"{path}: {len(ambiguous)} names are in several query condition folders (first: "
+                          f"{listing(ambiguous)}): remove the stray copies from the wrong condition folder")
     frame = pd.DataFrame(rows, columns=["name", "image", "condition", "camera"])
-    _check_split_names(frame, path, listing)
-    return frame
+    _check_split_names(frame, path, files)
+    return _time_order(frame)
 
 
-def _check_split_names(frame: pd.DataFrame, path: Path, listing: dict[str, set[str]]) -> None:
+def _check_split_names(frame: pd.DataFrame, path: Path, files: dict[str, set[str]]) -> None:
     cameras = sorted(set(frame["camera"]) - {CAMERA})
     if cameras:
         raise LayoutError(f"{path} names camera(s) {cameras}; the v2 splits are rear-camera only: is this the v2 file?")
     unknown = [n for n, c in zip(frame["name"], frame["condition"]) if c not in QUERY_CONDITIONS]
     if unknown:
         raise LayoutError(f"{path}: {len(unknown)} names are not in a query condition folder "
-                          f"({', '.join(QUERY_CONDITIONS)}) (first: {_listing(unknown)})")
-    missing = [f"images/{k}" for k, c in zip(frame["image"], frame["condition"]) if k.split("/")[-1] not in listing[c]]
+                          f"({', '.join(QUERY_CONDITIONS)}) (first: {listing(unknown)}): the query condition "
+                          "zips are incomplete or half-extracted (extract them again), or this is not the v2 list")
+    missing = [f"images/{k}" for k, c in zip(frame["image"], frame["condition"]) if k.split("/")[-1] not in files[c]]
     _refuse_missing(missing, len(frame), str(path),
                     "the query condition zips are incomplete or half-extracted; extract them again")
 
@@ -255,37 +280,52 @@ def _rows(images, role, place, condition, query_set, pose_frame=None) -> pd.Data
     return frame
 
 
-def prepare(root: Path, opts: RobotCarOptions, name: str = "robotcar") -> pd.DataFrame:
-    """Manifest rows (see the module docstring) for RobotCar Seasons v2 under `root`."""
+@dataclass
+class Parts:
+    """What `prepare` builds its rows from, after every check."""
+
+    refs: pd.DataFrame  # posed rear overcast-reference cameras, by timestamp
+    train: pd.DataFrame  # the v2 train split with poses, in time order per condition
+    test: pd.DataFrame  # the v2 test split, in time order per condition
+    folder: list[str]  # every rear overcast-reference image on disk (<condition>/rear/<ts>.jpg), by timestamp
+
+
+def _layout(root: Path, opts: RobotCarOptions) -> Parts:
+    """Images, reference model and split files present and consistent; no image is decoded."""
     root = Path(root)
-    listing = list_rear_images(root)
-    refs = references(root, opts, listing)
-    train = read_train_split(root, opts, listing)
-    test = read_test_split(root, opts, listing)
+    files = list_rear_images(root)
+    refs = references(root, opts, files)
+    train = read_train_split(root, opts, files)
+    test = read_test_split(root, opts, files)
     overlap = sorted(set(train["image"]) & set(test["image"]))
     if overlap:
-        raise LayoutError(f"{len(overlap)} images are in both the train and the test split (first: {_listing(overlap)}): "
+        raise LayoutError(f"{len(overlap)} images are in both the train and the test split (first: {listing(overlap)}): "
                           "the split files are not the v2 pair")
-
     posed = set(refs["image"])
-    folder = sorted(f"{REFERENCE_CONDITION}/{CAMERA}/{f}" for f in listing[REFERENCE_CONDITION])
+    folder = sorted(f"{REFERENCE_CONDITION}/{CAMERA}/{f}" for f in files[REFERENCE_CONDITION])
     unposed = [k for k in folder if k not in posed]
     if unposed and opts.unposed_references == "error":
         raise LayoutError(
             f"{len(unposed)} of the {len(folder)} rear overcast-reference images have no pose in {opts.nvm} "
-            f"(first: {_listing(['images/' + k for k in unposed])}): remove stray files, or set the dataset "
+            f"(first: {listing(['images/' + k for k in unposed])}): remove stray files, or set the dataset "
             "option `unposed_references: drop` to keep them for training only"
         )
     if opts.expect_counts:
         _check_counts({"reference": len(folder), "train_split": len(train), "test_split": len(test)})
+    return Parts(refs, train, test, folder)
 
+
+def prepare(root: Path, opts: RobotCarOptions, name: str = "robotcar") -> pd.DataFrame:
+    """Manifest rows (see the module docstring) for RobotCar Seasons v2 under `root`."""
+    got = _layout(root, opts)
+    refs, train, folder = got.refs, got.train, got.folder
     ref_place = {k: i for i, k in enumerate(refs["image"])}
     train_refs = refs.set_index("image")[poses.POSE_COLUMNS].reindex(folder)  # NaN pose if unposed
     parts = [
         _rows(folder, "train", [ref_place.get(k, QUERY_PLACE) for k in folder], REFERENCE_CONDITION, "", train_refs),
         _rows(train["image"], "train", QUERY_PLACE, train["condition"].to_numpy(), "", train),
         _rows(refs["image"], "reference", np.arange(len(refs)), REFERENCE_CONDITION, "", refs),
-        _rows(test["image"], "query", QUERY_PLACE, test["condition"].to_numpy(), "test"),
+        _rows(got.test["image"], "query", QUERY_PLACE, got.test["condition"].to_numpy(), "test"),
     ]
     if opts.train_split_queries:
         parts.append(_rows(train["image"], "query", QUERY_PLACE, (TRAIN_SPLIT_PREFIX + train["condition"]).to_numpy(),
@@ -300,7 +340,7 @@ def folder_condition(condition: str) -> str:
 
 def check_layout(root: Path, opts: RobotCarOptions) -> None:
     """Images, reference model and split files present and consistent (reads the text files, decodes no image)."""
-    prepare(root, opts)
+    _layout(root, opts)
 
 
 DATASET = DatasetType(name="robotcar", options=RobotCarOptions, prepare=prepare, check_layout=check_layout,

@@ -2,7 +2,8 @@
 
 `synthesize` renders the configured route into the dataset root (PNG images and `route.csv`);
 `prepare` turns it into the manifest: the reference traversal is `train` and `reference`, every
-other condition a query set; place = position along the route.
+other condition a query set; place = position along the route. Row order: each condition in
+place order, which is the order the route is driven (time); sequence matching relies on it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from acmnet.config import ConfigError, bounded
-from acmnet.data.datasets.base import DatasetType, LayoutError
+from acmnet.data.datasets.base import DatasetType, LayoutError, listing
 from acmnet.data.synthetic_route import REFERENCE_CONDITION, check_condition, render_route
+from acmnet.io import list_files
 
 
 @dataclass
@@ -44,12 +46,20 @@ def synthesize(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> p
                         opts.seed, opts.render_size, opts.place_step)
 
 
-def prepare(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:
-    """Manifest rows: the reference traversal is `train` and `reference`, the others `query`."""
+def _route(root: Path, opts: SyntheticOptions, name: str) -> pd.DataFrame:
+    """route.csv, checked against the options: every configured condition has every place."""
     route_csv = Path(root) / "route.csv"
     if not route_csv.is_file():
         raise LayoutError(f"{route_csv} does not exist: render the route first (acmnet synthesize --dataset {name})")
-    route = pd.read_csv(route_csv)
+    try:
+        route = pd.read_csv(route_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise LayoutError(f"{route_csv} cannot be read ({exc}): render the route again (acmnet synthesize "
+                          f"--dataset {name})") from exc
+    lacking = [c for c in ("image", "place", "condition") if c not in route.columns]
+    if lacking:
+        raise LayoutError(f"{route_csv} lacks column(s) {', '.join(lacking)}: render the route again "
+                          f"(acmnet synthesize --dataset {name})")
     counts = route.groupby("condition").size().to_dict()
     wanted = [opts.reference_condition, *opts.query_conditions]
     if any(counts.get(c) != opts.places for c in wanted):
@@ -57,15 +67,29 @@ def prepare(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.D
             f"{route_csv} holds {counts} images per condition, but datasets.{name} asks for {opts.places} "
             f"places of {wanted}: render the route again (acmnet synthesize --dataset {name})"
         )
+    return route[route["condition"].isin(wanted)].sort_values(["condition", "place"], kind="stable")
+
+
+def prepare(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:
+    """Manifest rows: the reference traversal is `train` and `reference`, the others `query`."""
+    route = _route(root, opts, name)
     reference = route[route["condition"] == opts.reference_condition]
     parts = [reference.assign(role="train"), reference.assign(role="reference")]
     parts += [route[route["condition"] == c].assign(role="query") for c in opts.query_conditions]
     return pd.concat(parts, ignore_index=True)[["image", "role", "place", "condition"]]
 
 
-def check_layout(root: Path, opts: SyntheticOptions) -> None:
-    """The rendered route (route.csv) holds every place of every configured condition."""
-    prepare(root, opts)
+def check_layout(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> None:
+    """route.csv holds every place of every configured condition, and every image it names is on
+    disk (listed, not decoded)."""
+    route = _route(root, opts, name)
+    images = route["image"].astype(str)
+    folders = {folder: set(list_files(Path(root) / folder)) if (Path(root) / folder).is_dir() else set()
+               for folder in images.map(lambda i: str(Path(i).parent)).unique()}
+    missing = [i for i in images if Path(i).name not in folders[str(Path(i).parent)]]
+    if missing:
+        raise LayoutError(f"{len(missing)} of the {len(images)} images route.csv names are not under {root} "
+                          f"(first: {listing(missing)}): render the route again (acmnet synthesize --dataset {name})")
 
 
 DATASET = DatasetType(name="synthetic", options=SyntheticOptions, prepare=prepare, check_layout=check_layout,

@@ -1,10 +1,21 @@
+"""Partitioned Nordland on fixture trees with the real layouts: the low-res archive's top folder
+above Dataset_images/, and the full-resolution release's per-season zip folders."""
+
 import csv
+import os
+import zipfile
 
 import pytest
 
+from acmnet.config import ConfigError
+from acmnet.data import download as dl
 from acmnet.data import manifest as mf
 from acmnet.data.datasets import nordland
+from acmnet.data.datasets.base import LayoutError
 from tests.conftest import SHARED_DATA
+
+TOP = nordland.LOWRES_TOP
+QUERY_1150 = "Dataset_images/test/winter_images_test/section2/1150.png"
 
 
 def _reference_list(split):
@@ -15,11 +26,36 @@ def _reference_list(split):
         return [tuple(row) for row in csv.reader(fh)]
 
 
-def _tree(root, split, season, files):
-    base = nordland.split_dir(root, split, season)
-    for section, name in files:
-        (base / section).mkdir(parents=True, exist_ok=True)
-        (base / section / name).touch()
+def _touch(path):
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def _season(folder, split):
+    for section, indices in nordland.SECTIONS[split].items():
+        (folder / section).mkdir(parents=True)
+        base = str(folder / section)
+        for i in indices:
+            _touch(f"{base}/{i}.png")
+
+
+def lowres_tree(root, seasons=(("test", "summer"), ("test", "winter"), ("train", "summer"))):
+    """The low-res archive as extracted into `root`: TOP/Dataset_images/{split}/{season}_images_{split}/..."""
+    for split, season in seasons:
+        _season(root / TOP / "Dataset_images" / split / f"{season}_images_{split}", split)
+    return root
+
+
+def per_season_tree(root, seasons=(("test", "summer"), ("test", "winter"), ("train", "summer")), like=None):
+    """The full-resolution zips {season}_images_{split}.zip extracted into `root` (each folder a
+    link to the same season folder of the low-res tree `like`, to save writing 31 000 files again)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split, season in seasons:
+        name = f"{season}_images_{split}"
+        if like is None:
+            _season(root / name, split)
+        else:
+            (root / name).symlink_to(like / TOP / "Dataset_images" / split / name, target_is_directory=True)
+    return root
 
 
 def test_expected_names_match_the_olid_file_lists():
@@ -28,42 +64,114 @@ def test_expected_names_match_the_olid_file_lists():
         assert [(s, f"{i}.png") for s, i in nordland.expected_files(split)] == listed
 
 
-@pytest.fixture
-def olid_tree(tmp_path):
-    test = [(s, f"{i}.png") for s, i in nordland.expected_files("test")]
-    train = [(s, f"{i}.png") for s, i in nordland.expected_files("train")]
-    _tree(tmp_path, "test", "summer", test)
-    _tree(tmp_path, "test", "winter", test)
-    _tree(tmp_path, "train", "summer", train)
-    return tmp_path
+@pytest.fixture(scope="module")
+def lowres(tmp_path_factory):
+    """Read-only: the low-res archive extracted into its root (top folder included)."""
+    return lowres_tree(tmp_path_factory.mktemp("lowres") / "nordland")
 
 
-def test_protocol_counts_and_places(olid_tree):
-    frame = mf.validate(nordland.prepare(olid_tree, {}))
+def _check_protocol(frame):
+    frame = mf.validate(frame)
     counts = frame.groupby(["role", "condition"]).size().to_dict()
     assert counts == {("train", "summer"): 24570, ("reference", "summer"): 3450, ("query", "winter"): 3450}
     q = frame[frame["role"] == "query"]
-    assert q.iloc[1150]["image"] == "Dataset_images/test/winter_images_test/section2/1150.png"
     assert q.iloc[1150]["place"] == 1150
+    assert q["place"].tolist() == list(range(3450))  # index order: recording order
+    return q.iloc[1150]["image"]
 
 
-def test_missing_images_are_counted_and_named(olid_tree):
-    (nordland.split_dir(olid_tree, "test", "winter") / "section3" / "3000.png").unlink()
-    (nordland.split_dir(olid_tree, "test", "winter") / "section1" / "5.png").unlink()
-    with pytest.raises(nordland.LayoutError, match=r"lacks 2 of its 3450 images \(first: section1/5.png, section3/3000.png\)"):
-        nordland.prepare(olid_tree, {})
+def test_root_holding_the_archives_top_folder(lowres, capsys):
+    frame = nordland.DATASET.prepare_manifest(lowres, {})
+    assert _check_protocol(frame) == f"{TOP}/{QUERY_1150}"
+    assert (lowres / frame["image"].iloc[-1]).is_file()  # paths stay relative to the configured root
+    assert f"reading {lowres / TOP}" in capsys.readouterr().err
+    nordland.DATASET.check_layout(lowres, nordland.NordlandOptions())
 
 
-def test_wrong_root_is_explained(olid_tree):
-    with pytest.raises(nordland.LayoutError, match="points inside Dataset_images"):
-        nordland.prepare(olid_tree / "Dataset_images", {})
-    outer = olid_tree.parent
-    with pytest.raises(nordland.LayoutError, match="one level deeper"):
-        nordland.prepare(outer, {})
+def test_root_at_the_top_folder(lowres):
+    frame = nordland.DATASET.prepare_manifest(lowres / TOP, {})
+    assert _check_protocol(frame) == QUERY_1150
 
 
-def test_missing_season_and_bad_season(olid_tree):
-    with pytest.raises(nordland.LayoutError, match="fall_images_test is missing"):
-        nordland.prepare(olid_tree, {"query_seasons": ["fall"]})
-    with pytest.raises(ValueError, match="unknown season `autumn`"):
-        nordland.prepare(olid_tree, {"query_seasons": ["autumn"]})
+def test_full_resolution_per_season_folders(lowres, tmp_path, capsys):
+    root = per_season_tree(tmp_path / "full", like=lowres)
+    frame = nordland.DATASET.prepare_manifest(root, {})
+    assert _check_protocol(frame) == "winter_images_test/section2/1150.png"
+    assert frame[frame["role"] == "train"]["image"].iloc[-1] == "summer_images_train/section2/24569.png"
+    assert "per-season folders" in capsys.readouterr().err
+    nordland.DATASET.check_layout(root, nordland.NordlandOptions())
+    above = nordland.DATASET.prepare_manifest(tmp_path, {})  # the zips extracted into one top folder
+    assert above["image"].tolist() == ["full/" + i for i in frame["image"]]
+    with pytest.raises(LayoutError, match=r"fall_images_test is missing \(season folders here: summer_images_test, "
+                                          r"summer_images_train, winter_images_test\): extract fall_images_test.zip"):
+        nordland.DATASET.prepare_manifest(root, {"query_seasons": ["fall"]})
+
+
+def test_download_then_prepare(tmp_path, monkeypatch):
+    monkeypatch.setattr(nordland, "SECTIONS", {"test": {"section1": range(0, 4), "section2": range(4, 7)},
+                                               "train": {"section1": range(0, 5)}})
+    root = tmp_path / "nordland"
+    with pytest.raises(dl.ManualDownloadRequired) as info:
+        dl.fetch_dataset("nordland", root, progress=False)
+    steps = str(info.value)
+    assert "https://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset" in steps
+    assert "1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t" in steps and "drive.google.com" in steps
+    source = lowres_tree(tmp_path / "unzipped")
+    root.mkdir()
+    with zipfile.ZipFile(root / f"{TOP}.zip", "w") as zf:
+        for path in sorted((source / TOP).rglob("*.png")):
+            zf.writestr(str(path.relative_to(source)), b"")
+    dl.fetch_dataset("nordland", root, progress=False)
+    frame = nordland.DATASET.prepare_manifest(root, {})
+    assert frame["image"].iloc[0] == f"{TOP}/Dataset_images/train/summer_images_train/section1/0.png"
+    assert (frame["role"] == "query").sum() == 7
+    assert dl.fetch_dataset("nordland", root, progress=False) == root  # done: nothing to do
+
+
+def test_missing_images_are_counted_and_named(tmp_path):
+    root = lowres_tree(tmp_path / "nordland", seasons=[("test", "winter")])
+    winter = root / TOP / "Dataset_images/test/winter_images_test"
+    (winter / "section3" / "3000.png").unlink()
+    (winter / "section1" / "5.png").rename(winter / "section1" / "._5.png")  # a sidecar is not the image
+    _touch(winter / "section1" / ".DS_Store")
+    with pytest.raises(LayoutError, match=r"lacks 2 of its 3450 images \(first: section1/5.png, section3/3000.png\)"):
+        nordland.check_split(nordland.locate(root), "test", "winter")
+
+
+def test_wrong_root_is_explained(lowres, tmp_path):
+    inside = lowres / TOP / "Dataset_images"
+    with pytest.raises(LayoutError, match="points inside Dataset_images: use"):
+        nordland.DATASET.prepare_manifest(inside, {})
+    with pytest.raises(LayoutError, match=rf"points inside Dataset_images/test: use {lowres / TOP} instead"):
+        nordland.DATASET.prepare_manifest(inside / "test", {})
+    with pytest.raises(LayoutError, match=rf"points inside a season folder: use {lowres / TOP} instead"):
+        nordland.DATASET.prepare_manifest(inside / "test" / "winter_images_test", {})
+    with pytest.raises(LayoutError, match=rf"two levels deeper: use {lowres / TOP} as the root"):
+        nordland.DATASET.prepare_manifest(lowres.parent, {})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LayoutError, match=r"holds neither Dataset_images/.*Download it from https://webdiis"):
+        nordland.DATASET.prepare_manifest(empty, {})
+    _touch(empty / f"{TOP}.zip")
+    with pytest.raises(LayoutError, match=r"Partitioned_Nordland_Dataset_lowres.zip is here but not extracted"):
+        nordland.DATASET.prepare_manifest(empty, {})
+
+
+def test_two_copies_are_refused(tmp_path):
+    for top in (TOP, "copy"):
+        (tmp_path / top / "Dataset_images").mkdir(parents=True)
+    with pytest.raises(LayoutError, match=rf"{tmp_path} holds 2 copies of partitioned Nordland \(Partitioned_Nordland_Dataset_lowres, copy\)"):
+        nordland.DATASET.prepare_manifest(tmp_path, {})
+
+
+def test_missing_season_and_bad_season(lowres):
+    with pytest.raises(LayoutError, match=r"fall_images_test is missing \(found summer_images_test, winter_images_test"):
+        nordland.DATASET.prepare_manifest(lowres, {"query_seasons": ["fall"]})
+    with pytest.raises(ConfigError, match="datasets.n.query_seasons: unknown season `autumn`; seasons are"):
+        nordland.DATASET.prepare_manifest(lowres, {"query_seasons": ["autumn"]}, "n")
+
+
+def test_sources():
+    (entry,) = nordland.SOURCES
+    assert isinstance(entry, dl.ManualDownload) and entry.extract
+    assert entry.page.startswith("https://") and "1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t" in entry.instructions
