@@ -27,10 +27,10 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.report.output,
         rules.paper_tables.output,
         expand(rules.figure_retrievals.output.png, dataset=RECALL, method=TRAINED or METHODS[:1]),
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
         expand(rules.gradcam.output.png, dataset=RECALL, method=TRAINED),
-    default_target: True

@@ -116,9 +116,11 @@ def check_made_from(artifact: Any, kind: str, source: Any) -> None:
     """`artifact` (with a provenance) must have been made from the file `source` (of `kind`)."""
     found = artifact.provenance.find(kind)
     if found is None:
-        raise ProvenanceError(f"{artifact.path} does not record which {kind} it was made from, so it cannot be "
-                              f"checked against {source.path}: make it again with this version of acmnet")
-    key, recorded = found
+        raise ProvenanceError(
+            f"{artifact.path} does not record which {kind} it was made from, so it cannot be "
+            f"checked against {source.path}: make it again with this version of acmnet"
+        )
+    _, recorded = found
     if recorded.digest != source.digest:
         raise ProvenanceError(
             f"{artifact.path} was made from {kind} {recorded.path} (digest {recorded.digest}), not from "
@@ -230,11 +232,16 @@ def cache_meta_path(cache_path: Path) -> Path:
     return Path(cache_path).with_suffix(".json")
 
 
-def write_cache_meta(out: Path, images: list[str], image_size: tuple[int, int], row_digests: list[str],
-                     prov: Provenance) -> None:
+def write_cache_meta(
+    out: Path, images: list[str], image_size: tuple[int, int], row_digests: list[str], prov: Provenance
+) -> None:
     """Write the `.json` that completes cache `out` (its rows are `images`, in order); written last."""
-    meta = {"images": list(images), "image_size": list(image_size), "row_digests": list(row_digests),
-            "provenance": json.loads(prov.to_json())}
+    meta = {
+        "images": list(images),
+        "image_size": list(image_size),
+        "row_digests": list(row_digests),
+        "provenance": json.loads(prov.to_json()),
+    }
     atomic_write_text(cache_meta_path(out), json.dumps(meta))
 
 
@@ -242,7 +249,9 @@ def load_cache(path: Path, manifest: Manifest | None = None) -> ImageCache:
     """Open a built cache (memory-mapped); with `manifest`, it must have been built from it."""
     path, meta_path = Path(path), cache_meta_path(path)
     if not path.is_file() or not meta_path.is_file():
-        raise ArtifactError(f"image cache {path} is missing or incomplete (no {meta_path.name}): run `acmnet cache` again")
+        raise ArtifactError(
+            f"image cache {path} is missing or incomplete (no {meta_path.name}): run `acmnet cache` again"
+        )
     try:
         meta = json.loads(meta_path.read_text())
         array = np.load(path, mmap_mode="r")
@@ -251,8 +260,10 @@ def load_cache(path: Path, manifest: Manifest | None = None) -> ImageCache:
     except (ValueError, KeyError, OSError) as exc:
         raise ArtifactError(f"image cache {path} cannot be read ({exc}): run `acmnet cache` again") from exc
     if array.ndim != 4 or array.shape[0] != len(cache.images) or len(cache.row_digests) != len(cache.images):
-        raise ArtifactError(f"image cache {path} holds {array.shape[0]} images but {meta_path} lists "
-                            f"{len(cache.images)}: run `acmnet cache` again")
+        raise ArtifactError(
+            f"image cache {path} holds {array.shape[0]} images but {meta_path} lists "
+            f"{len(cache.images)}: run `acmnet cache` again"
+        )
     if manifest is not None:
         check_made_from(cache, "manifest", manifest)
     return cache
@@ -274,12 +285,24 @@ class Checkpoint:
     provenance: Provenance
 
 
-def save_checkpoint(path: Path, model_state: dict[str, Any], model_config: dict[str, Any],
-                    train_config: dict[str, Any], info: dict[str, Any], prov: Provenance) -> None:
+def save_checkpoint(
+    path: Path,
+    model_state: dict[str, Any],
+    model_config: dict[str, Any],
+    train_config: dict[str, Any],
+    info: dict[str, Any],
+    prov: Provenance,
+) -> None:
     import torch
 
-    state = {"model": model_state, "model_config": model_config, "train_config": train_config, "info": info,
-             "provenance": prov.to_json(), "kind": "acmnet-checkpoint"}
+    state = {
+        "model": model_state,
+        "model_config": model_config,
+        "train_config": train_config,
+        "info": info,
+        "provenance": prov.to_json(),
+        "kind": "acmnet-checkpoint",
+    }
     with atomic_path(Path(path)) as tmp:
         torch.save(state, tmp)
 
@@ -293,16 +316,22 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise ArtifactError(f"checkpoint {path} does not exist: train the method first (acmnet train)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- torch raises many types for a file that is not a checkpoint
-        raise ArtifactError(f"{path} is not an acmnet checkpoint ({type(exc).__name__}): give the checkpoint.pt "
-                            "written by `acmnet train`") from exc
+    except Exception as exc:
+        raise ArtifactError(
+            f"{path} is not an acmnet checkpoint ({type(exc).__name__}): give the checkpoint.pt "
+            "written by `acmnet train`"
+        ) from exc
     if not isinstance(state, dict) or state.get("kind") != "acmnet-checkpoint":
-        hint = " (it is a resumable training state, last.pt)" if isinstance(state, dict) and "optimizer" in state else ""
-        raise ArtifactError(f"{path} is not a finished acmnet checkpoint{hint}: give the checkpoint.pt written by "
-                            "`acmnet train`")
+        hint = (
+            " (it is a resumable training state, last.pt)" if isinstance(state, dict) and "optimizer" in state else ""
+        )
+        raise ArtifactError(
+            f"{path} is not a finished acmnet checkpoint{hint}: give the checkpoint.pt written by `acmnet train`"
+        )
     prov = Provenance.from_json(state["provenance"], path)
-    return Checkpoint(state["model"], state["model_config"], state["train_config"], state["info"], path,
-                      file_digest(path), prov)
+    return Checkpoint(
+        state["model"], state["model_config"], state["train_config"], state["info"], path, file_digest(path), prov
+    )
 
 
 # ---- descriptors and retrieval -----------------------------------------------------------
@@ -369,12 +398,20 @@ def _check_rows(artifact: Any, manifest: Manifest) -> None:
     for role in ("reference", "query"):
         rows = getattr(artifact, f"{role}_rows")
         if not np.array_equal(rows, manifest.rows(role)):
-            raise ProvenanceError(f"{artifact.path} holds {len(rows)} {role} rows that are not the {role} rows of "
-                                  f"{manifest.path}: rerun describe and retrieve for this manifest")
+            raise ProvenanceError(
+                f"{artifact.path} holds {len(rows)} {role} rows that are not the {role} rows of "
+                f"{manifest.path}: rerun describe and retrieve for this manifest"
+            )
 
 
-def save_descriptors(path: Path, reference: np.ndarray, query: np.ndarray, reference_rows: np.ndarray,
-                     query_rows: np.ndarray, prov: Provenance) -> Descriptors:
+def save_descriptors(
+    path: Path,
+    reference: np.ndarray,
+    query: np.ndarray,
+    reference_rows: np.ndarray,
+    query_rows: np.ndarray,
+    prov: Provenance,
+) -> Descriptors:
     arrays = {"reference": reference, "query": query, "reference_rows": reference_rows, "query_rows": query_rows}
     digest = _save_npz(path, arrays, prov)
     return Descriptors(**arrays, path=Path(path), digest=digest, provenance=prov)
@@ -390,8 +427,14 @@ def load_descriptors(path: Path, manifest: Manifest | None = None) -> Descriptor
     return out
 
 
-def save_retrieval(path: Path, indices: np.ndarray, scores: np.ndarray, reference_rows: np.ndarray,
-                   query_rows: np.ndarray, prov: Provenance) -> Retrieval:
+def save_retrieval(
+    path: Path,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    reference_rows: np.ndarray,
+    query_rows: np.ndarray,
+    prov: Provenance,
+) -> Retrieval:
     arrays = {"indices": indices, "scores": scores, "reference_rows": reference_rows, "query_rows": query_rows}
     digest = _save_npz(path, arrays, prov)
     return Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov)
@@ -445,8 +488,10 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float 
     if bad.any():
         first = bad.to_numpy().nonzero()[0][0]
         limits = f"in [{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
-        raise ArtifactError(f"{path}: column {column!r} must hold numbers {limits}; got {frame[column].iloc[first]!r} "
-                            f"on data row {first + 1}")
+        raise ArtifactError(
+            f"{path}: column {column!r} must hold numbers {limits}; got {frame[column].iloc[first]!r} "
+            f"on data row {first + 1}"
+        )
     return values.astype(float)
 
 
@@ -454,8 +499,10 @@ def _check_percent_scale(path: Path, frame: pd.DataFrame, columns: list[str]) ->
     """Recall in [0, 1] everywhere looks like fractions, which would be shown as < 1 %."""
     values = frame[columns].to_numpy(dtype=float)
     if values.max() <= 1.0 and values.max() > 0 and table_provenance(path) is None:
-        raise ArtifactError(f"{path}: every recall value is at most 1 ({', '.join(columns)}): these look like fractions, "
-                            "but metrics files hold percentages (0-100); multiply them by 100")
+        raise ArtifactError(
+            f"{path}: every recall value is at most 1 ({', '.join(columns)}): these look like fractions, "
+            "but metrics files hold percentages (0-100); multiply them by 100"
+        )
 
 
 def load_metrics(paths: list[Path]) -> pd.DataFrame:
@@ -471,8 +518,10 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
         missing = [c for c in METRICS_COLUMNS if c not in frame.columns]
         recall = [c for c in frame.columns if str(c).startswith("R@")]
         if missing or not recall:
-            raise ArtifactError(f"{path}: metrics file lacks column(s) {missing or ['R@N']} (has {list(frame.columns)}; "
-                                f"expected {list(METRICS_COLUMNS)} and R@N columns)")
+            raise ArtifactError(
+                f"{path}: metrics file lacks column(s) {missing or ['R@N']} (has {list(frame.columns)}; "
+                f"expected {list(METRICS_COLUMNS)} and R@N columns)"
+            )
         for c in ("dataset", "queries", "method"):
             frame[c] = frame[c].astype(str)
         for c in recall:
@@ -483,8 +532,10 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
         for key in zip(frame["dataset"], frame["queries"], frame["method"]):
             if key in seen:
                 where = "twice in this file" if seen[key] == path else f"also in {seen[key]}"
-                raise ArtifactError(f"{path}: dataset {key[0]!r} (queries {key[1]!r}) appears {where} for method "
-                                    f"{key[2]!r}; each (dataset, queries, method) must appear once")
+                raise ArtifactError(
+                    f"{path}: dataset {key[0]!r} (queries {key[1]!r}) appears {where} for method "
+                    f"{key[2]!r}; each (dataset, queries, method) must appear once"
+                )
             seen[key] = path
         frames.append(frame)
     if not frames:

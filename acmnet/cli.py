@@ -42,7 +42,10 @@ def cmd_check_config(args: argparse.Namespace) -> None:
         from acmnet.config import save_config
 
         save_config(cfg, args.out)
-    print(f"config OK: experiment `{cfg.experiment}`, datasets {', '.join(cfg.datasets)}, methods {', '.join(cfg.methods)}")
+    print(
+        f"config OK: experiment `{cfg.experiment}`, datasets {', '.join(cfg.datasets)}, "
+        f"methods {', '.join(cfg.methods)}"
+    )
 
 
 def cmd_synthesize(args: argparse.Namespace) -> None:
@@ -52,8 +55,10 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
     spec = cfg.dataset(args.dataset)
     kind = dataset_type(spec.type)
     if kind.synthesize is None:
-        raise ConfigError(f"datasets.{args.dataset} has type `{spec.type}`, which is not generated: only "
-                          "`synthetic` datasets are synthesized")
+        raise ConfigError(
+            f"datasets.{args.dataset} has type `{spec.type}`, which is not generated: only "
+            "`synthetic` datasets are synthesized"
+        )
     kind.synthesize(Path(spec.root), spec.options, args.dataset)
 
 
@@ -82,8 +87,14 @@ def cmd_cache(args: argparse.Namespace) -> None:
     from acmnet.data.cache import build_cache
 
     cfg = _config(args)
-    build_cache(load_manifest(Path(args.manifest)), Path(cfg.dataset(args.dataset).root), Path(args.out),
-                cfg.image_size, cfg.settings("cache"), workers=args.workers)
+    build_cache(
+        load_manifest(Path(args.manifest)),
+        Path(cfg.dataset(args.dataset).root),
+        Path(args.out),
+        cfg.image_size,
+        cfg.settings("cache"),
+        workers=args.workers,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -91,8 +102,15 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _check_trained(cfg, args.method, "train")
-    path = train(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out_dir),
-                 runs_dir=Path(args.runs_dir) if args.runs_dir else None, progress=not args.no_progress)
+    path = train(
+        cfg,
+        args.method,
+        Path(args.manifest),
+        Path(args.cache),
+        Path(args.out_dir),
+        runs_dir=Path(args.runs_dir) if args.runs_dir else None,
+        progress=not args.no_progress,
+    )
     print(f"wrote {path}")
 
 
@@ -100,24 +118,40 @@ def cmd_describe(args: argparse.Namespace) -> None:
     from acmnet.evaluate.describe import describe
 
     cfg = _config(args)
-    describe(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.out),
-             Path(args.checkpoint) if args.checkpoint else None, progress=not args.no_progress)
+    describe(
+        cfg,
+        args.method,
+        Path(args.manifest),
+        Path(args.cache),
+        Path(args.out),
+        Path(args.checkpoint) if args.checkpoint else None,
+        progress=not args.no_progress,
+    )
 
 
 def cmd_retrieve(args: argparse.Namespace) -> None:
     from acmnet.evaluate.retrieval import retrieve
 
     cfg = _config(args)
-    retrieve(Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.settings("retrieve"),
-             cfg.evaluate.search_chunk)
+    retrieve(
+        Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.settings("retrieve"), cfg.evaluate.search_chunk
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     from acmnet.evaluate.metrics import score
 
     cfg = _config(args)
-    metrics = score(cfg, args.dataset, args.method, Path(args.manifest), Path(args.retrieval), Path(args.out),
-                    Path(args.curve_out), Path(args.descriptors) if args.descriptors else None)
+    metrics = score(
+        cfg,
+        args.dataset,
+        args.method,
+        Path(args.manifest),
+        Path(args.retrieval),
+        Path(args.out),
+        Path(args.curve_out),
+        Path(args.descriptors) if args.descriptors else None,
+    )
     print(metrics.to_string(index=False))
 
 
@@ -134,9 +168,15 @@ def cmd_report(args: argparse.Namespace) -> None:
     from acmnet.report.results import write_report
 
     cfg = _config(args)
-    table = write_report(cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], Path(args.out_metrics),
-                         Path(args.out_table), [Path(p) for p in args.figures],
-                         Path(args.out_config) if args.out_config else None)
+    table = write_report(
+        cfg,
+        [Path(p) for p in args.metrics],
+        [Path(p) for p in args.curves],
+        Path(args.out_metrics),
+        Path(args.out_table),
+        [Path(p) for p in args.figures],
+        Path(args.out_config) if args.out_config else None,
+    )
     print(table.to_string(index=False))
 
 
@@ -145,16 +185,29 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     _check_trained(cfg, args.method, "gradcam")
-    gradcam_figure(cfg, args.method, Path(args.manifest), Path(args.cache), Path(args.retrieval), Path(args.checkpoint),
-                   cfg.dataset(args.dataset).tolerance, [Path(p) for p in args.out])
+    gradcam_figure(
+        cfg,
+        args.method,
+        Path(args.manifest),
+        Path(args.cache),
+        Path(args.retrieval),
+        Path(args.checkpoint),
+        cfg.dataset(args.dataset).tolerance,
+        [Path(p) for p in args.out],
+    )
 
 
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.report.figures import retrieval_examples
 
     cfg = _config(args)
-    retrieval_examples(Path(args.manifest), Path(args.cache), Path(args.retrieval), cfg.dataset(args.dataset).tolerance,
-                       [Path(p) for p in args.out])
+    retrieval_examples(
+        Path(args.manifest),
+        Path(args.cache),
+        Path(args.retrieval),
+        cfg.dataset(args.dataset).tolerance,
+        [Path(p) for p in args.out],
+    )
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -162,6 +215,15 @@ def cmd_download(args: argparse.Namespace) -> None:
 
     root = fetch_dataset(args.dataset_type, Path(args.root), progress=not args.no_progress)
     print(f"{args.dataset_type} is in {root}; next: acmnet prepare")
+
+
+def cmd_check_convention(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.poses import check_convention
+
+    report = check_convention(Path(args.nvm), Path(args.train), args.camera)
+    print(report)
+    if report.splitlines()[-1].startswith("no conclusion"):
+        raise ValueError(f"the two readings of {args.train} could not be told apart (see above): check the files")
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
@@ -178,7 +240,9 @@ def cmd_tables(args: argparse.Namespace) -> None:
         merged = pd.concat([pd.read_csv(p) for p in args.robotcar_scores], ignore_index=True)
         with atomic_path(robotcar) as tmp:
             merged.to_csv(tmp, index=False)
-    paths = render_paper_tables(Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg, robotcar)
+    paths = render_paper_tables(
+        Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg, robotcar
+    )
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -186,8 +250,10 @@ def _check_trained(cfg: Config, method: str, step: str) -> None:
     from acmnet.methods import method_of, trained_methods
 
     if not method_of(cfg, method).trains:
-        raise ConfigError(f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
-                          f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})")
+        raise ConfigError(
+            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
+            f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
+        )
 
 
 # ---- the parser, from a table ------------------------------------------------------------
@@ -218,63 +284,175 @@ class Step:
 
 
 STEPS = (
-    Step("check-config", cmd_check_config, "validate a config; optionally write it fully resolved",
-         (arg("--out", help="write the resolved config (all defaults filled in) here"),)),
-    Step("synthesize", cmd_synthesize, "render a synthetic route (the offline demo data) into its dataset root",
-         (DATASET,)),
-    Step("download", cmd_download, "download, verify and extract a dataset (resumable; or print the manual steps)",
-         (arg("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar"),
-          arg("--root", required=True, help="folder to put the dataset in (the dataset's `root` in the config)"),
-          NO_PROGRESS), config="none"),
-    Step("prepare", cmd_prepare, "write the manifest (image, role, place, condition) of a dataset on disk: "
-         "`acmnet prepare TYPE --root DIR --out FILE`, or `--config C --dataset NAME --out FILE`",
-         (arg("dataset_type", nargs="?", help="dataset type (nordland, alderley, robotcar, ...), with --root"),
-          arg("--root", help="folder the dataset was extracted into (with a dataset type)"),
-          arg("--dataset", help="dataset name (a key of `datasets` in the config)"),
-          arg("--out", required=True, help="manifest CSV to write")), config="optional"),
-    Step("cache", cmd_cache, "decode and resize every manifest image once into a uint8 .npy cache",
-         (DATASET, MANIFEST, arg("--out", required=True, help="cache .npy to write (a .json index is written beside it)"),
-          arg("--workers", type=int, default=2, help="decoding threads"))),
-    Step("train", cmd_train, "train a method on the manifest's `train` images (resumes its run if one exists)",
-         (METHOD, MANIFEST, CACHE, arg("--out-dir", required=True, help="folder for checkpoint.pt and train_log.csv"),
-          arg("--runs-dir", help="folder of the runs, one per training digest (default OUT_DIR/runs)"), NO_PROGRESS)),
-    Step("describe", cmd_describe, "compute L2-normalised descriptors of the reference and query images",
-         (METHOD, MANIFEST, CACHE, arg("--checkpoint", help="checkpoint of a trained method"),
-          arg("--out", required=True, help="descriptors .npz to write"), NO_PROGRESS)),
-    Step("retrieve", cmd_retrieve, "exact inner-product top-K search of every query (faiss)",
-         (arg("--descriptors", required=True), arg("--out", required=True, help="retrieval .npz to write"))),
-    Step("score", cmd_score, "recall@N per query set with the dataset's tolerance window",
-         (DATASET, METHOD, MANIFEST, RETRIEVAL,
-          arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
-          arg("--out", required=True, help="metrics CSV to write"),
-          arg("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write"))),
-    Step("localize", cmd_localize, "RobotCar: top-1 reference pose -> submission file and local pose accuracy",
-         (METHOD, MANIFEST, RETRIEVAL,
-          arg("--submission", required=True, help="visuallocalization.net submission file to write"),
-          arg("--out", required=True, help="per-condition pose accuracy CSV of the train-split queries"))),
-    Step("report", cmd_report, "merge metrics, write the LaTeX table, the recall curves and the resolved config",
-         (arg("--metrics", required=True, nargs="+"), arg("--curves", required=True, nargs="+"),
-          arg("--out-metrics", required=True), arg("--out-table", required=True),
-          arg("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)"),
-          arg("--out-config", help="write the resolved config of the run here"))),
-    Step("tables", cmd_tables, "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
-         (arg("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex"),
-          arg("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)"),
-          arg("--robotcar-scores", nargs="*", help="RobotCar pose-accuracy CSVs, from `acmnet localize`")),
-         config="optional"),
-    Step("gradcam", cmd_gradcam, "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
-         (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, arg("--checkpoint", required=True), FIGURES)),
-    Step("figure-retrievals", cmd_figure_retrievals, "grid of queries with their top retrievals, marked right or wrong",
-         (DATASET, MANIFEST, CACHE, RETRIEVAL, FIGURES)),
+    Step(
+        "check-config",
+        cmd_check_config,
+        "validate a config; optionally write it fully resolved",
+        (arg("--out", help="write the resolved config (all defaults filled in) here"),),
+    ),
+    Step(
+        "synthesize",
+        cmd_synthesize,
+        "render a synthetic route (the offline demo data) into its dataset root",
+        (DATASET,),
+    ),
+    Step(
+        "download",
+        cmd_download,
+        "download, verify and extract a dataset (resumable; or print the manual steps)",
+        (
+            arg("dataset_type", help="dataset type: nordland, nordland64, alderley, gardenspoint, robotcar"),
+            arg("--root", required=True, help="folder to put the dataset in (the dataset's `root` in the config)"),
+            NO_PROGRESS,
+        ),
+        config="none",
+    ),
+    Step(
+        "prepare",
+        cmd_prepare,
+        "write the manifest (image, role, place, condition) of a dataset on disk: "
+        "`acmnet prepare TYPE --root DIR --out FILE`, or `--config C --dataset NAME --out FILE`",
+        (
+            arg("dataset_type", nargs="?", help="dataset type (nordland, alderley, robotcar, ...), with --root"),
+            arg("--root", help="folder the dataset was extracted into (with a dataset type)"),
+            arg("--dataset", help="dataset name (a key of `datasets` in the config)"),
+            arg("--out", required=True, help="manifest CSV to write"),
+        ),
+        config="optional",
+    ),
+    Step(
+        "cache",
+        cmd_cache,
+        "decode and resize every manifest image once into a uint8 .npy cache",
+        (
+            DATASET,
+            MANIFEST,
+            arg("--out", required=True, help="cache .npy to write (a .json index is written beside it)"),
+            arg("--workers", type=int, default=2, help="decoding threads"),
+        ),
+    ),
+    Step(
+        "train",
+        cmd_train,
+        "train a method on the manifest's `train` images (resumes its run if one exists)",
+        (
+            METHOD,
+            MANIFEST,
+            CACHE,
+            arg("--out-dir", required=True, help="folder for checkpoint.pt and train_log.csv"),
+            arg("--runs-dir", help="folder of the runs, one per training digest (default OUT_DIR/runs)"),
+            NO_PROGRESS,
+        ),
+    ),
+    Step(
+        "describe",
+        cmd_describe,
+        "compute L2-normalised descriptors of the reference and query images",
+        (
+            METHOD,
+            MANIFEST,
+            CACHE,
+            arg("--checkpoint", help="checkpoint of a trained method"),
+            arg("--out", required=True, help="descriptors .npz to write"),
+            NO_PROGRESS,
+        ),
+    ),
+    Step(
+        "retrieve",
+        cmd_retrieve,
+        "exact inner-product top-K search of every query (faiss)",
+        (arg("--descriptors", required=True), arg("--out", required=True, help="retrieval .npz to write")),
+    ),
+    Step(
+        "score",
+        cmd_score,
+        "recall@N per query set with the dataset's tolerance window",
+        (
+            DATASET,
+            METHOD,
+            MANIFEST,
+            RETRIEVAL,
+            arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
+            arg("--out", required=True, help="metrics CSV to write"),
+            arg("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write"),
+        ),
+    ),
+    Step(
+        "localize",
+        cmd_localize,
+        "RobotCar: top-1 reference pose -> submission file and local pose accuracy",
+        (
+            METHOD,
+            MANIFEST,
+            RETRIEVAL,
+            arg("--submission", required=True, help="visuallocalization.net submission file to write"),
+            arg("--out", required=True, help="per-condition pose accuracy CSV of the train-split queries"),
+        ),
+    ),
+    Step(
+        "report",
+        cmd_report,
+        "merge metrics, write the LaTeX table, the recall curves and the resolved config",
+        (
+            arg("--metrics", required=True, nargs="+"),
+            arg("--curves", required=True, nargs="+"),
+            arg("--out-metrics", required=True),
+            arg("--out-table", required=True),
+            arg("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)"),
+            arg("--out-config", help="write the resolved config of the run here"),
+        ),
+    ),
+    Step(
+        "check-convention",
+        cmd_check_convention,
+        "RobotCar: which reading (camera-to-world or world-to-camera) robotcar_v2_train.txt's matrices have",
+        (
+            arg("--nvm", required=True, help="3D-models/all-merged/all.nvm of RobotCar Seasons v2"),
+            arg("--train", required=True, help="robotcar_v2_train.txt"),
+            arg("--camera", default="rear", help="reference camera to compare with (default rear; '' for all)"),
+        ),
+        config="none",
+    ),
+    Step(
+        "tables",
+        cmd_tables,
+        "the paper's Tables 2-4 in LaTeX: published rows, and ours from metrics files",
+        (
+            arg("--out", required=True, help="folder for table2.tex, table3.tex, table4.tex"),
+            arg("--metrics", nargs="*", help="metrics CSV files (none: the published rows alone)"),
+            arg("--robotcar-scores", nargs="*", help="RobotCar pose-accuracy CSVs, from `acmnet localize`"),
+        ),
+        config="optional",
+    ),
+    Step(
+        "gradcam",
+        cmd_gradcam,
+        "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
+        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, arg("--checkpoint", required=True), FIGURES),
+    ),
+    Step(
+        "figure-retrievals",
+        cmd_figure_retrievals,
+        "grid of queries with their top retrievals, marked right or wrong",
+        (DATASET, MANIFEST, CACHE, RETRIEVAL, FIGURES),
+    ),
 )
 
 
 def _add_config_args(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--config", nargs="+", metavar="FILE",
-                        help="config YAML file(s); later ones override earlier ones" + ("" if required else " (optional)"))
+    parser.add_argument(
+        "--config",
+        nargs="+",
+        metavar="FILE",
+        help="config YAML file(s); later ones override earlier ones" + ("" if required else " (optional)"),
+    )
     parser.add_argument("--config-json", help="the whole config as JSON (how the Snakefile passes it)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override one value, KEY dotted for nested keys (e.g. --set train.epochs=5)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one value, KEY dotted for nested keys (e.g. --set train.epochs=5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,8 +33,14 @@ class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names it and says what to do."""
 
 
-def bounded(default: Any = dataclasses.MISSING, *, lo: float | None = None, hi: float | None = None,
-            above: float | None = None, factory: Any = dataclasses.MISSING) -> Any:
+def bounded(
+    default: Any = dataclasses.MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    above: float | None = None,
+    factory: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field whose value (or each element of a list/tuple value) must lie in a range:
     `lo <= v <= hi`, and `v > above`; checked by `build_dataclass`."""
     meta = {"lo": lo, "hi": hi, "above": above}
@@ -158,11 +164,15 @@ class TrainConfig:
 
     def check(self, where: str) -> None:
         if self.contrastive_weight == 0 and self.rotation_weight == 0:
-            raise ConfigError(f"{where}: contrastive_weight and rotation_weight are both 0, so nothing would be "
-                              "learnt; set at least one above 0")
+            raise ConfigError(
+                f"{where}: contrastive_weight and rotation_weight are both 0, so nothing would be "
+                "learnt; set at least one above 0"
+            )
         if self.contrastive_weight > 0 and self.batch_size < 2:
-            raise ConfigError(f"{where}.batch_size must be at least 2 when contrastive_weight > 0 (the contrastive "
-                              f"loss needs other images as negatives), got {self.batch_size}")
+            raise ConfigError(
+                f"{where}.batch_size must be at least 2 when contrastive_weight > 0 (the contrastive "
+                f"loss needs other images as negatives), got {self.batch_size}"
+            )
 
 
 # Training settings that may change between a run and its resumption (how often it logs and saves).
@@ -184,9 +194,11 @@ class EvaluateConfig:
         if not self.recall_at:
             raise ConfigError(f"{where}.recall_at is empty: name at least one N (the paper: [1, 5, 10])")
         if max(self.recall_at) > self.top_k:
-            raise ConfigError(f"{where}.recall_at {self.recall_at} asks for N up to {max(self.recall_at)}, but only "
-                              f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
-                              f"{max(self.recall_at)}")
+            raise ConfigError(
+                f"{where}.recall_at {self.recall_at} asks for N up to {max(self.recall_at)}, but only "
+                f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
+                f"{max(self.recall_at)}"
+            )
 
 
 @dataclass
@@ -298,8 +310,13 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "train": ("seed", "image_size", "model", "augment", "method.kind", "method.options.train"),
     "describe": ("image_size", "model", "method"),
     "retrieve": ("evaluate.top_k",),
-    "score": ("dataset.tolerance", "evaluate.top_k", "evaluate.recall_at", "evaluate.sequence_lengths",
-              "evaluate.sequence_velocities"),
+    "score": (
+        "dataset.tolerance",
+        "evaluate.top_k",
+        "evaluate.recall_at",
+        "evaluate.sequence_lengths",
+        "evaluate.sequence_velocities",
+    ),
     "localize": (),
     "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets"),
     "figure": ("dataset.tolerance",),
@@ -442,7 +459,8 @@ def build_dataclass(cls: type, data: Any, where: str) -> Any:
         kwargs[key] = _coerce(hints[key], value, place)
         _check_range(fields[key], kwargs[key], place)
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
@@ -482,7 +500,9 @@ def _coerce(hint: Any, value: Any, place: str) -> Any:
         return _coerce(next(a for a in args if a is not type(None)), value, place)
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{place} must be one of {', '.join(map(str, args))}; got {value!r}{closest_hint(value, args)}")
+            raise ConfigError(
+                f"{place} must be one of {', '.join(map(str, args))}; got {value!r}{closest_hint(value, args)}"
+            )
         return value
     if origin in (tuple, list, dict):
         return _coerce_container(origin, args, value, place)

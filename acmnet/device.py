@@ -39,7 +39,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def to_float_images(batch: np.ndarray | torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+def to_float_images(
+    batch: np.ndarray | torch.Tensor, device: torch.device, channels_last: bool = False
+) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1] on `device`.
 
     On CUDA the uint8 batch goes through pinned memory, so the copy is queued on the current

@@ -110,12 +110,14 @@ def _full_scale(img: Image.Image, values: np.ndarray, path: Path) -> float:
             return 1.0
         if top <= 255.0:
             return 255.0
-        raise ValueError(f"image {path} holds floating-point values up to {top:g} (expected 0..1 or 0..255): "
-                         "convert it to an 8- or 16-bit image")
+        raise ValueError(
+            f"image {path} holds floating-point values up to {top:g} (expected 0..1 or 0..255): "
+            "convert it to an 8- or 16-bit image"
+        )
     bits = _declared_bits(img)
     if bits is None:
         bits = 16 if values.size == 0 or int(values.max()) <= 65535 else 32
-    return float(2 ** (bits - 1) - 1 if bits == 32 else 2 ** bits - 1)
+    return float(2 ** (bits - 1) - 1 if bits == 32 else 2**bits - 1)
 
 
 def to_8bit(img: Image.Image, path: Path) -> Image.Image:

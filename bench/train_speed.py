@@ -26,12 +26,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.train.augment import build_appearance_augmentation
-from acmnet.data.cache import write_cache_meta
+from acmnet.artifacts import provenance, save_manifest, write_cache_meta
 from acmnet.config import load_config
-from acmnet.data import manifest as mf
-from acmnet.methods.backbone import build_model
-from acmnet.train.loop import ViewQueue, amp_dtype_for, resolve_device, set_train_mode, train
+from acmnet.data.cache import pixel_digest
+from acmnet.device import amp_dtype_for, resolve_device
+from acmnet.methods.acmnet import build_model
+from acmnet.train import train
+from acmnet.train.augment import build_appearance_augmentation
+from acmnet.train.step import set_train_mode
+from acmnet.train.views import ViewQueue
 
 
 def _sync(device: torch.device) -> None:
@@ -67,12 +70,16 @@ def synthetic_dataset(folder: Path, count: int, image_size: tuple[int, int]) -> 
     """A manifest of `count` train images (plus one reference and one query row, which the
     manifest requires) and their uint8 cache of random pixels. Returns (manifest, cache)."""
     names = [f"synthetic/{i:06d}.png" for i in range(count)]
-    frame = pd.DataFrame({
-        "image": names + names[:2], "role": ["train"] * count + ["reference", "query"],
-        "place": list(range(count)) + [0, 1], "condition": ["bench"] * (count + 2),
-    })
+    frame = pd.DataFrame(
+        {
+            "image": names + names[:2],
+            "role": ["train"] * count + ["reference", "query"],
+            "place": list(range(count)) + [0, 1],
+            "condition": ["bench"] * (count + 2),
+        }
+    )
     manifest = folder / "manifest.csv"
-    mf.write(frame, manifest)
+    manifest_file = save_manifest(frame, manifest, provenance("prepare", {"bench": True}))
     cache = folder / "cache.npy"
     array = np.lib.format.open_memmap(cache, mode="w+", dtype=np.uint8, shape=(count, *image_size, 3))
     rng = np.random.default_rng(0)
@@ -80,7 +87,8 @@ def synthetic_dataset(folder: Path, count: int, image_size: tuple[int, int]) -> 
         array[start : start + 256] = rng.integers(0, 256, size=array[start : start + 256].shape, dtype=np.uint8)
     array.flush()
     del array
-    write_cache_meta(cache, names, image_size, folder)
+    digests = [pixel_digest(img) for img in np.load(cache, mmap_mode="r")]
+    write_cache_meta(cache, names, image_size, digests, provenance("cache", {}, manifest=manifest_file))
     return manifest, cache
 
 
@@ -94,8 +102,8 @@ def main() -> None:
 
     cfg = load_config(args.config)
     cfg.model.pretrained = False
-    method = cfg.methods[args.method]  # one epoch, one train_steps.csv row per window, no mid-epoch checkpoints
-    method.train = {**method.train, "epochs": 1, "log_every": args.steps, "checkpoint_every_steps": 0}
+    options = cfg.methods[args.method].options  # one epoch, one train_steps.csv row per window, no mid-epoch saves
+    options.train = {**options.train, "epochs": 1, "log_every": args.steps, "checkpoint_every_steps": 0}
     tcfg = cfg.train_for(args.method)
     n, (h, w) = tcfg.batch_size, cfg.image_size
     steps = args.steps * (args.windows + 1)
@@ -139,14 +147,21 @@ def main() -> None:
         t_bare = _median_time(bare, args.steps, 3, device)
     views = len(ready) // n
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}; torch {torch.__version__}; backbone {cfg.model.backbone}, image {h}x{w}, batch N={n} "
-          f"({views}N encoder inputs), amp={'bf16' if amp_dtype else 'off'}, channels_last={channels_last}, "
-          f"compile={tcfg.compile}, encoder_bn={tcfg.encoder_bn}")
+    print(
+        f"device: {name}; torch {torch.__version__}; backbone {cfg.model.backbone}, image {h}x{w}, batch N={n} "
+        f"({views}N encoder inputs), amp={'bf16' if amp_dtype else 'off'}, channels_last={channels_last}, "
+        f"compile={tcfg.compile}, encoder_bn={tcfg.encoder_bn}"
+    )
     print(f"step:    {step_rate:8.1f} images/s  (acmnet train, median of {args.windows} windows of {args.steps} steps)")
-    print(f"views:   {n / t_views:8.1f} images/s  ({t_views * 1000:.1f} ms per batch alone: copy, augmentation, rotations)")
+    print(
+        f"views:   {n / t_views:8.1f} images/s  "
+        f"({t_views * 1000:.1f} ms per batch alone: copy, augmentation, rotations)"
+    )
     if views_kernels is not None:
         print(f"         {views_kernels * 1000:8.1f} ms of it in GPU kernels (profiler)")
-    print(f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.1f} ms, forward+backward of {views * n} ready images)")
+    print(
+        f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.1f} ms, forward+backward of {views * n} ready images)"
+    )
     print(f"ratio:   {step_rate / (n / t_bare):8.2f}")
 
 

@@ -38,7 +38,9 @@ def free_port() -> int:
 
 
 # A tiny random backbone with small heads: fast model tests without weights.
-TINY = ModelConfig(backbone="test_efficientnet", pretrained=False, projector_hidden=32, projector_dim=16, rotation_hidden=8)
+TINY = ModelConfig(
+    backbone="test_efficientnet", pretrained=False, projector_hidden=32, projector_dim=16, rotation_hidden=8
+)
 
 
 def write_manifest(frame: pd.DataFrame, path: Path) -> Manifest:
@@ -54,8 +56,9 @@ def write_cache(manifest: Manifest, root: Path, out: Path, size: tuple[int, int]
     return load_cache(Path(out), manifest)
 
 
-def write_retrieval(folder: Path, manifest: Manifest, indices, reference=None, query=None, name: str = "r",
-                    checkpoint=None):
+def write_retrieval(
+    folder: Path, manifest: Manifest, indices, reference=None, query=None, name: str = "r", checkpoint=None
+):
     """Descriptors (`<name>.d.npz`, identity vectors unless given) and retrieval (`<name>.npz`) files
     made from `manifest` (and `checkpoint`, a loaded Checkpoint), as describe and retrieve make them;
     returns the retrieval."""
@@ -67,9 +70,20 @@ def write_retrieval(folder: Path, manifest: Manifest, indices, reference=None, q
     dim = max(len(rows["reference"]), 1)
     reference = np.eye(dim, dtype=np.float32)[: len(rows["reference"])] if reference is None else reference
     query = np.zeros((len(rows["query"]), reference.shape[1]), np.float32) if query is None else query
-    desc = save_descriptors(Path(folder) / f"{name}.d.npz", np.asarray(reference, np.float32),
-                            np.asarray(query, np.float32), rows["reference"], rows["query"],
-                            provenance("describe", {}, manifest=manifest, checkpoint=checkpoint))
+    desc = save_descriptors(
+        Path(folder) / f"{name}.d.npz",
+        np.asarray(reference, np.float32),
+        np.asarray(query, np.float32),
+        rows["reference"],
+        rows["query"],
+        provenance("describe", {}, manifest=manifest, checkpoint=checkpoint),
+    )
     indices = np.asarray(indices, dtype=np.int64)
-    return save_retrieval(Path(folder) / f"{name}.npz", indices, np.zeros(indices.shape, np.float32),
-                          rows["reference"], rows["query"], provenance("retrieve", {}, descriptors=desc))
+    return save_retrieval(
+        Path(folder) / f"{name}.npz",
+        indices,
+        np.zeros(indices.shape, np.float32),
+        rows["reference"],
+        rows["query"],
+        provenance("retrieve", {}, descriptors=desc),
+    )

@@ -5,8 +5,21 @@ from PIL import Image
 
 from acmnet.cli import build_parser, main
 
-STEPS = ["check-config", "synthesize", "prepare", "cache", "train", "describe", "retrieve", "score", "report",
-         "figure-retrievals", "tables", "localize", "gradcam"]
+STEPS = [
+    "check-config",
+    "synthesize",
+    "prepare",
+    "cache",
+    "train",
+    "describe",
+    "retrieve",
+    "score",
+    "report",
+    "figure-retrievals",
+    "tables",
+    "localize",
+    "gradcam",
+]
 
 
 def test_every_step_has_help(capsys):
@@ -25,7 +38,12 @@ def _pair_config(tmp_path, **extra):
         (tmp_path / folder).mkdir()
         for i in range(3):
             Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
-    cfg = {"image_size": [8, 8], "datasets": {"pair": {"type": "folder_pair", "root": str(tmp_path), "reference": "day", "query": ["night"], **extra}}}
+    cfg = {
+        "image_size": [8, 8],
+        "datasets": {
+            "pair": {"type": "folder_pair", "root": str(tmp_path), "reference": "day", "query": ["night"], **extra}
+        },
+    }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -47,7 +65,10 @@ def test_prepare_then_cache_and_a_corrupt_image(tmp_path, capsys):
     assert "query/night: 3" in capsys.readouterr().out
     (tmp_path / "night" / "1.png").write_bytes(b"garbage")
     cache = tmp_path / "out" / "images.npy"
-    assert main(["cache", "--config", str(cfg), "--dataset", "pair", "--manifest", str(manifest), "--out", str(cache)]) == 2
+    assert (
+        main(["cache", "--config", str(cfg), "--dataset", "pair", "--manifest", str(manifest), "--out", str(cache)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "night/1.png" in err and "cannot be decoded" in err
     assert not cache.exists()

@@ -12,10 +12,9 @@ from acmnet.io import atomic_path, atomic_write_text, is_sidecar, list_files, li
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.csv"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -48,6 +47,7 @@ def test_load_rgb_names_missing_and_corrupt_files(tmp_path):
 
 # ---- high bit depth --------------------------------------------------------------------------
 
+
 def _png16(path, array, colour_type):
     """A 16-bit PNG written byte by byte (PIL cannot write 16-bit RGB): grey 0, RGB 2, grey+alpha 4."""
     height = array.shape[0]
@@ -57,7 +57,9 @@ def _png16(path, array, colour_type):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", array.shape[1], height, 16, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 RAMP = (np.arange(32 * 64).reshape(32, 64) * 31).astype(np.uint16)  # 0 .. 63457
@@ -111,6 +113,7 @@ def test_16bit_rgb_and_grey_alpha_pngs(tmp_path):
 
 
 # ---- listing ---------------------------------------------------------------------------------
+
 
 def test_listing_leaves_out_sidecar_and_hidden_files(tmp_path):
     for name in ("b.png", "a.png", "._a.png", ".DS_Store", "Thumbs.db", "desktop.ini", ".hidden.jpg"):

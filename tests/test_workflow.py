@@ -31,8 +31,9 @@ def _tiny_config(tmp_path: Path) -> Path:
     cfg["figures_dir"] = str(tmp_path / "figures")
     cfg["train"].update(epochs=2, batch_size=8)
     cfg["evaluate"].update(top_k=10, batch_size=32)
-    cfg["datasets"]["demo_route"].update(root=str(tmp_path / "route"), places=24, render_size=[32, 48],
-                                         query_conditions=["winter", "night"])
+    cfg["datasets"]["demo_route"].update(
+        root=str(tmp_path / "route"), places=24, render_size=[32, 48], query_conditions=["winter", "night"]
+    )
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -42,7 +43,18 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
     args = ["-n", "--cores", "1"] + (["--configfile", str(REPO / configfile)] if configfile else [])
     out = _snakemake(args, cwd=tmp_path).stdout  # a clean working directory: no earlier results
-    for rule in ("prepare", "cache", "train", "describe", "retrieve", "score", "report", "figure_retrievals", "paper_tables", "gradcam"):
+    for rule in (
+        "prepare",
+        "cache",
+        "train",
+        "describe",
+        "retrieve",
+        "score",
+        "report",
+        "figure_retrievals",
+        "paper_tables",
+        "gradcam",
+    ):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
 
 
@@ -53,14 +65,21 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
     metrics = pd.read_csv(exp / "metrics.csv")
     assert {"dataset", "queries", "method", "R@1", "R@5", "R@10"} <= set(metrics.columns)
     assert sorted(zip(metrics["queries"], metrics["method"])) == sorted(
-        (q, m) for q in ("winter", "night") for m in ("acmnet", "imagenet_avg"))
+        (q, m) for q in ("winter", "night") for m in ("acmnet", "imagenet_avg")
+    )
     assert ((metrics["R@1"] <= metrics["R@5"]) & (metrics["R@5"] <= metrics["R@10"])).all()
     assert (metrics["n_queries"] == 24).all()
     assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
-    for fig in ("recall_curves.png", "recall_curves.pdf", "retrievals_demo_route_acmnet.png", "retrievals_demo_route_acmnet.pdf",
-                "gradcam_demo_route_acmnet.png", "gradcam_demo_route_acmnet.pdf"):
+    for fig in (
+        "recall_curves.png",
+        "recall_curves.pdf",
+        "retrievals_demo_route_acmnet.png",
+        "retrievals_demo_route_acmnet.pdf",
+        "gradcam_demo_route_acmnet.png",
+        "gradcam_demo_route_acmnet.pdf",
+    ):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"
     for name in ("checkpoint.pt", "train_log.csv", "descriptors.npz", "retrieval.npz"):
@@ -70,7 +89,7 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
 
     # Rerunning one rule reuses everything upstream of it.
     plan = _snakemake(["-n", "--cores", "2", "--configfile", str(config), "--forcerun", "score"], cwd=tmp_path).stdout
-    stats = plan[plan.index("Job stats"):]
+    stats = plan[plan.index("Job stats") :]
     for rule in ("train", "describe", "cache", "prepare", "retrieve"):
         assert f"\n{rule} " not in stats, f"{rule} would rerun:\n{stats}"
     assert "\nscore " in stats and "\nreport " in stats

@@ -21,8 +21,16 @@ from acmnet.methods import method_of
 
 
 @torch.no_grad()
-def embed(describer: torch.nn.Module, array: np.ndarray, rows: np.ndarray, device: torch.device, batch_size: int,
-          desc: str, channels_last: bool = True, progress: bool = True) -> np.ndarray:
+def embed(
+    describer: torch.nn.Module,
+    array: np.ndarray,
+    rows: np.ndarray,
+    device: torch.device,
+    batch_size: int,
+    desc: str,
+    channels_last: bool = True,
+    progress: bool = True,
+) -> np.ndarray:
     """Descriptors of cache rows `rows`: float32 (len(rows), D)."""
     out = []
     for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", disable=not progress):
@@ -31,8 +39,15 @@ def embed(describer: torch.nn.Module, array: np.ndarray, rows: np.ndarray, devic
     return np.concatenate(out)
 
 
-def describe(cfg: Config, method: str, manifest_path: Path, cache_path: Path, out: Path,
-             checkpoint: Path | None = None, progress: bool = True) -> Descriptors:
+def describe(
+    cfg: Config,
+    method: str,
+    manifest_path: Path,
+    cache_path: Path,
+    out: Path,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> Descriptors:
     """Describe every reference and query image of the manifest with `method`; write `out`."""
     kind = method_of(cfg, method)
     if kind.trains and checkpoint is None:
@@ -49,9 +64,18 @@ def describe(cfg: Config, method: str, manifest_path: Path, cache_path: Path, ou
     for role in ("reference", "query"):
         rows = manifest.rows(role)
         cache_rows = cache.rows_for(manifest.frame.iloc[rows], str(manifest_path))
-        arrays[role] = embed(describer, cache.array, cache_rows, device, cfg.evaluate.batch_size, f"describe {role}",
-                             channels_last, progress)
+        arrays[role] = embed(
+            describer,
+            cache.array,
+            cache_rows,
+            device,
+            cfg.evaluate.batch_size,
+            f"describe {role}",
+            channels_last,
+            progress,
+        )
         arrays[f"{role}_rows"] = rows
-    prov = provenance("describe", cfg.settings("describe", method=method), manifest=manifest, cache=cache,
-                      checkpoint=model)
+    prov = provenance(
+        "describe", cfg.settings("describe", method=method), manifest=manifest, cache=cache, checkpoint=model
+    )
     return save_descriptors(Path(out), prov=prov, **arrays)

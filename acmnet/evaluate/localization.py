@@ -22,13 +22,17 @@ from acmnet.data.datasets.robotcar import TRAIN_SPLIT_PREFIX
 from acmnet.evaluate import poses
 
 
-def localize(method: str, manifest_path: Path, retrieval_path: Path, submission_out: Path, accuracy_out: Path) -> pd.DataFrame:
+def localize(
+    method: str, manifest_path: Path, retrieval_path: Path, submission_out: Path, accuracy_out: Path
+) -> pd.DataFrame:
     """Top-1 reference poses -> submission file and per-condition pose accuracy; returns the latter."""
     manifest = load_manifest(manifest_path)
     frame = manifest.frame
     missing = [c for c in ["query_set", *poses.POSE_COLUMNS] if c not in frame.columns]
     if missing:
-        raise ValueError(f"{manifest_path} lacks {', '.join(missing)}: localisation needs a RobotCar manifest with poses")
+        raise ValueError(
+            f"{manifest_path} lacks {', '.join(missing)}: localisation needs a RobotCar manifest with poses"
+        )
     retrieval = load_retrieval(retrieval_path, manifest)
     ref_rows, query_rows = retrieval.reference_rows, retrieval.query_rows
     reference_poses = frame.iloc[ref_rows][poses.POSE_COLUMNS].to_numpy(dtype=np.float64)
@@ -39,7 +43,9 @@ def localize(method: str, manifest_path: Path, retrieval_path: Path, submission_
 
     test = (queries["query_set"] == "test").to_numpy()
     if test.any():
-        rows = pd.concat([queries.loc[test, ["image"]].reset_index(drop=True), estimate[test].reset_index(drop=True)], axis=1)
+        rows = pd.concat(
+            [queries.loc[test, ["image"]].reset_index(drop=True), estimate[test].reset_index(drop=True)], axis=1
+        )
         poses.write_submission(rows, Path(submission_out), expected=queries.loc[test, "image"])
     else:
         raise ValueError(f"{manifest_path} has no test queries (query_set == 'test'): nothing to submit")
@@ -54,10 +60,19 @@ def localize(method: str, manifest_path: Path, retrieval_path: Path, submission_
             chosen = conditions == condition
             shares = poses.localization_share((errors[0][chosen], errors[1][chosen]))
             for (metres, degrees), value in zip(poses.SHARE_THRESHOLDS, shares):
-                records.append({"method": method, "query_set": "train", "condition": condition,
-                                "threshold_m": metres, "threshold_deg": degrees, "value": round(value, 2),
-                                "n_queries": int(chosen.sum())})
-    accuracy = pd.DataFrame(records, columns=["method", "query_set", "condition", "threshold_m", "threshold_deg",
-                                              "value", "n_queries"])
+                records.append(
+                    {
+                        "method": method,
+                        "query_set": "train",
+                        "condition": condition,
+                        "threshold_m": metres,
+                        "threshold_deg": degrees,
+                        "value": round(value, 2),
+                        "n_queries": int(chosen.sum()),
+                    }
+                )
+    accuracy = pd.DataFrame(
+        records, columns=["method", "query_set", "condition", "threshold_m", "threshold_deg", "value", "n_queries"]
+    )
     save_table(accuracy, Path(accuracy_out), provenance("localize", {}, manifest=manifest, retrieval=retrieval))
     return accuracy

@@ -35,7 +35,9 @@ def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.nda
     return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
 
 
-def recall_curve(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+def recall_curve(
+    query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int
+) -> np.ndarray:
     """Recall@N in percent for N = 1..K: float64 (K,)."""
     if len(query_places) == 0:
         raise ValueError("recall of an empty query set is undefined")
@@ -43,8 +45,9 @@ def recall_curve(query_places: np.ndarray, reference_places: np.ndarray, indices
     return 100.0 * found.mean(axis=0)
 
 
-def sequence_indices(reference: np.ndarray, queries: np.ndarray, k: int, length: int,
-                     velocities: list[float]) -> np.ndarray:
+def sequence_indices(
+    reference: np.ndarray, queries: np.ndarray, k: int, length: int, velocities: list[float]
+) -> np.ndarray:
     """Top-k reference positions per query by sequence matching, (Q, k) int64.
 
     Both sets must be in recording order (the manifest's); no ground truth is used.
@@ -55,19 +58,26 @@ def sequence_indices(reference: np.ndarray, queries: np.ndarray, k: int, length:
     return found
 
 
-def _variants(cfg: Config, method: str, retrieval: Retrieval, descriptors: Descriptors | None,
-              selected: np.ndarray) -> list[tuple[str, np.ndarray]]:
+def _variants(
+    cfg: Config, method: str, retrieval: Retrieval, descriptors: Descriptors | None, selected: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
     """(row name, top-K indices of the selected queries): the method itself and its sequence rows."""
     variants = [(method, retrieval.indices[selected])]
     for length in cfg.evaluate.sequence_lengths:
-        seq = sequence_indices(descriptors.reference, descriptors.query[selected], retrieval.indices.shape[1],
-                               length, cfg.evaluate.sequence_velocities)
+        seq = sequence_indices(
+            descriptors.reference,
+            descriptors.query[selected],
+            retrieval.indices.shape[1],
+            length,
+            cfg.evaluate.sequence_velocities,
+        )
         variants.append((f"{method}+seq{length}", seq))
     return variants
 
 
-def _inputs(cfg: Config, manifest_path: Path, retrieval_path: Path,
-            descriptors_path: Path | None) -> tuple[Manifest, Retrieval, Descriptors | None]:
+def _inputs(
+    cfg: Config, manifest_path: Path, retrieval_path: Path, descriptors_path: Path | None
+) -> tuple[Manifest, Retrieval, Descriptors | None]:
     manifest = load_manifest(manifest_path)
     descriptors = None
     if cfg.evaluate.sequence_lengths:
@@ -77,14 +87,24 @@ def _inputs(cfg: Config, manifest_path: Path, retrieval_path: Path,
     retrieval = load_retrieval(retrieval_path, manifest, descriptors)
     needed = max(cfg.evaluate.recall_at)
     if retrieval.indices.shape[1] < needed:
-        raise ConfigError(f"{retrieval_path} keeps {retrieval.indices.shape[1]} retrievals per query, but "
-                          f"evaluate.recall_at asks for N up to {needed}: rerun `acmnet retrieve` with evaluate.top_k "
-                          f">= {needed} (and at most the {len(retrieval.reference_rows)} references)")
+        raise ConfigError(
+            f"{retrieval_path} keeps {retrieval.indices.shape[1]} retrievals per query, but "
+            f"evaluate.recall_at asks for N up to {needed}: rerun `acmnet retrieve` with evaluate.top_k "
+            f">= {needed} (and at most the {len(retrieval.reference_rows)} references)"
+        )
     return manifest, retrieval, descriptors
 
 
-def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval_path: Path, out: Path,
-          curve_out: Path, descriptors_path: Path | None = None) -> pd.DataFrame:
+def score(
+    cfg: Config,
+    dataset: str,
+    method: str,
+    manifest_path: Path,
+    retrieval_path: Path,
+    out: Path,
+    curve_out: Path,
+    descriptors_path: Path | None = None,
+) -> pd.DataFrame:
     """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method.
 
     With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
@@ -105,11 +125,21 @@ def score(cfg: Config, dataset: str, method: str, manifest_path: Path, retrieval
             row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at})
             row.update({"n_queries": int(selected.sum()), "n_references": len(r_places), "tolerance": tolerance})
             rows.append(row)
-            curves.append(pd.DataFrame({"dataset": dataset, "queries": queries, "method": name,
-                                        "N": np.arange(1, len(curve) + 1), "recall": curve}))
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "dataset": dataset,
+                        "queries": queries,
+                        "method": name,
+                        "N": np.arange(1, len(curve) + 1),
+                        "recall": curve,
+                    }
+                )
+            )
     metrics = pd.DataFrame(rows)
-    prov = provenance("score", cfg.settings("score", dataset=dataset), manifest=manifest, retrieval=retrieval,
-                      descriptors=descriptors)
+    prov = provenance(
+        "score", cfg.settings("score", dataset=dataset), manifest=manifest, retrieval=retrieval, descriptors=descriptors
+    )
     save_table(metrics, Path(out), prov)
     save_table(pd.concat(curves), Path(curve_out), prov)
     return metrics

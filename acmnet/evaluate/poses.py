@@ -93,6 +93,7 @@ class PoseFileError(ValueError):
 
 # ---- rotations and poses ----------------------------------------------------------------
 
+
 def quat_to_rotmat(q: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) from quaternions (..., 4), w first.
 
@@ -105,11 +106,20 @@ def quat_to_rotmat(q: np.ndarray) -> np.ndarray:
     if np.any(~np.isfinite(norm)) or np.any(norm == 0):
         raise ValueError("quaternion with zero or non-finite norm")
     w, x, y, z = np.moveaxis(q / norm, -1, 0)
-    rot = np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], axis=-1)
+    rot = np.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    )
     return rot.reshape(q.shape[:-1] + (3, 3))
 
 
@@ -123,7 +133,7 @@ def rotmat_to_quat(rot: np.ndarray) -> np.ndarray:
     if rot.shape[-2:] != (3, 3):
         raise ValueError(f"rotation matrices need shape (..., 3, 3), got {rot.shape}")
     flat = rot.reshape(-1, 3, 3)
-    r = lambda i, j: flat[:, i, j]  # noqa: E731
+    r = lambda i, j: flat[:, i, j]
     k = np.zeros((len(flat), 4, 4))
     # Order of the eigenvector: (x, y, z, w).
     k[:, 0, 0] = r(0, 0) - r(1, 1) - r(2, 2)
@@ -201,8 +211,9 @@ def rotation_angle_deg(rot: np.ndarray) -> np.ndarray:
     """
     rot = np.asarray(rot, dtype=np.float64)
     cos = (np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0
-    axis = np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0],
-                     rot[..., 1, 0] - rot[..., 0, 1]], axis=-1)
+    axis = np.stack(
+        [rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], axis=-1
+    )
     sin = np.linalg.norm(axis, axis=-1) / 2.0
     return np.degrees(np.arctan2(sin, cos))
 
@@ -223,6 +234,7 @@ def _pose_array(poses, what: str) -> np.ndarray:
 
 
 # ---- names --------------------------------------------------------------------------------
+
 
 def _clean(name: str) -> str:
     name = name.strip().replace("\\", "/")
@@ -322,7 +334,9 @@ def read_nvm(path: Path, unit_tolerance: float = 1e-3) -> pd.DataFrame:
     try:
         count = int(text)
     except ValueError:
-        raise PoseFileError(f"{path}, line {number}: expected the camera count (one integer), got {text[:60]!r}") from None
+        raise PoseFileError(
+            f"{path}, line {number}: expected the camera count (one integer), got {text[:60]!r}"
+        ) from None
     rows = []
     for _ in range(count):
         item = next(lines, None)
@@ -339,7 +353,9 @@ def read_nvm(path: Path, unit_tolerance: float = 1e-3) -> pd.DataFrame:
         quat = np.array(values[1:5])
         norm = float(np.linalg.norm(quat))
         if abs(norm - 1.0) > unit_tolerance:
-            raise PoseFileError(f"{path}, line {number}: quaternion norm {norm:.6f} is not 1 (tolerance {unit_tolerance})")
+            raise PoseFileError(
+                f"{path}, line {number}: quaternion norm {norm:.6f} is not 1 (tolerance {unit_tolerance})"
+            )
         name = _clean(tokens[0])
         try:
             image = image_key(name)
@@ -355,6 +371,7 @@ def read_nvm(path: Path, unit_tolerance: float = 1e-3) -> pd.DataFrame:
 
 
 # ---- v2 split files -----------------------------------------------------------------------
+
 
 def _split_columns(frame: pd.DataFrame) -> pd.DataFrame:
     parts = frame["image"].str.split("/")
@@ -405,7 +422,9 @@ def _check_rigid(mats: np.ndarray, numbers: list[int], path: Path, tolerance: fl
             hint = ""
             if np.allclose(mat[:, 3], [0, 0, 0, 1], atol=tolerance):
                 hint = " (its last column is (0, 0, 0, 1): the file looks column-major, not row-major)"
-            raise PoseFileError(f"{path}, line {number}: the last row of the 4x4 is {mat[3].tolist()}, not (0, 0, 0, 1){hint}")
+            raise PoseFileError(
+                f"{path}, line {number}: the last row of the 4x4 is {mat[3].tolist()}, not (0, 0, 0, 1){hint}"
+            )
         raise PoseFileError(f"{path}, line {number}: the 3x3 block is not a rotation (R R^T != I or det < 0)")
 
 
@@ -445,8 +464,9 @@ def read_v2_test(path: Path) -> list[str]:
     return names
 
 
-def compare_with_reference(train, reference: pd.DataFrame, conventions: Sequence[str] = CONVENTIONS,
-                           chunk: int = 512) -> pd.DataFrame:
+def compare_with_reference(
+    train, reference: pd.DataFrame, conventions: Sequence[str] = CONVENTIONS, chunk: int = 512
+) -> pd.DataFrame:
     """How well each reading of the train-file matrices agrees with the reference model.
 
     `train` is the path of ``robotcar_v2_train.txt`` or its raw matrices (N, 4, 4);
@@ -473,15 +493,18 @@ def compare_with_reference(train, reference: pd.DataFrame, conventions: Sequence
         dist = np.empty(len(centres))
         nearest = np.empty(len(centres), dtype=np.int64)
         for start in range(0, len(centres), chunk):
-            block = centres[start:start + chunk]
+            block = centres[start : start + chunk]
             d2 = ((block[:, None, :] - ref_c[None, :, :]) ** 2).sum(-1)
             idx = d2.argmin(1)
-            nearest[start:start + chunk] = idx
-            dist[start:start + chunk] = np.sqrt(d2[np.arange(len(block)), idx])
+            nearest[start : start + chunk] = idx
+            dist[start : start + chunk] = np.sqrt(d2[np.arange(len(block)), idx])
         angles = rotation_angle_deg(np.swapaxes(w2c[:, :3, :3], -1, -2) @ ref_rot[nearest])
-        rows[convention] = {"n": len(centres), "median_distance_m": float(np.median(dist)),
-                            "p90_distance_m": float(np.percentile(dist, 90)),
-                            "median_angle_deg": float(np.median(angles))}
+        rows[convention] = {
+            "n": len(centres),
+            "median_distance_m": float(np.median(dist)),
+            "p90_distance_m": float(np.percentile(dist, 90)),
+            "median_angle_deg": float(np.median(angles)),
+        }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -518,8 +541,11 @@ def published_pose_check(names: pd.DataFrame, mats: np.ndarray) -> pd.DataFrame 
         w2c = matrices_to_w2c(mats[rows[:1]], convention)[0]
         angle = float(rotation_angle_deg(w2c[:3, :3].T @ r_pub))
         distance = float(np.linalg.norm(w2c[:3, 3] - t_pub))
-        out[convention] = {"rotation_error_deg": angle, "translation_error_m": distance,
-                           "matches": angle <= PUBLISHED_TOLERANCE[0] and distance <= PUBLISHED_TOLERANCE[1]}
+        out[convention] = {
+            "rotation_error_deg": angle,
+            "translation_error_m": distance,
+            "matches": angle <= PUBLISHED_TOLERANCE[0] and distance <= PUBLISHED_TOLERANCE[1],
+        }
     return pd.DataFrame.from_dict(out, orient="index")
 
 
@@ -528,11 +554,15 @@ def _model_check(nvm_path: Path, mats: np.ndarray, train_path: Path, camera: str
     if camera:
         reference = reference[reference["image"].str.split("/").str[1] == camera]
         if reference.empty:
-            raise ValueError(f"{nvm_path} poses no `{camera}` camera (names <condition>/{camera}/<timestamp>): is "
-                             "this the all-merged model? (camera '' compares with every camera)")
+            raise ValueError(
+                f"{nvm_path} poses no `{camera}` camera (names <condition>/{camera}/<timestamp>): is "
+                "this the all-merged model? (camera '' compares with every camera)"
+            )
     report = compare_with_reference(mats, reference)
-    header = (f"1. Both readings of {train_path} ({len(mats)} rows) against the {len(reference)} "
-              f"{camera or 'all'} cameras of {nvm_path} (distance to the nearest reference camera centre):")
+    header = (
+        f"1. Both readings of {train_path} ({len(mats)} rows) against the {len(reference)} "
+        f"{camera or 'all'} cameras of {nvm_path} (distance to the nearest reference camera centre):"
+    )
     lines = [header, report.to_string(float_format=lambda v: f"{v:.3f}")]
     try:
         best = suggest_convention(report)
@@ -548,14 +578,19 @@ def _published_check(names: pd.DataFrame, mats: np.ndarray, train_path: Path) ->
     if table is None:
         return [f"2. {train_path} has no row for {PUBLISHED_IMAGE}: no published pose to compare with"], None
     (q, t) = PUBLISHED_POSE
-    header = (f"2. {PUBLISHED_IMAGE}: both readings of its row against the published world-to-camera pose "
-              f"q = ({', '.join(f'{v:g}' for v in q)}) (w first), t = ({', '.join(f'{v:g}' for v in t)}) m:")
+    header = (
+        f"2. {PUBLISHED_IMAGE}: both readings of its row against the published world-to-camera pose "
+        f"q = ({', '.join(f'{v:g}' for v in q)}) (w first), t = ({', '.join(f'{v:g}' for v in t)}) m:"
+    )
     lines = [header, table.to_string(float_format=lambda v: f"{v:.4f}")]
     matching = [str(c) for c in table.index[table["matches"]]]
     best = matching[0] if len(matching) == 1 else None
-    lines.append(f"   the published pose says: {best}" if best else
-                 f"   the published pose says nothing: {len(matching)} readings match it (tolerance "
-                 f"{PUBLISHED_TOLERANCE[0]:g} deg, {PUBLISHED_TOLERANCE[1]:g} m)")
+    lines.append(
+        f"   the published pose says: {best}"
+        if best
+        else f"   the published pose says nothing: {len(matching)} readings match it (tolerance "
+        f"{PUBLISHED_TOLERANCE[0]:g} deg, {PUBLISHED_TOLERANCE[1]:g} m)"
+    )
     return lines, best
 
 
@@ -566,15 +601,19 @@ def _convention_check(nvm_path: Path, train_path: Path, camera: str) -> tuple[li
     lines += more
     found = {c for c in (by_model, by_pose) if c is not None}
     if len(found) > 1:
-        lines.append(f"no conclusion: the model says {by_model}, the published pose {by_pose}; check that the "
-                     "files are the v2 release and share one world frame")
+        lines.append(
+            f"no conclusion: the model says {by_model}, the published pose {by_pose}; check that the "
+            "files are the v2 release and share one world frame"
+        )
         return lines, None
     if not found:
         lines.append("no conclusion: neither check is decisive")
         return lines, None
     best = found.pop()
-    lines.append(f"suggested convention: {best} (acmnet.evaluate.poses.V2_TRAIN_CONVENTION is {V2_TRAIN_CONVENTION}; "
-                 "the dataset option `train_convention` overrides it)")
+    lines.append(
+        f"suggested convention: {best} (acmnet.evaluate.poses.V2_TRAIN_CONVENTION is {V2_TRAIN_CONVENTION}; "
+        "the dataset option `train_convention` overrides it)"
+    )
     return lines, best
 
 
@@ -594,12 +633,14 @@ def check_convention(nvm_path: Path, train_path: Path, camera: str = "rear") -> 
 
 # ---- submission ---------------------------------------------------------------------------
 
+
 def _listing(names: Sequence[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def write_submission(rows: pd.DataFrame, path: Path, expected: Iterable[str],
-                     unit_tolerance: float = 1e-3) -> pd.DataFrame:
+def write_submission(
+    rows: pd.DataFrame, path: Path, expected: Iterable[str], unit_tolerance: float = 1e-3
+) -> pd.DataFrame:
     """Write a visuallocalization.net submission: ``rear/<timestamp>.jpg qw qx qy qz tx ty tz``.
 
     `rows`: one row per query, with the name in column ``image`` (or ``name``) in any form
@@ -622,7 +663,9 @@ def write_submission(rows: pd.DataFrame, path: Path, expected: Iterable[str],
     extra = sorted(set(names) - set(wanted))
     problems = []
     if missing:
-        problems.append(f"{len(missing)} of the {len(wanted)} expected queries have no pose (first: {_listing(missing)})")
+        problems.append(
+            f"{len(missing)} of the {len(wanted)} expected queries have no pose (first: {_listing(missing)})"
+        )
     if dups:
         problems.append(f"{len(dups)} queries appear more than once (first: {_listing(dups)})")
     if extra:
@@ -636,13 +679,16 @@ def write_submission(rows: pd.DataFrame, path: Path, expected: Iterable[str],
     off = np.flatnonzero(np.abs(norms - 1.0) > unit_tolerance)
     if len(off):
         raise ValueError(
-            f"refusing to write {path}: {len(off)} quaternions are not unit (first: {names[off[0]]}, norm {norms[off[0]]:.6f})"
+            f"refusing to write {path}: {len(off)} quaternions are not unit "
+            f"(first: {names[off[0]]}, norm {norms[off[0]]:.6f})"
         )
     poses[:, :4] = canonical_quat(poses[:, :4])
     table = pd.DataFrame(poses, columns=POSE_COLUMNS)
     table.insert(0, "name", names)
     table = table.set_index("name").loc[wanted].reset_index()
-    text = "".join(f"{row[0]} " + " ".join(f"{v:.12g}" for v in row[1:]) + "\n" for row in table.itertuples(index=False))
+    text = "".join(
+        f"{row[0]} " + " ".join(f"{v:.12g}" for v in row[1:]) + "\n" for row in table.itertuples(index=False)
+    )
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(text)
     return table
@@ -656,11 +702,16 @@ def read_submission(path: Path, unit_tolerance: float = 1e-3) -> pd.DataFrame:
     for number, text in _lines(path):
         tokens = text.split()
         if len(tokens) != 8:
-            raise PoseFileError(f"{path}, line {number}: expected `<camera>/<timestamp>.jpg qw qx qy qz tx ty tz`, got {len(tokens)} fields")
+            raise PoseFileError(
+                f"{path}, line {number}: expected `<camera>/<timestamp>.jpg qw qx qy qz tx ty tz`, "
+                f"got {len(tokens)} fields"
+            )
         values = _floats(tokens[1:], path, number, "the 7 pose values")
         norm = float(np.linalg.norm(values[:4]))
         if abs(norm - 1.0) > unit_tolerance:
-            raise PoseFileError(f"{path}, line {number}: quaternion norm {norm:.6f} is not 1 (tolerance {unit_tolerance})")
+            raise PoseFileError(
+                f"{path}, line {number}: quaternion norm {norm:.6f} is not 1 (tolerance {unit_tolerance})"
+            )
         rows.append((tokens[0], *values))
     table = pd.DataFrame(rows, columns=["name", *POSE_COLUMNS])
     _refuse_duplicates(table["name"].tolist(), path, "queries")
@@ -668,6 +719,7 @@ def read_submission(path: Path, unit_tolerance: float = 1e-3) -> pd.DataFrame:
 
 
 # ---- accuracy -----------------------------------------------------------------------------
+
 
 def pose_errors(est, gt) -> tuple[np.ndarray, np.ndarray]:
     """(translation error in metres, rotation error in degrees), each (N,), as the benchmark defines them.
@@ -692,8 +744,9 @@ def pose_errors(est, gt) -> tuple[np.ndarray, np.ndarray]:
     return t_err, r_err
 
 
-def localization_share(errors: tuple[np.ndarray, np.ndarray],
-                       thresholds: Sequence[tuple[float, float]] = SHARE_THRESHOLDS) -> list[float]:
+def localization_share(
+    errors: tuple[np.ndarray, np.ndarray], thresholds: Sequence[tuple[float, float]] = SHARE_THRESHOLDS
+) -> list[float]:
     """Percent of queries within each (metres, degrees) threshold (both errors <= the bounds).
 
     `errors` = `pose_errors(...)`. Every query counts in the denominator; NaN errors never count
@@ -708,12 +761,15 @@ def localization_share(errors: tuple[np.ndarray, np.ndarray],
 
 # ---- command line: settle the train-file convention on the real files ---------------------
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m acmnet.evaluate.poses check-convention --nvm ... --train ...``: 0 when conclusive."""
     parser = argparse.ArgumentParser(prog="python -m acmnet.evaluate.poses", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check-convention", help="compare both readings of robotcar_v2_train.txt with the NVM "
-                                                    "model and the published pose of one image")
+    check = sub.add_parser(
+        "check-convention",
+        help="compare both readings of robotcar_v2_train.txt with the NVM model and the published pose of one image",
+    )
     check.add_argument("--nvm", type=Path, required=True, help="3D-models/all-merged/all.nvm")
     check.add_argument("--train", type=Path, required=True, help="robotcar_v2_train.txt")
     check.add_argument("--camera", default="rear", help="reference camera to compare with (default rear; '' for all)")

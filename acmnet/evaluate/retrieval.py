@@ -16,7 +16,9 @@ from tqdm import tqdm
 from acmnet.artifacts import Retrieval, load_descriptors, provenance, save_retrieval
 
 
-def search(reference: np.ndarray, queries: np.ndarray, k: int, chunk: int = 4096, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    reference: np.ndarray, queries: np.ndarray, k: int, chunk: int = 4096, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k references per query by inner product: (scores float32 (Q, k), indices int64 (Q, k)).
 
     Queries are searched `chunk` at a time, so memory stays O(chunk * R) for the distance block.
@@ -43,8 +45,10 @@ def retrieve(descriptors_path: Path, out: Path, k: int, settings: dict, chunk: i
     if len(descriptors.query) == 0:
         raise ValueError(f"{descriptors_path} holds no query descriptors: the query set is empty")
     if len(descriptors.reference) < k:
-        raise ValueError(f"{descriptors_path} holds {len(descriptors.reference)} reference descriptors, fewer than "
-                         f"evaluate.top_k = {k}: lower evaluate.top_k (and recall_at) to at most that")
+        raise ValueError(
+            f"{descriptors_path} holds {len(descriptors.reference)} reference descriptors, fewer than "
+            f"evaluate.top_k = {k}: lower evaluate.top_k (and recall_at) to at most that"
+        )
     scores, indices = search(descriptors.reference, descriptors.query, k, chunk, progress=True)
     prov = provenance("retrieve", settings, descriptors=descriptors)
     return save_retrieval(Path(out), indices, scores, descriptors.reference_rows, descriptors.query_rows, prov)

@@ -90,7 +90,9 @@ class DescriptorSimilarity:
         self.reference = np.ascontiguousarray(reference, dtype=np.float32)
         self.queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self.reference.ndim != 2 or self.queries.ndim != 2 or self.reference.shape[1] != self.queries.shape[1]:
-            raise ValueError(f"descriptor shapes do not match: reference {self.reference.shape}, queries {self.queries.shape}")
+            raise ValueError(
+                f"descriptor shapes do not match: reference {self.reference.shape}, queries {self.queries.shape}"
+            )
         self.shape = (len(self.queries), len(self.reference))
 
     def __getitem__(self, rows: slice) -> np.ndarray:
@@ -163,9 +165,15 @@ def _chunk_rows(n_ref: int, chunk: int | None) -> int:
     return int(chunk)
 
 
-def _score_chunks(similarity: np.ndarray | RowSource, length: int, velocities: Iterable[float], window: Window,
-                  contrast_window: int | None, min_overlap: float,
-                  chunk: int | None) -> Iterator[tuple[int, int, np.ndarray]]:
+def _score_chunks(
+    similarity: np.ndarray | RowSource,
+    length: int,
+    velocities: Iterable[float],
+    window: Window,
+    contrast_window: int | None,
+    min_overlap: float,
+    chunk: int | None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (start, stop, sequence scores float32 (stop - start, R)) over the query axis."""
     if not 0.0 <= min_overlap <= 1.0:
         raise ValueError(f"min_overlap must lie in [0, 1], got {min_overlap}")
@@ -175,7 +183,9 @@ def _score_chunks(similarity: np.ndarray | RowSource, length: int, velocities: I
     shifts = np.rint(v[:, None] * offsets[None, :]).astype(np.int64)  # (V, L) reference offsets
     # ref_valid[v][l, j]: reference j + shift lies inside the set; shared by every chunk.
     j = np.arange(n_ref)
-    ref_valid = [((j[None, :] + s[:, None] >= 0) & (j[None, :] + s[:, None] < n_ref)).astype(np.float32) for s in shifts]
+    ref_valid = [
+        ((j[None, :] + s[:, None] >= 0) & (j[None, :] + s[:, None] < n_ref)).astype(np.float32) for s in shifts
+    ]
     step = _chunk_rows(n_ref, chunk)
     k_min, k_max = int(offsets[0]), int(offsets[-1])
     for start in range(0, n_query, step):
@@ -188,7 +198,9 @@ def _score_chunks(similarity: np.ndarray | RowSource, length: int, velocities: I
         if contrast_window is not None:
             rows = contrast_enhance(rows, contrast_window)
         i = np.arange(start, stop)
-        query_valid = ((i[:, None] + offsets[None, :] >= 0) & (i[:, None] + offsets[None, :] < n_query)).astype(np.float32)
+        query_valid = ((i[:, None] + offsets[None, :] >= 0) & (i[:, None] + offsets[None, :] < n_query)).astype(
+            np.float32
+        )
         needed = (min_overlap * query_valid.sum(axis=1, keepdims=True) - 1e-6).astype(np.float32)  # (n, 1)
         best = np.full((n, n_ref), -np.inf, dtype=np.float32)
         total = np.empty((n, n_ref), dtype=np.float32)
@@ -205,9 +217,16 @@ def _score_chunks(similarity: np.ndarray | RowSource, length: int, velocities: I
         yield start, stop, best
 
 
-def sequence_scores(similarity: np.ndarray | RowSource, length: int, velocities: Iterable[float] = DEFAULT_VELOCITIES,
-                    *, window: Window = "centred", contrast_window: int | None = None,
-                    min_overlap: float = 0.5, chunk: int | None = None) -> np.ndarray:
+def sequence_scores(
+    similarity: np.ndarray | RowSource,
+    length: int,
+    velocities: Iterable[float] = DEFAULT_VELOCITIES,
+    *,
+    window: Window = "centred",
+    contrast_window: int | None = None,
+    min_overlap: float = 0.5,
+    chunk: int | None = None,
+) -> np.ndarray:
     """Sequence scores of every (query, reference) pair: float32 (Q, R), higher = better.
 
     ``similarity``: (Q, R) array (or memmap, or ``DescriptorSimilarity``), rows and columns in route
@@ -219,7 +238,9 @@ def sequence_scores(similarity: np.ndarray | RowSource, length: int, velocities:
     """
     n_query, n_ref = _shape(similarity)
     out = np.empty((n_query, n_ref), dtype=np.float32)
-    for start, stop, block in _score_chunks(similarity, length, velocities, window, contrast_window, min_overlap, chunk):
+    for start, stop, block in _score_chunks(
+        similarity, length, velocities, window, contrast_window, min_overlap, chunk
+    ):
         out[start:stop] = block
     return out
 
@@ -234,14 +255,23 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         candidates = np.broadcast_to(np.arange(n_ref), (n, n_ref))
     values = np.take_along_axis(scores, candidates, axis=1)
     order = np.argsort(-values, axis=1, kind="stable")
-    return (np.take_along_axis(values, order, axis=1).astype(np.float32),
-            np.take_along_axis(candidates, order, axis=1).astype(np.int64))
+    return (
+        np.take_along_axis(values, order, axis=1).astype(np.float32),
+        np.take_along_axis(candidates, order, axis=1).astype(np.int64),
+    )
 
 
-def sequence_topk(similarity: np.ndarray | RowSource, k: int, length: int,
-                  velocities: Iterable[float] = DEFAULT_VELOCITIES, *, window: Window = "centred",
-                  contrast_window: int | None = None, min_overlap: float = 0.5,
-                  chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sequence_topk(
+    similarity: np.ndarray | RowSource,
+    k: int,
+    length: int,
+    velocities: Iterable[float] = DEFAULT_VELOCITIES,
+    *,
+    window: Window = "centred",
+    contrast_window: int | None = None,
+    min_overlap: float = 0.5,
+    chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k references per query by sequence score: (scores float32 (Q, k), indices int64 (Q, k)).
 
     Indices are positions in the reference set (columns of ``similarity``), best first, k capped at
@@ -254,6 +284,8 @@ def sequence_topk(similarity: np.ndarray | RowSource, k: int, length: int,
     k = min(int(k), n_ref)
     scores = np.empty((n_query, k), dtype=np.float32)
     indices = np.empty((n_query, k), dtype=np.int64)
-    for start, stop, block in _score_chunks(similarity, length, velocities, window, contrast_window, min_overlap, chunk):
+    for start, stop, block in _score_chunks(
+        similarity, length, velocities, window, contrast_window, min_overlap, chunk
+    ):
         scores[start:stop], indices[start:stop] = topk_rows(block, k)
     return scores, indices

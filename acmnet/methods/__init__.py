@@ -24,8 +24,10 @@ __all__ = ["METHOD_KINDS", "MethodKind", "method_kind", "method_of", "trained_me
 def method_kind(kind: str) -> MethodKind:
     """The registered method kind `kind` (ConfigError naming the closest kind when unknown)."""
     if kind not in METHOD_KINDS:
-        raise ConfigError(f"unknown method kind `{kind}`{closest_hint(kind, METHOD_KINDS)}; "
-                          f"known kinds: {', '.join(sorted(METHOD_KINDS))}")
+        raise ConfigError(
+            f"unknown method kind `{kind}`{closest_hint(kind, METHOD_KINDS)}; "
+            f"known kinds: {', '.join(sorted(METHOD_KINDS))}"
+        )
     return importlib.import_module(METHOD_KINDS[kind]).METHOD
 
 

@@ -35,7 +35,9 @@ def _packaged_state_dict(name: str, encoder: nn.Module) -> dict[str, torch.Tenso
     for key, value in zip(target_keys, values):
         expected = encoder.state_dict()[key].shape
         if value.shape != expected:
-            raise RuntimeError(f"packaged weights {name} do not fit {arch}: {key} is {tuple(value.shape)}, expected {tuple(expected)}")
+            raise RuntimeError(
+                f"packaged weights {name} do not fit {arch}: {key} is {tuple(value.shape)}, expected {tuple(expected)}"
+            )
     return dict(zip(target_keys, values))
 
 
@@ -48,7 +50,9 @@ def create_encoder(cfg: ModelConfig) -> nn.Module:
     if cfg.weights in PACKAGED_WEIGHTS:
         arch = PACKAGED_WEIGHTS[cfg.weights][0]
         if cfg.backbone != arch:
-            raise ConfigError(f"model.weights `{cfg.weights}` holds {arch} weights, but model.backbone is `{cfg.backbone}`")
+            raise ConfigError(
+                f"model.weights `{cfg.weights}` holds {arch} weights, but model.backbone is `{cfg.backbone}`"
+            )
         encoder = timm.create_model(arch, pretrained=False, num_classes=0)
         if cfg.pretrained:
             encoder.load_state_dict(_packaged_state_dict(cfg.weights, encoder))
@@ -58,13 +62,18 @@ def create_encoder(cfg: ModelConfig) -> nn.Module:
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
-            raise ConfigError(f"model.weights: {path} does not exist; give the path of a local weights file for {cfg.backbone}")
-        return timm.create_model(cfg.backbone, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)})
+            raise ConfigError(
+                f"model.weights: {path} does not exist; give the path of a local weights file for {cfg.backbone}"
+            )
+        return timm.create_model(
+            cfg.backbone, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)}
+        )
     try:
         return timm.create_model(cfg.backbone, pretrained=True, num_classes=0)
     except (OSError, RuntimeError) as exc:  # hub unreachable (LocalEntryNotFoundError is an OSError)
         raise ConfigError(
-            f"could not download ImageNet weights for `{cfg.backbone}` from the Hugging Face hub ({exc.__class__.__name__}). "
+            f"could not download ImageNet weights for `{cfg.backbone}` from the Hugging Face hub "
+            f"({exc.__class__.__name__}). "
             "Either give a local file as model.weights (e.g. a timm .safetensors/.pth for this backbone), "
             "or allow the download (unset HF_HUB_OFFLINE, check the network), or set model.pretrained: false"
         ) from exc

@@ -41,7 +41,7 @@ class MethodKind:
 
     kind: str
     options: type
-    build: Callable[[Config, str, Any, "Checkpoint | None"], nn.Module]
+    build: Callable[[Config, str, Any, Checkpoint | None], nn.Module]
     label: Callable[[Config, str, Any], str]
     trains: bool = False
     uses_gpu: bool = True

@@ -68,7 +68,9 @@ class PixelDescriber(nn.Module):
         blocks = small.reshape(b, h // p, p, w // p, p)
         mean = blocks.mean(dim=(2, 4), keepdim=True)
         std = blocks.std(dim=(2, 4), keepdim=True, unbiased=False)
-        normalised = torch.where(std >= self.flat_std, (blocks - mean) / std.clamp(min=self.flat_std), torch.zeros_like(blocks))
+        normalised = torch.where(
+            std >= self.flat_std, (blocks - mean) / std.clamp(min=self.flat_std), torch.zeros_like(blocks)
+        )
         return F.normalize(normalised.reshape(b, h * w), dim=-1)
 
     def extra_repr(self) -> str:
@@ -85,8 +87,10 @@ class PixelsOptions:
     def check(self, where: str) -> None:
         height, width = self.pixel_size
         if height % self.pixel_patch or width % self.pixel_patch:
-            raise ConfigError(f"{where}.pixel_patch {self.pixel_patch} must divide pixel_size {list(self.pixel_size)} "
-                              "(height and width)")
+            raise ConfigError(
+                f"{where}.pixel_patch {self.pixel_patch} must divide pixel_size {list(self.pixel_size)} "
+                "(height and width)"
+            )
 
 
 def _build(cfg: Config, name: str, options: PixelsOptions, checkpoint: Checkpoint | None) -> nn.Module:

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 
-
 def gem(x: torch.Tensor, p: float | torch.Tensor = 3.0, eps: float = 1e-6) -> torch.Tensor:
     """GeM over the last two axes: (B, C, H, W) -> (B, C), computed in float32 (also under autocast).
 

@@ -30,8 +30,14 @@ class PretrainedDescriber(nn.Module):
     D = `encoder.num_features`.
     """
 
-    def __init__(self, model_cfg: ModelConfig, pool: Literal["avg", "gem"] = "avg", gem_p: float = 3.0,
-                 eps: float = 1e-6, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        pool: Literal["avg", "gem"] = "avg",
+        gem_p: float = 3.0,
+        eps: float = 1e-6,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.encoder = create_encoder(model_cfg) if encoder is None else encoder
         mean, std = input_normalization(self.encoder)

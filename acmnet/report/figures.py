@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from acmnet.io import atomic_path  # noqa: E402
+from acmnet.io import atomic_path
 
 
 def recall_curves(curves: pd.DataFrame, out: Path) -> None:
@@ -29,7 +29,7 @@ def recall_curves(curves: pd.DataFrame, out: Path) -> None:
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(Path(out)) as tmp:
@@ -69,8 +69,15 @@ def retrieval_grid(
     plt.close(fig)
 
 
-def retrieval_examples(manifest_path: Path, cache_path: Path, retrieval_path: Path, tolerance: int,
-                       outs: list[Path], per_set: int = 3, top: int = 3) -> None:
+def retrieval_examples(
+    manifest_path: Path,
+    cache_path: Path,
+    retrieval_path: Path,
+    tolerance: int,
+    outs: list[Path],
+    per_set: int = 3,
+    top: int = 3,
+) -> None:
     """Grid of `per_set` evenly spaced queries of each query set with their top `top` references."""
     from acmnet.artifacts import load_cache, load_manifest, load_retrieval
     from acmnet.data import manifest as mf

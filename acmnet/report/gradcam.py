@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from acmnet.io import atomic_path  # noqa: E402
+from acmnet.io import atomic_path
 
 if TYPE_CHECKING:
     from acmnet.artifacts import ImageCache, Manifest, Retrieval
@@ -69,7 +69,8 @@ class DescriptorModel(nn.Module):
             self._forward = describer
         else:
             raise TypeError(
-                f"describer must be an nn.Module or a method of one (e.g. model.descriptors), not {type(describer).__name__}: "
+                "describer must be an nn.Module or a method of one (e.g. model.descriptors), "
+                f"not {type(describer).__name__}: "
                 "Grad-CAM needs the module to find its parameters and layers"
             )
 
@@ -108,7 +109,9 @@ def target_layer(encoder: nn.Module) -> nn.Module:
             except AttributeError:
                 continue
         if layer is None:
-            raise ValueError(f"backbone {name}: feature_info names its last stage `{module_name}`, which is not a submodule")
+            raise ValueError(
+                f"backbone {name}: feature_info names its last stage `{module_name}`, which is not a submodule"
+            )
         if not _has_conv(layer):
             raise ValueError(
                 f"backbone {name} has no convolutional last stage (`{module_name}` holds no Conv2d, e.g. a vision "
@@ -130,12 +133,16 @@ def _as_float_images(images: torch.Tensor | np.ndarray, device: torch.device) ->
     if tensor.dtype == torch.uint8:
         tensor = tensor.permute(0, 3, 1, 2).float().div(255.0)
     if tensor.ndim != 4 or tensor.shape[1] != 3:
-        raise ValueError(f"images must be float (N, 3, H, W) in [0, 1] or uint8 (N, H, W, 3), not {tuple(tensor.shape)} {tensor.dtype}")
+        raise ValueError(
+            "images must be float (N, 3, H, W) in [0, 1] or uint8 (N, H, W, 3), "
+            f"not {tuple(tensor.shape)} {tensor.dtype}"
+        )
     return tensor.detach().to(device).float().contiguous()
 
 
-def _cams(model: DescriptorModel, layer: nn.Module, images: torch.Tensor, targets: list[SimilarityTarget],
-          batch_size: int) -> np.ndarray:
+def _cams(
+    model: DescriptorModel, layer: nn.Module, images: torch.Tensor, targets: list[SimilarityTarget], batch_size: int
+) -> np.ndarray:
     from pytorch_grad_cam import GradCAM
 
     # The parameters are frozen by the caller: the input carries the gradient to the layer.
@@ -171,7 +178,9 @@ def similarity_cams_and_scores(
     queries = _as_float_images(query_images, device)
     references = _as_float_images(reference_images, device)
     if len(queries) != len(references):
-        raise ValueError(f"{len(queries)} query images but {len(references)} reference images: give one reference per query")
+        raise ValueError(
+            f"{len(queries)} query images but {len(references)} reference images: give one reference per query"
+        )
     if len(queries) == 0:
         empty = np.zeros((0, *queries.shape[-2:]), dtype=np.float32)
         return empty, empty.copy(), np.zeros(0, dtype=np.float32)
@@ -180,8 +189,12 @@ def similarity_cams_and_scores(
     try:
         model.eval()
         with torch.no_grad():
-            query_desc = torch.cat([model(queries[s : s + batch_size]) for s in range(0, len(queries), batch_size)]).float()
-            ref_desc = torch.cat([model(references[s : s + batch_size]) for s in range(0, len(references), batch_size)]).float()
+            query_desc = torch.cat(
+                [model(queries[s : s + batch_size]) for s in range(0, len(queries), batch_size)]
+            ).float()
+            ref_desc = torch.cat(
+                [model(references[s : s + batch_size]) for s in range(0, len(references), batch_size)]
+            ).float()
         similarity = (F.normalize(query_desc, dim=-1) * F.normalize(ref_desc, dim=-1)).sum(dim=-1)
         for p in params:
             p.requires_grad_(False)
@@ -212,8 +225,9 @@ def similarity_cams(
     its parameters are frozen meanwhile (no parameter gradients, no update), and its previous
     mode and requires_grad flags are restored afterwards.
     """
-    query_cams, reference_cams, _ = similarity_cams_and_scores(describer, encoder, query_images, reference_images,
-                                                               layer, batch_size)
+    query_cams, reference_cams, _ = similarity_cams_and_scores(
+        describer, encoder, query_images, reference_images, layer, batch_size
+    )
     return query_cams, reference_cams
 
 
@@ -251,26 +265,38 @@ class Examples:
     n_queries: int
 
 
-def choose_examples(manifest: Manifest, cache: ImageCache, retrieval: Retrieval, tolerance: int,
-                    per_kind: int) -> Examples:
+def choose_examples(
+    manifest: Manifest, cache: ImageCache, retrieval: Retrieval, tolerance: int, per_kind: int
+) -> Examples:
     """`per_kind` correct and `per_kind` failed top-1 retrievals, evenly spread over the queries."""
     from acmnet.evaluate.metrics import hits
 
     places = manifest.frame["place"].to_numpy()
     top1 = retrieval.indices[:, 0]
     correct = hits(places[retrieval.query_rows], places[retrieval.reference_rows], top1[:, None], tolerance)[:, 0]
-    picked = {"correct": _spread(np.flatnonzero(correct), per_kind), "failed": _spread(np.flatnonzero(~correct), per_kind)}
+    picked = {
+        "correct": _spread(np.flatnonzero(correct), per_kind),
+        "failed": _spread(np.flatnonzero(~correct), per_kind),
+    }
     chosen = np.concatenate(list(picked.values())).astype(np.int64)
     q_rows, r_rows = retrieval.query_rows[chosen], retrieval.reference_rows[top1[chosen]]
     images = [cache.array[cache.rows_for(manifest.frame.iloc[rows], str(manifest.path))] for rows in (q_rows, r_rows)]
     offsets = {"correct": 0, "failed": len(picked["correct"])}
     kinds = {k: offsets[k] + np.arange(len(v)) for k, v in picked.items()}
-    return Examples(kinds, q_rows, r_rows, *[np.ascontiguousarray(a) for a in images], int(correct.sum()),
-                    len(retrieval.query_rows))
+    return Examples(
+        kinds, q_rows, r_rows, *[np.ascontiguousarray(a) for a in images], int(correct.sum()), len(retrieval.query_rows)
+    )
 
 
-def _panel_row(fig: plt.Figure, cells: list, kind: str, frame: pd.DataFrame, ex: Examples, k: int,
-               cams: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+def _panel_row(
+    fig: plt.Figure,
+    cells: list,
+    kind: str,
+    frame: pd.DataFrame,
+    ex: Examples,
+    k: int,
+    cams: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
     """One example: query | query Grad-CAM | top-1 reference | reference Grad-CAM."""
     q_cams, r_cams, sims = cams
     q_row, r_row = frame.iloc[ex.query_rows[k]], frame.iloc[ex.reference_rows[k]]
@@ -278,8 +304,10 @@ def _panel_row(fig: plt.Figure, cells: list, kind: str, frame: pd.DataFrame, ex:
     panels = [
         (ex.query_images[k], f"{kind}: {q_row['condition']} query\nplace {q_row['place']}"),
         (overlay(ex.query_images[k], q_cams[k]), _cam_title("query", "reference", q_cams[k])),
-        (ex.reference_images[k], f"top-1 {r_row['condition']} reference\nretrieved place {r_row['place']}, "
-                                 f"similarity {sims[k]:.3f}"),
+        (
+            ex.reference_images[k],
+            f"top-1 {r_row['condition']} reference\nretrieved place {r_row['place']}, similarity {sims[k]:.3f}",
+        ),
         (overlay(ex.reference_images[k], r_cams[k]), _cam_title("reference", "query", r_cams[k])),
     ]
     for c, (image, title) in enumerate(panels):
@@ -293,8 +321,9 @@ def _panel_row(fig: plt.Figure, cells: list, kind: str, frame: pd.DataFrame, ex:
             spine.set_linewidth(2.5 if c in (0, 2) else 0.5)
 
 
-def draw_examples(frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  tolerance: int) -> plt.Figure:
+def draw_examples(
+    frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray], tolerance: int
+) -> plt.Figure:
     """The figure: one row per example, or one text row for a kind without examples."""
     rows = [(kind, int(k)) for kind, ks in ex.kinds.items() for k in ks]
     rows += [(kind, None) for kind, ks in ex.kinds.items() if not len(ks)]
@@ -306,18 +335,36 @@ def draw_examples(frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.
         if k is None:
             ax = fig.add_subplot(grid[r, :])
             ax.axis("off")
-            ax.text(0.5, 0.5, f"no {kind} top-1 retrieval among the {ex.n_queries} queries (tolerance +/- "
-                    f"{tolerance} places)", ha="center", va="center", fontsize=11)
+            ax.text(
+                0.5,
+                0.5,
+                f"no {kind} top-1 retrieval among the {ex.n_queries} queries (tolerance +/- {tolerance} places)",
+                ha="center",
+                va="center",
+                fontsize=11,
+            )
             continue
         _panel_row(fig, [grid[r, c] for c in range(4)], kind, frame, ex, k, cams)
-    fig.suptitle(f"Grad-CAM of top-1 retrievals: {len(ex.kinds['correct'])} correct, {len(ex.kinds['failed'])} "
-                 f"failed ({ex.n_correct}/{ex.n_queries} correct)", fontsize=10)
+    fig.suptitle(
+        f"Grad-CAM of top-1 retrievals: {len(ex.kinds['correct'])} correct, {len(ex.kinds['failed'])} "
+        f"failed ({ex.n_correct}/{ex.n_queries} correct)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
 
-def gradcam_figure(cfg: Config, method: str, manifest_path: Path, cache_path: Path, retrieval_path: Path,
-                   checkpoint: Path, tolerance: int, out_paths: Sequence[Path], per_kind: int = 3) -> list[Path]:
+def gradcam_figure(
+    cfg: Config,
+    method: str,
+    manifest_path: Path,
+    cache_path: Path,
+    retrieval_path: Path,
+    checkpoint: Path,
+    tolerance: int,
+    out_paths: Sequence[Path],
+    per_kind: int = 3,
+) -> list[Path]:
     """Grad-CAM of `per_kind` correct and `per_kind` failed top-1 retrievals of a trained method.
 
     Rows: query | query Grad-CAM | top-1 reference | reference Grad-CAM; correct means the top-1
@@ -332,8 +379,10 @@ def gradcam_figure(cfg: Config, method: str, manifest_path: Path, cache_path: Pa
     out_paths = [Path(p) for p in out_paths]
     bad = [str(p) for p in out_paths if p.suffix.lower() not in FIGURE_SUFFIXES]
     if not out_paths or bad:
-        raise ValueError(f"figure path(s) {bad or '(none)'}: give one or more, the suffix picks the format, one of "
-                         f"{', '.join(FIGURE_SUFFIXES)}")
+        raise ValueError(
+            f"figure path(s) {bad or '(none)'}: give one or more, the suffix picks the format, one of "
+            f"{', '.join(FIGURE_SUFFIXES)}"
+        )
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
     retrieval = load_retrieval(retrieval_path, manifest)

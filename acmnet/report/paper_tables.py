@@ -22,7 +22,8 @@ rows a table holds the published rows alone, to check the transcription against 
 Measured rows for Tables 2 and 3 come from the pipeline's metrics CSV files (columns
 ``dataset, queries, method, R@1, R@5, R@10, n_queries, n_references, tolerance``; percent). A row
 goes to the table its ``dataset`` maps to (``dataset_tables``; by default each configured
-dataset's type names its table, see :func:`_dataset_tables`) and only for the paper's query set of that table (``winter`` for
+dataset's type names its table, see :func:`_dataset_tables`) and only for the paper's query set
+of that table (``winter`` for
 Table 2, ``night`` for Table 3; the ``queries`` fact of the published table); rows of other query
 sets are left out with a warning.
 
@@ -71,6 +72,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from acmnet.artifacts import load_metrics
+from acmnet.config import Config
+from acmnet.io import atomic_write_text
 from acmnet.report.published import (
     DAY_CONDITIONS,
     NIGHT_CONDITIONS,
@@ -80,9 +84,6 @@ from acmnet.report.published import (
     PublishedResults,
     load_published,
 )
-from acmnet.artifacts import load_metrics
-from acmnet.config import Config
-from acmnet.io import atomic_write_text
 from acmnet.report.tables import _rank_marks
 from acmnet.report.tables import caption as _config_caption
 
@@ -99,6 +100,7 @@ def _dataset_tables(cfg: Config) -> dict[str, str]:
         if table in RECALL_COLUMNS:
             out[name] = table
     return out
+
 
 METRICS_COLUMNS = ("dataset", "queries", "method", "n_queries", "n_references", "tolerance")
 """Columns every metrics file needs, besides the recall columns of the tables its rows join."""
@@ -117,9 +119,20 @@ class PaperTablesError(ValueError):
 # --- LaTeX text -----------------------------------------------------------------------------------
 
 _TEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "×": r"$\times$", "–": "--", "—": "---",
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "–": "--",
+    "—": "---",
 }
 _TEX_PATTERN = re.compile("|".join(re.escape(k) for k in _TEX_SPECIAL))
 
@@ -138,6 +151,7 @@ def _mark(text: str, mark: str | None) -> str:
 
 
 # --- rows -----------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Row:
@@ -166,7 +180,9 @@ def _method_label(method: str, cfg: Config | None, extra: str = "") -> str:
     from acmnet.methods import method_of
 
     base, _, length = method.partition("+seq")
-    name = method_of(cfg, base).label(cfg, base, cfg.methods[base].options) if cfg and base in cfg.methods else "ACM-Net"
+    name = (
+        method_of(cfg, base).label(cfg, base, cfg.methods[base].options) if cfg and base in cfg.methods else "ACM-Net"
+    )
     if length:
         name += f" + sequence matching ({length})"
     return tex_escape(f"{name} (ours, {method}{extra})")
@@ -176,8 +192,9 @@ def _published_rows(pub: PublishedResults, table: str, keys: list[object]) -> li
     rows = []
     for r in pub.tables[table].rows:
         label = f"{r.method}{PUBLISHED_SUFFIX}" if r.ours_in_paper else r.label
-        rows.append(_Row(tex_escape(label), {k: r.values[k].printed for k in keys},
-                         "paper" if r.ours_in_paper else "published"))
+        rows.append(
+            _Row(tex_escape(label), {k: r.values[k].printed for k in keys}, "paper" if r.ours_in_paper else "published")
+        )
     return rows
 
 
@@ -207,6 +224,7 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
 
 # --- reading measured results ---------------------------------------------------------------------
 
+
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
@@ -225,49 +243,65 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str, percent: bool = True)
     bad = frame[column][invalid]
     if len(bad):
         limits = " in [0, 100] (percent)" if percent else ""
-        raise PaperTablesError(f"{path}: column {column!r} must hold numbers{limits}; "
-                               f"got {bad.iloc[0]!r} on data row {bad.index[0] + 1}")
+        raise PaperTablesError(
+            f"{path}: column {column!r} must hold numbers{limits}; got {bad.iloc[0]!r} on data row {bad.index[0] + 1}"
+        )
     return values.astype(float)
 
 
-def _read_metrics(paths: list[Path], pub: PublishedResults, dataset_tables: Mapping[str, str],
-                  cfg: Config | None) -> dict[str, _Measured]:
+def _read_metrics(
+    paths: list[Path], pub: PublishedResults, dataset_tables: Mapping[str, str], cfg: Config | None
+) -> dict[str, _Measured]:
     """Our rows for tables 2 and 3 from the metrics files, in order of first appearance."""
     for dataset, table in dataset_tables.items():
         if table not in RECALL_COLUMNS:
-            raise ValueError(f"dataset {dataset!r} maps to {table!r}; metrics rows can only join "
-                             f"{sorted(RECALL_COLUMNS)} (Table 4 takes `robotcar_scores`)")
+            raise ValueError(
+                f"dataset {dataset!r} maps to {table!r}; metrics rows can only join "
+                f"{sorted(RECALL_COLUMNS)} (Table 4 takes `robotcar_scores`)"
+            )
     if paths:
         load_metrics(paths)  # every file valid, no (dataset, queries, method) twice across them
     records: dict[str, list[dict]] = {t: [] for t in RECALL_COLUMNS}
     for path in paths:
         frame = load_metrics([path])
         for table in RECALL_COLUMNS:
-            mine = frame[frame["dataset"].map(lambda d: dataset_tables.get(d) == table)]
+            mine = frame[frame["dataset"].map(dataset_tables).eq(table)]
             if mine.empty:
                 continue
             cols = RECALL_COLUMNS[table]
             lacking = [c for c in cols if c not in frame.columns]
             if lacking:
-                raise PaperTablesError(f"{path}: metrics file lacks column(s) {lacking} needed by {table} "
-                                       f"(dataset(s) {sorted(set(mine['dataset']))})")
+                raise PaperTablesError(
+                    f"{path}: metrics file lacks column(s) {lacking} needed by {table} "
+                    f"(dataset(s) {sorted(set(mine['dataset']))})"
+                )
             query_set = str(pub.tables[table].facts["queries"])
             other = mine[mine["queries"] != query_set]
             if len(other):
-                warnings.warn(f"{path}: rows of query set(s) {sorted(set(other['queries']))} left out of {table}, "
-                              f"which reports {query_set!r} queries only", stacklevel=3)
+                warnings.warn(
+                    f"{path}: rows of query set(s) {sorted(set(other['queries']))} left out of {table}, "
+                    f"which reports {query_set!r} queries only",
+                    stacklevel=3,
+                )
             mine = mine[mine["queries"] == query_set]
             for _, row in mine.iterrows():
-                records[table].append({c: row[c] for c in ("dataset", "queries", "method", *cols, "n_queries",
-                                                           "n_references", "tolerance")})
+                records[table].append(
+                    {
+                        c: row[c]
+                        for c in ("dataset", "queries", "method", *cols, "n_queries", "n_references", "tolerance")
+                    }
+                )
     out = {}
     for table, recs in records.items():
         measured = _Measured()
         datasets = list(dict.fromkeys(r["dataset"] for r in recs))
         for r in recs:
             extra = f"; {r['dataset']}" if len(datasets) > 1 else ""
-            measured.rows.append(_Row(_method_label(r["method"], cfg, extra),
-                                      {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}, "ours"))
+            measured.rows.append(
+                _Row(
+                    _method_label(r["method"], cfg, extra), {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}, "ours"
+                )
+            )
         for d in datasets:
             group = [r for r in recs if r["dataset"] == d]
             methods = ", ".join(r["method"] for r in group)
@@ -276,7 +310,9 @@ def _read_metrics(paths: list[Path], pub: PublishedResults, dataset_tables: Mapp
             tol = sorted({f"{r['tolerance']:g}" for r in group})
             measured.notes.append(
                 f"dataset {d}, {group[0]['queries']} queries ({'/'.join(map(str, nq))}) against "
-                f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, method(s) {methods}")
+                f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, "
+                f"method(s) {methods}"
+            )
         out[table] = measured
     return out
 
@@ -303,8 +339,10 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
     frame = _read_csv(path, "RobotCar scores")
     missing = [c for c in ROBOTCAR_COLUMNS if c not in frame.columns]
     if missing:
-        raise PaperTablesError(f"{path}: RobotCar scores file lacks column(s) {missing} (has {list(frame.columns)}; "
-                               f"expected {list(ROBOTCAR_COLUMNS)}, optionally {list(ROBOTCAR_OPTIONAL_COLUMNS)})")
+        raise PaperTablesError(
+            f"{path}: RobotCar scores file lacks column(s) {missing} (has {list(frame.columns)}; "
+            f"expected {list(ROBOTCAR_COLUMNS)}, optionally {list(ROBOTCAR_OPTIONAL_COLUMNS)})"
+        )
     frame = frame.copy()
     frame["method"] = frame["method"].astype(str)
     if "query_set" in frame.columns:
@@ -320,17 +358,23 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
     for idx, row in frame.iterrows():
         cond = _condition(row["condition"])
         if cond is None:
-            raise PaperTablesError(f"{path}: unknown condition {row['condition']!r} on data row {idx + 1}; "
-                                   f"expected one of {list(TABLE4_CONDITIONS)}")
+            raise PaperTablesError(
+                f"{path}: unknown condition {row['condition']!r} on data row {idx + 1}; "
+                f"expected one of {list(TABLE4_CONDITIONS)}"
+            )
         k = _threshold(ms[idx], degs[idx])
         if k is None:
-            raise PaperTablesError(f"{path}: threshold ({ms[idx]:g} m, {degs[idx]:g} deg) on data row {idx + 1} is not "
-                                   f"one of the paper's {[(m, d) for m, d in TABLE4_THRESHOLDS]}")
+            raise PaperTablesError(
+                f"{path}: threshold ({ms[idx]:g} m, {degs[idx]:g} deg) on data row {idx + 1} is not "
+                f"one of the paper's {[(m, d) for m, d in TABLE4_THRESHOLDS]}"
+            )
         key = (row["method"], row["query_set"])
         row_cells = cells.setdefault(key, {})
         if (cond, k) in row_cells:
-            raise PaperTablesError(f"{path}: method {key[0]!r}, query set {key[1]!r}, condition {cond!r}, threshold "
-                                   f"({TABLE4_THRESHOLDS[k][0]:g} m, {TABLE4_THRESHOLDS[k][1]} deg) appears twice")
+            raise PaperTablesError(
+                f"{path}: method {key[0]!r}, query set {key[1]!r}, condition {cond!r}, threshold "
+                f"({TABLE4_THRESHOLDS[k][0]:g} m, {TABLE4_THRESHOLDS[k][1]} deg) appears twice"
+            )
         row_cells[(cond, k)] = _ours_text(values[idx])
         if nq is not None and k == 0:
             queries.setdefault(row["query_set"], {})[cond] = int(nq[idx])
@@ -348,7 +392,9 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
             measured.notes.append(
                 f"rows marked 'local score, train-split queries' are scored here against the public ground truth of "
                 f"the v2 train-split queries{n}, not the paper's test queries (whose poses are withheld and scored by "
-                f"visuallocalization.net), so they are not directly comparable with the published rows; method(s) {methods}")
+                "visuallocalization.net), so they are not directly comparable with the published rows; "
+                f"method(s) {methods}"
+            )
         else:
             measured.notes.append(f"query set {q}{n}, method(s) {methods}")
     return measured
@@ -380,25 +426,45 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
     f = pub.tables[table].facts
     first_author = str((pub.paper.get("authors") or ["the authors"])[0]).split()[-1]
     ref = f" [{f['dataset_ref']}]" if f.get("dataset_ref") else ""
-    parts = [tex_escape(f"Paper's {table.replace('table', 'Table ')} regenerated: {f['dataset']}{ref}"
-                        + (f" ({f['split']})" if f.get("split") else "") + ".")]
+    parts = [
+        tex_escape(
+            f"Paper's {table.replace('table', 'Table ')} regenerated: {f['dataset']}{ref}"
+            + (f" ({f['split']})" if f.get("split") else "")
+            + "."
+        )
+    ]
     if table == "table4":
         thresholds = ", ".join(f"({m:g} m, {d} deg)" for m, d in TABLE4_THRESHOLDS)
-        parts.append(tex_escape(f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}; "
-                                f"thresholds {thresholds}; values in percent."))
+        parts.append(
+            tex_escape(
+                f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}; "
+                f"thresholds {thresholds}; values in percent."
+            )
+        )
     else:
-        parts.append(tex_escape(f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}, "
-                                f"in percent; tolerance {f['tolerance']}."))
-    parts.append(tex_escape(f"Published rows as printed in the paper ({first_author} et al.), with its reference "
-                            f"numbers: {_references(pub, table)}. ACM-Net (published) is the paper's own row."))
+        parts.append(
+            tex_escape(
+                f"Queries: {f['queries']}; reference: {f['reference']}. Metric: {f['metric']}, "
+                f"in percent; tolerance {f['tolerance']}."
+            )
+        )
+    parts.append(
+        tex_escape(
+            f"Published rows as printed in the paper ({first_author} et al.), with its reference "
+            f"numbers: {_references(pub, table)}. ACM-Net (published) is the paper's own row."
+        )
+    )
     if measured.rows:
         parts.append(tex_escape("Our rows (ours, to one decimal): " + "; ".join(measured.notes) + "."))
         if cfg is not None:
             parts.append("Our rows' settings: " + _choices(cfg))
     else:
         parts.append("No measured rows: the published numbers alone, to check the transcription.")
-    parts.append("Best in bold, second best in italic, per column over all rows shown"
-                 + (" (ours compared as printed, to one decimal)" if measured.rows else "") + "; ties share the mark.")
+    parts.append(
+        "Best in bold, second best in italic, per column over all rows shown"
+        + (" (ours compared as printed, to one decimal)" if measured.rows else "")
+        + "; ties share the mark."
+    )
     return " ".join(parts)
 
 
@@ -406,10 +472,22 @@ def _document(tabular: list[str], caption_text: str, label: str, landscape: bool
     geometry = "a4paper,landscape,margin=1cm" if landscape else "a4paper,margin=2cm"
     body = [r"\resizebox{\linewidth}{!}{%", *tabular, "}"] if landscape else tabular
     lines = [
-        r"\documentclass[10pt]{article}", r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
-        rf"\usepackage[{geometry}]{{geometry}}", r"\usepackage{booktabs}", r"\usepackage{graphicx}",
-        r"\pagestyle{empty}", r"\begin{document}", r"\begin{table}[h]", r"\centering",
-        rf"\caption{{{caption_text}}}", rf"\label{{{label}}}", *body, r"\end{table}", r"\end{document}", "",
+        r"\documentclass[10pt]{article}",
+        r"\usepackage[T1]{fontenc}",
+        r"\usepackage[utf8]{inputenc}",
+        rf"\usepackage[{geometry}]{{geometry}}",
+        r"\usepackage{booktabs}",
+        r"\usepackage{graphicx}",
+        r"\pagestyle{empty}",
+        r"\begin{document}",
+        r"\begin{table}[h]",
+        r"\centering",
+        rf"\caption{{{caption_text}}}",
+        rf"\label{{{label}}}",
+        *body,
+        r"\end{table}",
+        r"\end{document}",
+        "",
     ]
     return "\n".join(lines)
 
@@ -420,10 +498,15 @@ def _recall_table(pub: PublishedResults, table: str, measured: _Measured) -> lis
     header = pub.tables[table].facts.get("header") or pub.tables[table].facts["dataset"]
     n = len(cols)
     return [
-        r"\begin{tabular}{l" + "r" * n + "}", r"\toprule",
-        rf" & \multicolumn{{{n}}}{{c}}{{{tex_escape(header)}}} \\", rf"\cmidrule(lr){{2-{n + 1}}}",
-        "Method & " + " & ".join(cols) + r" \\", r"\midrule",
-        *_body(rows, cols), r"\bottomrule", r"\end{tabular}",
+        r"\begin{tabular}{l" + "r" * n + "}",
+        r"\toprule",
+        rf" & \multicolumn{{{n}}}{{c}}{{{tex_escape(header)}}} \\",
+        rf"\cmidrule(lr){{2-{n + 1}}}",
+        "Method & " + " & ".join(cols) + r" \\",
+        r"\midrule",
+        *_body(rows, cols),
+        r"\bottomrule",
+        r"\end{tabular}",
     ]
 
 
@@ -441,21 +524,31 @@ def _table4(pub: PublishedResults, measured: _Measured) -> list[str]:
         cond_cells.append(rf"\multicolumn{{{t}}}{{c}}{{{tex_escape(headers.get(c, c))}}}")
         cond_rules.append(rf"\cmidrule(lr){{{2 + i * t}-{1 + (i + 1) * t}}}")
     return [
-        rf"\begin{{tabular}}{{l*{{{len(keys)}}}{{r}}}}", r"\toprule",
+        rf"\begin{{tabular}}{{l*{{{len(keys)}}}{{r}}}}",
+        r"\toprule",
         rf" & \multicolumn{{{day_end - 1}}}{{c}}{{Day conditions}} & "
         rf"\multicolumn{{{night_end - day_end}}}{{c}}{{Night conditions}} \\",
         rf"\cmidrule(lr){{2-{day_end}}}\cmidrule(lr){{{day_end + 1}-{night_end}}}",
-        " & " + " & ".join(cond_cells) + r" \\", "".join(cond_rules),
+        " & " + " & ".join(cond_cells) + r" \\",
+        "".join(cond_rules),
         "m & " + " & ".join(tex_escape(p["printed_m"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
         "deg & " + " & ".join(tex_escape(p["printed_deg"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
-        r"\midrule", *_body(rows, keys), r"\bottomrule", r"\end{tabular}",
+        r"\midrule",
+        *_body(rows, keys),
+        r"\bottomrule",
+        r"\end{tabular}",
     ]
 
 
-def render_paper_tables(out_dir: Path, metrics: list[Path] | None = None, cfg: Config | None = None,
-                        robotcar_scores: Path | None = None, *,
-                        dataset_tables: Mapping[str, str] | None = None,
-                        published: PublishedResults | None = None) -> list[Path]:
+def render_paper_tables(
+    out_dir: Path,
+    metrics: list[Path] | None = None,
+    cfg: Config | None = None,
+    robotcar_scores: Path | None = None,
+    *,
+    dataset_tables: Mapping[str, str] | None = None,
+    published: PublishedResults | None = None,
+) -> list[Path]:
     """Write ``table2.tex``, ``table3.tex`` and ``table4.tex`` under `out_dir`; return their paths.
 
     `metrics`: the pipeline's metrics CSV files; their rows join Table 2 or 3 through
@@ -471,16 +564,19 @@ def render_paper_tables(out_dir: Path, metrics: list[Path] | None = None, cfg: C
     """
     pub = published if published is not None else load_published()
     if dataset_tables is None and metrics and cfg is None:
-        raise ValueError("measured rows need the config of the run (acmnet tables --config), which says the "
-                         "paper table of each dataset")
+        raise ValueError(
+            "measured rows need the config of the run (acmnet tables --config), which says the "
+            "paper table of each dataset"
+        )
     mapping = dict(dataset_tables if dataset_tables is not None else (_dataset_tables(cfg) if cfg else {}))
     measured = _read_metrics([Path(p) for p in metrics or []], pub, mapping, cfg)
     measured["table4"] = _read_robotcar(Path(robotcar_scores), cfg) if robotcar_scores is not None else _Measured()
     texts = {}
     for table in PAPER_TABLES:
         tabular = _table4(pub, measured[table]) if table == "table4" else _recall_table(pub, table, measured[table])
-        texts[table] = _document(tabular, _caption(pub, table, measured[table], cfg), f"tab:paper-{table}",
-                                 landscape=table == "table4")
+        texts[table] = _document(
+            tabular, _caption(pub, table, measured[table], cfg), f"tab:paper-{table}", landscape=table == "table4"
+        )
     out_dir = Path(out_dir)
     paths = []
     for table in PAPER_TABLES:

@@ -30,7 +30,15 @@ TABLE_NAMES = ("table2", "table3", "table4")
 RECALL_COLUMNS: dict[str, tuple[str, ...]] = {"table2": ("R@1", "R@5", "R@10"), "table3": ("R@1",)}
 EXPECTED_ROWS: dict[str, int] = {"table2": 7, "table3": 5, "table4": 9}
 TABLE4_CONDITIONS = (
-    "dawn", "dusk", "overcast-summer", "overcast-winter", "rain", "snow", "sun", "night", "night-rain",
+    "dawn",
+    "dusk",
+    "overcast-summer",
+    "overcast-winter",
+    "rain",
+    "snow",
+    "sun",
+    "night",
+    "night-rain",
 )
 DAY_CONDITIONS = TABLE4_CONDITIONS[:7]
 NIGHT_CONDITIONS = TABLE4_CONDITIONS[7:]
@@ -175,22 +183,32 @@ class PublishedResults:
             for cond in TABLE4_CONDITIONS:
                 for i, (m, deg) in enumerate(TABLE4_THRESHOLDS):
                     n = r.values[(cond, i)]
-                    records.append({
-                        "method": r.method, "condition": cond,
-                        "group": "day" if cond in DAY_CONDITIONS else "night",
-                        "threshold_m": m, "threshold_deg": deg, "value": n.value, "printed": n.printed,
-                    })
+                    records.append(
+                        {
+                            "method": r.method,
+                            "condition": cond,
+                            "group": "day" if cond in DAY_CONDITIONS else "night",
+                            "threshold_m": m,
+                            "threshold_deg": deg,
+                            "value": n.value,
+                            "printed": n.printed,
+                        }
+                    )
         long = pd.DataFrame.from_records(records)
         if form == "long":
             return long
         if form != "wide":
             raise ValueError(f"form must be 'long' or 'wide', not {form!r}")
-        wide = long.pivot(index="method", columns=["condition", "threshold_m", "threshold_deg"],
-                          values="printed" if printed else "value")
+        wide = long.pivot(
+            index="method",
+            columns=["condition", "threshold_m", "threshold_deg"],
+            values="printed" if printed else "value",
+        )
         methods = [r.method for r in self.tables["table4"].rows]
         columns = pd.MultiIndex.from_tuples(
             [(c, m, d) for c in TABLE4_CONDITIONS for m, d in TABLE4_THRESHOLDS],
-            names=["condition", "threshold_m", "threshold_deg"])
+            names=["condition", "threshold_m", "threshold_deg"],
+        )
         return wide.reindex(index=methods, columns=columns)
 
     def long(self, table: str) -> pd.DataFrame:
@@ -198,9 +216,13 @@ class PublishedResults:
         if table == "table4":
             return self.table4("long")
         return pd.DataFrame.from_records(
-            [{"method": r.method, "column": c, "value": r.values[c].value, "printed": r.values[c].printed}
-             for r in self.tables[table].rows for c in RECALL_COLUMNS[table]],
-            columns=["method", "column", "value", "printed"])
+            [
+                {"method": r.method, "column": c, "value": r.values[c].value, "printed": r.values[c].printed}
+                for r in self.tables[table].rows
+                for c in RECALL_COLUMNS[table]
+            ],
+            columns=["method", "column", "value", "printed"],
+        )
 
 
 def load_published(path: Path | None = None) -> PublishedResults:
@@ -252,11 +274,17 @@ class _Parser:
             this_paper = bool(c.get("this_paper", False))
             ref = c.get("ref")
             if ref is None and not this_paper:
-                raise self.fail(where, "citation has no reference number 'ref' (only the paper's own method may omit it)")
+                raise self.fail(
+                    where, "citation has no reference number 'ref' (only the paper's own method may omit it)"
+                )
             if ref is not None and (not isinstance(ref, int) or isinstance(ref, bool) or ref < 1):
                 raise self.fail(where, f"'ref' must be a positive integer, got {ref!r}")
             authors = c.get("authors")
-            if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
+            if (
+                not isinstance(authors, list)
+                or not authors
+                or not all(isinstance(a, str) and a.strip() for a in authors)
+            ):
                 raise self.fail(where, "citation needs a non-empty 'authors' list of names")
             title = c.get("title")
             if not isinstance(title, str) or not title.strip():
@@ -268,14 +296,24 @@ class _Parser:
                 if not isinstance(venue, str) or not venue.strip():
                     raise self.fail(where, "citation needs a 'venue'")
             out[str(name)] = Citation(
-                ref=ref, authors=tuple(authors), title=title, venue=venue, year=year,
-                pages=c.get("pages"), publisher=c.get("publisher"), this_paper=this_paper)
+                ref=ref,
+                authors=tuple(authors),
+                title=title,
+                venue=venue,
+                year=year,
+                pages=c.get("pages"),
+                publisher=c.get("publisher"),
+                this_paper=this_paper,
+            )
         return out
 
     def number(self, where: str, raw: Any) -> Number:
         if not isinstance(raw, str):
-            raise self.fail(where, f"number {raw!r} must be a quoted string exactly as printed (e.g. \"9.90\"), "
-                                   f"not a YAML {type(raw).__name__}")
+            raise self.fail(
+                where,
+                f'number {raw!r} must be a quoted string exactly as printed (e.g. "9.90"), '
+                f"not a YAML {type(raw).__name__}",
+            )
         if not _NUMBER.match(raw):
             raise self.fail(where, f"{raw!r} is not a plain decimal number")
         n = Number(raw)
@@ -318,7 +356,9 @@ class _Parser:
             raise self.fail("table4", f"conditions must be {list(TABLE4_CONDITIONS)}, got {raw.get('conditions')!r}")
         groups = raw.get("condition_groups") or {}
         if tuple(groups.get("day") or ()) != DAY_CONDITIONS or tuple(groups.get("night") or ()) != NIGHT_CONDITIONS:
-            raise self.fail("table4", f"condition_groups must be day={list(DAY_CONDITIONS)}, night={list(NIGHT_CONDITIONS)}")
+            raise self.fail(
+                "table4", f"condition_groups must be day={list(DAY_CONDITIONS)}, night={list(NIGHT_CONDITIONS)}"
+            )
         th = raw.get("thresholds")
         if not isinstance(th, list) or len(th) != len(TABLE4_THRESHOLDS):
             raise self.fail("table4", f"thresholds must list {len(TABLE4_THRESHOLDS)} (m, deg) pairs, got {th!r}")
@@ -354,14 +394,19 @@ class _Parser:
             missing = [c for c in TABLE4_CONDITIONS if c not in raw_values]
             extra = [c for c in raw_values if c not in TABLE4_CONDITIONS]
             if missing or extra:
-                raise self.fail(where, f"{len(raw_values)} conditions, expected {len(TABLE4_CONDITIONS)}"
-                                       f" (missing {missing}, unexpected {extra})")
+                raise self.fail(
+                    where,
+                    f"{len(raw_values)} conditions, expected {len(TABLE4_CONDITIONS)}"
+                    f" (missing {missing}, unexpected {extra})",
+                )
             for cond in TABLE4_CONDITIONS:
                 triple = raw_values[cond]
                 if not isinstance(triple, list) or len(triple) != len(TABLE4_THRESHOLDS):
                     got = len(triple) if isinstance(triple, list) else type(triple).__name__
-                    raise self.fail(f"{where} condition {cond!r}",
-                                    f"threshold list has {got} values, expected {len(TABLE4_THRESHOLDS)}")
+                    raise self.fail(
+                        f"{where} condition {cond!r}",
+                        f"threshold list has {got} values, expected {len(TABLE4_THRESHOLDS)}",
+                    )
                 for k, v in enumerate(triple):
                     values[(cond, k)] = self.number(f"{where} condition {cond!r} threshold {k}", v)
         else:

@@ -14,8 +14,15 @@ from acmnet.report.figures import recall_curves
 from acmnet.report.tables import merge_metrics, write_table
 
 
-def write_report(cfg: Config, metrics: list[Path], curves: list[Path], out_metrics: Path, out_table: Path,
-                 figures: list[Path], out_config: Path | None = None) -> pd.DataFrame:
+def write_report(
+    cfg: Config,
+    metrics: list[Path],
+    curves: list[Path],
+    out_metrics: Path,
+    out_table: Path,
+    figures: list[Path],
+    out_config: Path | None = None,
+) -> pd.DataFrame:
     """Validate every metrics and curve file, then write the outputs; returns the merged table."""
     table = merge_metrics(metrics)
     curve_table = load_curves(curves)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from acmnet.config import Config
 from acmnet.artifacts import load_metrics
+from acmnet.config import Config
 from acmnet.io import atomic_write_text
 
 
@@ -48,8 +48,9 @@ def caption(cfg: Config) -> str:
         f"backbone \\texttt{{{_latex_escape(m.backbone)}}}, images {cfg.image_size[0]}$\\times${cfg.image_size[1]} "
         f"(resized, no crop), descriptor {m.projector_dim}-d (projector hidden {m.projector_hidden}), "
         f"contrastive loss {_latex_escape(t.contrastive)} at $\\tau={t.tau:g}$, rotation loss {t.rotation_reduction} "
-        f"($\\lambda={t.rotation_weight:g}$), Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, schedule {t.schedule}, "
-        f"batch {t.batch_size}, {t.epochs} epochs, encoder batch-norm statistics {t.encoder_bn}. Best in bold, second in italic, per query set."
+        f"($\\lambda={t.rotation_weight:g}$), Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, "
+        f"schedule {t.schedule}, batch {t.batch_size}, {t.epochs} epochs, encoder batch-norm statistics "
+        f"{t.encoder_bn}. Best in bold, second in italic, per query set."
     )
 
 
@@ -62,22 +63,39 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
             for idx, mark in _rank_marks(group[col]).items():
                 marks[(idx, col)] = mark
     lines = [
-        r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lll" + "r" * len(cols) + "}", r"\toprule",
-        " & ".join(["Dataset", "Queries", "Method", *[c.replace("@", "@") for c in cols]]) + r" \\", r"\midrule",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{lll" + "r" * len(cols) + "}",
+        r"\toprule",
+        " & ".join(["Dataset", "Queries", "Method", *[c.replace("@", "@") for c in cols]]) + r" \\",
+        r"\midrule",
     ]
     previous = None
     for idx, row in table.iterrows():
         key = (row["dataset"], row["queries"])
         if previous is not None and key != previous:
             lines.append(r"\midrule")
-        cells = [_latex_escape(str(row["dataset"])), _latex_escape(str(row["queries"])), _latex_escape(str(row["method"]))]
+        cells = [
+            _latex_escape(str(row["dataset"])),
+            _latex_escape(str(row["queries"])),
+            _latex_escape(str(row["method"])),
+        ]
         for col in cols:
             text = f"{row[col]:.1f}"
             mark = marks.get((idx, col))
-            cells.append(r"\textbf{" + text + "}" if mark == "best" else r"\textit{" + text + "}" if mark == "second" else text)
+            cells.append(
+                r"\textbf{" + text + "}" if mark == "best" else r"\textit{" + text + "}" if mark == "second" else text
+            )
         lines.append(" & ".join(cells) + r" \\")
         previous = key
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption_text}}}", rf"\label{{{label}}}", r"\end{table}", ""]
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{caption_text}}}",
+        rf"\label{{{label}}}",
+        r"\end{table}",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -26,7 +26,9 @@ def build_appearance_augmentation(cfg: AugmentConfig) -> nn.Module:
             p=cfg.color_jiggle.p,
         ),
         K.RandomPlasmaBrightness(
-            roughness=cfg.plasma_brightness.roughness, intensity=cfg.plasma_brightness.intensity, p=cfg.plasma_brightness.p
+            roughness=cfg.plasma_brightness.roughness,
+            intensity=cfg.plasma_brightness.intensity,
+            p=cfg.plasma_brightness.p,
         ),
         K.RandomPlasmaContrast(roughness=cfg.plasma_contrast.roughness, p=cfg.plasma_contrast.p),
         K.RandomGrayscale(p=cfg.grayscale.p),

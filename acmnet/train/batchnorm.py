@@ -19,7 +19,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 
 def _distributed() -> bool:
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
 def global_batch_norm(bn: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
@@ -84,4 +88,3 @@ def to_global_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
         if isinstance(layer, _BatchNorm) and not isinstance(layer, GlobalBatchNorm):
             layer.__class__ = _global_class(type(layer))
     return module
-

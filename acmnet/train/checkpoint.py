@@ -76,8 +76,10 @@ def restore_rng(states: list[dict], generator: np.random.Generator, group: Group
     set_rng_state(states[0], generator)
     torch.manual_seed(reseed + group.rank)
     if group.main:
-        print(f"resuming with {group.world} processes from a run of {len(states)}: the batch order continues "
-              "exactly, the augmentations are drawn afresh")
+        print(
+            f"resuming with {group.world} processes from a run of {len(states)}: the batch order continues "
+            "exactly, the augmentations are drawn afresh"
+        )
 
 
 class Checkpointer:
@@ -107,16 +109,24 @@ class Checkpointer:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-               generator: np.random.Generator, seed: int) -> tuple[Progress, dict]:
+    def resume(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        generator: np.random.Generator,
+        seed: int,
+    ) -> tuple[Progress, dict]:
         """Load `last.pt` into the model, optimiser, scheduler and random states; (progress, logs).
         A fresh run (no `last.pt`) starts at Progress() with empty logs."""
         if not self.last.is_file():
             return Progress(), {"log": [], "step_log": []}
         state = torch.load(self.last, map_location="cpu", weights_only=False)  # load_state_dict moves to the device
         if state.get("format") != STATE_FORMAT or state.get("digest") != self.digest:
-            raise RuntimeError(f"{self.last} belongs to another run (format {state.get('format')}, digest "
-                               f"{state.get('digest')}): delete it to train from scratch")
+            raise RuntimeError(
+                f"{self.last} belongs to another run (format {state.get('format')}, digest "
+                f"{state.get('digest')}): delete it to train from scratch"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -124,16 +134,29 @@ class Checkpointer:
         progress = Progress(**state["progress"])
         return progress, {"log": state["log"], "step_log": state["step_log"]}
 
-    def save(self, progress: Progress, rng: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             scheduler: Any, logs: dict) -> None:
+    def save(
+        self,
+        progress: Progress,
+        rng: dict,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        logs: dict,
+    ) -> None:
         """Write `last.pt` (rank 0), keeping every rank's random state `rng` (from which its next views are made)."""
         rngs = gather(rng, self.group)
         if not self.group.main:
             return
         state = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rngs, "progress": progress.__dict__, "log": logs["log"], "step_log": logs["step_log"],
-            "digest": self.digest, "format": STATE_FORMAT,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rngs,
+            "progress": progress.__dict__,
+            "log": logs["log"],
+            "step_log": logs["step_log"],
+            "digest": self.digest,
+            "format": STATE_FORMAT,
         }
         with atomic_path(self.last) as tmp:
             torch.save(state, tmp)

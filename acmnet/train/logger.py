@@ -14,17 +14,23 @@ from tqdm import tqdm
 from acmnet.io import atomic_path
 
 LOG_COLUMNS = [
-    "epoch", "step", "loss", "loss_contrastive", "loss_rotation", "rotation_accuracy",
-    "positive_alignment", "lr", "images_per_s",
+    "epoch",
+    "step",
+    "loss",
+    "loss_contrastive",
+    "loss_rotation",
+    "rotation_accuracy",
+    "positive_alignment",
+    "lr",
+    "images_per_s",
 ]
 
 
 def write_log(rows: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _tensorboard(path: Path):
@@ -39,8 +45,9 @@ def _tensorboard(path: Path):
 class TrainLogger:
     """The logs of one run in `folder`; `logs` holds the rows so far (restored on resume)."""
 
-    def __init__(self, folder: Path, logs: dict, main: bool, total_steps: int, done_steps: int, desc: str,
-                 progress: bool):
+    def __init__(
+        self, folder: Path, logs: dict, main: bool, total_steps: int, done_steps: int, desc: str, progress: bool
+    ):
         self.folder, self.logs, self.main = Path(folder), logs, main
         self.board = _tensorboard(self.folder / "tensorboard") if main else None
         self.bar = tqdm(total=total_steps, initial=done_steps, desc=desc, unit="step", disable=not (progress and main))

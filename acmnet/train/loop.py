@@ -71,17 +71,19 @@ def _setup(cfg: Config, tcfg: TrainConfig, group: Group, total_steps: int) -> Se
     if group.world > 1:
         unused = tcfg.contrastive_weight == 0 or tcfg.rotation_weight == 0
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused
+        )
         torch.manual_seed(cfg.seed + group.rank)  # different augmentations on every rank
     if tcfg.compile:
         model.encoder.compile()  # in place: the state dict keeps its keys
     augment = build_appearance_augmentation(cfg.augment).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay,
-                                 fused=device.type == "cuda")  # one kernel per step on CUDA
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, fused=device.type == "cuda"
+    )  # one kernel per step on CUDA
     if tcfg.schedule == "cosine":
-        factor = lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))  # noqa: E731
+        factor = lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps))
     else:
-        factor = lambda s: 1.0  # noqa: E731
+        factor = lambda s: 1.0
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return Setup(model, net, optimizer, scheduler, augment, amp_dtype_for(tcfg, device), channels_last)
 
@@ -108,8 +110,15 @@ def stop_signals() -> Iterator[Callable[[], bool]]:
             signal.signal(s, h)
 
 
-def train(cfg: Config, method: str, manifest_path: Path, cache_path: Path, out_dir: Path,
-          runs_dir: Path | None = None, progress: bool = True) -> Path:
+def train(
+    cfg: Config,
+    method: str,
+    manifest_path: Path,
+    cache_path: Path,
+    out_dir: Path,
+    runs_dir: Path | None = None,
+    progress: bool = True,
+) -> Path:
     """Train `method` (a trained kind of cfg.methods) on the manifest's `train` images.
 
     The run lives in `runs_dir/<training digest>/` (default `out_dir/runs`); its checkpoint and
@@ -126,8 +135,9 @@ def train(cfg: Config, method: str, manifest_path: Path, cache_path: Path, out_d
         )
     group = join(cfg.device)
     if tcfg.batch_size % group.world:
-        raise TrainingError(f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes "
-                            f"({group.world})")
+        raise TrainingError(
+            f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({group.world})"
+        )
     settings = {**cfg.settings("train", method=method), "train_images": cache.rows_digest(train_index)}
     runs = Path(runs_dir) if runs_dir is not None else Path(out_dir) / "runs"
     ckpt = Checkpointer(runs, training_digest(settings, settings["train_images"]), group)
@@ -141,8 +151,17 @@ def train(cfg: Config, method: str, manifest_path: Path, cache_path: Path, out_d
         return ckpt.publish(out_dir) if group.main else Path(out_dir) / "checkpoint.pt"
 
 
-def _run(cfg: Config, tcfg: TrainConfig, method: str, cache: ImageCache, train_index: np.ndarray,
-         ckpt: Checkpointer, group: Group, progress: bool, prov: object) -> None:
+def _run(
+    cfg: Config,
+    tcfg: TrainConfig,
+    method: str,
+    cache: ImageCache,
+    train_index: np.ndarray,
+    ckpt: Checkpointer,
+    group: Group,
+    progress: bool,
+    prov: object,
+) -> None:
     """Resume or start the run in `ckpt.dir` and train it to the end; write its checkpoint.pt."""
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
     total_steps = steps_per_epoch * tcfg.epochs
@@ -153,10 +172,19 @@ def _run(cfg: Config, tcfg: TrainConfig, method: str, cache: ImageCache, train_i
         print(f"resuming {method} from {ckpt.last} at epoch {state.epoch + 1}, batch {state.batch}/{steps_per_epoch}")
     set_train_mode(setup.model, tcfg)
     with contextlib.ExitStack() as stack:
-        queue = stack.enter_context(ViewQueue(cache.array, setup.augment, tcfg, group.device, setup.channels_last,
-                                              rng_state=lambda: rng_state(generator)))
-        logger = stack.enter_context(TrainLogger(ckpt.dir, logs, group.main, total_steps, state.step,
-                                                 f"train {method}", progress))
+        queue = stack.enter_context(
+            ViewQueue(
+                cache.array,
+                setup.augment,
+                tcfg,
+                group.device,
+                setup.channels_last,
+                rng_state=lambda: rng_state(generator),
+            )
+        )
+        logger = stack.enter_context(
+            TrainLogger(ckpt.dir, logs, group.main, total_steps, state.step, f"train {method}", progress)
+        )
         stop_asked = stack.enter_context(stop_signals())
         for epoch in range(state.epoch, tcfg.epochs):
             if state.batch == 0:  # a new epoch (else: resumed inside this one)
@@ -166,17 +194,34 @@ def _run(cfg: Config, tcfg: TrainConfig, method: str, cache: ImageCache, train_i
             if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs or stopped:
                 ckpt.save(state, rng_state(generator), setup.model, setup.optimizer, setup.scheduler, logs)
             if stopped:
-                raise Preempted(f"stopped by a signal after epoch {epoch + 1} of {method}; rerun to resume from {ckpt.last}")
+                raise Preempted(
+                    f"stopped by a signal after epoch {epoch + 1} of {method}; rerun to resume from {ckpt.last}"
+                )
     check_replicas_agree(setup.model, group)
     if group.main:
         write_log(logs["log"], ckpt.dir / "train_log.csv")
-        info = {"method": method, "epochs": tcfg.epochs, "steps": state.step, "world_size": group.world,
-                "training_digest": ckpt.digest}
+        info = {
+            "method": method,
+            "epochs": tcfg.epochs,
+            "steps": state.step,
+            "world_size": group.world,
+            "training_digest": ckpt.digest,
+        }
         save_checkpoint(ckpt.final, setup.model.state_dict(), asdict(cfg.model), asdict(tcfg), info, prov)
 
 
-def _epoch(setup: Setup, tcfg: TrainConfig, queue: ViewQueue, logger: TrainLogger, ckpt: Checkpointer,
-           state: Progress, steps_per_epoch: int, group: Group, stop_asked: Callable[[], bool], method: str) -> bool:
+def _epoch(
+    setup: Setup,
+    tcfg: TrainConfig,
+    queue: ViewQueue,
+    logger: TrainLogger,
+    ckpt: Checkpointer,
+    state: Progress,
+    steps_per_epoch: int,
+    group: Group,
+    stop_asked: Callable[[], bool],
+    method: str,
+) -> bool:
     """Train the rest of epoch `state.epoch` from batch `state.batch`, updating `state` in place;
     True when a stop signal came at its last batch (a stop before it saves and raises Preempted)."""
     per_rank = tcfg.batch_size // group.world  # every rank takes its slice of each global batch
@@ -216,17 +261,32 @@ def _epoch(setup: Setup, tcfg: TrainConfig, queue: ViewQueue, logger: TrainLogge
         logger.step(epoch + 1, loss)
         if tcfg.log_every and state.step % tcfg.log_every == 0:
             now = time.perf_counter()
-            logger.step_row({"epoch": epoch + 1, "step": state.step, **{k: float(out[k].detach()) for k in LOSS_TERMS},
-                             "lr": setup.scheduler.get_last_lr()[0], "images_per_s": seen_log / (now - tic_log)})
+            logger.step_row(
+                {
+                    "epoch": epoch + 1,
+                    "step": state.step,
+                    **{k: float(out[k].detach()) for k in LOSS_TERMS},
+                    "lr": setup.scheduler.get_last_lr()[0],
+                    "images_per_s": seen_log / (now - tic_log),
+                }
+            )
             tic_log, seen_log = now, 0
         due = bool(tcfg.checkpoint_every_steps) and state.step % tcfg.checkpoint_every_steps == 0
         if (due or stop) and b + 1 < steps_per_epoch:
             state.batch, state.sums = b + 1, {k: float(v) for k, v in sums.items()}
             ckpt.save(state, queue.rng_before_next(), setup.model, setup.optimizer, setup.scheduler, logger.logs)
             if stop:
-                raise Preempted(f"stopped by a signal at step {state.step} of {method}; rerun to resume from {ckpt.last}")
+                raise Preempted(
+                    f"stopped by a signal at step {state.step} of {method}; rerun to resume from {ckpt.last}"
+                )
     elapsed = time.perf_counter() - tic
-    logger.epoch_row({"epoch": epoch + 1, "step": state.step, **{k: float(v) / steps_per_epoch for k, v in sums.items()},
-                      "lr": setup.scheduler.get_last_lr()[0],
-                      "images_per_s": ((steps_per_epoch - first) * tcfg.batch_size) / elapsed})
+    logger.epoch_row(
+        {
+            "epoch": epoch + 1,
+            "step": state.step,
+            **{k: float(v) / steps_per_epoch for k, v in sums.items()},
+            "lr": setup.scheduler.get_last_lr()[0],
+            "images_per_s": ((steps_per_epoch - first) * tcfg.batch_size) / elapsed,
+        }
+    )
     return stop

@@ -31,7 +31,9 @@ def gather_views(z0: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torc
     return torch.cat(all_gather(z0)), torch.cat(all_gather(z1)), rank * len(z0)
 
 
-def _logits_and_targets(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _logits_and_targets(
+    z0: torch.Tensor, z1: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Logits of this rank's 2N anchors [z0; z1] against every view of the (global) batch.
 
     Returns float32 logits (2N, 2M) with each anchor's own position set to -inf, the column of

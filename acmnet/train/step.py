@@ -43,8 +43,12 @@ def _rotation_features(feats: torch.Tensor, views: Views, tcfg: TrainConfig) -> 
     return torch.where((views.rotation_labels == 0)[:, None], feats[:n], feats[first:])
 
 
-def step_losses(model: AcmNet | torch.nn.parallel.DistributedDataParallel, views: Views, tcfg: TrainConfig,
-                amp_dtype: torch.dtype | None) -> StepOutput:
+def step_losses(
+    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
+    views: Views,
+    tcfg: TrainConfig,
+    amp_dtype: torch.dtype | None,
+) -> StepOutput:
     """One encoder pass over every view, then both heads and losses (autocast when `amp_dtype`)."""
     n = views.n
     core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
@@ -64,7 +68,12 @@ def step_losses(model: AcmNet | torch.nn.parallel.DistributedDataParallel, views
     return out
 
 
-def training_step(model: AcmNet | torch.nn.parallel.DistributedDataParallel, augment: torch.nn.Module,
-                  images: torch.Tensor, tcfg: TrainConfig, amp_dtype: torch.dtype | None) -> StepOutput:
+def training_step(
+    model: AcmNet | torch.nn.parallel.DistributedDataParallel,
+    augment: torch.nn.Module,
+    images: torch.Tensor,
+    tcfg: TrainConfig,
+    amp_dtype: torch.dtype | None,
+) -> StepOutput:
     """Views and losses of one batch of originals `images` (N, 3, S, S) in [0, 1], in one call."""
     return step_losses(model, make_views(images, augment, tcfg), tcfg, amp_dtype)

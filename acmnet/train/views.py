@@ -67,8 +67,16 @@ class ViewQueue:
     Use it as a context manager (or call `close`) so the worker stops on every exit path.
     """
 
-    def __init__(self, array: np.ndarray, augment: torch.nn.Module, tcfg: TrainConfig, device: torch.device,
-                 channels_last: bool, rng_state: Callable[[], dict] | None = None, depth: int = 2):
+    def __init__(
+        self,
+        array: np.ndarray,
+        augment: torch.nn.Module,
+        tcfg: TrainConfig,
+        device: torch.device,
+        channels_last: bool,
+        rng_state: Callable[[], dict] | None = None,
+        depth: int = 2,
+    ):
         self.array, self.augment, self.tcfg = array, augment, tcfg
         self.device, self.channels_last, self.depth = device, channels_last, depth
         self.rng_state = rng_state  # () -> dict of random states, recorded before each batch; None: not recorded

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from acmnet.artifacts import ProvenanceError, load_descriptors
+from acmnet.artifacts import load_descriptors
 from acmnet.config import config_from_dict
 from acmnet.evaluate.describe import describe
 from tests.conftest import cuda, write_cache, write_manifest
@@ -17,15 +17,23 @@ def _describe(tmp_path, method, device="cpu"):
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         names.append(f"{i}.png")
     names = names[:3] + ["0.png", "4.png"]  # the first query is the first reference image
-    frame = pd.DataFrame({"image": names, "role": ["reference"] * 3 + ["query"] * 2, "place": [0, 1, 2, 0, 2], "condition": "c"})
+    frame = pd.DataFrame(
+        {"image": names, "role": ["reference"] * 3 + ["query"] * 2, "place": [0, 1, 2, 0, 2], "condition": "c"}
+    )
     write_cache(write_manifest(frame, tmp_path / "m.csv"), tmp_path, tmp_path / "c.npy", (32, 32))
-    cfg = config_from_dict({
-        "image_size": [32, 32], "device": device,
-        "model": {"backbone": "test_efficientnet", "pretrained": False},
-        "methods": {"avg": {"kind": "pretrained"}, "gem": {"kind": "pretrained", "pool": "gem"},
-                    "pix": {"kind": "pixels", "pixel_size": [32, 64], "pixel_patch": 8}},
-        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
-    })
+    cfg = config_from_dict(
+        {
+            "image_size": [32, 32],
+            "device": device,
+            "model": {"backbone": "test_efficientnet", "pretrained": False},
+            "methods": {
+                "avg": {"kind": "pretrained"},
+                "gem": {"kind": "pretrained", "pool": "gem"},
+                "pix": {"kind": "pixels", "pixel_size": [32, 64], "pixel_patch": 8},
+            },
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
+        }
+    )
     torch.manual_seed(0)  # the same random backbone on every call
     describe(cfg, method, tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / f"{device}.npz", progress=False)
     return load_descriptors(tmp_path / f"{device}.npz")
@@ -59,21 +67,40 @@ def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_p
 
     _describe(tmp_path, "avg")  # writes the images, manifest and cache
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "model.pt", build_model(TINY).state_dict(), asdict(TINY), {}, {"method": "acm"},
-                    provenance("train", {}))
-    cfg = config_from_dict({
-        "image_size": [32, 32], "model": asdict(TINY),
-        "methods": {"acm": {}, "enc": {"kind": "acmnet", "descriptor": "encoder"}},
-        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
-    })
+    save_checkpoint(
+        tmp_path / "model.pt",
+        build_model(TINY).state_dict(),
+        asdict(TINY),
+        {},
+        {"method": "acm"},
+        provenance("train", {}),
+    )
+    cfg = config_from_dict(
+        {
+            "image_size": [32, 32],
+            "model": asdict(TINY),
+            "methods": {"acm": {}, "enc": {"kind": "acmnet", "descriptor": "encoder"}},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
+        }
+    )
     for method, dim in (("acm", 16), ("enc", 256)):
-        out = describe(cfg, method, tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / f"{method}.npz",
-                       tmp_path / "model.pt", progress=False)
+        out = describe(
+            cfg,
+            method,
+            tmp_path / "m.csv",
+            tmp_path / "c.npy",
+            tmp_path / f"{method}.npz",
+            tmp_path / "model.pt",
+            progress=False,
+        )
         assert out.reference.shape == (3, dim)
         assert out.provenance.find("checkpoint")[1].path == str(tmp_path / "model.pt")
-        assert out.provenance.settings["method"]["options"]["descriptor"] == ("projector" if method == "acm" else "encoder")
+        assert out.provenance.settings["method"]["options"]["descriptor"] == (
+            "projector" if method == "acm" else "encoder"
+        )
     with pytest.raises(ValueError, match="give its checkpoint"):
         describe(cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", progress=False)
     with pytest.raises(ValueError, match="not an acmnet checkpoint"):
-        describe(cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", tmp_path / "m.csv",
-                 progress=False)
+        describe(
+            cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", tmp_path / "m.csv", progress=False
+        )

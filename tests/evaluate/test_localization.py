@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from acmnet.evaluate import poses as P
 from acmnet.data import manifest as mf
-from tests.conftest import write_manifest, write_retrieval
 from acmnet.data.datasets import robotcar as rc
+from acmnet.evaluate import poses as P
 from acmnet.evaluate.localization import localize
+from tests.conftest import write_manifest, write_retrieval
 from tests.data.datasets.test_robotcar import SMALL, build_tree
 
 

@@ -59,15 +59,20 @@ def _files(tmp_path, frame, reference, query, indices, name="m.csv"):
 
 
 def test_score_writes_one_row_per_query_set_and_refuses_files_of_another_manifest(tmp_path):
-    frame = pd.DataFrame({
-        "image": [f"{i}.png" for i in range(7)],
-        "role": ["reference"] * 3 + ["query"] * 4,
-        "place": [0, 5, 10, 0, 6, 10, 20],
-        "condition": ["day"] * 3 + ["night", "night", "snow", "snow"],
-    })
-    cfg = config_from_dict({"evaluate": {"top_k": 2, "recall_at": [1, 2]},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b",
-                                               "tolerance": 1}}})
+    frame = pd.DataFrame(
+        {
+            "image": [f"{i}.png" for i in range(7)],
+            "role": ["reference"] * 3 + ["query"] * 4,
+            "place": [0, 5, 10, 0, 6, 10, 20],
+            "condition": ["day"] * 3 + ["night", "night", "snow", "snow"],
+        }
+    )
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 2, "recall_at": [1, 2]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 1}},
+        }
+    )
     indices = np.array([[0, 1], [0, 1], [2, 0], [0, 1]])
     m, _, r = _files(tmp_path, frame, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices)
     metrics = score(cfg, "d", "m", m, r, tmp_path / "out.csv", tmp_path / "curve.csv")
@@ -75,8 +80,10 @@ def test_score_writes_one_row_per_query_set_and_refuses_files_of_another_manifes
     assert table_provenance(tmp_path / "out.csv").find("retrieval")[1].path == str(r)
     # Another manifest with the same row counts (places moved): refused by content, naming both files.
     moved = frame.assign(place=[0, 5, 10, 1, 6, 10, 20])
-    m2, _, r2 = _files(tmp_path, moved, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices, name="other.csv")
-    with pytest.raises(ProvenanceError, match=r"other\.csv\.npz was made from manifest .*other\.csv.*not from .*m\.csv"):
+    _m2, _, r2 = _files(tmp_path, moved, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices, name="other.csv")
+    with pytest.raises(
+        ProvenanceError, match=r"other\.csv\.npz was made from manifest .*other\.csv.*not from .*m\.csv"
+    ):
         score(cfg, "d", "m", m, r2, tmp_path / "o.csv", tmp_path / "c.csv")
     assert not (tmp_path / "o.csv").exists()
 
@@ -89,40 +96,57 @@ def _route(tmp_path, order, name):
     ref = base / np.linalg.norm(base, axis=1, keepdims=True)
     noisy = base + 3.0 * rng.normal(size=(n, d))
     qry = (noisy / np.linalg.norm(noisy, axis=1, keepdims=True))[order]
-    frame = pd.DataFrame({
-        "image": [f"r{i}.png" for i in range(n)] + [f"q{i}.png" for i in order],
-        "role": ["reference"] * n + ["query"] * n,
-        "place": list(range(n)) + list(order),
-        "condition": ["day"] * n + ["night"] * n,
-    })
+    frame = pd.DataFrame(
+        {
+            "image": [f"r{i}.png" for i in range(n)] + [f"q{i}.png" for i in order],
+            "role": ["reference"] * n + ["query"] * n,
+            "place": list(range(n)) + list(order),
+            "condition": ["day"] * n + ["night"] * n,
+        }
+    )
     _, idx = search(ref, qry, 10)
     return _files(tmp_path, frame, ref, qry, idx, name=name)
 
 
 def test_sequence_rows_follow_recording_order_never_ground_truth_places(tmp_path):
-    cfg = config_from_dict({"evaluate": {"top_k": 10, "recall_at": [1, 5], "sequence_lengths": [1, 9]},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b",
-                                               "tolerance": 0}}})
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 10, "recall_at": [1, 5], "sequence_lengths": [1, 9]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 0}},
+        }
+    )
     in_order = _route(tmp_path, np.arange(80), "ordered.csv")
-    metrics = score(cfg, "d", "m", in_order[0], in_order[2], tmp_path / "o.csv", tmp_path / "c.csv",
-                    in_order[1]).set_index("method")
+    metrics = score(
+        cfg, "d", "m", in_order[0], in_order[2], tmp_path / "o.csv", tmp_path / "c.csv", in_order[1]
+    ).set_index("method")
     assert metrics.loc["m+seq1", "R@1"] == metrics.loc["m", "R@1"]  # length 1 is single-image matching
     assert metrics.loc["m+seq9", "R@1"] > metrics.loc["m", "R@1"] + 30
     # Queries recorded in a shuffled order form no sequence: scoring must not sort them by their
     # ground-truth place, so sequence matching gains nothing here.
     shuffled = _route(tmp_path, np.random.default_rng(1).permutation(80), "shuffled.csv")
-    metrics = score(cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv",
-                    shuffled[1]).set_index("method")
+    metrics = score(
+        cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv", shuffled[1]
+    ).set_index("method")
     assert metrics.loc["m+seq9", "R@1"] < metrics.loc["m", "R@1"] + 5
     with pytest.raises(ConfigError, match="needs the descriptors"):
         score(cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv")
 
 
 def test_recall_at_beyond_the_retrievals_kept_is_refused(tmp_path):
-    frame = pd.DataFrame({"image": ["a", "b", "c"], "role": ["reference", "reference", "query"], "place": [0, 1, 0],
-                          "condition": ["day", "day", "night"]})
+    frame = pd.DataFrame(
+        {
+            "image": ["a", "b", "c"],
+            "role": ["reference", "reference", "query"],
+            "place": [0, 1, 0],
+            "condition": ["day", "day", "night"],
+        }
+    )
     m, _, r = _files(tmp_path, frame, np.eye(2), np.eye(2)[:1], np.array([[0, 1]]))
-    cfg = config_from_dict({"evaluate": {"top_k": 5, "recall_at": [1, 5]},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 5, "recall_at": [1, 5]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        }
+    )
     with pytest.raises(ConfigError, match=r"keeps 2 retrievals per query.*up to 5"):
         score(cfg, "d", "m", m, r, tmp_path / "o.csv", tmp_path / "c.csv")

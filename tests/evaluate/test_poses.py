@@ -13,6 +13,7 @@ def _random_quats(n, seed=0):
 
 # ---- rotations and poses ----------------------------------------------------------------
 
+
 def test_quaternion_matrix_round_trip_and_canonical_sign():
     q = _random_quats(500)
     rot = P.quat_to_rotmat(q)
@@ -54,6 +55,7 @@ def test_inversion_composition_and_centre():
 
 # ---- NVM ----------------------------------------------------------------------------------
 
+
 def _nvm_text(cameras, newline="\n", points=True):
     lines = ["NVM_V3", "", str(len(cameras))]
     for name, q, c in cameras:
@@ -67,15 +69,19 @@ def _nvm_text(cameras, newline="\n", points=True):
 
 def test_read_nvm_centre_translation_prefixes_and_crlf(tmp_path):
     q_a = P.rotmat_to_quat(RZ90)
-    cams = [("./overcast-reference/rear/1417176458999821.png", q_a, (1.0, 2.0, 3.0)),
-            ("overcast-reference/left/1417176458999821.jpg", (-1.0, 0, 0, 0), (10.0, 0.0, 0.0)),
-            ("C:\\data\\overcast-reference\\right\\1417176459999821.jpg", (1.0, 0, 0, 0), (0.0, 0.0, 0.0))]
+    cams = [
+        ("./overcast-reference/rear/1417176458999821.png", q_a, (1.0, 2.0, 3.0)),
+        ("overcast-reference/left/1417176458999821.jpg", (-1.0, 0, 0, 0), (10.0, 0.0, 0.0)),
+        ("C:\\data\\overcast-reference\\right\\1417176459999821.jpg", (1.0, 0, 0, 0), (0.0, 0.0, 0.0)),
+    ]
     path = tmp_path / "all.nvm"
     path.write_bytes(_nvm_text(cams, newline="\r\n").encode())
     frame = P.read_nvm(path)
-    assert frame["image"].tolist() == ["overcast-reference/rear/1417176458999821.jpg",
-                                       "overcast-reference/left/1417176458999821.jpg",
-                                       "overcast-reference/right/1417176459999821.jpg"]
+    assert frame["image"].tolist() == [
+        "overcast-reference/rear/1417176458999821.jpg",
+        "overcast-reference/left/1417176458999821.jpg",
+        "overcast-reference/right/1417176459999821.jpg",
+    ]
     assert frame["name"].iloc[0] == "overcast-reference/rear/1417176458999821.png"
     assert frame["focal"].iloc[0] == 400.5
     assert frame["line"].tolist() == [4, 5, 6]
@@ -84,21 +90,28 @@ def test_read_nvm_centre_translation_prefixes_and_crlf(tmp_path):
     assert np.allclose(frame.loc[0, ["cx", "cy", "cz"]].to_numpy(float), [1, 2, 3])
     # sign made canonical (w >= 0); the pose round-trips to the centre
     assert frame.loc[1, ["qw", "qx", "qy", "qz"]].tolist() == [1.0, 0.0, 0.0, 0.0]
-    assert np.allclose(P.centre_from_translation(frame[P.QUAT_COLUMNS].to_numpy(float), frame[P.TRANS_COLUMNS].to_numpy(float)),
-                       frame[P.CENTRE_COLUMNS].to_numpy(float))
+    assert np.allclose(
+        P.centre_from_translation(frame[P.QUAT_COLUMNS].to_numpy(float), frame[P.TRANS_COLUMNS].to_numpy(float)),
+        frame[P.CENTRE_COLUMNS].to_numpy(float),
+    )
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda t: t.replace("NVM_V3", "NVM_V2"), "not an NVM_V3 model"),
-    (lambda t: t.replace("\n2\n", "\nx\n", 1), r"line 3: expected the camera count"),
-    (lambda t: t.replace(" -0.01 0", "", 1), r"line 4: a camera line has 11 fields"),
-    (lambda t: t.replace("400.5", "abc", 1), r"line 4: .* must be numbers"),
-    (lambda t: t.replace(" 1.0 0.0 0.0 0.0 ", " 2.0 0.0 0.0 0.0 ", 1), r"line 4: quaternion norm 2"),
-    (lambda t: "\n".join(t.split("\n")[:5]).replace("\n2\n", "\n3\n", 1), "ends after 2 of the 3 cameras"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.replace("NVM_V3", "NVM_V2"), "not an NVM_V3 model"),
+        (lambda t: t.replace("\n2\n", "\nx\n", 1), r"line 3: expected the camera count"),
+        (lambda t: t.replace(" -0.01 0", "", 1), r"line 4: a camera line has 11 fields"),
+        (lambda t: t.replace("400.5", "abc", 1), r"line 4: .* must be numbers"),
+        (lambda t: t.replace(" 1.0 0.0 0.0 0.0 ", " 2.0 0.0 0.0 0.0 ", 1), r"line 4: quaternion norm 2"),
+        (lambda t: "\n".join(t.split("\n")[:5]).replace("\n2\n", "\n3\n", 1), "ends after 2 of the 3 cameras"),
+    ],
+)
 def test_read_nvm_errors_name_file_and_line(tmp_path, mutate, message):
-    cams = [("overcast-reference/rear/1.jpg", (1.0, 0.0, 0.0, 0.0), (0, 0, 0)),
-            ("overcast-reference/rear/2.jpg", (1.0, 0.0, 0.0, 0.0), (1, 0, 0))]
+    cams = [
+        ("overcast-reference/rear/1.jpg", (1.0, 0.0, 0.0, 0.0), (0, 0, 0)),
+        ("overcast-reference/rear/2.jpg", (1.0, 0.0, 0.0, 0.0), (1, 0, 0)),
+    ]
     path = tmp_path / "m.nvm"
     path.write_text(mutate(_nvm_text(cams, points=False)))
     with pytest.raises(P.PoseFileError, match=message) as info:
@@ -115,6 +128,7 @@ def test_read_nvm_refuses_duplicate_cameras(tmp_path):
 
 
 # ---- v2 train / test files ----------------------------------------------------------------
+
 
 def _train_line(name, mat):
     return name + " " + " ".join(f"{v:.15g}" for v in np.asarray(mat).ravel())
@@ -168,9 +182,13 @@ def test_suggest_convention_refuses_inconclusive_reports():
 def test_check_convention_command(tmp_path, capsys):
     q, centres, t = _known_w2c()
     train = tmp_path / "robotcar_v2_train.txt"
-    train.write_text("\n".join(_train_line(f"dusk/rear/{i}.jpg", m) for i, m in enumerate(P.invert(P.pose_matrix(q, t)))))
+    train.write_text(
+        "\n".join(_train_line(f"dusk/rear/{i}.jpg", m) for i, m in enumerate(P.invert(P.pose_matrix(q, t))))
+    )
     nvm = tmp_path / "all.nvm"
-    nvm.write_text(_nvm_text([(f"overcast-reference/rear/{100 + i}.jpg", qi, ci) for i, (qi, ci) in enumerate(zip(q, centres))]))
+    nvm.write_text(
+        _nvm_text([(f"overcast-reference/rear/{100 + i}.jpg", qi, ci) for i, (qi, ci) in enumerate(zip(q, centres))])
+    )
     assert P.main(["check-convention", "--nvm", str(nvm), "--train", str(train)]) == 0
     assert "suggested convention: c2w" in capsys.readouterr().out
 
@@ -190,9 +208,15 @@ def _published_fixture(tmp_path, convention="c2w", with_image=True):
     train = tmp_path / "robotcar_v2_train.txt"
     train.write_text("\n".join(_train_line(n, m) for n, m in zip(names, mats)) + "\n")
     nvm = tmp_path / "all.nvm"
-    nvm.write_text(_nvm_text([(f"./overcast-reference/rear/{1417176458999821 + i}.png", qi, ci + [0, 0.5, 0])
-                              for i, (qi, ci) in enumerate(zip(q, centres))]
-                             + [("./overcast-reference/left/1417176458999821.png", q[0], (0.0, 0.0, 0.0))]))
+    nvm.write_text(
+        _nvm_text(
+            [
+                (f"./overcast-reference/rear/{1417176458999821 + i}.png", qi, ci + [0, 0.5, 0])
+                for i, (qi, ci) in enumerate(zip(q, centres))
+            ]
+            + [("./overcast-reference/left/1417176458999821.png", q[0], (0.0, 0.0, 0.0))]
+        )
+    )
     return nvm, train
 
 
@@ -237,13 +261,19 @@ def test_check_convention_disagreement_is_no_conclusion(tmp_path, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("line, message", [
-    ("night/rear/1.jpg 1 0 0", r"expected `<condition>/rear/<timestamp>.jpg` and 16 numbers .*got 4 fields"),
-    ("1.jpg " + " ".join(["0"] * 16), "lacks the <condition>/<camera>/ folders"),
-    ("night/rear/1.jpg " + " ".join(map(str, np.eye(4).T.ravel() + np.r_[[0] * 12, 5, 6, 7, 0])), "looks column-major"),
-    ("night/rear/1.jpg " + " ".join(map(str, (np.eye(4) * [2, 1, 1, 1]).ravel())), "not a rotation"),
-    ("night/rear/1.jpg " + " ".join(["nan"] + ["0"] * 15), "must be finite"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("night/rear/1.jpg 1 0 0", r"expected `<condition>/rear/<timestamp>.jpg` and 16 numbers .*got 4 fields"),
+        ("1.jpg " + " ".join(["0"] * 16), "lacks the <condition>/<camera>/ folders"),
+        (
+            "night/rear/1.jpg " + " ".join(map(str, np.eye(4).T.ravel() + np.r_[[0] * 12, 5, 6, 7, 0])),
+            "looks column-major",
+        ),
+        ("night/rear/1.jpg " + " ".join(map(str, (np.eye(4) * [2, 1, 1, 1]).ravel())), "not a rotation"),
+        ("night/rear/1.jpg " + " ".join(["nan"] + ["0"] * 15), "must be finite"),
+    ],
+)
 def test_read_v2_train_errors(tmp_path, line, message):
     path = tmp_path / "t.txt"
     path.write_text("night/rear/0.jpg " + " ".join(map(str, np.eye(4).ravel())) + "\n\n" + line + "\n")
@@ -295,10 +325,15 @@ def test_submission_round_trip_format_and_order(tmp_path):
 
 def test_submission_refuses_missing_duplicate_and_unexpected(tmp_path):
     path = tmp_path / "submission.txt"
-    with pytest.raises(ValueError, match=r"1 of the 4 expected queries have no pose \(first: rear/1418000000000003.jpg\)"):
+    with pytest.raises(
+        ValueError, match=r"1 of the 4 expected queries have no pose \(first: rear/1418000000000003.jpg\)"
+    ):
         P.write_submission(_rows(EXPECTED[:3]), path, EXPECTED)
     many = [f"night/rear/{i}.jpg" for i in range(12)]
-    with pytest.raises(ValueError, match=r"12 of the 16 .*first: rear/0.jpg, rear/1.jpg, rear/10.jpg, rear/11.jpg, rear/2.jpg, \.\.\.\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"12 of the 16 .*first: rear/0.jpg, rear/1.jpg, rear/10.jpg, rear/11.jpg, rear/2.jpg, \.\.\.\)",
+    ):
         P.write_submission(_rows(EXPECTED), path, EXPECTED + many)
     with pytest.raises(ValueError, match=r"1 queries appear more than once \(first: rear/1418000000000001.jpg\)"):
         P.write_submission(_rows(EXPECTED + EXPECTED[1:2]), path, EXPECTED)
@@ -326,6 +361,7 @@ def test_read_submission_validates(tmp_path):
 
 # ---- accuracy -----------------------------------------------------------------------------
 
+
 def test_pose_errors_on_hand_made_examples():
     identity = [1, 0, 0, 0, 0, 0, 0]
     qz90 = [np.sqrt(0.5), 0, 0, np.sqrt(0.5)]
@@ -351,3 +387,15 @@ def test_localization_share_counts_every_query():
     assert P.localization_share(errors, thresholds=((0.1, 1.0),)) == pytest.approx([100 / 6])  # bounds inclusive
     with pytest.raises(ValueError, match="empty"):
         P.localization_share((np.array([]), np.array([])))
+
+
+def test_acmnet_check_convention_subcommand(tmp_path, capsys):
+    from acmnet.cli import main
+
+    nvm, train = _published_fixture(tmp_path, convention="w2c")
+    assert main(["check-convention", "--nvm", str(nvm), "--train", str(train)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("suggested convention: w2c") and "the published pose says: w2c" in out
+    assert main(["check-convention", "--nvm", str(tmp_path / "none.nvm"), "--train", str(train)]) == 2
+    err = capsys.readouterr().err
+    assert "none.nvm" in err and "Traceback" not in err

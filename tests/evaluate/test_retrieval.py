@@ -21,7 +21,7 @@ def test_search_matches_brute_force_and_chunking_changes_nothing():
 
 def test_k_is_capped_and_shapes_are_checked():
     ref = np.eye(3, dtype=np.float32)
-    scores, idx = search(ref, ref, k=25)
+    _scores, idx = search(ref, ref, k=25)
     assert idx.shape == (3, 3) and idx[:, 0].tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="do not match"):
         search(ref, np.ones((2, 4), dtype=np.float32), k=1)

@@ -3,8 +3,14 @@ import pytest
 
 from acmnet.evaluate.metrics import recall_curve
 from acmnet.evaluate.retrieval import search
-from acmnet.evaluate.sequence import (DescriptorSimilarity, contrast_enhance, query_offsets, sequence_scores, sequence_topk,
-                             topk_rows)
+from acmnet.evaluate.sequence import (
+    DescriptorSimilarity,
+    contrast_enhance,
+    query_offsets,
+    sequence_scores,
+    sequence_topk,
+    topk_rows,
+)
 
 
 def contrast_reference(s: np.ndarray, window: int) -> np.ndarray:
@@ -38,15 +44,23 @@ def sequence_reference(s, length, velocities, window="centred", contrast_window=
 
 
 @pytest.mark.parametrize("window", ["centred", "trailing"])
-@pytest.mark.parametrize("length,velocities,contrast,overlap", [(5, (0.8, 1.0, 1.25), None, 0.5), (4, (1.0, 1.5, -1.0), None, 0.0),
-                                                                (7, (0.8, 1.0, 1.2), 6, 0.5), (30, (1.0, 2.0), 5, 0.0),
-                                                                (9, (0.5, 1.0, 3.0), None, 1.0)])
+@pytest.mark.parametrize(
+    "length,velocities,contrast,overlap",
+    [
+        (5, (0.8, 1.0, 1.25), None, 0.5),
+        (4, (1.0, 1.5, -1.0), None, 0.0),
+        (7, (0.8, 1.0, 1.2), 6, 0.5),
+        (30, (1.0, 2.0), 5, 0.0),
+        (9, (0.5, 1.0, 3.0), None, 1.0),
+    ],
+)
 def test_matches_loop_reference_on_a_small_random_matrix(window, length, velocities, contrast, overlap):
     s = np.random.default_rng(0).normal(size=(17, 23)).astype(np.float32)
     expected = sequence_reference(s, length, velocities, window, contrast, overlap)
     for chunk in (None, 1, 5):
-        got = sequence_scores(s, length, velocities, window=window, contrast_window=contrast, min_overlap=overlap,
-                              chunk=chunk)
+        got = sequence_scores(
+            s, length, velocities, window=window, contrast_window=contrast, min_overlap=overlap, chunk=chunk
+        )
         assert got.shape == s.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -100,8 +114,10 @@ def noisy_band(n_query, n_ref, velocity, signal, seed, width=0.3):
     return s, np.rint(position).astype(np.int64)
 
 
-@pytest.mark.parametrize("velocity,width,window,tolerance", [(1.0, 0.3, "centred", 0), (1.0, 0.3, "trailing", 0),
-                                                             (1.25, 1.0, "centred", 1), (1.25, 1.0, "trailing", 1)])
+@pytest.mark.parametrize(
+    "velocity,width,window,tolerance",
+    [(1.0, 0.3, "centred", 0), (1.0, 0.3, "trailing", 0), (1.25, 1.0, "centred", 1), (1.25, 1.0, "trailing", 1)],
+)
 def test_sequences_recover_the_band_that_single_images_miss(velocity, width, window, tolerance):
     s, truth = noisy_band(200, 280, velocity, signal=1.5, seed=3, width=width)
     ref_places = np.arange(280)
@@ -113,7 +129,7 @@ def test_sequences_recover_the_band_that_single_images_miss(velocity, width, win
 
 
 def test_documented_reordering_recipe_round_trips():
-    s, truth = noisy_band(80, 100, 1.0, signal=1.5, seed=9)
+    s, _truth = noisy_band(80, 100, 1.0, signal=1.5, seed=9)
     rng = np.random.default_rng(10)
     q_perm, r_perm = rng.permutation(80), rng.permutation(100)  # sets stored out of route order
     shuffled, query_places, reference_places = s[q_perm][:, r_perm], np.arange(80)[q_perm], np.arange(100)[r_perm]

@@ -23,7 +23,6 @@ def test_heads_follow_the_spec_and_descriptors_are_unit_norm():
     torch.testing.assert_close(d.norm(dim=1), torch.ones(3))
 
 
-
 def test_encoder_descriptor_is_the_normalised_pooled_encoder_output():
     model = build_model(TINY).eval()
     images = torch.rand(2, 3, 32, 32)
@@ -36,9 +35,18 @@ def test_encoder_descriptor_is_the_normalised_pooled_encoder_output():
 
 
 def test_registry_says_what_trains_and_labels_rows():
-    cfg = config_from_dict({"datasets": DATASETS, "methods": {
-        "acmnet": {}, "enc": {"kind": "acmnet", "descriptor": "encoder"}, "avg": {"kind": "pretrained"},
-        "gem": {"kind": "pretrained", "pool": "gem", "gem_p": 4}, "pix": {"kind": "pixels"}}})
+    cfg = config_from_dict(
+        {
+            "datasets": DATASETS,
+            "methods": {
+                "acmnet": {},
+                "enc": {"kind": "acmnet", "descriptor": "encoder"},
+                "avg": {"kind": "pretrained"},
+                "gem": {"kind": "pretrained", "pool": "gem", "gem_p": 4},
+                "pix": {"kind": "pixels"},
+            },
+        }
+    )
     assert trained_methods(cfg) == ["acmnet", "enc"]
     labels = {n: method_kind(m.kind).label(cfg, n, m.options) for n, m in cfg.methods.items()}
     assert labels["acmnet"] == "ACM-Net" and "encoder" in labels["enc"]
@@ -46,15 +54,24 @@ def test_registry_says_what_trains_and_labels_rows():
     assert not method_kind("pixels").uses_gpu and method_kind("pretrained").uses_gpu
 
 
-@pytest.mark.parametrize("methods, message", [
-    ({"m": {"kind": "acmnet", "descriptor": "pooled"}}, r"methods.m.descriptor must be one of projector, encoder"),
-    ({"m": {"kind": "acmnet", "train": {"tua": 0.1}}}, r"methods.m.train.tua.*did you mean `tau`"),
-    ({"m": {"kind": "acmnet", "train": {"batch_size": 1}}}, r"methods.m.train.batch_size must be at least 2 when contrastive"),
-    ({"m": {"kind": "acmnet", "train": {"contrastive_weight": 0, "rotation_weight": 0}}}, r"nothing would be learnt"),
-    ({"m": {"kind": "pretrianed"}}, r"unknown method kind `pretrianed` \(did you mean `pretrained`\?\)"),
-    ({"m": {"kind": "pretrained", "gem_p": 0}}, r"methods.m.gem_p must be > 0, got 0"),
-    ({"m": {"kind": "pixels", "pixel_patch": 5}}, r"pixel_patch 5 must divide"),
-])
+@pytest.mark.parametrize(
+    "methods, message",
+    [
+        ({"m": {"kind": "acmnet", "descriptor": "pooled"}}, r"methods.m.descriptor must be one of projector, encoder"),
+        ({"m": {"kind": "acmnet", "train": {"tua": 0.1}}}, r"methods.m.train.tua.*did you mean `tau`"),
+        (
+            {"m": {"kind": "acmnet", "train": {"batch_size": 1}}},
+            r"methods.m.train.batch_size must be at least 2 when contrastive",
+        ),
+        (
+            {"m": {"kind": "acmnet", "train": {"contrastive_weight": 0, "rotation_weight": 0}}},
+            r"nothing would be learnt",
+        ),
+        ({"m": {"kind": "pretrianed"}}, r"unknown method kind `pretrianed` \(did you mean `pretrained`\?\)"),
+        ({"m": {"kind": "pretrained", "gem_p": 0}}, r"methods.m.gem_p must be > 0, got 0"),
+        ({"m": {"kind": "pixels", "pixel_patch": 5}}, r"pixel_patch 5 must divide"),
+    ],
+)
 def test_method_options_are_checked_when_the_config_is_loaded(methods, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"datasets": DATASETS, "methods": methods})

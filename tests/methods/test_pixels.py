@@ -31,7 +31,9 @@ def pixels_reference(images: np.ndarray, size=(32, 64), patch=8) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("shape,size,patch", [((224, 224), (32, 64), 8), ((60, 90), (32, 64), 8), ((48, 48), (12, 16), 4)])
+@pytest.mark.parametrize(
+    "shape,size,patch", [((224, 224), (32, 64), 8), ((60, 90), (32, 64), 8), ((48, 48), (12, 16), 4)]
+)
 def test_matches_numpy_reference(shape, size, patch):
     images = np.random.default_rng(0).random((3, 3, *shape))
     out = PixelDescriber(size, patch)(torch.from_numpy(images).float())

@@ -1,3 +1,6 @@
+import itertools
+import typing
+
 import numpy as np
 import pytest
 import torch
@@ -5,8 +8,8 @@ import torch.nn.functional as F
 
 from acmnet.config import ModelConfig
 from acmnet.evaluate.describe import embed
-from acmnet.methods.pretrained import PretrainedDescriber
 from acmnet.methods.pooling import GeM, gem
+from acmnet.methods.pretrained import PretrainedDescriber
 
 TINY = ModelConfig(backbone="test_resnet", pretrained=False)
 
@@ -30,7 +33,7 @@ def test_large_p_approaches_max_pooling():
     x = torch.rand(2, 8, 7, 7, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.5
     maxpool = x.amax(dim=(2, 3))
     errors = [(GeM(p=p)(x) - maxpool).abs().max().item() for p in (1.0, 3.0, 10.0, 50.0, 200.0)]
-    assert all(a > b for a, b in zip(errors, errors[1:]))
+    assert all(a > b for a, b in itertools.pairwise(errors))
     # max * n**(-1/p) <= GeM_p <= max: the gap closes as p grows (n = 49 positions here).
     out = GeM(p=200.0)(x)
     assert (out <= maxpool * (1 + 1e-5)).all() and (out >= maxpool * 49 ** (-1 / 200) * (1 - 1e-5)).all()
@@ -83,7 +86,7 @@ def test_describer_plugs_into_embed_with_channels_last():
 def test_non_convolutional_feature_map_is_refused():
     class Tokens(torch.nn.Module):
         num_features = 4
-        pretrained_cfg = {}
+        pretrained_cfg: typing.ClassVar[dict] = {}
 
         def forward_features(self, x):
             return torch.zeros(x.shape[0], 10, 4)

@@ -13,6 +13,7 @@ from torch import nn
 
 from acmnet.artifacts import ProvenanceError, load_checkpoint, provenance, save_checkpoint
 from acmnet.config import ModelConfig, config_from_dict
+from acmnet.methods.acmnet import build_model
 from acmnet.report.gradcam import (
     DescriptorModel,
     SimilarityTarget,
@@ -21,7 +22,6 @@ from acmnet.report.gradcam import (
     similarity_cams_and_scores,
     target_layer,
 )
-from acmnet.methods.acmnet import build_model
 from tests.conftest import write_cache, write_manifest, write_retrieval
 
 BACKBONES = ["test_efficientnet", "test_resnet"]
@@ -86,7 +86,10 @@ def test_cams_shape_range_and_match_a_hand_computed_similarity_gradcam(backbone)
     for i in range(n):
         # The query's CAM is the Grad-CAM of its similarity to the reference's descriptor, and the
         # reference's the other way round, at the last convolutional stage.
-        for role, cams, image, other in (("query", query_cams, queries, r), ("reference", reference_cams, references, q)):
+        for role, cams, image, other in (
+            ("query", query_cams, queries, r),
+            ("reference", reference_cams, references, q),
+        ):
             expected = reference_gradcam(model, layer, image[i], other[i])
             np.testing.assert_allclose(cams[i], expected, atol=1e-4, err_msg=f"{role} {i}")
             if expected.max() < 0.5:
@@ -129,7 +132,10 @@ class ColourEncoder(nn.Module):
         self.stage = nn.Sequential(nn.Conv2d(3, 3, 1, bias=False), nn.ReLU())
         for conv in (self.stem, self.stage[0]):
             nn.init.dirac_(conv.weight)
-        self.feature_info = [{"module": "stem", "num_chs": 3, "reduction": 1}, {"module": "stage", "num_chs": 3, "reduction": 1}]
+        self.feature_info = [
+            {"module": "stem", "num_chs": 3, "reduction": 1},
+            {"module": "stage", "num_chs": 3, "reduction": 1},
+        ]
 
     def forward(self, images):
         return self.stage(self.stem(images)).mean(dim=(2, 3))
@@ -173,7 +179,7 @@ def test_cam_lies_on_the_content_shared_with_the_other_image():
     # (float32, in range) even though the gradient of a maximal cosine is (numerically) zero
     model, _ = tiny("test_resnet")
     same = images(1, 4)
-    q_cam, r_cam = similarity_cams(model.descriptors, model.encoder, same, same)
+    q_cam, _r_cam = similarity_cams(model.descriptors, model.encoder, same, same)
     assert np.isfinite(q_cam).all() and q_cam.min() >= 0 and q_cam.max() <= 1
 
 
@@ -239,21 +245,41 @@ def write_case(tmp_path, indices, size=(64, 64)):
     for i in range(8):
         Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         names.append(f"{i}.png")
-    frame = pd.DataFrame({
-        "image": names,
-        "role": ["reference"] * 4 + ["query"] * 4,
-        "place": [0, 10, 20, 30, 0, 10, 20, 30],
-        "condition": ["summer"] * 4 + ["winter", "winter", "night", "night"],
-    })
+    frame = pd.DataFrame(
+        {
+            "image": names,
+            "role": ["reference"] * 4 + ["query"] * 4,
+            "place": [0, 10, 20, 30, 0, 10, 20, 30],
+            "condition": ["summer"] * 4 + ["winter", "winter", "night", "night"],
+        }
+    )
     manifest = write_manifest(frame, tmp_path / "manifest.csv")
     write_cache(manifest, tmp_path, tmp_path / "images.npy", size)
     model, model_cfg = tiny("test_efficientnet")
-    save_checkpoint(tmp_path / "checkpoint.pt", model.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"},
-                    provenance("train", {}))
-    write_retrieval(tmp_path, manifest, indices, name="retrieval", checkpoint=load_checkpoint(tmp_path / "checkpoint.pt"))
-    cfg = config_from_dict({"image_size": list(size), "model": asdict(model_cfg), "device": "cpu",
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
-    return [cfg, "acmnet", *[tmp_path / name for name in ("manifest.csv", "images.npy", "retrieval.npz", "checkpoint.pt")]]
+    save_checkpoint(
+        tmp_path / "checkpoint.pt",
+        model.state_dict(),
+        asdict(model_cfg),
+        {},
+        {"method": "acmnet"},
+        provenance("train", {}),
+    )
+    write_retrieval(
+        tmp_path, manifest, indices, name="retrieval", checkpoint=load_checkpoint(tmp_path / "checkpoint.pt")
+    )
+    cfg = config_from_dict(
+        {
+            "image_size": list(size),
+            "model": asdict(model_cfg),
+            "device": "cpu",
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        }
+    )
+    return [
+        cfg,
+        "acmnet",
+        *[tmp_path / name for name in ("manifest.csv", "images.npy", "retrieval.npz", "checkpoint.pt")],
+    ]
 
 
 def test_gradcam_figure_end_to_end_png_and_pdf(tmp_path):
@@ -296,8 +322,11 @@ def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
 def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path):
     inputs = write_case(tmp_path, [[0], [1], [2], [3]])
     other, model_cfg = tiny("test_efficientnet", seed=1)
-    save_checkpoint(tmp_path / "other.pt", other.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"},
-                    provenance("train", {}))
+    save_checkpoint(
+        tmp_path / "other.pt", other.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"}, provenance("train", {})
+    )
     inputs[-1] = tmp_path / "other.pt"
-    with pytest.raises(ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"):
+    with pytest.raises(
+        ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"
+    ):
         gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "x.png"])

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acmnet.report.published import TABLE4_CONDITIONS, TABLE4_THRESHOLDS, load_published
 from acmnet.config import config_from_dict
 from acmnet.report.paper_tables import PaperTablesError, render_paper_tables
+from acmnet.report.published import TABLE4_CONDITIONS, TABLE4_THRESHOLDS, load_published
 
 METRICS_HEADER = ["dataset", "queries", "method", "R@1", "R@5", "R@10", "n_queries", "n_references", "tolerance"]
 
@@ -23,7 +23,9 @@ def write_metrics(path: Path, rows: list[tuple]) -> Path:
     return path
 
 
-def nordland(method: str, r1: float, r5: float = 10.0, r10: float = 20.0, queries: str = "winter", dataset: str = "nordland"):
+def nordland(
+    method: str, r1: float, r5: float = 10.0, r10: float = 20.0, queries: str = "winter", dataset: str = "nordland"
+):
     return (dataset, queries, method, r1, r5, r10, 3450, 3450, 2)
 
 
@@ -51,14 +53,22 @@ def plain(cell: str) -> str:
     return re.sub(r"^\\text(?:bf|it)\{(.*)\}$", r"\1", cell)
 
 
-def robotcar_csv(path: Path, value, method="acmnet", query_set: str | None = "train", skip=(), condition_name=None) -> Path:
+def robotcar_csv(
+    path: Path, value, method="acmnet", query_set: str | None = "train", skip=(), condition_name=None
+) -> Path:
     records = []
     for cond in TABLE4_CONDITIONS:
         for k, (m, deg) in enumerate(TABLE4_THRESHOLDS):
             if (cond, k) in skip:
                 continue
-            rec = {"method": method, "condition": (condition_name or {}).get(cond, cond), "threshold_m": m,
-                   "threshold_deg": deg, "value": value(cond, k), "n_queries": 100}
+            rec = {
+                "method": method,
+                "condition": (condition_name or {}).get(cond, cond),
+                "threshold_m": m,
+                "threshold_deg": deg,
+                "value": value(cond, k),
+                "n_queries": 100,
+            }
             if query_set is not None:
                 rec["query_set"] = query_set
             records.append(rec)
@@ -68,10 +78,12 @@ def robotcar_csv(path: Path, value, method="acmnet", query_set: str | None = "tr
 
 @pytest.fixture
 def cfg():
-    return config_from_dict({
-        "datasets": {"nordland": {"type": "nordland", "root": ".", "tolerance": 2}},
-        "methods": {"acmnet": {"kind": "acmnet"}, "imagenet_avg": {"kind": "pretrained", "pool": "avg"}},
-    })
+    return config_from_dict(
+        {
+            "datasets": {"nordland": {"type": "nordland", "root": ".", "tolerance": 2}},
+            "methods": {"acmnet": {"kind": "acmnet"}, "imagenet_avg": {"kind": "pretrained", "pool": "avg"}},
+        }
+    )
 
 
 def test_published_only_holds_every_published_number_as_printed(tmp_path):
@@ -79,7 +91,9 @@ def test_published_only_holds_every_published_number_as_printed(tmp_path):
     pub = load_published()
     for table in ("table2", "table3", "table4"):
         t = tex[table]
-        assert t.startswith(r"\documentclass") and r"\usepackage{booktabs}" in t and t.rstrip().endswith(r"\end{document}")
+        assert (
+            t.startswith(r"\documentclass") and r"\usepackage{booktabs}" in t and t.rstrip().endswith(r"\end{document}")
+        )
         assert "(ours, " not in t and "No measured rows" in t
         for row in pub.tables[table].rows:
             label = "ACM-Net (published)" if row.ours_in_paper else row.label
@@ -96,7 +110,11 @@ def test_published_only_holds_every_published_number_as_printed(tmp_path):
 def test_published_only_marks_match_the_paper(tmp_path):
     tex = render(tmp_path)
     assert cells(row_line(tex["table2"], "TransVPR [47]")) == [r"\textbf{58.8}", r"\textbf{75.0}", r"\textit{78.7}"]
-    assert cells(row_line(tex["table2"], "ACM-Net (published)")) == [r"\textit{53.0}", r"\textit{73.8}", r"\textbf{80.2}"]
+    assert cells(row_line(tex["table2"], "ACM-Net (published)")) == [
+        r"\textit{53.0}",
+        r"\textit{73.8}",
+        r"\textbf{80.2}",
+    ]
     assert cells(row_line(tex["table3"], "ACM-Net (published)")) == [r"\textbf{25.2}"]
     assert cells(row_line(tex["table3"], "AFD [40]")) == [r"\textit{21.0}"]
     t4 = cells(row_line(tex["table4"], "TransVPR [47]"))
@@ -105,8 +123,13 @@ def test_published_only_marks_match_the_paper(tmp_path):
     assert cells(row_line(tex["table4"], "DELG local [4]"))[-1] == r"\textbf{53.0}"
     assert cells(row_line(tex["table4"], "SuperGlue [37]"))[-1] == r"\textit{31.8}"
     # day/night groups and the paper's headers
-    for token in (r"\multicolumn{21}{c}{Day conditions}", r"\multicolumn{6}{c}{Night conditions}",
-                  r"\multicolumn{3}{c}{OC-summer}", "m & .25 & .50 & 5.0", "deg & 2 & 5 & 10"):
+    for token in (
+        r"\multicolumn{21}{c}{Day conditions}",
+        r"\multicolumn{6}{c}{Night conditions}",
+        r"\multicolumn{3}{c}{OC-summer}",
+        "m & .25 & .50 & 5.0",
+        "deg & 2 & 5 & 10",
+    ):
         assert token in tex["table4"], token
 
 
@@ -118,7 +141,11 @@ def test_measured_rows_recompute_the_marks(tmp_path, cfg):
     assert cells(row_line(t2, "TransVPR [47]")) == [r"\textit{58.8}", r"\textbf{75.0}", "78.7"]
     assert cells(row_line(t2, "ACM-Net (published)")) == ["53.0", r"\textit{73.8}", r"\textit{80.2}"]
     # a frozen pretrained backbone is not labelled ACM-Net
-    assert cells(row_line(t2, r"resnet50 ImageNet, frozen, average-pooled (ours, imagenet\_avg)")) == ["10.0", "10.0", "20.0"]
+    assert cells(row_line(t2, r"resnet50 ImageNet, frozen, average-pooled (ours, imagenet\_avg)")) == [
+        "10.0",
+        "10.0",
+        "20.0",
+    ]
     # ours after the published rows, behind a rule
     lines = t2.splitlines()
     assert lines.index(row_line(t2, "ACM-Net (ours, acmnet)")) == lines.index(row_line(t2, "ACM-Net (published)")) + 2
@@ -128,8 +155,10 @@ def test_measured_rows_recompute_the_marks(tmp_path, cfg):
 
 def test_ties_share_the_mark_as_printed(tmp_path):
     # 75.04 prints as 75.0 and ties TransVPR; 25.2 ties the paper's Alderley row
-    m = write_metrics(tmp_path / "metrics.csv", [
-        nordland("acmnet", 58.8, 75.04, 10.0), ("alderley", "night", "acmnet", 25.2, 30.0, 40.0, 14607, 14607, 2)])
+    m = write_metrics(
+        tmp_path / "metrics.csv",
+        [nordland("acmnet", 58.8, 75.04, 10.0), ("alderley", "night", "acmnet", 25.2, 30.0, 40.0, 14607, 14607, 2)],
+    )
     tex = render(tmp_path, metrics=[m], dataset_tables=NAMES)
     assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)")) == [r"\textbf{58.8}", r"\textbf{75.0}", "10.0"]
     assert cells(row_line(tex["table2"], "TransVPR [47]"))[:2] == [r"\textbf{58.8}", r"\textbf{75.0}"]
@@ -143,10 +172,20 @@ def test_caption_states_protocol_and_choices(tmp_path, cfg):
     m = write_metrics(tmp_path / "metrics.csv", [nordland("acmnet", 60.0)])
     tex = render(tmp_path, metrics=[m], cfg=cfg)
     cap = re.search(r"\\caption\{(.*)\}\n\\label", tex["table2"], re.S).group(1)
-    for fragment in ("Nordland [39]", "Queries: winter; reference: summer", "Recall@N", r"tolerance $\pm$2 frames",
-                     "[47] Wang et al., 2022", "ACM-Net (published) is the paper's own row",
-                     r"dataset nordland, winter queries (3450) against 3450 references, tolerance $\pm$2",
-                     "ntxent", r"$\tau=0.01$", r"224$\times$224", "1000 epochs", "Best in bold, second best in italic"):
+    for fragment in (
+        "Nordland [39]",
+        "Queries: winter; reference: summer",
+        "Recall@N",
+        r"tolerance $\pm$2 frames",
+        "[47] Wang et al., 2022",
+        "ACM-Net (published) is the paper's own row",
+        r"dataset nordland, winter queries (3450) against 3450 references, tolerance $\pm$2",
+        "ntxent",
+        r"$\tau=0.01$",
+        r"224$\times$224",
+        "1000 epochs",
+        "Best in bold, second best in italic",
+    ):
         assert fragment in cap, fragment
     cap3 = re.search(r"\\caption\{(.*)\}\n\\label", tex["table3"], re.S).group(1)
     assert "Queries: night; reference: day" in cap3 and "[26] Milford and Wyeth, 2012" in cap3
@@ -156,19 +195,29 @@ def test_caption_states_protocol_and_choices(tmp_path, cfg):
 
 
 def test_underscores_in_method_and_dataset_names_are_escaped(tmp_path):
-    m = write_metrics(tmp_path / "metrics.csv", [nordland("my_method", 1.0, dataset="nord_full"),
-                                                 nordland("other_one", 2.0, dataset="nord_full")])
+    m = write_metrics(
+        tmp_path / "metrics.csv",
+        [nordland("my_method", 1.0, dataset="nord_full"), nordland("other_one", 2.0, dataset="nord_full")],
+    )
     tex = render(tmp_path, metrics=[m], dataset_tables={"nord_full": "table2"})["table2"]
     assert r"ACM-Net (ours, my\_method) & 1.0" in tex and r"dataset nord\_full" in tex
     assert not re.search(r"(?<!\\)_", tex.replace(r"\_", ""))
 
 
 def test_dataset_mapping_and_query_sets(tmp_path):
-    m = write_metrics(tmp_path / "metrics.csv", [
-        nordland("acmnet", 60.0), nordland("acmnet", 1.0, queries="fall"), nordland("acmnet", 2.0, dataset="nordland64")])
+    m = write_metrics(
+        tmp_path / "metrics.csv",
+        [
+            nordland("acmnet", 60.0),
+            nordland("acmnet", 1.0, queries="fall"),
+            nordland("acmnet", 2.0, dataset="nordland64"),
+        ],
+    )
     with pytest.warns(UserWarning, match="fall"):
         tex = render(tmp_path, metrics=[m], dataset_tables=NAMES)
-    assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)"))[0] == r"\textbf{60.0}"  # winter only, nordland64 not mapped
+    assert (
+        cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)"))[0] == r"\textbf{60.0}"
+    )  # winter only, nordland64 not mapped
     # two datasets mapped to one table: the dataset joins the label
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -181,10 +230,13 @@ def test_dataset_mapping_and_query_sets(tmp_path):
 
 
 def test_the_table_of_a_dataset_is_its_types_not_its_names(tmp_path):
-    m = write_metrics(tmp_path / "metrics.csv", [nordland("acmnet", 60.0, dataset="olid"),
-                                                 nordland("acmnet", 7.0, dataset="nordland")])
-    cfg = config_from_dict({"datasets": {"olid": {"type": "nordland", "root": "."},
-                                         "nordland": {"type": "nordland64", "root": "."}}})
+    m = write_metrics(
+        tmp_path / "metrics.csv",
+        [nordland("acmnet", 60.0, dataset="olid"), nordland("acmnet", 7.0, dataset="nordland")],
+    )
+    cfg = config_from_dict(
+        {"datasets": {"olid": {"type": "nordland", "root": "."}, "nordland": {"type": "nordland64", "root": "."}}}
+    )
     tex = render(tmp_path, metrics=[m], cfg=cfg)
     assert cells(row_line(tex["table2"], "ACM-Net (ours, acmnet)"))[0] == r"\textbf{60.0}"
     assert "7.0" not in tex["table2"]
@@ -215,8 +267,12 @@ def test_metrics_errors_name_the_file(tmp_path):
 
 
 def test_robotcar_scores_join_table4(tmp_path, cfg):
-    scores = robotcar_csv(tmp_path / "rc.csv", lambda c, k: 20.0 if (c, k) == ("dawn", 0) else 1.0,
-                          skip={("night-rain", 2)}, condition_name={"overcast-summer": "OC-summer", "night-rain": "Night_Rain"})
+    scores = robotcar_csv(
+        tmp_path / "rc.csv",
+        lambda c, k: 20.0 if (c, k) == ("dawn", 0) else 1.0,
+        skip={("night-rain", 2)},
+        condition_name={"overcast-summer": "OC-summer", "night-rain": "Night_Rain"},
+    )
     tex = render(tmp_path, robotcar_scores=scores, cfg=cfg)["table4"]
     line = row_line(tex, "ACM-Net (ours, acmnet; local score, train-split queries)")
     got = cells(line)
@@ -230,13 +286,16 @@ def test_robotcar_scores_join_table4(tmp_path, cfg):
     assert "ACM-Net (ours, acmnet) & " in tex and "local score" not in tex
 
 
-@pytest.mark.parametrize("problem, match", [
-    ("condition", r"rc\.csv: unknown condition 'fog'"),
-    ("threshold", r"rc\.csv: threshold \(1 m, 2 deg\)"),
-    ("duplicate", r"rc\.csv: method 'acmnet', query set 'train', condition 'dawn'.*twice"),
-    ("columns", r"rc\.csv: RobotCar scores file lacks column\(s\) \['threshold_deg'\]"),
-    ("value", r"rc\.csv: column 'value'"),
-])
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ("condition", r"rc\.csv: unknown condition 'fog'"),
+        ("threshold", r"rc\.csv: threshold \(1 m, 2 deg\)"),
+        ("duplicate", r"rc\.csv: method 'acmnet', query set 'train', condition 'dawn'.*twice"),
+        ("columns", r"rc\.csv: RobotCar scores file lacks column\(s\) \['threshold_deg'\]"),
+        ("value", r"rc\.csv: column 'value'"),
+    ],
+)
 def test_robotcar_errors_name_the_file(tmp_path, problem, match):
     path = robotcar_csv(tmp_path / "rc.csv", lambda c, k: 1.0)
     frame = pd.read_csv(path)
@@ -257,8 +316,11 @@ def test_robotcar_errors_name_the_file(tmp_path, problem, match):
 
 
 def _latex_compiler() -> list[str] | None:
-    for exe, args in (("pdflatex", ["-interaction=nonstopmode", "-halt-on-error"]),
-                      ("latexmk", ["-pdf", "-interaction=nonstopmode", "-halt-on-error"]), ("tectonic", [])):
+    for exe, args in (
+        ("pdflatex", ["-interaction=nonstopmode", "-halt-on-error"]),
+        ("latexmk", ["-pdf", "-interaction=nonstopmode", "-halt-on-error"]),
+        ("tectonic", []),
+    ):
         if shutil.which(exe):
             return [exe, *args]
     return None
@@ -271,8 +333,16 @@ def test_tables_compile(tmp_path, cfg, with_rows):
         pytest.skip("no LaTeX compiler (pdflatex, latexmk or tectonic) on PATH")
     kwargs = {}
     if with_rows:
-        kwargs["metrics"] = [write_metrics(tmp_path / "m.csv", [nordland("acmnet", 60.0), nordland("imagenet_avg", 5.0),
-                                                                ("alderley", "night", "my_method", 30.0, 1.0, 2.0, 9, 9, 2)])]
+        kwargs["metrics"] = [
+            write_metrics(
+                tmp_path / "m.csv",
+                [
+                    nordland("acmnet", 60.0),
+                    nordland("imagenet_avg", 5.0),
+                    ("alderley", "night", "my_method", 30.0, 1.0, 2.0, 9, 9, 2),
+                ],
+            )
+        ]
         kwargs["robotcar_scores"] = robotcar_csv(tmp_path / "rc.csv", lambda c, k: 50.0, skip={("sun", 1)})
         kwargs["cfg"] = cfg
     for path in render_paper_tables(tmp_path / "out", **kwargs):
@@ -285,9 +355,18 @@ def test_labels_name_each_kind_of_method(tmp_path):
     from acmnet.config import config_from_dict
     from acmnet.report.paper_tables import _method_label
 
-    cfg = config_from_dict({"methods": {"acmnet": {}, "imagenet_gem": {"kind": "pretrained", "pool": "gem"},
-                                        "pixels": {"kind": "pixels"}},
-                            "datasets": {"nordland": {"type": "nordland", "root": "."}}})
+    cfg = config_from_dict(
+        {
+            "methods": {
+                "acmnet": {},
+                "imagenet_gem": {"kind": "pretrained", "pool": "gem"},
+                "pixels": {"kind": "pixels"},
+            },
+            "datasets": {"nordland": {"type": "nordland", "root": "."}},
+        }
+    )
     assert _method_label("acmnet", cfg).startswith("ACM-Net (ours")
     assert _method_label("imagenet_gem", cfg).startswith("resnet50 ImageNet, frozen, GeM (p=3)-pooled")
-    assert _method_label("pixels+seq10", cfg).startswith("Raw pixels 64x32, patch-normalised (8 px) + sequence matching (10)")
+    assert _method_label("pixels+seq10", cfg).startswith(
+        "Raw pixels 64x32, patch-normalised (8 px) + sequence matching (10)"
+    )

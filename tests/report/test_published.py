@@ -42,29 +42,123 @@ ALDERLEY = {"NetVLAD": "15.8", "AFD": "21.0", "SeqSLAM": "9.90", "CIM": "7.82", 
 # Table 4, RobotCar Seasons v2; per method, per condition in the printed column order
 # (dawn, dusk, OC-summer, OC-winter, rain, snow, sun, night, night-rain), (.25m 2deg, .5m 5deg, 5m 10deg).
 ROBOTCAR = {
-    "AP-GEM": ((1.4, 14.2, 65.9), (9.6, 29.4, 82.9), (2.4, 19.1, 80.5), (3.6, 20.3, 78.1), (4.4, 21.5, 86.0),
-               (4.5, 15.8, 75.9), (1.8, 7.5, 58.2), (0.0, 0.2, 6.8), (0.1, 1.2, 15.8)),
-    "DenseVLAD": ((4.5, 24.3, 79.6), (12.5, 38.9, 89.1), (3.8, 27.4, 90.8), (4.1, 27.1, 85.6), (5.4, 29.0, 91.4),
-                  (6.7, 25.5, 85.1), (3.2, 11.0, 67.1), (1.4, 2.7, 23.2), (0.6, 5.2, 29.8)),
-    "NetVLAD": ((2.2, 16.8, 73.3), (11.4, 31.0, 85.9), (3.2, 21.5, 90.9), (4.1, 22.6, 84.0), (4.2, 22.2, 89.4),
-                (5.2, 20.1, 80.8), (2.4, 10.4, 70.3), (0.2, 1.2, 9.1), (0.3, 0.9, 8.8)),
-    "DELG global": ((1.6, 10.9, 66.4), (8.9, 23.9, 81.3), (2.1, 16.5, 77.6), (3.5, 18.5, 73.6), (3.9, 20.5, 87.9),
-                    (3.6, 13.5, 73.5), (1.0, 6.4, 59.6), (0.2, 0.7, 7.6), (0.1, 1.6, 13.8)),
-    "DELG local": ((1.7, 10.4, 78.3), (2.5, 7.3, 76.8), (1.1, 8.9, 84.2), (1.2, 9.1, 83.2), (1.2, 4.5, 76.8),
-                   (3.5, 10.9, 80.8), (3.3, 12.6, 85.2), (1.4, 7.6, 38.6), (2.4, 11.9, 53.0)),
-    "SuperGlue": ((4.3, 24.6, 84.8), (12.7, 40.3, 88.6), (5.0, 31.5, 95.0), (4.5, 30.2, 88.6), (5.9, 30.1, 91.8),
-                  (7.0, 25.4, 87.2), (3.3, 17.1, 83.9), (0.5, 2.2, 27.9), (0.9, 5.4, 31.8)),
-    "Patch-NetVLAD": ((4.8, 72.5, 86.2), (13.5, 72.0, 89.5), (5.3, 80.9, 94.5), (6.3, 71.3, 89.8),
-                      (5.9, 79.3, 92.1), (7.8, 75.9, 87.9), (4.8, 67.3, 83.4), (0.5, 12.4, 24.9), (1.0, 19.0, 30.8)),
-    "TransVPR": ((18.5, 52.0, 95.6), (10.7, 44.7, 100.0), (12.3, 45.5, 99.1), (1.2, 36.6, 99.4),
-                 (15.1, 50.7, 99.5), (14.0, 42.8, 99.1), (13.4, 34.4, 91.1), (0.9, 4.9, 30.5), (0.0, 1.0, 10.3)),
-    "ACM-Net": ((8.4, 26.9, 88.1), (5.1, 25.9, 89.8), (7.1, 32.7, 84.4), (0.6, 22.6, 91.5), (12.7, 42.9, 93.7),
-                (8.8, 31.2, 90.2), (8.9, 22.3, 76.8), (0.0, 2.3, 14.0), (0.0, 3.0, 14.8)),
+    "AP-GEM": (
+        (1.4, 14.2, 65.9),
+        (9.6, 29.4, 82.9),
+        (2.4, 19.1, 80.5),
+        (3.6, 20.3, 78.1),
+        (4.4, 21.5, 86.0),
+        (4.5, 15.8, 75.9),
+        (1.8, 7.5, 58.2),
+        (0.0, 0.2, 6.8),
+        (0.1, 1.2, 15.8),
+    ),
+    "DenseVLAD": (
+        (4.5, 24.3, 79.6),
+        (12.5, 38.9, 89.1),
+        (3.8, 27.4, 90.8),
+        (4.1, 27.1, 85.6),
+        (5.4, 29.0, 91.4),
+        (6.7, 25.5, 85.1),
+        (3.2, 11.0, 67.1),
+        (1.4, 2.7, 23.2),
+        (0.6, 5.2, 29.8),
+    ),
+    "NetVLAD": (
+        (2.2, 16.8, 73.3),
+        (11.4, 31.0, 85.9),
+        (3.2, 21.5, 90.9),
+        (4.1, 22.6, 84.0),
+        (4.2, 22.2, 89.4),
+        (5.2, 20.1, 80.8),
+        (2.4, 10.4, 70.3),
+        (0.2, 1.2, 9.1),
+        (0.3, 0.9, 8.8),
+    ),
+    "DELG global": (
+        (1.6, 10.9, 66.4),
+        (8.9, 23.9, 81.3),
+        (2.1, 16.5, 77.6),
+        (3.5, 18.5, 73.6),
+        (3.9, 20.5, 87.9),
+        (3.6, 13.5, 73.5),
+        (1.0, 6.4, 59.6),
+        (0.2, 0.7, 7.6),
+        (0.1, 1.6, 13.8),
+    ),
+    "DELG local": (
+        (1.7, 10.4, 78.3),
+        (2.5, 7.3, 76.8),
+        (1.1, 8.9, 84.2),
+        (1.2, 9.1, 83.2),
+        (1.2, 4.5, 76.8),
+        (3.5, 10.9, 80.8),
+        (3.3, 12.6, 85.2),
+        (1.4, 7.6, 38.6),
+        (2.4, 11.9, 53.0),
+    ),
+    "SuperGlue": (
+        (4.3, 24.6, 84.8),
+        (12.7, 40.3, 88.6),
+        (5.0, 31.5, 95.0),
+        (4.5, 30.2, 88.6),
+        (5.9, 30.1, 91.8),
+        (7.0, 25.4, 87.2),
+        (3.3, 17.1, 83.9),
+        (0.5, 2.2, 27.9),
+        (0.9, 5.4, 31.8),
+    ),
+    "Patch-NetVLAD": (
+        (4.8, 72.5, 86.2),
+        (13.5, 72.0, 89.5),
+        (5.3, 80.9, 94.5),
+        (6.3, 71.3, 89.8),
+        (5.9, 79.3, 92.1),
+        (7.8, 75.9, 87.9),
+        (4.8, 67.3, 83.4),
+        (0.5, 12.4, 24.9),
+        (1.0, 19.0, 30.8),
+    ),
+    "TransVPR": (
+        (18.5, 52.0, 95.6),
+        (10.7, 44.7, 100.0),
+        (12.3, 45.5, 99.1),
+        (1.2, 36.6, 99.4),
+        (15.1, 50.7, 99.5),
+        (14.0, 42.8, 99.1),
+        (13.4, 34.4, 91.1),
+        (0.9, 4.9, 30.5),
+        (0.0, 1.0, 10.3),
+    ),
+    "ACM-Net": (
+        (8.4, 26.9, 88.1),
+        (5.1, 25.9, 89.8),
+        (7.1, 32.7, 84.4),
+        (0.6, 22.6, 91.5),
+        (12.7, 42.9, 93.7),
+        (8.8, 31.2, 90.2),
+        (8.9, 22.3, 76.8),
+        (0.0, 2.3, 14.0),
+        (0.0, 3.0, 14.8),
+    ),
 }
 
 # Reference numbers as cited next to each method in the tables.
-REFS = {"NetVLAD": 1, "DELG": 4, "DELG global": 4, "DELG local": 4, "CIM": 8, "SFRS": 12, "Patch-NetVLAD": 15,
-        "SeqSLAM": 26, "AP-GEM": 35, "SuperGlue": 37, "AFD": 40, "DenseVLAD": 44, "TransVPR": 47}
+REFS = {
+    "NetVLAD": 1,
+    "DELG": 4,
+    "DELG global": 4,
+    "DELG local": 4,
+    "CIM": 8,
+    "SFRS": 12,
+    "Patch-NetVLAD": 15,
+    "SeqSLAM": 26,
+    "AP-GEM": 35,
+    "SuperGlue": 37,
+    "AFD": 40,
+    "DenseVLAD": 44,
+    "TransVPR": 47,
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +167,7 @@ def pub():
 
 
 # --- The loader against the independent transcription ----------------------------------------------
+
 
 def test_default_path_is_the_repository_file(pub):
     assert DEFAULT_PATH == REPO / "baselines" / "published.yaml"
@@ -119,7 +214,9 @@ def test_table4_matches_the_second_transcription(pub):
         for cond, triple in zip(TABLE4_CONDITIONS, per_cond)
         for (m, deg), v in zip(((0.25, 2), (0.5, 5), (5.0, 10)), triple)
     ]
-    got = list(long[["method", "condition", "threshold_m", "threshold_deg", "value"]].itertuples(index=False, name=None))
+    got = list(
+        long[["method", "condition", "threshold_m", "threshold_deg", "value"]].itertuples(index=False, name=None)
+    )
     assert got == expected
     # every Table 4 cell is printed with one decimal
     assert (long["printed"] == long["value"].map(lambda v: f"{v:.1f}")).all()
@@ -128,9 +225,18 @@ def test_table4_matches_the_second_transcription(pub):
 
 
 def test_table4_conditions_groups_and_wide_form(pub):
-    assert TABLE4_CONDITIONS == ("dawn", "dusk", "overcast-summer", "overcast-winter", "rain", "snow", "sun",
-                                 "night", "night-rain")
-    assert DAY_CONDITIONS == TABLE4_CONDITIONS[:7] and NIGHT_CONDITIONS == ("night", "night-rain")
+    assert TABLE4_CONDITIONS == (
+        "dawn",
+        "dusk",
+        "overcast-summer",
+        "overcast-winter",
+        "rain",
+        "snow",
+        "sun",
+        "night",
+        "night-rain",
+    )
+    assert TABLE4_CONDITIONS[:7] == DAY_CONDITIONS and NIGHT_CONDITIONS == ("night", "night-rain")
     assert TABLE4_THRESHOLDS == ((0.25, 2), (0.5, 5), (5.0, 10))
     long = pub.table4()
     assert set(long.loc[long["group"] == "night", "condition"]) == {"night", "night-rain"}
@@ -173,6 +279,7 @@ def test_protocol_facts(pub):
 
 # --- Best / second as printed (bold / italic) ---------------------------------------------------------
 
+
 def _best_two(df: pd.DataFrame, col: str) -> list[tuple[str, float]]:
     top = df.sort_values(col, ascending=False, kind="stable").head(2)
     return list(zip(top["method"], top[col]))
@@ -184,7 +291,8 @@ def test_best_and_second_per_column(pub):
     assert _best_two(t2, "R@5") == [("TransVPR", 75.0), ("ACM-Net", 73.8)]
     assert _best_two(t2, "R@10") == [("ACM-Net", 80.2), ("TransVPR", 78.7)]
     assert _best_two(pub.table3(), "R@1")[0] == ("ACM-Net", 25.2)
-    # the text's claims: ACM-Net beats Patch-NetVLAD, NetVLAD and SuperGlue on Nordland; only TransVPR is above it at R@1
+    # the text's claims: ACM-Net beats Patch-NetVLAD, NetVLAD and SuperGlue on Nordland;
+    # only TransVPR is above it at R@1
     ours = t2.set_index("method").loc["ACM-Net"]
     for other in ("Patch-NetVLAD", "NetVLAD", "SuperGlue"):
         assert (ours > t2.set_index("method").loc[other]).all()
@@ -203,6 +311,7 @@ def test_best_and_second_per_column(pub):
 
 # --- Against the paper text itself --------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def paper_lines() -> list[str]:
     if not PAPER.is_file():
@@ -216,9 +325,9 @@ def _cells(line: str) -> list[str]:
 
 def _rows_after(lines: list[str], header: str) -> list[list[str]]:
     """The tab-separated rows following the line whose cells start with `header`, up to a blank line."""
-    start = next(i for i, line in enumerate(lines) if _cells(line)[:len(header.split("\t"))] == header.split("\t"))
+    start = next(i for i, line in enumerate(lines) if _cells(line)[: len(header.split("\t"))] == header.split("\t"))
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         rows.append(_cells(line))
@@ -266,7 +375,7 @@ def _references(lines: list[str]) -> dict[int, str]:
     start = lines.index("References")
     refs: dict[int, str] = {}
     last = None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         m = re.match(r"^- \[(\d+)\] (.*)$", line)
         if m:
             last = int(m.group(1))
@@ -296,6 +405,7 @@ def test_citations_match_the_paper_reference_list(pub, paper_lines):
 
 
 # --- Validation errors -----------------------------------------------------------------------------------
+
 
 def _raw() -> dict:
     return yaml.safe_load(DEFAULT_PATH.read_text(encoding="utf-8"))

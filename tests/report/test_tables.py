@@ -5,10 +5,15 @@ from acmnet.report.tables import caption, latex_table
 
 
 def test_best_bold_second_italic_per_query_set():
-    table = pd.DataFrame({
-        "dataset": ["d"] * 4, "queries": ["night", "night", "night", "snow"],
-        "method": ["a", "b_c", "c", "a"], "R@1": [10.0, 30.0, 20.0, 5.0], "R@5": [50.0, 50.0, 40.0, 6.0],
-    })
+    table = pd.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "queries": ["night", "night", "night", "snow"],
+            "method": ["a", "b_c", "c", "a"],
+            "R@1": [10.0, 30.0, 20.0, 5.0],
+            "R@5": [50.0, 50.0, 40.0, 6.0],
+        }
+    )
     tex = latex_table(table, [1, 5], "cap", "tab:x")
     lines = {line.split(" & ")[2]: line for line in tex.splitlines() if line.startswith("d & night")}
     assert r"\textbf{30.0}" in lines["b\\_c"] and r"\textit{20.0}" in lines["c"]
@@ -16,7 +21,7 @@ def test_best_bold_second_italic_per_query_set():
     # ties share the mark; the next distinct value is second
     assert lines["a"].count(r"\textbf{50.0}") == 1 and lines["b\\_c"].count(r"\textbf{50.0}") == 1
     assert r"\textit{40.0}" in lines["c"]
-    snow = [line for line in tex.splitlines() if "snow" in line][0]
+    snow = next(line for line in tex.splitlines() if "snow" in line)
     assert r"\textbf{5.0}" in snow
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\caption{cap}", r"\label{tab:x}"):
         assert token in tex
@@ -25,7 +30,15 @@ def test_best_bold_second_italic_per_query_set():
 def test_caption_states_the_protocol_and_choices():
     cfg = config_from_dict({"datasets": {"nord": {"type": "nordland", "root": ".", "tolerance": 2}}})
     text = caption(cfg)
-    for fragment in ("nord $\\pm$2", "ntxent", "\\tau=0.01", "224$\\times$224", "lr 0.003", "1000 epochs", "every query counts"):
+    for fragment in (
+        "nord $\\pm$2",
+        "ntxent",
+        "\\tau=0.01",
+        "224$\\times$224",
+        "lr 0.003",
+        "1000 epochs",
+        "every query counts",
+    ):
         assert fragment in text, fragment
 
 
@@ -34,9 +47,15 @@ def test_merge_groups_rows_by_query_set_in_first_appearance_order(tmp_path):
 
     counts = {"n_queries": 10, "n_references": 10, "tolerance": 2}
     a = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "acmnet", "R@1": [1.5, 2.0], **counts})
-    b = pd.DataFrame({"dataset": "d", "queries": ["winter", "night"], "method": "imagenet", "R@1": [3.0, 4.0], **counts})
+    b = pd.DataFrame(
+        {"dataset": "d", "queries": ["winter", "night"], "method": "imagenet", "R@1": [3.0, 4.0], **counts}
+    )
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     merged = merge_metrics([tmp_path / "a.csv", tmp_path / "b.csv"])
     assert list(zip(merged["queries"], merged["method"])) == [
-        ("winter", "acmnet"), ("winter", "imagenet"), ("night", "acmnet"), ("night", "imagenet")]
+        ("winter", "acmnet"),
+        ("winter", "imagenet"),
+        ("night", "acmnet"),
+        ("night", "imagenet"),
+    ]

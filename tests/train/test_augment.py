@@ -2,8 +2,8 @@ import kornia.augmentation as K
 import pytest
 import torch
 
-from acmnet.train.augment import build_appearance_augmentation, rotations
 from acmnet.config import AugmentConfig
+from acmnet.train.augment import build_appearance_augmentation, rotations
 
 # Table 1 of the paper, in its order: (kornia class, probability).
 TABLE_1 = [

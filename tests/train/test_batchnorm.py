@@ -8,10 +8,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from acmnet.train.batchnorm import GlobalBatchNorm, to_global_batchnorm
 from acmnet.methods.acmnet import build_model
-from tests.conftest import free_port
-from tests.conftest import TINY
+from acmnet.train.batchnorm import GlobalBatchNorm, to_global_batchnorm
+from tests.conftest import TINY, free_port
 
 WORLD, N = 2, 3
 
@@ -68,8 +67,9 @@ def test_two_ranks_normalise_like_one_process_on_the_whole_batch(tmp_path):
     grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
     scale = max(g.abs().max().item() for g in grads.values())  # float32 sums in another order
     for name, grad in grads.items():  # DDP would average these; the losses add up
-        torch.testing.assert_close(ranks[0]["grads"][name] + ranks[1]["grads"][name], grad,
-                                   rtol=1e-4, atol=1e-5 * scale, msg=name)
+        torch.testing.assert_close(
+            ranks[0]["grads"][name] + ranks[1]["grads"][name], grad, rtol=1e-4, atol=1e-5 * scale, msg=name
+        )
     for name, buffer in model.named_buffers():
         if "running" in name:
             for r in ranks:

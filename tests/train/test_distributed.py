@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 import torch.multiprocessing as mp
 
-from tests.conftest import free_port
 from acmnet.artifacts import load_checkpoint
+from tests.conftest import free_port
 from tests.train.test_loop import _run_dir, _setup
 
 
@@ -21,7 +21,9 @@ def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int
     import acmnet.train.loop as train_module
     from acmnet.train import train
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     if dies_at:

@@ -25,23 +25,44 @@ def _setup(tmp_path, epochs=2):
     for i in range(12):
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         names.append(f"{i}.png")
-    frame = pd.DataFrame({"image": names * 3, "role": ["train"] * 12 + ["reference"] * 12 + ["query"] * 12,
-                          "place": list(range(12)) * 3, "condition": ["a"] * 24 + ["b"] * 12})
+    frame = pd.DataFrame(
+        {
+            "image": names * 3,
+            "role": ["train"] * 12 + ["reference"] * 12 + ["query"] * 12,
+            "place": list(range(12)) * 3,
+            "condition": ["a"] * 24 + ["b"] * 12,
+        }
+    )
     write_cache(write_manifest(frame, tmp_path / "manifest.csv"), tmp_path, tmp_path / "cache.npy", (24, 24))
-    return config_from_dict({
-        "image_size": [24, 24], "device": "cpu",
-        "model": {"backbone": "test_efficientnet", "pretrained": False, "projector_hidden": 16, "projector_dim": 8,
-                  "rotation_hidden": 8},
-        "train": {"epochs": epochs, "batch_size": 4, "lr": 0.001, "log_every": 0, "channels_last": "off"},
-        "datasets": {"d": {"type": "folder_pair", "root": str(tmp_path), "reference": "x", "query": ["y"]}},
-    })
+    return config_from_dict(
+        {
+            "image_size": [24, 24],
+            "device": "cpu",
+            "model": {
+                "backbone": "test_efficientnet",
+                "pretrained": False,
+                "projector_hidden": 16,
+                "projector_dim": 8,
+                "rotation_hidden": 8,
+            },
+            "train": {"epochs": epochs, "batch_size": 4, "lr": 0.001, "log_every": 0, "channels_last": "off"},
+            "datasets": {"d": {"type": "folder_pair", "root": str(tmp_path), "reference": "x", "query": ["y"]}},
+        }
+    )
 
 
 def _run(cfg, tmp_path, out, runs=None):
     torch.use_deterministic_algorithms(True)
     try:
-        return train(cfg, "acmnet", tmp_path / "manifest.csv", tmp_path / "cache.npy", tmp_path / out,
-                     runs_dir=runs, progress=False)
+        return train(
+            cfg,
+            "acmnet",
+            tmp_path / "manifest.csv",
+            tmp_path / "cache.npy",
+            tmp_path / out,
+            runs_dir=runs,
+            progress=False,
+        )
     finally:
         torch.use_deterministic_algorithms(False)
 
@@ -64,10 +85,15 @@ def test_training_writes_checkpoint_and_log(tmp_path):
     assert ((log["rotation_accuracy"] >= 0) & (log["rotation_accuracy"] <= 1)).all()
 
 
-@pytest.mark.parametrize("every_steps, dies_at, saved, device", [
-    (0, 5, (1, 0), "cpu"), (1, 5, (1, 1), "cpu"), (1, 3, (0, 2), "cpu"),
-    pytest.param(1, 3, (0, 2), "cuda", marks=[pytest.mark.gpu, cuda]),
-])
+@pytest.mark.parametrize(
+    "every_steps, dies_at, saved, device",
+    [
+        (0, 5, (1, 0), "cpu"),
+        (1, 5, (1, 1), "cpu"),
+        (1, 3, (0, 2), "cpu"),
+        pytest.param(1, 3, (0, 2), "cuda", marks=[pytest.mark.gpu, cuda]),
+    ],
+)
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, every_steps, dies_at, saved, device):
     """Killed at step `dies_at` (3 steps per epoch), the rerun ends with the same weights and logs.
     On CUDA: bf16 autocast, channels_last, the side-stream view queue."""
@@ -206,10 +232,22 @@ def test_two_jobs_of_the_same_run_train_it_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "step_losses", counted)
     outs = []
-    threads = [threading.Thread(target=lambda o=o: outs.append(train(cfg, "acmnet", tmp_path / "manifest.csv",
-                                                                      tmp_path / "cache.npy", tmp_path / o,
-                                                                      runs_dir=tmp_path / "runs", progress=False)))
-               for o in ("a", "b")]
+    threads = [
+        threading.Thread(
+            target=lambda o=o: outs.append(
+                train(
+                    cfg,
+                    "acmnet",
+                    tmp_path / "manifest.csv",
+                    tmp_path / "cache.npy",
+                    tmp_path / o,
+                    runs_dir=tmp_path / "runs",
+                    progress=False,
+                )
+            )
+        )
+        for o in ("a", "b")
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,9 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from tests.conftest import free_port
-
 from acmnet.train.losses import eq10, nt_xent
+from tests.conftest import free_port
 
 WORLD = 2
 N, D, TAU = 3, 8, 0.1

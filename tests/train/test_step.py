@@ -24,7 +24,9 @@ def test_step_uses_five_n_images_and_both_losses(monkeypatch):
     model = build_model(TINY)
     original = model.features
     monkeypatch.setattr(model, "features", lambda x: sizes.append(len(x)) or original(x))
-    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(), None)
+    out = training_step(
+        model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(), None
+    )
     assert sizes == [20]  # one encoder pass over x0, T_A(x0) and three rotations
     assert out["loss"].item() == pytest.approx(out["loss_contrastive"].item() + out["loss_rotation"].item(), rel=1e-6)
     assert out["loss_rotation"].item() == pytest.approx(math.log(4), abs=0.7)
@@ -42,7 +44,9 @@ def test_variants_run_the_views_they_need(monkeypatch, overrides, passes):
     model = build_model(TINY)
     original = model.features
     monkeypatch.setattr(model, "features", lambda x: sizes.append(len(x)) or original(x))
-    out = training_step(model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(**overrides), None)
+    out = training_step(
+        model, build_appearance_augmentation(AugmentConfig()), torch.rand(4, 3, 32, 32), TrainConfig(**overrides), None
+    )
     assert sizes == [passes]
     assert torch.isfinite(out["loss"])
     if overrides.get("rotation_weight") == 0.0:

@@ -42,8 +42,15 @@ def test_view_queue_makes_the_same_views_as_in_place(device):
     torch.testing.assert_close(queued.batch, direct.batch)
     torch.testing.assert_close(queued.rotation_labels, direct.rotation_labels)
     one = TrainConfig(rotation_views="one")  # draws a rotation per image
-    queue = ViewQueue(np.zeros((3, 4, 4, 3), np.uint8), torch.nn.Identity(), one, torch.device("cpu"), False,
-                      rng_state=lambda: {"torch": torch.get_rng_state()}, depth=2)
+    queue = ViewQueue(
+        np.zeros((3, 4, 4, 3), np.uint8),
+        torch.nn.Identity(),
+        one,
+        torch.device("cpu"),
+        False,
+        rng_state=lambda: {"torch": torch.get_rng_state()},
+        depth=2,
+    )
     with pytest.raises(RuntimeError, match="before start"):
         queue.take()
     torch.manual_seed(11)

@@ -4,13 +4,13 @@
 rule download:
     output:
         f"{EXP}/{{dataset}}/download.done",
+    log:
+        f"{LOG}/download/{{dataset}}.log",
     wildcard_constraints:
         dataset="|".join(DOWNLOADED) or "^$",
     params:
         type=lambda w: CFG.datasets[w.dataset].type,
         root=lambda w: CFG.datasets[w.dataset].root,
-    log:
-        f"{LOG}/download/{{dataset}}.log",
     shell:
         "acmnet download {params.type} --root {params.root} 2>&1 | tee {log} && "
         "echo '{params.type} downloaded into {params.root}' > {output}"
@@ -19,13 +19,13 @@ rule download:
 rule synthesize:
     output:
         route="{root}/route.csv",
+    log:
+        f"{LOG}/synthesize/{{root}}.log",
     wildcard_constraints:
         root="|".join(re.escape(CFG.datasets[d].root) for d in SYNTHETIC) or "^$",
     params:
         dataset=lambda w: synthetic_dataset(w.root),
         settings=lambda w: CFG.settings_digest("synthesize", synthetic_dataset(w.root)),
-    log:
-        f"{LOG}/synthesize/{{root}}.log",
     shell:
         "acmnet synthesize --config-json {CONFIG_ARG} --dataset {params.dataset} 2>&1 | tee {log}"
 
@@ -35,10 +35,10 @@ rule prepare:
         raw_data,
     output:
         manifest=f"{EXP}/{{dataset}}/manifest.csv",
-    params:
-        settings=settings("prepare"),
     log:
         f"{LOG}/prepare/{{dataset}}.log",
+    params:
+        settings=settings("prepare"),
     shell:
         "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --out {output.manifest} 2>&1 | tee {log}"
 
@@ -49,11 +49,11 @@ rule cache:
     output:
         npy=f"{EXP}/{{dataset}}/cache/images.npy",
         index=f"{EXP}/{{dataset}}/cache/images.json",
-    params:
-        settings=settings("cache"),
-    threads: all_cores
     log:
         f"{LOG}/cache/{{dataset}}.log",
+    threads: all_cores
+    params:
+        settings=settings("cache"),
     shell:
         "acmnet cache --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
         "--out {output.npy} --workers {threads} 2>&1 | tee {log}"

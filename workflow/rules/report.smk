@@ -13,10 +13,10 @@ rule report:
             f"{FIG}/recall_curves.pdf",
         ],
         config=f"{EXP}/config.yaml",
-    params:
-        settings=settings("report"),
     log:
         f"{LOG}/report.log",
+    params:
+        settings=settings("report"),
     shell:
         "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics} --curves {input.curves} "
         "--out-metrics {output.metrics} --out-table {output.table} --figures {output.figures} "
@@ -29,12 +29,12 @@ rule paper_tables:
         robotcar=expand(rules.localize.output.accuracy, dataset=POSED, method=METHODS),
     output:
         [report(f"{EXP}/tables/table{n}.tex", caption="../report/tables.rst", category="Tables") for n in (2, 3, 4)],
+    log:
+        f"{LOG}/paper_tables.log",
     params:
         out_dir=f"{EXP}/tables",
         settings=settings("report"),
         robotcar=lambda w, input: f"--robotcar-scores {' '.join(input.robotcar)}" if input.robotcar else "",
-    log:
-        f"{LOG}/paper_tables.log",
     shell:
         "acmnet tables --config-json {CONFIG_ARG} --out {params.out_dir} --metrics {input.metrics} "
         "{params.robotcar} 2>&1 | tee {log}"
@@ -46,12 +46,14 @@ rule figure_retrievals:
         cache=rules.cache.output.npy,
         retrieval=rules.retrieve.output.retrieval,
     output:
-        png=report(f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"),
+        png=report(
+            f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"
+        ),
         pdf=f"{FIG}/retrievals_{{dataset}}_{{method}}.pdf",
-    params:
-        settings=settings("figure"),
     log:
         f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
+    params:
+        settings=settings("figure"),
     shell:
         "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
         "--cache {input.cache} --retrieval {input.retrieval} --out {output.png} {output.pdf} 2>&1 | tee {log}"
@@ -66,12 +68,12 @@ rule gradcam:
     output:
         png=report(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
         pdf=f"{FIG}/gradcam_{{dataset}}_{{method}}.pdf",
+    log:
+        f"{LOG}/gradcam/{{dataset}}_{{method}}.log",
     wildcard_constraints:
         method="|".join(TRAINED) or "^$",
     params:
         settings=settings("gradcam"),
-    log:
-        f"{LOG}/gradcam/{{dataset}}_{{method}}.log",
     shell:
         "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} --cache {input.cache} --retrieval {input.retrieval} "

@@ -8,19 +8,19 @@ rule train:
     output:
         checkpoint=f"{EXP}/{{dataset}}/{{method}}/checkpoint.pt",
         log_csv=f"{EXP}/{{dataset}}/{{method}}/train_log.csv",
+    log:
+        f"{LOG}/train/{{dataset}}_{{method}}.log",
     wildcard_constraints:
         method="|".join(TRAINED) or "^$",
-    params:
-        out_dir=lambda w, output: os.path.dirname(output.checkpoint),
-        runs_dir=lambda w: f"{EXP}/{w.dataset}/runs",
-        settings=settings("train"),
     threads: all_cores
     resources:
         gpu=CFG.resources.train_gpu,
         mem_mb=CFG.resources.train_mem_mb,
         runtime=CFG.resources.train_runtime,
-    log:
-        f"{LOG}/train/{{dataset}}_{{method}}.log",
+    params:
+        out_dir=lambda w, output: os.path.dirname(output.checkpoint),
+        runs_dir=lambda w: f"{EXP}/{w.dataset}/runs",
+        settings=settings("train"),
     shell:
         "acmnet train --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
         "--cache {input.cache} --out-dir {params.out_dir} --runs-dir {params.runs_dir} 2>&1 | tee {log}"
