@@ -1,0 +1,42 @@
+"""The README's "Adding a method" example, run as written: a new kind is one module and one registry line."""
+
+import re
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+import acmnet.methods as methods
+from acmnet.config import config_from_dict
+from acmnet.evaluate.describe import describe
+from tests.conftest import REPO, write_cache, write_manifest
+
+
+def _readme_module() -> types.ModuleType:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Adding a method") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    module = types.ModuleType("acmnet.methods.histogram")
+    exec(compile(code, "README.md", "exec"), module.__dict__)
+    return module
+
+
+def test_the_readme_example_is_a_working_method(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "acmnet.methods.histogram", _readme_module())
+    monkeypatch.setitem(methods.METHOD_KINDS, "histogram", "acmnet.methods.histogram")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    frame = pd.DataFrame({"image": ["0.png", "1.png", "2.png", "1.png"], "role": ["reference"] * 3 + ["query"],
+                          "place": [0, 1, 2, 1], "condition": ["a"] * 3 + ["b"]})
+    write_cache(write_manifest(frame, tmp_path / "m.csv"), tmp_path, tmp_path / "c.npy", (16, 16))
+    cfg = config_from_dict({"image_size": [16, 16], "methods": {"hist": {"kind": "histogram", "bins": 4}},
+                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+    assert methods.trained_methods(cfg) == []
+    out = describe(cfg, "hist", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "d.npz", progress=False)
+    assert out.reference.shape == (3, 12)
+    np.testing.assert_allclose(out.query[0], out.reference[1], atol=1e-6)  # the same image, the same histogram
+    kind = methods.method_of(cfg, "hist")
+    assert kind.label(cfg, "hist", cfg.methods["hist"].options) == "Colour histogram (4 bins)"
