@@ -228,6 +228,17 @@ class ImageCache:
         return digest_of([self.row_digests[int(i)] for i in rows])
 
 
+def pixel_digest(image: np.ndarray) -> str:
+    """Digest of one cached image's pixels (shape and bytes), 16 hex digits."""
+    return hashlib.blake2b(str(image.shape).encode() + image.tobytes(), digest_size=8).hexdigest()
+
+
+def _spot_check(cache: ImageCache, rows: int = 8) -> bool:
+    """Whether a few evenly spaced rows hold the pixels the index recorded for them."""
+    picked = np.unique(np.linspace(0, len(cache.images) - 1, min(rows, len(cache.images))).astype(int))
+    return all(pixel_digest(np.asarray(cache.array[i])) == cache.row_digests[i] for i in picked)
+
+
 def cache_meta_path(cache_path: Path) -> Path:
     return Path(cache_path).with_suffix(".json")
 
@@ -235,11 +246,14 @@ def cache_meta_path(cache_path: Path) -> Path:
 def write_cache_meta(
     out: Path, images: list[str], image_size: tuple[int, int], row_digests: list[str], prov: Provenance
 ) -> None:
-    """Write the `.json` that completes cache `out` (its rows are `images`, in order); written last."""
+    """Write the `.json` that completes cache `out` (its rows are `images`, in order); written last,
+    with the size of the array it describes (and a digest of every row, spot-checked on load), so an
+    index never passes for another array."""
     meta = {
         "images": list(images),
         "image_size": list(image_size),
         "row_digests": list(row_digests),
+        "bytes": Path(out).stat().st_size,
         "provenance": json.loads(prov.to_json()),
     }
     atomic_write_text(cache_meta_path(out), json.dumps(meta))
@@ -259,10 +273,10 @@ def load_cache(path: Path, manifest: Manifest | None = None) -> ImageCache:
         cache = ImageCache(array, meta["images"], meta["row_digests"], path, prov)
     except (ValueError, KeyError, OSError) as exc:
         raise ArtifactError(f"image cache {path} cannot be read ({exc}): run `acmnet cache` again") from exc
-    if array.ndim != 4 or array.shape[0] != len(cache.images) or len(cache.row_digests) != len(cache.images):
+    if meta.get("bytes") != path.stat().st_size or array.shape[0] != len(cache.images) or not _spot_check(cache):
         raise ArtifactError(
-            f"image cache {path} holds {array.shape[0]} images but {meta_path} lists "
-            f"{len(cache.images)}: run `acmnet cache` again"
+            f"image cache {path} is not the array its index {meta_path.name} describes (an interrupted or "
+            "concurrent `acmnet cache`, or a file copied over it): run `acmnet cache` again"
         )
     if manifest is not None:
         check_made_from(cache, "manifest", manifest)
@@ -474,12 +488,17 @@ def _read_results_csv(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, keep_default_na=False)  # `n/a` is named as written, not read as NaN
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: not a readable CSV {what} file: {exc}") from exc
     if frame.empty:
         raise ArtifactError(f"{path}: the {what} file has no rows")
     return frame
+
+
+def _shown(value: object) -> str:
+    """A cell as it reads in the file: text quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _numbers(path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float | None = None) -> pd.Series:
@@ -489,7 +508,7 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float 
         first = bad.to_numpy().nonzero()[0][0]
         limits = f"in [{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
         raise ArtifactError(
-            f"{path}: column {column!r} must hold numbers {limits}; got {frame[column].iloc[first]!r} "
+            f"{path}: column {column!r} must hold numbers {limits}; got {_shown(frame[column].iloc[first])} "
             f"on data row {first + 1}"
         )
     return values.astype(float)

@@ -537,6 +537,8 @@ def _coerce_scalar(hint: Any, value: Any, place: str) -> Any:
             raise ConfigError(f"{place} must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            value = _float_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise ConfigError(f"{place} must be a number, got {value!r}")
         return float(value)
@@ -545,6 +547,15 @@ def _coerce_scalar(hint: Any, value: Any, place: str) -> Any:
             raise ConfigError(f"{place} must be a string, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {hint} at {place}")
+
+
+def _float_text(text: str) -> float | str:
+    """A number written in text (`1e-4`), or the text unchanged."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if value == value and abs(value) != float("inf") else text
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -591,6 +602,8 @@ def typed_strings(data: Any) -> Any:
             value = yaml.safe_load(data)
         except yaml.YAMLError:
             return data
+        if isinstance(value, str):
+            return _float_text(value)
         if isinstance(value, bool) and data.strip().lower() not in ("true", "false"):
             return data  # YAML 1.1 reads on/off/yes/no as booleans; options such as channels_last take "on"
         return value if isinstance(value, (int, float, bool, list, dict)) or value is None else data

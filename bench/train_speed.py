@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.artifacts import provenance, save_manifest, write_cache_meta
+from acmnet.artifacts import pixel_digest, provenance, save_manifest, write_cache_meta
 from acmnet.config import load_config
-from acmnet.data.cache import pixel_digest
 from acmnet.device import amp_dtype_for, resolve_device
 from acmnet.methods.acmnet import build_model
 from acmnet.train import train

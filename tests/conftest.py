@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -30,11 +29,49 @@ def nordland64_root() -> Path:
     return root
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (for the process group of multi-process tests)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def spawn_ranks(worker, args: tuple, world: int = 2) -> None:
+    """Run `worker(rank, *args)` in `world` spawned processes, as torchrun would start them.
+
+    As under torchrun, the rendezvous store is served by the launching process (here, this one),
+    not by rank 0: a rank may finish and exit before the others have torn down their process
+    group without pulling the store away from them (which aborted a rank now and then). The
+    store binds a free port itself, so no other process can take the port in between. Each rank
+    finds MASTER_ADDR/MASTER_PORT and TORCHELASTIC_USE_AGENT_STORE in its environment (set by
+    `rank_environment`).
+    """
+    import datetime
+
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    store = dist.TCPStore(
+        "127.0.0.1", 0, world, is_master=True, wait_for_workers=False, timeout=datetime.timedelta(seconds=120)
+    )
+    try:
+        mp.start_processes(worker, args=(store.port, *args), nprocs=world, start_method="spawn")
+    finally:
+        del store
+
+
+def rank_environment(rank: int, port: int, world: int = 2) -> None:
+    """The environment torchrun gives a rank, for the store that `spawn_ranks` serves."""
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        TORCHELASTIC_USE_AGENT_STORE="True",
+    )
+
+
+def leave_group() -> None:
+    """End a test rank's process group after the others are done with it (barrier first)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 # A tiny random backbone with small heads: fast model tests without weights.

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -109,3 +110,136 @@ def test_prepare_by_type_and_root_without_a_config(nordland64_root, tmp_path, ca
     assert "query/winter: 1730" in capsys.readouterr().out
     assert main(["prepare", "nordland64", "--out", str(out)]) == 2
     assert "needs --root" in capsys.readouterr().err
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    """prepare -> cache -> describe -> retrieve of a 3-place pair with a random backbone, by the CLI."""
+    cfg = _pair_config(tmp_path)
+    data = yaml.safe_load(cfg.read_text())
+    data.update(
+        image_size=[32, 32],
+        model={"backbone": "test_efficientnet", "pretrained": False},
+        methods={"avg": {"kind": "pretrained"}, "acm": {"kind": "acmnet"}},
+        evaluate={"top_k": 3, "recall_at": [1, 3]},
+    )
+    cfg.write_text(yaml.safe_dump(data))
+    paths = {
+        k: tmp_path / "out" / v
+        for k, v in {
+            "m": "manifest.csv",
+            "c": "images.npy",
+            "d": "d.npz",
+            "r": "r.npz",
+            "s": "s.csv",
+            "k": "k.csv",
+        }.items()
+    }
+    c = ["--config", str(cfg)]
+    assert main(["prepare", *c, "--dataset", "pair", "--out", str(paths["m"])]) == 0
+    assert main(["cache", *c, "--dataset", "pair", "--manifest", str(paths["m"]), "--out", str(paths["c"])]) == 0
+    assert (
+        main(
+            [
+                "describe",
+                *c,
+                "--method",
+                "avg",
+                "--manifest",
+                str(paths["m"]),
+                "--cache",
+                str(paths["c"]),
+                "--out",
+                str(paths["d"]),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert main(["retrieve", *c, "--descriptors", str(paths["d"]), "--out", str(paths["r"])]) == 0
+    return c, paths
+
+
+def _one_line_error(capsys, *fragments):
+    """stderr holds one error line (progress bars aside) and no traceback."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert "Traceback" not in err and len(errors) == 1, err
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, err)
+
+
+def test_user_errors_are_one_line_naming_the_file(pipeline, capsys, tmp_path):
+    c, p = pipeline
+    capsys.readouterr()
+    score = ["score", *c, "--dataset", "pair", "--method", "avg", "--manifest", str(p["m"])]
+    # a truncated retrieval file
+    p["r"].write_bytes(p["r"].read_bytes()[:200])
+    assert main([*score, "--retrieval", str(p["r"]), "--out", str(p["s"]), "--curve-out", str(p["k"])]) == 2
+    _one_line_error(capsys, "r.npz is truncated or not a retrieval file", "acmnet retrieve")
+    # a CSV, and a training state, given as the checkpoint
+    describe = ["describe", *c, "--method", "acm", "--manifest", str(p["m"]), "--cache", str(p["c"]), "--no-progress"]
+    assert main([*describe, "--checkpoint", str(p["m"]), "--out", str(tmp_path / "x.npz")]) == 2
+    _one_line_error(capsys, "manifest.csv is not an acmnet checkpoint")
+    import torch
+
+    torch.save({"model": {}, "optimizer": {}, "format": 4}, tmp_path / "last.pt")
+    assert main([*describe, "--checkpoint", str(tmp_path / "last.pt"), "--out", str(tmp_path / "x.npz")]) == 2
+    _one_line_error(capsys, "last.pt is not a finished acmnet checkpoint (it is a resumable training state")
+    # --out pointing at a folder
+    (tmp_path / "folder").mkdir()
+    assert main(["retrieve", *c, "--descriptors", str(p["d"]), "--out", str(tmp_path / "folder")]) == 2
+    _one_line_error(capsys, "folder is a folder: give the path of the file to write")
+
+
+def test_more_retrievals_than_references_are_refused(pipeline, capsys):
+    c, p = pipeline
+    capsys.readouterr()
+    assert main(["retrieve", *c, "--set", "evaluate.top_k=10", "--descriptors", str(p["d"]), "--out", str(p["r"])]) == 2
+    _one_line_error(capsys, "d.npz holds 3 reference descriptors, fewer than evaluate.top_k = 10")
+
+
+def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
+    c, p = pipeline
+    frame = pd.read_csv(p["m"])
+    frame.loc[frame["role"] == "query", "place"] += 1  # same rows, other places
+    other = p["m"].with_name("other.csv")
+    frame.to_csv(other, index=False)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "score",
+                *c,
+                "--dataset",
+                "pair",
+                "--method",
+                "avg",
+                "--manifest",
+                str(other),
+                "--retrieval",
+                str(p["r"]),
+                "--out",
+                str(p["s"]),
+                "--curve-out",
+                str(p["k"]),
+            ]
+        )
+        == 2
+    )
+    _one_line_error(capsys, "r.npz was made from manifest", "not from", "other.csv")
+    assert not p["s"].exists()
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch):
+    import dataclasses
+
+    import acmnet.cli as cli
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    steps = tuple(dataclasses.replace(s, run=broken) if s.name == "check-config" else s for s in cli.STEPS)
+    monkeypatch.setattr(cli, "STEPS", steps)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["check-config", "--config", "x.yaml"])

@@ -60,3 +60,88 @@ def test_shipped_configs_are_valid():
 
     for path in sorted((REPO / "config").glob("*.yaml")):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"train": {"epochs": 0}}, r"train.epochs must be at least 1, got 0"),
+        ({"train": {"epochs": -3}}, r"train.epochs must be at least 1, got -3"),
+        ({"train": {"batch_size": 1}}, r"train.batch_size must be at least 2 when contrastive_weight > 0"),
+        ({"train": {"tau": 0}}, r"train.tau must be > 0, got 0"),
+        ({"train": {"lr": -0.1}}, r"train.lr must be > 0"),
+        ({"train": {"checkpoint_every": 0}}, r"train.checkpoint_every must be at least 1, got 0"),
+        ({"train": {"contrastive_weight": 0, "rotation_weight": 0}}, r"nothing would be learnt"),
+        ({"evaluate": {"top_k": 0}}, r"evaluate.top_k must be at least 1, got 0"),
+        ({"evaluate": {"top_k": 5}}, r"recall_at \[1, 5, 10\] asks for N up to 10.*raise evaluate.top_k"),
+        ({"evaluate": {"batch_size": 0}}, r"evaluate.batch_size must be at least 1, got 0"),
+        ({"evaluate": {"recall_at": [0, 5]}}, r"evaluate.recall_at must be at least 1 \(every value\), got \[0, 5\]"),
+        ({"evaluate": {"sequence_velocities": [1.0, -1.0]}}, r"sequence_velocities must be > 0"),
+        ({"device": "gpu"}, r"device must be auto, cpu, cuda, cuda:N or mps; got 'gpu'"),
+        ({"image_size": [0, 64]}, r"image_size must be at least 1"),
+        ({"augment": {"plasma_brightness": {"roughness": [0.1, 1.7]}}}, r"roughness must lie in \[0, 1\]"),
+        ({"methods": {"m": {"kind": "acmnet", "train": {"batch_size": 1}}}}, r"methods.m.train.batch_size must be at"),
+        ({"methods": {"m": {"kind": "acmnet", "train": {"tau": 0.0}}}}, r"methods.m.train.tau must be > 0"),
+        (
+            {"methods": {"m": {"kind": "acmnet", "train": {"epochs": "5"}}}},
+            r"methods.m.train.epochs must be an integer",
+        ),
+        ({"resources": {"train_gpu": -1}}, r"resources.train_gpu must be at least 0"),
+        ({"experiment": "a b"}, r"experiment 'a b' names a folder"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_naming_key_value_and_range(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({**MINIMAL, **patch})
+
+
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        ({"type": "nordland", "root": ".", "tolerance": -1}, r"datasets.d.tolerance must be at least 0, got -1"),
+        ({"type": "nordland", "root": ".", "query_season": ["winter"]}, r"datasets.d.query_season.*`query_seasons`"),
+        ({"type": "nordland", "root": ".", "query_seasons": ["autumn"]}, r"datasets.d.query_seasons: unknown season"),
+        ({"type": "alderley", "root": ".", "night_folder": "FRAMESC"}, r"datasets.d.night_folder must be one of"),
+        ({"type": "nordlnd", "root": "."}, r"unknown dataset type `nordlnd` \(did you mean `nordland`\?\)"),
+        ({"type": "folder_pair", "root": ".", "reference": "a", "query": "a"}, r"datasets.d.*reference"),
+    ],
+)
+def test_dataset_options_are_checked_when_the_config_is_loaded(dataset, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"datasets": {"d": dataset}})
+
+
+def test_settings_each_step_reads_and_their_digests():
+    cfg = config_from_dict({**MINIMAL, "methods": {"acmnet": {}}})
+    changed = config_from_dict({**MINIMAL, "methods": {"acmnet": {}}, "train": {"log_every": 7}})
+    assert changed.settings_digest("train", "d", "acmnet") == cfg.settings_digest("train", "d", "acmnet")
+    tol = config_from_dict({"datasets": {"d": {**MINIMAL["datasets"]["d"], "tolerance": 5}}, "methods": {"acmnet": {}}})
+    for step in ("prepare", "cache", "train", "describe", "retrieve"):  # a tolerance changes no upstream step
+        assert tol.settings_digest(step, "d", "acmnet") == cfg.settings_digest(step, "d", "acmnet"), step
+    assert tol.settings_digest("score", "d", "acmnet") != cfg.settings_digest("score", "d", "acmnet")
+    lr = config_from_dict({**MINIMAL, "methods": {"acmnet": {"train": {"lr": 0.1}}}})
+    assert lr.settings_digest("train", "d", "acmnet") != cfg.settings_digest("train", "d", "acmnet")
+    assert lr.settings("train", "d", "acmnet")["method.options.train"]["lr"] == 0.1
+
+
+def test_command_line_overrides():
+    from acmnet.config import parse_overrides, typed_strings
+
+    assert parse_overrides(["train.epochs=5", "evaluate.recall_at=[1, 5]", "device=cpu"]) == {
+        "train": {"epochs": 5},
+        "evaluate": {"recall_at": [1, 5]},
+        "device": "cpu",
+    }
+    with pytest.raises(ConfigError, match="must be KEY=VALUE"):
+        parse_overrides(["train.epochs"])
+    # what Snakemake hands over for --config 'train={epochs: 5, channels_last: on, amp: off}'
+    assert typed_strings({"train": {"epochs": "5", "channels_last": "on", "lr": "1e-4", "compile": "true"}}) == {
+        "train": {"epochs": 5, "channels_last": "on", "lr": 1e-4, "compile": True}
+    }
+
+
+def test_a_number_in_exponent_notation_is_a_number():
+    cfg = config_from_dict({**MINIMAL, "train": {"lr": "1e-4", "tau": "5e-2"}})  # as PyYAML reads `lr: 1e-4`
+    assert cfg.train.lr == 1e-4 and cfg.train.tau == 0.05
+    with pytest.raises(ConfigError, match="train.lr must be a number, got 'fast'"):
+        config_from_dict({**MINIMAL, "train": {"lr": "fast"}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
     args = ["-n", "--cores", "1"] + (["--configfile", str(REPO / configfile)] if configfile else [])
     out = _snakemake(args, cwd=tmp_path).stdout  # a clean working directory: no earlier results
+    assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()  # a dry run writes nothing
     for rule in (
         "prepare",
         "cache",
@@ -58,7 +60,50 @@ def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
 
 
-def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
+def _tree(folder: Path) -> dict[str, int]:
+    """Every file under `folder` with its modification time (ns)."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def _plan(config: Path, cwd: Path, *extra: str) -> str:
+    out = _snakemake(["-n", "--cores", "2", "--configfile", str(config), *extra], cwd=cwd).stdout
+    return out[out.index("Job stats") :] if "Job stats" in out else out
+
+
+def test_tiny_end_to_end_run_safe_against_dry_runs_and_refused_runs(tmp_path):
+    """A dry run (with another tolerance) and a second run refused by the lock, both while the
+    pipeline runs, write nothing and change nothing that the running pipeline reads."""
+    config = _tiny_config(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    run = subprocess.Popen(
+        SNAKEMAKE + ["--cores", "2", "--configfile", str(config)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    train_log = tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log"
+    for _ in range(600):
+        if train_log.exists() or run.poll() is not None:
+            break
+        time.sleep(0.5)
+    before = _tree(tmp_path / "results")
+    other = "--config=datasets={demo_route: {tolerance: 5}}"
+    dry = _snakemake(["-n", "--cores", "1", "--configfile", str(config), other], cwd=tmp_path, check=False)
+    refused = _snakemake(["--cores", "1", "--configfile", str(config), other], cwd=tmp_path, check=False)
+    during = _tree(tmp_path / "results")
+    output = run.communicate(timeout=900)[0]
+    assert run.returncode == 0, output[-4000:]
+    assert dry.returncode == 0 and refused.returncode != 0, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "cannot be locked" in refused.stdout + refused.stderr
+    assert {k: v for k, v in during.items() if k in before} == before  # nothing rewritten ...
+    assert not [k for k in during if k not in before and "demo_route" not in k]  # ... nor added, but by the run
+    metrics = pd.read_csv(tmp_path / "results" / "demo" / "metrics.csv")
+    assert (metrics["tolerance"] == 1).all()  # the running pipeline kept its own settings
+
+
+def test_tiny_end_to_end_run_and_reruns(tmp_path):
     config = _tiny_config(tmp_path)
     _snakemake(["--cores", "2", "--configfile", str(config)], cwd=tmp_path)
     exp = tmp_path / "results" / "demo"
@@ -82,22 +127,36 @@ def test_tiny_end_to_end_run_and_single_rule_rerun(tmp_path):
     ):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"
-    for name in ("checkpoint.pt", "train_log.csv", "descriptors.npz", "retrieval.npz"):
+    for name in ("checkpoint.pt", "train_log.csv", "descriptors.npz", "retrieval.npz", "metrics.provenance.json"):
         assert (method_dir / name).is_file()
     assert len(pd.read_csv(method_dir / "train_log.csv")) == 2
     assert (tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log").is_file()
+    assert yaml.safe_load((exp / "config.yaml").read_text())["train"]["epochs"] == 2
 
     # Rerunning one rule reuses everything upstream of it.
-    plan = _snakemake(["-n", "--cores", "2", "--configfile", str(config), "--forcerun", "score"], cwd=tmp_path).stdout
-    stats = plan[plan.index("Job stats") :]
+    stats = _plan(config, tmp_path, "--forcerun", "score")
     for rule in ("train", "describe", "cache", "prepare", "retrieve"):
         assert f"\n{rule} " not in stats, f"{rule} would rerun:\n{stats}"
     assert "\nscore " in stats and "\nreport " in stats
-    before = (method_dir / "checkpoint.pt").stat().st_mtime_ns
+    trained = {n: (method_dir / n).stat().st_mtime_ns for n in ("checkpoint.pt", "train_log.csv")}
     _snakemake(["--cores", "2", "--configfile", str(config), "--forcerun", "score"], cwd=tmp_path)
-    assert (method_dir / "checkpoint.pt").stat().st_mtime_ns == before
-    nothing = _snakemake(["-n", "--cores", "2", "--configfile", str(config)], cwd=tmp_path).stdout
-    assert "Nothing to be done" in nothing
+    assert "Nothing to be done" in _plan(config, tmp_path)
+
+    # A new tolerance rescores and leaves the model and its logs alone.
+    tolerance = "--config=datasets={demo_route: {tolerance: 3}}"
+    stats = _plan(config, tmp_path, tolerance)
+    for rule in ("train", "describe", "cache", "prepare", "retrieve"):
+        assert f"\n{rule} " not in stats, f"{rule} would rerun:\n{stats}"
+    _snakemake(["--cores", "2", "--configfile", str(config), tolerance], cwd=tmp_path)
+    assert {n: (method_dir / n).stat().st_mtime_ns for n in trained} == trained
+    assert (pd.read_csv(exp / "metrics.csv")["tolerance"] == 3).all()
+
+    # A nested override from the command line retrains; a bad one is one clear line.
+    assert "\ntrain " in _plan(config, tmp_path, "--config=train={epochs: 3, lr: 1e-4}")
+    bad = _snakemake(
+        ["-n", "--cores", "1", "--configfile", str(config), "--config=train={epochs: 0}"], cwd=tmp_path, check=False
+    )
+    assert bad.returncode != 0 and "train.epochs must be at least 1, got 0" in bad.stdout + bad.stderr
     _snakemake(["--report", str(tmp_path / "report.html"), "--configfile", str(config)], cwd=tmp_path)
     assert (tmp_path / "report.html").stat().st_size > 10_000
 

@@ -9,7 +9,6 @@ incomplete.
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from acmnet.artifacts import Manifest, cache_meta_path, provenance, write_cache_meta
+from acmnet.artifacts import Manifest, pixel_digest, provenance, write_cache_meta
 from acmnet.data import manifest as mf
 from acmnet.io import atomic_path, load_rgb
-
-
-def pixel_digest(image: np.ndarray) -> str:
-    """Digest of one cached image's pixels (shape and bytes), 16 hex digits."""
-    return hashlib.blake2b(str(image.shape).encode() + image.tobytes(), digest_size=8).hexdigest()
 
 
 def _resolve(root: Path, images: list[str]) -> list[Path]:
@@ -61,10 +55,10 @@ def build_cache(manifest: Manifest, root: Path, out: Path, image_size: tuple[int
     height, width = image_size
     paths = _resolve(Path(root), images)
     out, digests, broken = Path(out), [], []
-    cache_meta_path(out).unlink(missing_ok=True)  # an old index must not describe the new array
     with atomic_path(out) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        try:  # on an error or a stop signal the images not yet decoded are dropped, not waited for
             decoded = pool.map(lambda p: _decode(p, (height, width)), paths)
             for i, img in enumerate(tqdm(decoded, total=len(paths), desc="cache", unit="img", disable=not progress)):
                 if isinstance(img, str):
@@ -72,6 +66,8 @@ def build_cache(manifest: Manifest, root: Path, out: Path, image_size: tuple[int
                     continue
                 array[i] = img
                 digests.append(pixel_digest(img))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         array.flush()
         del array
         if broken:

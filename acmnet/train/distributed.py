@@ -26,6 +26,7 @@ class Group:
     rank: int
     world: int
     device: torch.device
+    owned: bool = False  # this process group was started by `join` (and is left by `leave`)
 
     @property
     def main(self) -> bool:
@@ -43,9 +44,20 @@ def join(device_name: str) -> Group:
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
+    owned = not torch.distributed.is_initialized()
+    if owned:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Group(torch.distributed.get_rank(), world, device)
+    return Group(torch.distributed.get_rank(), world, device, owned)
+
+
+def leave(group: Group, wait: bool = True) -> None:
+    """End a process group that `join` started. With `wait`, every rank first waits for the
+    others, so none tears down its connections while another still uses them (a rank torn down
+    mid-collective aborts the others); after an error there is nobody to wait for."""
+    if group.owned and torch.distributed.is_initialized():
+        if wait:
+            torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def mean_loss_and_stop(loss: torch.Tensor, stop: bool, group: Group) -> tuple[float, bool]:

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acmnet.artifacts import ImageCache, load_cache, load_manifest, provenance, save_checkpoint
+from acmnet.artifacts import ImageCache, Manifest, load_cache, load_manifest, provenance, save_checkpoint
 from acmnet.config import Config, TrainConfig
 from acmnet.device import amp_dtype_for
 from acmnet.methods.acmnet import AcmNet, build_model
 from acmnet.train.augment import build_appearance_augmentation
 from acmnet.train.batchnorm import to_global_batchnorm
 from acmnet.train.checkpoint import Checkpointer, Progress, rng_state, training_digest
-from acmnet.train.distributed import Group, barrier, check_replicas_agree, join, mean_loss_and_stop
+from acmnet.train.distributed import Group, barrier, check_replicas_agree, join, leave, mean_loss_and_stop
 from acmnet.train.logger import TrainLogger, write_log
 from acmnet.train.step import LOSS_TERMS, TrainingError, set_train_mode, step_losses
 from acmnet.train.views import ViewQueue
@@ -134,12 +134,34 @@ def train(
             f"({tcfg.batch_size}): lower the batch size or add training images"
         )
     group = join(cfg.device)
+    try:
+        out = _train_in_group(cfg, tcfg, method, manifest, cache, train_index, Path(out_dir), runs_dir, group, progress)
+    except BaseException:
+        leave(group, wait=False)  # the other ranks may never reach a barrier
+        raise
+    leave(group)
+    return out
+
+
+def _train_in_group(
+    cfg: Config,
+    tcfg: TrainConfig,
+    method: str,
+    manifest: Manifest,
+    cache: ImageCache,
+    train_index: np.ndarray,
+    out_dir: Path,
+    runs_dir: Path | None,
+    group: Group,
+    progress: bool,
+) -> Path:
+    """Find the run by its training digest; train it unless complete; publish it into `out_dir`."""
     if tcfg.batch_size % group.world:
         raise TrainingError(
             f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({group.world})"
         )
     settings = {**cfg.settings("train", method=method), "train_images": cache.rows_digest(train_index)}
-    runs = Path(runs_dir) if runs_dir is not None else Path(out_dir) / "runs"
+    runs = Path(runs_dir) if runs_dir is not None else out_dir / "runs"
     ckpt = Checkpointer(runs, training_digest(settings, settings["train_images"]), group)
     with ckpt.lock():
         if ckpt.complete:
@@ -148,7 +170,7 @@ def train(
             prov = provenance("train", settings, manifest=manifest, cache=cache)
             _run(cfg, tcfg, method, cache, train_index, ckpt, group, progress, prov)
         barrier(group)
-        return ckpt.publish(out_dir) if group.main else Path(out_dir) / "checkpoint.pt"
+        return ckpt.publish(out_dir) if group.main else out_dir / "checkpoint.pt"
 
 
 def _run(

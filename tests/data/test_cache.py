@@ -73,3 +73,44 @@ def test_incomplete_cache_is_refused(tmp_path):
     np.save(tmp_path / "c.npy", np.zeros((1, 2, 2, 3), dtype=np.uint8))
     with pytest.raises(ArtifactError, match="incomplete"):
         load_cache(tmp_path / "c.npy")
+
+
+def test_an_index_never_passes_for_another_array(tmp_path):
+    _images(tmp_path)
+    manifest = _manifest(tmp_path, ["0.png", "1.png", "2.png"])
+    write_cache(manifest, tmp_path, tmp_path / "c.npy", (8, 8))
+    np.save(tmp_path / "c.npy", np.zeros((3, 8, 8, 3), np.uint8))  # same shape, other pixels, old index
+    with pytest.raises(ArtifactError, match="not the array its index c.json describes"):
+        load_cache(tmp_path / "c.npy", manifest)
+
+
+def test_a_stop_during_caching_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """SIGTERM while images are decoded: the step stops at once (pending decodes dropped), exits
+    143 and removes its full-size temporary array."""
+    import os
+    import signal
+    import time
+
+    import acmnet.data.cache as cache_module
+    from acmnet.cli import main
+
+    names = [f"{i}.png" for i in range(200)]
+    for name in names:
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name)
+    _manifest(tmp_path, names)
+    real, calls = cache_module._decode, []
+
+    def slow(path, size):
+        calls.append(path)
+        if len(calls) == 20:
+            os.kill(os.getpid(), signal.SIGTERM)  # a preempted job, part way through
+        time.sleep(0.02)
+        return real(path, size)
+
+    monkeypatch.setattr(cache_module, "_decode", slow)
+    (tmp_path / "c.yaml").write_text(f"datasets: {{d: {{type: folder_pair, root: {tmp_path}, reference: a, query: b}}}}")
+    out = tmp_path / "cache" / "c.npy"
+    code = main(["cache", "--config", str(tmp_path / "c.yaml"), "--dataset", "d", "--manifest", str(tmp_path / "m.csv"),
+                 "--out", str(out), "--workers", "2"])
+    assert code == 143 and len(calls) < 100  # stopped, pending decodes dropped rather than waited for
+    assert out.parent.is_dir() and not list(out.parent.iterdir())  # no hidden .c.*.tmp.npy left behind

@@ -29,11 +29,22 @@ def test_the_readme_example_is_a_working_method(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-    frame = pd.DataFrame({"image": ["0.png", "1.png", "2.png", "1.png"], "role": ["reference"] * 3 + ["query"],
-                          "place": [0, 1, 2, 1], "condition": ["a"] * 3 + ["b"]})
+    frame = pd.DataFrame(
+        {
+            "image": ["0.png", "1.png", "2.png", "1.png"],
+            "role": ["reference"] * 3 + ["query"],
+            "place": [0, 1, 2, 1],
+            "condition": ["a"] * 3 + ["b"],
+        }
+    )
     write_cache(write_manifest(frame, tmp_path / "m.csv"), tmp_path, tmp_path / "c.npy", (16, 16))
-    cfg = config_from_dict({"image_size": [16, 16], "methods": {"hist": {"kind": "histogram", "bins": 4}},
-                            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+    cfg = config_from_dict(
+        {
+            "image_size": [16, 16],
+            "methods": {"hist": {"kind": "histogram", "bins": 4}},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        }
+    )
     assert methods.trained_methods(cfg) == []
     out = describe(cfg, "hist", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "d.npz", progress=False)
     assert out.reference.shape == (3, 12)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from acmnet.methods.acmnet import build_model
 from acmnet.train.batchnorm import GlobalBatchNorm, to_global_batchnorm
-from tests.conftest import TINY, free_port
+from tests.conftest import TINY, leave_group, rank_environment, spawn_ranks
 
 WORLD, N = 2, 3
 
@@ -31,8 +28,8 @@ def _forward(model, images, weights):
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    rank_environment(rank, port, WORLD)
+    dist.init_process_group("gloo")
     torch.set_num_threads(1)
     try:
         result = {}
@@ -50,12 +47,12 @@ def _worker(rank: int, port: int, out: str) -> None:
             }
         torch.save(result, f"{out}.{rank}")
     finally:
-        dist.destroy_process_group()
+        leave_group()
 
 
 def test_two_ranks_normalise_like_one_process_on_the_whole_batch(tmp_path):
     out = str(tmp_path / "result")
-    mp.start_processes(_worker, args=(free_port(), out), nprocs=WORLD, start_method="spawn")
+    spawn_ranks(_worker, (out,), WORLD)
     parts = [torch.load(f"{out}.{r}") for r in range(WORLD)]
 
     model, images, weights = _model_and_batch()

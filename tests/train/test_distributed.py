@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import torch
-import torch.multiprocessing as mp
 
 from acmnet.artifacts import load_checkpoint
-from tests.conftest import free_port
+from tests.conftest import rank_environment, spawn_ranks
 from tests.train.test_loop import _run_dir, _setup
 
 
@@ -21,9 +18,7 @@ def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int
     import acmnet.train.loop as train_module
     from acmnet.train import train
 
-    os.environ.update(
-        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
-    )
+    rank_environment(rank, port)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     if dies_at:
@@ -41,13 +36,11 @@ def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int
     except KeyboardInterrupt:
         if not dies_at:
             raise
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    assert not torch.distributed.is_initialized()  # train leaves the process group it joined
 
 
 def _spawn(cfg, root, out: str, dies_at: int = 0) -> None:
-    mp.start_processes(_worker, args=(free_port(), cfg, str(root), out, dies_at), nprocs=2, start_method="spawn")
+    spawn_ranks(_worker, (cfg, str(root), out, dies_at))
 
 
 def test_two_processes_train_one_model(tmp_path):

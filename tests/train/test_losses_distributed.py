@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from acmnet.train.losses import eq10, nt_xent
-from tests.conftest import free_port
+from tests.conftest import leave_group, rank_environment, spawn_ranks
 
 WORLD = 2
 N, D, TAU = 3, 8, 0.1
@@ -22,8 +19,8 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _worker(rank: int, port: int, name: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    rank_environment(rank, port, WORLD)
+    dist.init_process_group("gloo")
     try:
         z0, z1 = _batch()
         mine0 = z0[rank * N : (rank + 1) * N].clone().requires_grad_(True)
@@ -32,13 +29,13 @@ def _worker(rank: int, port: int, name: str, out: str) -> None:
         loss.backward()
         torch.save({"loss": loss.detach(), "g0": mine0.grad, "g1": mine1.grad}, f"{out}.{rank}")
     finally:
-        dist.destroy_process_group()
+        leave_group()
 
 
 @pytest.mark.parametrize("name, loss_fn", [("ntxent", nt_xent), ("eq10", eq10)])
 def test_gathered_loss_and_gradients_equal_one_process_on_the_whole_batch(tmp_path, name, loss_fn):
     out = str(tmp_path / "result")
-    mp.start_processes(_worker, args=(free_port(), name, out), nprocs=WORLD, start_method="spawn")
+    spawn_ranks(_worker, (name, out), WORLD)
     parts = [torch.load(f"{out}.{r}") for r in range(WORLD)]
 
     z0, z1 = _batch()
