@@ -56,10 +56,13 @@ def bounded(
 class ModelConfig:
     """Encoder E, projector P_A and rotation head P_G (SPEC.md, Method)."""
 
-    backbone: str = "resnet50"  # any timm model name
+    backbone: str = "resnet50.a1_in1k"  # any timm model name; a tag names the weights (timm resolves resnet50 to it)
     pretrained: bool = True  # ImageNet weights for the backbone
     weights: str | None = None  # local weights file, or a packaged name; else timm's hub download
-    projector_hidden: int = bounded(2048, lo=1)  # P_A hidden width (paper: "1-layer perceptron", not printed)
+    # P_A, "a 1-layer perceptron with batch norm and ReLU" to 1024-d. Two readings: `2` (default,
+    # SPEC.md): Linear(D, hidden) -> BN -> ReLU -> Linear(hidden, dim); `1`: Linear(D, dim) -> BN -> ReLU.
+    projector_layers: Literal[1, 2] = 2
+    projector_hidden: int = bounded(2048, lo=1)  # P_A hidden width (not printed; with projector_layers 2)
     projector_dim: int = bounded(1024, lo=1)  # descriptor size (paper: 1024)
     rotation_hidden: int = bounded(512, lo=1)  # P_G hidden width (not printed)
 
@@ -148,6 +151,9 @@ class TrainConfig:
     rotation_weight: float = bounded(1.0, lo=0.0)  # lambda of eq. 12; 0 gives the contrastive-only ablation
     rotation_reduction: Literal["mean", "sum"] = "mean"
     rotation_views: Literal["all", "one"] = "all"  # all four rotations, or one random per image
+    # One encoder pass over all 5N views (`joint`, batch-norm statistics over the joint batch), or one
+    # pass for the 2N contrastive views and one for the 4N rotation views (`separate`, statistics not mixed).
+    encoder_passes: Literal["joint", "separate"] = "joint"
     # Encoder batch-norm statistics during training (not mentioned in the paper): `update` is
     # plain PyTorch training; `frozen` keeps the pretrained running mean/var (affine still learnt),
     # so the statistics of augmented and rotated views do not leak into test-time descriptors.
@@ -278,6 +284,11 @@ class Config:
         merged = merge(dataclasses.asdict(self.train), overrides)
         return build_dataclass(TrainConfig, merged, f"methods.{method}.train")
 
+    def model_for(self, method: str) -> ModelConfig:
+        """The model of a method: `model` with the method's `model:` overrides (trained kinds)."""
+        overrides = getattr(self.method(method).options, "model", None) or {}
+        return build_dataclass(ModelConfig, merge(dataclasses.asdict(self.model), overrides), f"methods.{method}.model")
+
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
@@ -290,7 +301,8 @@ class Config:
             view["dataset"] = view["datasets"][dataset]
         if method is not None:
             view["method"] = view["methods"][method]
-            if self.methods[method].options is not None and hasattr(self.methods[method].options, "train"):
+            view["method"]["model"] = dataclasses.asdict(self.model_for(method))
+            if hasattr(self.methods[method].options, "train"):
                 trained = dataclasses.asdict(self.train_for(method))
                 view["method"]["options"]["train"] = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
         return {path: _lookup(view, path) for path in STEP_SETTINGS[step]}
@@ -307,8 +319,8 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "synthesize": ("dataset.type", "dataset.options"),
     "prepare": ("dataset.type", "dataset.root", "dataset.options"),
     "cache": ("image_size",),
-    "train": ("seed", "image_size", "model", "augment", "method.kind", "method.options.train"),
-    "describe": ("image_size", "model", "method"),
+    "train": ("seed", "image_size", "augment", "method.kind", "method.model", "method.options.train"),
+    "describe": ("image_size", "method"),
     "retrieve": ("evaluate.top_k",),
     "score": (
         "dataset.tolerance",

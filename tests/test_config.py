@@ -8,7 +8,7 @@ MINIMAL = {"datasets": {"d": {"type": "folder_pair", "root": "x", "reference": "
 
 def test_defaults_are_the_paper_settings():
     cfg = config_from_dict(MINIMAL)
-    assert cfg.model.backbone == "resnet50" and cfg.model.projector_dim == 1024
+    assert cfg.model.backbone == "resnet50.a1_in1k" and cfg.model.projector_dim == 1024
     assert cfg.train.tau == 0.01 and cfg.train.lr == 0.003 and cfg.train.batch_size == 64
     assert cfg.train.epochs == 1000 and cfg.train.rotation_weight == 1.0
     assert cfg.train.contrastive == "ntxent" and cfg.train.rotation_reduction == "mean"

@@ -23,6 +23,23 @@ if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint
 
 
+def projector(width: int, cfg: ModelConfig) -> nn.Sequential:
+    """P_A, "a 1-layer perceptron with batch norm and ReLU" to `projector_dim` (paper section 3.3).
+
+    `projector_layers: 2` (SPEC.md decision): Linear(width, hidden) -> BN -> ReLU -> Linear(hidden, dim);
+    `projector_layers: 1` (the literal reading): Linear(width, dim) -> BN -> ReLU.
+    """
+    if cfg.projector_layers == 1:
+        dim = cfg.projector_dim
+        return nn.Sequential(nn.Linear(width, dim), nn.BatchNorm1d(dim), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Linear(width, cfg.projector_hidden),
+        nn.BatchNorm1d(cfg.projector_hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(cfg.projector_hidden, cfg.projector_dim),
+    )
+
+
 class AcmNet(nn.Module):
     """Shared encoder with the appearance projector P_A and the rotation classifier P_G."""
 
@@ -33,13 +50,7 @@ class AcmNet(nn.Module):
         mean, std = input_normalization(encoder)
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
-        # P_A: "1-layer perceptron with batch norm and ReLU", 1024-d output (SPEC.md decision).
-        self.projector = nn.Sequential(
-            nn.Linear(width, cfg.projector_hidden),
-            nn.BatchNorm1d(cfg.projector_hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(cfg.projector_hidden, cfg.projector_dim),
-        )
+        self.projector = projector(width, cfg)
         # P_G: "1-layer perceptron with layer norm and ReLU", 4 rotation classes.
         self.rotation_head = nn.Sequential(
             nn.Linear(width, cfg.rotation_hidden),
@@ -84,6 +95,7 @@ class AcmNetOptions:
     """Options of a `kind: acmnet` method."""
 
     train: dict[str, Any] = field(default_factory=dict)  # overrides of the top-level `train` section
+    model: dict[str, Any] = field(default_factory=dict)  # overrides of the top-level `model` section
     descriptor: Literal["projector", "encoder"] = "projector"  # the paper's normalize(P_A(E(x))), or E(x)
 
 
@@ -107,6 +119,7 @@ def _label(cfg: Config, name: str, options: AcmNetOptions) -> str:
 
 def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
     tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
+    cfg.model_for(name)
     height, width = cfg.image_size
     if tcfg.rotation_weight > 0 and height != width:
         raise ConfigError(

@@ -75,6 +75,7 @@ import pandas as pd
 from acmnet.artifacts import load_metrics
 from acmnet.config import Config
 from acmnet.io import atomic_write_text
+from acmnet.report.captions import settings_sentence, tex_escape
 from acmnet.report.published import (
     DAY_CONDITIONS,
     NIGHT_CONDITIONS,
@@ -84,8 +85,7 @@ from acmnet.report.published import (
     PublishedResults,
     load_published,
 )
-from acmnet.report.tables import _rank_marks
-from acmnet.report.tables import caption as _config_caption
+from acmnet.report.tables import rank_marks
 
 PAPER_TABLES = ("table2", "table3", "table4")
 
@@ -117,29 +117,6 @@ class PaperTablesError(ValueError):
 
 
 # --- LaTeX text -----------------------------------------------------------------------------------
-
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "_": r"\_",
-    "%": r"\%",
-    "&": r"\&",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "×": r"$\times$",
-    "–": "--",
-    "—": "---",
-}
-_TEX_PATTERN = re.compile("|".join(re.escape(k) for k in _TEX_SPECIAL))
-
-
-def tex_escape(text: object) -> str:
-    """Plain text -> LaTeX text (one pass, so replacements are never escaped twice)."""
-    return _TEX_PATTERN.sub(lambda m: _TEX_SPECIAL[m.group()], str(text))
 
 
 def _mark(text: str, mark: str | None) -> str:
@@ -203,7 +180,7 @@ def _marks(rows: list[_Row], keys: Iterable[object]) -> dict[tuple[int, object],
     marks = {}
     for key in keys:
         values = pd.Series([float(r.cells[key]) if r.cells.get(key) else math.nan for r in rows], dtype=float)
-        for i, mark in _rank_marks(values).items():
+        for i, mark in rank_marks(values).items():
             marks[(i, key)] = mark
     return marks
 
@@ -402,16 +379,6 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
 
 # --- captions and documents -----------------------------------------------------------------------
 
-_MARKS_SENTENCE = " Best in bold, second in italic, per query set."
-
-
-def _choices(cfg: Config) -> str:
-    """The paper-silent choices of `cfg`: :func:`acmnet.report.tables.caption` from ``Experiment ...`` on,
-    without its marks sentence (the protocol of our rows is stated from the measured files)."""
-    text = _config_caption(cfg).removesuffix(_MARKS_SENTENCE)
-    start = text.find("Experiment ")
-    return text[start:] if start >= 0 else text
-
 
 def _references(pub: PublishedResults, table: str) -> str:
     cites = {}
@@ -457,7 +424,7 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
     if measured.rows:
         parts.append(tex_escape("Our rows (ours, to one decimal): " + "; ".join(measured.notes) + "."))
         if cfg is not None:
-            parts.append("Our rows' settings: " + _choices(cfg))
+            parts.append(settings_sentence(cfg))
     else:
         parts.append("No measured rows: the published numbers alone, to check the transcription.")
     parts.append(

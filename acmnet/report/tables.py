@@ -9,6 +9,7 @@ import pandas as pd
 from acmnet.artifacts import load_metrics
 from acmnet.config import Config
 from acmnet.io import atomic_write_text
+from acmnet.report.captions import settings_sentence, tex_escape
 
 
 def merge_metrics(paths: list[Path]) -> pd.DataFrame:
@@ -20,13 +21,7 @@ def merge_metrics(paths: list[Path]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
-        text = text.replace(a, b)
-    return text
-
-
-def _rank_marks(values: pd.Series) -> dict[int, str]:
+def rank_marks(values: pd.Series) -> dict[int, str]:
     """Index -> 'best' / 'second' for the highest and second-highest distinct values."""
     distinct = sorted(set(values.dropna()), reverse=True)
     marks = {}
@@ -39,18 +34,12 @@ def _rank_marks(values: pd.Series) -> dict[int, str]:
 
 
 def caption(cfg: Config) -> str:
-    """The protocol and the paper-silent choices behind the measured rows."""
-    t, m = cfg.train, cfg.model
-    tol = ", ".join(f"{_latex_escape(n)} $\\pm${d.tolerance}" for n, d in cfg.datasets.items())
+    """The protocol and the paper-silent choices behind the measured rows (LaTeX)."""
+    tol = ", ".join(f"{tex_escape(n)} ±{d.tolerance}" for n, d in cfg.datasets.items()).replace("±", r"$\pm$")
     return (
-        f"Recall@N (\\%) of each query set against its reference set; a retrieval is correct within the "
-        f"place tolerance ({tol}); every query counts. Experiment \\texttt{{{_latex_escape(cfg.experiment)}}}: "
-        f"backbone \\texttt{{{_latex_escape(m.backbone)}}}, images {cfg.image_size[0]}$\\times${cfg.image_size[1]} "
-        f"(resized, no crop), descriptor {m.projector_dim}-d (projector hidden {m.projector_hidden}), "
-        f"contrastive loss {_latex_escape(t.contrastive)} at $\\tau={t.tau:g}$, rotation loss {t.rotation_reduction} "
-        f"($\\lambda={t.rotation_weight:g}$), Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, "
-        f"schedule {t.schedule}, batch {t.batch_size}, {t.epochs} epochs, encoder batch-norm statistics "
-        f"{t.encoder_bn}. Best in bold, second in italic, per query set."
+        "Recall@N (\\%) of each query set against its reference set; a retrieval is correct within the place "
+        f"tolerance ({tol}); every query counts. {settings_sentence(cfg)} "
+        "Best in bold, second in italic, per query set."
     )
 
 
@@ -60,7 +49,7 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
     marks: dict[tuple[int, str], str] = {}
     for _, group in table.groupby(["dataset", "queries"], sort=False):
         for col in cols:
-            for idx, mark in _rank_marks(group[col]).items():
+            for idx, mark in rank_marks(group[col]).items():
                 marks[(idx, col)] = mark
     lines = [
         r"\begin{table}[t]",
@@ -76,9 +65,9 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
         if previous is not None and key != previous:
             lines.append(r"\midrule")
         cells = [
-            _latex_escape(str(row["dataset"])),
-            _latex_escape(str(row["queries"])),
-            _latex_escape(str(row["method"])),
+            tex_escape(str(row["dataset"])),
+            tex_escape(str(row["queries"])),
+            tex_escape(str(row["method"])),
         ]
         for col in cols:
             text = f"{row[col]:.1f}"

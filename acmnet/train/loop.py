@@ -53,13 +53,13 @@ class Setup:
     channels_last: bool
 
 
-def _setup(cfg: Config, tcfg: TrainConfig, group: Group, total_steps: int) -> Setup:
+def _setup(cfg: Config, method: str, tcfg: TrainConfig, group: Group, total_steps: int) -> Setup:
     """Model, optimiser, schedule and augmentation on the training device (random draws in a fixed order)."""
     device = group.device
     torch.manual_seed(cfg.seed)
     if device.type == "cuda":  # fixed input sizes: let cuDNN time its algorithms once
         torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
-    model = build_model(cfg.model).to(device)
+    model = build_model(cfg.model_for(method)).to(device)
     channels_last = tcfg.channels_last == "on"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -187,7 +187,7 @@ def _run(
     """Resume or start the run in `ckpt.dir` and train it to the end; write its checkpoint.pt."""
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
     total_steps = steps_per_epoch * tcfg.epochs
-    setup = _setup(cfg, tcfg, group, total_steps)
+    setup = _setup(cfg, method, tcfg, group, total_steps)
     generator = np.random.default_rng(cfg.seed)  # the same batch order on every rank
     state, logs = ckpt.resume(setup.model, setup.optimizer, setup.scheduler, generator, cfg.seed)
     if state.step:
@@ -229,7 +229,7 @@ def _run(
             "world_size": group.world,
             "training_digest": ckpt.digest,
         }
-        save_checkpoint(ckpt.final, setup.model.state_dict(), asdict(cfg.model), asdict(tcfg), info, prov)
+        save_checkpoint(ckpt.final, setup.model.state_dict(), asdict(cfg.model_for(method)), asdict(tcfg), info, prov)
 
 
 def _epoch(

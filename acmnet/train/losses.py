@@ -6,15 +6,33 @@ Contrastive loss L_C over N positive pairs (z0[i], z1[i]) with cosine similariti
 - `eq10`: eq. 10 as printed: the denominator sums over the views of the other places only
   (k != i), which drops the positive pair ("decoupled" contrastive loss, Yeh et al. 2022).
 Both average over the 2N anchors (eq. 9). At tau = 0.01 the logits reach 100, so everything is
-computed in float32 as log-sum-exp over logits, never with `exp` directly.
+computed in float32 as log-sum-exp over logits, never with `exp` directly, also inside an autocast
+region (mixed precision is switched off for the similarity matmul: in bf16 it would be off by up to
+about 0.5 in the logits at tau = 0.01).
 
 Rotation loss L_P (eq. 11): cross-entropy over the 4 rotation classes, mean (default) or sum.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
+
+
+def full_precision(loss: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Run `loss` with autocast switched off, on float32 copies of its tensor arguments."""
+
+    @functools.wraps(loss)
+    def wrapped(*args, **kwargs):
+        device = next(a.device.type for a in args if isinstance(a, torch.Tensor))
+        args = [a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        with torch.autocast(device_type=device, enabled=False):
+            return loss(*args, **kwargs)
+
+    return wrapped
 
 
 def gather_views(z0: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -53,6 +71,7 @@ def _logits_and_targets(
     return logits, positive, rows
 
 
+@full_precision
 def nt_xent(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
     """SimCLR NT-Xent. z0, z1: (N, D) projections of the two views (any norm). Scalar, float32.
 
@@ -64,6 +83,7 @@ def nt_xent(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
     return F.cross_entropy(logits, positive)
 
 
+@full_precision
 def eq10(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> torch.Tensor:
     """Eq. 10 as printed: positive over the 2M - 2 views of other places. Scalar, float32."""
     logits, positive, rows = _logits_and_targets(z0, z1, tau)
@@ -79,11 +99,13 @@ def contrastive_loss(name: str, z0: torch.Tensor, z1: torch.Tensor, tau: float) 
     return CONTRASTIVE_LOSSES[name](z0, z1, tau)
 
 
+@full_precision
 def rotation_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of rotation logits (M, 4) against labels (M,) in {0, 1, 2, 3}; float32."""
     return F.cross_entropy(logits.float(), labels, reduction=reduction)
 
 
+@full_precision
 def positive_alignment(z0: torch.Tensor, z1: torch.Tensor) -> torch.Tensor:
     """Mean cosine similarity of the positive pairs (a training diagnostic), float32 scalar."""
     return F.cosine_similarity(z0.float(), z1.float(), dim=-1).mean()

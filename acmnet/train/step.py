@@ -34,13 +34,31 @@ def set_train_mode(model: AcmNet, tcfg: TrainConfig) -> None:
                 module.eval()
 
 
-def _rotation_features(feats: torch.Tensor, views: Views, tcfg: TrainConfig) -> torch.Tensor:
-    """The encoder features of the rotation views, in the order of `views.rotation_labels`."""
+def _rotation_features(feats: torch.Tensor, views: Views, tcfg: TrainConfig, first: int) -> torch.Tensor:
+    """The features of the rotation views, in the order of `views.rotation_labels`, from `feats`
+    whose first n rows are the originals' and whose rotated views start at row `first`."""
     n = views.n
-    first = 2 * n if tcfg.contrastive_weight > 0 else n
     if tcfg.rotation_views == "all":
         return torch.cat([feats[:n], feats[first:]])
     return torch.where((views.rotation_labels == 0)[:, None], feats[:n], feats[first:])
+
+
+def encode(model: torch.nn.Module, views: Views, tcfg: TrainConfig) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(features of [x; T_A(x)] (2n, D) or None, features of the rotation views or None).
+
+    `encoder_passes: joint`: one pass over every view, the original's features shared by both
+    branches (batch-norm statistics over the joint batch); `separate`: one pass per branch, the
+    originals going through both (statistics of each branch's views alone).
+    """
+    n, contrastive, rotation = views.n, tcfg.contrastive_weight > 0, tcfg.rotation_weight > 0
+    first_rot = 2 * n if contrastive else n
+    if tcfg.encoder_passes == "joint" or not (contrastive and rotation):
+        feats = model(views.batch)
+        pair = feats[: 2 * n] if contrastive else None
+        return pair, _rotation_features(feats, views, tcfg, first_rot) if rotation else None
+    pair = model(views.batch[: 2 * n])
+    rotated = model(torch.cat([views.batch[:n], views.batch[first_rot:]]))
+    return pair, _rotation_features(rotated, views, tcfg, n)
 
 
 def step_losses(
@@ -49,19 +67,19 @@ def step_losses(
     tcfg: TrainConfig,
     amp_dtype: torch.dtype | None,
 ) -> StepOutput:
-    """One encoder pass over every view, then both heads and losses (autocast when `amp_dtype`)."""
+    """The encoder pass(es) over every view, then both heads and losses (autocast when `amp_dtype`)."""
     n = views.n
     core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
     zero = views.batch.new_zeros((), dtype=torch.float32)
     out = StepOutput(loss_contrastive=zero, positive_alignment=zero, loss_rotation=zero, rotation_accuracy=zero)
     with autocast(views.batch.device, amp_dtype):
-        feats = model(views.batch)
-        if tcfg.contrastive_weight > 0:
-            z = core.projector(feats[: 2 * n])
+        pair, rotated = encode(model, views, tcfg)
+        if pair is not None:
+            z = core.projector(pair)
             out["loss_contrastive"] = contrastive_loss(tcfg.contrastive, z[:n], z[n:], tcfg.tau)
             out["positive_alignment"] = positive_alignment(z[:n], z[n:]).detach()
-        if tcfg.rotation_weight > 0:
-            logits = core.rotation_head(_rotation_features(feats, views, tcfg))
+        if rotated is not None:
+            logits = core.rotation_head(rotated)
             out["loss_rotation"] = rotation_loss(logits, views.rotation_labels, tcfg.rotation_reduction)
             out["rotation_accuracy"] = (logits.argmax(-1) == views.rotation_labels).float().mean().detach()
     out["loss"] = tcfg.contrastive_weight * out["loss_contrastive"] + tcfg.rotation_weight * out["loss_rotation"]

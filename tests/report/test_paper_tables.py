@@ -141,7 +141,7 @@ def test_measured_rows_recompute_the_marks(tmp_path, cfg):
     assert cells(row_line(t2, "TransVPR [47]")) == [r"\textit{58.8}", r"\textbf{75.0}", "78.7"]
     assert cells(row_line(t2, "ACM-Net (published)")) == ["53.0", r"\textit{73.8}", r"\textit{80.2}"]
     # a frozen pretrained backbone is not labelled ACM-Net
-    assert cells(row_line(t2, r"resnet50 ImageNet, frozen, average-pooled (ours, imagenet\_avg)")) == [
+    assert cells(row_line(t2, r"resnet50.a1\_in1k ImageNet, frozen, average-pooled (ours, imagenet\_avg)")) == [
         "10.0",
         "10.0",
         "20.0",
@@ -181,7 +181,7 @@ def test_caption_states_protocol_and_choices(tmp_path, cfg):
         "ACM-Net (published) is the paper's own row",
         r"dataset nordland, winter queries (3450) against 3450 references, tolerance $\pm$2",
         "ntxent",
-        r"$\tau=0.01$",
+        r"$\tau$=0.01",
         r"224$\times$224",
         "1000 epochs",
         "Best in bold, second best in italic",
@@ -279,7 +279,7 @@ def test_robotcar_scores_join_table4(tmp_path, cfg):
     assert len(got) == 27 and got[0] == r"\textbf{20.0}" and got[-1] == "--" and got[1] == "1.0"
     assert cells(row_line(tex, "TransVPR [47]"))[0] == r"\textit{18.5}"
     assert "not directly comparable" in tex and "train-split queries (800 queries over 8 conditions)" not in tex
-    assert "(900 queries over 9 conditions)" in tex and "Experiment \\texttt{paper}" in tex
+    assert "(900 queries over 9 conditions)" in tex and "experiment paper" in tex
     # no query_set column: the benchmark's test queries, no local-score flag
     plain_scores = robotcar_csv(tmp_path / "rc2.csv", lambda c, k: 2.0, query_set=None)
     tex = render(tmp_path, robotcar_scores=plain_scores)["table4"]
@@ -366,7 +366,7 @@ def test_labels_name_each_kind_of_method(tmp_path):
         }
     )
     assert _method_label("acmnet", cfg).startswith("ACM-Net (ours")
-    assert _method_label("imagenet_gem", cfg).startswith("resnet50 ImageNet, frozen, GeM (p=3)-pooled")
+    assert _method_label("imagenet_gem", cfg).startswith(r"resnet50.a1\_in1k ImageNet, frozen, GeM (p=3)-pooled")
     assert _method_label("pixels+seq10", cfg).startswith(
         "Raw pixels 64x32, patch-normalised (8 px) + sequence matching (10)"
     )

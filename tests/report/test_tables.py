@@ -33,7 +33,7 @@ def test_caption_states_the_protocol_and_choices():
     for fragment in (
         "nord $\\pm$2",
         "ntxent",
-        "\\tau=0.01",
+        "$\\tau$=0.01",
         "224$\\times$224",
         "lr 0.003",
         "1000 epochs",
@@ -59,3 +59,36 @@ def test_merge_groups_rows_by_query_set_in_first_appearance_order(tmp_path):
         ("night", "acmnet"),
         ("night", "imagenet"),
     ]
+
+
+def test_caption_names_every_paper_silent_choice():
+    from acmnet.report.captions import choices
+
+    cfg = config_from_dict(
+        {
+            "model": {"backbone": "resnet50.a1_in1k"},
+            "methods": {
+                "acmnet": {},
+                "acmnet_sum": {"kind": "acmnet", "train": {"rotation_reduction": "sum"}},
+                "acmnet_1layer": {"kind": "acmnet", "model": {"projector_layers": 1}},
+                "acmnet_encoder": {"kind": "acmnet", "descriptor": "encoder"},
+            },
+            "datasets": {"alderley": {"type": "alderley", "root": "."}, "robotcar": {"type": "robotcar", "root": "."}},
+        }
+    )
+    text = "; ".join(choices(cfg))
+    for fragment in (
+        "backbone resnet50.a1_in1k (ImageNet weights of timm's hub)",
+        "P_A Linear-BN-ReLU-Linear (hidden 2048) to 1024-d",
+        "P_G Linear-LN-ReLU-Linear (hidden 512)",
+        "mixed precision: bf16 autocast on CUDA",
+        "batch-norm statistics over the joint 5N batch",
+        "encoder batch-norm running statistics update",
+        "magnitudes of ours (the augment section of the run's config.yaml",
+        "the night frames that framematches.csv pairs with day frames (the paper's 14607) (query_set: matched)",
+        "RobotCar reference database: the rear-camera overcast-reference images (our reading",
+        "row acmnet_sum: rotation_reduction sum",
+        "row acmnet_1layer: projector_layers 1",
+        "row acmnet_encoder: descriptor encoder",
+    ):
+        assert fragment in text, fragment

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from acmnet.train.losses import eq10, nt_xent, positive_alignment, rotation_loss
 
@@ -93,3 +94,24 @@ def test_positive_alignment_is_mean_cosine():
     z0 = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     z1 = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
     assert positive_alignment(z0, z1).item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", ["ntxent", "eq10"])
+def test_contrastive_logits_stay_float32_inside_autocast(name):
+    """Under bf16 autocast the similarity matmul would run in bf16 (logits off by up to ~0.5 at
+    tau 0.01); the losses switch autocast off and match the float32 computation."""
+    from acmnet.train.losses import CONTRASTIVE_LOSSES
+
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(16, 64, generator=g), torch.randn(16, 64, generator=g)
+    exact = CONTRASTIVE_LOSSES[name](z0, z1, 0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = CONTRASTIVE_LOSSES[name](z0.bfloat16(), z1.bfloat16(), 0.01)
+        naive = F.normalize(z0, dim=-1) @ F.normalize(z1, dim=-1).T / 0.01  # what autocast would compute
+    assert mixed.dtype == torch.float32
+    bf16_inputs = CONTRASTIVE_LOSSES[name](z0.bfloat16().float(), z1.bfloat16().float(), 0.01)
+    torch.testing.assert_close(mixed, bf16_inputs, rtol=1e-6, atol=1e-6)  # only the inputs' rounding remains
+    assert naive.dtype == torch.bfloat16
+    exact_logits = F.normalize(z0, dim=-1) @ F.normalize(z1, dim=-1).T / 0.01
+    assert (naive.float() - exact_logits).abs().max() > 0.05  # the error the guard removes
+    assert abs(mixed.item() - exact.item()) < 0.05

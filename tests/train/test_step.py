@@ -86,3 +86,51 @@ def test_encoder_bn_statistics_update_or_stay(mode, changes):
     moved = any(not torch.equal(before[k], after[k]) for k in before)
     assert moved is changes
     assert model.projector[1].training  # the projector's batch norm always trains
+
+
+def test_a_bf16_step_runs_on_the_cpu_with_float32_losses():
+    model = build_model(TINY)
+    out = training_step(
+        model,
+        build_appearance_augmentation(AugmentConfig()),
+        torch.rand(4, 3, 32, 32),
+        TrainConfig(amp="bf16"),
+        torch.bfloat16,
+    )
+    for key in ("loss", "loss_contrastive", "loss_rotation"):
+        assert out[key].dtype == torch.float32 and torch.isfinite(out[key]), key
+    out["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_separate_encoder_passes_keep_batch_norm_statistics_apart(monkeypatch):
+    """`encoder_passes: separate`: the 2N contrastive views and the 4N rotation views (originals
+    again) go through the encoder in two passes, so neither branch's batch-norm statistics see
+    the other's images; `joint` is one pass over 5N."""
+    sizes = []
+    model = build_model(TINY)
+    original = model.features
+    monkeypatch.setattr(model, "features", lambda x: sizes.append(len(x)) or original(x))
+    augment = build_appearance_augmentation(AugmentConfig())
+    images = torch.rand(4, 3, 32, 32)
+    torch.manual_seed(0)
+    joint = training_step(model, augment, images, TrainConfig(), None)
+    torch.manual_seed(0)
+    separate = training_step(model, augment, images, TrainConfig(encoder_passes="separate"), None)
+    assert sizes == [20, 8, 16]
+    # batch norm in training mode: other batches, other statistics, other features and losses
+    assert not torch.isclose(joint["loss_rotation"], separate["loss_rotation"])
+    model.eval()  # without batch statistics both readings compute the same thing
+    torch.manual_seed(0)
+    a = training_step(model, augment, images, TrainConfig(), None)
+    torch.manual_seed(0)
+    b = training_step(model, augment, images, TrainConfig(encoder_passes="separate"), None)
+    torch.testing.assert_close(a["loss"], b["loss"])
+
+
+def test_one_layer_projector_reading():
+    from dataclasses import replace
+
+    model = build_model(replace(TINY, projector_layers=1))
+    assert [type(m).__name__ for m in model.projector] == ["Linear", "BatchNorm1d", "ReLU"]
+    assert model.projector[0].out_features == TINY.projector_dim

@@ -348,5 +348,13 @@ def prepare(root: Path, opts: AlderleyOptions, name: str = "alderley") -> pd.Dat
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
+def protocol(opts: AlderleyOptions) -> str:
+    """The query set and the night folder, for captions."""
+    queries = ("the night frames that framematches.csv pairs with day frames (the paper's 14607)"
+               if opts.query_set == "matched" else
+               "every night frame between the first and last paired one, placed at the nearest pair's day frame")
+    return f"Alderley queries: {queries} (query_set: {opts.query_set}); night drive {opts.night_folder}"
+
+
 DATASET = DatasetType(name="alderley", options=AlderleyOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", paper_table="table3")
+                      sources=SOURCES, scoring="recall", paper_table="table3", protocol=protocol)

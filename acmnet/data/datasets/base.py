@@ -50,6 +50,8 @@ class DatasetType:
     scoring: `recall` (recall@N, place window) or `pose` (localisation by the top-1 reference pose).
     paper_table: the paper's table its rows join (`table2`, `table3`, `table4`), or None.
     synthesize: for generated datasets, (root, options, name) -> None renders the data into root.
+    protocol: options -> a sentence for table captions naming the choices of ours (not the
+        paper's) that decide what is measured on this dataset; None when there are none.
     """
 
     name: str
@@ -60,6 +62,7 @@ class DatasetType:
     scoring: Scoring = "recall"
     paper_table: str | None = None
     synthesize: Callable[[Path, Any, str], Any] | None = None
+    protocol: Callable[[Any], str] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""

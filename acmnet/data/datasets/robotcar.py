@@ -343,5 +343,11 @@ def check_layout(root: Path, opts: RobotCarOptions) -> None:
     _layout(root, opts)
 
 
+def protocol(opts: RobotCarOptions) -> str:
+    """The reference database and the train-file reading, for captions."""
+    return ("RobotCar reference database: the rear-camera overcast-reference images (our reading; the paper "
+            f"names them as training images); v2 train-split poses read as {opts.train_convention}")
+
+
 DATASET = DatasetType(name="robotcar", options=RobotCarOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="pose", paper_table="table4")
+                      sources=SOURCES, scoring="pose", paper_table="table4", protocol=protocol)

