@@ -26,11 +26,16 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+onsuccess:
+    if os.path.exists(rules.report.output.markdown):
+        print(f"\nResults ({rules.report.output.markdown}):\n\n" + open(rules.report.output.markdown).read())
+
+
 rule all:
     default_target: True
     input:
         rules.report.output,
         rules.paper_tables.output,
-        expand(rules.figure_retrievals.output.png, dataset=RECALL, method=TRAINED or METHODS[:1]),
+        expand(rules.figure_retrievals.output.png, dataset=RECALL, method=FIGURED or METHODS[:1]),
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
-        expand(rules.gradcam.output.png, dataset=RECALL, method=TRAINED),
+        expand(rules.gradcam.output.png, dataset=RECALL, method=FIGURED),

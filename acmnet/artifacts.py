@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -535,7 +536,7 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
     for path in map(Path, paths):
         frame = _read_results_csv(path, "metrics")
         missing = [c for c in METRICS_COLUMNS if c not in frame.columns]
-        recall = [c for c in frame.columns if str(c).startswith("R@")]
+        recall = [c for c in frame.columns if re.fullmatch(r"R@\d+(_lo|_hi)?", str(c))]
         if missing or not recall:
             raise ArtifactError(
                 f"{path}: metrics file lacks column(s) {missing or ['R@N']} (has {list(frame.columns)}; "
@@ -575,4 +576,25 @@ def load_curves(paths: list[Path]) -> pd.DataFrame:
         frames.append(frame)
     if not frames:
         raise ArtifactError("no recall curve files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+RANKS_COLUMNS = ("dataset", "queries", "method", "query_row", "first_hit")
+
+
+def load_ranks(paths: list[Path]) -> pd.DataFrame:
+    """Per-query first-hit rank files (as `acmnet score --ranks-out` writes them), checked and concatenated."""
+    frames = []
+    for path in map(Path, paths):
+        frame = _read_results_csv(path, "ranks")
+        missing = [c for c in RANKS_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ArtifactError(f"{path}: ranks file lacks column(s) {missing}; expected {list(RANKS_COLUMNS)}")
+        for column in ("query_row", "first_hit"):
+            frame[column] = _numbers(path, frame, column, 0.0).astype(int)
+        for column in ("dataset", "queries", "method"):
+            frame[column] = frame[column].astype(str)
+        frames.append(frame)
+    if not frames:
+        raise ArtifactError("no ranks files given")
     return pd.concat(frames, ignore_index=True)

@@ -151,6 +151,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         Path(args.out),
         Path(args.curve_out),
         Path(args.descriptors) if args.descriptors else None,
+        Path(args.ranks_out) if args.ranks_out else None,
     )
     print(metrics.to_string(index=False))
 
@@ -165,19 +166,22 @@ def cmd_localize(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from acmnet.report.results import write_report
+    from acmnet.report.results import ReportFiles, write_report
 
     cfg = _config(args)
-    table = write_report(
-        cfg,
-        [Path(p) for p in args.metrics],
-        [Path(p) for p in args.curves],
+    out = ReportFiles(
         Path(args.out_metrics),
+        Path(args.out_summary),
+        Path(args.out_markdown),
         Path(args.out_table),
         [Path(p) for p in args.figures],
+        [Path(p) for p in args.seed_figures],
         Path(args.out_config) if args.out_config else None,
     )
-    print(table.to_string(index=False))
+    text = write_report(
+        cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], [Path(p) for p in args.ranks], out
+    )
+    print(text)
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
@@ -375,6 +379,7 @@ STEPS = (
             arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
             arg("--out", required=True, help="metrics CSV to write"),
             arg("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write"),
+            arg("--ranks-out", help="every query's first-hit rank (CSV), for paired tests between methods"),
         ),
     ),
     Step(
@@ -392,13 +397,17 @@ STEPS = (
     Step(
         "report",
         cmd_report,
-        "merge metrics, write the LaTeX table, the recall curves and the resolved config",
+        "merge metrics, summarise them (intervals, seeds, tests), write the tables, figures and resolved config",
         (
             arg("--metrics", required=True, nargs="+"),
             arg("--curves", required=True, nargs="+"),
-            arg("--out-metrics", required=True),
-            arg("--out-table", required=True),
-            arg("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format (png, pdf)"),
+            arg("--ranks", required=True, nargs="+", help="per-query first-hit ranks of every run (score --ranks-out)"),
+            arg("--out-metrics", required=True, help="every run's rows (CSV)"),
+            arg("--out-summary", required=True, help="one row per method: seeds merged, intervals, tests (CSV)"),
+            arg("--out-markdown", required=True, help="the summary as a Markdown table"),
+            arg("--out-table", required=True, help="the summary as a LaTeX table"),
+            arg("--figures", required=True, nargs="+", help="recall-curve figure(s); the suffix picks the format"),
+            arg("--seed-figures", required=True, nargs="+", help="figure(s) of R@1 over training seeds"),
             arg("--out-config", help="write the resolved config of the run here"),
         ),
     ),

@@ -195,6 +195,11 @@ class EvaluateConfig:
     # extra row `<method>+seq<L>` per length L (queries in their own frame order, see sequence.py).
     sequence_lengths: list[int] = bounded(factory=list, lo=1)
     sequence_velocities: list[float] = bounded(factory=lambda: [0.8, 1.0, 1.25], above=0.0)
+    # Uncertainty (beyond the paper): a percentile bootstrap interval over queries for every R@N, and
+    # McNemar's test of each method against the best on the same queries (acmnet/evaluate/statistics.py).
+    bootstrap_resamples: int = bounded(1000, lo=100)
+    bootstrap_seed: int = 0
+    confidence: float = bounded(0.95, above=0.5, hi=0.999)
 
     def check(self, where: str) -> None:
         if not self.recall_at:
@@ -213,6 +218,19 @@ class MethodConfig:
 
     kind: str
     options: Any = None
+    seed: int | None = None  # this row's training seed (rows `<name>@s<seed>` made from `seeds`); None: `seed`
+
+
+SEED_MARK = "@s"
+
+
+def split_seed(name: str) -> tuple[str, int | None]:
+    """`acmnet@s2` -> ("acmnet", 2); a name without a seed mark -> (name, None). A `+seq<L>` suffix stays."""
+    base, mark, rest = name.partition(SEED_MARK)
+    if not mark:
+        return name, None
+    digits, _, suffix = rest.partition("+")
+    return base + ("+" + suffix if suffix else ""), int(digits)
 
 
 @dataclass
@@ -245,6 +263,9 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 class Config:
     experiment: str = "paper"
     seed: int = 0
+    # Several training seeds: every trained method is run once per seed, as rows `<name>@s<seed>`;
+    # tables give the mean and standard deviation over seeds. Empty: one run with `seed`.
+    seeds: list[int] = field(default_factory=list)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     image_size: tuple[int, int] = bounded((224, 224), lo=1)  # (height, width); resize, no crop
     results_dir: str = "results"
@@ -278,6 +299,11 @@ class Config:
             raise ConfigError(unknown_key("methods", name, list(self.methods)))
         return self.methods[name]
 
+    def seed_for(self, method: str) -> int:
+        """The training seed of a method's row."""
+        seed = self.method(method).seed
+        return self.seed if seed is None else seed
+
     def train_for(self, method: str) -> TrainConfig:
         """The training settings of a trained method: `train` with the method's `train:` overrides."""
         overrides = getattr(self.method(method).options, "train", None) or {}
@@ -302,6 +328,7 @@ class Config:
         if method is not None:
             view["method"] = view["methods"][method]
             view["method"]["model"] = dataclasses.asdict(self.model_for(method))
+            view["method"]["seed"] = self.seed_for(method)
             if hasattr(self.methods[method].options, "train"):
                 trained = dataclasses.asdict(self.train_for(method))
                 view["method"]["options"]["train"] = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
@@ -319,7 +346,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "synthesize": ("dataset.type", "dataset.options"),
     "prepare": ("dataset.type", "dataset.root", "dataset.options"),
     "cache": ("image_size",),
-    "train": ("seed", "image_size", "augment", "method.kind", "method.model", "method.options.train"),
+    "train": ("method.seed", "image_size", "augment", "method.kind", "method.model", "method.options.train"),
     "describe": ("image_size", "method"),
     "retrieve": ("evaluate.top_k",),
     "score": (
@@ -328,6 +355,9 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "evaluate.recall_at",
         "evaluate.sequence_lengths",
         "evaluate.sequence_velocities",
+        "evaluate.bootstrap_resamples",
+        "evaluate.bootstrap_seed",
+        "evaluate.confidence",
     ),
     "localize": (),
     "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets"),
@@ -396,7 +426,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
     cfg = build_dataclass(Config, raw, "")
     cfg.datasets = _datasets(datasets)
-    cfg.methods = _methods(methods)
+    cfg.methods = _per_seed(_methods(methods), cfg.seeds)
     _check_methods(cfg)
     return cfg
 
@@ -435,6 +465,23 @@ def _methods(raw: Any) -> dict[str, MethodConfig]:
         if not isinstance(kind, str):
             raise ConfigError(f"{where}.kind must be a method kind name, got {kind!r}")
         out[str(name)] = MethodConfig(kind=kind, options=method_kind(kind).parse_options(entry, where))
+    return out
+
+
+def _per_seed(methods: dict[str, MethodConfig], seeds: list[int]) -> dict[str, MethodConfig]:
+    """With `seeds`, every trained method becomes one row per seed, `<name>@s<seed>`."""
+    from acmnet.methods import method_kind
+
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {seeds} names a seed twice")
+    out = {}
+    for name, spec in methods.items():
+        if SEED_MARK in name:
+            raise ConfigError(f"methods.{name}: `{SEED_MARK}` is kept for the rows of `seeds`; rename the method")
+        if seeds and method_kind(spec.kind).trains:
+            out.update({f"{name}{SEED_MARK}{s}": dataclasses.replace(spec, seed=s) for s in seeds})
+        else:
+            out[name] = spec
     return out
 
 
@@ -640,7 +687,10 @@ def resolved_dict(cfg: Config) -> dict[str, Any]:
         name: {"type": d["type"], "root": d["root"], "tolerance": d["tolerance"], **(d["options"] or {})}
         for name, d in data["datasets"].items()
     }
-    data["methods"] = {name: {"kind": m["kind"], **(m["options"] or {})} for name, m in data["methods"].items()}
+    methods = {}  # written as configured: one entry per method, `seeds` says which rows it makes
+    for name, m in data["methods"].items():
+        methods.setdefault(split_seed(name)[0], {"kind": m["kind"], **(m["options"] or {})})
+    data["methods"] = methods
     return data
 
 

@@ -16,7 +16,8 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFL
     python3 -c "import torch, timm, kornia; print('torch', torch.__version__, 'timm', timm.__version__, 'kornia', kornia.__version__)"
     nproc
 } 2>&1 | tee "$OUT/machine.txt"
-timeout 180 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_train.py tests/test_describe.py 2>&1 | tee "$OUT/gpu-tests.txt"
-timeout 150 python3 bench/train_speed.py --config config/config.yaml --steps 20 --windows 3 2>&1 | tee "$OUT/bench-paper.txt"
+timeout 180 python3 -m pytest -q -p no:cacheprovider -m gpu tests 2>&1 | tee "$OUT/gpu-tests.txt"
+timeout 150 python3 -m bench.train_speed --config config/config.yaml --steps 10 --windows 6 --out "$OUT" 2>&1 | tee "$OUT/bench-paper.txt"
+timeout 120 python3 -m bench.describe_speed --config config/config.yaml --out "$OUT" 2>&1 | tee "$OUT/bench-describe.txt"
 printf 'train:\n  compile: true\n' > /tmp/compile.yaml
-timeout 200 python3 bench/train_speed.py --config config/config.yaml /tmp/compile.yaml --steps 20 --windows 3 2>&1 | tee "$OUT/bench-paper-compile.txt"
+timeout 200 python3 -m bench.train_speed --config config/config.yaml /tmp/compile.yaml --steps 10 --windows 6 --tag _compile --out "$OUT" 2>&1 | tee "$OUT/bench-paper-compile.txt"

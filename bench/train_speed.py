@@ -1,24 +1,24 @@
-"""Training throughput against the model's bare forward+backward ceiling (not a test).
+"""Training throughput against the model's bare forward+backward ceiling, measured in pairs (not a test).
 
-    python bench/train_speed.py --config config/demo.yaml [--steps 8] [--windows 2]
-    python bench/train_speed.py --config config/config.yaml          # paper settings (GPU)
+    python bench/train_speed.py --config config/demo.yaml                 # CPU, demo settings
+    python bench/train_speed.py --config config/config.yaml               # paper settings (GPU)
 
-Prints, in original images per second (each original makes 5 encoder inputs):
-- step: `acmnet train` itself (acmnet.train.train) on a synthetic uint8 cache of random
-  images: batch gathering, host-to-device copy, appearance augmentation, rotations, one encoder
-  pass over 5N images, both losses, backward, Adam, logging; read from its train_steps.csv,
-  one row per `--steps` steps, after one warm-up row; the median of `--windows` rows;
-- views: making one batch's views alone (copy, augmentation, rotations), synchronised, and
-  on CUDA the part of it spent in GPU kernels;
-- ceiling: the same model's forward+backward over 5N ready tensors, nothing else (median);
-and step / ceiling. The encoder starts from random weights: speed does not depend on them.
+One process, one model, one warm-up: windows of full training steps and windows of the bare
+encoder forward+backward alternate (A B B A ...), so both see the same threads, memory format,
+batch-norm mode, autocast, input shapes and machine state. A full step is what `acmnet train`
+runs per batch (`acmnet.train.loop`): take the queued views (gathered from a uint8 cache, copied,
+augmented, rotated), queue the next batch, one encoder pass over 5N images, both heads and losses,
+backward, Adam, one loss read; the ceiling is the same encoder's forward and backward over 5N
+ready images with a sum as the loss. The ratio of a pair is full images/s over ceiling images/s;
+the median over pairs is printed with its spread, and on its own line as `ratio:`. A full step
+contains a bare pass, so a ratio above 1 is noise. Writes a CSV (machine, versions, every window)
+and a plot under bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.artifacts import pixel_digest, provenance, save_manifest, write_cache_meta
 from acmnet.config import load_config
-from acmnet.device import amp_dtype_for, resolve_device
-from acmnet.methods.acmnet import build_model
-from acmnet.train import train
-from acmnet.train.augment import build_appearance_augmentation
-from acmnet.train.step import set_train_mode
+from acmnet.device import autocast, resolve_device
+from acmnet.train.distributed import Group
+from acmnet.train.loop import build_setup
+from acmnet.train.step import set_train_mode, step_losses
 from acmnet.train.views import ViewQueue
+from bench.common import machine, save_plot, write_rows
 
 
 def _sync(device: torch.device) -> None:
@@ -41,127 +40,125 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _median_time(fn, steps: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(steps):
+class Pairs:
+    """The full step and the bare pass of one configured method, ready to be timed."""
+
+    def __init__(self, cfg, method: str):
+        self.tcfg = cfg.train_for(method)
+        self.device = resolve_device(cfg.device)
+        n, (h, w) = self.tcfg.batch_size, cfg.image_size
+        self.setup = build_setup(cfg, method, self.tcfg, Group(0, 1, self.device), total_steps=10_000)
+        set_train_mode(self.setup.model, self.tcfg)
+        rng = np.random.default_rng(0)
+        self.array = rng.integers(0, 256, size=(8 * n, h, w, 3), dtype=np.uint8)  # a uint8 cache of 8 batches
+        self.queue = ViewQueue(self.array, self.setup.augment, self.tcfg, self.device, self.setup.channels_last)
+        self.picks = np.random.default_rng(1)
+        for _ in range(self.queue.depth):
+            self.queue.start(self._rows())
+        self.ready = self.queue.take().batch.clone()  # 5N views, made once, for the bare pass
+        self.queue.start(self._rows())
+
+    def _rows(self) -> np.ndarray:
+        return np.sort(self.picks.choice(len(self.array), self.tcfg.batch_size, replace=False))
+
+    def full_step(self) -> None:
+        s = self.setup
+        views = self.queue.take()
+        self.queue.start(self._rows())
+        out = step_losses(s.net, views, self.tcfg, s.amp_dtype)
+        s.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        s.optimizer.step()
+        s.scheduler.step()
+        out["loss"].item()  # the step's one host read
+
+    def bare_pass(self) -> None:
+        s = self.setup
+        with autocast(self.device, s.amp_dtype):
+            feats = s.net(self.ready)
+        s.optimizer.zero_grad(set_to_none=True)
+        feats.float().sum().backward()
+
+    def window(self, fn, steps: int) -> float:
+        """Seconds for `steps` calls of `fn`, the device synchronised at both ends."""
+        _sync(self.device)
         tic = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+        for _ in range(steps):
+            fn()
+        _sync(self.device)
+        return time.perf_counter() - tic
 
 
-def _kernel_time(fn) -> float:
-    """Seconds the GPU spends in kernels and copies during one call of `fn` (torch.profiler)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    total_us = sum(getattr(e, "self_device_time_total", 0) for e in prof.key_averages())
-    return total_us / 1e6
-
-
-def synthetic_dataset(folder: Path, count: int, image_size: tuple[int, int]) -> tuple[Path, Path]:
-    """A manifest of `count` train images (plus one reference and one query row, which the
-    manifest requires) and their uint8 cache of random pixels. Returns (manifest, cache)."""
-    names = [f"synthetic/{i:06d}.png" for i in range(count)]
-    frame = pd.DataFrame(
-        {
-            "image": names + names[:2],
-            "role": ["train"] * count + ["reference", "query"],
-            "place": list(range(count)) + [0, 1],
-            "condition": ["bench"] * (count + 2),
-        }
-    )
-    manifest = folder / "manifest.csv"
-    manifest_file = save_manifest(frame, manifest, provenance("prepare", {"bench": True}))
-    cache = folder / "cache.npy"
-    array = np.lib.format.open_memmap(cache, mode="w+", dtype=np.uint8, shape=(count, *image_size, 3))
-    rng = np.random.default_rng(0)
-    for start in range(0, count, 256):
-        array[start : start + 256] = rng.integers(0, 256, size=array[start : start + 256].shape, dtype=np.uint8)
-    array.flush()
-    del array
-    digests = [pixel_digest(img) for img in np.load(cache, mmap_mode="r")]
-    write_cache_meta(cache, names, image_size, digests, provenance("cache", {}, manifest=manifest_file))
-    return manifest, cache
+def measure(pairs: Pairs, steps: int, windows: int, warmup: int) -> pd.DataFrame:
+    """`windows` pairs of (full, bare) windows of `steps` each, in A B B A order, after `warmup` of both."""
+    pairs.window(pairs.full_step, warmup)
+    pairs.window(pairs.bare_pass, warmup)
+    rows = []
+    for w in range(windows):
+        order = ("full", "bare") if w % 2 == 0 else ("bare", "full")
+        times = {kind: pairs.window(pairs.full_step if kind == "full" else pairs.bare_pass, steps) for kind in order}
+        n = pairs.tcfg.batch_size * steps
+        rows.append(
+            {
+                "pair": w,
+                "full_images_per_s": n / times["full"],
+                "bare_images_per_s": n / times["bare"],
+                "ratio": times["bare"] / times["full"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", nargs="+", required=True)
     parser.add_argument("--method", default="acmnet")
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed window (one train_steps.csv row)")
-    parser.add_argument("--windows", type=int, default=2, help="timed windows after the warm-up window")
+    parser.add_argument("--steps", type=int, default=4, help="steps per window")
+    parser.add_argument("--windows", type=int, default=8, help="pairs of (full, bare) windows")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each kind first")
+    parser.add_argument("--out", default="bench/results", help="folder for the CSV and the plot")
+    parser.add_argument("--tag", default="", help="added to the output file names")
     args = parser.parse_args()
 
     cfg = load_config(args.config)
-    cfg.model.pretrained = False
-    options = cfg.methods[args.method].options  # one epoch, one train_steps.csv row per window, no mid-epoch saves
-    options.train = {**options.train, "epochs": 1, "log_every": args.steps, "checkpoint_every_steps": 0}
-    tcfg = cfg.train_for(args.method)
-    n, (h, w) = tcfg.batch_size, cfg.image_size
-    steps = args.steps * (args.windows + 1)
-    device = resolve_device(cfg.device)
-    amp_dtype = amp_dtype_for(tcfg, device)
-    channels_last = tcfg.channels_last == "on"
-
-    with tempfile.TemporaryDirectory(prefix="acmnet-bench-") as tmp:
-        folder = Path(tmp)
-        manifest, cache = synthetic_dataset(folder, n * steps, (h, w))
-        train(cfg, args.method, manifest, cache, folder / "run", progress=False)
-        rows = pd.read_csv(folder / "run" / "train_steps.csv")
-        step_rate = float(rows["images_per_s"].iloc[1:].median())
-
-        model = build_model(cfg.model).to(device)
-        set_train_mode(model, tcfg)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if tcfg.compile:
-            model.encoder.compile()
-        augment = build_appearance_augmentation(cfg.augment).to(device)
-        queue = ViewQueue(np.load(cache, mmap_mode="r"), augment, tcfg, device, channels_last)
-        picks = np.random.default_rng(1)
-
-        def views_only() -> None:
-            queue.start(np.sort(picks.choice(n * steps, n, replace=False)))
-            queue.take()
-
-        t_views = _median_time(views_only, args.steps, 2, device)
-        views_kernels = _kernel_time(views_only) if device.type == "cuda" else None
-        queue.start(np.arange(n))
-        ready = queue.take().batch.clone()  # the same 5N views, made once
-
-        def bare() -> None:
-            ctx = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-            with ctx:
-                feats = model(ready)
-            model.zero_grad(set_to_none=True)
-            feats.float().sum().backward()
-
-        t_bare = _median_time(bare, args.steps, 3, device)
-    views = len(ready) // n
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(
-        f"device: {name}; torch {torch.__version__}; backbone {cfg.model.backbone}, image {h}x{w}, batch N={n} "
-        f"({views}N encoder inputs), amp={'bf16' if amp_dtype else 'off'}, channels_last={channels_last}, "
-        f"compile={tcfg.compile}, encoder_bn={tcfg.encoder_bn}"
+    cfg.model.pretrained = False  # speed does not depend on the weights
+    pairs = Pairs(cfg, args.method)
+    table = measure(pairs, args.steps, args.windows, args.warmup)
+    ratios = table["ratio"].to_numpy()
+    info = machine(pairs.device) | {
+        "backbone": cfg.model.backbone,
+        "image": "x".join(map(str, cfg.image_size)),
+        "batch": pairs.tcfg.batch_size,
+        "amp": "bf16" if pairs.setup.amp_dtype else "off",
+        "channels_last": pairs.setup.channels_last,
+        "compile": pairs.tcfg.compile,
+        "encoder_bn": pairs.tcfg.encoder_bn,
+    }
+    name = f"train_speed_{info['device_kind']}_{cfg.experiment}{args.tag}"
+    write_rows(table.assign(**info), Path(args.out) / f"{name}.csv")
+    save_plot(
+        Path(args.out) / f"{name}.png",
+        table["pair"],
+        {"full step": table["full_images_per_s"], "bare forward+backward": table["bare_images_per_s"]},
+        "pair of windows",
+        "original images / s",
+        f"acmnet train vs its ceiling: {info['device']}, {info['backbone']} {info['image']}, N={info['batch']}",
     )
-    print(f"step:    {step_rate:8.1f} images/s  (acmnet train, median of {args.windows} windows of {args.steps} steps)")
     print(
-        f"views:   {n / t_views:8.1f} images/s  "
-        f"({t_views * 1000:.1f} ms per batch alone: copy, augmentation, rotations)"
+        f"device: {info['device']}; torch {torch.__version__}; {info['backbone']} {info['image']}, batch N="
+        f"{info['batch']} (5N encoder inputs), amp={info['amp']}, channels_last={info['channels_last']}, "
+        f"compile={info['compile']}, encoder_bn={info['encoder_bn']}"
     )
-    if views_kernels is not None:
-        print(f"         {views_kernels * 1000:8.1f} ms of it in GPU kernels (profiler)")
     print(
-        f"ceiling: {n / t_bare:8.1f} images/s  ({t_bare * 1000:.1f} ms, forward+backward of {views * n} ready images)"
+        f"step:    {statistics.median(table['full_images_per_s']):8.1f} images/s (median of {len(table)} windows "
+        f"of {args.steps} steps)"
     )
-    print(f"ratio:   {step_rate / (n / t_bare):8.2f}")
+    print(f"ceiling: {statistics.median(table['bare_images_per_s']):8.1f} images/s (bare forward+backward of 5N views)")
+    print(
+        f"pairs:   ratio median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}, "
+        f"IQR {np.percentile(ratios, 25):.3f}..{np.percentile(ratios, 75):.3f}"
+    )
+    print(f"ratio:   {np.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -177,4 +177,4 @@ def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
     train_jobs = [block for block in out.split("\n\n") if "rule train:" in block]
     assert train_jobs, out[-2000:]
     for block in train_jobs:
-        assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=4320" in block
+        assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=608" in block

@@ -2,7 +2,8 @@
 
 A query is correct at N if at least one of its top-N references lies within +/- `tolerance`
 places of the query's own place. Every query counts in the denominator, also one whose place has
-no reference at all. Results are percentages.
+no reference at all. Results are percentages, each with a bootstrap interval over queries
+(`acmnet.evaluate.statistics`); every query's first-hit rank is kept for paired tests.
 
 Sequence matching rows (`<method>+seq<L>`, beyond the paper) take each query set and the
 references in manifest order, which every dataset type writes in recording order (time), never
@@ -28,6 +29,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
+from acmnet.evaluate.statistics import bootstrap_interval, first_hit_ranks, recall_at
 
 
 def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
@@ -41,8 +43,8 @@ def recall_curve(
     """Recall@N in percent for N = 1..K: float64 (K,)."""
     if len(query_places) == 0:
         raise ValueError("recall of an empty query set is undefined")
-    found = np.logical_or.accumulate(hits(query_places, reference_places, indices, tolerance), axis=1)
-    return 100.0 * found.mean(axis=0)
+    ranks = first_hit_ranks(query_places, reference_places, indices, tolerance)
+    return np.array([recall_at(ranks, n) for n in range(1, indices.shape[1] + 1)])
 
 
 def sequence_indices(
@@ -95,6 +97,26 @@ def _inputs(
     return manifest, retrieval, descriptors
 
 
+def _rows(
+    cfg: Config, dataset: str, queries: str, name: str, ranks: np.ndarray, k: int, n_references: int
+) -> tuple[dict, pd.DataFrame]:
+    """The metrics row (R@N with its interval) and the recall curve (N = 1..k, with bands) of one variant."""
+    ev = cfg.evaluate
+    ns = list(range(1, k + 1))
+    bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence)
+    curve = [recall_at(ranks, n) for n in ns]  # as recall_curve, from the ranks already at hand
+    row = {"dataset": dataset, "queries": queries, "method": name}
+    for n in ev.recall_at:
+        lo, hi = bounds[n]
+        row.update({f"R@{n}": round(curve[n - 1], 2), f"R@{n}_lo": round(lo, 2), f"R@{n}_hi": round(hi, 2)})
+    row.update({"n_queries": len(ranks), "n_references": n_references, "tolerance": cfg.dataset(dataset).tolerance})
+    lows, highs = zip(*(bounds[n] for n in ns), strict=True)
+    curve_frame = pd.DataFrame(
+        {"dataset": dataset, "queries": queries, "method": name, "N": ns, "recall": curve, "lo": lows, "hi": highs}
+    )
+    return row, curve_frame
+
+
 def score(
     cfg: Config,
     dataset: str,
@@ -104,8 +126,10 @@ def score(
     out: Path,
     curve_out: Path,
     descriptors_path: Path | None = None,
+    ranks_out: Path | None = None,
 ) -> pd.DataFrame:
-    """Write metrics.csv (one row per query set) and the recall curve (N = 1..top_k) of a method.
+    """Write metrics.csv (one row per query set and variant: R@N with its bootstrap interval), the
+    recall curve (N = 1..top_k, with bands) and, with `ranks_out`, every query's first-hit rank.
 
     With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
     rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
@@ -115,24 +139,23 @@ def score(
     places = frame["place"].to_numpy()
     conditions = frame["condition"].to_numpy()[retrieval.query_rows]
     r_places = places[retrieval.reference_rows]
-    rows, curves = [], []
+    rows, curves, ranks_frames = [], [], []
     for queries in mf.query_sets(frame):
         selected = conditions == queries
         q_places = places[retrieval.query_rows[selected]]
         for name, found in _variants(cfg, method, retrieval, descriptors, selected):
-            curve = recall_curve(q_places, r_places, found, tolerance)
-            row = {"dataset": dataset, "queries": queries, "method": name}
-            row.update({f"R@{n}": round(float(curve[n - 1]), 2) for n in cfg.evaluate.recall_at})
-            row.update({"n_queries": int(selected.sum()), "n_references": len(r_places), "tolerance": tolerance})
+            ranks = first_hit_ranks(q_places, r_places, found, tolerance)
+            row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(r_places))
             rows.append(row)
-            curves.append(
+            curves.append(curve)
+            ranks_frames.append(
                 pd.DataFrame(
                     {
                         "dataset": dataset,
                         "queries": queries,
                         "method": name,
-                        "N": np.arange(1, len(curve) + 1),
-                        "recall": curve,
+                        "query_row": retrieval.query_rows[selected],
+                        "first_hit": ranks,
                     }
                 )
             )
@@ -142,4 +165,6 @@ def score(
     )
     save_table(metrics, Path(out), prov)
     save_table(pd.concat(curves), Path(curve_out), prov)
+    if ranks_out is not None:
+        save_table(pd.concat(ranks_frames), Path(ranks_out), prov)
     return metrics

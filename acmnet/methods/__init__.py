@@ -18,7 +18,7 @@ METHOD_KINDS = {
     "pixels": "acmnet.methods.pixels",
 }
 
-__all__ = ["METHOD_KINDS", "MethodKind", "method_kind", "method_of", "trained_methods"]
+__all__ = ["METHOD_KINDS", "MethodKind", "method_kind", "method_of", "trained_methods", "training_dataset"]
 
 
 def method_kind(kind: str) -> MethodKind:
@@ -39,3 +39,8 @@ def method_of(cfg: Config, name: str) -> MethodKind:
 def trained_methods(cfg: Config) -> list[str]:
     """The configured methods that `acmnet train` makes a model for, in config order."""
     return [name for name, spec in cfg.methods.items() if method_kind(spec.kind).trains]
+
+
+def training_dataset(cfg: Config, method: str, dataset: str) -> str:
+    """The dataset whose training images made the model that `method` describes `dataset` with."""
+    return getattr(cfg.method(method).options, "train_on", None) or dataset

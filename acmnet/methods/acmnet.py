@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acmnet.config import Config, ConfigError, ModelConfig
+from acmnet.config import Config, ConfigError, ModelConfig, bounded, closest_hint
 from acmnet.methods.backbone import create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
+from acmnet.methods.pooling import grid_pool, stage_map
 
 if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint
@@ -77,17 +78,22 @@ def build_model(cfg: ModelConfig) -> AcmNet:
 
 
 class AcmNetDescriber(nn.Module):
-    """A trained AcmNet as a describer: normalize(P_A(E(x))) (`projector`) or normalize(E(x)) (`encoder`)."""
+    """A trained AcmNet as a describer: normalize(P_A(E(x))) (`projector`, the paper's),
+    normalize(E(x)) (`encoder`) or the grid-pooled map of one encoder stage (`grid`)."""
 
-    def __init__(self, model: AcmNet, descriptor: Literal["projector", "encoder"] = "projector"):
+    def __init__(self, model: AcmNet, options: AcmNetOptions):
         super().__init__()
-        self.model, self.descriptor = model, descriptor
+        self.model, self.options = model, options
         self.encoder = model.encoder
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.descriptor == "projector":
+        if self.options.descriptor == "projector":
             return self.model.descriptors(images)
-        return F.normalize(self.model.features(images).float(), dim=-1)
+        if self.options.descriptor == "encoder":
+            return F.normalize(self.model.features(images).float(), dim=-1)
+        normalised = (images - self.model.mean) / self.model.std
+        feature_map = stage_map(self.encoder, normalised, self.options.grid_stage)
+        return F.normalize(grid_pool(feature_map, self.options.grid_size), dim=-1)
 
 
 @dataclass
@@ -96,7 +102,14 @@ class AcmNetOptions:
 
     train: dict[str, Any] = field(default_factory=dict)  # overrides of the top-level `train` section
     model: dict[str, Any] = field(default_factory=dict)  # overrides of the top-level `model` section
-    descriptor: Literal["projector", "encoder"] = "projector"  # the paper's normalize(P_A(E(x))), or E(x)
+    # The dataset whose `train` images train the model (its checkpoint then describes every dataset:
+    # places it never saw, other routes); None: each dataset trains its own model.
+    train_on: str | None = None
+    # The paper's normalize(P_A(E(x))); E(x) itself; or (beyond the paper) the map of encoder stage
+    # `grid_stage` averaged over a grid of `grid_size` cells (rows, cols), which keeps the image layout.
+    descriptor: Literal["projector", "encoder", "grid"] = "projector"
+    grid_stage: int = bounded(2, lo=0)
+    grid_size: tuple[int, int] = bounded((8, 8), lo=1)
 
 
 def load_model(checkpoint: Checkpoint) -> AcmNet:
@@ -110,16 +123,24 @@ def load_model(checkpoint: Checkpoint) -> AcmNet:
 def _build(cfg: Config, name: str, options: AcmNetOptions, checkpoint: Checkpoint | None) -> nn.Module:
     if checkpoint is None:
         raise ConfigError(f"method `{name}` is trained: give its checkpoint (acmnet describe --checkpoint)")
-    return AcmNetDescriber(load_model(checkpoint), options.descriptor).eval()
+    return AcmNetDescriber(load_model(checkpoint), options).eval()
 
 
 def _label(cfg: Config, name: str, options: AcmNetOptions) -> str:
+    if options.descriptor == "grid":
+        rows, cols = options.grid_size
+        return f"ACM-Net, stage {options.grid_stage} features on a {rows}x{cols} grid"
     return "ACM-Net" if options.descriptor == "projector" else "ACM-Net encoder E(x)"
 
 
 def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
     tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
     cfg.model_for(name)
+    if options.train_on is not None and options.train_on not in cfg.datasets:
+        raise ConfigError(
+            f"methods.{name}.train_on names `{options.train_on}`, which is not a dataset of this "
+            f"config{closest_hint(options.train_on, cfg.datasets)}; datasets: {', '.join(cfg.datasets)}"
+        )
     height, width = cfg.image_size
     if tcfg.rotation_weight > 0 and height != width:
         raise ConfigError(

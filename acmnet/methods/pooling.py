@@ -1,4 +1,4 @@
-"""Generalised-mean (GeM) pooling (Radenović, Tolias and Chum, TPAMI 2018).
+"""Pooling of backbone feature maps: generalised mean (GeM; Radenović, Tolias and Chum, TPAMI 2018) and grids.
 
 GeM over the spatial positions of a feature map ``x`` (B, C, H, W), per channel::
 
@@ -7,6 +7,10 @@ GeM over the spatial positions of a feature map ``x`` (B, C, H, W), per channel:
 ``p = 1`` is average pooling, ``p -> inf`` tends to max pooling; the paper's off-the-shelf value
 is ``p = 3`` (learnable when fine-tuned). The frozen-backbone method (`acmnet.methods.pretrained`,
 ``pool: gem``) pools the backbone's last feature map (``feature_map``) with it.
+
+Grid pooling (``grid_pool``, beyond the paper): the feature map of one stage of the backbone
+(``stage_map``) averaged over a small grid of cells and flattened, so the descriptor keeps the
+image layout; a descriptor source for every backbone method (``descriptor: grid`` / ``pool: grid``).
 """
 
 from __future__ import annotations
@@ -59,3 +63,19 @@ def feature_map(encoder: nn.Module, normalised: torch.Tensor) -> torch.Tensor:
     if getattr(encoder, "output_fmt", "NCHW") == "NHWC":  # a few timm models (e.g. swin) emit channels last
         x = x.permute(0, 3, 1, 2)
     return x
+
+
+def stage_map(encoder: nn.Module, normalised: torch.Tensor, stage: int) -> torch.Tensor:
+    """The feature map of the backbone's stage `stage` (an index into `encoder.feature_info`:
+    0 is stride 2, ..., the last the final stage), as (B, C, H, W); later stages are not run."""
+    stages = len(encoder.feature_info)
+    if not 0 <= stage < stages:
+        raise ValueError(f"{type(encoder).__name__} has feature stages 0..{stages - 1}, not {stage}")
+    (x,) = encoder.forward_intermediates(normalised, indices=[stage], intermediates_only=True, stop_early=True)
+    return x
+
+
+def grid_pool(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """A feature map (B, C, H, W) averaged over a `grid` = (rows, cols) of cells and flattened:
+    (B, C * rows * cols), float32. Unlike a global pool it keeps where in the image a feature is."""
+    return torch.nn.functional.adaptive_avg_pool2d(x.float(), grid).flatten(1)

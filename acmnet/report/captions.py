@@ -81,8 +81,14 @@ def _row_differences(cfg: Config) -> list[str]:
             changed.update(getattr(spec.options, section, None) or {})
         if changed:
             out.append(f"row {name}: " + ", ".join(f"{k} {v}" for k, v in changed.items()))
-        if getattr(spec.options, "descriptor", "projector") != "projector":
-            out.append(f"row {name}: descriptor {spec.options.descriptor}")
+        descriptor = getattr(spec.options, "descriptor", "projector")
+        if descriptor == "grid":
+            rows, cols = spec.options.grid_size
+            out.append(f"row {name}: descriptor the stage-{spec.options.grid_stage} map on a {rows}×{cols} grid")
+        elif descriptor != "projector":
+            out.append(f"row {name}: descriptor {descriptor}")
+        if getattr(spec.options, "train_on", None):
+            out.append(f"row {name}: trained on {spec.options.train_on} only")
     return out
 
 

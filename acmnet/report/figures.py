@@ -14,27 +14,64 @@ import pandas as pd
 from acmnet.io import atomic_path
 
 
-def recall_curves(curves: pd.DataFrame, out: Path) -> None:
-    """One panel per (dataset, query set), one line per method: recall@N (%) for N = 1..K."""
+def _save(fig: plt.Figure, outs: list[Path], dpi: int = 150) -> None:
+    try:
+        for out in outs:
+            with atomic_path(Path(out)) as tmp:
+                fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def _panels(count: int, width: float = 4.2, height: float = 3.4) -> tuple[plt.Figure, list]:
+    cols = min(3, count)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat)
+
+
+def recall_curves(curves: pd.DataFrame, outs: list[Path]) -> None:
+    """One panel per (dataset, query set), one line per method: recall@N (%) for N = 1..K, with
+    the bootstrap interval shaded; a method run with several seeds is drawn as its seed mean."""
+    from acmnet.config import split_seed
+
+    curves = curves.assign(method=curves["method"].map(lambda m: split_seed(m)[0]))
+    curves = curves.groupby(["dataset", "queries", "method", "N"], sort=False)[["recall", "lo", "hi"]].mean()
+    curves = curves.reset_index()
     groups = list(curves.groupby(["dataset", "queries"], sort=False))
-    cols = min(3, len(groups))
-    rows = int(np.ceil(len(groups) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, ((dataset, queries), group) in zip(axes.flat, groups):
+    fig, axes = _panels(len(groups))
+    for ax, ((dataset, queries), group) in zip(axes, groups):
         for method, line in group.groupby("method", sort=False):
-            ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=method)
-        ax.set_title(f"{dataset}: {queries}")
-        ax.set_xlabel("N")
-        ax.set_ylabel("Recall@N (%)")
-        ax.set_ylim(0, 100)
+            (drawn,) = ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=method)
+            ax.fill_between(line["N"], line["lo"], line["hi"], color=drawn.get_color(), alpha=0.15, linewidth=0)
+        ax.set(title=f"{dataset}: {queries}", xlabel="N", ylabel="Recall@N (%)", ylim=(0, 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.axis("off")
     fig.tight_layout()
-    with atomic_path(Path(out)) as tmp:
-        fig.savefig(tmp, dpi=150)
-    plt.close(fig)
+    _save(fig, outs)
+
+
+def seed_spread(metrics: pd.DataFrame, n: int, outs: list[Path]) -> None:
+    """One panel per (dataset, query set): every run's R@n, one column of dots per method (its
+    seeds), with the mean marked: how much the numbers move with the training seed."""
+    from acmnet.config import split_seed
+
+    metrics = metrics.assign(base=metrics["method"].map(lambda m: split_seed(m)[0]))
+    groups = list(metrics.groupby(["dataset", "queries"], sort=False))
+    fig, axes = _panels(len(groups), width=max(4.2, 0.9 * metrics["base"].nunique()))
+    for ax, ((dataset, queries), group) in zip(axes, groups):
+        bases = list(dict.fromkeys(group["base"]))
+        for x, base in enumerate(bases):
+            values = group.loc[group["base"] == base, f"R@{n}"].to_numpy()
+            ax.scatter(np.full(len(values), x), values, s=18, alpha=0.8)
+            ax.hlines(values.mean(), x - 0.3, x + 0.3, color="black", linewidth=1)
+        ax.set_xticks(range(len(bases)), bases, rotation=30, ha="right", fontsize=8)
+        ax.set(title=f"{dataset}: {queries}", ylabel=f"R@{n} (%) per training seed")
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    _save(fig, outs)
 
 
 def retrieval_grid(
@@ -63,10 +100,7 @@ def retrieval_grid(
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    for out in outs:
-        with atomic_path(Path(out)) as tmp:
-            fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    _save(fig, outs, dpi=120)
 
 
 def retrieval_examples(

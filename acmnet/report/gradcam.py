@@ -82,7 +82,24 @@ def _has_conv(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
-def target_layer(encoder: nn.Module) -> nn.Module:
+def cam_stage(describer: nn.Module, image_size: tuple[int, int]) -> int:
+    """The encoder stage whose activations the figure's Grad-CAM weighs (an index of `feature_info`).
+
+    A grid descriptor depends on its own stage only, so that stage; otherwise the deepest stage
+    whose map has at least 4x4 cells at this image size (at 64 px the last stage of a stride-32
+    backbone is 2x2, where Grad-CAM's positive part is often empty; at 224 px it is 7x7).
+    """
+    options = getattr(describer, "options", None)
+    if getattr(options, "descriptor", None) == "grid":
+        return int(options.grid_stage)
+    if getattr(describer, "pool_kind", None) == "grid":
+        return int(describer.grid_stage)
+    reductions = [int(i["reduction"]) for i in describer.encoder.feature_info]
+    fits = [k for k, r in enumerate(reductions) if min(image_size) // r >= 4]
+    return fits[-1] if fits else 0
+
+
+def target_layer(encoder: nn.Module, stage: int | None = None) -> nn.Module:
     """The last convolutional stage of a backbone: the layer whose activations Grad-CAM weighs.
 
     A timm backbone declares its stages in `encoder.feature_info` (a list of dicts, or a timm
@@ -98,9 +115,14 @@ def target_layer(encoder: nn.Module) -> nn.Module:
     info = getattr(encoder, "feature_info", None)
     if info:
         if hasattr(info, "module_name"):  # timm FeatureInfo (features_only models)
-            module_name = info.module_name(len(info.info) - 1) if hasattr(info, "info") else info.module_name()[-1]
+            names = (
+                info.module_name()
+                if not hasattr(info, "info")
+                else [info.module_name(i) for i in range(len(info.info))]
+            )
+            module_name = names[-1 if stage is None else stage]
         else:
-            module_name = info[-1]["module"]
+            module_name = info[-1 if stage is None else stage]["module"]
         layer = None
         for candidate in (module_name, module_name.replace(".", "_")):
             try:
@@ -245,10 +267,10 @@ def _spread(positions: np.ndarray, count: int) -> np.ndarray:
     return positions[np.unique(np.linspace(0, len(positions) - 1, count).round().astype(int))]
 
 
-def _cam_title(role: str, other: str, cam: np.ndarray) -> str:
+def _cam_title(role: str, other: str, cam: np.ndarray, similarity: float) -> str:
     if cam.max() <= 0:  # every location lowers the similarity: Grad-CAM's ReLU leaves nothing
-        return f"{role} Grad-CAM\n(no region raises the similarity)"
-    return f"{role} Grad-CAM\n(similarity to {other})"
+        return f"{role} Grad-CAM, similarity {similarity:.3f}\n(no region raises it)"
+    return f"{role} Grad-CAM, similarity {similarity:.3f}\n(what raises it, to the {other})"
 
 
 @dataclass
@@ -303,12 +325,12 @@ def _panel_row(
     color = "tab:green" if kind == "correct" else "tab:red"
     panels = [
         (ex.query_images[k], f"{kind}: {q_row['condition']} query\nplace {q_row['place']}"),
-        (overlay(ex.query_images[k], q_cams[k]), _cam_title("query", "reference", q_cams[k])),
+        (overlay(ex.query_images[k], q_cams[k]), _cam_title("query", "reference", q_cams[k], sims[k])),
         (
             ex.reference_images[k],
             f"top-1 {r_row['condition']} reference\nretrieved place {r_row['place']}, similarity {sims[k]:.3f}",
         ),
-        (overlay(ex.reference_images[k], r_cams[k]), _cam_title("reference", "query", r_cams[k])),
+        (overlay(ex.reference_images[k], r_cams[k]), _cam_title("reference", "query", r_cams[k], sims[k])),
     ]
     for c, (image, title) in enumerate(panels):
         ax = fig.add_subplot(cells[c])
@@ -322,7 +344,7 @@ def _panel_row(
 
 
 def draw_examples(
-    frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray], tolerance: int
+    frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray], tolerance: int, layer: str = ""
 ) -> plt.Figure:
     """The figure: one row per example, or one text row for a kind without examples."""
     rows = [(kind, int(k)) for kind, ks in ex.kinds.items() for k in ks]
@@ -347,7 +369,7 @@ def draw_examples(
         _panel_row(fig, [grid[r, c] for c in range(4)], kind, frame, ex, k, cams)
     fig.suptitle(
         f"Grad-CAM of top-1 retrievals: {len(ex.kinds['correct'])} correct, {len(ex.kinds['failed'])} "
-        f"failed ({ex.n_correct}/{ex.n_queries} correct)",
+        f"failed ({ex.n_correct}/{ex.n_queries} correct)" + (f"\n{layer}" if layer else ""),
         fontsize=10,
     )
     fig.tight_layout()
@@ -391,8 +413,16 @@ def gradcam_figure(
     ex = choose_examples(manifest, cache, retrieval, tolerance, per_kind)
     describer = method_of(cfg, method).build(cfg, method, cfg.method(method).options, trained)
     describer = describer.to(resolve_device(cfg.device))
-    cams = similarity_cams_and_scores(describer, describer.encoder, ex.query_images, ex.reference_images)
-    fig = draw_examples(manifest.frame, ex, cams, tolerance)
+    stage = cam_stage(describer, cfg.image_size)
+    layer = target_layer(describer.encoder, stage)
+    cams = similarity_cams_and_scores(describer, describer.encoder, ex.query_images, ex.reference_images, layer)
+    shown = sum(int(c.max() > 0) for c in (*cams[0], *cams[1]))
+    reduction = describer.encoder.feature_info[stage]["reduction"]
+    h, w = (s // reduction for s in cfg.image_size)
+    size = "x".join(map(str, cfg.image_size))
+    where = f"CAM layer: encoder stage {stage} (stride {reduction}, {h}x{w} cells at {size} px)"
+    print(f"{where}; {shown} of {2 * len(ex.query_rows)} panels show a region that raises the similarity")
+    fig = draw_examples(manifest.frame, ex, cams, tolerance, where)
     try:
         for path in out_paths:
             with atomic_path(path) as tmp:

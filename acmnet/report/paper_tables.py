@@ -137,6 +137,7 @@ class _Row:
     label: str
     cells: dict[object, str | None]
     kind: str  # "published", "paper" (the paper's own row) or "ours"
+    after: dict[object, str] = field(default_factory=dict)  # LaTeX shown after a cell's (marked) number
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
         cells = [row.label]
         for key in keys:
             text = row.cells.get(key)
-            cells.append("--" if text is None else _mark(text, marks.get((i, key))))
+            cells.append("--" if text is None else _mark(text, marks.get((i, key))) + row.after.get(key, ""))
         lines.append(" & ".join(cells) + r" \\")
     return lines
 
@@ -262,11 +263,13 @@ def _read_metrics(
                 )
             mine = mine[mine["queries"] == query_set]
             for _, row in mine.iterrows():
+                half = {c: (row[f"{c}_hi"] - row[f"{c}_lo"]) / 2 for c in cols if f"{c}_hi" in row and f"{c}_lo" in row}
                 records[table].append(
                     {
                         c: row[c]
                         for c in ("dataset", "queries", "method", *cols, "n_queries", "n_references", "tolerance")
                     }
+                    | {"half": half}
                 )
     out = {}
     for table, recs in records.items():
@@ -274,11 +277,9 @@ def _read_metrics(
         datasets = list(dict.fromkeys(r["dataset"] for r in recs))
         for r in recs:
             extra = f"; {r['dataset']}" if len(datasets) > 1 else ""
-            measured.rows.append(
-                _Row(
-                    _method_label(r["method"], cfg, extra), {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}, "ours"
-                )
-            )
+            cells = {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}
+            after = {c: f" $\\pm${h:.1f}" for c, h in r["half"].items() if not math.isnan(h)}
+            measured.rows.append(_Row(_method_label(r["method"], cfg, extra), cells, "ours", after))
         for d in datasets:
             group = [r for r in recs if r["dataset"] == d]
             methods = ", ".join(r["method"] for r in group)
@@ -289,6 +290,11 @@ def _read_metrics(
                 f"dataset {d}, {group[0]['queries']} queries ({'/'.join(map(str, nq))}) against "
                 f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, "
                 f"method(s) {methods}"
+                + (
+                    "; ± is the half-width of the bootstrap interval over queries (summary.csv)"
+                    if group[0]["half"]
+                    else ""
+                )
             )
         out[table] = measured
     return out

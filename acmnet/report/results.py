@@ -1,37 +1,49 @@
-"""The experiment's results: the merged metrics, their LaTeX table, the recall curves and the
-resolved config of the run, written only after every input has been checked."""
+"""The experiment's results, written only after every input has been checked: the merged metrics
+of every run, the summary (runs over seeds merged, intervals, paired tests; `summary.py`) as CSV,
+Markdown and LaTeX, the recall curves with their bands, the spread over seeds, and the resolved
+config of the run."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from acmnet.artifacts import Source, file_digest, load_curves, provenance, save_table
+from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
-from acmnet.report.figures import recall_curves
+from acmnet.io import atomic_write_text
+from acmnet.report.figures import recall_curves, seed_spread
+from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import merge_metrics, write_table
 
 
-def write_report(
-    cfg: Config,
-    metrics: list[Path],
-    curves: list[Path],
-    out_metrics: Path,
-    out_table: Path,
-    figures: list[Path],
-    out_config: Path | None = None,
-) -> pd.DataFrame:
-    """Validate every metrics and curve file, then write the outputs; returns the merged table."""
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where `write_report` writes."""
+
+    metrics: Path  # every run's rows (CSV)
+    summary: Path  # one row per method, seeds merged, intervals and tests (CSV)
+    markdown: Path  # the summary as a Markdown table (what the terminal shows)
+    table: Path  # the summary as a LaTeX table
+    curves: list[Path]  # recall@N curves with bands (PNG / PDF)
+    seeds: list[Path]  # R@1 of every training seed (PNG / PDF)
+    config: Path | None = None  # the resolved config of the run
+
+
+def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: list[Path], out: ReportFiles) -> str:
+    """Check every input, then write the outputs; returns the Markdown summary."""
     table = merge_metrics(metrics)
     curve_table = load_curves(curves)
-    prov = provenance("report", cfg.settings("report"))
+    summary = summarise(table, load_ranks(ranks), cfg.evaluate)
+    text = markdown(summary, cfg.evaluate.recall_at)
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
-    save_table(table, out_metrics, dataclasses.replace(prov, sources=sources))
-    write_table(cfg, table, out_table)
-    for figure in figures:
-        recall_curves(curve_table, figure)
-    if out_config is not None:
-        save_config(cfg, out_config)
-    return table
+    prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
+    save_table(table, out.metrics, prov)
+    save_table(summary, out.summary, prov)
+    atomic_write_text(out.markdown, text + "\n")
+    write_table(cfg, summary, out.table)
+    recall_curves(curve_table, out.curves)
+    seed_spread(table, cfg.evaluate.recall_at[0], out.seeds)
+    if out.config is not None:
+        save_config(cfg, out.config)
+    return text

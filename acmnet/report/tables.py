@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from acmnet.artifacts import load_metrics
@@ -34,29 +35,47 @@ def rank_marks(values: pd.Series) -> dict[int, str]:
 
 
 def caption(cfg: Config) -> str:
-    """The protocol and the paper-silent choices behind the measured rows (LaTeX)."""
+    """The protocol, the uncertainty shown and the paper-silent choices behind the rows (LaTeX)."""
     tol = ", ".join(f"{tex_escape(n)} ±{d.tolerance}" for n, d in cfg.datasets.items()).replace("±", r"$\pm$")
+    ev = cfg.evaluate
+    level = f"{100 * ev.confidence:g}"
     return (
         "Recall@N (\\%) of each query set against its reference set; a retrieval is correct within the place "
-        f"tolerance ({tol}); every query counts. {settings_sentence(cfg)} "
-        "Best in bold, second in italic, per query set."
+        f"tolerance ({tol}); every query counts. $\\pm$: half-width of the {level}\\% percentile bootstrap "
+        f"interval over queries ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}); with several "
+        "training seeds the mean over seeds, the interval of that mean and, in brackets, the standard deviation "
+        "over seeds. Best in bold, second in italic, per query set; $^\\dagger$: not significantly below the best "
+        f"(paired bootstrap, two-sided, at {level}\\%). {settings_sentence(cfg)}"
     )
 
 
+def _cell(row: pd.Series, n: int, mark: str | None) -> str:
+    """`62.3 ±2.1` (± half-width), `(sd 0.8)` with seeds, bold/italic by rank, a dagger when not
+    significantly below the best."""
+    value = f"{row[f'R@{n}']:.1f}"
+    value = r"\textbf{" + value + "}" if mark == "best" else r"\textit{" + value + "}" if mark == "second" else value
+    text = f"{value} $\\pm${(row[f'R@{n}_hi'] - row[f'R@{n}_lo']) / 2:.1f}"
+    if row.get("n_seeds", 1) > 1 and not np.isnan(row[f"R@{n}_sd"]):
+        text += f" (sd {row[f'R@{n}_sd']:.1f})"
+    if mark != "best" and bool(row.get(f"R@{n}_same", False)):
+        text += r"$^\dagger$"
+    return text
+
+
 def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, label: str) -> str:
-    """A booktabs table: dataset, query set, method, R@N columns; best bold, second italic."""
-    cols = [f"R@{n}" for n in recall_at if f"R@{n}" in table.columns]
-    marks: dict[tuple[int, str], str] = {}
+    """A booktabs table of the summary: dataset, query set, method, R@N cells (see `_cell`)."""
+    ns = [n for n in recall_at if f"R@{n}" in table.columns]
+    marks: dict[tuple[int, int], str] = {}
     for _, group in table.groupby(["dataset", "queries"], sort=False):
-        for col in cols:
-            for idx, mark in rank_marks(group[col]).items():
-                marks[(idx, col)] = mark
+        for n in ns:
+            for idx, mark in rank_marks(group[f"R@{n}"]).items():
+                marks[(idx, n)] = mark
     lines = [
         r"\begin{table}[t]",
         r"\centering",
-        r"\begin{tabular}{lll" + "r" * len(cols) + "}",
+        r"\begin{tabular}{lll" + "r" * len(ns) + "}",
         r"\toprule",
-        " & ".join(["Dataset", "Queries", "Method", *[c.replace("@", "@") for c in cols]]) + r" \\",
+        " & ".join(["Dataset", "Queries", "Method", *[f"R@{n}" for n in ns]]) + r" \\",
         r"\midrule",
     ]
     previous = None
@@ -64,17 +83,8 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
         key = (row["dataset"], row["queries"])
         if previous is not None and key != previous:
             lines.append(r"\midrule")
-        cells = [
-            tex_escape(str(row["dataset"])),
-            tex_escape(str(row["queries"])),
-            tex_escape(str(row["method"])),
-        ]
-        for col in cols:
-            text = f"{row[col]:.1f}"
-            mark = marks.get((idx, col))
-            cells.append(
-                r"\textbf{" + text + "}" if mark == "best" else r"\textit{" + text + "}" if mark == "second" else text
-            )
+        cells = [tex_escape(str(row[c])) for c in ("dataset", "queries", "method")]
+        cells += [_cell(row, n, marks.get((idx, n))) for n in ns]
         lines.append(" & ".join(cells) + r" \\")
         previous = key
     lines += [
@@ -88,6 +98,6 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
     return "\n".join(lines)
 
 
-def write_table(cfg: Config, table: pd.DataFrame, out: Path) -> None:
-    text = latex_table(table, cfg.evaluate.recall_at, caption(cfg), f"tab:{cfg.experiment}-recall")
+def write_table(cfg: Config, summary: pd.DataFrame, out: Path) -> None:
+    text = latex_table(summary, cfg.evaluate.recall_at, caption(cfg), f"tab:{cfg.experiment}-recall")
     atomic_write_text(Path(out), text)

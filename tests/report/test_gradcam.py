@@ -330,3 +330,18 @@ def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path
         ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"
     ):
         gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "x.png"])
+
+
+def test_the_cam_layer_has_cells_to_show():
+    """The CAM layer: a grid descriptor's own stage; else the deepest stage with at least 4x4
+    cells (at 64 px a stride-32 last stage is 2x2, where the CAM is mostly empty)."""
+    from acmnet.methods.acmnet import AcmNetDescriber, AcmNetOptions
+    from acmnet.report.gradcam import cam_stage
+
+    model, _ = tiny("test_efficientnet")
+    reductions = [i["reduction"] for i in model.encoder.feature_info]
+    projector = AcmNetDescriber(model, AcmNetOptions())
+    assert reductions[cam_stage(projector, (64, 64))] == 16
+    assert cam_stage(projector, (224, 224)) == len(reductions) - 1
+    assert cam_stage(AcmNetDescriber(model, AcmNetOptions(descriptor="grid", grid_stage=1)), (64, 64)) == 1
+    assert target_layer(model.encoder, 1) is model.encoder.get_submodule(model.encoder.feature_info[1]["module"])

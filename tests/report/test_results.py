@@ -1,97 +1,176 @@
-"""`acmnet report`: every metrics and curve file is checked before anything is written."""
+"""`acmnet report`: inputs checked before anything is written; the summary over seeds and queries."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from acmnet.artifacts import ArtifactError, provenance, save_table, table_provenance
 from acmnet.config import config_from_dict
-from acmnet.report.results import write_report
+from acmnet.report.results import ReportFiles, write_report
+from acmnet.report.summary import summarise
 
-CFG = config_from_dict({"datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}})
+CFG = config_from_dict(
+    {
+        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        "evaluate": {"bootstrap_resamples": 500},
+    }
+)
 
 
-def _metrics(path, r1=(40.0, 20.0), methods=("acmnet", "imagenet_avg"), ours=True):
-    frame = pd.DataFrame(
+def _run_files(tmp_path, name, ranks, ours=True):
+    """metrics, curve and ranks files of one run whose queries have the first-hit `ranks`."""
+    ranks = np.asarray(ranks)
+    row = {
+        "dataset": "d",
+        "queries": "night",
+        "method": name,
+        "n_queries": len(ranks),
+        "n_references": 50,
+        "tolerance": 2,
+    }
+    for n in (1, 5, 10):
+        r = 100.0 * np.mean((ranks > 0) & (ranks <= n))
+        row.update({f"R@{n}": r, f"R@{n}_lo": max(r - 5, 0), f"R@{n}_hi": min(r + 5, 100)})
+    metrics = pd.DataFrame([row])
+    curve = pd.DataFrame(
         {
             "dataset": "d",
             "queries": "night",
-            "method": list(methods),
-            "R@1": list(r1),
-            "R@5": [60.0, 30.0],
-            "R@10": [70.0, 35.0],
-            "n_queries": 10,
-            "n_references": 10,
-            "tolerance": 2,
+            "method": name,
+            "N": [1, 2],
+            "recall": [row["R@1"]] * 2,
+            "lo": [0.0, 0.0],
+            "hi": [100.0, 100.0],
         }
     )
-    if ours:
-        save_table(frame, path, provenance("score", {}))
-    else:
-        frame.to_csv(path, index=False)
-    return path
-
-
-def _curves(path):
-    pd.DataFrame({"dataset": "d", "queries": "night", "method": "acmnet", "N": [1, 2], "recall": [40.0, 50.0]}).to_csv(
-        path, index=False
+    rank_frame = pd.DataFrame(
+        {"dataset": "d", "queries": "night", "method": name, "query_row": range(len(ranks)), "first_hit": ranks}
     )
-    return path
+    paths = [tmp_path / f"{name}.{k}.csv" for k in ("m", "c", "r")]
+    for frame, path in zip((metrics, curve, rank_frame), paths):
+        if ours:
+            save_table(frame, path, provenance("score", {}))
+        else:
+            frame.to_csv(path, index=False)
+    return paths
 
 
 def _outputs(tmp_path):
-    return [
-        tmp_path / "out" / "metrics.csv",
-        tmp_path / "out" / "recall.tex",
-        [tmp_path / "out" / "curves.png"],
-        tmp_path / "out" / "config.yaml",
-    ]
-
-
-def test_report_writes_the_merged_table_with_its_provenance(tmp_path):
-    out_metrics, table, figures, config = _outputs(tmp_path)
-    merged = write_report(
-        CFG, [_metrics(tmp_path / "m.csv")], [_curves(tmp_path / "c.csv")], out_metrics, table, figures, config
+    out = tmp_path / "out"
+    return ReportFiles(
+        out / "metrics.csv",
+        out / "summary.csv",
+        out / "summary.md",
+        out / "recall.tex",
+        [out / "curves.png"],
+        [out / "seeds.png"],
+        out / "config.yaml",
     )
-    assert merged["R@1"].tolist() == [40.0, 20.0]
-    assert table_provenance(out_metrics).sources["metrics[0]"].path == str(tmp_path / "m.csv")
-    assert "experiment: paper" in config.read_text() and figures[0].stat().st_size > 1000
+
+
+def _report(tmp_path, runs):
+    files = list(zip(*runs))
+    return write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path))
+
+
+def test_report_writes_every_output_with_provenance(tmp_path):
+    rng = np.random.default_rng(0)
+    runs = [
+        _run_files(tmp_path, "acmnet", rng.choice([0, 1, 3], 200, p=[0.3, 0.5, 0.2])),
+        _run_files(tmp_path, "pixels", rng.choice([0, 1, 3], 200, p=[0.6, 0.2, 0.2])),
+    ]
+    text = _report(tmp_path, runs)
+    out = _outputs(tmp_path)
+    assert "| d " in text and "acmnet" in text and "(best)" in text  # the Markdown summary the terminal shows
+    assert out.markdown.read_text().strip() == text.strip()
+    assert table_provenance(out.metrics).sources["metrics[0]"].path == str(runs[0][0])
+    summary = pd.read_csv(out.summary)
+    assert summary.set_index("method").loc["pixels", "R@1_p"] < 0.05  # 50 % vs 20 % of 200 queries
+    tex = out.table.read_text()
+    assert r"\textbf{" in tex and r"$\pm$" in tex and "bootstrap" in tex
+    assert "experiment: paper" in out.config.read_text() and out.curves[0].stat().st_size > 1000
+    assert out.seeds[0].stat().st_size > 1000
 
 
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ("n/a", r"column 'R@1' must hold numbers in \[0, 100\]; got 'n/a' on data row 2"),
+        ("n/a", r"column 'R@1' must hold numbers in \[0, 100\]; got 'n/a' on data row 1"),
         ("forty", r"column 'R@1' must hold numbers in \[0, 100\]; got 'forty'"),
         (140.0, r"column 'R@1' must hold numbers in \[0, 100\]; got 140"),
     ],
 )
 def test_a_metrics_file_with_a_bad_value_is_refused_and_nothing_is_written(tmp_path, bad, message):
-    path = _metrics(tmp_path / "m.csv", ours=False)
-    frame = pd.read_csv(path).astype({"R@1": object})
-    frame.loc[1, "R@1"] = bad
-    frame.to_csv(path, index=False)
-    out_metrics, table, figures, config = _outputs(tmp_path)
+    run = _run_files(tmp_path, "acmnet", [1, 2, 0], ours=False)
+    frame = pd.read_csv(run[0]).astype({"R@1": object})
+    frame.loc[0, "R@1"] = bad
+    frame.to_csv(run[0], index=False)
     with pytest.raises(ArtifactError, match=message):
-        write_report(CFG, [path], [_curves(tmp_path / "c.csv")], out_metrics, table, figures, config)
+        _report(tmp_path, [run])
     assert not (tmp_path / "out").exists()
 
 
 def test_fractions_are_refused_unless_the_file_is_ours(tmp_path):
-    frame = pd.read_csv(_metrics(tmp_path / "m.csv", ours=False))
-    for col in ("R@1", "R@5", "R@10"):
+    run = _run_files(tmp_path, "acmnet", [1, 0, 0, 0, 0], ours=False)
+    frame = pd.read_csv(run[0])
+    for col in [c for c in frame.columns if c.startswith("R@")]:
         frame[col] = frame[col] / 100
-    frame.to_csv(tmp_path / "fractions.csv", index=False)
-    out_metrics, table, figures, _ = _outputs(tmp_path)
-    with pytest.raises(ArtifactError, match=r"fractions.csv: every recall value is at most 1.*multiply them by 100"):
-        write_report(CFG, [tmp_path / "fractions.csv"], [_curves(tmp_path / "c.csv")], out_metrics, table, figures)
-    save_table(frame, tmp_path / "ours.csv", provenance("score", {}))  # written by `acmnet score`: percent, however low
-    write_report(CFG, [tmp_path / "ours.csv"], [_curves(tmp_path / "c.csv")], out_metrics, table, figures)
-    assert pd.read_csv(out_metrics)["R@1"].tolist() == [0.4, 0.2]
+    frame.to_csv(run[0], index=False)
+    with pytest.raises(ArtifactError, match=r"every recall value is at most 1.*multiply them by 100"):
+        _report(tmp_path, [run])
+    save_table(frame, run[0], provenance("score", {}))  # written by `acmnet score`: percent, however low
+    _report(tmp_path, [run])
+    assert pd.read_csv(_outputs(tmp_path).metrics)["R@1"].tolist() == [0.2]
 
 
-def test_a_broken_curve_file_is_refused_before_the_metrics_are_written(tmp_path):
-    (tmp_path / "c.csv").write_text("dataset,queries,method,N,recall\nd,night,acmnet,1,abc\n")
-    out_metrics, table, figures, config = _outputs(tmp_path)
-    with pytest.raises(ArtifactError, match=r"c.csv: column 'recall'"):
-        write_report(CFG, [_metrics(tmp_path / "m.csv")], [tmp_path / "c.csv"], out_metrics, table, figures, config)
-    assert not out_metrics.exists()
+def test_a_broken_ranks_file_is_refused_before_anything_is_written(tmp_path):
+    run = _run_files(tmp_path, "acmnet", [1, 2, 0])
+    run[2].write_text("dataset,queries,method,query_row,first_hit\nd,night,acmnet,0,first\n")
+    with pytest.raises(ArtifactError, match=r"first_hit"):
+        _report(tmp_path, [run])
+    assert not _outputs(tmp_path).metrics.exists()
+
+
+def _ranks(name, hits):
+    return pd.DataFrame(
+        {
+            "dataset": "d",
+            "queries": "q",
+            "method": name,
+            "query_row": range(len(hits)),
+            "first_hit": np.where(hits, 1, 0),
+        }
+    )
+
+
+def test_seeds_are_merged_with_their_spread_and_tests_are_paired():
+    rng = np.random.default_rng(1)
+    truth = rng.random(400) < 0.5
+    runs = {
+        "acmnet@s0": truth,
+        "acmnet@s1": truth ^ (rng.random(400) < 0.1),
+        "close": truth ^ (rng.random(400) < 0.04),  # a few queries differ: not significantly below
+        "pixels": rng.random(400) < 0.2,  # far below
+    }
+    ranks = pd.concat([_ranks(n, h) for n, h in runs.items()], ignore_index=True)
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "q", "method": list(runs), "n_queries": 400, "n_references": 400, "tolerance": 2}
+    )
+    dataset = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
+    ev = config_from_dict(
+        {"datasets": dataset, "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 2000}}
+    ).evaluate
+    summary = summarise(metrics, ranks, ev).set_index("method")
+    assert list(summary.index) == ["acmnet", "close", "pixels"]
+    per_seed = [100 * runs[f"acmnet@s{s}"].mean() for s in (0, 1)]
+    assert summary.loc["acmnet", "n_seeds"] == 2
+    assert summary.loc["acmnet", "R@1"] == pytest.approx(np.mean(per_seed), abs=0.01)
+    assert summary.loc["acmnet", "R@1_sd"] == pytest.approx(np.std(per_seed, ddof=1), abs=0.01)
+    assert summary.loc["acmnet", "R@1_lo"] < summary.loc["acmnet", "R@1"] < summary.loc["acmnet", "R@1_hi"]
+    best = summary["R@1"].idxmax()
+    assert summary.loc[best, "R@1_p"] == 1.0 and summary.loc[best, "R@1_same"]
+    assert summary.loc["pixels", "R@1_p"] < 0.01 and not summary.loc["pixels", "R@1_same"]
+    other = "close" if best == "acmnet" else "acmnet"
+    assert summary.loc[other, "R@1_same"]  # paired: the few differing queries decide, not the interval width
+    again = summarise(metrics, ranks, ev).set_index("method")
+    pd.testing.assert_frame_equal(summary, again)  # the bootstrap is seeded: the same numbers every time

@@ -12,8 +12,13 @@ def test_best_bold_second_italic_per_query_set():
             "method": ["a", "b_c", "c", "a"],
             "R@1": [10.0, 30.0, 20.0, 5.0],
             "R@5": [50.0, 50.0, 40.0, 6.0],
+            "n_seeds": [1, 1, 3, 1],
         }
     )
+    for n in (1, 5):  # a summary's columns: interval, spread over seeds, test against the best
+        table[f"R@{n}_lo"], table[f"R@{n}_hi"] = table[f"R@{n}"] - 2.0, table[f"R@{n}"] + 2.0
+        table[f"R@{n}_sd"] = [float("nan"), float("nan"), 1.25, float("nan")]
+        table[f"R@{n}_same"] = [False, True, True, True]
     tex = latex_table(table, [1, 5], "cap", "tab:x")
     lines = {line.split(" & ")[2]: line for line in tex.splitlines() if line.startswith("d & night")}
     assert r"\textbf{30.0}" in lines["b\\_c"] and r"\textit{20.0}" in lines["c"]
@@ -23,6 +28,10 @@ def test_best_bold_second_italic_per_query_set():
     assert r"\textit{40.0}" in lines["c"]
     snow = next(line for line in tex.splitlines() if "snow" in line)
     assert r"\textbf{5.0}" in snow
+    # the half-width of the interval, the spread over seeds, and a dagger where the difference to the
+    # best is not significant (never on the best itself)
+    assert r"\textit{20.0} $\pm$2.0 (sd 1.2)$^\dagger$" in lines["c"]
+    assert r"\textbf{30.0} $\pm$2.0 &" in lines["b\\_c"] and "dagger" not in lines["a"].split(" & ")[3]
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\caption{cap}", r"\label{tab:x}"):
         assert token in tex
 

@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 from acmnet.config import ConfigError, config_from_dict, merge, read_yaml, typed_strings
 from acmnet.data.datasets import dataset_type
-from acmnet.methods import method_kind, trained_methods
+from acmnet.methods import method_kind, trained_methods, training_dataset
 
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
 # overrides single values of whichever file is used; nested ones as --config 'train={epochs: 5}',
@@ -34,8 +34,12 @@ POSED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).scoring == "p
 RECALL = [d for d in DATASETS if d not in POSED]
 SYNTHETIC = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).synthesize is not None]
 DOWNLOADED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).sources]
+# One download per dataset root (datasets may share one: two stretches of one route, say).
+DOWNLOADS = {re.sub(r"\W+", "_", CFG.datasets[d].root).strip("_"): d for d in reversed(DOWNLOADED)}
 METHODS = list(CFG.methods)
 TRAINED = trained_methods(CFG)
+# Figures of trained rows: the first seed's run stands for the others.
+FIGURED = [m for m in TRAINED if CFG.methods[m].seed in (None, (CFG.seeds or [None])[0])]
 
 
 def all_cores(wildcards):
@@ -54,8 +58,13 @@ def raw_data(wildcards):
     if d in SYNTHETIC:
         return [f"{CFG.datasets[d].root}/route.csv"]
     if d in DOWNLOADED:
-        return [f"{EXP}/{d}/download.done"]
+        return [f"{EXP}/downloads/{download_id(d)}.done"]
     return []
+
+
+def download_id(dataset):
+    """The name of the download of a dataset's root."""
+    return next(k for k, d in DOWNLOADS.items() if CFG.datasets[d].root == CFG.datasets[dataset].root)
 
 
 def synthetic_dataset(root):
@@ -64,9 +73,10 @@ def synthetic_dataset(root):
 
 
 def checkpoint_of(wildcards):
-    """The checkpoint a method describes with: its own trained model, or none."""
+    """The checkpoint a method describes a dataset with: the model trained on that dataset (or on
+    the method's `train_on` dataset), or none for untrained methods."""
     if wildcards.method in TRAINED:
-        return [f"{EXP}/{wildcards.dataset}/{wildcards.method}/checkpoint.pt"]
+        return [f"{EXP}/{training_dataset(CFG, wildcards.method, wildcards.dataset)}/{wildcards.method}/checkpoint.pt"]
     return []
 
 

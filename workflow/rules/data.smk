@@ -3,14 +3,14 @@
 
 rule download:
     output:
-        f"{EXP}/{{dataset}}/download.done",
+        f"{EXP}/downloads/{{download}}.done",
     log:
-        f"{LOG}/download/{{dataset}}.log",
+        f"{LOG}/download/{{download}}.log",
     wildcard_constraints:
-        dataset="|".join(DOWNLOADED) or "^$",
+        download="|".join(DOWNLOADS) or "^$",
     params:
-        type=lambda w: CFG.datasets[w.dataset].type,
-        root=lambda w: CFG.datasets[w.dataset].root,
+        type=lambda w: CFG.datasets[DOWNLOADS[w.download]].type,
+        root=lambda w: CFG.datasets[DOWNLOADS[w.download]].root,
     shell:
         "acmnet download {params.type} --root {params.root} 2>&1 | tee {log} && "
         "echo '{params.type} downloaded into {params.root}' > {output}"

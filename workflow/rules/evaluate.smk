@@ -45,6 +45,7 @@ rule score:
     output:
         metrics=f"{EXP}/{{dataset}}/{{method}}/metrics.csv",
         curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",
+        ranks=f"{EXP}/{{dataset}}/{{method}}/ranks.csv",
     log:
         f"{LOG}/score/{{dataset}}_{{method}}.log",
     wildcard_constraints:
@@ -54,7 +55,7 @@ rule score:
     shell:
         "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} "
-        "--out {output.metrics} --curve-out {output.curve} 2>&1 | tee {log}"
+        "--out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
 
 
 rule localize:

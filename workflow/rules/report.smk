@@ -5,12 +5,19 @@ rule report:
     input:
         metrics=expand(rules.score.output.metrics, dataset=RECALL, method=METHODS),
         curves=expand(rules.score.output.curve, dataset=RECALL, method=METHODS),
+        ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
     output:
         metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
+        summary=report(f"{EXP}/summary.csv", caption="../report/summary.rst", category="Results"),
+        markdown=f"{EXP}/summary.md",
         table=report(f"{EXP}/tables/recall.tex", caption="../report/tables.rst", category="Tables"),
         figures=[
             report(f"{FIG}/recall_curves.png", caption="../report/recall_curves.rst", category="Figures"),
             f"{FIG}/recall_curves.pdf",
+        ],
+        seeds=[
+            report(f"{FIG}/seeds.png", caption="../report/seeds.rst", category="Figures"),
+            f"{FIG}/seeds.pdf",
         ],
         config=f"{EXP}/config.yaml",
     log:
@@ -19,13 +26,14 @@ rule report:
         settings=settings("report"),
     shell:
         "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics} --curves {input.curves} "
-        "--out-metrics {output.metrics} --out-table {output.table} --figures {output.figures} "
-        "--out-config {output.config} 2>&1 | tee {log}"
+        "--ranks {input.ranks} --out-metrics {output.metrics} --out-summary {output.summary} "
+        "--out-markdown {output.markdown} --out-table {output.table} --figures {output.figures} "
+        "--seed-figures {output.seeds} --out-config {output.config} 2>&1 | tee {log}"
 
 
 rule paper_tables:
     input:
-        metrics=expand(rules.score.output.metrics, dataset=RECALL, method=METHODS),
+        metrics=rules.report.output.summary,
         robotcar=expand(rules.localize.output.accuracy, dataset=POSED, method=METHODS),
     output:
         [report(f"{EXP}/tables/table{n}.tex", caption="../report/tables.rst", category="Tables") for n in (2, 3, 4)],
@@ -64,7 +72,7 @@ rule gradcam:
         manifest=rules.prepare.output.manifest,
         cache=rules.cache.output.npy,
         retrieval=rules.retrieve.output.retrieval,
-        checkpoint=rules.train.output.checkpoint,
+        checkpoint=checkpoint_of,
     output:
         png=report(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
         pdf=f"{FIG}/gradcam_{{dataset}}_{{method}}.pdf",

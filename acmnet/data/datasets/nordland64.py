@@ -84,12 +84,17 @@ class Nordland64Options:
     frame_range: tuple[int, int] | None = None  # [first, last] frame numbers kept; null: all
     drop_blank_std: float | None = bounded(5.0, lo=0)  # without frames.csv: leave out std < this
     drop_duplicates: bool = True  # without frames.csv: leave out byte-identical frames
+    # A stretch of the kept frames, as fractions of their count: [0, 0.5] the first half (in frame
+    # order), [0.5, 1] the second; two datasets on one root then hold disjoint places.
+    part: tuple[float, float] = bounded((0.0, 1.0), lo=0.0, hi=1.0)
 
     def check(self, where: str) -> None:
         if not self.query_seasons:
             raise ConfigError(f"{where}.query_seasons is empty: name at least one season folder")
         if self.reference_season in self.query_seasons:
             raise ConfigError(f"{where}: `{self.reference_season}` is both the reference and a query season")
+        if self.part[0] >= self.part[1]:
+            raise ConfigError(f"{where}.part must be [start, end] fractions with start < end, got {list(self.part)}")
         if self.frame_range is not None:
             first, last = self.frame_range
             if not 1 <= first <= last:
@@ -311,7 +316,11 @@ def prepare(root: Path, opts: Nordland64Options, name: str = "nordland64") -> pd
     if usable is None:
         dropped = unusable_frames(cat.base, cat.order, opts.seasons(), opts, f"datasets.{name}")
         usable = set(cat.order) - set(dropped)
-    places = [(n, i) for i, n in enumerate(cat.order) if n in usable]
+    start, end = (round(f * len(cat.order)) for f in opts.part)
+    places = [(n, i) for i, n in enumerate(cat.order) if n in usable and start <= i < end]
+    if not places:
+        raise LayoutError(f"datasets.{name}.part {list(opts.part)} of the {len(cat.order)} kept frames holds no "
+                          "usable frame: widen it")
     parts = [("train", opts.train_season), ("reference", opts.reference_season)]
     parts += [("query", s) for s in opts.query_seasons]
     rows = [

@@ -282,3 +282,14 @@ def test_sources():
     (entry,) = n64.SOURCES
     assert isinstance(entry, dl.Download) and entry.extract
     assert entry.url == "http://www.tu-chemnitz.de/etit/proaut/datasets/nordland/64x32-grayscale-1fps.tar"
+
+
+def test_parts_split_the_kept_frames_into_disjoint_stretches(nordland64_root):
+    first = mf.validate(n64.DATASET.prepare_manifest(nordland64_root, {"part": [0.0, 0.5]}))
+    second = mf.validate(n64.DATASET.prepare_manifest(nordland64_root, {"part": [0.5, 1.0]}))
+    whole = mf.validate(n64.DATASET.prepare_manifest(nordland64_root, {}))
+    a, b = (set(f.loc[f["role"] == "query", "place"]) for f in (first, second))
+    assert not a & b and a | b == set(whole.loc[whole["role"] == "query", "place"])
+    assert max(a) < min(b)  # the first half of the route, then the second
+    with pytest.raises(ConfigError, match=r"part must be \[start, end\] fractions with start < end"):
+        n64.DATASET.parse_options({"part": [0.5, 0.5]}, "datasets.n")
