@@ -96,7 +96,10 @@ def test_tiny_end_to_end_run_safe_against_dry_runs_and_refused_runs(tmp_path):
     output = run.communicate(timeout=900)[0]
     assert run.returncode == 0, output[-4000:]
     assert dry.returncode == 0 and refused.returncode != 0, refused.stdout[-2000:] + refused.stderr[-2000:]
-    assert "cannot be locked" in refused.stdout + refused.stderr
+    # Snakemake refuses either at its lock or, when a job of the running pipeline is mid-way,
+    # at that job's incomplete outputs: which one depends on timing, both write nothing.
+    refusal = refused.stdout + refused.stderr
+    assert "cannot be locked" in refusal or "seem to be incomplete" in refusal, refusal[-2000:]
     assert {k: v for k, v in during.items() if k in before} == before  # nothing rewritten ...
     assert not [k for k in during if k not in before and "demo_route" not in k]  # ... nor added, but by the run
     metrics = pd.read_csv(tmp_path / "results" / "demo" / "metrics.csv")

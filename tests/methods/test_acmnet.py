@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from acmnet.config import ConfigError, config_from_dict
 from acmnet.methods import method_kind, trained_methods
-from acmnet.methods.acmnet import AcmNetDescriber, build_model
+from acmnet.methods.acmnet import AcmNetDescriber, AcmNetOptions, build_model
+from acmnet.methods.pooling import grid_pool, stage_map
 from tests.conftest import TINY
 
 DATASETS = {"d": {"type": "folder_pair", "root": "x", "reference": "a", "query": ["b"]}}
@@ -27,11 +28,25 @@ def test_encoder_descriptor_is_the_normalised_pooled_encoder_output():
     model = build_model(TINY).eval()
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        projected = AcmNetDescriber(model, "projector")(images)
-        encoded = AcmNetDescriber(model, "encoder")(images)
+        projected = AcmNetDescriber(model, AcmNetOptions(descriptor="projector"))(images)
+        encoded = AcmNetDescriber(model, AcmNetOptions(descriptor="encoder"))(images)
         torch.testing.assert_close(projected, model.descriptors(images))
         torch.testing.assert_close(encoded, F.normalize(model.features(images), dim=-1))
     assert encoded.shape == (2, model.encoder.num_features) and projected.shape == (2, 16)
+
+
+def test_grid_descriptor_is_the_normalised_grid_of_the_trained_encoder_stage():
+    model = build_model(TINY).eval()
+    images = torch.rand(2, 3, 64, 64)
+    describer = AcmNetDescriber(model, AcmNetOptions(descriptor="grid", grid_stage=1, grid_size=(2, 4)))
+    with torch.no_grad():
+        d = describer(images)
+        expected = grid_pool(stage_map(model.encoder, (images - model.mean) / model.std, 1), (2, 4))
+        next(model.encoder.parameters()).add_(1.0)  # the descriptor follows the (trained) encoder
+        changed = describer(images)
+    torch.testing.assert_close(d, F.normalize(expected, dim=-1))
+    assert d.shape == (2, model.encoder.feature_info[1]["num_chs"] * 8)
+    assert not torch.allclose(d, changed)
 
 
 def test_registry_says_what_trains_and_labels_rows():

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from acmnet.config import ModelConfig
 from acmnet.evaluate.describe import embed
-from acmnet.methods.pooling import GeM, gem
+from acmnet.methods.backbone import create_encoder
+from acmnet.methods.pooling import GeM, gem, grid_pool, stage_map
 from acmnet.methods.pretrained import PretrainedDescriber
 
 TINY = ModelConfig(backbone="test_resnet", pretrained=False)
@@ -98,3 +99,37 @@ def test_non_convolutional_feature_map_is_refused():
 def test_invalid_p_is_refused():
     with pytest.raises(ValueError, match="p > 0"):
         GeM(p=0.0)
+
+
+def test_grid_pool_averages_each_cell_and_keeps_the_layout():
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    pooled = grid_pool(x, (2, 3))  # cells of 2x2 pixels
+    expected = x.reshape(2, 3, 2, 2, 3, 2).mean(dim=(3, 5)).flatten(1)
+    torch.testing.assert_close(pooled, expected)
+    assert pooled.shape == (2, 3 * 2 * 3)
+    flipped = grid_pool(x.flip(-1), (2, 3))  # a mirrored image gives another descriptor ...
+    assert not torch.allclose(flipped, pooled)
+    torch.testing.assert_close(grid_pool(x, (1, 1)), x.mean(dim=(2, 3)))  # ... unlike a global average
+
+
+def test_stage_map_stops_at_the_asked_stage_and_names_the_valid_range():
+    encoder = create_encoder(TINY).eval()
+    images = torch.rand(1, 3, 64, 64)
+    reductions = [info["reduction"] for info in encoder.feature_info]
+    for stage, reduction in enumerate(reductions):
+        x = stage_map(encoder, images, stage)
+        assert x.shape[-2:] == (64 // reduction, 64 // reduction)
+        assert x.shape[1] == encoder.feature_info[stage]["num_chs"]
+    with pytest.raises(ValueError, match=rf"stages 0..{len(reductions) - 1}, not {len(reductions)}"):
+        stage_map(encoder, images, len(reductions))
+
+
+def test_pretrained_grid_descriptor_is_the_normalised_grid_of_its_stage():
+    describer = PretrainedDescriber(TINY, pool="grid", grid_stage=1, grid_size=(2, 2)).eval()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        d = describer(images)
+        normalised = (images - describer.mean) / describer.std
+        expected = F.normalize(grid_pool(stage_map(describer.encoder, normalised, 1), (2, 2)), dim=-1)
+    torch.testing.assert_close(d, expected)
+    assert d.shape == (2, describer.encoder.feature_info[1]["num_chs"] * 4)
