@@ -181,3 +181,22 @@ def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
     assert train_jobs, out[-2000:]
     for block in train_jobs:
         assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=608" in block
+
+
+def test_results_and_figures_readmes_list_every_rule_output():
+    """Each output path a rule writes under results/ or figures/ has its row in the README there."""
+    import re
+
+    rules = "\n".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    readmes = {"EXP": (REPO / "results" / "README.md").read_text(), "FIG": (REPO / "figures" / "README.md").read_text()}
+    found = re.findall(r'f"\{(EXP|FIG)\}/([^"]+)"', rules)
+    assert len(found) > 20, "the rules' output patterns moved: update this test"
+    for root, pattern in found:
+        name = re.sub(r"\{\{?(\w+)\}?\}", r"<\1>", pattern.split("/")[-1])  # {{method}} -> <method>
+        if "<" in name and not name.startswith("<"):  # gradcam_<dataset>_<method>.png: match the fixed prefix
+            name = name.split("<")[0]
+        elif name.startswith("<") or "(" in name:  # a folder or a computed name: its parent is listed
+            name = pattern.split("/")[-2]
+        name = re.sub(r"\.(png|pdf)$", "", name)
+        folder = "results" if root == "EXP" else "figures"
+        assert name in readmes[root], f"{pattern} is not described in {folder}/README.md"

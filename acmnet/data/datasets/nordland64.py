@@ -331,5 +331,19 @@ def prepare(root: Path, opts: Nordland64Options, name: str = "nordland64") -> pd
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
+def protocol(opts: Nordland64Options) -> str:
+    """The frames kept and the stretch of the route, for captions."""
+    kept = f"every {opts.frame_step}th frame" if opts.frame_step > 1 else "every frame"
+    if opts.frame_range is not None:
+        kept += f" of frames {opts.frame_range[0]}-{opts.frame_range[1]}"
+    computed = f"blank (pixel std < {opts.drop_blank_std})" if opts.drop_blank_std is not None else ""
+    computed += (" and " if computed else "") + "byte-identical" if opts.drop_duplicates else ""
+    computed = f"{computed} frames left out" if computed else "every frame kept"
+    dropped = f"{opts.frames_csv}'s usable column when the root has one, else {computed}" if opts.frames_csv else computed
+    stretch = "the whole route" if tuple(opts.part) == (0.0, 1.0) else f"the stretch {list(opts.part)} of the kept frames"
+    return f"Nordland 64x32: {kept} ({dropped}), {stretch}; {opts.reference_season} references, " \
+           f"{', '.join(opts.query_seasons)} queries"
+
+
 DATASET = DatasetType(name="nordland64", options=Nordland64Options, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall")
+                      sources=SOURCES, scoring="recall", protocol=protocol)

@@ -293,3 +293,14 @@ def test_parts_split_the_kept_frames_into_disjoint_stretches(nordland64_root):
     assert max(a) < min(b)  # the first half of the route, then the second
     with pytest.raises(ConfigError, match=r"part must be \[start, end\] fractions with start < end"):
         n64.DATASET.parse_options({"part": [0.5, 0.5]}, "datasets.n")
+
+
+def test_protocol_names_the_frames_kept_and_the_stretch():
+    from acmnet.data.datasets.nordland64 import Nordland64Options, protocol
+
+    text = protocol(Nordland64Options(frame_step=10, part=(0.5, 1.0), frames_csv=None))
+    assert "every 10th frame" in text and "[0.5, 1.0]" in text and "byte-identical" in text
+    assert "summer references, winter queries" in text
+    whole = protocol(Nordland64Options(drop_blank_std=None, drop_duplicates=False, frames_csv=None))
+    assert "whole route" in whole and "every frame kept" in whole
+    assert "frames.csv's usable column" in protocol(Nordland64Options())
