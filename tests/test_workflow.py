@@ -200,3 +200,19 @@ def test_results_and_figures_readmes_list_every_rule_output():
         name = re.sub(r"\.(png|pdf)$", "", name)
         folder = "results" if root == "EXP" else "figures"
         assert name in readmes[root], f"{pattern} is not described in {folder}/README.md"
+
+
+def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_path):
+    """nordland64: the trained rows train on `west` only (once per seed); `east` is described with
+    west's checkpoints, untrained rows need none."""
+    config = REPO / "config" / "nordland64.yaml"
+    out = _snakemake(["-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+    blocks: dict[str, list[str]] = {}
+    for job in out.split("\nrule ")[1:]:  # one job each: "train:\n    input: ...\n    wildcards: ..."
+        blocks.setdefault(job.split(":")[0], []).append(job)
+    trained = sorted(b.split("wildcards: ")[1].split("\n")[0] for b in blocks["train"])
+    expected = [f"dataset=west, method={m}@s{s}" for m in ("acmnet", "acmnet_paper") for s in (0, 1)]
+    assert trained == expected
+    east = {b.split("method=")[1].split("\n")[0]: b for b in blocks["describe"] if "dataset=east" in b}
+    assert "input:" in east["acmnet@s1"] and "results/nordland64/west/acmnet@s1/checkpoint.pt" in east["acmnet@s1"]
+    assert "checkpoint.pt" not in east["imagenet_grid"]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from acmnet.config import ConfigError, config_from_dict
-from acmnet.methods import method_kind, trained_methods
+from acmnet.methods import method_kind, trained_methods, training_dataset
 from acmnet.methods.acmnet import AcmNetDescriber, AcmNetOptions, build_model
 from acmnet.methods.pooling import grid_pool, stage_map
 from tests.conftest import TINY
@@ -85,8 +85,19 @@ def test_registry_says_what_trains_and_labels_rows():
         ({"m": {"kind": "pretrianed"}}, r"unknown method kind `pretrianed` \(did you mean `pretrained`\?\)"),
         ({"m": {"kind": "pretrained", "gem_p": 0}}, r"methods.m.gem_p must be > 0, got 0"),
         ({"m": {"kind": "pixels", "pixel_patch": 5}}, r"pixel_patch 5 must divide"),
+        ({"m": {"kind": "acmnet", "train_on": "dd"}}, r"methods.m.train_on names `dd`.*did you mean `d`.*datasets: d"),
+        ({"m": {"kind": "acmnet", "grid_size": [0, 8]}}, r"methods.m.grid_size"),
     ],
 )
 def test_method_options_are_checked_when_the_config_is_loaded(methods, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"datasets": DATASETS, "methods": methods})
+
+
+def test_train_on_names_the_dataset_whose_model_describes_every_dataset():
+    datasets = {**DATASETS, "other": {**DATASETS["d"], "root": "y"}}
+    cfg = config_from_dict(
+        {"datasets": datasets, "methods": {"own": {"kind": "acmnet"}, "cross": {"kind": "acmnet", "train_on": "d"}}}
+    )
+    assert training_dataset(cfg, "cross", "other") == "d" and training_dataset(cfg, "cross", "d") == "d"
+    assert training_dataset(cfg, "own", "other") == "other"
