@@ -139,7 +139,7 @@ def load_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
 
     High-bit-depth images (16-bit PNG `I;16`/`I;16B`, `I`, float `F`) are scaled to 8 bit by
     their type's range (`to_8bit`). Raises FileNotFoundError / ValueError naming the file when it
-    is missing or undecodable.
+    is missing, undecodable, or larger than Pillow's decompression-bomb limit.
     """
     path = Path(path)
     if not path.is_file():
@@ -150,5 +150,10 @@ def load_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR, reducing_gap=3.0)
             return np.asarray(img, dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"image {path} is refused by Pillow as a possible decompression bomb ({exc}); if it is a genuine "
+            "image, shrink it below that size, or remove it"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"image {path} cannot be decoded ({exc}); replace or remove it") from exc

@@ -126,3 +126,11 @@ def test_listing_leaves_out_sidecar_and_hidden_files(tmp_path):
     assert all(is_sidecar(n) for n in ("._x.jpg", ".DS_Store", "thumbs.db", ".x"))
     with pytest.raises(NotADirectoryError, match="nope is not a folder"):
         list_files(tmp_path / "nope")
+
+
+def test_load_rgb_names_an_image_pillow_refuses_as_a_decompression_bomb(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.new("L", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x the limit: Pillow raises
+    with pytest.raises(ValueError, match=r"huge.png is refused by Pillow as a possible decompression bomb"):
+        load_rgb(path)
