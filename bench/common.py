@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 
@@ -68,3 +70,44 @@ def save_plot(path: Path, x, series: dict[str, object], xlabel: str, ylabel: str
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
+
+
+def timed(fn: Callable[[], None], device: torch.device, calls: int = 1) -> float:
+    """Seconds for `calls` calls of `fn`, the device synchronised at both ends."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tic = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - tic
+
+
+def paired_windows(windows: dict[str, Callable[[], float]], images: int, pairs: int) -> pd.DataFrame:
+    """`pairs` pairs of timed windows of a step and its ceiling (`windows`: name -> seconds of one
+    window, step first), in A B B A order so both see the same machine state. One row per pair:
+    `<name>_images_per_s` for both, and `ratio` = ceiling seconds / step seconds."""
+    (step, step_s), (ceiling, ceiling_s) = windows.items()
+    rows = []
+    for p in range(pairs):
+        order = [(step, step_s), (ceiling, ceiling_s)] if p % 2 == 0 else [(ceiling, ceiling_s), (step, step_s)]
+        seconds = {name: fn() for name, fn in order}
+        rows.append(
+            {
+                "pair": p,
+                f"{step}_images_per_s": images / seconds[step],
+                f"{ceiling}_images_per_s": images / seconds[ceiling],
+                "ratio": seconds[ceiling] / seconds[step],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def print_ratios(ratios: np.ndarray) -> None:
+    """The pairs' ratio: median, spread, and the median on its own `ratio:` line."""
+    print(
+        f"pairs:   ratio median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}, "
+        f"IQR {np.percentile(ratios, 25):.3f}..{np.percentile(ratios, 75):.3f}"
+    )
+    print(f"ratio:   {np.median(ratios):.2f}")

@@ -14,31 +14,16 @@ CSV and a plot under bench/results/.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from acmnet.config import load_config
 from acmnet.device import resolve_device, to_float_images
 from acmnet.evaluate.describe import embed
 from acmnet.methods import method_of
-from bench.common import machine, save_plot, write_rows
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device: torch.device) -> float:
-    _sync(device)
-    tic = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - tic
+from bench.common import machine, paired_windows, print_ratios, save_plot, timed, write_rows
 
 
 def main() -> None:
@@ -72,20 +57,8 @@ def main() -> None:
         embed(describer, array, rows, device, b, "bench", channels_last, progress=False)
 
     bare(), ours()  # warm-up
-    records = []
-    for p in range(args.windows):
-        order = [("describe", ours), ("bare", bare)] if p % 2 == 0 else [("bare", bare), ("describe", ours)]
-        times = {name: _timed(fn, device) for name, fn in order}
-        n = len(array)
-        records.append(
-            {
-                "pair": p,
-                "describe_images_per_s": n / times["describe"],
-                "bare_images_per_s": n / times["bare"],
-                "ratio": times["bare"] / times["describe"],
-            }
-        )
-    table = pd.DataFrame(records)
+    windows = {"describe": lambda: timed(ours, device), "bare": lambda: timed(bare, device)}
+    table = paired_windows(windows, len(array), args.windows)
     info = machine(device) | {"method": args.method, "backbone": cfg.model.backbone, "image": f"{h}x{w}", "batch": b}
     name = f"describe_speed_{info['device_kind']}_{cfg.experiment}"
     write_rows(table.assign(**info), Path(args.out) / f"{name}.csv")
@@ -97,14 +70,12 @@ def main() -> None:
         "images / s",
         f"acmnet describe vs its forward pass: {info['device']}, {info['backbone']} {h}x{w}, batch {b}",
     )
-    ratios = table["ratio"].to_numpy()
     print(f"device: {info['device']}; {args.method} ({info['backbone']}), {h}x{w}, batch {b}")
     print(
         f"describe: {table['describe_images_per_s'].median():8.1f} images/s; bare forward: "
         f"{table['bare_images_per_s'].median():8.1f} images/s"
     )
-    print(f"pairs:   ratio median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}")
-    print(f"ratio:   {np.median(ratios):.2f}")
+    print_ratios(table["ratio"].to_numpy())
 
 
 if __name__ == "__main__":

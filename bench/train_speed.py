@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +31,7 @@ from acmnet.train.distributed import Group
 from acmnet.train.loop import build_setup
 from acmnet.train.step import set_train_mode, step_losses
 from acmnet.train.views import ViewQueue
-from bench.common import machine, save_plot, write_rows
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from bench.common import machine, paired_windows, print_ratios, save_plot, timed, write_rows
 
 
 class Pairs:
@@ -79,34 +73,16 @@ class Pairs:
         s.optimizer.zero_grad(set_to_none=True)
         feats.float().sum().backward()
 
-    def window(self, fn, steps: int) -> float:
-        """Seconds for `steps` calls of `fn`, the device synchronised at both ends."""
-        _sync(self.device)
-        tic = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        _sync(self.device)
-        return time.perf_counter() - tic
-
 
 def measure(pairs: Pairs, steps: int, windows: int, warmup: int) -> pd.DataFrame:
     """`windows` pairs of (full, bare) windows of `steps` each, in A B B A order, after `warmup` of both."""
-    pairs.window(pairs.full_step, warmup)
-    pairs.window(pairs.bare_pass, warmup)
-    rows = []
-    for w in range(windows):
-        order = ("full", "bare") if w % 2 == 0 else ("bare", "full")
-        times = {kind: pairs.window(pairs.full_step if kind == "full" else pairs.bare_pass, steps) for kind in order}
-        n = pairs.tcfg.batch_size * steps
-        rows.append(
-            {
-                "pair": w,
-                "full_images_per_s": n / times["full"],
-                "bare_images_per_s": n / times["bare"],
-                "ratio": times["bare"] / times["full"],
-            }
-        )
-    return pd.DataFrame(rows)
+    timed(pairs.full_step, pairs.device, warmup)
+    timed(pairs.bare_pass, pairs.device, warmup)
+    windows_of = {
+        "full": lambda: timed(pairs.full_step, pairs.device, steps),
+        "bare": lambda: timed(pairs.bare_pass, pairs.device, steps),
+    }
+    return paired_windows(windows_of, pairs.tcfg.batch_size * steps, windows)
 
 
 def main() -> None:
@@ -154,11 +130,7 @@ def main() -> None:
         f"of {args.steps} steps)"
     )
     print(f"ceiling: {statistics.median(table['bare_images_per_s']):8.1f} images/s (bare forward+backward of 5N views)")
-    print(
-        f"pairs:   ratio median {np.median(ratios):.3f}, min {ratios.min():.3f}, max {ratios.max():.3f}, "
-        f"IQR {np.percentile(ratios, 25):.3f}..{np.percentile(ratios, 75):.3f}"
-    )
-    print(f"ratio:   {np.median(ratios):.2f}")
+    print_ratios(ratios)
 
 
 if __name__ == "__main__":
