@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.config import EvaluateConfig, split_seed
-from acmnet.evaluate.statistics import CHUNK_ELEMENTS
+from acmnet.evaluate.statistics import resampled_recall
 
 
 def _hit_matrix(ranks: pd.DataFrame, n: int) -> tuple[list[str], list[int], np.ndarray]:
@@ -41,24 +41,11 @@ def _seed_sd(ranks: pd.DataFrame, methods: list[str], n: int) -> list[float]:
     return [float(sd.get(m, np.nan)) for m in methods]
 
 
-def _resampled(hits: np.ndarray, ev: EvaluateConfig) -> np.ndarray:
-    """Recall of every method in each bootstrap resample of the queries: (resamples, M), percent."""
-    rng = np.random.default_rng(ev.bootstrap_seed)
-    q = hits.shape[1]
-    out = np.empty((ev.bootstrap_resamples, hits.shape[0]))
-    per_chunk = max(1, CHUNK_ELEMENTS // max(q * hits.shape[0], 1))
-    for start in range(0, ev.bootstrap_resamples, per_chunk):
-        count = min(per_chunk, ev.bootstrap_resamples - start)
-        picks = rng.integers(0, q, size=(count, q))
-        out[start : start + count] = 100.0 * hits[:, picks].mean(axis=2).T
-    return out
-
-
 def _columns(ranks: pd.DataFrame, n: int, ev: EvaluateConfig) -> pd.DataFrame:
     """The R@n columns of one query set, one row per base method."""
     methods, seeds, hits = _hit_matrix(ranks, n)
     recall = 100.0 * hits.mean(axis=1)
-    boot = _resampled(hits, ev)
+    boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed)
     tail = 100.0 * (1.0 - ev.confidence) / 2.0
     family = np.array(["+seq" in m for m in methods])
     p = np.ones(len(methods))
