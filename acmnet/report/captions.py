@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from acmnet.config import Config, ModelConfig, TrainConfig
+from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
 
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -73,9 +73,12 @@ def train_choices(t: TrainConfig) -> list[str]:
 
 
 def _row_differences(cfg: Config) -> list[str]:
-    """What each trained row sets differently from the common settings."""
+    """What each row sets differently from the common settings (a row's seeds share its settings)."""
     out = []
+    rows: dict[str, Any] = {}
     for name, spec in cfg.methods.items():
+        rows.setdefault(split_seed(name)[0], spec)
+    for name, spec in rows.items():
         changed: dict[str, Any] = {}
         for section in ("train", "model"):
             changed.update(getattr(spec.options, section, None) or {})
@@ -104,7 +107,9 @@ def choices(cfg: Config) -> list[str]:
         *train_choices(cfg.train),
         "augmentations: Table 1's probabilities, magnitudes of ours (the augment section of the run's "
         "config.yaml; defaults in SPEC.md)",
-        f"seed {cfg.seed}",
+        f"training seeds {', '.join(map(str, cfg.seeds))} (mean and sd over seeds)"
+        if cfg.seeds
+        else f"seed {cfg.seed}",
     ]
     for name, spec in cfg.datasets.items():
         protocol = dataset_type(spec.type).protocol

@@ -101,3 +101,18 @@ def test_caption_names_every_paper_silent_choice():
         "row acmnet_encoder: descriptor encoder",
     ):
         assert fragment in text, fragment
+
+
+def test_caption_names_each_row_once_with_its_seeds():
+    from acmnet.report.captions import choices
+
+    cfg = config_from_dict(
+        {
+            "seeds": [0, 1],
+            "datasets": {"a": {"type": "folder_pair", "root": "x", "reference": "r", "query": ["q"]}},
+            "methods": {"acmnet": {"kind": "acmnet", "train_on": "a", "train": {"lr": 0.001}}},
+        }
+    )
+    text = "; ".join(choices(cfg))
+    assert "training seeds 0, 1" in text and "@s" not in text
+    assert text.count("row acmnet: lr 0.001") == 1 and text.count("row acmnet: trained on a only") == 1
