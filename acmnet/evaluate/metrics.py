@@ -32,11 +32,6 @@ from acmnet.data import manifest as mf
 from acmnet.evaluate.statistics import bootstrap_interval, first_hit_ranks, recall_at
 
 
-def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
-    """Boolean (Q, K): retrieval j of query i lies within the tolerance window."""
-    return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
-
-
 def recall_curve(
     query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int
 ) -> np.ndarray:

@@ -19,11 +19,16 @@ import numpy as np
 CHUNK_ELEMENTS = 1 << 24  # gathered values held at once (128 MB of float64)
 
 
+def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
+    """Whether each retrieval lies within +/- `tolerance` places of its query: bool (Q, K)."""
+    return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
+
+
 def first_hit_ranks(
     query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int
 ) -> np.ndarray:
     """Per query, the 1-based rank of the first retrieval within +/- `tolerance` places, or 0: int64 (Q,)."""
-    hit = np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
+    hit = hits(query_places, reference_places, indices, tolerance)
     return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0).astype(np.int64)
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from acmnet.config import Config, ConfigError, ModelConfig, bounded, closest_hint
 from acmnet.methods.backbone import create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
-from acmnet.methods.pooling import grid_pool, stage_map
+from acmnet.methods.pooling import grid_descriptor
 
 if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint
@@ -92,8 +92,7 @@ class AcmNetDescriber(nn.Module):
         if self.options.descriptor == "encoder":
             return F.normalize(self.model.features(images).float(), dim=-1)
         normalised = (images - self.model.mean) / self.model.std
-        feature_map = stage_map(self.encoder, normalised, self.options.grid_stage)
-        return F.normalize(grid_pool(feature_map, self.options.grid_size), dim=-1)
+        return grid_descriptor(self.encoder, normalised, self.options.grid_stage, self.options.grid_size)
 
 
 @dataclass

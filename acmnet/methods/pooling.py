@@ -79,3 +79,9 @@ def grid_pool(x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """A feature map (B, C, H, W) averaged over a `grid` = (rows, cols) of cells and flattened:
     (B, C * rows * cols), float32. Unlike a global pool it keeps where in the image a feature is."""
     return torch.nn.functional.adaptive_avg_pool2d(x.float(), grid).flatten(1)
+
+
+def grid_descriptor(encoder: nn.Module, normalised: torch.Tensor, stage: int, grid: tuple[int, int]) -> torch.Tensor:
+    """The `grid` descriptor: stage `stage`'s map (`stage_map`) grid-pooled (`grid_pool`) and
+    L2-normalised, float32 (B, C * rows * cols)."""
+    return torch.nn.functional.normalize(grid_pool(stage_map(encoder, normalised, stage), grid), dim=-1)

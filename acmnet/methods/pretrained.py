@@ -17,7 +17,7 @@ from torch import nn
 from acmnet.config import Config, ModelConfig, bounded
 from acmnet.methods.backbone import create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
-from acmnet.methods.pooling import GeM, feature_map, grid_pool, stage_map
+from acmnet.methods.pooling import GeM, feature_map, grid_descriptor
 
 if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint
@@ -57,7 +57,7 @@ class PretrainedDescriber(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         normalised = (images - self.mean) / self.std
         if self.pool_kind == "grid":
-            return F.normalize(grid_pool(stage_map(self.encoder, normalised, self.grid_stage), self.grid_size), dim=-1)
+            return grid_descriptor(self.encoder, normalised, self.grid_stage, self.grid_size)
         if self.pool is None:
             return F.normalize(self.encoder(normalised).float(), dim=-1)
         return F.normalize(self.pool(feature_map(self.encoder, normalised)), dim=-1)

@@ -115,7 +115,7 @@ def retrieval_examples(
     """Grid of `per_set` evenly spaced queries of each query set with their top `top` references."""
     from acmnet.artifacts import load_cache, load_manifest, load_retrieval
     from acmnet.data import manifest as mf
-    from acmnet.evaluate.metrics import hits
+    from acmnet.evaluate.statistics import hits
 
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)

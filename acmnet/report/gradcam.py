@@ -291,7 +291,7 @@ def choose_examples(
     manifest: Manifest, cache: ImageCache, retrieval: Retrieval, tolerance: int, per_kind: int
 ) -> Examples:
     """`per_kind` correct and `per_kind` failed top-1 retrievals, evenly spread over the queries."""
-    from acmnet.evaluate.metrics import hits
+    from acmnet.evaluate.statistics import hits
 
     places = manifest.frame["place"].to_numpy()
     top1 = retrieval.indices[:, 0]

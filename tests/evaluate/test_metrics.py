@@ -4,8 +4,9 @@ import pytest
 
 from acmnet.artifacts import ProvenanceError, table_provenance
 from acmnet.config import ConfigError, config_from_dict
-from acmnet.evaluate.metrics import hits, recall_curve, score
+from acmnet.evaluate.metrics import recall_curve, score
 from acmnet.evaluate.retrieval import search
+from acmnet.evaluate.statistics import hits
 from tests.conftest import write_manifest, write_retrieval
 
 
