@@ -3,6 +3,7 @@
 | file                     | made by   | type            | what it records it was made from                |
 |--------------------------|-----------|-----------------|-------------------------------------------------|
 | manifest.csv             | prepare   | `Manifest`      | the dataset settings                            |
+| positives.npz            | positives | `Positives`     | the manifest, the ground-truth settings          |
 | cache/images.npy + .json | cache     | `ImageCache`    | the manifest, the image size                    |
 | checkpoint.pt            | train     | `Checkpoint`    | the training manifest and images, the settings  |
 | descriptors.npz          | describe  | `Descriptors`   | the manifest, the images, the checkpoint         |
@@ -34,6 +35,7 @@ import pandas as pd
 
 from acmnet import __version__
 from acmnet.config import digest_of
+from acmnet.data.positives import PositiveSets
 from acmnet.io import atomic_path, atomic_write_text
 
 FORMAT = 1  # version of the provenance record
@@ -111,6 +113,22 @@ def provenance(step: str, settings: dict[str, Any], **inputs: Any) -> Provenance
         for key, source in artifact.provenance.sources.items():
             sources.setdefault(f"{kind}.{key}", source)
     return Provenance(step, settings, sources, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+
+@dataclass(frozen=True)
+class ExternalFile:
+    """A file made outside the pipeline (another tool's descriptors), as a provenance source."""
+
+    path: Path
+    digest: str
+    provenance: Provenance = field(default_factory=lambda: Provenance("external", {}))
+
+
+def external_file(path: Path) -> ExternalFile:
+    """`path` with its digest; ArtifactError when it is missing."""
+    if not Path(path).is_file():
+        raise ArtifactError(f"{path} does not exist: check the path in the method's `descriptors` option")
+    return ExternalFile(Path(path), file_digest(path))
 
 
 def check_made_from(artifact: Any, kind: str, source: Any) -> None:
@@ -380,11 +398,25 @@ class Retrieval:
     provenance: Provenance
 
 
+@dataclass
+class Positives:
+    """Each query's positive references (`acmnet.data.positives.PositiveSets`, queries in manifest
+    order), with both sets' manifest rows."""
+
+    sets: PositiveSets
+    reference_rows: np.ndarray
+    query_rows: np.ndarray
+    path: Path
+    digest: str
+    provenance: Provenance
+
+
 _NPZ_FIELDS = {
     "descriptors": ("reference", "query", "reference_rows", "query_rows"),
     "retrieval": ("indices", "scores", "reference_rows", "query_rows"),
+    "positives": ("indptr", "indices", "reference_rows", "query_rows"),
 }
-_MADE_BY = {"descriptors": "acmnet describe", "retrieval": "acmnet retrieve"}
+_MADE_BY = {"descriptors": "acmnet describe", "retrieval": "acmnet retrieve", "positives": "acmnet positives"}
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray], prov: Provenance) -> str:
@@ -464,6 +496,34 @@ def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: De
         _check_rows(out, manifest)
     if descriptors is not None:
         check_made_from(out, "descriptors", descriptors)
+    return out
+
+
+def save_positives(
+    path: Path, sets: PositiveSets, reference_rows: np.ndarray, query_rows: np.ndarray, prov: Provenance
+) -> Positives:
+    arrays = {
+        "indptr": sets.indptr,
+        "indices": sets.indices,
+        "reference_rows": reference_rows,
+        "query_rows": query_rows,
+    }
+    digest = _save_npz(path, arrays, prov)
+    return Positives(sets, reference_rows, query_rows, Path(path), digest, prov)
+
+
+def load_positives(path: Path, manifest: Manifest | None = None) -> Positives:
+    """Positives file; with `manifest`, it must have been made from it."""
+    arrays, prov, digest = _load_npz(path, "positives")
+    indptr, indices = arrays["indptr"].astype(np.int64), arrays["indices"].astype(np.int64)
+    n_refs, n_queries = len(arrays["reference_rows"]), len(arrays["query_rows"])
+    if len(indptr) != n_queries + 1 or indptr[-1] != len(indices) or (len(indices) and indices.max() >= n_refs):
+        raise ArtifactError(f"{path} is not a consistent positives file: run `acmnet positives` again")
+    sets = PositiveSets(indptr, indices, n_refs)
+    out = Positives(sets, arrays["reference_rows"], arrays["query_rows"], Path(path), digest, prov)
+    if manifest is not None:
+        check_made_from(out, "manifest", manifest)
+        _check_rows(out, manifest)
     return out
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acmnet.config import Config, ConfigError, config_from_json, load_config, merge, parse_overrides
+from acmnet.config import Config, ConfigError, merge, parse_overrides
+from acmnet.configure import config_from_json, load_config
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -64,22 +65,51 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from acmnet.artifacts import provenance, save_manifest
+    from acmnet.config import DatasetConfig
     from acmnet.data.datasets import dataset_type, prepare_manifest
 
     if args.dataset_type:  # acmnet prepare TYPE --root DIR: the type's default protocol, no config
         if not args.root:
             raise ConfigError("acmnet prepare TYPE needs --root DIR (the folder the dataset was extracted into)")
-        frame = dataset_type(args.dataset_type).prepare_manifest(Path(args.root), {}, args.dataset_type)
+        kind = dataset_type(args.dataset_type)
+        spec = DatasetConfig(args.dataset_type, args.root, options=kind.parse_options({}, args.dataset_type))
+        frame = kind.prepare_manifest(Path(args.root), spec.options, args.dataset_type)
         settings = {"dataset.type": args.dataset_type, "dataset.root": args.root}
     elif args.dataset:
         cfg = _config(args)
-        frame = prepare_manifest(cfg, args.dataset)
+        spec, frame = cfg.dataset(args.dataset), prepare_manifest(cfg, args.dataset)
         settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
     manifest = save_manifest(frame, Path(args.out), provenance("prepare", settings))
     counts = manifest.frame.groupby(["role", "condition"], sort=False).size()
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
+    if dataset_type(spec.type).scoring == "recall":
+        print(f"ground truth: {_count_positives(spec, manifest.frame)}")
+
+
+def _count_positives(spec: Any, frame: Any) -> str:
+    """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
+    from acmnet.data.datasets import dataset_type
+    from acmnet.data.positives import describe_counts, positives_of
+
+    kind = dataset_type(spec.type)
+    distance = getattr(spec.options, "positive_distance", None)
+    return describe_counts(frame, positives_of(frame, kind.ground_truth, spec.tolerance, distance))
+
+
+def cmd_positives(args: argparse.Namespace) -> None:
+    from acmnet.artifacts import load_manifest
+    from acmnet.data.datasets import dataset_type
+    from acmnet.data.positives import describe_counts, write_positives
+
+    cfg = _config(args)
+    spec = cfg.dataset(args.dataset)
+    ground_truth, distance = dataset_type(spec.type).ground_truth, getattr(spec.options, "positive_distance", None)
+    manifest = load_manifest(Path(args.manifest))
+    settings = cfg.settings("positives", dataset=args.dataset)
+    out = write_positives(manifest, Path(args.out), ground_truth, spec.tolerance, distance, settings)
+    print(f"wrote {args.out}: {describe_counts(manifest.frame, out.sets)}")
 
 
 def cmd_cache(args: argparse.Namespace) -> None:
@@ -122,10 +152,11 @@ def cmd_describe(args: argparse.Namespace) -> None:
         cfg,
         args.method,
         Path(args.manifest),
-        Path(args.cache),
+        Path(args.cache) if args.cache else None,
         Path(args.out),
         Path(args.checkpoint) if args.checkpoint else None,
         progress=not args.no_progress,
+        dataset=args.dataset,
     )
 
 
@@ -147,6 +178,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         args.dataset,
         args.method,
         Path(args.manifest),
+        Path(args.positives),
         Path(args.retrieval),
         Path(args.out),
         Path(args.curve_out),
@@ -196,7 +228,7 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
         Path(args.cache),
         Path(args.retrieval),
         Path(args.checkpoint),
-        cfg.dataset(args.dataset).tolerance,
+        Path(args.positives),
         [Path(p) for p in args.out],
     )
 
@@ -204,12 +236,12 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.report.figures import retrieval_examples
 
-    cfg = _config(args)
+    _config(args)  # validated, as every step's
     retrieval_examples(
         Path(args.manifest),
         Path(args.cache),
         Path(args.retrieval),
-        cfg.dataset(args.dataset).tolerance,
+        Path(args.positives),
         [Path(p) for p in args.out],
     )
 
@@ -271,6 +303,7 @@ DATASET = arg("--dataset", required=True, help="dataset name (a key of `datasets
 METHOD = arg("--method", required=True, help="method name (a key of `methods` in the config)")
 MANIFEST = arg("--manifest", required=True, help="manifest CSV (from acmnet prepare)")
 CACHE = arg("--cache", required=True, help="image cache .npy (from acmnet cache)")
+POSITIVES = arg("--positives", required=True, help="positives .npz (from acmnet positives)")
 RETRIEVAL = arg("--retrieval", required=True, help="retrieval .npz (from acmnet retrieve)")
 NO_PROGRESS = arg("--no-progress", action="store_true", help="no progress bars")
 FIGURES = arg("--out", required=True, nargs="+", help="figure file(s): .png for the report, .pdf for the paper")
@@ -325,6 +358,12 @@ STEPS = (
         config="optional",
     ),
     Step(
+        "positives",
+        cmd_positives,
+        "write every query's positive references (the dataset's ground truth) as positives.npz",
+        (DATASET, MANIFEST, arg("--out", required=True, help="positives .npz to write")),
+    ),
+    Step(
         "cache",
         cmd_cache,
         "decode and resize every manifest image once into a uint8 .npy cache",
@@ -351,11 +390,12 @@ STEPS = (
     Step(
         "describe",
         cmd_describe,
-        "compute L2-normalised descriptors of the reference and query images",
+        "compute L2-normalised descriptors of the reference and query images (or read another tool's)",
         (
             METHOD,
             MANIFEST,
-            CACHE,
+            arg("--cache", help="image cache .npy (from acmnet cache; not for `external` methods)"),
+            arg("--dataset", help="dataset name (needed by `external` methods, which read a file per dataset)"),
             arg("--checkpoint", help="checkpoint of a trained method"),
             arg("--out", required=True, help="descriptors .npz to write"),
             NO_PROGRESS,
@@ -370,11 +410,12 @@ STEPS = (
     Step(
         "score",
         cmd_score,
-        "recall@N per query set with the dataset's tolerance window",
+        "recall@N per query set against each query's positives (the dataset's ground truth)",
         (
             DATASET,
             METHOD,
             MANIFEST,
+            POSITIVES,
             RETRIEVAL,
             arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
             arg("--out", required=True, help="metrics CSV to write"),
@@ -437,13 +478,13 @@ STEPS = (
         "gradcam",
         cmd_gradcam,
         "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
-        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, arg("--checkpoint", required=True), FIGURES),
+        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, POSITIVES, arg("--checkpoint", required=True), FIGURES),
     ),
     Step(
         "figure-retrievals",
         cmd_figure_retrievals,
         "grid of queries with their top retrievals, marked right or wrong",
-        (DATASET, MANIFEST, CACHE, RETRIEVAL, FIGURES),
+        (DATASET, MANIFEST, CACHE, RETRIEVAL, POSITIVES, FIGURES),
     ),
 )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acmnet.config import load_config
+from acmnet.configure import load_config
 from acmnet.device import resolve_device, to_float_images
 from acmnet.evaluate.describe import embed
 from acmnet.methods import method_of

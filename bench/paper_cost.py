@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acmnet.config import load_config
+from acmnet.configure import load_config
 from acmnet.methods import trained_methods, training_dataset
 from bench.common import save_plot, write_rows
 

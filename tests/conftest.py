@@ -85,6 +85,17 @@ def write_manifest(frame: pd.DataFrame, path: Path) -> Manifest:
     return save_manifest(frame, Path(path), provenance("prepare", {"test": True}))
 
 
+def write_positives(manifest_path: Path, tolerance: int) -> Path:
+    """The positives of a manifest's queries by a +/- `tolerance` place window, as `acmnet positives`
+    writes them for a `places` dataset; the file's path (beside the manifest, named by the tolerance)."""
+    from acmnet.artifacts import load_manifest
+    from acmnet.data.positives import write_positives as write
+
+    out = Path(manifest_path).with_suffix(f".positives{tolerance}.npz")
+    write(load_manifest(manifest_path), out, "places", tolerance, None, {"dataset.tolerance": tolerance})
+    return out
+
+
 def write_cache(manifest: Manifest, root: Path, out: Path, size: tuple[int, int]) -> ImageCache:
     """The image cache of `manifest` (images under `root`), as `acmnet cache` writes it."""
     from acmnet.data.cache import build_cache

@@ -10,6 +10,7 @@ STEPS = [
     "check-config",
     "synthesize",
     "prepare",
+    "positives",
     "cache",
     "train",
     "describe",
@@ -130,6 +131,7 @@ def pipeline(tmp_path):
             "m": "manifest.csv",
             "c": "images.npy",
             "d": "d.npz",
+            "p": "positives.npz",
             "r": "r.npz",
             "s": "s.csv",
             "k": "k.csv",
@@ -137,6 +139,8 @@ def pipeline(tmp_path):
     }
     c = ["--config", str(cfg)]
     assert main(["prepare", *c, "--dataset", "pair", "--out", str(paths["m"])]) == 0
+    positives = ["positives", *c, "--dataset", "pair", "--manifest", str(paths["m"]), "--out", str(paths["p"])]
+    assert main(positives) == 0
     assert main(["cache", *c, "--dataset", "pair", "--manifest", str(paths["m"]), "--out", str(paths["c"])]) == 0
     assert (
         main(
@@ -172,7 +176,7 @@ def _one_line_error(capsys, *fragments):
 def test_user_errors_are_one_line_naming_the_file(pipeline, capsys, tmp_path):
     c, p = pipeline
     capsys.readouterr()
-    score = ["score", *c, "--dataset", "pair", "--method", "avg", "--manifest", str(p["m"])]
+    score = ["score", *c, "--dataset", "pair", "--method", "avg", "--manifest", str(p["m"]), "--positives", str(p["p"])]
     # a truncated retrieval file
     p["r"].write_bytes(p["r"].read_bytes()[:200])
     assert main([*score, "--retrieval", str(p["r"]), "--out", str(p["s"]), "--curve-out", str(p["k"])]) == 2
@@ -205,6 +209,9 @@ def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
     frame.loc[frame["role"] == "query", "place"] += 1  # same rows, other places
     other = p["m"].with_name("other.csv")
     frame.to_csv(other, index=False)
+    other_positives = p["p"].with_name("other_positives.npz")
+    # a manifest edited by hand has no provenance of its own: its positives are still made from it
+    assert main(["positives", *c, "--dataset", "pair", "--manifest", str(other), "--out", str(other_positives)]) == 0
     capsys.readouterr()
     assert (
         main(
@@ -217,6 +224,8 @@ def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
                 "avg",
                 "--manifest",
                 str(other),
+                "--positives",
+                str(other_positives),
                 "--retrieval",
                 str(p["r"]),
                 "--out",

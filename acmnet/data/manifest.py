@@ -6,6 +6,13 @@ Columns (one row per image):
     place      integer position along the route; the tolerance window is in these units
     condition  appearance condition of the traversal (e.g. summer, winter, night)
 Optional pose columns (world-to-camera): qw, qx, qy, qz, tx, ty, tz.
+Optional ground-truth columns, per the dataset type's `ground_truth` (`acmnet.data.positives`):
+    x, y       planar position in metres (UTM easting, northing) of every reference and query row
+    positives  on query rows: the query's positive references as space-separated positions in the
+               reference set (0-based, in the manifest's order of reference rows; empty: none);
+               empty on other rows
+For types without a route (`utm`, `vprbench`), `place` is the row's index within its own folder,
+in the order of the rows: informational, never a ground truth.
 
 An image may appear in several rows (e.g. the same summer image as `train` and `reference`).
 """
@@ -18,6 +25,8 @@ import pandas as pd
 
 COLUMNS = ["image", "role", "place", "condition"]
 POSE_COLUMNS = ["qw", "qx", "qy", "qz", "tx", "ty", "tz"]
+POSITION_COLUMNS = ["x", "y"]
+POSITIVES_COLUMN = "positives"
 ROLES = ("train", "reference", "query")
 
 
@@ -40,6 +49,8 @@ def validate(frame: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
     out["role"] = out["role"].astype(str)
     out["place"] = out["place"].astype("int64")
     out["condition"] = out["condition"].astype(str)
+    if POSITIVES_COLUMN in out.columns:
+        out[POSITIVES_COLUMN] = out[POSITIVES_COLUMN].fillna("").astype(str)
     for role in ("reference", "query"):
         if not (out["role"] == role).any():
             raise ManifestError(
@@ -53,7 +64,7 @@ def read(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {path} does not exist: run `acmnet prepare` for its dataset first")
-    return validate(pd.read_csv(path), str(path))
+    return validate(pd.read_csv(path, dtype={POSITIVES_COLUMN: str}), str(path))
 
 
 def unique_images(frame: pd.DataFrame) -> list[str]:

@@ -1,9 +1,10 @@
-"""Recall@N with a place tolerance window (paper section 4.2).
+"""Recall@N against each query's positives (paper section 4.2).
 
-A query is correct at N if at least one of its top-N references lies within +/- `tolerance`
-places of the query's own place. Every query counts in the denominator, also one whose place has
-no reference at all. Results are percentages, each with a bootstrap interval over queries
-(`acmnet.evaluate.statistics`); every query's first-hit rank is kept for paired tests.
+A query is correct at N if at least one of its top-N references is one of its positives (the
+dataset's ground truth, `positives.npz`: a place window, a distance or a shipped list; see
+`acmnet.data.positives`). Every query counts in the denominator, also one without any positive.
+Results are percentages, each with a bootstrap interval over queries (`acmnet.evaluate.statistics`);
+every query's first-hit rank is kept for paired tests.
 
 Sequence matching rows (`<method>+seq<L>`, beyond the paper) take each query set and the
 references in manifest order, which every dataset type writes in recording order (time), never
@@ -20,9 +21,11 @@ import pandas as pd
 from acmnet.artifacts import (
     Descriptors,
     Manifest,
+    Positives,
     Retrieval,
     load_descriptors,
     load_manifest,
+    load_positives,
     load_retrieval,
     provenance,
     save_table,
@@ -32,14 +35,12 @@ from acmnet.data import manifest as mf
 from acmnet.evaluate.statistics import bootstrap_interval, first_hit_ranks, recall_at
 
 
-def recall_curve(
-    query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int
-) -> np.ndarray:
-    """Recall@N in percent for N = 1..K: float64 (K,)."""
-    if len(query_places) == 0:
+def recall_curve(hit: np.ndarray) -> np.ndarray:
+    """Recall@N in percent for N = 1..K from `hit` bool (Q, K): float64 (K,)."""
+    if len(hit) == 0:
         raise ValueError("recall of an empty query set is undefined")
-    ranks = first_hit_ranks(query_places, reference_places, indices, tolerance)
-    return np.array([recall_at(ranks, n) for n in range(1, indices.shape[1] + 1)])
+    ranks = first_hit_ranks(hit)
+    return np.array([recall_at(ranks, n) for n in range(1, hit.shape[1] + 1)])
 
 
 def sequence_indices(
@@ -73,9 +74,10 @@ def _variants(
 
 
 def _inputs(
-    cfg: Config, manifest_path: Path, retrieval_path: Path, descriptors_path: Path | None
-) -> tuple[Manifest, Retrieval, Descriptors | None]:
+    cfg: Config, manifest_path: Path, positives_path: Path, retrieval_path: Path, descriptors_path: Path | None
+) -> tuple[Manifest, Positives, Retrieval, Descriptors | None]:
     manifest = load_manifest(manifest_path)
+    positives = load_positives(positives_path, manifest)
     descriptors = None
     if cfg.evaluate.sequence_lengths:
         if descriptors_path is None:
@@ -89,7 +91,7 @@ def _inputs(
             f"evaluate.recall_at asks for N up to {needed}: rerun `acmnet retrieve` with evaluate.top_k "
             f">= {needed} (and at most the {len(retrieval.reference_rows)} references)"
         )
-    return manifest, retrieval, descriptors
+    return manifest, positives, retrieval, descriptors
 
 
 def _rows(
@@ -104,7 +106,7 @@ def _rows(
     for n in ev.recall_at:
         lo, hi = bounds[n]
         row.update({f"R@{n}": round(curve[n - 1], 2), f"R@{n}_lo": round(lo, 2), f"R@{n}_hi": round(hi, 2)})
-    row.update({"n_queries": len(ranks), "n_references": n_references, "tolerance": cfg.dataset(dataset).tolerance})
+    row.update({"n_queries": len(ranks), "n_references": n_references, "tolerance": tolerance_column(cfg, dataset)})
     lows, highs = zip(*(bounds[n] for n in ns), strict=True)
     curve_frame = pd.DataFrame(
         {"dataset": dataset, "queries": queries, "method": name, "N": ns, "recall": curve, "lo": lows, "hi": highs}
@@ -112,11 +114,21 @@ def _rows(
     return row, curve_frame
 
 
+def tolerance_column(cfg: Config, dataset: str) -> int:
+    """The metrics' `tolerance` column: the place window of a `places` dataset, 0 for any other
+    ground truth (its positives are a distance or a list, which the captions state)."""
+    from acmnet.data.datasets import dataset_type
+
+    spec = cfg.dataset(dataset)
+    return spec.tolerance if dataset_type(spec.type).ground_truth == "places" else 0
+
+
 def score(
     cfg: Config,
     dataset: str,
     method: str,
     manifest_path: Path,
+    positives_path: Path,
     retrieval_path: Path,
     out: Path,
     curve_out: Path,
@@ -129,18 +141,17 @@ def score(
     With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
     rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
     """
-    manifest, retrieval, descriptors = _inputs(cfg, manifest_path, retrieval_path, descriptors_path)
-    frame, tolerance = manifest.frame, cfg.dataset(dataset).tolerance
-    places = frame["place"].to_numpy()
-    conditions = frame["condition"].to_numpy()[retrieval.query_rows]
-    r_places = places[retrieval.reference_rows]
+    manifest, positives, retrieval, descriptors = _inputs(
+        cfg, manifest_path, positives_path, retrieval_path, descriptors_path
+    )
+    conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
     rows, curves, ranks_frames = [], [], []
-    for queries in mf.query_sets(frame):
+    for queries in mf.query_sets(manifest.frame):
         selected = conditions == queries
-        q_places = places[retrieval.query_rows[selected]]
+        truth = positives.sets.select(selected)
         for name, found in _variants(cfg, method, retrieval, descriptors, selected):
-            ranks = first_hit_ranks(q_places, r_places, found, tolerance)
-            row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(r_places))
+            ranks = first_hit_ranks(truth.hits(found))
+            row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(retrieval.reference_rows))
             rows.append(row)
             curves.append(curve)
             ranks_frames.append(
@@ -156,7 +167,12 @@ def score(
             )
     metrics = pd.DataFrame(rows)
     prov = provenance(
-        "score", cfg.settings("score", dataset=dataset), manifest=manifest, retrieval=retrieval, descriptors=descriptors
+        "score",
+        cfg.settings("score", dataset=dataset),
+        manifest=manifest,
+        positives=positives,
+        retrieval=retrieval,
+        descriptors=descriptors,
     )
     save_table(metrics, Path(out), prov)
     save_table(pd.concat(curves), Path(curve_out), prov)

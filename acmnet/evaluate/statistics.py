@@ -1,7 +1,8 @@
 """Uncertainty of recall@N: first-hit ranks and bootstrap intervals over queries.
 
 Everything starts from each query's *first-hit rank*: the 1-based rank of its first correct
-retrieval among the top K, or 0 when none of the K is correct (`first_hit_ranks`). Recall@N is
+retrieval (a positive of the query, `acmnet.data.positives`) among the top K, or 0 when none of
+the K is correct (`first_hit_ranks`). Recall@N is
 the share of queries with 0 < rank <= N.
 
 - `bootstrap_interval`: the percentile interval of recall@N over queries resampled with
@@ -19,16 +20,9 @@ import numpy as np
 CHUNK_ELEMENTS = 1 << 24  # gathered values held at once (128 MB of float64)
 
 
-def hits(query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int) -> np.ndarray:
-    """Whether each retrieval lies within +/- `tolerance` places of its query: bool (Q, K)."""
-    return np.abs(reference_places[indices] - query_places[:, None]) <= tolerance
-
-
-def first_hit_ranks(
-    query_places: np.ndarray, reference_places: np.ndarray, indices: np.ndarray, tolerance: int
-) -> np.ndarray:
-    """Per query, the 1-based rank of the first retrieval within +/- `tolerance` places, or 0: int64 (Q,)."""
-    hit = hits(query_places, reference_places, indices, tolerance)
+def first_hit_ranks(hit: np.ndarray) -> np.ndarray:
+    """Per query, the 1-based rank of its first correct retrieval, or 0 when none of the K is:
+    int64 (Q,) from `hit` bool (Q, K) (`acmnet.data.positives.PositiveSets.hits`)."""
     return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0).astype(np.int64)
 
 

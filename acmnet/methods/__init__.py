@@ -14,6 +14,7 @@ from acmnet.methods.base import MethodKind
 
 METHOD_KINDS = {
     "acmnet": "acmnet.methods.acmnet",
+    "external": "acmnet.methods.external",
     "pretrained": "acmnet.methods.pretrained",
     "pixels": "acmnet.methods.pixels",
 }

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from torch import nn
 
 from acmnet.config import Config, ConfigError, build_dataclass
 
 if TYPE_CHECKING:
-    from acmnet.artifacts import Checkpoint
+    from acmnet.artifacts import Checkpoint, Manifest
 
 
 def _no_check(cfg: Config, name: str, options: Any) -> None:
@@ -37,6 +38,12 @@ class MethodKind:
     trains: whether `acmnet train` makes a checkpoint for it (its describer then needs one).
     uses_gpu: whether describing runs faster on a GPU (the Snakemake resources ask for one).
     check: (cfg, method name, options) -> None; checks against the rest of the config.
+    read: for rows whose descriptors another tool computed: (cfg, method name, options, dataset
+        name, manifest) -> (reference (R, D), query (Q, D)) float32 in the manifest's order of
+        reference and query rows, normalised as the options say; `describe` then reads them
+        instead of building a describer (no image cache, no Grad-CAM). None: a describer kind.
+    files: (options, dataset name) -> the files `read` takes for that dataset (the describe step's
+        inputs, so an edited file is described again).
     """
 
     kind: str
@@ -46,6 +53,8 @@ class MethodKind:
     trains: bool = False
     uses_gpu: bool = True
     check: Callable[[Config, str, Any], None] = _no_check
+    read: Callable[[Config, str, Any, str, Manifest], tuple[np.ndarray, np.ndarray]] | None = None
+    files: Callable[[Any, str], list[str]] | None = None
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):

@@ -107,15 +107,15 @@ def retrieval_examples(
     manifest_path: Path,
     cache_path: Path,
     retrieval_path: Path,
-    tolerance: int,
+    positives_path: Path,
     outs: list[Path],
     per_set: int = 3,
     top: int = 3,
 ) -> None:
-    """Grid of `per_set` evenly spaced queries of each query set with their top `top` references."""
-    from acmnet.artifacts import load_cache, load_manifest, load_retrieval
+    """Grid of `per_set` evenly spaced queries of each query set with their top `top` references,
+    each marked right when it is one of the query's positives (`positives_path`)."""
+    from acmnet.artifacts import load_cache, load_manifest, load_positives, load_retrieval
     from acmnet.data import manifest as mf
-    from acmnet.evaluate.statistics import hits
 
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
@@ -123,7 +123,7 @@ def retrieval_examples(
     frame = manifest.frame
     ref_rows, query_rows, indices = retrieval.reference_rows, retrieval.query_rows, retrieval.indices[:, :top]
     places = frame["place"].to_numpy()
-    correct = hits(places[query_rows], places[ref_rows], indices, tolerance)
+    correct = load_positives(positives_path, manifest).sets.hits(indices)
     conditions = frame["condition"].to_numpy()[query_rows]
     cache_row = cache.rows_for(frame, str(manifest_path))  # cache row of every manifest row, looked up once
     queries, retrieved, ok, titles = [], [], [], []

@@ -30,6 +30,7 @@ from acmnet.io import atomic_path
 if TYPE_CHECKING:
     from acmnet.artifacts import ImageCache, Manifest, Retrieval
     from acmnet.config import Config
+    from acmnet.data.positives import PositiveSets
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -288,14 +289,12 @@ class Examples:
 
 
 def choose_examples(
-    manifest: Manifest, cache: ImageCache, retrieval: Retrieval, tolerance: int, per_kind: int
+    manifest: Manifest, cache: ImageCache, retrieval: Retrieval, positives: PositiveSets, per_kind: int
 ) -> Examples:
-    """`per_kind` correct and `per_kind` failed top-1 retrievals, evenly spread over the queries."""
-    from acmnet.evaluate.statistics import hits
-
-    places = manifest.frame["place"].to_numpy()
+    """`per_kind` correct and `per_kind` failed top-1 retrievals, evenly spread over the queries;
+    correct: the top-1 reference is one of the query's `positives`."""
     top1 = retrieval.indices[:, 0]
-    correct = hits(places[retrieval.query_rows], places[retrieval.reference_rows], top1[:, None], tolerance)[:, 0]
+    correct = positives.hits(top1[:, None])[:, 0]
     picked = {
         "correct": _spread(np.flatnonzero(correct), per_kind),
         "failed": _spread(np.flatnonzero(~correct), per_kind),
@@ -344,7 +343,7 @@ def _panel_row(
 
 
 def draw_examples(
-    frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray], tolerance: int, layer: str = ""
+    frame: pd.DataFrame, ex: Examples, cams: tuple[np.ndarray, np.ndarray, np.ndarray], layer: str = ""
 ) -> plt.Figure:
     """The figure: one row per example, or one text row for a kind without examples."""
     rows = [(kind, int(k)) for kind, ks in ex.kinds.items() for k in ks]
@@ -360,7 +359,7 @@ def draw_examples(
             ax.text(
                 0.5,
                 0.5,
-                f"no {kind} top-1 retrieval among the {ex.n_queries} queries (tolerance +/- {tolerance} places)",
+                f"no {kind} top-1 retrieval among the {ex.n_queries} queries (correct: a positive of the query)",
                 ha="center",
                 va="center",
                 fontsize=11,
@@ -383,18 +382,26 @@ def gradcam_figure(
     cache_path: Path,
     retrieval_path: Path,
     checkpoint: Path,
-    tolerance: int,
+    positives_path: Path,
     out_paths: Sequence[Path],
     per_kind: int = 3,
 ) -> list[Path]:
     """Grad-CAM of `per_kind` correct and `per_kind` failed top-1 retrievals of a trained method.
 
     Rows: query | query Grad-CAM | top-1 reference | reference Grad-CAM; correct means the top-1
-    reference lies within +/- `tolerance` places. The describer is the method's own (its kind
-    builds it from the checkpoint), the layer its encoder's last convolutional stage. Each of
+    reference is one of the query's positives (`positives_path`, the dataset's ground truth). The
+    describer is the method's own (its kind builds it from the checkpoint), the layer its
+    encoder's last convolutional stage. Each of
     `out_paths` is written atomically, its format picked by its suffix (.png, .pdf or .svg).
     """
-    from acmnet.artifacts import check_made_from, load_cache, load_checkpoint, load_manifest, load_retrieval
+    from acmnet.artifacts import (
+        check_made_from,
+        load_cache,
+        load_checkpoint,
+        load_manifest,
+        load_positives,
+        load_retrieval,
+    )
     from acmnet.device import resolve_device
     from acmnet.methods import method_of
 
@@ -410,7 +417,8 @@ def gradcam_figure(
     retrieval = load_retrieval(retrieval_path, manifest)
     trained = load_checkpoint(Path(checkpoint))
     check_made_from(retrieval, "checkpoint", trained)
-    ex = choose_examples(manifest, cache, retrieval, tolerance, per_kind)
+    positives = load_positives(positives_path, manifest)
+    ex = choose_examples(manifest, cache, retrieval, positives.sets, per_kind)
     describer = method_of(cfg, method).build(cfg, method, cfg.method(method).options, trained)
     describer = describer.to(resolve_device(cfg.device))
     stage = cam_stage(describer, cfg.image_size)
@@ -422,7 +430,7 @@ def gradcam_figure(
     size = "x".join(map(str, cfg.image_size))
     where = f"CAM layer: encoder stage {stage} (stride {reduction}, {h}x{w} cells at {size} px)"
     print(f"{where}; {shown} of {2 * len(ex.query_rows)} panels show a region that raises the similarity")
-    fig = draw_examples(manifest.frame, ex, cams, tolerance, where)
+    fig = draw_examples(manifest.frame, ex, cams, where)
     try:
         for path in out_paths:
             with atomic_path(path) as tmp:

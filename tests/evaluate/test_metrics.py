@@ -3,11 +3,17 @@ import pandas as pd
 import pytest
 
 from acmnet.artifacts import ProvenanceError, table_provenance
-from acmnet.config import ConfigError, config_from_dict
+from acmnet.config import ConfigError
+from acmnet.configure import config_from_dict
+from acmnet.data.positives import from_places
 from acmnet.evaluate.metrics import recall_curve, score
 from acmnet.evaluate.retrieval import search
-from acmnet.evaluate.statistics import hits
-from tests.conftest import write_manifest, write_retrieval
+from tests.conftest import write_manifest, write_positives, write_retrieval
+
+
+def curve(q_places, r_places, indices, tolerance):
+    """Recall curve with a place window: the positives' hits, as `score` computes them."""
+    return recall_curve(from_places(q_places, r_places, tolerance).hits(indices))
 
 
 def brute_force_recall(q_places, r_places, indices, tolerance, n):
@@ -24,32 +30,32 @@ def test_recall_curve_matches_brute_force(tolerance):
     r_places = rng.integers(0, 200, size=150)
     q_places = rng.integers(0, 220, size=90)  # some queries have no reference near them at all
     indices = np.stack([rng.permutation(150)[:25] for _ in range(90)])
-    curve = recall_curve(q_places, r_places, indices, tolerance)
-    assert curve.shape == (25,)
+    got = curve(q_places, r_places, indices, tolerance)
+    assert got.shape == (25,)
     for n in range(1, 26):
-        assert curve[n - 1] == pytest.approx(brute_force_recall(q_places, r_places, indices, tolerance, n))
-    assert np.all(np.diff(curve) >= 0)
+        assert got[n - 1] == pytest.approx(brute_force_recall(q_places, r_places, indices, tolerance, n))
+    assert np.all(np.diff(got) >= 0)
 
 
 def test_tolerance_window_edges():
     r_places = np.array([0, 10, 20, 30])
     q_places = np.array([12, 12, 12])
     indices = np.array([[1], [2], [0]])  # retrieved places 10, 20, 0
-    assert hits(q_places, r_places, indices, 2)[:, 0].tolist() == [True, False, False]
-    assert recall_curve(q_places, r_places, indices, 2)[0] == pytest.approx(100 / 3)
-    assert recall_curve(q_places, r_places, indices, 8)[0] == pytest.approx(200 / 3)
+    assert from_places(q_places, r_places, 2).hits(indices)[:, 0].tolist() == [True, False, False]
+    assert curve(q_places, r_places, indices, 2)[0] == pytest.approx(100 / 3)
+    assert curve(q_places, r_places, indices, 8)[0] == pytest.approx(200 / 3)
 
 
 def test_every_query_counts_in_the_denominator():
     r_places = np.array([0, 1, 2])
     q_places = np.array([1, 500])  # the second has no reference within any window
     indices = np.array([[1, 0], [2, 1]])
-    assert recall_curve(q_places, r_places, indices, 2).tolist() == [50.0, 50.0]
+    assert curve(q_places, r_places, indices, 2).tolist() == [50.0, 50.0]
 
 
 def test_empty_query_set_is_an_error():
     with pytest.raises(ValueError, match="empty query set"):
-        recall_curve(np.array([], dtype=int), np.array([1]), np.zeros((0, 1), dtype=int), 2)
+        recall_curve(np.zeros((0, 1), dtype=bool))
 
 
 def _files(tmp_path, frame, reference, query, indices, name="m.csv"):
@@ -76,7 +82,7 @@ def test_score_writes_one_row_per_query_set_and_refuses_files_of_another_manifes
     )
     indices = np.array([[0, 1], [0, 1], [2, 0], [0, 1]])
     m, _, r = _files(tmp_path, frame, np.eye(3), np.eye(3)[[0, 1, 2, 0]], indices)
-    metrics = score(cfg, "d", "m", m, r, tmp_path / "out.csv", tmp_path / "curve.csv")
+    metrics = score(cfg, "d", "m", m, write_positives(m, 1), r, tmp_path / "out.csv", tmp_path / "curve.csv")
     assert metrics[["queries", "R@1", "R@2"]].values.tolist() == [["night", 50.0, 100.0], ["snow", 50.0, 50.0]]
     assert table_provenance(tmp_path / "out.csv").find("retrieval")[1].path == str(r)
     # Another manifest with the same row counts (places moved): refused by content, naming both files.
@@ -85,7 +91,7 @@ def test_score_writes_one_row_per_query_set_and_refuses_files_of_another_manifes
     with pytest.raises(
         ProvenanceError, match=r"other\.csv\.npz was made from manifest .*other\.csv.*not from .*m\.csv"
     ):
-        score(cfg, "d", "m", m, r2, tmp_path / "o.csv", tmp_path / "c.csv")
+        score(cfg, "d", "m", m, write_positives(m, 1), r2, tmp_path / "o.csv", tmp_path / "c.csv")
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -118,7 +124,15 @@ def test_sequence_rows_follow_recording_order_never_ground_truth_places(tmp_path
     )
     in_order = _route(tmp_path, np.arange(80), "ordered.csv")
     metrics = score(
-        cfg, "d", "m", in_order[0], in_order[2], tmp_path / "o.csv", tmp_path / "c.csv", in_order[1]
+        cfg,
+        "d",
+        "m",
+        in_order[0],
+        write_positives(in_order[0], 0),
+        in_order[2],
+        tmp_path / "o.csv",
+        tmp_path / "c.csv",
+        in_order[1],
     ).set_index("method")
     assert metrics.loc["m+seq1", "R@1"] == metrics.loc["m", "R@1"]  # length 1 is single-image matching
     assert metrics.loc["m+seq9", "R@1"] > metrics.loc["m", "R@1"] + 30
@@ -126,11 +140,28 @@ def test_sequence_rows_follow_recording_order_never_ground_truth_places(tmp_path
     # ground-truth place, so sequence matching gains nothing here.
     shuffled = _route(tmp_path, np.random.default_rng(1).permutation(80), "shuffled.csv")
     metrics = score(
-        cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv", shuffled[1]
+        cfg,
+        "d",
+        "m",
+        shuffled[0],
+        write_positives(shuffled[0], 0),
+        shuffled[2],
+        tmp_path / "o.csv",
+        tmp_path / "c.csv",
+        shuffled[1],
     ).set_index("method")
     assert metrics.loc["m+seq9", "R@1"] < metrics.loc["m", "R@1"] + 5
     with pytest.raises(ConfigError, match="needs the descriptors"):
-        score(cfg, "d", "m", shuffled[0], shuffled[2], tmp_path / "o.csv", tmp_path / "c.csv")
+        score(
+            cfg,
+            "d",
+            "m",
+            shuffled[0],
+            write_positives(shuffled[0], 0),
+            shuffled[2],
+            tmp_path / "o.csv",
+            tmp_path / "c.csv",
+        )
 
 
 def test_recall_at_beyond_the_retrievals_kept_is_refused(tmp_path):
@@ -150,4 +181,4 @@ def test_recall_at_beyond_the_retrievals_kept_is_refused(tmp_path):
         }
     )
     with pytest.raises(ConfigError, match=r"keeps 2 retrievals per query.*up to 5"):
-        score(cfg, "d", "m", m, r, tmp_path / "o.csv", tmp_path / "c.csv")
+        score(cfg, "d", "m", m, write_positives(m, 2), r, tmp_path / "o.csv", tmp_path / "c.csv")

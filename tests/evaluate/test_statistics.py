@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from acmnet.data.positives import from_places
 from acmnet.evaluate.statistics import bootstrap_interval, first_hit_ranks, recall_at
 
 
@@ -10,7 +11,7 @@ def test_first_hit_ranks_and_recall():
     r_places = np.array([0, 10, 20, 30])
     q_places = np.array([10, 10, 31, 99])
     indices = np.array([[1, 0], [2, 1], [0, 3], [0, 1]])
-    ranks = first_hit_ranks(q_places, r_places, indices, 2)
+    ranks = first_hit_ranks(from_places(q_places, r_places, 2).hits(indices))
     assert ranks.tolist() == [1, 2, 2, 0]
     assert recall_at(ranks, 1) == 25.0 and recall_at(ranks, 2) == 75.0
 

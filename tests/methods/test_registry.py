@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 import acmnet.methods as methods
-from acmnet.config import config_from_dict
+from acmnet.configure import config_from_dict
 from acmnet.evaluate.describe import describe
 from tests.conftest import REPO, write_cache, write_manifest
 

@@ -12,7 +12,8 @@ from PIL import Image
 from torch import nn
 
 from acmnet.artifacts import ProvenanceError, load_checkpoint, provenance, save_checkpoint
-from acmnet.config import ModelConfig, config_from_dict
+from acmnet.config import ModelConfig
+from acmnet.configure import config_from_dict
 from acmnet.methods.acmnet import build_model
 from acmnet.report.gradcam import (
     DescriptorModel,
@@ -22,7 +23,7 @@ from acmnet.report.gradcam import (
     similarity_cams_and_scores,
     target_layer,
 )
-from tests.conftest import write_cache, write_manifest, write_retrieval
+from tests.conftest import write_cache, write_manifest, write_positives, write_retrieval
 
 BACKBONES = ["test_efficientnet", "test_resnet"]
 H, W = 96, 128  # not square, so a swapped height/width shows
@@ -286,7 +287,7 @@ def test_gradcam_figure_end_to_end_png_and_pdf(tmp_path):
     # queries 0 and 2 retrieve their own place (correct), 1 and 3 a place 20 away (failed at tolerance 5)
     inputs = write_case(tmp_path, [[0, 1], [3, 1], [2, 0], [1, 3]])
     out = [tmp_path / "figs" / "gradcam.png", tmp_path / "figs" / "gradcam.pdf"]
-    written = gradcam_figure(*inputs, tolerance=5, out_paths=out, per_kind=3)
+    written = gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 5), out_paths=out, per_kind=3)
     assert written == out
     with Image.open(out[0]) as png:
         assert png.format == "PNG" and png.size[0] > 500 and png.size[1] > 500
@@ -298,21 +299,21 @@ def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
     inputs = write_case(tmp_path, [[0], [1], [2], [3]])  # every query correct
     out = tmp_path / "all_correct.svg"
     with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
-        gradcam_figure(*inputs, tolerance=0, out_paths=[out], per_kind=1)
+        gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 0), out_paths=[out], per_kind=1)
     text = out.read_text()
     assert "no failed top-1 retrieval among the 4 queries" in text
     assert "correct: winter query" in text and "no correct" not in text
     assert "1 correct, 0 failed (4/4 correct)" in text
 
     with pytest.raises(ValueError, match="suffix"):
-        gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "figure.jpgx"])
+        gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 0), out_paths=[tmp_path / "figure.jpgx"])
 
     other = tmp_path / "none_correct"
     other.mkdir()
     inputs = write_case(other, [[2], [3], [0], [0]])  # every query wrong
     out = other / "none_correct.svg"
     with matplotlib.rc_context({"svg.fonttype": "none"}):
-        gradcam_figure(*inputs, tolerance=0, out_paths=[out], per_kind=2)
+        gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 0), out_paths=[out], per_kind=2)
     text = out.read_text()
     assert "no correct top-1 retrieval among the 4 queries" in text
     assert "failed: winter query" in text and "failed: night query" in text
@@ -329,7 +330,7 @@ def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path
     with pytest.raises(
         ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"
     ):
-        gradcam_figure(*inputs, tolerance=0, out_paths=[tmp_path / "x.png"])
+        gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 0), out_paths=[tmp_path / "x.png"])
 
 
 def test_the_cam_layer_has_cells_to_show():

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from acmnet.config import config_from_dict
+from acmnet.configure import config_from_dict
 from acmnet.report.tables import caption, latex_table
 
 

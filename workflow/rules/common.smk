@@ -6,7 +6,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from acmnet.config import ConfigError, config_from_dict, merge, read_yaml, typed_strings
+from acmnet.config import ConfigError, merge, read_yaml, typed_strings
+from acmnet.configure import config_from_dict
 from acmnet.data.datasets import dataset_type
 from acmnet.methods import method_kind, trained_methods, training_dataset
 
@@ -78,6 +79,24 @@ def checkpoint_of(wildcards):
     if wildcards.method in TRAINED:
         return [f"{EXP}/{training_dataset(CFG, wildcards.method, wildcards.dataset)}/{wildcards.method}/checkpoint.pt"]
     return []
+
+
+def reads_files(method):
+    """Whether a method's descriptors come from another tool's files (no images, no cache)."""
+    return method_kind(CFG.methods[method].kind).read is not None
+
+
+def cache_of(wildcards):
+    """The image cache a method describes from: none for methods that read another tool's files."""
+    return [] if reads_files(wildcards.method) else [f"{EXP}/{wildcards.dataset}/cache/images.npy"]
+
+
+def external_files(wildcards):
+    """Another tool's descriptor files a method reads for a dataset (its describe step's inputs)."""
+    if not reads_files(wildcards.method):
+        return []
+    spec = CFG.methods[wildcards.method]
+    return method_kind(spec.kind).files(spec.options, wildcards.dataset)
 
 
 def describe_gpus(wildcards):

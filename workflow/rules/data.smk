@@ -43,6 +43,22 @@ rule prepare:
         "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --out {output.manifest} 2>&1 | tee {log}"
 
 
+rule positives:
+    input:
+        manifest=rules.prepare.output.manifest,
+    output:
+        positives=f"{EXP}/{{dataset}}/positives.npz",
+    log:
+        f"{LOG}/positives/{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(RECALL) or "^$",
+    params:
+        settings=settings("positives"),
+    shell:
+        "acmnet positives --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
+        "--out {output.positives} 2>&1 | tee {log}"
+
+
 rule cache:
     input:
         manifest=rules.prepare.output.manifest,

@@ -4,8 +4,9 @@
 rule describe:
     input:
         manifest=rules.prepare.output.manifest,
-        cache=rules.cache.output.npy,
+        cache=cache_of,
         checkpoint=checkpoint_of,
+        external=external_files,
     output:
         descriptors=f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
     log:
@@ -17,10 +18,11 @@ rule describe:
         runtime=CFG.resources.describe_runtime,
     params:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
+        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
         settings=settings("describe"),
     shell:
-        "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
-        "--cache {input.cache} {params.checkpoint} --out {output.descriptors} 2>&1 | tee {log}"
+        "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --dataset {wildcards.dataset} "
+        "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {output.descriptors} 2>&1 | tee {log}"
 
 
 rule retrieve:
@@ -40,6 +42,7 @@ rule retrieve:
 rule score:
     input:
         manifest=rules.prepare.output.manifest,
+        positives=rules.positives.output.positives,
         retrieval=rules.retrieve.output.retrieval,
         descriptors=rules.describe.output.descriptors,
     output:
@@ -54,8 +57,8 @@ rule score:
         settings=settings("score"),
     shell:
         "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --retrieval {input.retrieval} --descriptors {input.descriptors} "
-        "--out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
+        "--manifest {input.manifest} --positives {input.positives} --retrieval {input.retrieval} "
+        "--descriptors {input.descriptors} --out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
 
 
 rule localize:

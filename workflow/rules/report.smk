@@ -53,6 +53,7 @@ rule figure_retrievals:
         manifest=rules.prepare.output.manifest,
         cache=rules.cache.output.npy,
         retrieval=rules.retrieve.output.retrieval,
+        positives=rules.positives.output.positives,
     output:
         png=report(
             f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"
@@ -64,7 +65,8 @@ rule figure_retrievals:
         settings=settings("figure"),
     shell:
         "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
-        "--cache {input.cache} --retrieval {input.retrieval} --out {output.png} {output.pdf} 2>&1 | tee {log}"
+        "--cache {input.cache} --retrieval {input.retrieval} --positives {input.positives} "
+        "--out {output.png} {output.pdf} 2>&1 | tee {log}"
 
 
 rule gradcam:
@@ -72,6 +74,7 @@ rule gradcam:
         manifest=rules.prepare.output.manifest,
         cache=rules.cache.output.npy,
         retrieval=rules.retrieve.output.retrieval,
+        positives=rules.positives.output.positives,
         checkpoint=checkpoint_of,
     output:
         png=report(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
@@ -85,4 +88,4 @@ rule gradcam:
     shell:
         "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} --cache {input.cache} --retrieval {input.retrieval} "
-        "--checkpoint {input.checkpoint} --out {output.png} {output.pdf} 2>&1 | tee {log}"
+        "--positives {input.positives} --checkpoint {input.checkpoint} --out {output.png} {output.pdf} 2>&1 | tee {log}"

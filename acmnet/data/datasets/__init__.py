@@ -23,6 +23,8 @@ DATASET_TYPES = {
     "nordland64": "acmnet.data.datasets.nordland64",
     "robotcar": "acmnet.data.datasets.robotcar",
     "synthetic": "acmnet.data.datasets.synthetic",
+    "utm": "acmnet.data.datasets.utm",
+    "vprbench": "acmnet.data.datasets.vprbench",
 }
 
 __all__ = ["DATASET_TYPES", "DatasetType", "LayoutError", "dataset_type", "prepare_manifest"]

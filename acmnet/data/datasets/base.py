@@ -31,6 +31,11 @@ from acmnet.data.download import Source
 from acmnet.io import list_folders
 
 Scoring = Literal["recall", "pose"]
+GroundTruth = Literal["places", "positions", "listed"]
+
+
+def _always(options: Any) -> bool:
+    return True
 
 
 class LayoutError(FileNotFoundError):
@@ -52,6 +57,12 @@ class DatasetType:
     synthesize: for generated datasets, (root, options, name) -> None renders the data into root.
     protocol: options -> a sentence for table captions naming the choices of ours (not the
         paper's) that decide what is measured on this dataset; None when there are none.
+    ground_truth: how a query's positive references are found (`acmnet.data.positives`):
+        `places` (the manifest's `place` within +/- the dataset's `tolerance`), `positions` (the
+        manifest's `x`, `y` in metres within the options' `positive_distance`, inclusive) or
+        `listed` (the manifest's `positives` column, written by `prepare` from the dataset's file).
+    route_order: options -> whether each query set and the references are frames of one drive in
+        manifest order (sequence matching and block resampling need it; city-scale sets have none).
     """
 
     name: str
@@ -63,6 +74,8 @@ class DatasetType:
     paper_table: str | None = None
     synthesize: Callable[[Path, Any, str], Any] | None = None
     protocol: Callable[[Any], str] | None = None
+    ground_truth: GroundTruth = "places"
+    route_order: Callable[[Any], bool] = _always
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""

@@ -1,0 +1,132 @@
+"""A validated `Config` from YAML files, JSON or a mapping: where the registries are asked.
+
+`acmnet.config` defines the settings and their checks and imports no registry; this module joins
+them with the dataset types (`acmnet.data.datasets`) and method kinds (`acmnet.methods`), which
+parse and check their own options, so no import runs in a circle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from acmnet.config import (
+    DATASET_COMMON_KEYS,
+    SEED_MARK,
+    Config,
+    ConfigError,
+    DatasetConfig,
+    MethodConfig,
+    build_dataclass,
+    merge,
+    read_yaml,
+)
+from acmnet.data.datasets import dataset_type
+from acmnet.methods import method_kind
+
+# What a run measures when the config names no methods: ACM-Net, and the untrained backbone.
+DEFAULT_METHODS = {"acmnet": {"kind": "acmnet"}, "imagenet_avg": {"kind": "pretrained", "pool": "avg"}}
+
+
+def load_config(paths: str | Path | Iterable[str | Path], overrides: dict | None = None) -> Config:
+    """Read one or more YAML files (later ones override earlier ones), then `overrides`."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    raw: dict[str, Any] = {}
+    for path in paths:
+        raw = merge(raw, read_yaml(Path(path)))
+    return config_from_dict(merge(raw, overrides or {}))
+
+
+def config_from_json(text: str) -> Config:
+    """A config passed as JSON (how the Snakefile hands each step the run's configuration)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("--config-json must hold a mapping")
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a `Config` from plain data (as parsed from YAML)."""
+    raw = dict(raw)
+    datasets = raw.pop("datasets", None) or {}
+    methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
+    cfg = build_dataclass(Config, raw, "")
+    cfg.datasets = _datasets(datasets)
+    cfg.methods = _per_seed(_methods(methods), cfg.seeds)
+    _check_methods(cfg)
+    _check_sequences(cfg)
+    return cfg
+
+
+def _datasets(raw: Any) -> dict[str, DatasetConfig]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("`datasets` must be a mapping of dataset name -> settings, with at least one dataset")
+    out = {}
+    for name, entry in raw.items():
+        where = f"datasets.{name}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a mapping with at least `type` and `root`")
+        for key in ("type", "root"):
+            if key not in entry:
+                raise ConfigError(f"{where}.{key} is missing")
+        common = {k: v for k, v in entry.items() if k in DATASET_COMMON_KEYS}
+        spec = build_dataclass(DatasetConfig, common, where)
+        options = {k: v for k, v in entry.items() if k not in DATASET_COMMON_KEYS}
+        spec.options = dataset_type(spec.type).parse_options(options, where)
+        out[str(name)] = spec
+    return out
+
+
+def _methods(raw: Any) -> dict[str, MethodConfig]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("`methods` must be a mapping of method name -> settings, with at least one method")
+    out = {}
+    for name, entry in raw.items():
+        where = f"methods.{name}"
+        entry = dict(entry or {})
+        kind = entry.pop("kind", "acmnet")
+        if not isinstance(kind, str):
+            raise ConfigError(f"{where}.kind must be a method kind name, got {kind!r}")
+        out[str(name)] = MethodConfig(kind=kind, options=method_kind(kind).parse_options(entry, where))
+    return out
+
+
+def _per_seed(methods: dict[str, MethodConfig], seeds: list[int]) -> dict[str, MethodConfig]:
+    """With `seeds`, every trained method becomes one row per seed, `<name>@s<seed>`."""
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds {seeds} names a seed twice")
+    out = {}
+    for name, spec in methods.items():
+        if SEED_MARK in name:
+            raise ConfigError(f"methods.{name}: `{SEED_MARK}` is kept for the rows of `seeds`; rename the method")
+        if seeds and method_kind(spec.kind).trains:
+            out.update({f"{name}{SEED_MARK}{s}": dataclasses.replace(spec, seed=s) for s in seeds})
+        else:
+            out[name] = spec
+    return out
+
+
+def _check_methods(cfg: Config) -> None:
+    for name, spec in cfg.methods.items():
+        method_kind(spec.kind).check(cfg, name, spec.options)
+
+
+def _check_sequences(cfg: Config) -> None:
+    """Sequence matching only on datasets whose queries and references are frames of one drive."""
+    if not cfg.evaluate.sequence_lengths:
+        return
+    for name, spec in cfg.datasets.items():
+        kind = dataset_type(spec.type)
+        if kind.scoring == "recall" and not kind.route_order(spec.options):
+            raise ConfigError(
+                f"evaluate.sequence_lengths asks for sequence matching, but datasets.{name} (type `{spec.type}`) "
+                "has no route order: its images are not frames of one drive in manifest order, so a sequence "
+                "of neighbours means nothing there; remove evaluate.sequence_lengths (or, where the type has "
+                f"the option and its file names do sort in driving order, set datasets.{name}.route_order: true)"
+            )

@@ -1,0 +1,176 @@
+"""Ground truth as positives: per query, the set of reference images that count as correct.
+
+A dataset type says how its positives are found (`DatasetType.ground_truth`):
+
+- `places`: the references whose manifest `place` lies within +/- `tolerance` of the query's
+  (the paper's +/-2 frames; searchsorted on the sorted places, never a Q x R comparison);
+- `positions`: the references within `positive_distance` metres of the query (manifest `x`, `y`,
+  UTM; Euclidean, inclusive), found through a k-d tree, never a Q x R distance matrix, as
+  VPR-methods-evaluation and deep-visual-geo-localization-benchmark count them (25 m);
+- `listed`: the lists the dataset itself ships (VPR-Bench's `ground_truth_new.npy`), which
+  `prepare` writes into the manifest's `positives` column.
+
+`PositiveSets` holds them as CSR arrays over the queries in manifest order: the positives of query
+q are `indices[indptr[q]:indptr[q + 1]]`, sorted positions in the reference set (the manifest's
+reference rows in order). A query with no positive keeps an empty row: it stays in every
+denominator. Every step that asks "is this retrieval correct?" (score, bootstrap, sequence rows,
+figures, Grad-CAM) asks `PositiveSets.hits`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from acmnet.data import manifest as mf
+
+if TYPE_CHECKING:
+    from acmnet.artifacts import Manifest, Positives
+
+
+@dataclass(frozen=True)
+class PositiveSets:
+    """CSR positives: `indptr` int64 (Q + 1,), `indices` int64 (nnz,), sorted within each query;
+    `n_references`: the size of the reference set the indices point into."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    n_references: int
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.indptr) - 1
+
+    def counts(self) -> np.ndarray:
+        """Positives per query: int64 (Q,)."""
+        return np.diff(self.indptr)
+
+    def of(self, query: int) -> np.ndarray:
+        """Positions of query `query`'s positives in the reference set, sorted."""
+        return self.indices[self.indptr[query] : self.indptr[query + 1]]
+
+    def select(self, queries: np.ndarray) -> PositiveSets:
+        """The positives of the queries `queries` (bool mask or positions), in that order."""
+        picked = np.flatnonzero(queries) if np.asarray(queries).dtype == bool else np.asarray(queries, np.int64)
+        counts = self.counts()[picked]
+        starts = np.repeat(self.indptr[picked], counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return PositiveSets(_indptr(counts), self.indices[starts + offsets], self.n_references)
+
+    def hits(self, found: np.ndarray) -> np.ndarray:
+        """Whether each retrieved reference is a positive of its query: bool (Q, K) for
+        `found` int (Q, K) positions in the reference set (negative positions are never hits)."""
+        found = np.asarray(found, dtype=np.int64)
+        if found.shape[0] != self.n_queries:
+            raise ValueError(f"{found.shape[0]} queries retrieved, but the positives hold {self.n_queries}")
+        if not len(self.indices):
+            return np.zeros(found.shape, dtype=bool)
+        rows = np.repeat(np.arange(self.n_queries, dtype=np.int64), self.counts())
+        keys = rows * self.n_references + self.indices  # ascending: rows ascend, indices sorted within
+        wanted = np.arange(self.n_queries, dtype=np.int64)[:, None] * self.n_references + found
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return (found >= 0) & (keys[at] == wanted)
+
+
+def _indptr(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _from_ranges(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_references: int) -> PositiveSets:
+    """Positives `order[lo[q]:hi[q]]` per query, each row sorted."""
+    counts = (hi - lo).astype(np.int64)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    indices = order[np.repeat(lo, counts) + offsets]
+    rows = np.repeat(np.arange(len(counts)), counts)
+    sort = np.lexsort((indices, rows))
+    return PositiveSets(_indptr(counts), indices[sort].astype(np.int64), n_references)
+
+
+def from_places(query_places: np.ndarray, reference_places: np.ndarray, tolerance: int) -> PositiveSets:
+    """References whose place lies within +/- `tolerance` of each query's place."""
+    order = np.argsort(reference_places, kind="stable")
+    ordered = np.asarray(reference_places)[order]
+    lo = np.searchsorted(ordered, np.asarray(query_places) - tolerance, side="left")
+    hi = np.searchsorted(ordered, np.asarray(query_places) + tolerance, side="right")
+    return _from_ranges(order, lo, hi, len(reference_places))
+
+
+def from_positions(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float) -> PositiveSets:
+    """References within `distance` (inclusive, Euclidean) of each query: float (Q, 2), (R, 2) metres.
+
+    A k-d tree finds candidates a hair beyond the radius; the exact test `hypot <= distance` then
+    decides, so a reference at exactly `distance` counts (as a radius search does in those tools).
+    """
+    from scipy.spatial import cKDTree
+
+    reference_xy = np.asarray(reference_xy, dtype=np.float64)
+    query_xy = np.asarray(query_xy, dtype=np.float64)
+    tree = cKDTree(reference_xy)
+    candidates = tree.query_ball_point(query_xy, r=distance * (1 + 1e-9) + 1e-9, return_sorted=True)
+    counts = np.fromiter((len(c) for c in candidates), dtype=np.int64, count=len(candidates))
+    indices = np.fromiter((i for c in candidates for i in c), dtype=np.int64, count=int(counts.sum()))
+    rows = np.repeat(np.arange(len(counts)), counts)
+    gap = np.hypot(*(reference_xy[indices] - query_xy[rows]).T) if len(indices) else np.empty(0)
+    keep = gap <= distance
+    return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xy))
+
+
+def from_lists(texts: list[str], n_references: int, where: str) -> PositiveSets:
+    """Positives written as space-separated reference positions, one text per query."""
+    rows = [np.array(text.split(), dtype=np.int64) if text.strip() else np.empty(0, np.int64) for text in texts]
+    for q, row in enumerate(rows):
+        if len(row) and (row.min() < 0 or row.max() >= n_references):
+            raise ValueError(f"{where}: query {q} lists reference {row.max()} of only {n_references}")
+    counts = np.array([len(r) for r in rows], dtype=np.int64)
+    indices = np.concatenate([np.unique(r) for r in rows]) if rows else np.empty(0, np.int64)
+    if len(indices) != counts.sum():
+        raise ValueError(f"{where}: a query lists one reference twice")
+    return PositiveSets(_indptr(counts), indices.astype(np.int64), n_references)
+
+
+def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distance: float | None) -> PositiveSets:
+    """The positives of every query row of a manifest (in manifest order) under `ground_truth`."""
+    queries = frame[frame["role"] == "query"]
+    references = frame[frame["role"] == "reference"]
+    if ground_truth == "places":
+        return from_places(queries["place"].to_numpy(), references["place"].to_numpy(), tolerance)
+    if ground_truth == "positions":
+        missing = [c for c in mf.POSITION_COLUMNS if c not in frame.columns]
+        if missing or distance is None:
+            raise mf.ManifestError(f"the manifest lacks position column(s) {missing} (or no positive distance)")
+        xy = mf.POSITION_COLUMNS
+        return from_positions(queries[xy].to_numpy(float), references[xy].to_numpy(float), distance)
+    if ground_truth == "listed":
+        if mf.POSITIVES_COLUMN not in frame.columns:
+            raise mf.ManifestError(f"the manifest lacks the `{mf.POSITIVES_COLUMN}` column its dataset type writes")
+        return from_lists(queries[mf.POSITIVES_COLUMN].tolist(), len(references), "manifest positives")
+    raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions or listed")
+
+
+def write_positives(
+    manifest: Manifest, out: Path, ground_truth: str, tolerance: int, distance: float | None, settings: dict
+) -> Positives:
+    """The `positives` step: every query's positives from a manifest, written to `out` with provenance."""
+    from acmnet.artifacts import provenance, save_positives
+
+    try:
+        sets = positives_of(manifest.frame, ground_truth, tolerance, distance)
+    except (mf.ManifestError, ValueError) as exc:
+        raise mf.ManifestError(f"{manifest.path}: {exc}; prepare the dataset again (acmnet prepare)") from exc
+    prov = provenance("positives", settings, manifest=manifest)
+    return save_positives(out, sets, manifest.rows("reference"), manifest.rows("query"), prov)
+
+
+def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
+    """`database R, <set> Q (n without a positive), ...`: what `prepare` prints."""
+    queries = frame.loc[frame["role"] == "query", "condition"].to_numpy()
+    parts = [f"references {int((frame['role'] == 'reference').sum())}"]
+    none = sets.counts() == 0
+    for name in mf.query_sets(frame):
+        chosen = queries == name
+        parts.append(f"queries {name} {int(chosen.sum())} ({int((none & chosen).sum())} without a positive)")
+    return ", ".join(parts)

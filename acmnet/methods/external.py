@@ -1,0 +1,452 @@
+"""Descriptors another tool computed, as a row of the results (`kind: external`).
+
+A method of this kind has no describer: `read` takes the global descriptors that another tool
+wrote (CosPlace, SALAD, MixVPR, ... run by VPR-methods-evaluation with `--save_descriptors`) and
+hands them, in the manifest's order, to the suite's own retrieval, scoring, intervals and paired
+tests, so those methods are reported beside ACM-Net on exactly the same queries.
+
+Options: `descriptors` maps each configured dataset to a path, or to a mapping {query set (the
+manifest's `condition` of query rows, e.g. `queries`, `queries_night`) -> path}, because
+VPR-methods-evaluation runs once per query folder and writes one file per query set, each with
+the same database rows (they must agree: max |difference| <= 1e-4 x the largest |value|; the
+first file's database rows are used). A single path covers all of the dataset's query rows.
+Paths are relative to the working directory (where Snakemake or `acmnet` runs). `normalize`
+(default true) L2-normalises every row, so inner product ranks as VPR-methods-evaluation's L2
+search does; false keeps the rows as given and retrieval is then by inner product (the label says
+so). `label` names the row in tables. Files are not opened when the config is loaded.
+
+Forms, told apart by the path's name:
+
+1. `*.pickle` / `*.pkl` (VPR-methods-evaluation's `global_features.pickle`): one 2-d numeric
+   array (database + queries, D), the database rows first, then the query rows, each block in
+   the order that tool listed the images: sorted paths, or the lines of a
+   `<folder>_images_paths.txt` where one exists. The `utm` and `vprbench` dataset types write
+   their manifest rows in exactly that order, so the rows are matched by position to the
+   manifest's distinct reference images, then that query set's, in manifest order; the row count
+   must equal R + Q (a file of another dataset or query set is refused by its count).
+2. kapture (`--save_descriptors kapture`): `global_features.txt` or its folder; `#` lines are
+   comments, the last other line is `<name>, <dtype>, <dim>, <metric>`; every `*.gfeat` file
+   below the txt's folder (recursively) holds exactly `dim` values of `dtype`, no header. Its
+   name is its path relative to that folder without `.gfeat` (`database/x.jpg.gfeat` ->
+   `database/x.jpg`).
+3. `*.npz` with arrays `names` (strings, one per row) and `descriptors` (N, D); or `*.npy` (N, D)
+   with `<same stem>.txt` beside it, one name per line. Read with `allow_pickle=False`.
+
+Matching by name (forms 2 and 3): a name matches a manifest image when the image path equals it
+or ends with `/` + it (also when the name ends with `/` + the image path, for absolute names).
+Every reference and query image (of that query set) must get exactly one row; refused, each
+naming the file: a name matching no image or several images, two names for one image, the first
+missing image (in manifest order, with both counts). Also refused: non-finite values and, with
+`normalize`, all-zero rows (naming the first such row), a wrong `.gfeat` size (naming the file),
+database rows that differ between the files of one dataset (naming both).
+
+Why no general unpickler: `pickle.load` and `np.load(allow_pickle=True)` import and call whatever
+a file names, so a crafted `global_features.pickle` would run code on the machine that reads it.
+Pickles are read only by `acmnet.pickled.load_pickle`, which rebuilds NumPy arrays and nothing
+else, and the object must then be a 2-d numeric array (a dict, an object array or a 1-d array is
+refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from acmnet.config import Config, ConfigError, closest_hint
+from acmnet.data.manifest import query_sets
+from acmnet.methods.base import MethodKind
+from acmnet.pickled import load_pickle
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from acmnet.artifacts import Checkpoint, Manifest
+
+FORMS = (
+    "a VPR-methods-evaluation `global_features.pickle` (`.pickle`/`.pkl`), a kapture `global_features.txt` "
+    "or its folder (a name without a suffix, or ending in `/`), an `.npz` with arrays `names` and "
+    "`descriptors`, or an `.npy` with a `<same stem>.txt` of names beside it"
+)
+AGREE_RTOL = 1e-4  # database rows of two files agree when max |a - b| <= this x max |a|
+
+
+class ExternalDescriptorsError(ValueError):
+    """A descriptor file is missing, malformed or does not fit the manifest; the message names it."""
+
+
+@dataclass
+class ExternalOptions:
+    """Options of a `kind: external` method (descriptors another tool computed)."""
+
+    descriptors: dict[str, Any] = field(default_factory=dict)  # dataset -> path, or {query set -> path}
+    normalize: bool = True  # L2-normalise every row (false: rows as given, inner-product retrieval)
+    label: str | None = None  # the row's name in tables
+
+    def check(self, where: str) -> None:
+        self.descriptors = {str(k): _checked_entry(v, f"{where}.descriptors.{k}") for k, v in self.descriptors.items()}
+
+
+def _checked_entry(value: Any, place: str) -> str | dict[str, str]:
+    """A dataset's entry: a path, or a non-empty mapping of query set -> path (form known by name)."""
+    if isinstance(value, str) and value:
+        _form(value, place)
+        return value
+    if isinstance(value, dict) and value:
+        for key, path in value.items():
+            if not isinstance(path, str) or not path:
+                raise ConfigError(f"{place}.{key} must be a path, got {path!r}")
+            _form(path, f"{place}.{key}")
+        return {str(k): v for k, v in value.items()}
+    raise ConfigError(f"{place} must be a path or a mapping of query set name -> path, got {value!r}")
+
+
+def _form(path: str, place: str) -> str:
+    """`pickle`, `npz`, `npy` or `kapture`, from the path's name (ConfigError for any other name)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".pickle", ".pkl"):
+        return "pickle"
+    if suffix in (".npz", ".npy"):
+        return suffix[1:]
+    if suffix == ".txt" or not suffix or path.endswith(("/", "\\")):
+        return "kapture"
+    raise ConfigError(f"{place}: `{path}` is not a known form of descriptors; accepted: {FORMS}")
+
+
+# ---- config ------------------------------------------------------------------------------
+
+
+def _check(cfg: Config, name: str, options: ExternalOptions) -> None:
+    """Every configured dataset has an entry, and every entry is a configured dataset."""
+    where = f"methods.{name}.descriptors"
+    for dataset in cfg.datasets:
+        if dataset not in options.descriptors:
+            raise ConfigError(
+                f"{where} has no entry for dataset `{dataset}`: add `{where}.{dataset}: <path>` (a file "
+                "of descriptors, or a mapping of query set -> file), or leave the dataset out of this run"
+            )
+    for key in options.descriptors:
+        if key not in cfg.datasets:
+            raise ConfigError(
+                f"{where}.{key}: `{key}` is not a configured dataset{closest_hint(key, cfg.datasets)}; "
+                f"configured: {', '.join(cfg.datasets)}"
+            )
+
+
+def _paths(options: ExternalOptions) -> list[str]:
+    """Every path of `descriptors`, in config order, each once."""
+    paths = [p for e in options.descriptors.values() for p in ([e] if isinstance(e, str) else e.values())]
+    return list(dict.fromkeys(paths))
+
+
+def _label(cfg: Config, name: str, options: ExternalOptions) -> str:
+    label = options.label or f"external descriptors ({', '.join(_paths(options))})"
+    return label if options.normalize else f"{label}; not normalised, inner-product retrieval"
+
+
+def _build(cfg: Config, name: str, options: ExternalOptions, checkpoint: Checkpoint | None) -> nn.Module:
+    raise ConfigError(f"methods.{name} reads descriptors another tool computed; it has no describer (no Grad-CAM)")
+
+
+def _entry(options: ExternalOptions, dataset: str, name: str = "<method>") -> str | dict[str, str]:
+    if dataset not in options.descriptors:
+        raise ConfigError(
+            f"methods.{name}.descriptors has no entry for dataset `{dataset}`"
+            f"{closest_hint(dataset, options.descriptors)}: add `methods.{name}.descriptors.{dataset}: <path>`"
+        )
+    return options.descriptors[dataset]
+
+
+def _header(path: str) -> Path:
+    """The kapture `global_features.txt` of a kapture path (the txt itself, or its folder)."""
+    return Path(path) if Path(path).suffix.lower() == ".txt" else Path(path) / "global_features.txt"
+
+
+def _files(options: ExternalOptions, dataset: str) -> list[str]:
+    """The files `read` takes for `dataset` (for a kapture folder: its global_features.txt)."""
+    entry = _entry(options, dataset)
+    out = []
+    for path in [entry] if isinstance(entry, str) else entry.values():
+        form = _form(path, f"descriptors.{dataset}")
+        if form == "kapture":
+            out.append(str(_header(path)))
+        elif form == "npy":
+            out += [path, str(Path(path).with_suffix(".txt"))]
+        else:
+            out.append(path)
+    return out
+
+
+# ---- loading: (rows (N, D), names or None) ------------------------------------------------------
+
+
+def _numeric_2d(obj: Any, path: Path, what: str) -> np.ndarray:
+    """`obj` as a 2-d numeric array with at least one column, or refused naming `path`."""
+    if not isinstance(obj, np.ndarray):
+        raise ExternalDescriptorsError(f"{path}: {what} is a {type(obj).__name__}, not a 2-d array of descriptors")
+    if obj.dtype.kind not in "fiu" or obj.ndim != 2 or obj.shape[1] == 0:
+        raise ExternalDescriptorsError(
+            f"{path}: {what} is a {obj.dtype} array of shape {obj.shape}, not a 2-d numeric array (rows, D)"
+        )
+    return obj
+
+
+def _exists(path: Path) -> Path:
+    if not path.exists():
+        raise ExternalDescriptorsError(
+            f"descriptor file {path} does not exist (check the path in methods.*.descriptors)"
+        )
+    return path
+
+
+def _load_pickle(path: Path) -> tuple[np.ndarray, None]:
+    return _numeric_2d(load_pickle(_exists(path)), path, "its pickled object"), None
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, list[str]]:
+    with np.load(_exists(path), allow_pickle=False) as arrays:
+        missing = [k for k in ("names", "descriptors") if k not in arrays.files]
+        if missing:
+            raise ExternalDescriptorsError(
+                f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(arrays.files) or 'none'}); "
+                "it needs `names` (one string per row) and `descriptors` (N, D)"
+            )
+        try:
+            names, rows = arrays["names"], arrays["descriptors"]
+        except ValueError as exc:  # an object array would need a pickle
+            raise ExternalDescriptorsError(f"{path}: {exc}; save `names` as strings, not objects") from None
+    if names.dtype.kind not in "US" or names.ndim != 1:
+        raise ExternalDescriptorsError(
+            f"{path}: `names` must be a 1-d array of strings, got {names.dtype} {names.shape}"
+        )
+    names_list = [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    return _with_names(_numeric_2d(rows, path, "`descriptors`"), names_list, path)
+
+
+def _load_npy(path: Path) -> tuple[np.ndarray, list[str]]:
+    names_path = path.with_suffix(".txt")
+    try:
+        rows = np.load(_exists(path), allow_pickle=False)
+    except ValueError as exc:
+        raise ExternalDescriptorsError(f"{path} is not a plain numeric .npy ({exc})") from None
+    if not names_path.is_file():
+        raise ExternalDescriptorsError(f"{path} needs {names_path} beside it, listing one image name per row")
+    names = [line.strip() for line in names_path.read_text().splitlines() if line.strip()]
+    return _with_names(_numeric_2d(rows, path, "its array"), names, names_path)
+
+
+def _with_names(rows: np.ndarray, names: list[str], path: Path) -> tuple[np.ndarray, list[str]]:
+    if len(names) != len(rows):
+        raise ExternalDescriptorsError(f"{path} gives {len(names)} names for {len(rows)} descriptor rows")
+    return rows, names
+
+
+def _kapture_header(header: Path) -> tuple[np.dtype, int]:
+    """(dtype, dim) from the last non-comment line `<name>, <dtype>, <dim>, <metric>`."""
+    lines = [s.strip() for s in _exists(header).read_text().splitlines()]
+    lines = [s for s in lines if s and not s.startswith("#")]
+    parts = [p.strip() for p in lines[-1].split(",")] if lines else []
+    try:
+        if len(parts) != 4:
+            raise ValueError("expected 4 fields")
+        dtype, dim = np.dtype(parts[1]), int(parts[2])
+        if dtype.kind not in "fiu" or dim <= 0:
+            raise ValueError(f"dtype {dtype} is not numeric or dim {dim} is not positive")
+    except (ValueError, TypeError) as exc:
+        raise ExternalDescriptorsError(
+            f"{header}: its last non-comment line must be `<name>, <dtype>, <dim>, <metric>` "
+            f"(e.g. `salad, float32, 8448, L2`), got {lines[-1] if lines else 'none'!r} ({exc})"
+        ) from None
+    return dtype, dim
+
+
+def _load_kapture(path: Path) -> tuple[np.ndarray, list[str]]:
+    header = _header(str(path))
+    dtype, dim = _kapture_header(header)
+    folder = header.parent
+    files = sorted(folder.rglob("*.gfeat"))
+    if not files:
+        raise ExternalDescriptorsError(f"{folder} holds no `.gfeat` files (kapture form, beside {header.name})")
+    rows = np.empty((len(files), dim), dtype=dtype)
+    for i, file in enumerate(files):
+        size = file.stat().st_size
+        if size != dim * dtype.itemsize:
+            raise ExternalDescriptorsError(
+                f"{file} holds {size} bytes, not {dim} {dtype} values ({dim * dtype.itemsize} bytes) as {header} says"
+            )
+        rows[i] = np.fromfile(file, dtype=dtype, count=dim)
+    return rows, [f.relative_to(folder).as_posix()[: -len(".gfeat")] for f in files]
+
+
+LOADERS = {"pickle": _load_pickle, "npz": _load_npz, "npy": _load_npy, "kapture": _load_kapture}
+
+
+# ---- matching: file rows for the manifest's rows -----------------------------------------------
+
+
+def _by_position(count: int, ref_images: list[str], query_images: list[str], path: str) -> np.ndarray:
+    """File rows of a VPR-methods-evaluation pickle: the distinct references, then the distinct
+    queries, each in manifest order (the order the `utm` and `vprbench` types share with that tool)."""
+    refs, queries = list(dict.fromkeys(ref_images)), list(dict.fromkeys(query_images))
+    if count != len(refs) + len(queries):
+        raise ExternalDescriptorsError(
+            f"{path} holds {count} rows, but the manifest has {len(refs)} reference and {len(queries)} query "
+            f"images ({len(refs) + len(queries)} rows): the file belongs to another dataset or query set"
+        )
+    at = {im: i for i, im in enumerate(refs)}
+    at_query = {im: len(refs) + j for j, im in enumerate(queries)}
+    return np.array([at[im] for im in ref_images] + [at_query[im] for im in query_images], dtype=np.int64)
+
+
+def _suffixes(path: str) -> list[str]:
+    """`a/b/c.jpg` -> [`a/b/c.jpg`, `b/c.jpg`, `c.jpg`] (separators as `/`)."""
+    parts = path.replace("\\", "/").split("/")
+    return ["/".join(parts[k:]) for k in range(len(parts)) if parts[k:] != [""]]
+
+
+def _matches(name: str, index: dict[str, list[str]], wanted: dict[str, str]) -> list[str]:
+    """The images `name` matches: an image equal to it or ending with `/` + it, or one it ends with."""
+    key = name.replace("\\", "/").removeprefix("./")
+    hits = list(index.get(key, []))
+    hits += [wanted[s] for s in _suffixes(key)[1:] if s in wanted]
+    return list(dict.fromkeys(hits))
+
+
+def _suffix_index(images: list[str]) -> dict[str, list[str]]:
+    """Every ending (after a `/`) of every image path -> the images that end so."""
+    index: dict[str, list[str]] = {}
+    for im in images:
+        for suffix in _suffixes(im):
+            index.setdefault(suffix, []).append(im)
+    return index
+
+
+def _by_name(names: list[str], ref_images: list[str], query_images: list[str], path: str) -> np.ndarray:
+    """File rows of named descriptors: every image exactly one row, every name exactly one image."""
+    order = list(dict.fromkeys(ref_images + query_images))
+    wanted = {im.replace("\\", "/"): im for im in order}
+    index = _suffix_index(order)
+    row_of: dict[str, int] = {}
+    for i, name in enumerate(names):
+        hits = _matches(name, index, wanted)
+        if len(hits) != 1:
+            what = "matches no" if not hits else f"matches {len(hits)} ({', '.join(hits[:3])})"
+            raise ExternalDescriptorsError(
+                f"{path}: `{name}` {what} reference or query image of the manifest; a name must equal an "
+                f"image path or be its end after a `/` (e.g. `{order[0]}`), and name one image only"
+            )
+        if hits[0] in row_of:
+            raise ExternalDescriptorsError(
+                f"{path}: image {hits[0]} gets two rows (`{names[row_of[hits[0]]]}` and `{name}`)"
+            )
+        row_of[hits[0]] = i
+    missing = next((im for im in order if im not in row_of), None)
+    if missing is not None:
+        raise ExternalDescriptorsError(
+            f"{path} has no row for image {missing} ({len(names)} rows for {len(order)} reference and query images)"
+        )
+    return np.array([row_of[im] for im in ref_images + query_images], dtype=np.int64)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def _checked_rows(rows: np.ndarray, picks: np.ndarray, images: list[str], path: str, normalize: bool) -> np.ndarray:
+    """rows[picks] as float32, L2-normalised when asked; non-finite (and, normalised, zero) rows refused."""
+    image_of = dict(zip(picks.tolist(), images))  # file row -> image
+    values = rows.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        raise ExternalDescriptorsError(f"{path}: row {bad[0]} ({image_of[int(bad[0])]}) holds non-finite values")
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if normalize and zero.size:
+        raise ExternalDescriptorsError(
+            f"{path}: row {zero[0]} ({image_of[int(zero[0])]}) is all zeros and cannot be L2-normalised "
+            "(set the method's `normalize: false` to use the rows as given)"
+        )
+    out = values[picks] / norms[picks] if normalize else values[picks]
+    return out.astype(np.float32)
+
+
+def read_file(
+    path: str, ref_images: list[str], query_images: list[str], normalize: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, query) float32 rows from one file, in the order of `ref_images` and `query_images`."""
+    rows, names = LOADERS[_form(path, path)](Path(path))
+    if names is None:
+        picks = _by_position(len(rows), ref_images, query_images, path)
+    else:
+        picks = _by_name(names, ref_images, query_images, path)
+    out = _checked_rows(rows, picks, ref_images + query_images, path, normalize)
+    return out[: len(ref_images)], out[len(ref_images) :]
+
+
+def _plan(entry: str | dict[str, str], frame: Any, query_rows: np.ndarray, where: str) -> list[tuple[str, np.ndarray]]:
+    """(path, its query rows in manifest order) for each file of a dataset."""
+    if isinstance(entry, str):
+        return [(entry, query_rows)]
+    sets = query_sets(frame)
+    for key in entry:
+        if key not in sets:
+            raise ExternalDescriptorsError(
+                f"{where}.{key}: the manifest has no query set `{key}`{closest_hint(key, sets)}; "
+                f"its query sets: {', '.join(sets)}"
+            )
+    missing = [s for s in sets if s not in entry]
+    if missing:
+        raise ExternalDescriptorsError(
+            f"{where} names no file for query set `{missing[0]}`: add `{where}.{missing[0]}: <path>`"
+        )
+    condition = frame["condition"].to_numpy()
+    return [(entry[s], query_rows[condition[query_rows] == s]) for s in sets]
+
+
+def _same_database(first: np.ndarray, other: np.ndarray, first_path: str, other_path: str) -> None:
+    """The database rows of two files of one dataset must agree (up to float noise)."""
+    if first.shape != other.shape:
+        raise ExternalDescriptorsError(
+            f"{first_path} and {other_path} have database rows of different shapes ({first.shape} vs {other.shape})"
+        )
+    diff = float(np.abs(first - other).max()) if first.size else 0.0
+    if diff > AGREE_RTOL * float(np.abs(first).max()):
+        raise ExternalDescriptorsError(
+            f"{first_path} and {other_path} hold different database rows (max difference {diff:.3g}): "
+            "they were not made by the same model on the same database"
+        )
+
+
+def _read(
+    cfg: Config, name: str, options: ExternalOptions, dataset: str, manifest: Manifest
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reference (R, D), query (Q, D)) float32, in the manifest's order of reference and query rows."""
+    frame = manifest.frame
+    images = frame["image"].astype(str).tolist()
+    ref_rows, query_rows = manifest.rows("reference"), manifest.rows("query")
+    ref_images = [images[i] for i in ref_rows]
+    plan = _plan(_entry(options, dataset, name), frame, query_rows, f"methods.{name}.descriptors.{dataset}")
+    reference, first_path, query = None, "", None
+    for path, rows in plan:
+        ref, part = read_file(path, ref_images, [images[i] for i in rows], options.normalize)
+        if reference is None:
+            reference, first_path = ref, path
+            query = np.empty((len(query_rows), ref.shape[1]), dtype=np.float32)
+        else:
+            _same_database(reference, ref, first_path, path)
+        query[np.isin(query_rows, rows)] = part
+    return reference, query
+
+
+METHOD = MethodKind(
+    kind="external",
+    options=ExternalOptions,
+    build=_build,
+    label=_label,
+    trains=False,
+    uses_gpu=False,
+    check=_check,
+    read=_read,
+    files=_files,
+)
