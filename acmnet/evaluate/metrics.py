@@ -162,6 +162,7 @@ def score(
                         "method": name,
                         "query_row": retrieval.query_rows[selected],
                         "first_hit": ranks,
+                        "n_positives": truth.counts(),
                     }
                 )
             )

@@ -14,7 +14,7 @@ from acmnet.config import Config, save_config
 from acmnet.io import atomic_write_text
 from acmnet.report.figures import recall_curves, seed_spread
 from acmnet.report.summary import markdown, summarise
-from acmnet.report.tables import merge_metrics, write_table
+from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,16 @@ def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: li
     """Check every input, then write the outputs; returns the Markdown summary."""
     table = merge_metrics(metrics)
     curve_table = load_curves(curves)
-    summary = summarise(table, load_ranks(ranks), cfg.evaluate)
-    text = markdown(summary, cfg.evaluate.recall_at)
+    rank_table = load_ranks(ranks)
+    summary = summarise(table, rank_table, cfg.evaluate)
+    missing = without_positives(rank_table)
+    text = markdown(summary, cfg.evaluate.recall_at) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
     save_table(table, out.metrics, prov)
     save_table(summary, out.summary, prov)
     atomic_write_text(out.markdown, text + "\n")
-    write_table(cfg, summary, out.table)
+    write_table(cfg, summary, out.table, missing)
     recall_curves(curve_table, out.curves)
     seed_spread(table, cfg.evaluate.recall_at[0], out.seeds)
     if out.config is not None:

@@ -34,14 +34,50 @@ def rank_marks(values: pd.Series) -> dict[int, str]:
     return marks
 
 
-def caption(cfg: Config) -> str:
+def without_positives(ranks: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int]]:
+    """(dataset, query set) -> (queries without any positive, queries), for the sets that have such
+    queries, from the ranks files' `n_positives` (one method's rows stand for all: same positives)."""
+    if "n_positives" not in ranks.columns:
+        return {}
+    first = ranks.drop_duplicates(["dataset", "queries", "query_row"])
+    out = {}
+    for key, group in first.groupby(["dataset", "queries"], sort=False):
+        none = int((group["n_positives"] == 0).sum())
+        if none:
+            out[key] = (none, len(group))
+    return out
+
+
+def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int]]) -> str:
+    """What counts as correct on each recall dataset, and how many queries have no positive (plain text)."""
+    from acmnet.data.datasets import dataset_type
+
+    parts = []
+    for name, spec in cfg.datasets.items():
+        kind = dataset_type(spec.type)
+        if kind.scoring != "recall":
+            continue
+        if kind.ground_truth == "places":
+            parts.append(f"{name} ±{spec.tolerance} places")
+        elif kind.ground_truth == "positions":
+            parts.append(f"{name} within {spec.options.positive_distance:g} m")
+        else:
+            parts.append(f"{name} as the dataset's ground-truth file lists them")
+    text = f"a retrieval is correct when it is one of its query's positives ({', '.join(parts)}); every query counts"
+    if missing:
+        counts = ", ".join(f"{d}/{q} {n} of {total}" for (d, q), (n, total) in missing.items())
+        text += f", also one without any positive, which counts as a miss ({counts})"
+    return text
+
+
+def caption(cfg: Config, missing: dict[tuple[str, str], tuple[int, int]] | None = None) -> str:
     """The protocol, the uncertainty shown and the paper-silent choices behind the rows (LaTeX)."""
-    tol = ", ".join(f"{tex_escape(n)} ±{d.tolerance}" for n, d in cfg.datasets.items()).replace("±", r"$\pm$")
     ev = cfg.evaluate
     level = f"{100 * ev.confidence:g}"
+    truth = tex_escape(ground_truth_text(cfg, missing or {}))
     return (
-        "Recall@N (\\%) of each query set against its reference set; a retrieval is correct within the place "
-        f"tolerance ({tol}); every query counts. $\\pm$: half-width of the {level}\\% percentile bootstrap "
+        f"Recall@N (\\%) of each query set against its reference set; {truth}. "
+        f"$\\pm$: half-width of the {level}\\% percentile bootstrap "
         f"interval over queries ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}); with several "
         "training seeds the mean over seeds, the interval of that mean and, in brackets, the standard deviation "
         "over seeds. Best in bold, second in italic, per query set; $^\\dagger$: not significantly below the best "
@@ -98,6 +134,8 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
     return "\n".join(lines)
 
 
-def write_table(cfg: Config, summary: pd.DataFrame, out: Path) -> None:
-    text = latex_table(summary, cfg.evaluate.recall_at, caption(cfg), f"tab:{cfg.experiment}-recall")
+def write_table(
+    cfg: Config, summary: pd.DataFrame, out: Path, missing: dict[tuple[str, str], tuple[int, int]] | None = None
+) -> None:
+    text = latex_table(summary, cfg.evaluate.recall_at, caption(cfg, missing), f"tab:{cfg.experiment}-recall")
     atomic_write_text(Path(out), text)

@@ -116,3 +116,33 @@ def test_caption_names_each_row_once_with_its_seeds():
     text = "; ".join(choices(cfg))
     assert "training seeds 0, 1" in text and "@s" not in text
     assert text.count("row acmnet: lr 0.001") == 1 and text.count("row acmnet: trained on a only") == 1
+
+
+def test_caption_states_each_ground_truth_and_the_queries_without_a_positive():
+    from acmnet.report.tables import ground_truth_text, without_positives
+
+    cfg = config_from_dict(
+        {
+            "datasets": {
+                "nord": {"type": "nordland", "root": ".", "tolerance": 2},
+                "pitts": {"type": "utm", "root": ".", "positive_distance": 10},
+                "corridor": {"type": "vprbench", "root": "."},
+            }
+        }
+    )
+    ranks = pd.DataFrame(
+        {
+            "dataset": ["pitts"] * 6 + ["nord"] * 2,
+            "queries": ["queries"] * 6 + ["winter"] * 2,
+            "method": ["a", "a", "a", "b", "b", "b", "a", "a"],
+            "query_row": [0, 1, 2, 0, 1, 2, 5, 6],
+            "first_hit": [1, 0, 0, 0, 0, 0, 1, 1],
+            "n_positives": [3, 0, 0, 3, 0, 0, 5, 5],
+        }
+    )
+    missing = without_positives(ranks)
+    assert missing == {("pitts", "queries"): (2, 3)}  # counted once, not once per method
+    text = ground_truth_text(cfg, missing)
+    assert "nord ±2 places, pitts within 10 m, corridor as the dataset's ground-truth file lists them" in text
+    assert text.endswith("also one without any positive, which counts as a miss (pitts/queries 2 of 3)")
+    assert "without any positive" not in ground_truth_text(cfg, {})
