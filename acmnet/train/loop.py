@@ -128,6 +128,12 @@ def train(
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
     train_index = np.unique(cache.rows_for(manifest.frame.iloc[manifest.rows("train")], str(manifest_path)))
+    if not len(train_index):
+        raise TrainingError(
+            f"{manifest_path} has no `train` images (its dataset has no training set, e.g. a `utm` tree without "
+            "images/train/database): name one with the dataset's `train` option, or train on another dataset "
+            f"with methods.{method}.train_on"
+        )
     if len(train_index) < tcfg.batch_size:
         raise TrainingError(
             f"{manifest_path} has {len(train_index)} distinct `train` images, fewer than train.batch_size "
