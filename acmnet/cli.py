@@ -12,7 +12,6 @@ training run saves a checkpoint first (exit status 143 or 130).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -21,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acmnet.config import Config, ConfigError, merge, parse_overrides
+from acmnet.config import Config, ConfigError, parse_overrides
 from acmnet.configure import config_from_json, load_config
 
 
 def _config(args: argparse.Namespace) -> Config:
     overrides = parse_overrides(args.set or [])
     if args.config_json:
-        return config_from_json(json.dumps(merge(json.loads(args.config_json), overrides)))
+        return config_from_json(args.config_json, overrides)
     if not args.config:
         raise ConfigError(f"acmnet {args.command} needs --config FILE (or --config-json)")
     return load_config(args.config, overrides)
@@ -68,6 +67,11 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     from acmnet.config import DatasetConfig
     from acmnet.data.datasets import dataset_type, prepare_manifest
 
+    if (args.dataset_type or args.root) and (args.config or args.config_json or args.dataset or args.set):
+        raise ConfigError(
+            "acmnet prepare takes either a dataset TYPE with --root DIR (the type's defaults), or --config with "
+            "--dataset NAME (the dataset's root and options from the config), not both: drop one of the two"
+        )
     if args.dataset_type:  # acmnet prepare TYPE --root DIR: the type's default protocol, no config
         if not args.root:
             raise ConfigError("acmnet prepare TYPE needs --root DIR (the folder the dataset was extracted into)")

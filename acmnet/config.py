@@ -191,14 +191,22 @@ class EvaluateConfig:
     recall_at: list[int] = bounded(factory=lambda: [1, 5, 10], lo=1)
     batch_size: int = bounded(64, lo=1)  # images per forward pass when describing
     search_chunk: int = bounded(4096, lo=1)  # queries per faiss search call (bounds memory)
+    # `acmnet retrieve`'s memory bound (MiB) for the exact search beside the descriptors: the reference set is
+    # searched in chunks sized to fit it (acmnet/evaluate/retrieval.py, `chunk_rows`)
+    retrieval_memory_mb: int = bounded(2048, lo=64)
     # Beyond the paper: SeqSLAM-style sequence matching over each method's similarities, one
     # extra row `<method>+seq<L>` per length L (queries in their own frame order, see sequence.py).
     sequence_lengths: list[int] = bounded(factory=list, lo=1)
     sequence_velocities: list[float] = bounded(factory=lambda: [0.8, 1.0, 1.25], above=0.0)
-    # Uncertainty (beyond the paper): a percentile bootstrap interval over queries for every R@N, and
-    # McNemar's test of each method against the best on the same queries (acmnet/evaluate/statistics.py).
+    # Uncertainty (beyond the paper): a percentile bootstrap interval over queries (and training seeds)
+    # for every R@N, and a paired bootstrap test of each method against the best on the same query
+    # resamples (acmnet/evaluate/statistics.py).
     bootstrap_resamples: int = bounded(1000, lo=100)
     bootstrap_seed: int = 0
+    # Queries per block of the moving-block bootstrap on datasets with a route order (consecutive
+    # frames fail in stretches): None = chosen from the data (Politis & White), 1 = iid, a number =
+    # that many queries (at most the query set). Datasets without a route order are resampled iid.
+    bootstrap_block: int | None = bounded(None, lo=1)
     confidence: float = bounded(0.95, above=0.5, hi=0.999)
 
     def check(self, where: str) -> None:
@@ -257,6 +265,18 @@ class ResourcesConfig:
 
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+# Experiment, dataset and method names: safe as a folder, a Snakemake wildcard and a shell word.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_name(name: Any, where: str) -> str:
+    """`name` as a string, or ConfigError naming `where` when it does not match `NAME`."""
+    if not NAME.fullmatch(str(name)):
+        raise ConfigError(
+            f"{where}: the name {str(name)!r} is not safe as a folder, a Snakemake wildcard and a shell word: "
+            f"rename it to match {NAME.pattern} (a letter or digit, then letters, digits, '_', '.' or '-')"
+        )
+    return str(name)
 
 
 @dataclass
@@ -281,8 +301,16 @@ class Config:
     def check(self, where: str) -> None:
         if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
-        if not re.fullmatch(r"[\w.-]+", self.experiment):
-            raise ConfigError(f"experiment {self.experiment!r} names a folder: use letters, digits, '.', '_' or '-'")
+        if not NAME.fullmatch(self.experiment):
+            raise ConfigError(
+                f"experiment {self.experiment!r} names a folder under {self.results_dir}: use a name matching "
+                f"{NAME.pattern} (a letter or digit, then letters, digits, '_', '.' or '-')"
+            )
+        for place, seed in [("seed", self.seed), *((f"seeds[{i}]", s) for i, s in enumerate(self.seeds))]:
+            if not 0 <= seed < 2**63:
+                raise ConfigError(
+                    f"{place} must lie in 0 <= seed < 2**63 (what the random generators take), got {seed}"
+                )
 
     # ---- derived ---------------------------------------------------------------------------
     @property
@@ -357,6 +385,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "evaluate.sequence_velocities",
         "evaluate.bootstrap_resamples",
         "evaluate.bootstrap_seed",
+        "evaluate.bootstrap_block",
         "evaluate.confidence",
     ),
     "localize": (),
@@ -384,12 +413,41 @@ def digest_of(data: Any) -> str:
 DATASET_COMMON_KEYS = ("type", "root", "tolerance")
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping names one key twice (PyYAML would silently keep the last value)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key written twice in one mapping, naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges may repeat keys
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, typing.Hashable):  # the base constructor refuses it, naming it
+                continue
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise _DuplicateKeyError(
+                    f"key `{key}` is written twice in one mapping, on lines {lines[key]} and {line}"
+                )
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML config file as a mapping (ConfigError naming the file when it is missing or malformed)."""
+    """A YAML config file as a mapping (ConfigError naming the file when it is missing or malformed,
+    and the key and both lines when a mapping names a key twice)."""
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory: give the path of a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except _DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path}: {exc}: keep one of them") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

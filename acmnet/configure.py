@@ -21,6 +21,7 @@ from acmnet.config import (
     DatasetConfig,
     MethodConfig,
     build_dataclass,
+    check_name,
     merge,
     read_yaml,
 )
@@ -40,15 +41,17 @@ def load_config(paths: str | Path | Iterable[str | Path], overrides: dict | None
     return config_from_dict(merge(raw, overrides or {}))
 
 
-def config_from_json(text: str) -> Config:
-    """A config passed as JSON (how the Snakefile hands each step the run's configuration)."""
+def config_from_json(text: str, overrides: dict | None = None) -> Config:
+    """A config passed as JSON (how the Snakefile hands each step the run's configuration), then `overrides`."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config-json is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError("--config-json must hold a mapping")
-    return config_from_dict(raw)
+        raise ConfigError(
+            f"--config-json must hold a JSON object (a mapping of config keys), got {type(raw).__name__} {text[:40]!r}"
+        )
+    return config_from_dict(merge(raw, overrides or {}))
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
@@ -61,6 +64,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     cfg.methods = _per_seed(_methods(methods), cfg.seeds)
     _check_methods(cfg)
     _check_sequences(cfg)
+    _check_repeated(cfg)
     return cfg
 
 
@@ -70,6 +74,7 @@ def _datasets(raw: Any) -> dict[str, DatasetConfig]:
     out = {}
     for name, entry in raw.items():
         where = f"datasets.{name}"
+        check_name(name, where)
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a mapping with at least `type` and `root`")
         for key in ("type", "root"):
@@ -89,6 +94,10 @@ def _methods(raw: Any) -> dict[str, MethodConfig]:
     out = {}
     for name, entry in raw.items():
         where = f"methods.{name}"
+        if SEED_MARK not in str(name):  # named by _per_seed's own message
+            check_name(name, where)
+        if entry is not None and not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a mapping of settings (e.g. `kind: acmnet`), got {entry!r}")
         entry = dict(entry or {})
         kind = entry.pop("kind", "acmnet")
         if not isinstance(kind, str):
@@ -110,6 +119,15 @@ def _per_seed(methods: dict[str, MethodConfig], seeds: list[int]) -> dict[str, M
         else:
             out[name] = spec
     return out
+
+
+def _check_repeated(cfg: Config) -> None:
+    """An N of recall@N (or a sequence length) listed twice would give two columns (rows) of one name."""
+    for key in ("recall_at", "sequence_lengths"):
+        values = getattr(cfg.evaluate, key)
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ConfigError(f"evaluate.{key} {values} lists {', '.join(map(str, twice))} twice: list each value once")
 
 
 def _check_methods(cfg: Config) -> None:

@@ -4,20 +4,25 @@
 * `list_files` / `list_folders`: what a dataset folder holds, without sidecar and hidden entries
   (`._*` AppleDouble files, `.DS_Store`, `Thumbs.db`, `desktop.ini`, any name starting with a
   dot): every dataset module lists folders through them, so such files are never taken for images.
-* `load_rgb`: any image as RGB uint8; 16-bit and other high-bit-depth images are scaled to 8 bit
-  by the range of their type (65535 -> 255), never clipped.
+* `load_rgb`: any image as RGB uint8, turned upright as its EXIF orientation says (as a viewer
+  shows it); 16-bit and other high-bit-depth images are scaled to 8 bit by the range of their type
+  (65535 -> 255), never clipped. A path that is not a readable image file (a broken link, a
+  folder, a device, text under an image name) is an error naming it, never skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -57,6 +62,34 @@ SIDECAR_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})
 """Names (lower case) of files that operating systems drop into folders; never images."""
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+"""File name extensions (lower case) of images: an entry named so must be a readable image file."""
+
+
+class UnreadableImageError(ValueError):
+    """A path named as an image is not a readable image file; the message names it and what to do."""
+
+
+def image_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as an image file (a sentence naming it and what to do), or None."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        return (
+            f"image {path} is a broken symbolic link (to {os.readlink(path)}, which does not exist): "
+            "restore the file it points to, or remove the link"
+        )
+    if not path.exists():
+        return f"image {path} does not exist"
+    if path.is_dir():
+        return f"image {path} is a folder, not an image file: move it out of the image folder, or rename it"
+    if not path.is_file():
+        return (
+            f"image {path} is not a regular file (a device, pipe or socket): replace it with the image "
+            "file, or remove it"
+        )
+    return None
+
+
 def is_sidecar(name: str) -> bool:
     """True for hidden and sidecar entries: a leading dot (`.DS_Store`, `._x.jpg`), `Thumbs.db`, ..."""
     return name.startswith(".") or name.lower() in SIDECAR_NAMES
@@ -66,13 +99,20 @@ def list_files(folder: Path) -> list[str]:
     """Names of the regular files directly inside `folder`, sorted, sidecar and hidden ones left out.
 
     The one way dataset modules list a folder of images. Raises NotADirectoryError naming the
-    folder when it does not exist.
+    folder when it does not exist, and UnreadableImageError naming an entry with an image
+    extension that is not a regular file (a broken link, a folder, a device): never a silently
+    smaller set of images.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder")
     with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if not is_sidecar(e.name) and e.is_file())
+        kept = [(e.name, e.is_file()) for e in entries if not is_sidecar(e.name)]
+    bad = sorted(name for name, regular in kept if not regular and Path(name).suffix.lower() in IMAGE_SUFFIXES)
+    if bad:
+        more = f" ({len(bad) - 1} more such entries in {folder})" if len(bad) > 1 else ""
+        raise UnreadableImageError(f"{image_file_problem(folder / bad[0])}{more}")
+    return sorted(name for name, regular in kept if regular)
 
 
 def list_folders(folder: Path) -> list[str]:
@@ -100,7 +140,7 @@ def _declared_bits(img: Image.Image) -> int | None:
     return int(bits) if bits else None
 
 
-def _full_scale(img: Image.Image, values: np.ndarray, path: Path) -> float:
+def _full_scale(img: Image.Image, values: np.ndarray, path: Path, source: Image.Image) -> float:
     """The value that maps to 255: the top of the sample type's range."""
     if img.mode.startswith("I;16"):
         return 65535.0
@@ -114,39 +154,97 @@ def _full_scale(img: Image.Image, values: np.ndarray, path: Path) -> float:
             f"image {path} holds floating-point values up to {top:g} (expected 0..1 or 0..255): "
             "convert it to an 8- or 16-bit image"
         )
-    bits = _declared_bits(img)
+    bits = _declared_bits(source)
     if bits is None:
         bits = 16 if values.size == 0 or int(values.max()) <= 65535 else 32
     return float(2 ** (bits - 1) - 1 if bits == 32 else 2**bits - 1)
 
 
-def to_8bit(img: Image.Image, path: Path) -> Image.Image:
+def to_8bit(img: Image.Image, path: Path, source: Image.Image | None = None) -> Image.Image:
     """`img` with 16-bit, 32-bit integer and float samples scaled to 8 bit (grey, mode L).
 
     Scaling is by the type's range (65535 -> 255 for 16 bit), rounded, clipped at 0; other modes
-    are returned as they are (PIL already gives 8-bit samples for 16-bit RGB PNGs).
+    are returned as they are (PIL already gives 8-bit samples for 16-bit RGB PNGs). `source`: the
+    opened file whose format and tags declare the bit depth, when `img` is a copy of it.
     """
     if img.mode not in _HIGH_DEPTH_MODES:
         return img
     values = np.asarray(img).astype(np.float64)
-    scale = 255.0 / _full_scale(img, values, path)
+    scale = 255.0 / _full_scale(img, values, path, source or img)
     grey = np.clip(np.rint(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8)
     return Image.fromarray(grey, "L")
+
+
+_ORIENTATION = 0x0112  # EXIF tag: how the stored pixels turn to show the image upright
+_OPEN_LOCK = threading.Lock()  # warning filters are process-wide: one thread changes them at a time
+_TOLD_LARGE: set[str] = set()
+
+
+def _open(path: Path) -> Image.Image:
+    """`Image.open` with Pillow's DecompressionBombWarning replaced by one plain line per file."""
+    with _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(path)
+        limit, (width, height) = Image.MAX_IMAGE_PIXELS, img.size
+        tell = limit is not None and width * height > limit and str(path) not in _TOLD_LARGE
+        if tell:
+            _TOLD_LARGE.add(str(path))
+    if tell:
+        print(
+            f"warning: image {path} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more "
+            f"than the {limit / 1e6:.0f} megapixels Pillow expects of an image: decoding it takes much memory; "
+            "if it is not meant to be this large, shrink it",
+            file=sys.stderr,
+        )
+    return img
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """`img` turned as its EXIF orientation tag says, as a viewer shows it (no copy when upright)."""
+    if img.getexif().get(_ORIENTATION, 1) in (1, None):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
+def _undecodable(path: Path, exc: BaseException) -> str:
+    """Why `path` cannot be decoded, in words: an empty file, text under an image name, or Pillow's reason."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return f"image {path} cannot be read ({exc}); check its permissions, or replace or remove it"
+    if not head:
+        return f"image {path} cannot be decoded: the file is empty (0 bytes); replace it with the image, or remove it"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(c.isprintable() or c.isspace() for c in text):
+        return (
+            f"image {path} cannot be decoded: it holds text, not an image (it starts {text.strip()[:24]!r}; "
+            "an error page saved under an image name?); replace it with the image file, or remove it"
+        )
+    return f"image {path} cannot be decoded ({exc}); replace or remove it"
 
 
 def load_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode an image as RGB uint8, shape (H, W, 3); resized (no crop) to `size` = (H, W).
 
+    The image is first turned upright as its EXIF orientation says (as a viewer shows it).
     High-bit-depth images (16-bit PNG `I;16`/`I;16B`, `I`, float `F`) are scaled to 8 bit by
-    their type's range (`to_8bit`). Raises FileNotFoundError / ValueError naming the file when it
-    is missing, undecodable, or larger than Pillow's decompression-bomb limit.
+    their type's range (`to_8bit`). Raises FileNotFoundError naming a missing file, and
+    ValueError naming a file that is not a readable image (a broken link, a folder, a device,
+    text), undecodable, or over twice Pillow's decompression-bomb limit; over the limit itself it
+    prints one plain warning line per file instead of Pillow's DecompressionBombWarning.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
+    problem = image_file_problem(path)
+    if problem is not None:
+        missing = not path.exists() and not path.is_symlink()
+        raise (FileNotFoundError if missing else UnreadableImageError)(problem)
     try:
-        with Image.open(path) as img:
-            img = to_8bit(img, path).convert("RGB")
+        with _open(path) as opened:
+            img = to_8bit(_upright(opened), path, opened).convert("RGB")
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR, reducing_gap=3.0)
             return np.asarray(img, dtype=np.uint8)
@@ -156,4 +254,4 @@ def load_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             "image, shrink it below that size, or remove it"
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"image {path} cannot be decoded ({exc}); replace or remove it") from exc
+        raise ValueError(_undecodable(path, exc)) from exc

@@ -252,3 +252,52 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(cli, "STEPS", steps)
     with pytest.raises(KeyError, match="a bug"):
         main(["check-config", "--config", "x.yaml"])
+
+
+# ---- refused before any work starts, in one line (issue 18) ----------------------------------
+
+
+@pytest.mark.parametrize("text, kind", [("[1]", "list"), ('"x"', "str"), ("7", "int")])
+def test_config_json_that_is_not_a_mapping_is_one_line(capsys, text, kind):
+    assert main(["check-config", "--config-json", text, "--set", "train.epochs=1"]) == 2
+    _one_line_error(capsys, "--config-json must hold a JSON object", f"got {kind}")
+
+
+def test_config_json_that_is_not_json_is_named(capsys):
+    assert main(["check-config", "--config-json", "{datasets: 1"]) == 2
+    _one_line_error(capsys, "--config-json is not valid JSON")
+
+
+def test_a_key_written_twice_is_named_by_check_config(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "experiment: a\ndatasets: {d: {type: folder_pair, root: x, reference: a, query: [b]}}\nexperiment: b\n"
+    )
+    assert main(["check-config", "--config", str(path)]) == 2
+    _one_line_error(capsys, "c.yaml: key `experiment` is written twice in one mapping, on lines 1 and 3")
+
+
+def test_a_config_directory_is_named_as_a_directory(tmp_path, capsys):
+    assert main(["check-config", "--config", str(tmp_path)]) == 2
+    _one_line_error(capsys, f"config file {tmp_path} is a directory")
+
+
+def test_prepare_refuses_a_dataset_type_together_with_a_config(tmp_path, capsys):
+    cfg = _pair_config(tmp_path)
+    out = tmp_path / "m.csv"
+    for extra in (["--config", str(cfg)], ["--config", str(cfg), "--dataset", "pair"]):
+        assert main(["prepare", "folder_pair", "--root", str(tmp_path), *extra, "--out", str(out)]) == 2
+        _one_line_error(capsys, "either a dataset TYPE with --root DIR", "or --config with --dataset NAME", "not both")
+    assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--root", str(tmp_path), "--out", str(out)]) == 2
+    _one_line_error(capsys, "not both")
+    assert not out.exists()
+
+
+def test_prepare_refuses_a_broken_link_among_the_query_images(tmp_path, capsys):
+    cfg = _pair_config(tmp_path)
+    (tmp_path / "night" / "1.png").unlink()
+    (tmp_path / "night" / "1.png").symlink_to(tmp_path / "elsewhere" / "1.png")
+    out = tmp_path / "m.csv"
+    assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--out", str(out)]) == 2
+    _one_line_error(capsys, "night/1.png is a broken symbolic link", "restore the file it points to")
+    assert not out.exists()

@@ -148,3 +148,100 @@ def test_a_number_in_exponent_notation_is_a_number():
     assert cfg.train.lr == 1e-4 and cfg.train.tau == 0.05
     with pytest.raises(ConfigError, match="train.lr must be a number, got 'fast'"):
         config_from_dict({**MINIMAL, "train": {"lr": "fast"}})
+
+
+# ---- refused before any work starts (issue 18) -----------------------------------------------
+
+
+def test_a_key_written_twice_in_a_yaml_file_is_refused_naming_it_and_both_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "datasets:\n  d: {type: folder_pair, root: x, reference: a, query: [b]}\ntrain:\n  epochs: 5\n"
+        "  lr: 0.1\n  epochs: 50\n"
+    )
+    with pytest.raises(ConfigError, match=r"c\.yaml: key `epochs` is written twice in one mapping, on lines 4 and 6"):
+        load_config(path)
+    anchors = tmp_path / "anchors.yaml"  # a `<<` merge that a key then overrides is no duplicate
+    anchors.write_text(
+        "base: &b {type: folder_pair, root: x, reference: a, query: [b]}\ndatasets:\n  d:\n    <<: *b\n    root: y\n"
+    )
+    from acmnet.config import read_yaml
+
+    assert read_yaml(anchors)["datasets"]["d"]["root"] == "y"
+
+
+def test_a_config_path_that_is_a_directory_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file .* is a directory: give the path of a YAML file"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"evaluate": {"recall_at": [1, 5, 5, 10]}}, r"evaluate\.recall_at \[1, 5, 5, 10\] lists 5 twice"),
+        ({"evaluate": {"sequence_lengths": [3, 3]}}, r"evaluate\.sequence_lengths \[3, 3\] lists 3 twice"),
+        ({"seed": -1}, r"seed must lie in 0 <= seed < 2\*\*63.*got -1"),
+        ({"seed": 2**63}, r"seed must lie in 0 <= seed < 2\*\*63"),
+        ({"seeds": [0, -2]}, r"seeds\[1\] must lie in 0 <= seed < 2\*\*63.*got -2"),
+        ({"methods": {"acmnet": 3}}, r"methods\.acmnet must be a mapping of settings.*got 3"),
+        ({"methods": {"acmnet": ["kind", "acmnet"]}}, r"methods\.acmnet must be a mapping"),
+        ({"experiment": "."}, r"experiment '\.' names a folder.*\[A-Za-z0-9\]\[A-Za-z0-9_\.-\]\*"),
+        ({"experiment": ".."}, r"experiment '\.\.' names a folder"),
+        ({"experiment": "../x"}, r"experiment '\.\./x' names a folder"),
+        ({"methods": {"a b": {}}}, r"methods\.a b: the name 'a b' is not safe.*\[A-Za-z0-9\]\[A-Za-z0-9_\.-\]\*"),
+        ({"methods": {"acmnet+seq5": {}}}, r"methods\.acmnet\+seq5: the name .* is not safe"),
+        ({"methods": {"-x": {}}}, r"methods\.-x: the name '-x' is not safe"),
+        ({"datasets": {"a/b": MINIMAL["datasets"]["d"]}}, r"datasets\.a/b: the name 'a/b' is not safe"),
+        ({"datasets": {"$(rm)": MINIMAL["datasets"]["d"]}}, r"datasets\.\$\(rm\): the name .* is not safe"),
+    ],
+)
+def test_values_that_would_give_a_wrong_table_are_refused_naming_the_key(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({**MINIMAL, **patch})
+
+
+def test_safe_names_and_the_largest_seed_are_accepted():
+    cfg = config_from_dict(
+        {
+            **MINIMAL,
+            "experiment": "run-2.b_c",
+            "seeds": [0, 2**63 - 1],
+            "methods": {"acmnet.v2": {}, "imagenet_avg": {"kind": "pretrained"}},
+        }
+    )
+    assert "acmnet.v2@s9223372036854775807" in cfg.methods and "imagenet_avg" in cfg.methods
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"places": 1}, r"datasets\.d\.places must be at least 2 .*got 1"),
+        ({"render_size": [16, 48]}, r"datasets\.d\.render_size must be at least 32"),
+        ({"place_step": 0}, r"datasets\.d\.place_step must be at least 1, got 0"),
+    ],
+)
+def test_synthetic_options_that_synthesis_refuses_are_refused_on_load(options, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"datasets": {"d": {"type": "synthetic", "root": "x", **options}}})
+
+
+def test_training_on_the_query_folder_is_refused_unless_stated_and_then_captioned():
+    from acmnet.report.captions import choices
+
+    pair = {"type": "folder_pair", "root": "x", "reference": "summer", "query": ["winter"], "train": "./winter"}
+    with pytest.raises(
+        ConfigError, match=r"datasets\.d\.train is the query folder `\./winter`.*train_on_queries: true"
+    ):
+        config_from_dict({"datasets": {"d": pair}})
+    cfg = config_from_dict({"datasets": {"d": {**pair, "train_on_queries": True}}})
+    assert any(c.startswith("d: ") and "training saw the query images" in c for c in choices(cfg))
+    plain = config_from_dict(MINIMAL)
+    assert not any("training saw the query images" in c for c in choices(plain))
+
+
+@pytest.mark.parametrize("text", ["[1]", '"x"', "3", "null"])
+def test_config_json_that_is_not_a_mapping_is_refused(text):
+    from acmnet.configure import config_from_json
+
+    with pytest.raises(ConfigError, match=r"--config-json must hold a JSON object"):
+        config_from_json(text, {"train": {"epochs": 1}})

@@ -134,3 +134,75 @@ def test_load_rgb_names_an_image_pillow_refuses_as_a_decompression_bomb(tmp_path
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x the limit: Pillow raises
     with pytest.raises(ValueError, match=r"huge.png is refused by Pillow as a possible decompression bomb"):
         load_rgb(path)
+
+
+# ---- what a viewer shows, and paths that are not images (issue 18) ---------------------------
+
+
+def _upright_with_a_red_corner() -> Image.Image:
+    """A 24 (H) x 48 (W) grey image whose top-left 8x8 block is red: shape and corner tell the turn."""
+    array = np.full((24, 48, 3), 128, dtype=np.uint8)
+    array[:8, :8] = (255, 0, 0)
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize("orientation, stored", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)])
+def test_load_rgb_turns_the_image_upright_as_its_exif_orientation_says(tmp_path, orientation, stored):
+    path = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # the camera stored the pixels turned; a viewer turns them back
+    _upright_with_a_red_corner().transpose(stored).save(path, exif=exif, quality=95)
+    img = load_rgb(path).astype(int)
+    assert img.shape == (24, 48, 3)
+    assert img[:6, :6, 0].mean() > 200 and img[:6, :6, 1:].mean() < 60  # red top-left corner, as shown
+    assert abs(img[-6:, -6:].mean() - 128) < 10
+
+
+def test_paths_that_are_not_image_files_are_named_with_what_to_do(tmp_path):
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "folder.jpg").mkdir()
+    os.mkfifo(tmp_path / "pipe.jpg")  # like a device: not a regular file, and reading it would block
+    (tmp_path / "device.jpg").symlink_to("/dev/null")
+    expected = {
+        "gone.jpg": r"gone\.jpg is a broken symbolic link \(to .*nowhere\.jpg.*restore the file",
+        "folder.jpg": r"folder\.jpg is a folder, not an image file",
+        "pipe.jpg": r"pipe\.jpg is not a regular file \(a device, pipe or socket\): replace it",
+        "device.jpg": r"device\.jpg is not a regular file",
+    }
+    for name, message in expected.items():
+        with pytest.raises(ValueError, match=message):
+            load_rgb(tmp_path / name)
+
+
+@pytest.mark.parametrize("make", ["broken_link", "folder", "pipe"])
+def test_listing_refuses_an_image_name_that_is_not_a_regular_file(tmp_path, make):
+    (tmp_path / "0.jpg").write_bytes(b"")
+    target = tmp_path / "1.jpg"
+    {
+        "broken_link": lambda: target.symlink_to(tmp_path / "nowhere"),
+        "folder": target.mkdir,
+        "pipe": lambda: os.mkfifo(target),
+    }[make]()
+    with pytest.raises(ValueError, match=r"1\.jpg is (a broken symbolic link|a folder|not a regular file)"):
+        list_files(tmp_path)  # never a silently shorter list of images
+
+
+def test_text_under_an_image_name_is_named_as_text(tmp_path):
+    path = tmp_path / "frame.jpg"
+    path.write_text("<html><body>404 Not Found</body></html>\n")
+    with pytest.raises(ValueError, match=r"frame\.jpg cannot be decoded: it holds text, not an image.*'<html>"):
+        load_rgb(path)
+
+
+def test_a_very_large_image_is_told_once_in_words_not_as_a_pillow_warning(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    path = tmp_path / "big.png"
+    Image.new("L", (40, 40)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: over the limit, under twice it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning would be raised here
+        load_rgb(path)
+        load_rgb(path)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "big.png is 40x40 pixels" in err and "DecompressionBomb" not in err

@@ -18,18 +18,25 @@ from tqdm import tqdm
 
 from acmnet.artifacts import Manifest, pixel_digest, provenance, write_cache_meta
 from acmnet.data import manifest as mf
-from acmnet.io import atomic_path, load_rgb
+from acmnet.io import UnreadableImageError, atomic_path, image_file_problem, load_rgb
 
 
 def _resolve(root: Path, images: list[str]) -> list[Path]:
-    """Absolute paths of the manifest's images; every missing one is named in one error."""
+    """Absolute paths of the manifest's images; every missing or unreadable one is named in one error."""
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in images]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         listed = ", ".join(str(p) for p in missing[:5])
         raise FileNotFoundError(
             f"{len(missing)} image(s) of the manifest are missing under {root} (first: {listed}); "
             "check the dataset root, or prepare the manifest again"
+        )
+    problems = [problem for p in paths if (problem := image_file_problem(p)) is not None]
+    if problems:
+        raise UnreadableImageError(
+            f"{len(problems)} of {len(paths)} images of the manifest are not image files; nothing was cached. "
+            + "; ".join(problems[:5])
+            + ("; ..." if len(problems) > 5 else "")
         )
     return paths
 
@@ -43,8 +50,15 @@ def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
         return str(exc)
 
 
-def build_cache(manifest: Manifest, root: Path, out: Path, image_size: tuple[int, int], settings: dict[str, Any],
-                workers: int = 2, progress: bool = True) -> Path:
+def build_cache(
+    manifest: Manifest,
+    root: Path,
+    out: Path,
+    image_size: tuple[int, int],
+    settings: dict[str, Any],
+    workers: int = 2,
+    progress: bool = True,
+) -> Path:
     """Decode and resize every distinct image of `manifest` into `out` (.npy), streaming.
 
     Memory stays bounded: images are decoded a few at a time (threads; PIL releases the GIL)
@@ -71,7 +85,10 @@ def build_cache(manifest: Manifest, root: Path, out: Path, image_size: tuple[int
         array.flush()
         del array
         if broken:
-            raise ValueError(f"{len(broken)} of {len(paths)} images cannot be decoded; nothing was cached. "
-                             + "; ".join(broken[:10]) + ("; ..." if len(broken) > 10 else ""))
+            raise ValueError(
+                f"{len(broken)} of {len(paths)} images cannot be decoded; nothing was cached. "
+                + "; ".join(broken[:10])
+                + ("; ..." if len(broken) > 10 else "")
+            )
     write_cache_meta(out, images, image_size, digests, provenance("cache", settings, manifest=manifest))
     return out

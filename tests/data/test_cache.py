@@ -66,7 +66,8 @@ def test_every_undecodable_image_is_named_in_one_message_and_nothing_remains(tmp
     with pytest.raises(ValueError, match=r"2 of 3 images cannot be decoded.*broken\.jpg.*empty\.png"):
         build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["broken.jpg", "empty.png", "ok.png", "m.csv", "m.provenance.json"])
+        ["broken.jpg", "empty.png", "ok.png", "m.csv", "m.provenance.json"]
+    )
 
 
 def test_incomplete_cache_is_refused(tmp_path):
@@ -108,9 +109,52 @@ def test_a_stop_during_caching_leaves_no_temporary_file(tmp_path, monkeypatch):
         return real(path, size)
 
     monkeypatch.setattr(cache_module, "_decode", slow)
-    (tmp_path / "c.yaml").write_text(f"datasets: {{d: {{type: folder_pair, root: {tmp_path}, reference: a, query: b}}}}")
+    dataset = f"{{type: folder_pair, root: {tmp_path}, reference: a, query: b}}"
+    (tmp_path / "c.yaml").write_text(f"datasets: {{d: {dataset}}}")
     out = tmp_path / "cache" / "c.npy"
-    code = main(["cache", "--config", str(tmp_path / "c.yaml"), "--dataset", "d", "--manifest", str(tmp_path / "m.csv"),
-                 "--out", str(out), "--workers", "2"])
+    code = main(
+        [
+            "cache",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--dataset",
+            "d",
+            "--manifest",
+            str(tmp_path / "m.csv"),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ]
+    )
     assert code == 143 and len(calls) < 100  # stopped, pending decodes dropped rather than waited for
     assert out.parent.is_dir() and not list(out.parent.iterdir())  # no hidden .c.*.tmp.npy left behind
+
+
+def test_manifest_entries_that_are_not_image_files_are_each_named_and_nothing_is_written(tmp_path):
+    """A broken link, a folder or a device under an image name is an error naming it, never a
+    smaller set of queries or references (issue 18)."""
+    import os
+
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "ok.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "moved.png")
+    (tmp_path / "dir.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    manifest = _manifest(tmp_path, ["ok.png", "link.png", "dir.png", "pipe.png"])
+    with pytest.raises(ValueError) as err:
+        build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
+    message = str(err.value)
+    assert "3 of 4 images of the manifest are not image files; nothing was cached" in message
+    assert "link.png is a broken symbolic link" in message and "moved.png" in message
+    assert "dir.png is a folder" in message and "pipe.png is not a regular file" in message
+    assert "\n" not in message and not (tmp_path / "c.npy").exists()
+
+
+def test_text_saved_under_an_image_name_is_named_as_text(tmp_path):
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "ok.jpg")
+    (tmp_path / "page.jpg").write_text("<!DOCTYPE html><title>Access denied</title>")
+    manifest = _manifest(tmp_path, ["ok.jpg", "page.jpg"])
+    text = r"1 of 2 images cannot be decoded.*page\.jpg cannot be decoded: it holds text"
+    with pytest.raises(ValueError, match=text):
+        build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
+    assert not (tmp_path / "c.npy").exists()

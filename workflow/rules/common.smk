@@ -18,6 +18,8 @@ if not workflow.overwrite_configfiles:
     config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
 config = merge(config, typed_strings(workflow.config_settings.config or {}))
 try:
+    for configfile in workflow.configfiles:  # Snakemake's own reader lets a repeated key through
+        read_yaml(Path(configfile))
     CFG = config_from_dict(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")

@@ -29,15 +29,17 @@ Training rows (`train`, default the reference folder): the reference rows again;
 training folder gets its own ranks (`name`) or numbers (`index`) as places, never scored.
 
 Also refused, each with a message naming the folder or option and what to do: a query folder that
-is the reference folder (it would score 100 %), image files with different extensions within or
-across the reference and query folders (`.png` beside `.jpg` breaks the name pairing and shifts
-ranks: convert them to one format), a missing or empty folder, and with `frames_csv`, images the
-csv does not list.
+is the reference folder (it would score 100 %), a training folder that is a query folder (unless
+`train_on_queries: true`; the tables' captions then say that training saw the query images), image
+files with different extensions within or across the reference and query folders (`.png` beside
+`.jpg` breaks the name pairing and shifts ranks: convert them to one format), a missing or empty
+folder, and with `frames_csv`, images the csv does not list.
 
 Row order: each folder's rows in natural name order (`match: index`: by number; with `frames_csv`
 and `match: name`: csv order): recording order (time) for sequentially named frames, which
 sequence matching relies on. Hidden and sidecar files (`._x.png`, `.DS_Store`, `Thumbs.db`) and
-non-image files are ignored.
+non-image files are ignored; an entry with an image extension that is not a regular file (a broken
+link, a folder, a device) is refused (`acmnet.io.list_files`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class FolderPairOptions:
     train: str | None = None  # defaults to the reference folder
     match: Literal["name", "index"] = "name"
     frames_csv: str | None = None
+    train_on_queries: bool = False  # allow `train` to be a query folder (captions then say so)
 
     def check(self, where: str) -> None:
         if not self.reference:
@@ -72,11 +75,23 @@ class FolderPairOptions:
             raise ConfigError(f"{where}.query is missing or empty: name at least one query folder (e.g. [winter])")
         same = [q for q in self.query if os.path.normpath(q) == os.path.normpath(self.reference)]
         if same:
-            raise ConfigError(f"{where}.query names the reference folder `{same[0]}`: a traversal queried against "
-                              "itself scores 100 %; name the folder of another traversal")
+            raise ConfigError(
+                f"{where}.query names the reference folder `{same[0]}`: a traversal queried against "
+                "itself scores 100 %; name the folder of another traversal"
+            )
         repeated = sorted({q for q in self.query if self.query.count(q) > 1})
         if repeated:
             raise ConfigError(f"{where}.query names {listing(repeated)} twice: list each query folder once")
+        if self.trains_on_queries() and not self.train_on_queries:
+            raise ConfigError(
+                f"{where}.train is the query folder `{self.train}`: training on the query images measures "
+                f"recognition of images the model has seen; name another folder, or set {where}.train_on_queries: "
+                "true to do so knowingly (table captions then say so)"
+            )
+
+    def trains_on_queries(self) -> bool:
+        """Whether the training folder is one of the query folders."""
+        return self.train is not None and os.path.normpath(self.train) in {os.path.normpath(q) for q in self.query}
 
 
 @dataclass
@@ -103,12 +118,16 @@ def list_images(folder: Path, option: str = "folder") -> list[str]:
     """Image file names directly inside `folder`, in natural order (hidden and sidecar files left out)."""
     if not folder.is_dir():
         here = list_folders(folder.parent)
-        raise LayoutError(f"{option}: image folder {folder} does not exist (folders in {folder.parent}: "
-                          f"{listing(here) or 'none'}): check the dataset's root and `{option.rsplit('.', 1)[-1]}`")
+        raise LayoutError(
+            f"{option}: image folder {folder} does not exist (folders in {folder.parent}: "
+            f"{listing(here) or 'none'}): check the dataset's root and `{option.rsplit('.', 1)[-1]}`"
+        )
     names = sorted((n for n in list_files(folder) if Path(n).suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
     if not names:
-        raise LayoutError(f"{option}: image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
-                          "extract the traversal into it, or fix the option")
+        raise LayoutError(
+            f"{option}: image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+            "extract the traversal into it, or fix the option"
+        )
     return names
 
 
@@ -116,8 +135,10 @@ def _refuse_same_folder(root: Path, opts: FolderPairOptions, where: str) -> None
     reference = (root / opts.reference).resolve()
     same = [q for q in opts.query if (root / q).resolve() == reference]
     if same:
-        raise ConfigError(f"{where}.query: `{same[0]}` is the reference folder {reference} itself: a traversal "
-                          "queried against itself scores 100 %; name the folder of another traversal")
+        raise ConfigError(
+            f"{where}.query: `{same[0]}` is the reference folder {reference} itself: a traversal "
+            "queried against itself scores 100 %; name the folder of another traversal"
+        )
 
 
 def _refuse_mixed_extensions(root: Path, files: dict[str, list[str]], where: str) -> None:
@@ -158,8 +179,10 @@ def _refuse_unlisted(root: Path, files: dict[str, list[str]], frames: Frames, pa
     listed = set(frames.order)
     unlisted = [f"{folder}/{n}" for folder, names in files.items() for n in names if n not in listed]
     if unlisted:
-        raise LayoutError(f"{len(unlisted)} image(s) under {root} are not listed in {path} (first: "
-                          f"{listing(unlisted)}): add them to the csv, or remove the files")
+        raise LayoutError(
+            f"{len(unlisted)} image(s) under {root} are not listed in {path} (first: "
+            f"{listing(unlisted)}): add them to the csv, or remove the files"
+        )
 
 
 def _refuse_unpaired(files: dict[str, list[str]], reference: str, root: Path, where: str) -> None:
@@ -178,8 +201,10 @@ def _refuse_bad_numbers(root: Path, files: dict[str, list[str]], where: str) -> 
     for folder, names in files.items():
         bare = [n for n in names if number_in(n) is None]
         if bare:
-            raise LayoutError(f"{where}.match is `index`, but {len(bare)} image name(s) in {root / folder} hold no "
-                              f"number (first: {listing(bare)}): rename them, or use `match: name`")
+            raise LayoutError(
+                f"{where}.match is `index`, but {len(bare)} image name(s) in {root / folder} hold no "
+                f"number (first: {listing(bare)}): rename them, or use `match: name`"
+            )
         seen: dict[int, str] = {}
         twice = []
         for n in names:
@@ -188,9 +213,11 @@ def _refuse_bad_numbers(root: Path, files: dict[str, list[str]], where: str) -> 
                 twice.append(f"{n} and {seen[number]}")
             seen.setdefault(number, n)
         if twice:
-            raise LayoutError(f"{root / folder} holds {len(twice)} image(s) with a number another image of the folder "
-                              f"has (first: {listing(twice, 3)}): with `match: index` the number is the place; "
-                              "remove the copies")
+            raise LayoutError(
+                f"{root / folder} holds {len(twice)} image(s) with a number another image of the folder "
+                f"has (first: {listing(twice, 3)}): with `match: index` the number is the place; "
+                "remove the copies"
+            )
 
 
 @dataclass
@@ -217,8 +244,11 @@ def _layout(root: Path, opts: FolderPairOptions, where: str) -> Layout:
     kept = {f: [n for n in names if n not in unusable] for f, names in files.items()}
     if opts.match == "index":
         _refuse_bad_numbers(root, files, where)
-        return Layout({f: sorted(names, key=lambda n: (number_in(n), natural_key(n))) for f, names in kept.items()},
-                      None, unusable)
+        return Layout(
+            {f: sorted(names, key=lambda n: (number_in(n), natural_key(n))) for f, names in kept.items()},
+            None,
+            unusable,
+        )
     _refuse_unpaired(kept, opts.reference, root, where)
     ranking = frames.order if frames is not None else files[opts.reference]
     rank = {n: i for i, n in enumerate(ranking)}
@@ -251,9 +281,20 @@ def prepare(root: Path, opts: FolderPairOptions, name: str = "folder_pair") -> p
     place = layout.rank.__getitem__ if layout.rank is not None else number_in
     rows = _train_rows(root, opts, layout, where)
     for role, folder in [("reference", opts.reference)] + [("query", q) for q in opts.query]:
-        rows += [{"image": f"{folder}/{n}", "role": role, "place": place(n), "condition": folder}
-                 for n in layout.files[folder]]
+        rows += [
+            {"image": f"{folder}/{n}", "role": role, "place": place(n), "condition": folder}
+            for n in layout.files[folder]
+        ]
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
-DATASET = DatasetType(name="folder_pair", options=FolderPairOptions, prepare=prepare, check_layout=check_layout)
+def protocol(opts: FolderPairOptions) -> str:
+    """The folders read, for captions; says so when training saw the query images."""
+    train = opts.train or opts.reference
+    seen = " (training saw the query images: train_on_queries)" if opts.trains_on_queries() else ""
+    return f"folders: {opts.reference} references, {', '.join(opts.query)} queries, training folder {train}{seen}"
+
+
+DATASET = DatasetType(
+    name="folder_pair", options=FolderPairOptions, prepare=prepare, check_layout=check_layout, protocol=protocol
+)

@@ -23,27 +23,41 @@ from acmnet.io import list_files
 class SyntheticOptions:
     """Config of a `type: synthetic` dataset (the demo route)."""
 
+    # The bounds are what `synthetic_route.build_world` accepts (places >= 2: `check`), so a config
+    # that synthesis would refuse is refused when it is loaded.
     places: int = bounded(300, lo=1)
     reference_condition: str = REFERENCE_CONDITION  # train and reference traversal
     query_conditions: list[str] = field(default_factory=lambda: ["winter", "night", "haze"])
     seed: int = 0
-    render_size: tuple[int, int] = bounded((96, 128), lo=8)  # (height, width) of the rendered PNGs
-    place_step: int | None = None  # near-layer pixels between places; default width / 4
+    render_size: tuple[int, int] = bounded((96, 128), lo=32)  # (height, width) of the rendered PNGs
+    place_step: int | None = bounded(None, lo=1)  # near-layer pixels between places; default width / 4
 
     def check(self, where: str) -> None:
+        if self.places < 2:
+            raise ConfigError(
+                f"{where}.places must be at least 2 (a route of one place cannot be rendered), got {self.places}"
+            )
         for c in [self.reference_condition, *self.query_conditions]:
             try:
                 check_condition(c)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
         if self.reference_condition in self.query_conditions:
-            raise ConfigError(f"{where}: the reference condition `{self.reference_condition}` is also a query condition")
+            raise ConfigError(
+                f"{where}: the reference condition `{self.reference_condition}` is also a query condition"
+            )
 
 
 def synthesize(root: Path, opts: SyntheticOptions, name: str = "synthetic") -> pd.DataFrame:
     """Render the configured route into `root` (images and route.csv)."""
-    return render_route(Path(root), opts.places, [opts.reference_condition, *opts.query_conditions],
-                        opts.seed, opts.render_size, opts.place_step)
+    return render_route(
+        Path(root),
+        opts.places,
+        [opts.reference_condition, *opts.query_conditions],
+        opts.seed,
+        opts.render_size,
+        opts.place_step,
+    )
 
 
 def _route(root: Path, opts: SyntheticOptions, name: str) -> pd.DataFrame:
@@ -54,12 +68,15 @@ def _route(root: Path, opts: SyntheticOptions, name: str) -> pd.DataFrame:
     try:
         route = pd.read_csv(route_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LayoutError(f"{route_csv} cannot be read ({exc}): render the route again (acmnet synthesize "
-                          f"--dataset {name})") from exc
+        raise LayoutError(
+            f"{route_csv} cannot be read ({exc}): render the route again (acmnet synthesize --dataset {name})"
+        ) from exc
     lacking = [c for c in ("image", "place", "condition") if c not in route.columns]
     if lacking:
-        raise LayoutError(f"{route_csv} lacks column(s) {', '.join(lacking)}: render the route again "
-                          f"(acmnet synthesize --dataset {name})")
+        raise LayoutError(
+            f"{route_csv} lacks column(s) {', '.join(lacking)}: render the route again "
+            f"(acmnet synthesize --dataset {name})"
+        )
     counts = route.groupby("condition").size().to_dict()
     wanted = [opts.reference_condition, *opts.query_conditions]
     if any(counts.get(c) != opts.places for c in wanted):
@@ -84,13 +101,18 @@ def check_layout(root: Path, opts: SyntheticOptions, name: str = "synthetic") ->
     disk (listed, not decoded)."""
     route = _route(root, opts, name)
     images = route["image"].astype(str)
-    folders = {folder: set(list_files(Path(root) / folder)) if (Path(root) / folder).is_dir() else set()
-               for folder in images.map(lambda i: str(Path(i).parent)).unique()}
+    folders = {
+        folder: set(list_files(Path(root) / folder)) if (Path(root) / folder).is_dir() else set()
+        for folder in images.map(lambda i: str(Path(i).parent)).unique()
+    }
     missing = [i for i in images if Path(i).name not in folders[str(Path(i).parent)]]
     if missing:
-        raise LayoutError(f"{len(missing)} of the {len(images)} images route.csv names are not under {root} "
-                          f"(first: {listing(missing)}): render the route again (acmnet synthesize --dataset {name})")
+        raise LayoutError(
+            f"{len(missing)} of the {len(images)} images route.csv names are not under {root} "
+            f"(first: {listing(missing)}): render the route again (acmnet synthesize --dataset {name})"
+        )
 
 
-DATASET = DatasetType(name="synthetic", options=SyntheticOptions, prepare=prepare, check_layout=check_layout,
-                      synthesize=synthesize)
+DATASET = DatasetType(
+    name="synthetic", options=SyntheticOptions, prepare=prepare, check_layout=check_layout, synthesize=synthesize
+)
