@@ -3,8 +3,10 @@
 A query is correct at N if at least one of its top-N references is one of its positives (the
 dataset's ground truth, `positives.npz`: a place window, a distance or a shipped list; see
 `acmnet.data.positives`). Every query counts in the denominator, also one without any positive.
-Results are percentages, each with a bootstrap interval over queries (`acmnet.evaluate.statistics`);
-every query's first-hit rank is kept for paired tests.
+Results are percentages, each with a bootstrap interval over queries (`acmnet.evaluate.statistics`):
+on a dataset with a route order the queries are resampled in moving blocks (`block_length`; the
+length used is the metrics' `bootstrap_block` column, 1 for iid); every query's first-hit rank is
+kept for paired tests.
 
 Sequence matching rows (`<method>+seq<L>`, beyond the paper) take each query set and the
 references in manifest order, which every dataset type writes in recording order (time), never
@@ -32,7 +34,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
-from acmnet.evaluate.statistics import bootstrap_interval, first_hit_ranks, recall_at
+from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at
 
 
 def recall_curve(hit: np.ndarray) -> np.ndarray:
@@ -100,18 +102,39 @@ def _rows(
     """The metrics row (R@N with its interval) and the recall curve (N = 1..k, with bands) of one variant."""
     ev = cfg.evaluate
     ns = list(range(1, k + 1))
-    bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence)
+    block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]))
+    bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
     curve = [recall_at(ranks, n) for n in ns]  # as recall_curve, from the ranks already at hand
     row = {"dataset": dataset, "queries": queries, "method": name}
     for n in ev.recall_at:
         lo, hi = bounds[n]
         row.update({f"R@{n}": round(curve[n - 1], 2), f"R@{n}_lo": round(lo, 2), f"R@{n}_hi": round(hi, 2)})
     row.update({"n_queries": len(ranks), "n_references": n_references, "tolerance": tolerance_column(cfg, dataset)})
+    row["bootstrap_block"] = block
     lows, highs = zip(*(bounds[n] for n in ns), strict=True)
     curve_frame = pd.DataFrame(
         {"dataset": dataset, "queries": queries, "method": name, "N": ns, "recall": curve, "lo": lows, "hi": highs}
     )
     return row, curve_frame
+
+
+def route_ordered(cfg: Config, dataset: str) -> bool:
+    """Whether the query sets of `dataset` are frames of one drive in manifest order (its type's `route_order`)."""
+    from acmnet.data.datasets import dataset_type
+
+    spec = cfg.dataset(dataset)
+    return bool(dataset_type(spec.type).route_order(spec.options))
+
+
+def block_length(cfg: Config, dataset: str, hits: np.ndarray) -> int:
+    """Queries per block of the bootstrap on `dataset`: 1 (iid) without a route order; otherwise
+    `evaluate.bootstrap_block` (at most Q) or, when it is None, `automatic_block` of the per-query
+    hit series `hits` (n, Q) in query order (methods, seeds and N pooled)."""
+    if not route_ordered(cfg, dataset):
+        return 1
+    block = cfg.evaluate.bootstrap_block
+    q = np.shape(hits)[-1]
+    return automatic_block(hits) if block is None else max(1, min(block, q))
 
 
 def tolerance_column(cfg: Config, dataset: str) -> int:

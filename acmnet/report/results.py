@@ -35,9 +35,9 @@ def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: li
     table = merge_metrics(metrics)
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
-    summary = summarise(table, rank_table, cfg.evaluate)
+    summary = summarise(table, rank_table, cfg)
     missing = without_positives(rank_table)
-    text = markdown(summary, cfg.evaluate.recall_at) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
+    text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
     save_table(table, out.metrics, prov)

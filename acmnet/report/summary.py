@@ -1,17 +1,25 @@
 """The experiment's summary: one row per (dataset, query set, method), its runs over seeds merged,
-with a bootstrap interval over queries and a paired test against the best method.
+with a bootstrap interval over queries and seeds and a paired test against the best method.
 
-From every run's per-query first-hit ranks (`ranks.csv` of `acmnet score`):
+From every run's per-query first-hit ranks (`ranks.csv` of `acmnet score`), each query set's
+queries in manifest order (`query_row`, recording order on a dataset with a route order):
 
 - `R@N`: recall@N of the method; with several seeds, the mean over seeds, and `R@N_sd` their
   standard deviation (n - 1; empty with one seed).
-- `R@N_lo`, `R@N_hi`: the percentile bootstrap interval of that recall over queries (the same
-  query resamples for every method of the query set; seeds are averaged within each resample).
+- `R@N_lo`, `R@N_hi`: the percentile bootstrap interval of that recall
+  (`acmnet.evaluate.statistics.resampled_recall`): the same query resamples for every method of the
+  query set, in moving blocks of `bootstrap_block` consecutive queries on a dataset with a route
+  order (`acmnet.evaluate.metrics.block_length`: one length per query set, from
+  `evaluate.bootstrap_block` or chosen from the hits of all its runs at every reported N), iid
+  otherwise (`bootstrap_block` 1); a method's seeds are drawn with replacement in every resample
+  too, so the interval covers the variation over training runs as well as over queries (with
+  2 or 3 seeds it still understates the former).
 - `R@N_p`: the two-sided paired-bootstrap p-value of the difference to the best method of the
-  query set at that N (1 for the best itself): the share of resamples in which the difference
-  falls on the other side of zero, doubled; `R@N_same` marks a difference that is not
-  significant at the configured confidence (p >= 1 - confidence). Single-image rows are compared
-  with the best single-image row, sequence-matching rows (`+seq<L>`) with the best of theirs.
+  query set at that N (1 for the best itself): (resamples in which the difference falls on the
+  other side of zero, + 1) / (resamples + 1) per tail, doubled (`two_sided_p`; at least
+  2 / (resamples + 1)); `R@N_same` marks a difference that is not significant at the configured
+  confidence (p >= 1 - confidence). Single-image rows are compared with the best single-image row,
+  sequence-matching rows (`+seq<L>`) with the best of theirs.
 """
 
 from __future__ import annotations
@@ -19,86 +27,133 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from acmnet.config import EvaluateConfig, split_seed
-from acmnet.evaluate.statistics import resampled_recall
+from acmnet.config import Config, EvaluateConfig, split_seed
+from acmnet.evaluate.metrics import block_length
+from acmnet.evaluate.statistics import p_text, percentile_interval, resampled_recall, two_sided_p
 
 
-def _hit_matrix(ranks: pd.DataFrame, n: int) -> tuple[list[str], list[int], np.ndarray]:
-    """(base methods, seeds per method, hits (M, Q) averaged over each method's seeds) of one query set."""
-    base = ranks["method"].map(lambda m: split_seed(m)[0])
-    hits = ranks.assign(base=base, hit=((ranks["first_hit"] > 0) & (ranks["first_hit"] <= n)).astype(float))
-    table = hits.pivot_table(index="base", columns="query_row", values="hit", aggfunc="mean", sort=False)
-    seeds = hits.groupby("base", sort=False)["method"].nunique()
-    methods = list(table.index)
-    return methods, [int(seeds[m]) for m in methods], table.to_numpy()
+def _first_hits(ranks: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """(run names, first-hit ranks (R runs, Q) with the queries in `query_row` order) of one query set."""
+    table = ranks.pivot(index="method", columns="query_row", values="first_hit").sort_index(axis=1)
+    runs = list(dict.fromkeys(ranks["method"]))
+    table = table.loc[runs]
+    if table.isna().to_numpy().any():
+        raise ValueError(f"the runs {runs} of one query set must rank the same queries")
+    return runs, table.to_numpy()
 
 
-def _seed_sd(ranks: pd.DataFrame, methods: list[str], n: int) -> list[float]:
-    """Standard deviation over seeds of each method's recall@n (NaN with one seed)."""
-    per_run = ranks.groupby("method", sort=False)["first_hit"].apply(lambda r: 100.0 * np.mean((r > 0) & (r <= n)))
-    bases = per_run.index.map(lambda m: split_seed(m)[0])
-    sd = per_run.groupby(bases, sort=False).std(ddof=1)
-    return [float(sd.get(m, np.nan)) for m in methods]
+def _by_method(runs: list[str]) -> dict[str, list[int]]:
+    """Base method (seed mark removed) -> positions of its runs, in order of first appearance."""
+    out: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        out.setdefault(split_seed(run)[0], []).append(i)
+    return out
 
 
-def _columns(ranks: pd.DataFrame, n: int, ev: EvaluateConfig) -> pd.DataFrame:
-    """The R@n columns of one query set, one row per base method."""
-    methods, seeds, hits = _hit_matrix(ranks, n)
-    recall = 100.0 * hits.mean(axis=1)
-    boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed)
-    tail = 100.0 * (1.0 - ev.confidence) / 2.0
+def _paired_p(boot: np.ndarray, recall: np.ndarray, methods: list[str]) -> np.ndarray:
+    """Two-sided p-value of each method against the best of its family (single-image or `+seq`),
+    from resampled recalls `boot` (resamples, M) and the point estimates `recall` (M,): (M,)."""
     family = np.array(["+seq" in m for m in methods])
     p = np.ones(len(methods))
     for members in (np.flatnonzero(~family), np.flatnonzero(family)):
         if len(members):
             best = members[np.argmax(recall[members])]
-            diff = boot[:, [best]] - boot[:, members]
-            p[members] = np.minimum(1.0, 2.0 * np.minimum((diff <= 0).mean(axis=0), (diff >= 0).mean(axis=0)))
+            p[members] = two_sided_p(boot[:, [best]] - boot[:, members])
             p[best] = 1.0
+    return p
+
+
+def _columns(hits: list[np.ndarray], methods: list[str], n: int, ev: EvaluateConfig, block: int) -> pd.DataFrame:
+    """The R@n columns of one query set, one row per method, from each method's hits (S_m seeds, Q)."""
+    recall = np.array([100.0 * h.mean() for h in hits])  # the mean over seeds (same queries)
+    boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed, block)
+    lo, hi = percentile_interval(boot, ev.confidence)
+    sd = [float(np.std(100.0 * h.mean(axis=1), ddof=1)) if len(h) > 1 else np.nan for h in hits]
+    p = _paired_p(boot, recall, methods)
     return pd.DataFrame(
         {
             "method": methods,
-            "n_seeds": seeds,
             f"R@{n}": recall.round(2),
-            f"R@{n}_lo": np.percentile(boot, tail, axis=0).round(2),
-            f"R@{n}_hi": np.percentile(boot, 100.0 - tail, axis=0).round(2),
-            f"R@{n}_sd": np.round(_seed_sd(ranks, methods, n), 2),
+            f"R@{n}_lo": lo.round(2),
+            f"R@{n}_hi": hi.round(2),
+            f"R@{n}_sd": np.round(sd, 2),
             f"R@{n}_p": p.round(4),
             f"R@{n}_same": p >= 1.0 - ev.confidence,
         }
     )
 
 
-def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, ev: EvaluateConfig) -> pd.DataFrame:
-    """The summary table (see the module docstring), in the order of `metrics`."""
-    parts = []
+def _query_set(ranks: pd.DataFrame, cfg: Config, dataset: str) -> pd.DataFrame:
+    """The summary rows of one query set: seeds, R@N columns for every reported N, block length."""
+    ev = cfg.evaluate
+    runs, first = _first_hits(ranks)
+    groups = _by_method(runs)
+    hits = {n: ((first > 0) & (first <= n)).astype(np.float64) for n in ev.recall_at}
+    block = block_length(cfg, dataset, np.concatenate(list(hits.values())))
+    table = pd.DataFrame({"method": list(groups), "n_seeds": [len(rows) for rows in groups.values()]})
+    for n in ev.recall_at:
+        cols = _columns([hits[n][rows] for rows in groups.values()], list(groups), n, ev, block)
+        table = table.merge(cols, on="method")
+    return table.assign(bootstrap_block=block)
+
+
+def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """The summary table (see the module docstring), in the order of `metrics`; `cfg` gives the
+    evaluate settings and each dataset's route order."""
     counts = metrics.assign(method=metrics["method"].map(lambda m: split_seed(m)[0]))
     counts = counts.drop_duplicates(["dataset", "queries", "method"])[
         ["dataset", "queries", "method", "n_queries", "n_references", "tolerance"]
     ]
-    for (dataset, queries), group in ranks.groupby(["dataset", "queries"], sort=False):
-        table = None
-        for n in ev.recall_at:
-            cols = _columns(group, n, ev)
-            table = cols if table is None else table.merge(cols.drop(columns="n_seeds"), on="method")
-        parts.append(table.assign(dataset=dataset, queries=queries))
+    parts = [
+        _query_set(group, cfg, dataset).assign(dataset=dataset, queries=queries)
+        for (dataset, queries), group in ranks.groupby(["dataset", "queries"], sort=False)
+    ]
     summary = pd.concat(parts, ignore_index=True).merge(counts, on=["dataset", "queries", "method"])
-    first = ["dataset", "queries", "method", "n_seeds"]
-    return summary[first + [c for c in summary.columns if c not in first]]
+    first, last = ["dataset", "queries", "method", "n_seeds"], ["bootstrap_block"]
+    return summary[first + [c for c in summary.columns if c not in first + last] + last]
 
 
-def markdown(summary: pd.DataFrame, recall_at: list[int]) -> str:
-    """The summary as a Markdown table (tabulate): R@N with its interval, sd over seeds, p vs best."""
+def _blocks_text(blocks: dict[str, int]) -> str:
+    """How the queries of one dataset were resampled, from its query sets' block lengths."""
+    lengths = set(blocks.values())
+    if lengths == {1}:
+        return "queries iid"
+    if len(lengths) == 1:
+        return f"moving blocks of {lengths.pop()} queries"
+    return "moving blocks of " + ", ".join(f"{b} ({q})" for q, b in blocks.items()) + " queries"
+
+
+def resampling_text(summary: pd.DataFrame) -> str:
+    """What the intervals and tests resample on each dataset (plain text), from the summary's
+    `bootstrap_block` and `n_seeds`: e.g. "demo_route: moving blocks of 7 queries and the 2 training
+    seeds resampled; pitts: queries iid"."""
+    parts = []
+    for dataset, group in summary.groupby("dataset", sort=False):
+        sets = group.drop_duplicates("queries")
+        text = _blocks_text(dict(zip(sets["queries"], sets["bootstrap_block"].astype(int), strict=True)))
+        seeds = sorted({int(s) for s in group["n_seeds"] if s > 1})
+        if seeds:
+            text += f" and the {' or '.join(map(str, seeds))} training seeds resampled"
+        parts.append(f"{dataset}: {text}")
+    return "; ".join(parts)
+
+
+def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
+    """The summary as a Markdown table (tabulate): R@N (N in `ev.recall_at`) with its interval, sd over
+    seeds, p vs best (`p_text`), and a line naming the resampling of each dataset."""
     from tabulate import tabulate
 
+    recall_at, resamples = ev.recall_at, ev.bootstrap_resamples
+    family = [summary["dataset"], summary["queries"], summary["method"].str.contains("+seq", regex=False)]
+    best = {n: summary[f"R@{n}"] == summary.groupby(family)[f"R@{n}"].transform("max") for n in recall_at}
     rows = []
-    for _, r in summary.iterrows():
+    for i, r in summary.iterrows():
         cells = [r["dataset"], r["queries"], r["method"], int(r["n_seeds"])]
         for n in recall_at:
             sd = "" if np.isnan(r[f"R@{n}_sd"]) else f" sd {r[f'R@{n}_sd']:.1f}"
-            p = r[f"R@{n}_p"]
-            p = "best" if p >= 1.0 else "p<0.001" if p < 0.001 else f"p={p:.3f}"
+            p = "best" if best[n][i] and r[f"R@{n}_p"] >= 1.0 else p_text(r[f"R@{n}_p"], resamples)
             cells.append(f"{r[f'R@{n}']:.1f} [{r[f'R@{n}_lo']:.1f}, {r[f'R@{n}_hi']:.1f}]{sd} ({p})")
         rows.append(cells)
     headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at]]
-    return tabulate(rows, headers=headers, tablefmt="github")
+    table = tabulate(rows, headers=headers, tablefmt="github")
+    return f"{table}\n\nIntervals and tests: {resampling_text(summary)}."

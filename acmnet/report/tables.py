@@ -11,6 +11,7 @@ from acmnet.artifacts import load_metrics
 from acmnet.config import Config
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
+from acmnet.report.summary import resampling_text
 
 
 def merge_metrics(paths: list[Path]) -> pd.DataFrame:
@@ -70,17 +71,27 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
     return text
 
 
-def caption(cfg: Config, missing: dict[tuple[str, str], tuple[int, int]] | None = None) -> str:
-    """The protocol, the uncertainty shown and the paper-silent choices behind the rows (LaTeX)."""
+def caption(
+    cfg: Config, missing: dict[tuple[str, str], tuple[int, int]] | None = None, summary: pd.DataFrame | None = None
+) -> str:
+    """The protocol, the uncertainty shown (with `summary`, how each dataset was resampled) and the
+    paper-silent choices behind the rows (LaTeX)."""
     ev = cfg.evaluate
     level = f"{100 * ev.confidence:g}"
     truth = tex_escape(ground_truth_text(cfg, missing or {}))
+    resampled = (
+        tex_escape(resampling_text(summary))
+        if summary is not None
+        else "queries resampled in moving blocks on datasets with a route order, iid otherwise, and training seeds "
+        "with replacement"
+    )
     return (
         f"Recall@N (\\%) of each query set against its reference set; {truth}. "
         f"$\\pm$: half-width of the {level}\\% percentile bootstrap "
-        f"interval over queries ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}); with several "
-        "training seeds the mean over seeds, the interval of that mean and, in brackets, the standard deviation "
-        "over seeds. Best in bold, second in italic, per query set; $^\\dagger$: not significantly below the best "
+        f"interval ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}; {resampled}); with several "
+        "training seeds the mean over seeds, its interval over queries and seeds and, in brackets, the standard "
+        "deviation over seeds. Best in bold, second in italic, per query set; $^\\dagger$: not significantly below "
+        "the best "
         f"(paired bootstrap, two-sided, at {level}\\%). {settings_sentence(cfg)}"
     )
 
@@ -137,5 +148,5 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
 def write_table(
     cfg: Config, summary: pd.DataFrame, out: Path, missing: dict[tuple[str, str], tuple[int, int]] | None = None
 ) -> None:
-    text = latex_table(summary, cfg.evaluate.recall_at, caption(cfg, missing), f"tab:{cfg.experiment}-recall")
+    text = latex_table(summary, cfg.evaluate.recall_at, caption(cfg, missing, summary), f"tab:{cfg.experiment}-recall")
     atomic_write_text(Path(out), text)

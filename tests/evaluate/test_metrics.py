@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.artifacts import ProvenanceError, table_provenance
+from acmnet.artifacts import ProvenanceError, load_metrics, table_provenance
 from acmnet.config import ConfigError
 from acmnet.configure import config_from_dict
 from acmnet.data.positives import from_places
@@ -182,3 +182,35 @@ def test_recall_at_beyond_the_retrievals_kept_is_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"keeps 2 retrievals per query.*up to 5"):
         score(cfg, "d", "m", m, write_positives(m, 2), r, tmp_path / "o.csv", tmp_path / "c.csv")
+
+
+def test_intervals_of_a_route_use_moving_blocks_and_the_rows_record_their_length(tmp_path):
+    """Hits and misses in stretches of 20 queries along a route: the interval is read from moving
+    blocks (length from the data, or the one configured), wider than the iid one."""
+    q = 200
+    frame = pd.DataFrame(
+        {
+            "image": [f"{i}.png" for i in range(2 * q)],
+            "role": ["reference"] * q + ["query"] * q,
+            "place": list(range(q)) * 2,
+            "condition": ["day"] * q + ["night"] * q,
+        }
+    )
+    found = np.repeat(np.random.default_rng(0).random(q // 20) < 0.5, 20)
+    indices = np.where(found, np.arange(q), (np.arange(q) + q // 2) % q)[:, None]
+    m, _, r = _files(tmp_path, frame, None, None, indices)
+    rows = {}
+    for block in (None, 1, 5):
+        cfg = config_from_dict(
+            {
+                "evaluate": {"top_k": 1, "recall_at": [1], "bootstrap_block": block},
+                "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 0}},
+            }
+        )
+        out = tmp_path / f"metrics{block}.csv"
+        rows[block] = score(cfg, "d", "m", m, write_positives(m, 0), r, out, tmp_path / "c.csv").iloc[0]
+        assert load_metrics([out])["bootstrap_block"].tolist() == [rows[block]["bootstrap_block"]]  # still read
+    assert rows[1]["bootstrap_block"] == 1 and rows[5]["bootstrap_block"] == 5
+    assert 5 < rows[None]["bootstrap_block"] <= q // 4
+    width = {b: row["R@1_hi"] - row["R@1_lo"] for b, row in rows.items()}
+    assert width[None] > 2 * width[1] and rows[None]["R@1"] == rows[1]["R@1"] == 100 * found.mean()

@@ -17,11 +17,11 @@ CFG = config_from_dict(
 )
 
 
-def _run_files(tmp_path, name, ranks, ours=True):
+def _run_files(tmp_path, name, ranks, ours=True, dataset="d"):
     """metrics, curve and ranks files of one run whose queries have the first-hit `ranks`."""
     ranks = np.asarray(ranks)
     row = {
-        "dataset": "d",
+        "dataset": dataset,
         "queries": "night",
         "method": name,
         "n_queries": len(ranks),
@@ -34,7 +34,7 @@ def _run_files(tmp_path, name, ranks, ours=True):
     metrics = pd.DataFrame([row])
     curve = pd.DataFrame(
         {
-            "dataset": "d",
+            "dataset": dataset,
             "queries": "night",
             "method": name,
             "N": [1, 2],
@@ -44,9 +44,9 @@ def _run_files(tmp_path, name, ranks, ours=True):
         }
     )
     rank_frame = pd.DataFrame(
-        {"dataset": "d", "queries": "night", "method": name, "query_row": range(len(ranks)), "first_hit": ranks}
+        {"dataset": dataset, "queries": "night", "method": name, "query_row": range(len(ranks)), "first_hit": ranks}
     )
-    paths = [tmp_path / f"{name}.{k}.csv" for k in ("m", "c", "r")]
+    paths = [tmp_path / f"{dataset}.{name}.{k}.csv" for k in ("m", "c", "r")]
     for frame, path in zip((metrics, curve, rank_frame), paths):
         if ours:
             save_table(frame, path, provenance("score", {}))
@@ -68,9 +68,9 @@ def _outputs(tmp_path):
     )
 
 
-def _report(tmp_path, runs):
+def _report(tmp_path, runs, cfg=CFG):
     files = list(zip(*runs))
-    return write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path))
+    return write_report(cfg, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path))
 
 
 def test_report_writes_every_output_with_provenance(tmp_path):
@@ -82,6 +82,7 @@ def test_report_writes_every_output_with_provenance(tmp_path):
     text = _report(tmp_path, runs)
     out = _outputs(tmp_path)
     assert "| d " in text and "acmnet" in text and "(best)" in text  # the Markdown summary the terminal shows
+    assert "(p <= 0.004)" in text  # 50 % vs 20 % of 200 queries: at the floor of 500 resamples, 2 / 501
     assert out.markdown.read_text().strip() == text.strip()
     assert table_provenance(out.metrics).sources["metrics[0]"].path == str(runs[0][0])
     summary = pd.read_csv(out.summary)
@@ -157,10 +158,10 @@ def test_seeds_are_merged_with_their_spread_and_tests_are_paired():
         {"dataset": "d", "queries": "q", "method": list(runs), "n_queries": 400, "n_references": 400, "tolerance": 2}
     )
     dataset = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
-    ev = config_from_dict(
+    cfg = config_from_dict(
         {"datasets": dataset, "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 2000}}
-    ).evaluate
-    summary = summarise(metrics, ranks, ev).set_index("method")
+    )
+    summary = summarise(metrics, ranks, cfg).set_index("method")
     assert list(summary.index) == ["acmnet", "close", "pixels"]
     per_seed = [100 * runs[f"acmnet@s{s}"].mean() for s in (0, 1)]
     assert summary.loc["acmnet", "n_seeds"] == 2
@@ -172,5 +173,59 @@ def test_seeds_are_merged_with_their_spread_and_tests_are_paired():
     assert summary.loc["pixels", "R@1_p"] < 0.01 and not summary.loc["pixels", "R@1_same"]
     other = "close" if best == "acmnet" else "acmnet"
     assert summary.loc[other, "R@1_same"]  # paired: the few differing queries decide, not the interval width
-    again = summarise(metrics, ranks, ev).set_index("method")
+    again = summarise(metrics, ranks, cfg).set_index("method")
     pd.testing.assert_frame_equal(summary, again)  # the bootstrap is seeded: the same numbers every time
+    shuffled = pd.concat([g.sample(frac=1, random_state=0) for _, g in ranks.groupby("method", sort=False)])
+    pd.testing.assert_frame_equal(summary, summarise(metrics, shuffled, cfg).set_index("method"))  # by query_row
+    assert (summary["bootstrap_block"] == 1).all()  # independent queries: no blocks
+
+
+def _stretches(rng, q, length, recall):
+    """First-hit ranks of a route whose hits and misses come in stretches of `length` queries."""
+    return np.repeat(rng.random(q // length) < recall, length).astype(int)
+
+
+def test_summary_md_and_caption_name_the_resampling_of_each_dataset(tmp_path):
+    cfg = config_from_dict(
+        {
+            "datasets": {
+                "route": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"},
+                "city": {"type": "utm", "root": ".", "positive_distance": 25},
+            },
+            "evaluate": {"bootstrap_resamples": 200},
+        }
+    )
+    rng = np.random.default_rng(0)
+    runs = [
+        _run_files(tmp_path, "acmnet@s0", _stretches(rng, 400, 10, 0.6), dataset="route"),
+        _run_files(tmp_path, "acmnet@s1", _stretches(rng, 400, 10, 0.6), dataset="route"),
+        _run_files(tmp_path, "pixels", _stretches(rng, 400, 10, 0.3), dataset="route"),
+        _run_files(tmp_path, "acmnet", _stretches(rng, 400, 10, 0.6), dataset="city"),  # stretches, but no route
+    ]
+    text = _report(tmp_path, runs, cfg)
+    summary = pd.read_csv(_outputs(tmp_path).summary).set_index(["dataset", "method"])
+    block = int(summary.loc[("route", "acmnet"), "bootstrap_block"])
+    assert 1 < block <= 400 // 4 and summary.loc[("route", "pixels"), "bootstrap_block"] == block
+    assert summary.loc[("city", "acmnet"), "bootstrap_block"] == 1
+    said = f"route: moving blocks of {block} queries and the 2 training seeds resampled; city: queries iid"
+    assert f"Intervals and tests: {said}." in text and said in _outputs(tmp_path).markdown.read_text()
+    assert f"(200 resamples, seed 0; {said})" in _outputs(tmp_path).table.read_text()
+
+
+def test_a_set_block_length_applies_to_route_datasets_only():
+    rng = np.random.default_rng(2)
+    ranks = pd.concat(
+        [_ranks(name, rng.random(300) < 0.5).assign(dataset=d) for d in ("route", "city") for name in ("a", "b")]
+    )
+    metrics = ranks.drop_duplicates(["dataset", "method"])[["dataset", "queries", "method"]]
+    metrics = metrics.assign(n_queries=300, n_references=300, tolerance=0)
+    datasets = {
+        "route": {"type": "nordland", "root": "."},
+        "city": {"type": "vprbench", "root": "."},  # route_order false by default
+    }
+    for block, route in ((7, 7), (1, 1), (None, 1)):  # None: from the data, here independent queries
+        cfg = config_from_dict(
+            {"datasets": datasets, "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_block": block}}
+        )
+        summary = summarise(metrics, ranks, cfg).set_index(["dataset", "method"])["bootstrap_block"]
+        assert summary.loc["route"].tolist() == [route, route] and summary.loc["city"].tolist() == [1, 1]

@@ -146,3 +146,32 @@ def test_caption_states_each_ground_truth_and_the_queries_without_a_positive():
     assert "nord ±2 places, pitts within 10 m, corridor as the dataset's ground-truth file lists them" in text
     assert text.endswith("also one without any positive, which counts as a miss (pitts/queries 2 of 3)")
     assert "without any positive" not in ground_truth_text(cfg, {})
+
+
+def test_caption_names_the_resampling_of_each_dataset():
+    from acmnet.report.summary import resampling_text
+
+    cfg = config_from_dict(
+        {
+            "datasets": {
+                "demo_route": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"},
+                "pitts": {"type": "utm", "root": ".", "positive_distance": 25},
+            }
+        }
+    )
+    summary = pd.DataFrame(
+        {
+            "dataset": ["demo_route", "demo_route", "pitts"],
+            "queries": ["night", "night", "queries"],
+            "method": ["acmnet", "pixels", "acmnet"],
+            "n_seeds": [2, 1, 3],
+            "bootstrap_block": [7, 7, 1],
+        }
+    )
+    said = "demo_route: moving blocks of 7 queries and the 2 training seeds resampled; pitts: queries iid and the 3"
+    assert resampling_text(summary) == said + " training seeds resampled"
+    assert "seed 0; demo\\_route: moving blocks of 7 queries and the 2 training seeds" in caption(cfg, None, summary)
+    assert "moving blocks on datasets with a route order, iid otherwise" in caption(cfg)  # before any result
+    two_sets = summary.copy()
+    two_sets.loc[1, ["queries", "bootstrap_block"]] = ["haze", 4]
+    assert resampling_text(two_sets).startswith("demo_route: moving blocks of 7 (night), 4 (haze) queries and the 2")
