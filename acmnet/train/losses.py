@@ -101,8 +101,17 @@ def contrastive_loss(name: str, z0: torch.Tensor, z1: torch.Tensor, tau: float) 
 
 @full_precision
 def rotation_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy of rotation logits (M, 4) against labels (M,) in {0, 1, 2, 3}; float32."""
-    return F.cross_entropy(logits.float(), labels, reduction=reduction)
+    """Cross-entropy of rotation logits (M, 4) against labels (M,) in {0, 1, 2, 3}; float32.
+
+    `mean` over this rank's views: DDP's average over ranks is the mean over the global batch.
+    `sum` (eq. 11 literally): under torch.distributed each rank's sum is scaled by the world size,
+    so DDP's average over ranks (of the losses and of their gradients) is the sum over the global
+    batch, as one process on the whole batch computes it; unscaled, lambda would shrink by 1/W.
+    """
+    loss = F.cross_entropy(logits.float(), labels, reduction=reduction)
+    if reduction == "sum" and torch.distributed.is_available() and torch.distributed.is_initialized():
+        loss = loss * torch.distributed.get_world_size()
+    return loss
 
 
 @full_precision

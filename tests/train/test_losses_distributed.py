@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from acmnet.train.losses import eq10, nt_xent
+from acmnet.train.losses import eq10, nt_xent, rotation_loss
 from tests.conftest import leave_group, rank_environment, spawn_ranks
 
 WORLD = 2
@@ -49,3 +49,38 @@ def test_gathered_loss_and_gradients_equal_one_process_on_the_whole_batch(tmp_pa
     for r, p in enumerate(parts):
         torch.testing.assert_close(p["g0"] / WORLD, z0.grad[r * N : (r + 1) * N])
         torch.testing.assert_close(p["g1"] / WORLD, z1.grad[r * N : (r + 1) * N])
+
+
+def _rotation_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(WORLD * 4 * N, 4, generator=g), torch.randint(0, 4, (WORLD * 4 * N,), generator=g)
+
+
+def _rotation_worker(rank: int, port: int, reduction: str, out: str) -> None:
+    rank_environment(rank, port, WORLD)
+    dist.init_process_group("gloo")
+    try:
+        logits, labels = _rotation_batch()
+        rows = slice(rank * 4 * N, (rank + 1) * 4 * N)
+        mine = logits[rows].clone().requires_grad_(True)
+        loss = rotation_loss(mine, labels[rows], reduction)
+        loss.backward()
+        torch.save({"loss": loss.detach(), "grad": mine.grad}, f"{out}.{rank}")
+    finally:
+        leave_group()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_rotation_loss_over_ranks_equals_one_process_on_the_whole_batch(tmp_path, reduction):
+    """DDP averages the ranks' losses and gradients: with `sum` that average must still be the sum
+    over the global batch (lambda unchanged by the number of processes), with `mean` the mean."""
+    out = str(tmp_path / "rotation")
+    spawn_ranks(_rotation_worker, (reduction, out), WORLD)
+    parts = [torch.load(f"{out}.{r}") for r in range(WORLD)]
+    logits, labels = _rotation_batch()
+    logits.requires_grad_(True)
+    whole = rotation_loss(logits, labels, reduction)
+    whole.backward()
+    torch.testing.assert_close(torch.stack([p["loss"] for p in parts]).mean(), whole.detach())
+    for r, p in enumerate(parts):
+        torch.testing.assert_close(p["grad"] / WORLD, logits.grad[r * 4 * N : (r + 1) * 4 * N])
