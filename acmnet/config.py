@@ -64,7 +64,10 @@ class ModelConfig:
     projector_layers: Literal[1, 2] = 2
     projector_hidden: int = bounded(2048, lo=1)  # P_A hidden width (not printed; with projector_layers 2)
     projector_dim: int = bounded(1024, lo=1)  # descriptor size (paper: 1024)
-    rotation_hidden: int = bounded(512, lo=1)  # P_G hidden width (not printed)
+    # P_G, "a 1-layer perceptron with layer norm and ReLU", 4 classes. Two readings: `2` (default,
+    # SPEC.md): Linear(D, hidden) -> LN -> ReLU -> Linear(hidden, 4); `1`: Linear(D, 4) -> LN -> ReLU.
+    rotation_layers: Literal[1, 2] = 2
+    rotation_hidden: int = bounded(512, lo=1)  # P_G hidden width (not printed; with rotation_layers 2)
 
 
 @dataclass

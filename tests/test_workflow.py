@@ -211,8 +211,9 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     for job in out.split("\nrule ")[1:]:  # one job each: "train:\n    input: ...\n    wildcards: ..."
         blocks.setdefault(job.split(":")[0], []).append(job)
     trained = sorted(b.split("wildcards: ")[1].split("\n")[0] for b in blocks["train"])
-    expected = [f"dataset=west, method={m}@s{s}" for m in ("acmnet", "acmnet_paper") for s in (0, 1)]
+    expected = [f"dataset=west, method={m}@s{s}" for m in ("acmnet_grid", "acmnet_projector") for s in (0, 1)]
     assert trained == expected
     east = {b.split("method=")[1].split("\n")[0]: b for b in blocks["describe"] if "dataset=east" in b}
-    assert "input:" in east["acmnet@s1"] and "results/nordland64/west/acmnet@s1/checkpoint.pt" in east["acmnet@s1"]
+    grid = east["acmnet_grid@s1"]
+    assert "input:" in grid and "results/nordland64/west/acmnet_grid@s1/checkpoint.pt" in grid
     assert "checkpoint.pt" not in east["imagenet_grid"]

@@ -41,6 +41,23 @@ def projector(width: int, cfg: ModelConfig) -> nn.Sequential:
     )
 
 
+def rotation_head(width: int, cfg: ModelConfig) -> nn.Sequential:
+    """P_G, "a 1-layer perceptron with layer normalization and ReLU" to 4 rotation logits (section 3.3).
+
+    `rotation_layers: 2` (SPEC.md reading): Linear(width, hidden) -> LN -> ReLU -> Linear(hidden, 4);
+    `rotation_layers: 1` (the literal reading): Linear(width, 4) -> LN -> ReLU, whose logits are
+    then non-negative.
+    """
+    if cfg.rotation_layers == 1:
+        return nn.Sequential(nn.Linear(width, 4), nn.LayerNorm(4), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Linear(width, cfg.rotation_hidden),
+        nn.LayerNorm(cfg.rotation_hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(cfg.rotation_hidden, 4),
+    )
+
+
 class AcmNet(nn.Module):
     """Shared encoder with the appearance projector P_A and the rotation classifier P_G."""
 
@@ -52,13 +69,7 @@ class AcmNet(nn.Module):
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
         self.projector = projector(width, cfg)
-        # P_G: "1-layer perceptron with layer norm and ReLU", 4 rotation classes.
-        self.rotation_head = nn.Sequential(
-            nn.Linear(width, cfg.rotation_hidden),
-            nn.LayerNorm(cfg.rotation_hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(cfg.rotation_hidden, 4),
-        )
+        self.rotation_head = rotation_head(width, cfg)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """E(x): images in [0, 1], (B, 3, H, W) -> pooled features (B, D)."""
@@ -139,6 +150,12 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
         raise ConfigError(
             f"methods.{name}.train_on names `{options.train_on}`, which is not a dataset of this "
             f"config{closest_hint(options.train_on, cfg.datasets)}; datasets: {', '.join(cfg.datasets)}"
+        )
+    if tcfg.contrastive_weight == 0 and options.descriptor == "projector":
+        raise ConfigError(
+            f"methods.{name} trains without the contrastive loss (contrastive_weight 0), so P_A keeps its "
+            "initial weights and batch-norm statistics: its projector descriptor would measure a random "
+            f"projection; set methods.{name}.descriptor: encoder (or grid)"
         )
     height, width = cfg.image_size
     if tcfg.rotation_weight > 0 and height != width:

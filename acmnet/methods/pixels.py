@@ -1,4 +1,4 @@
-"""Raw-pixel baseline: SeqSLAM's single-image matcher (Milford and Wyeth, ICRA 2012) as a describer.
+"""Raw-pixel baseline: SeqSLAM's templates (Milford and Wyeth, ICRA 2012), ranked by SSD, as a describer.
 
 Per image (float [0, 1], (B, 3, H, W)):
 
@@ -99,7 +99,7 @@ def _build(cfg: Config, name: str, options: PixelsOptions, checkpoint: Checkpoin
 
 def _label(cfg: Config, name: str, options: PixelsOptions) -> str:
     height, width = options.pixel_size
-    return f"Raw pixels {width}x{height}, patch-normalised ({options.pixel_patch} px)"
+    return f"Raw pixels {width}x{height}, patch-normalised ({options.pixel_patch} px), ranked by SSD (SeqSLAM: SAD)"
 
 
 METHOD = MethodKind(kind="pixels", options=PixelsOptions, build=_build, label=_label, uses_gpu=False)

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
+from acmnet.methods import method_kind
 
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -48,11 +49,20 @@ def _weights(m: ModelConfig) -> str:
 
 
 def model_choices(m: ModelConfig) -> list[str]:
+    """The backbone and both heads, each head as the paper words it and as we build it."""
     if m.projector_layers == 2:
-        head = f"P_A Linear-BN-ReLU-Linear (hidden {m.projector_hidden}) to {m.projector_dim}-d"
+        ours = f"Linear-BN-ReLU-Linear (hidden {m.projector_hidden}) to {m.projector_dim}-d, our reading"
     else:
-        head = f"P_A one layer, Linear-BN-ReLU to {m.projector_dim}-d"
-    return [f"backbone {m.backbone} ({_weights(m)})", head, f"P_G Linear-LN-ReLU-Linear (hidden {m.rotation_hidden})"]
+        ours = f"Linear-BN-ReLU to {m.projector_dim}-d, the literal reading"
+    if m.rotation_layers == 2:
+        rotation = f"Linear-LN-ReLU-Linear (hidden {m.rotation_hidden}) to 4 classes, our reading"
+    else:
+        rotation = "Linear-LN-ReLU to 4 classes, the literal reading"
+    return [
+        f"backbone {m.backbone} ({_weights(m)})",
+        f"P_A: the paper: a 1-layer perceptron with batch norm and ReLU; ours: {ours}",
+        f"P_G: the paper: a 1-layer perceptron with layer norm and ReLU; ours: {rotation}",
+    ]
 
 
 def train_choices(t: TrainConfig) -> list[str]:
@@ -75,10 +85,10 @@ def train_choices(t: TrainConfig) -> list[str]:
 def _row_differences(cfg: Config) -> list[str]:
     """What each row sets differently from the common settings (a row's seeds share its settings)."""
     out = []
-    rows: dict[str, Any] = {}
-    for name, spec in cfg.methods.items():
-        rows.setdefault(split_seed(name)[0], spec)
-    for name, spec in rows.items():
+    rows: dict[str, tuple[str, Any]] = {}
+    for full, spec in cfg.methods.items():
+        rows.setdefault(split_seed(full)[0], (full, spec))
+    for name, (full, spec) in rows.items():
         changed: dict[str, Any] = {}
         for section in ("train", "model"):
             changed.update(getattr(spec.options, section, None) or {})
@@ -87,12 +97,55 @@ def _row_differences(cfg: Config) -> list[str]:
         descriptor = getattr(spec.options, "descriptor", "projector")
         if descriptor == "grid":
             rows, cols = spec.options.grid_size
-            out.append(f"row {name}: descriptor the stage-{spec.options.grid_stage} map on a {rows}×{cols} grid")
+            out.append(
+                f"row {name}: descriptor the stage-{spec.options.grid_stage} map on a {rows}×{cols} grid, "
+                "not the paper's E → P_A → L2"
+            )
         elif descriptor != "projector":
-            out.append(f"row {name}: descriptor {descriptor}")
+            out.append(f"row {name}: descriptor {descriptor}, not the paper's E → P_A → L2")
+        elif method_kind(spec.kind).trains:
+            departures = paper_departures(cfg, full)
+            if departures:
+                out.append(f"row {name}: the paper's descriptor E → P_A → L2, but not the paper's {departures}")
         if getattr(spec.options, "train_on", None):
             out.append(f"row {name}: trained on {spec.options.train_on} only")
     return out
+
+
+# What the paper prints for its own runs (section 4.3), against which a row's settings are named.
+PAPER = {"backbone": "ResNet50", "epochs": 1000, "batch_size": 64, "lr": 0.003, "tau": 0.01, "projector_dim": 1024}
+
+
+def paper_departures(cfg: Config, method: str) -> str:
+    """`backbone (X for ResNet50), epochs (8 for 1000), ...` for a trained row; '' when none differ.
+    The input size is never the paper's: it prints none (ours: `image_size`)."""
+    model, train = cfg.model_for(method), cfg.train_for(method)
+    ours = {
+        "backbone": None if model.backbone.split(".")[0] == "resnet50" else model.backbone,
+        "epochs": train.epochs,
+        "batch_size": train.batch_size,
+        "lr": train.lr,
+        "tau": train.tau,
+        "projector_dim": model.projector_dim,
+    }
+    parts = [
+        f"{k.replace('_', ' ')} ({v:g} for {PAPER[k]:g})" if not isinstance(v, str) else f"{k} ({v} for {PAPER[k]})"
+        for k, v in ours.items()
+        if v is not None and v != PAPER[k]
+    ]
+    h, w = cfg.image_size
+    return ", ".join(parts) + (f"; input {h}×{w} is ours (the paper prints no size)" if parts else "")
+
+
+def _sequence_rows(cfg: Config) -> list[str]:
+    """What the `<method>+seq<L>` rows are, when the config asks for them."""
+    if not cfg.evaluate.sequence_lengths:
+        return []
+    lengths = "/".join(map(str, cfg.evaluate.sequence_lengths))
+    return [
+        f"rows <method>+seq{lengths}: SeqSLAM-style sequence matching (beyond the paper) over that method's "
+        f"own descriptors, {lengths} consecutive queries, velocities {cfg.evaluate.sequence_velocities}"
+    ]
 
 
 def choices(cfg: Config) -> list[str]:
@@ -115,7 +168,7 @@ def choices(cfg: Config) -> list[str]:
         protocol = dataset_type(spec.type).protocol
         if protocol is not None:
             items.append(f"{name}: {protocol(spec.options)}")
-    return items + _row_differences(cfg)
+    return items + _row_differences(cfg) + _sequence_rows(cfg)
 
 
 def settings_sentence(cfg: Config) -> str:

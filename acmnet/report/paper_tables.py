@@ -136,7 +136,7 @@ class _Row:
 
     label: str
     cells: dict[object, str | None]
-    kind: str  # "published", "paper" (the paper's own row) or "ours"
+    kind: str  # "published", "paper" (the paper's own row), "ours", or "sequence" (ours, several queries each)
     after: dict[object, str] = field(default_factory=dict)  # LaTeX shown after a cell's (marked) number
 
 
@@ -162,7 +162,7 @@ def _method_label(method: str, cfg: Config | None, extra: str = "") -> str:
         method_of(cfg, base).label(cfg, base, cfg.methods[base].options) if cfg and base in cfg.methods else "ACM-Net"
     )
     if length:
-        name += f" + sequence matching ({length})"
+        name += f" + sequence matching over its descriptors ({length} queries)"
     return tex_escape(f"{name} (ours, {method}{extra})")
 
 
@@ -177,10 +177,13 @@ def _published_rows(pub: PublishedResults, table: str, keys: list[object]) -> li
 
 
 def _marks(rows: list[_Row], keys: Iterable[object]) -> dict[tuple[int, object], str]:
-    """(row index, column key) -> 'best' / 'second', over all rows, comparing the numbers as shown."""
+    """(row index, column key) -> 'best' / 'second', over the single-image rows, comparing the
+    numbers as shown; sequence-matching rows match several queries at once and are never ranked."""
     marks = {}
     for key in keys:
-        values = pd.Series([float(r.cells[key]) if r.cells.get(key) else math.nan for r in rows], dtype=float)
+        values = pd.Series(
+            [float(r.cells[key]) if r.cells.get(key) and r.kind != "sequence" else math.nan for r in rows], dtype=float
+        )
         for i, mark in rank_marks(values).items():
             marks[(i, key)] = mark
     return marks
@@ -190,7 +193,7 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
     marks = _marks(rows, keys)
     lines = []
     for i, row in enumerate(rows):
-        if i and row.kind == "ours" and rows[i - 1].kind != "ours":
+        if i and row.kind != rows[i - 1].kind and row.kind in ("ours", "sequence"):
             lines.append(r"\midrule")
         cells = [row.label]
         for key in keys:
@@ -279,7 +282,9 @@ def _read_metrics(
             extra = f"; {r['dataset']}" if len(datasets) > 1 else ""
             cells = {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}
             after = {c: f" $\\pm${h:.1f}" for c, h in r["half"].items() if not math.isnan(h)}
-            measured.rows.append(_Row(_method_label(r["method"], cfg, extra), cells, "ours", after))
+            kind = "sequence" if "+seq" in r["method"] else "ours"
+            measured.rows.append(_Row(_method_label(r["method"], cfg, extra), cells, kind, after))
+        measured.rows.sort(key=lambda row: row.kind == "sequence")  # stable: single-image rows first
         for d in datasets:
             group = [r for r in recs if r["dataset"] == d]
             methods = ", ".join(r["method"] for r in group)
@@ -375,7 +380,9 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
             measured.notes.append(
                 f"rows marked 'local score, train-split queries' are scored here against the public ground truth of "
                 f"the v2 train-split queries{n}, not the paper's test queries (whose poses are withheld and scored by "
-                "visuallocalization.net), so they are not directly comparable with the published rows; "
+                "visuallocalization.net), so they are not directly comparable with the published rows; those "
+                "queries were among the training images (the v2 train split is part of the training set, "
+                "without labels); "
                 f"method(s) {methods}"
             )
         else:
@@ -433,10 +440,17 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
             parts.append(settings_sentence(cfg))
     else:
         parts.append("No measured rows: the published numbers alone, to check the transcription.")
+    sequence = any(r.kind == "sequence" for r in measured.rows)
     parts.append(
-        "Best in bold, second best in italic, per column over all rows shown"
+        "Best in bold, second best in italic, per column over the single-image rows shown"
         + (" (ours compared as printed, to one decimal)" if measured.rows else "")
         + "; ties share the mark."
+        + (
+            " Rows with sequence matching (below the last line; beyond the paper) match several consecutive "
+            "queries at once: they are not comparable with the single-image rows and are not ranked."
+            if sequence
+            else ""
+        )
     )
     return " ".join(parts)
 

@@ -59,7 +59,8 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
         if kind.scoring != "recall":
             continue
         if kind.ground_truth == "places":
-            parts.append(f"{name} ±{spec.tolerance} places")
+            words = kind.window(spec.options, spec.tolerance) if kind.window else f"±{spec.tolerance} places"
+            parts.append(f"{name} {words}")
         elif kind.ground_truth == "positions":
             parts.append(f"{name} within {spec.options.positive_distance:g} m")
         else:

@@ -15,7 +15,8 @@ from acmnet.config import AugmentConfig
 
 
 def build_appearance_augmentation(cfg: AugmentConfig) -> nn.Module:
-    """The nine Table 1 augmentations, in the paper's order, each applied with its own p."""
+    """The nine Table 1 augmentations, each applied with its own p, in Table 1's row order (the paper
+    gives no order of application; this one is ours)."""
     return K.AugmentationSequential(
         K.RandomPlanckianJitter(mode=cfg.planckian_jitter.mode, p=cfg.planckian_jitter.p),
         K.ColorJiggle(

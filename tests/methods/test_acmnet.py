@@ -102,3 +102,26 @@ def test_train_on_names_the_dataset_whose_model_describes_every_dataset():
     )
     assert training_dataset(cfg, "cross", "other") == "d" and training_dataset(cfg, "cross", "d") == "d"
     assert training_dataset(cfg, "own", "other") == "other"
+
+
+def test_rotation_head_readings():
+    """P_G: our two-layer reading, and the paper's words read literally (one Linear-LN-ReLU to 4)."""
+    import dataclasses
+
+    from acmnet.methods.acmnet import rotation_head
+
+    ours = rotation_head(32, TINY)
+    literal = rotation_head(32, dataclasses.replace(TINY, rotation_layers=1))
+    assert [type(m).__name__ for m in ours] == ["Linear", "LayerNorm", "ReLU", "Linear"]
+    assert [type(m).__name__ for m in literal] == ["Linear", "LayerNorm", "ReLU"]
+    out = literal(torch.randn(5, 32))
+    assert out.shape == (5, 4) and (out >= 0).all()
+
+
+def test_a_row_without_the_contrastive_loss_cannot_describe_with_the_untrained_projector():
+    datasets = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
+    untrained = {"kind": "acmnet", "train": {"contrastive_weight": 0.0}}
+    with pytest.raises(ConfigError, match=r"methods.rot trains without the contrastive loss.*descriptor: encoder"):
+        config_from_dict({"methods": {"rot": untrained}, "datasets": datasets})
+    cfg = config_from_dict({"methods": {"rot": {**untrained, "descriptor": "encoder"}}, "datasets": datasets})
+    assert cfg.methods["rot"].options.descriptor == "encoder"

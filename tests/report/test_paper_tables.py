@@ -368,5 +368,19 @@ def test_labels_name_each_kind_of_method(tmp_path):
     assert _method_label("acmnet", cfg).startswith("ACM-Net (ours")
     assert _method_label("imagenet_gem", cfg).startswith(r"resnet50.a1\_in1k ImageNet, frozen, GeM (p=3)-pooled")
     assert _method_label("pixels+seq10", cfg).startswith(
-        "Raw pixels 64x32, patch-normalised (8 px) + sequence matching (10)"
+        "Raw pixels 64x32, patch-normalised (8 px), ranked by SSD (SeqSLAM: SAD) + sequence matching over its "
+        "descriptors (10 queries)"
     )
+
+
+def test_sequence_rows_sit_below_a_line_and_are_never_ranked(tmp_path):
+    """A +seq row matches several queries at once: Table 2's marks come from single-image rows only."""
+    m = write_metrics(tmp_path / "metrics.csv", [nordland("acmnet", 60.0), nordland("acmnet+seq10", 95.0)])
+    tex = render(tmp_path, metrics=[m], dataset_tables={"nordland": "table2"})["table2"]
+    single = cells(row_line(tex, "ACM-Net (ours, acmnet)"))
+    label = "ACM-Net + sequence matching over its descriptors (10 queries) (ours, acmnet+seq10)"
+    sequence = cells(row_line(tex, label))
+    assert single[0] == r"\textbf{60.0}" and sequence[0] == "95.0"  # best of the single-image rows, seq unmarked
+    lines = tex.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("ACM-Net + sequence matching"))
+    assert lines[at - 1] == r"\midrule" and "not comparable with the single-image rows" in tex

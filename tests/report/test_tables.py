@@ -88,13 +88,16 @@ def test_caption_names_every_paper_silent_choice():
     text = "; ".join(choices(cfg))
     for fragment in (
         "backbone resnet50.a1_in1k (ImageNet weights of timm's hub)",
-        "P_A Linear-BN-ReLU-Linear (hidden 2048) to 1024-d",
-        "P_G Linear-LN-ReLU-Linear (hidden 512)",
+        "P_A: the paper: a 1-layer perceptron with batch norm and ReLU; ours: Linear-BN-ReLU-Linear (hidden 2048) "
+        "to 1024-d, our reading",
+        "P_G: the paper: a 1-layer perceptron with layer norm and ReLU; ours: Linear-LN-ReLU-Linear (hidden 512) to "
+        "4 classes, our reading",
         "mixed precision: bf16 autocast on CUDA",
         "batch-norm statistics over the joint 5N batch",
         "encoder batch-norm running statistics update",
         "magnitudes of ours (the augment section of the run's config.yaml",
-        "the night frames that framematches.csv pairs with day frames (the paper's 14607) (query_set: matched)",
+        "the night frames that framematches.csv pairs with day frames (the paper reports 14607 per sequence; the "
+        "count measured is given with the rows) (query_set: matched)",
         "RobotCar reference database: the rear-camera overcast-reference images (our reading",
         "row acmnet_sum: rotation_reduction sum",
         "row acmnet_1layer: projector_layers 1",
@@ -175,3 +178,48 @@ def test_caption_names_the_resampling_of_each_dataset():
     two_sets = summary.copy()
     two_sets.loc[1, ["queries", "bootstrap_block"]] = ["haze", 4]
     assert resampling_text(two_sets).startswith("demo_route: moving blocks of 7 (night), 4 (haze) queries and the 2")
+
+
+def test_literal_heads_are_named_as_the_literal_reading():
+    from acmnet.config import ModelConfig
+    from acmnet.report.captions import model_choices
+
+    text = "; ".join(model_choices(ModelConfig(projector_layers=1, rotation_layers=1)))
+    assert "P_A: the paper: a 1-layer perceptron with batch norm and ReLU; ours: Linear-BN-ReLU to 1024-d, the" in text
+    assert "P_G: the paper: a 1-layer perceptron with layer norm and ReLU; ours: Linear-LN-ReLU to 4 classes" in text
+
+
+def test_caption_states_the_nordland64_window_in_frames_and_seconds():
+    from acmnet.report.tables import ground_truth_text
+
+    cfg = config_from_dict(
+        {"datasets": {"west": {"type": "nordland64", "root": ".", "frame_step": 10, "tolerance": 2}}}
+    )
+    assert "west ±2 kept frames (±20 frames, ±20 s of the 1 fps release)" in ground_truth_text(cfg, {})
+
+
+def test_rows_are_captioned_with_what_they_are():
+    from acmnet.report.captions import choices
+
+    cfg = config_from_dict(
+        {
+            "model": {"backbone": "tf_efficientnet_lite0"},
+            "image_size": [64, 64],
+            "train": {"epochs": 8},
+            "evaluate": {"sequence_lengths": [5]},
+            "methods": {
+                "acmnet_projector": {"kind": "acmnet", "train": {"lr": 0.003}},
+                "acmnet_grid": {"kind": "acmnet", "descriptor": "grid"},
+            },
+            "datasets": {"west": {"type": "nordland64", "root": "."}},
+        }
+    )
+    text = "; ".join(choices(cfg))
+    assert (
+        "row acmnet_projector: the paper's descriptor E → P_A → L2, but not the paper's backbone "
+        "(tf_efficientnet_lite0 for ResNet50), epochs (8 for 1000); input 64×64 is ours" in text
+    )
+    assert "row acmnet_grid: descriptor the stage-2 map on a 8×8 grid, not the paper's E → P_A → L2" in text
+    assert "rows <method>+seq5: SeqSLAM-style sequence matching (beyond the paper) over that method's own" in text
+    paper = config_from_dict({"methods": {"acmnet": {}}, "datasets": {"n": {"type": "nordland", "root": "."}}})
+    assert "but not the paper's" not in "; ".join(choices(paper))  # the paper preset's row departs in nothing

@@ -350,7 +350,8 @@ def prepare(root: Path, opts: AlderleyOptions, name: str = "alderley") -> pd.Dat
 
 def protocol(opts: AlderleyOptions) -> str:
     """The query set and the night folder, for captions."""
-    queries = ("the night frames that framematches.csv pairs with day frames (the paper's 14607)"
+    queries = ("the night frames that framematches.csv pairs with day frames (the paper reports 14607 per "
+               "sequence; the count measured is given with the rows)"
                if opts.query_set == "matched" else
                "every night frame between the first and last paired one, placed at the nearest pair's day frame")
     return f"Alderley queries: {queries} (query_set: {opts.query_set}); night drive {opts.night_folder}"

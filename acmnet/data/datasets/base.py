@@ -63,6 +63,8 @@ class DatasetType:
         `listed` (the manifest's `positives` column, written by `prepare` from the dataset's file).
     route_order: options -> whether each query set and the references are frames of one drive in
         manifest order (sequence matching and block resampling need it; city-scale sets have none).
+    window: (options, tolerance) -> the place window in words for captions, where a `place` is not
+        one frame of the release (e.g. every 10th frame kept); None: "±<tolerance> places".
     """
 
     name: str
@@ -76,6 +78,7 @@ class DatasetType:
     protocol: Callable[[Any], str] | None = None
     ground_truth: GroundTruth = "places"
     route_order: Callable[[Any], bool] = _always
+    window: Callable[[Any, int], str] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""

@@ -345,5 +345,11 @@ def protocol(opts: Nordland64Options) -> str:
            f"{', '.join(opts.query_seasons)} queries"
 
 
+def window(opts: Nordland64Options, tolerance: int) -> str:
+    """The place window in kept files, in frames and in seconds of the 1 fps release."""
+    frames = tolerance * opts.frame_step
+    return f"±{tolerance} kept frames (±{frames} frames, ±{frames} s of the 1 fps release)"
+
+
 DATASET = DatasetType(name="nordland64", options=Nordland64Options, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", protocol=protocol)
+                      sources=SOURCES, scoring="recall", protocol=protocol, window=window)
