@@ -169,7 +169,11 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     retrieve(
-        Path(args.descriptors), Path(args.out), cfg.evaluate.top_k, cfg.settings("retrieve"), cfg.evaluate.search_chunk
+        Path(args.descriptors),
+        Path(args.out),
+        cfg.evaluate.top_k,
+        cfg.settings("retrieve"),
+        memory_mb=cfg.evaluate.retrieval_memory_mb,
     )
 
 

@@ -193,7 +193,6 @@ class EvaluateConfig:
     top_k: int = bounded(25, lo=1)  # retrievals kept per query (recall curves go up to this N)
     recall_at: list[int] = bounded(factory=lambda: [1, 5, 10], lo=1)
     batch_size: int = bounded(64, lo=1)  # images per forward pass when describing
-    search_chunk: int = bounded(4096, lo=1)  # queries per faiss search call (bounds memory)
     # `acmnet retrieve`'s memory bound (MiB) for the exact search beside the descriptors: the reference set is
     # searched in chunks sized to fit it (acmnet/evaluate/retrieval.py, `chunk_rows`)
     retrieval_memory_mb: int = bounded(2048, lo=64)

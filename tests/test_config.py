@@ -41,7 +41,12 @@ def test_dataset_without_root_is_named():
 
 
 def test_method_overrides_make_ablations():
-    cfg = config_from_dict({**MINIMAL, "methods": {"full": {}, "rot_only": {"train": {"contrastive_weight": 0.0}}}})
+    cfg = config_from_dict(
+        {
+            **MINIMAL,
+            "methods": {"full": {}, "rot_only": {"descriptor": "encoder", "train": {"contrastive_weight": 0.0}}},
+        }
+    )
     assert cfg.train_for("rot_only").contrastive_weight == 0.0
     assert cfg.train_for("full").contrastive_weight == 1.0
 

@@ -7,7 +7,7 @@ from acmnet.config import ConfigError
 from acmnet.configure import config_from_dict
 from acmnet.data.positives import from_places
 from acmnet.evaluate.metrics import recall_curve, score
-from acmnet.evaluate.retrieval import search
+from acmnet.evaluate.retrieval import search_streamed
 from tests.conftest import write_manifest, write_positives, write_retrieval
 
 
@@ -111,7 +111,7 @@ def _route(tmp_path, order, name):
             "condition": ["day"] * n + ["night"] * n,
         }
     )
-    _, idx = search(ref, qry, 10)
+    _, idx = search_streamed(ref, qry, 10)
     return _files(tmp_path, frame, ref, qry, idx, name=name)
 
 

@@ -1,27 +1,266 @@
+import tracemalloc
+from pathlib import Path
+
+import faiss
 import numpy as np
 import pytest
 
-from acmnet.evaluate.retrieval import search
+from acmnet.artifacts import load_retrieval, provenance, save_descriptors
+from acmnet.evaluate import retrieval as rt
+from acmnet.evaluate.retrieval import chunk_rows, peak_bytes, retrieve, search_streamed
 
 
-def test_search_matches_brute_force_and_chunking_changes_nothing():
+def test_search_matches_brute_force_and_the_memory_bound_changes_nothing():
     rng = np.random.default_rng(0)
     ref = rng.normal(size=(300, 16)).astype(np.float32)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     qry = rng.normal(size=(77, 16)).astype(np.float32)
     qry /= np.linalg.norm(qry, axis=1, keepdims=True)
-    scores, idx = search(ref, qry, k=10, chunk=1000)
+    scores, idx = search_streamed([ref], qry, k=10)
     brute = np.argsort(-(qry @ ref.T), axis=1)[:, :10]
     np.testing.assert_array_equal(idx, brute)
     np.testing.assert_allclose(scores, np.take_along_axis(qry @ ref.T, brute, 1), rtol=1e-5)
-    scores2, idx2 = search(ref, qry, k=10, chunk=8)
+    scores2, idx2 = search_streamed([ref[:100], ref[100:]], qry, k=10, rows=1024)
     np.testing.assert_array_equal(idx, idx2)
     np.testing.assert_array_equal(scores, scores2)
 
 
 def test_k_is_capped_and_shapes_are_checked():
     ref = np.eye(3, dtype=np.float32)
-    _scores, idx = search(ref, ref, k=25)
+    _scores, idx = search_streamed([ref], ref, k=25)
     assert idx.shape == (3, 3) and idx[:, 0].tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="do not match"):
-        search(ref, np.ones((2, 4), dtype=np.float32), k=1)
+        search_streamed([ref], np.ones((2, 4), dtype=np.float32), k=1)
+
+
+# ---- search_streamed: faiss IndexFlatIP on the whole set, bit for bit --------------------------
+
+
+def faiss_whole(parts, queries, k):
+    reference = np.concatenate(parts)
+    index = faiss.IndexFlatIP(reference.shape[1])
+    index.add(reference)
+    return index.search(queries, min(k, len(reference)))
+
+
+def assert_identical(ours, theirs):
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    assert ours[0].dtype == np.float32 and ours[1].dtype == np.int64
+    np.testing.assert_array_equal(ours[0].view(np.int32), theirs[0].view(np.int32))  # the same bits
+
+
+def make(kind, n_refs, dim, n_queries, seed=0):
+    """(references, queries): `random`; `duplicates` (each row about 5 times: exactly tied scores);
+    `integers` in {-1, 0, 1} (exact integer scores: ties everywhere, also in faiss's sgemm)."""
+    rng = np.random.default_rng(seed)
+    if kind == "integers":
+        return (
+            rng.integers(-1, 2, (n_refs, dim)).astype(np.float32),
+            rng.integers(-1, 2, (n_queries, dim)).astype(np.float32),
+        )
+    ref = rng.standard_normal((n_refs, dim), dtype=np.float32)
+    if kind == "duplicates":
+        ref = ref[rng.integers(0, n_refs // 5 + 1, n_refs)]
+    return ref, rng.standard_normal((n_queries, dim), dtype=np.float32)
+
+
+SPLITS = {
+    "one": [],
+    "grid": [1024, 2048],  # part boundaries on faiss's 1024-row grid: every chunk a view
+    "odd": [1, 700, 2500, 2501],  # a 1-row part, an empty part, boundaries off the grid: chunks copied across parts
+}
+
+
+@pytest.mark.parametrize("kind", ["random", "duplicates", "integers"])
+@pytest.mark.parametrize(
+    ("n_queries", "dim"),
+    [(7, 64), (210, 640)],  # faiss's pair-by-pair path (queries x dim < 128,000) and its sgemm path
+)
+@pytest.mark.parametrize("k", [1, 2, 25, 99])
+def test_streamed_is_faiss_on_the_whole_set(kind, n_queries, dim, k):
+    ref, queries = make(kind, 3500, dim, n_queries)
+    for split, rows in (("odd", 1024), ("grid", 2048), ("one", 1024)):
+        parts = np.split(ref, SPLITS[split])
+        assert_identical(search_streamed(parts, queries, k, rows=rows), faiss_whole(parts, queries, k))
+
+
+def test_reruns_ask_faiss_with_the_query_blocks_it_cut():
+    """Tie reruns ask only the query blocks (of 4096) that hold tied rows, or all queries when a
+    block alone would fall under faiss's BLAS threshold; the scores stay those of faiss."""
+    assert [(g[0], g[1].tolist(), g[2].tolist()) for g in rt._rerun_groups(np.array([5, 4100]), 8300, 32)] == [
+        (slice(0, 4096), [5], [5]),
+        (slice(4096, 8192), [4100], [4]),
+    ]
+    assert rt._rerun_groups(np.array([5, 8200]), 8300, 32)[0][0] == slice(None)  # 108 x 32 < 128,000
+    assert rt._rerun_groups(np.array([5, 8]), 300, 32)[0][0].tolist() == [5, 8]  # pair by pair: rows alone
+    for kind in ("duplicates", "integers"):
+        ref, queries = make(kind, 3500, 32, 8300, seed=7)
+        parts = np.split(ref, SPLITS["odd"])
+        assert_identical(search_streamed(parts, queries, 25, rows=1024), faiss_whole(parts, queries, 25))
+
+
+def test_chunks_from_the_memory_bound_and_memory_mapped_parts(tmp_path):
+    ref, queries = make("duplicates", 5000, 256, 300, seed=1)
+    for n, part in enumerate(np.split(ref, [1500, 1501])):
+        np.save(tmp_path / f"part{n}.npy", part)
+    parts = [np.load(tmp_path / f"part{n}.npy", mmap_mode="r") for n in range(3)]
+    bound = (peak_bytes(300, 256, 25, 1024) + 2**20) / 2**20  # room for chunks of 1024 references, not 2048
+    assert chunk_rows(300, 256, 25, bound, 5000) == 1024
+    assert_identical(search_streamed(parts, queries, 25, bound), faiss_whole(parts, queries, 25))
+    assert_identical(search_streamed(parts, queries, 25), faiss_whole(parts, queries, 25))  # one chunk
+
+
+def resident_kb(path: Path) -> int:
+    """Resident memory of this process's mappings of `path` (Linux /proc/self/smaps)."""
+    total, current = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if head.endswith(":"):
+                if current and head == "Rss:":
+                    total += int(line.split()[1])
+            else:
+                current = line.rstrip().endswith(str(path))
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads /proc/self/smaps")
+def test_memory_mapped_chunks_leave_the_process_once_searched(tmp_path):
+    ref, queries = make("random", 8192, 256, 50)
+    np.save(tmp_path / "part.npy", ref)
+    part = np.load(tmp_path / "part.npy", mmap_mode="r")
+    search_streamed([part], queries, 5, rows=2048)
+    assert resident_kb(tmp_path / "part.npy") < 256  # of 8 MiB read (a kernel fault-around may stay)
+    np.asarray(part).sum()  # the same read without the release keeps it all
+    assert resident_kb(tmp_path / "part.npy") > 8000
+
+
+def test_ties_are_listed_as_faiss_lists_them():
+    """faiss's heap (k >= 2) lists equal scores by DESCENDING index, and of the references tied at
+    the k-th score keeps neither simply the lowest nor the highest indices (acmnet.evaluate.retrieval's
+    docstring); with exactly duplicated rows spread over many chunks we return the same."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((40, 64), dtype=np.float32)
+    ref = base[rng.integers(0, 40, 6000)]  # each row about 150 times
+    queries = rng.standard_normal((5, 64), dtype=np.float32)
+    theirs = faiss_whole([ref], queries, 20)
+    for row_s, row_i in zip(*theirs):
+        equal = row_s[1:] == row_s[:-1]
+        assert equal.any() and (row_i[1:][equal] < row_i[:-1][equal]).all()
+    assert_identical(search_streamed(np.split(ref, [999, 4000]), queries, 20, rows=1024), theirs)
+
+
+def bound_with_widest(n_queries, k, widest):
+    """A memory bound whose tie reruns may ask faiss for `widest` results per query, no more."""
+    fixed = rt._fixed_bytes(n_queries, k)
+    for extra in range(0, 2**24, 512):
+        if rt._widest(n_queries, k, (fixed + extra) / 2**20) == widest:
+            return (fixed + extra) / 2**20
+    raise AssertionError("no such bound")
+
+
+def test_many_ties_rerun_split_the_chunk_or_ask_for_room():
+    rng = np.random.default_rng(4)
+    ref = rng.standard_normal((4096, 64), dtype=np.float32) * 0.01
+    queries = rng.standard_normal((7, 64), dtype=np.float32)
+    ref[rng.permutation(4096)[:300]] = queries.sum(0)  # 300 exact copies of one row, ~75 per block of 1024
+    theirs = faiss_whole([ref], queries, 25)
+    assert_identical(search_streamed([ref], queries, 25), theirs)  # asks faiss again, wider
+    narrow = bound_with_widest(7, 25, 104)  # 300 ties do not fit: the chunk is scanned block by block
+    assert_identical(search_streamed([ref], queries, 25, narrow, rows=4096), theirs)
+    ref[rng.permutation(4096)[:1000]] = queries.sum(0)  # > 104 ties within one block: not even that fits
+    with pytest.raises(ValueError, match="tie exactly.*retrieval_memory_mb"):
+        search_streamed([ref], queries, 25, narrow, rows=4096)
+
+
+def test_k_beyond_a_chunk_k_capped_and_edge_cases():
+    ref, queries = make("random", 1030, 32, 9)
+    parts = np.split(ref, [1024])  # the last chunk holds 6 references, fewer than k
+    assert_identical(search_streamed(parts, queries, 25, rows=1024), faiss_whole(parts, queries, 25))
+    big, bq = make("random", 2500, 32, 9, seed=5)  # k > a chunk, faiss's reservoir (no ties in random data)
+    assert_identical(search_streamed([big], bq, 1500, rows=1024), faiss_whole([big], bq, 1500))
+    scores, idx = search_streamed([ref[:5]], queries, 25)  # k capped at the references
+    assert idx.shape == (9, 5)
+    assert_identical((scores, idx), faiss_whole([ref[:5]], queries, 25))
+    assert_identical(search_streamed(ref, queries, 3), faiss_whole([ref], queries, 3))  # one 2-d array
+    empty = np.empty((0, 32), np.float32)
+    assert_identical(search_streamed([empty, ref[:7], empty], queries, 3), faiss_whole([ref[:7]], queries, 3))
+    s, i = search_streamed([ref], empty, 4)
+    assert s.shape == i.shape == (0, 4) and s.dtype == np.float32 and i.dtype == np.int64
+    s, i = search_streamed([empty], queries, 4)
+    assert s.shape == i.shape == (9, 0)
+    s, i = search_streamed([], queries, 4)
+    assert i.shape == (9, 0)
+    with pytest.raises(ValueError, match="do not match"):
+        search_streamed([ref, np.ones((3, 4), np.float32)], queries, 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        search_streamed([ref], queries, 0)
+    with pytest.raises(ValueError, match="multiple"):
+        search_streamed([ref], queries, 1, rows=1000)
+
+
+# ---- memory -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n_queries", "dim", "k"), [(10_000, 1024, 25), (300, 64, 1), (100_000, 256, 150)])
+@pytest.mark.parametrize("memory_mb", [64, 512, 2048])
+def test_chunk_rows_respects_the_bound(n_queries, dim, k, memory_mb):
+    bound = memory_mb * 2**20
+    try:
+        rows = chunk_rows(n_queries, dim, k, memory_mb)
+    except ValueError as exc:
+        assert "retrieval_memory_mb" in str(exc)
+        assert peak_bytes(n_queries, dim, k, 1024) > bound * 3 // 4  # truly too small
+        return
+    assert rows % 1024 == 0 and rows >= 1024
+    assert peak_bytes(n_queries, dim, k, rows) <= bound
+    fixed = peak_bytes(n_queries, dim, k, 0)
+    assert 2 * 4 * rows * dim <= (bound - fixed) * 3 // 4 < 2 * 4 * (rows + 1024) * dim  # the largest such
+    assert (
+        rt._answer_bytes(n_queries, rt._widest(n_queries, k, memory_mb))
+        <= rt._answer_bytes(n_queries, k + 1) + (bound - fixed) // 4
+    )
+    assert chunk_rows(n_queries, dim, k, memory_mb, 10) == 1024  # no more than the references need
+    assert chunk_rows(n_queries, dim, k, memory_mb, 10**9) == rows
+
+
+def test_the_peak_of_the_arrays_stays_under_the_estimate():
+    """The arrays the search makes (numpy and faiss's answers; traced by tracemalloc) stay under
+    `peak_bytes`, with chunks copied across parts (in-memory parts: nothing else to count)."""
+    ref, queries = make("duplicates", 6000, 128, 500, seed=6)
+    parts = np.split(ref, [1000, 1001, 3333])
+    bound = (peak_bytes(500, 128, 25, 2048) + 2**20) / 2**20
+    rows = chunk_rows(500, 128, 25, bound, 6000)
+    assert rows == 2048
+    tracemalloc.start()
+    try:
+        search_streamed(parts, queries, 25, bound)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= peak_bytes(500, 128, 25, rows) - 4 * 4096 * 1024  # faiss's own score block is not traced
+
+
+def test_chunk_plan_stays_on_the_grid_and_in_one_part_when_it_can():
+    plan = list(rt._chunks([1, 700, 1799, 0, 1, 3000], 2048))
+    starts = [start for start, _, _ in plan]
+    assert all(s % 1024 == 0 for s in starts) and plan[-1][1] == 5501
+    assert [stop for _, stop, _ in plan[:-1]] == starts[1:]  # every row once, in order
+    # part 0 ends in the first block: copied, up to the grid line past the start of part 2 (long: >= 1024)
+    assert plan[0] == (0, 1024, [(0, 0, 1), (1, 0, 700), (2, 0, 323)])
+    assert plan[1] == (1024, 2048, [(2, 323, 1347)])  # a view, to the last grid line in part 2
+    assert plan[2] == (2048, 3072, [(2, 1347, 1799), (4, 0, 1), (5, 0, 571)])  # part 3 is empty
+    assert plan[3:] == [(3072, 5120, [(5, 571, 2619)]), (5120, 5501, [(5, 2619, 3000)])]
+    whole = list(rt._chunks([100_000] * 3, 192_512))  # parts shorter than a chunk: views, one block copied between
+    assert [len(pieces) for _, _, pieces in whole] == [1, 2, 1, 2, 1]
+    assert [stop - start for start, stop, _ in whole] == [99_328, 1024, 99_328, 1024, 99_296]
+
+
+def test_retrieve_writes_faiss_on_the_whole_set(tmp_path):
+    ref, queries = make("duplicates", 800, 32, 40)
+    path = tmp_path / "d.npz"
+    save_descriptors(path, ref, queries, np.arange(800), np.arange(800, 840), provenance("describe", {}))
+    out = retrieve(path, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64)
+    theirs = faiss_whole([ref], queries, 10)
+    assert_identical((out.scores, out.indices), theirs)
+    assert_identical((load_retrieval(tmp_path / "r.npz").scores, out.indices), theirs)

@@ -3,7 +3,7 @@ import pytest
 
 from acmnet.data.positives import from_places
 from acmnet.evaluate.metrics import recall_curve
-from acmnet.evaluate.retrieval import search
+from acmnet.evaluate.retrieval import search_streamed
 from acmnet.evaluate.sequence import (
     DescriptorSimilarity,
     contrast_enhance,
@@ -104,7 +104,7 @@ def test_length_one_is_single_image_ranking():
         scores, idx = sequence_topk(s, 10, 1, window=window)
         np.testing.assert_array_equal(idx, np.argsort(-s, axis=1, kind="stable")[:, :10])
         np.testing.assert_array_equal(scores, np.take_along_axis(s, idx, axis=1))
-    faiss_scores, faiss_idx = search(ref.astype(np.float32), qry.astype(np.float32), 10)
+    faiss_scores, faiss_idx = search_streamed(ref.astype(np.float32), qry.astype(np.float32), 10)
     scores, idx = sequence_topk(DescriptorSimilarity(ref, qry), 10, 1, chunk=7)
     np.testing.assert_array_equal(idx, faiss_idx)
     np.testing.assert_allclose(scores, faiss_scores, atol=1e-5)
