@@ -82,6 +82,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     elif args.dataset:
         cfg = _config(args)
         spec, frame = cfg.dataset(args.dataset), prepare_manifest(cfg, args.dataset)
+        _check_sequence_lengths(cfg, args.dataset, frame)
         settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
@@ -90,6 +91,26 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
     if dataset_type(spec.type).scoring == "recall":
         print(f"ground truth: {_count_positives(spec, manifest.frame)}")
+
+
+def _check_sequence_lengths(cfg: Config, dataset: str, frame: Any) -> None:
+    """Refuse an `evaluate.sequence_lengths` entry longer than a query set (or the reference
+    traversal) of a recall-scored dataset, before its manifest is written: a sequence that cannot
+    fit the route would score a row of clipped lines, not what its name says."""
+    from acmnet.data.datasets import dataset_type
+
+    if not cfg.evaluate.sequence_lengths or dataset_type(cfg.dataset(dataset).type).scoring != "recall":
+        return
+    longest = max(cfg.evaluate.sequence_lengths)
+    sets = {f"query set `{c}`": int(n) for c, n in frame[frame["role"] == "query"].groupby("condition").size().items()}
+    sets["the references"] = int((frame["role"] == "reference").sum())
+    short = {name: n for name, n in sets.items() if n < longest}
+    if short:
+        counts = ", ".join(f"{name}: {n} images" for name, n in short.items())
+        raise ConfigError(
+            f"evaluate.sequence_lengths asks for sequences of {longest} frames, longer than the route of "
+            f"datasets.{dataset} ({counts}): use lengths of at most {min(short.values())} frames"
+        )
 
 
 def _count_positives(spec: Any, frame: Any) -> str:
@@ -148,6 +169,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_prune(args: argparse.Namespace) -> None:
+    from acmnet.train.prune import prune
+
+    print(prune(_config(args), delete=args.yes))
+
+
 def cmd_describe(args: argparse.Namespace) -> None:
     from acmnet.evaluate.describe import describe
 
@@ -168,12 +195,14 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
     from acmnet.evaluate.retrieval import retrieve
 
     cfg = _config(args)
+    cfg.method(args.method)  # a configured method
     retrieve(
         Path(args.descriptors),
         Path(args.out),
         cfg.evaluate.top_k,
         cfg.settings("retrieve"),
         memory_mb=cfg.evaluate.retrieval_memory_mb,
+        method=args.method,
     )
 
 
@@ -244,13 +273,14 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.report.figures import retrieval_examples
 
-    _config(args)  # validated, as every step's
+    _config(args).method(args.method)  # validated, as every step's; the method must be configured
     retrieval_examples(
         Path(args.manifest),
         Path(args.cache),
         Path(args.retrieval),
         Path(args.positives),
         [Path(p) for p in args.out],
+        method=args.method,
     )
 
 
@@ -274,19 +304,20 @@ def cmd_tables(args: argparse.Namespace) -> None:
     from acmnet.report.paper_tables import render_paper_tables
 
     cfg = _config(args) if (args.config or args.config_json) else None
-    robotcar = None
-    if args.robotcar_scores:  # one file for the table: every method's scores, merged
+    robotcar = [Path(p) for p in args.robotcar_scores] if args.robotcar_scores else None
+    # every method's scores file is read and checked as it is, so an error names the user's file
+    paths = render_paper_tables(
+        Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg, robotcar
+    )
+    if robotcar:  # and, beside the tables, every method's scores in one file
         import pandas as pd
 
         from acmnet.io import atomic_path
 
-        robotcar = Path(args.out) / "robotcar_scores.csv"
-        merged = pd.concat([pd.read_csv(p) for p in args.robotcar_scores], ignore_index=True)
-        with atomic_path(robotcar) as tmp:
+        merged = pd.concat([pd.read_csv(p) for p in robotcar], ignore_index=True)
+        with atomic_path(Path(args.out) / "robotcar_scores.csv") as tmp:
             merged.to_csv(tmp, index=False)
-    paths = render_paper_tables(
-        Path(args.out), [Path(p) for p in args.metrics] if args.metrics else None, cfg, robotcar
-    )
+        paths.append(Path(args.out) / "robotcar_scores.csv")
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -396,6 +427,13 @@ STEPS = (
         ),
     ),
     Step(
+        "prune",
+        cmd_prune,
+        "list the training run folders (results/<experiment>/<dataset>/runs/<digest>/) that no method of the "
+        "config uses, with their sizes; --yes deletes them (and nothing else)",
+        (arg("--yes", action="store_true", help="delete them (default: only list what would be deleted)"),),
+    ),
+    Step(
         "describe",
         cmd_describe,
         "compute L2-normalised descriptors of the reference and query images (or read another tool's)",
@@ -413,7 +451,11 @@ STEPS = (
         "retrieve",
         cmd_retrieve,
         "exact inner-product top-K search of every query (faiss)",
-        (arg("--descriptors", required=True), arg("--out", required=True, help="retrieval .npz to write")),
+        (
+            METHOD,
+            arg("--descriptors", required=True, help="descriptors .npz of the method (from acmnet describe)"),
+            arg("--out", required=True, help="retrieval .npz to write"),
+        ),
     ),
     Step(
         "score",
@@ -492,7 +534,7 @@ STEPS = (
         "figure-retrievals",
         cmd_figure_retrievals,
         "grid of queries with their top retrievals, marked right or wrong",
-        (DATASET, MANIFEST, CACHE, RETRIEVAL, POSITIVES, FIGURES),
+        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, POSITIVES, FIGURES),
     ),
 )
 

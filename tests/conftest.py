@@ -104,12 +104,34 @@ def write_cache(manifest: Manifest, root: Path, out: Path, size: tuple[int, int]
     return load_cache(Path(out), manifest)
 
 
+def write_checkpoint(path: Path, model: torch.nn.Module, cfg, method: str = "acmnet") -> Path:
+    """`model`'s weights as the finished checkpoint of `method` that `acmnet train` writes with
+    `cfg` (a Config): its info names the method, its provenance holds the method's training settings."""
+    from dataclasses import asdict
+
+    from acmnet.artifacts import save_checkpoint
+
+    settings = {**cfg.settings("train", method=method), "train_images": "test"}
+    info = {"method": method, "epochs": 0, "steps": 0, "world_size": 1}
+    save_checkpoint(
+        Path(path), model.state_dict(), asdict(cfg.model_for(method)), {}, info, provenance("train", settings)
+    )
+    return Path(path)
+
+
 def write_retrieval(
-    folder: Path, manifest: Manifest, indices, reference=None, query=None, name: str = "r", checkpoint=None
+    folder: Path,
+    manifest: Manifest,
+    indices,
+    reference=None,
+    query=None,
+    name: str = "r",
+    checkpoint=None,
+    method: str = "acmnet",
 ):
     """Descriptors (`<name>.d.npz`, identity vectors unless given) and retrieval (`<name>.npz`) files
-    made from `manifest` (and `checkpoint`, a loaded Checkpoint), as describe and retrieve make them;
-    returns the retrieval."""
+    of `method` made from `manifest` (and `checkpoint`, a loaded Checkpoint), as describe and
+    retrieve make them; returns the retrieval."""
     import numpy as np
 
     from acmnet.artifacts import provenance, save_descriptors, save_retrieval
@@ -124,7 +146,7 @@ def write_retrieval(
         np.asarray(query, np.float32),
         rows["reference"],
         rows["query"],
-        provenance("describe", {}, manifest=manifest, checkpoint=checkpoint),
+        provenance("describe", {"method_name": method}, manifest=manifest, checkpoint=checkpoint),
     )
     indices = np.asarray(indices, dtype=np.int64)
     return save_retrieval(
@@ -133,5 +155,5 @@ def write_retrieval(
         np.zeros(indices.shape, np.float32),
         rows["reference"],
         rows["query"],
-        provenance("retrieve", {}, descriptors=desc),
+        provenance("retrieve", {"method_name": method}, descriptors=desc),
     )

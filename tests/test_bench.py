@@ -12,9 +12,9 @@ from tests.conftest import REPO
 def test_paper_cost_counts_every_training_job_and_the_slurm_runtime_follows_from_it():
     cfg = load_config(REPO / "config" / "config.yaml")
     table = jobs(cfg, {})
-    assert len(table) == 7 * 3  # seven trained rows on three datasets
+    assert len(table) == 8 * 3  # eight trained rows on three datasets
     nordland = table[(table["method"] == "acmnet") & (table["dataset"] == "nordland")].iloc[0]
     assert nordland["images_per_epoch"] == (24570 // 64) * 64 and nordland["epochs"] == 1000
     hours = table["epochs"] * table["images_per_epoch"] / H200_IMAGES_PER_S / 3600
-    assert hours.sum() == pytest.approx(111.0, abs=0.5)
+    assert hours.sum() == pytest.approx(126.8, abs=0.5)
     assert cfg.resources.train_runtime == math.ceil(hours.max() * 60 * MARGIN)

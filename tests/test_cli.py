@@ -5,6 +5,7 @@ import yaml
 from PIL import Image
 
 from acmnet.cli import build_parser, main
+from tests.conftest import write_manifest
 
 STEPS = [
     "check-config",
@@ -13,6 +14,7 @@ STEPS = [
     "positives",
     "cache",
     "train",
+    "prune",
     "describe",
     "retrieve",
     "score",
@@ -92,6 +94,23 @@ def test_unknown_dataset_name(tmp_path, capsys):
     assert "did you mean `pair`" in capsys.readouterr().err
 
 
+def test_a_sequence_longer_than_a_query_set_is_refused_at_prepare_with_the_counts(tmp_path, capsys):
+    cfg = _pair_config(tmp_path)
+    raw = yaml.safe_load(cfg.read_text())
+    (tmp_path / "night" / "2.png").unlink()  # night: 2 queries, day: 3 references
+    out = tmp_path / "m.csv"
+    for lengths, code in (([1, 4], 2), ([3], 2), ([2], 0)):
+        cfg.write_text(yaml.safe_dump({**raw, "evaluate": {"sequence_lengths": lengths}}))
+        assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--out", str(out)]) == code
+        err = capsys.readouterr().err
+        assert out.exists() == (code == 0)
+        if lengths == [1, 4]:
+            assert "evaluate.sequence_lengths asks for sequences of 4 frames" in err, err
+            assert "datasets.pair (query set `night`: 2 images, the references: 3 images)" in err and "at most 2" in err
+        elif lengths == [3]:
+            assert "(query set `night`: 2 images)" in err and "references" not in err
+
+
 def test_tables_without_metrics_gives_the_published_rows(tmp_path, capsys):
     assert main(["tables", "--out", str(tmp_path)]) == 0
     table2 = (tmp_path / "table2.tex").read_text()
@@ -160,7 +179,7 @@ def pipeline(tmp_path):
         )
         == 0
     )
-    assert main(["retrieve", *c, "--descriptors", str(paths["d"]), "--out", str(paths["r"])]) == 0
+    assert main(["retrieve", *c, "--method", "avg", "--descriptors", str(paths["d"]), "--out", str(paths["r"])]) == 0
     return c, paths
 
 
@@ -192,14 +211,17 @@ def test_user_errors_are_one_line_naming_the_file(pipeline, capsys, tmp_path):
     _one_line_error(capsys, "last.pt is not a finished acmnet checkpoint (it is a resumable training state")
     # --out pointing at a folder
     (tmp_path / "folder").mkdir()
-    assert main(["retrieve", *c, "--descriptors", str(p["d"]), "--out", str(tmp_path / "folder")]) == 2
+    assert (
+        main(["retrieve", *c, "--method", "avg", "--descriptors", str(p["d"]), "--out", str(tmp_path / "folder")]) == 2
+    )
     _one_line_error(capsys, "folder is a folder: give the path of the file to write")
 
 
 def test_more_retrievals_than_references_are_refused(pipeline, capsys):
     c, p = pipeline
     capsys.readouterr()
-    assert main(["retrieve", *c, "--set", "evaluate.top_k=10", "--descriptors", str(p["d"]), "--out", str(p["r"])]) == 2
+    top_k = ["--set", "evaluate.top_k=10", "--method", "avg"]
+    assert main(["retrieve", *c, *top_k, "--descriptors", str(p["d"]), "--out", str(p["r"])]) == 2
     _one_line_error(capsys, "d.npz holds 3 reference descriptors, fewer than evaluate.top_k = 10")
 
 
@@ -208,9 +230,8 @@ def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
     frame = pd.read_csv(p["m"])
     frame.loc[frame["role"] == "query", "place"] += 1  # same rows, other places
     other = p["m"].with_name("other.csv")
-    frame.to_csv(other, index=False)
+    write_manifest(frame, other)  # another manifest, as `acmnet prepare` writes one
     other_positives = p["p"].with_name("other_positives.npz")
-    # a manifest edited by hand has no provenance of its own: its positives are still made from it
     assert main(["positives", *c, "--dataset", "pair", "--manifest", str(other), "--out", str(other_positives)]) == 0
     capsys.readouterr()
     assert (
@@ -237,6 +258,39 @@ def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
         == 2
     )
     _one_line_error(capsys, "r.npz was made from manifest", "not from", "other.csv")
+    assert not p["s"].exists()
+
+
+def test_files_of_another_method_are_refused_naming_both_methods(pipeline, capsys, tmp_path):
+    """Issue 18: avg's descriptors and retrieval given for acm (same dataset, same experiment) are
+    refused at every step that takes a method, never scored or drawn as acm's rows."""
+    c, p = pipeline
+    capsys.readouterr()
+    out = tmp_path / "x.npz"
+    assert main(["retrieve", *c, "--method", "acm", "--descriptors", str(p["d"]), "--out", str(out)]) == 2
+    _one_line_error(capsys, "d.npz was made for method avg, not acm", "acmnet describe --method acm")
+    score = ["score", *c, "--dataset", "pair", "--manifest", str(p["m"]), "--positives", str(p["p"])]
+    files = ["--retrieval", str(p["r"]), "--out", str(p["s"]), "--curve-out", str(p["k"])]
+    assert main([*score, "--method", "acm", *files]) == 2
+    _one_line_error(capsys, "r.npz was made for method avg, not acm", "acmnet retrieve --method acm")
+    assert main([*score, "--method", "acm", *files, "--descriptors", str(p["d"])]) == 2
+    _one_line_error(capsys, "r.npz was made for method avg, not acm")
+    figure = ["figure-retrievals", *c, "--dataset", "pair", "--manifest", str(p["m"]), "--cache", str(p["c"])]
+    figure += ["--retrieval", str(p["r"]), "--positives", str(p["p"]), "--out", str(tmp_path / "f.png")]
+    assert main([*figure, "--method", "acm"]) == 2
+    _one_line_error(capsys, "r.npz was made for method avg, not acm")
+    assert not out.exists() and not p["s"].exists() and not (tmp_path / "f.png").exists()
+    assert main([*score, "--method", "avg", *files]) == 0 and main([*figure, "--method", "avg"]) == 0
+
+
+def test_a_manifest_edited_after_prepare_is_refused_naming_the_step_to_rerun(pipeline, capsys):
+    c, p = pipeline
+    lines = p["m"].read_text().splitlines(keepends=True)
+    p["m"].write_text("".join(lines[:-1]))  # a query row deleted by hand
+    capsys.readouterr()
+    score = ["score", *c, "--dataset", "pair", "--method", "avg", "--manifest", str(p["m"]), "--positives", str(p["p"])]
+    assert main([*score, "--retrieval", str(p["r"]), "--out", str(p["s"]), "--curve-out", str(p["k"])]) == 2
+    _one_line_error(capsys, "manifest.csv was changed after `acmnet prepare` wrote it", "run `acmnet prepare` again")
     assert not p["s"].exists()
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -162,6 +163,54 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     assert bad.returncode != 0 and "train.epochs must be at least 1, got 0" in bad.stdout + bad.stderr
     _snakemake(["--report", str(tmp_path / "report.html"), "--configfile", str(config)], cwd=tmp_path)
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_changed_raw_images_redo_prepare_and_what_follows_and_reuse_a_finished_run(tmp_path):
+    """Replacing (same name), adding or removing an image of a dataset's folders makes the next
+    run redo `prepare` (its params: the folder's listing) and everything after it; the listing a
+    run records is the one it saw, so an unchanged folder plans nothing. A changed query image
+    leaves the training digest as it was: the `train` job then publishes the finished run again
+    (Snakemake deleted the published checkpoint first), it does not train."""
+    from PIL import Image
+
+    from acmnet.artifacts import load_checkpoint
+
+    def image(path, value):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((32, 32, 3), value, dtype=np.uint8)).save(path)
+
+    root = tmp_path / "pair"
+    for folder in ("day", "night"):
+        for i in range(4):
+            image(root / folder / f"{i}.png", 30 * i + (folder == "night"))
+    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    cfg.update(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"), image_size=[32, 32])
+    cfg["train"].update(epochs=1, batch_size=4)
+    cfg["datasets"] = {"pair": {"type": "folder_pair", "root": str(root), "reference": "day", "query": ["night"]}}
+    config = tmp_path / "pair.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    method_dir = tmp_path / "results" / "demo" / "pair" / "acmnet"
+    target = str(method_dir / "checkpoint.pt")
+    _snakemake([target, "--cores", "1", "--configfile", str(config)], cwd=tmp_path)
+    trained = load_checkpoint(method_dir / "checkpoint.pt").info["training_digest"]
+    log = (method_dir / "train_log.csv").read_text()
+
+    def plan():
+        return _snakemake([target, "-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+
+    assert "Nothing to be done" in plan()
+
+    image(root / "night" / "2.png", 200)  # the same name, other pixels (adding, removing: tests/data/test_listing.py)
+    st = (root / "night" / "2.png").stat()
+    os.utime(root / "night" / "2.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    out = plan()
+    assert "rule prepare:" in out and "rule cache:" in out and "rule train:" in out, out[-3000:]
+    assert "Params have changed" in out and "8 files" in out  # the reason shows the listing
+    _snakemake([target, "--cores", "1", "--configfile", str(config)], cwd=tmp_path)
+    assert "is complete; publishing it" in (tmp_path / "logs" / "demo" / "train" / "pair_acmnet.log").read_text()
+    assert load_checkpoint(method_dir / "checkpoint.pt").info["training_digest"] == trained
+    assert (method_dir / "train_log.csv").read_text() == log
+    assert [p.name for p in (tmp_path / "results" / "demo" / "pair" / "runs").iterdir()] == [trained]
 
 
 def test_mistyped_config_key_stops_the_workflow_naming_it(tmp_path):

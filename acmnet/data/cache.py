@@ -3,8 +3,8 @@
 `images.npy` has shape (N, H, W, 3), uint8, rows in `manifest.unique_images` order, and is read
 memory-mapped (`acmnet.artifacts.load_cache`), so training never decodes JPEG/PNG and never holds
 the dataset in RAM. `images.json` beside it records the image list, the size, a digest of each
-row's pixels and the manifest it was built from; it is written last, so a cache without it is
-incomplete.
+row's pixels, a digest of the whole array file (checked on every load) and the manifest it was
+built from; it is written last, so a cache without it is incomplete.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from acmnet.artifacts import Manifest, pixel_digest, provenance, write_cache_meta
+from acmnet.artifacts import Manifest, file_digest, pixel_digest, provenance, write_cache_meta
 from acmnet.data import manifest as mf
 from acmnet.io import UnreadableImageError, atomic_path, image_file_problem, load_rgb
 
@@ -90,5 +90,6 @@ def build_cache(
                 + "; ".join(broken[:10])
                 + ("; ..." if len(broken) > 10 else "")
             )
-    write_cache_meta(out, images, image_size, digests, provenance("cache", settings, manifest=manifest))
+        content = file_digest(tmp)  # of the array this build wrote, recorded in its index
+    write_cache_meta(out, images, image_size, digests, provenance("cache", settings, manifest=manifest), content)
     return out

@@ -5,7 +5,9 @@ the images come from the uint8 cache. A kind whose descriptors another tool comp
 reads them from its files instead, matched to the manifest by image name. Output:
 `descriptors.npz` (`acmnet.artifacts.Descriptors`): `reference` (R, D) and `query` (Q, D)
 float32, L2-normalised, with each row's manifest row and the provenance (manifest, cache,
-checkpoint or the other tool's files, settings).
+checkpoint or the other tool's files, settings, and the method's name as `method_name`). A trained
+method's checkpoint must be its own, trained with the settings the config gives it now
+(`acmnet.artifacts.check_trained_for`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from acmnet.artifacts import (
     Descriptors,
     Manifest,
+    check_trained_for,
     external_file,
     load_cache,
     load_checkpoint,
@@ -75,6 +78,8 @@ def describe(
         raise ConfigError(f"method `{method}` describes images: give the image cache (acmnet describe --cache)")
     cache = load_cache(cache_path, manifest)
     model = load_checkpoint(Path(checkpoint)) if kind.trains else None
+    if model is not None:  # the method's own checkpoint, trained with the settings it has now
+        check_trained_for(model, method, cfg.settings("train", method=method))
     device = resolve_device(cfg.device)
     describer = kind.build(cfg, method, cfg.method(method).options, model).to(device).eval()
     channels_last = cfg.train.channels_last == "on"
@@ -95,9 +100,8 @@ def describe(
             progress,
         )
         arrays[f"{role}_rows"] = rows
-    prov = provenance(
-        "describe", cfg.settings("describe", method=method), manifest=manifest, cache=cache, checkpoint=model
-    )
+    settings = {**cfg.settings("describe", method=method), "method_name": method}
+    prov = provenance("describe", settings, manifest=manifest, cache=cache, checkpoint=model)
     return save_descriptors(Path(out), prov=prov, **arrays)
 
 
@@ -108,6 +112,6 @@ def _read_external(cfg: Config, method: str, dataset: str | None, manifest: Mani
     kind, options = method_of(cfg, method), cfg.method(method).options
     reference, query = kind.read(cfg, method, options, dataset, manifest)
     files = {f"external{i}": external_file(Path(p)) for i, p in enumerate(kind.files(options, dataset))}
-    settings = {**cfg.settings("describe", method=method), "dataset": dataset}
+    settings = {**cfg.settings("describe", method=method), "method_name": method, "dataset": dataset}
     prov = provenance("describe", settings, manifest=manifest, **files)
     return save_descriptors(out, reference, query, manifest.rows("reference"), manifest.rows("query"), prov=prov)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acmnet.artifacts import load_manifest, load_retrieval, provenance, save_table
+from acmnet.artifacts import check_method, load_manifest, load_retrieval, provenance, save_table
 from acmnet.data.datasets.robotcar import TRAIN_SPLIT_PREFIX
 from acmnet.evaluate import poses
 
@@ -25,7 +25,8 @@ from acmnet.evaluate import poses
 def localize(
     method: str, manifest_path: Path, retrieval_path: Path, submission_out: Path, accuracy_out: Path
 ) -> pd.DataFrame:
-    """Top-1 reference poses -> submission file and per-condition pose accuracy; returns the latter."""
+    """Top-1 reference poses -> submission file and per-condition pose accuracy; returns the latter.
+    The retrieval must have been made for `method` (whose name the accuracy rows carry)."""
     manifest = load_manifest(manifest_path)
     frame = manifest.frame
     missing = [c for c in ["query_set", *poses.POSE_COLUMNS] if c not in frame.columns]
@@ -34,6 +35,7 @@ def localize(
             f"{manifest_path} lacks {', '.join(missing)}: localisation needs a RobotCar manifest with poses"
         )
     retrieval = load_retrieval(retrieval_path, manifest)
+    check_method(retrieval, "retrieval", method)
     ref_rows, query_rows = retrieval.reference_rows, retrieval.query_rows
     reference_poses = frame.iloc[ref_rows][poses.POSE_COLUMNS].to_numpy(dtype=np.float64)
     if not np.isfinite(reference_poses).all():
@@ -74,5 +76,6 @@ def localize(
     accuracy = pd.DataFrame(
         records, columns=["method", "query_set", "condition", "threshold_m", "threshold_deg", "value", "n_queries"]
     )
-    save_table(accuracy, Path(accuracy_out), provenance("localize", {}, manifest=manifest, retrieval=retrieval))
+    prov = provenance("localize", {"method_name": method}, manifest=manifest, retrieval=retrieval)
+    save_table(accuracy, Path(accuracy_out), prov)
     return accuracy

@@ -25,6 +25,7 @@ from acmnet.artifacts import (
     Manifest,
     Positives,
     Retrieval,
+    check_method,
     load_descriptors,
     load_manifest,
     load_positives,
@@ -76,8 +77,15 @@ def _variants(
 
 
 def _inputs(
-    cfg: Config, manifest_path: Path, positives_path: Path, retrieval_path: Path, descriptors_path: Path | None
+    cfg: Config,
+    method: str,
+    manifest_path: Path,
+    positives_path: Path,
+    retrieval_path: Path,
+    descriptors_path: Path | None,
 ) -> tuple[Manifest, Positives, Retrieval, Descriptors | None]:
+    """The files `score` reads, checked against each other and against `method` (their rows are
+    named by it: another method's retrieval or descriptors are refused, never scored as its rows)."""
     manifest = load_manifest(manifest_path)
     positives = load_positives(positives_path, manifest)
     descriptors = None
@@ -86,6 +94,9 @@ def _inputs(
             raise ConfigError("evaluate.sequence_lengths is set: scoring needs the descriptors too (--descriptors)")
         descriptors = load_descriptors(descriptors_path, manifest)
     retrieval = load_retrieval(retrieval_path, manifest, descriptors)
+    check_method(retrieval, "retrieval", method)
+    if descriptors is not None:
+        check_method(descriptors, "descriptors", method)
     needed = max(cfg.evaluate.recall_at)
     if retrieval.indices.shape[1] < needed:
         raise ConfigError(
@@ -165,7 +176,7 @@ def score(
     rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
     """
     manifest, positives, retrieval, descriptors = _inputs(
-        cfg, manifest_path, positives_path, retrieval_path, descriptors_path
+        cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path
     )
     conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
     rows, curves, ranks_frames = [], [], []
@@ -192,7 +203,7 @@ def score(
     metrics = pd.DataFrame(rows)
     prov = provenance(
         "score",
-        cfg.settings("score", dataset=dataset),
+        {**cfg.settings("score", dataset=dataset), "method_name": method},
         manifest=manifest,
         positives=positives,
         retrieval=retrieval,

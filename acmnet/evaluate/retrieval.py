@@ -61,7 +61,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from acmnet.artifacts import Retrieval, load_descriptors, provenance, save_retrieval
+from acmnet.artifacts import Retrieval, check_method, load_descriptors, provenance, save_retrieval
 
 MERGE_ROWS = 4096  # queries merged at a time (bounds the merge's temporaries)
 _MERGE_BYTES = 56  # bytes per candidate in a merge: both arrays, their negations, the sort order, the gather
@@ -390,12 +390,16 @@ def search_streamed(
     return run_v, run_i
 
 
-def retrieve(descriptors_path: Path, out: Path, k: int, settings: dict, memory_mb: float = 2048) -> Retrieval:
-    """Top-`k` references of every query of a descriptors file; write `out`.
+def retrieve(
+    descriptors_path: Path, out: Path, k: int, settings: dict, memory_mb: float = 2048, *, method: str
+) -> Retrieval:
+    """Top-`k` references of every query of a descriptors file made for `method`; write `out`
+    (recording `method` as its `method_name` setting).
 
     Searched by `search_streamed` in `memory_mb` MiB beside the descriptors (faiss IndexFlatIP's
     answer on the whole set, whatever the bound)."""
     descriptors = load_descriptors(descriptors_path)
+    check_method(descriptors, "descriptors", method)
     if len(descriptors.query) == 0:
         raise ValueError(f"{descriptors_path} holds no query descriptors: the query set is empty")
     if len(descriptors.reference) < k:
@@ -404,5 +408,5 @@ def retrieve(descriptors_path: Path, out: Path, k: int, settings: dict, memory_m
             f"evaluate.top_k = {k}: lower evaluate.top_k (and recall_at) to at most that"
         )
     scores, indices = search_streamed([descriptors.reference], descriptors.query, k, memory_mb, progress=True)
-    prov = provenance("retrieve", settings, descriptors=descriptors)
+    prov = provenance("retrieve", {**settings, "method_name": method}, descriptors=descriptors)
     return save_retrieval(Path(out), indices, scores, descriptors.reference_rows, descriptors.query_rows, prov)

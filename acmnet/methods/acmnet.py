@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from acmnet.config import Config, ConfigError, ModelConfig, bounded, closest_hint
-from acmnet.methods.backbone import create_encoder, input_normalization
+from acmnet.methods.backbone import check_grid_stage, create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
 from acmnet.methods.pooling import grid_descriptor
 
@@ -163,6 +163,8 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
             f"image_size {list(cfg.image_size)} is not square, but methods.{name} trains the rotation branch, "
             "which rotates images by 90 degrees in one batch: set image_size to [S, S] (the paper uses 224)"
         )
+    if options.descriptor == "grid":  # before any training: the stage must exist in the backbone
+        check_grid_stage(options.grid_stage, cfg.model_for(name).backbone, f"methods.{name}.grid_stage")
 
 
 METHOD = MethodKind(kind="acmnet", options=AcmNetOptions, build=_build, label=_label, trains=True, check=_check)

@@ -8,6 +8,7 @@ describing and Grad-CAM all see the same input convention.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import timm
@@ -85,3 +86,27 @@ def input_normalization(encoder: nn.Module) -> tuple[torch.Tensor, torch.Tensor]
     mean = torch.tensor(data_cfg.get("mean", (0.485, 0.456, 0.406))).view(1, 3, 1, 1)
     std = torch.tensor(data_cfg.get("std", (0.229, 0.224, 0.225))).view(1, 3, 1, 1)
     return mean, std
+
+
+@functools.cache
+def feature_stages(backbone: str) -> int | None:
+    """How many feature stages timm's `backbone` has (`len(feature_info)`: the `grid_stage` values
+    0..n-1 that `acmnet.methods.pooling.stage_map` takes), from a build without weights on the meta
+    device (no download, no memory, milliseconds); None when timm cannot build it or lists no stages."""
+    try:
+        with torch.device("meta"):
+            encoder = timm.create_model(backbone, pretrained=False, num_classes=0)
+    except Exception:  # an unknown name or a model that cannot be built here: other checks name it
+        return None
+    info = getattr(encoder, "feature_info", None)
+    return len(info) if info else None
+
+
+def check_grid_stage(stage: int, backbone: str, where: str) -> None:
+    """Refuse a `grid_stage` beyond the stages of `backbone` (ConfigError naming the key `where`)."""
+    stages = feature_stages(backbone)
+    if stages is not None and stage >= stages:
+        raise ConfigError(
+            f"{where} is {stage}, but backbone {backbone} has {stages} feature stages (grid_stage 0..{stages - 1}, "
+            f"{stages - 1} the last): pick one of them"
+        )

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from acmnet.config import Config, ModelConfig, bounded
-from acmnet.methods.backbone import create_encoder, input_normalization
+from acmnet.methods.backbone import check_grid_stage, create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
 from acmnet.methods.pooling import GeM, feature_map, grid_descriptor
 
@@ -87,4 +87,9 @@ def _label(cfg: Config, name: str, options: PretrainedOptions) -> str:
     return f"{cfg.model.backbone} ImageNet, frozen, {pool}-pooled"
 
 
-METHOD = MethodKind(kind="pretrained", options=PretrainedOptions, build=_build, label=_label)
+def _check(cfg: Config, name: str, options: PretrainedOptions) -> None:
+    if options.pool == "grid":
+        check_grid_stage(options.grid_stage, cfg.model.backbone, f"methods.{name}.grid_stage")
+
+
+METHOD = MethodKind(kind="pretrained", options=PretrainedOptions, build=_build, label=_label, check=_check)

@@ -14,8 +14,26 @@ import pandas as pd
 from acmnet.io import atomic_path
 
 
+def check_figure_paths(outs: list[Path]) -> None:
+    """Refuse a figure path whose extension picks no format (none, or an unknown one), naming the
+    path and the extensions accepted (matplotlib's: png, pdf, svg, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    for out in outs:
+        suffix = Path(out).suffix.lower().lstrip(".")
+        if suffix not in formats:
+            what = f"extension `.{suffix}`, which is not a figure format" if suffix else "no extension"
+            raise ValueError(
+                f"figure file {out} has {what}: the extension picks the format; give one of "
+                + ", ".join(f".{f}" for f in sorted(formats))
+                + " (.png for the report, .pdf for the paper)"
+            )
+
+
 def _save(fig: plt.Figure, outs: list[Path], dpi: int = 150) -> None:
     try:
+        check_figure_paths(outs)
         for out in outs:
             with atomic_path(Path(out)) as tmp:
                 fig.savefig(tmp, dpi=dpi)
@@ -111,15 +129,19 @@ def retrieval_examples(
     outs: list[Path],
     per_set: int = 3,
     top: int = 3,
+    *,
+    method: str,
 ) -> None:
     """Grid of `per_set` evenly spaced queries of each query set with their top `top` references,
-    each marked right when it is one of the query's positives (`positives_path`)."""
-    from acmnet.artifacts import load_cache, load_manifest, load_positives, load_retrieval
+    each marked right when it is one of the query's positives (`positives_path`); the retrieval
+    must have been made for `method`."""
+    from acmnet.artifacts import check_method, load_cache, load_manifest, load_positives, load_retrieval
     from acmnet.data import manifest as mf
 
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
     retrieval = load_retrieval(retrieval_path, manifest)
+    check_method(retrieval, "retrieval", method)
     frame = manifest.frame
     ref_rows, query_rows, indices = retrieval.reference_rows, retrieval.query_rows, retrieval.indices[:, :top]
     places = frame["place"].to_numpy()

@@ -391,11 +391,14 @@ def gradcam_figure(
     Rows: query | query Grad-CAM | top-1 reference | reference Grad-CAM; correct means the top-1
     reference is one of the query's positives (`positives_path`, the dataset's ground truth). The
     describer is the method's own (its kind builds it from the checkpoint), the layer its
-    encoder's last convolutional stage. Each of
+    encoder's last convolutional stage. The retrieval and the checkpoint must be `method`'s (and the
+    retrieval made with that checkpoint), refused otherwise. Each of
     `out_paths` is written atomically, its format picked by its suffix (.png, .pdf or .svg).
     """
     from acmnet.artifacts import (
         check_made_from,
+        check_method,
+        check_trained_for,
         load_cache,
         load_checkpoint,
         load_manifest,
@@ -415,7 +418,9 @@ def gradcam_figure(
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
     retrieval = load_retrieval(retrieval_path, manifest)
+    check_method(retrieval, "retrieval", method)
     trained = load_checkpoint(Path(checkpoint))
+    check_trained_for(trained, method, cfg.settings("train", method=method))
     check_made_from(retrieval, "checkpoint", trained)
     positives = load_positives(positives_path, manifest)
     ex = choose_examples(manifest, cache, retrieval, positives.sets, per_kind)

@@ -27,8 +27,9 @@ of that table (``winter`` for
 Table 2, ``night`` for Table 3; the ``queries`` fact of the published table); rows of other query
 sets are left out with a warning.
 
-Measured rows for Table 4 come from one RobotCar scores CSV (``robotcar_scores``), long form, one
-row per (method, query set, condition, threshold)::
+Measured rows for Table 4 come from RobotCar scores CSVs (``robotcar_scores``: one, or one per
+method as ``acmnet localize`` writes them), long form, one row per (method, query set, condition,
+threshold)::
 
     method,query_set,condition,threshold_m,threshold_deg,value,n_queries
     acmnet,train,dawn,0.25,2,3.1,512
@@ -66,7 +67,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,9 +322,20 @@ def _threshold(m: float, deg: float) -> int | None:
     return None
 
 
-def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
-    """Our Table 4 rows from the RobotCar scores CSV (format in the module docstring)."""
-    path = Path(path)
+def _read_robotcar(paths: Path | Sequence[Path], cfg: Config | None) -> _Measured:
+    """Our Table 4 rows from one or several RobotCar scores CSVs (format in the module docstring;
+    `acmnet localize` writes one per method), each checked on its own: an error names the file
+    and its data row, and a cell given by two files names both."""
+    cells: dict[tuple[str, str], dict[object, str | None]] = {}
+    queries: dict[str, dict[str, int]] = {}
+    given_by: dict[tuple, Path] = {}
+    for path in [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]:
+        _read_robotcar_file(path, cells, queries, given_by)
+    return _rows_of_robotcar(cells, queries, cfg)
+
+
+def _read_robotcar_file(path: Path, cells: dict, queries: dict, given_by: dict) -> None:
+    """Add one RobotCar scores CSV's cells (and query counts) to `cells` (and `queries`)."""
     frame = _read_csv(path, "RobotCar scores")
     missing = [c for c in ROBOTCAR_COLUMNS if c not in frame.columns]
     if missing:
@@ -341,8 +353,6 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
     ms = _numbers(path, frame, "threshold_m", percent=False)
     degs = _numbers(path, frame, "threshold_deg", percent=False)
     nq = _numbers(path, frame, "n_queries", percent=False) if "n_queries" in frame.columns else None
-    cells: dict[tuple[str, str], dict[object, str | None]] = {}
-    queries: dict[str, dict[str, int]] = {}
     for idx, row in frame.iterrows():
         cond = _condition(row["condition"])
         if cond is None:
@@ -359,13 +369,20 @@ def _read_robotcar(path: Path, cfg: Config | None) -> _Measured:
         key = (row["method"], row["query_set"])
         row_cells = cells.setdefault(key, {})
         if (cond, k) in row_cells:
+            first = given_by[(*key, cond, k)]
             raise PaperTablesError(
                 f"{path}: method {key[0]!r}, query set {key[1]!r}, condition {cond!r}, threshold "
                 f"({TABLE4_THRESHOLDS[k][0]:g} m, {TABLE4_THRESHOLDS[k][1]} deg) appears twice"
+                + ("" if first == path else f" (also in {first})")
             )
         row_cells[(cond, k)] = _ours_text(values[idx])
+        given_by[(*key, cond, k)] = path
         if nq is not None and k == 0:
             queries.setdefault(row["query_set"], {})[cond] = int(nq[idx])
+
+
+def _rows_of_robotcar(cells: dict, queries: dict, cfg: Config | None) -> _Measured:
+    """Table 4's measured rows and notes from the cells of every RobotCar scores file."""
     measured = _Measured()
     for (method, query_set), row_cells in cells.items():
         extra = {"test": "", "train": "; local score, train-split queries"}.get(query_set, f"; query set {query_set}")
@@ -531,7 +548,7 @@ def render_paper_tables(
     out_dir: Path,
     metrics: list[Path] | None = None,
     cfg: Config | None = None,
-    robotcar_scores: Path | None = None,
+    robotcar_scores: Path | Sequence[Path] | None = None,
     *,
     dataset_tables: Mapping[str, str] | None = None,
     published: PublishedResults | None = None,
@@ -541,10 +558,10 @@ def render_paper_tables(
     `metrics`: the pipeline's metrics CSV files; their rows join Table 2 or 3 through
     `dataset_tables` (dataset name -> ``"table2"`` / ``"table3"``; default: each dataset of `cfg` by
     its type's `paper_table`), for the paper's query set of that table only.
-    `robotcar_scores`: a CSV of our RobotCar Seasons v2 scores for Table 4 (format in the module
-    docstring). `cfg`: the configuration behind our rows; its paper-silent choices go in the
-    captions of the tables that have measured rows. `published`: the published results (default
-    :func:`acmnet.report.published.load_published`).
+    `robotcar_scores`: a CSV (or several, e.g. one per method) of our RobotCar Seasons v2 scores
+    for Table 4 (format in the module docstring). `cfg`: the configuration behind our rows; its
+    paper-silent choices go in the captions of the tables that have measured rows. `published`: the
+    published results (default :func:`acmnet.report.published.load_published`).
 
     Raises FileNotFoundError for a missing input and :class:`PaperTablesError` naming the file when
     an input is malformed; nothing is written then.
@@ -557,7 +574,7 @@ def render_paper_tables(
         )
     mapping = dict(dataset_tables if dataset_tables is not None else (_dataset_tables(cfg) if cfg else {}))
     measured = _read_metrics([Path(p) for p in metrics or []], pub, mapping, cfg)
-    measured["table4"] = _read_robotcar(Path(robotcar_scores), cfg) if robotcar_scores is not None else _Measured()
+    measured["table4"] = _read_robotcar(robotcar_scores, cfg) if robotcar_scores is not None else _Measured()
     texts = {}
     for table in PAPER_TABLES:
         tabular = _table4(pub, measured[table]) if table == "table4" else _recall_table(pub, table, measured[table])

@@ -1,18 +1,32 @@
 """The experiment's results, written only after every input has been checked: the merged metrics
 of every run, the summary (runs over seeds merged, intervals, paired tests; `summary.py`) as CSV,
 Markdown and LaTeX, the recall curves with their bands, the spread over seeds, and the resolved
-config of the run."""
+config of the run.
+
+The outputs are one set: every file is first written into a hidden staging folder beside its
+target (`staged`), and only when all of them are written are they renamed over their targets,
+with SIGTERM and SIGINT held back during the renames (and the renames undone if one fails). A
+report stopped or failing before that leaves the previous outputs exactly as they were (or none,
+when there were none) and says which; one stopped during the renames finishes them first.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
 from acmnet.io import atomic_write_text
-from acmnet.report.figures import recall_curves, seed_spread
+from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
@@ -29,10 +43,28 @@ class ReportFiles:
     seeds: list[Path]  # R@1 of every training seed (PNG / PDF)
     config: Path | None = None  # the resolved config of the run
 
+    def paths(self) -> list[Path]:
+        return [self.metrics, self.summary, self.markdown, self.table, *self.curves, *self.seeds] + (
+            [self.config] if self.config is not None else []
+        )
+
 
 def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: list[Path], out: ReportFiles) -> str:
-    """Check every input, then write the outputs; returns the Markdown summary."""
-    table = merge_metrics(metrics)
+    """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary."""
+    check_figure_paths(out.curves + out.seeds)
+    with staged(out.paths(), "acmnet report") as stage:  # nothing is staged before the inputs are checked
+        return _write(cfg, metrics, curves, ranks, out, stage)
+
+
+def _write(
+    cfg: Config,
+    metrics: list[Path],
+    curves: list[Path],
+    ranks: list[Path],
+    out: ReportFiles,
+    stage: Callable[[Path], Path],
+) -> str:
+    table = merge_metrics(metrics, cfg)  # this config's runs, all of them (check_configured)
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
     summary = summarise(table, rank_table, cfg)
@@ -40,12 +72,113 @@ def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: li
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
-    save_table(table, out.metrics, prov)
-    save_table(summary, out.summary, prov)
-    atomic_write_text(out.markdown, text + "\n")
-    write_table(cfg, summary, out.table, missing)
-    recall_curves(curve_table, out.curves)
-    seed_spread(table, cfg.evaluate.recall_at[0], out.seeds)
+    save_table(table, stage(out.metrics), prov)
+    save_table(summary, stage(out.summary), prov)
+    atomic_write_text(stage(out.markdown), text + "\n")
+    write_table(cfg, summary, stage(out.table), missing)
+    recall_curves(curve_table, [stage(p) for p in out.curves])
+    seed_spread(table, cfg.evaluate.recall_at[0], [stage(p) for p in out.seeds])
     if out.config is not None:
-        save_config(cfg, out.config)
+        save_config(cfg, stage(out.config))
     return text
+
+
+STAGING_PREFIX = ".staging."
+
+
+@contextlib.contextmanager
+def staged(targets: list[Path], who: str) -> Iterator[Callable[[Path], Path]]:
+    """Write a set of files as one: yields `stage(target)`, the path to write `target` at (in a
+    hidden folder beside it, with whatever the writer puts beside it, e.g. a provenance record);
+    when the block ends, every staged file replaces its target (`_swap`). When the block fails or
+    a signal stops it, nothing of the new set is kept, the previous files are untouched, and a line
+    on stderr says which state was left (for an error before anything was staged, e.g. a bad
+    input, the error alone says enough). `who` names the step in that line."""
+    targets = [Path(t) for t in targets]
+    for target in targets:
+        if target.is_dir():
+            raise IsADirectoryError(f"{target} is a folder: give the path of the file to write")
+    before = [t for t in targets if t.exists()]
+    folders: dict[Path, Path] = {}
+    keep: set[Path] = set()  # staging folders holding a previous file that could not be put back
+
+    def stage(target: Path) -> Path:
+        parent = Path(target).parent
+        if parent not in folders:
+            parent.mkdir(parents=True, exist_ok=True)
+            folders[parent] = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
+        return folders[parent] / Path(target).name
+
+    try:
+        try:
+            yield stage
+        except BaseException as exc:
+            if folders or not isinstance(exc, Exception):
+                print(f"{who}: {_state_left(targets, before)}", file=sys.stderr)
+            raise
+        _swap(folders, targets, before, who, keep)
+    finally:
+        for folder in set(folders.values()) - keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _state_left(targets: list[Path], before: list[Path]) -> str:
+    """The line saying what a stopped or failed report left: the previous outputs, or none."""
+    if not before:
+        return f"none of its {len(targets)} outputs was written (there were none before)"
+    if len(before) == len(targets):
+        return f"the previous outputs are left as they were (all {len(targets)}); none of the new ones was written"
+    return (
+        f"the previous outputs are left as they were ({len(before)} of {len(targets)} existed: "
+        + ", ".join(p.name for p in before)
+        + "); none of the new ones was written"
+    )
+
+
+def _swap(folders: dict[Path, Path], targets: list[Path], before: list[Path], who: str, keep: set[Path]) -> None:
+    """Rename every staged file over its target, SIGTERM and SIGINT held back meanwhile; if a rename
+    fails, the ones done are undone (the previous files put back) and the error is raised. A
+    previous file that cannot be put back stays in its staging folder (added to `keep`), named."""
+    moves = [
+        (folder / name, parent / name) for parent, folder in folders.items() for name in sorted(os.listdir(folder))
+    ]
+    held = {signal.SIGTERM, signal.SIGINT}
+    can_hold = hasattr(signal, "pthread_sigmask")
+    if can_hold:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    swapped = False
+    try:
+        done: list[tuple[Path, Path | None]] = []
+        try:
+            for new, target in moves:
+                backup = None
+                if target.exists():
+                    backup = new.with_name(f"{STAGING_PREFIX}previous.{target.name}")
+                    os.replace(target, backup)
+                done.append((target, backup))
+                os.replace(new, target)
+            swapped = True
+        except BaseException:
+            stuck = []
+            for target, backup in reversed(done):
+                try:
+                    if backup is not None:
+                        os.replace(backup, target)
+                    else:
+                        target.unlink(missing_ok=True)
+                except OSError:
+                    stuck.append(f"{target} (the previous one is kept at {backup})" if backup else str(target))
+                    keep.update({backup.parent} if backup else set())
+            if stuck:
+                print(f"{who}: could not put back the previous " + ", ".join(stuck), file=sys.stderr)
+            else:
+                print(f"{who}: {_state_left(targets, before)}", file=sys.stderr)
+            raise
+    finally:
+        if can_hold:
+            try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # a signal held back is delivered here
+            except BaseException:
+                if swapped:  # else the line above said what was left
+                    print(f"{who}: stopped after every new output was in place (all {len(targets)})", file=sys.stderr)
+                raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,60 @@ from acmnet.report.captions import settings_sentence, tex_escape
 from acmnet.report.summary import resampling_text
 
 
-def merge_metrics(paths: list[Path]) -> pd.DataFrame:
+def merge_metrics(paths: list[Path], cfg: Config | None = None) -> pd.DataFrame:
     """Per-method metrics files (validated, `acmnet.artifacts.load_metrics`) as one table, grouped
-    by (dataset, query set); datasets, query sets and methods keep their order of first appearance."""
+    by (dataset, query set); datasets, query sets and methods keep their order of first appearance.
+    With `cfg`, they must be the runs of that config (`check_configured`)."""
     table = load_metrics(paths)
+    if cfg is not None:
+        check_configured(table, cfg, paths)
     order = {col: {v: i for i, v in enumerate(dict.fromkeys(table[col]))} for col in ("dataset", "queries", "method")}
     table = table.sort_values(["dataset", "queries", "method"], key=lambda s: s.map(order[s.name]), kind="stable")
     return table.reset_index(drop=True)
+
+
+def _holding(paths: list[Path], dataset: str, method: str) -> Path | None:
+    """The first metrics file with a row of (`dataset`, `method`), to name it in a message."""
+    for path in paths:
+        frame = pd.read_csv(path, usecols=["dataset", "method"], keep_default_na=False, dtype=str)
+        if ((frame["dataset"] == dataset) & (frame["method"] == method)).any():
+            return Path(path)
+    return None
+
+
+def check_configured(table: pd.DataFrame, cfg: Config, paths: list[Path]) -> None:
+    """The merged metrics must be the runs of `cfg`, all of them: one row set per recall dataset
+    and configured method (`cfg.methods`, a row per training seed), with its `<method>+seq<L>` rows
+    for each `evaluate.sequence_lengths` L; a row of any other dataset or method, and a configured
+    pair that no file holds, are refused (ArtifactError naming the file or the pair), so a stray
+    file of another experiment or a run left out never changes the table unseen."""
+    from acmnet.artifacts import ArtifactError
+    from acmnet.data.datasets import dataset_type
+
+    datasets = [d for d, spec in cfg.datasets.items() if dataset_type(spec.type).scoring == "recall"]
+    rows = [r for m in cfg.methods for r in (m, *(f"{m}+seq{n}" for n in cfg.evaluate.sequence_lengths))]
+    expected = [(d, m) for d in datasets for m in rows]
+    present, known = dict.fromkeys(zip(table["dataset"], table["method"])), set(expected)
+    for dataset, method in present:
+        if (dataset, method) in known:
+            continue
+        if dataset not in datasets:
+            what = f"dataset {dataset!r}, which is not a recall dataset of experiment {cfg.experiment!r}"
+            what += f" ({', '.join(datasets) or 'none'})"
+        else:
+            what = f"method {method!r}, which is not a method of experiment {cfg.experiment!r} ({', '.join(rows)})"
+        raise ArtifactError(
+            f"{_holding(paths, dataset, method)} holds rows of {what}: give the metrics files of this "
+            "experiment's runs only (or configure what the file holds)"
+        )
+    for dataset, method in expected:
+        if (dataset, method) not in present:
+            base = re.sub(r"\+seq\d+$", "", method)
+            raise ArtifactError(
+                f"no metrics file holds the rows of method {method!r} on dataset {dataset!r}, which experiment "
+                f"{cfg.experiment!r} configures: score it (acmnet score --dataset {dataset} --method {base}) and "
+                "give its metrics.csv too"
+            )
 
 
 def rank_marks(values: pd.Series) -> dict[int, str]:

@@ -110,6 +110,18 @@ def stop_signals() -> Iterator[Callable[[], bool]]:
             signal.signal(s, h)
 
 
+def train_rows(manifest: Manifest, cache: ImageCache) -> np.ndarray:
+    """The cache rows of the manifest's distinct `train` images, sorted."""
+    return np.unique(cache.rows_for(manifest.frame.iloc[manifest.rows("train")], str(manifest.path)))
+
+
+def run_identity(cfg: Config, method: str, cache: ImageCache, train_index: np.ndarray) -> tuple[dict, str]:
+    """(the settings training reads, with the digest of its images' pixels; the training digest):
+    what names a run's folder (`acmnet.train.checkpoint`), here and in `acmnet prune`."""
+    settings = {**cfg.settings("train", method=method), "train_images": cache.rows_digest(train_index)}
+    return settings, training_digest(settings, settings["train_images"])
+
+
 def train(
     cfg: Config,
     method: str,
@@ -127,7 +139,7 @@ def train(
     tcfg = cfg.train_for(method)
     manifest = load_manifest(manifest_path)
     cache = load_cache(cache_path, manifest)
-    train_index = np.unique(cache.rows_for(manifest.frame.iloc[manifest.rows("train")], str(manifest_path)))
+    train_index = train_rows(manifest, cache)
     if not len(train_index):
         raise TrainingError(
             f"{manifest_path} has no `train` images (its dataset has no training set, e.g. a `utm` tree without "
@@ -166,9 +178,9 @@ def _train_in_group(
         raise TrainingError(
             f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({group.world})"
         )
-    settings = {**cfg.settings("train", method=method), "train_images": cache.rows_digest(train_index)}
+    settings, digest = run_identity(cfg, method, cache, train_index)
     runs = Path(runs_dir) if runs_dir is not None else out_dir / "runs"
-    ckpt = Checkpointer(runs, training_digest(settings, settings["train_images"]), group)
+    ckpt = Checkpointer(runs, digest, group)
     with ckpt.lock():
         if ckpt.complete:
             print(f"{method}: run {ckpt.dir} is complete; publishing it")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from acmnet.artifacts import ArtifactError, ProvenanceError, load_cache
+from acmnet.artifacts import ArtifactError, ProvenanceError, file_digest, load_cache
 from acmnet.data.cache import build_cache
 from tests.conftest import write_cache, write_manifest
 
@@ -81,6 +81,45 @@ def test_an_index_never_passes_for_another_array(tmp_path):
     manifest = _manifest(tmp_path, ["0.png", "1.png", "2.png"])
     write_cache(manifest, tmp_path, tmp_path / "c.npy", (8, 8))
     np.save(tmp_path / "c.npy", np.zeros((3, 8, 8, 3), np.uint8))  # same shape, other pixels, old index
+    with pytest.raises(ArtifactError, match="not the array its index c.json describes"):
+        load_cache(tmp_path / "c.npy", manifest)
+
+
+def test_every_row_is_verified_not_a_sample(tmp_path):
+    """Issue 18: one changed pixel in any row (here one a spot check of 8 rows never looked at) is
+    refused; the index records a digest of the whole array, taken when the cache was built."""
+    import json
+
+    for i in range(20):
+        Image.fromarray(np.full((8, 8, 3), 10 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    manifest = _manifest(tmp_path, [f"{i}.png" for i in range(20)])
+    write_cache(manifest, tmp_path, tmp_path / "c.npy", (8, 8))
+    meta = json.loads((tmp_path / "c.json").read_text())
+    assert meta["content_digest"] == file_digest(tmp_path / "c.npy")
+    array = np.load(tmp_path / "c.npy", mmap_mode="r+")
+    array[1, 3, 3, 0] ^= 1  # in place: same size, same header
+    array.flush()
+    del array
+    with pytest.raises(ArtifactError, match=r"c\.npy is not the array its index c\.json describes.*acmnet cache"):
+        load_cache(tmp_path / "c.npy", manifest)
+
+
+def test_an_index_without_a_content_digest_is_verified_row_by_row(tmp_path):
+    """A cache built before the index recorded a content digest: every row against its pixel digest."""
+    import json
+
+    for i in range(20):
+        Image.fromarray(np.full((8, 8, 3), 10 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    manifest = _manifest(tmp_path, [f"{i}.png" for i in range(20)])
+    write_cache(manifest, tmp_path, tmp_path / "c.npy", (8, 8))
+    meta = json.loads((tmp_path / "c.json").read_text())
+    del meta["content_digest"]
+    (tmp_path / "c.json").write_text(json.dumps(meta))
+    assert load_cache(tmp_path / "c.npy", manifest).array.shape == (20, 8, 8, 3)
+    array = np.load(tmp_path / "c.npy", mmap_mode="r+")
+    array[11, 0, 0, 2] ^= 1
+    array.flush()
+    del array
     with pytest.raises(ArtifactError, match="not the array its index c.json describes"):
         load_cache(tmp_path / "c.npy", manifest)
 

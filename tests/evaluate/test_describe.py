@@ -58,31 +58,36 @@ def test_descriptors_on_cuda_match_the_cpu(tmp_path, method):
         np.testing.assert_allclose(getattr(on_gpu, role), getattr(on_cpu, role), atol=5e-3)
 
 
-def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_path):
+def _trained_config(**extra):
     from dataclasses import asdict
 
-    from acmnet.artifacts import provenance, save_checkpoint
-    from acmnet.methods.acmnet import build_model
     from tests.conftest import TINY
 
-    _describe(tmp_path, "avg")  # writes the images, manifest and cache
-    torch.manual_seed(0)
-    save_checkpoint(
-        tmp_path / "model.pt",
-        build_model(TINY).state_dict(),
-        asdict(TINY),
-        {},
-        {"method": "acm"},
-        provenance("train", {}),
-    )
-    cfg = config_from_dict(
+    return config_from_dict(
         {
             "image_size": [32, 32],
             "model": asdict(TINY),
             "methods": {"acm": {}, "enc": {"kind": "acmnet", "descriptor": "encoder"}},
             "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": ["b"]}},
+            **extra,
         }
     )
+
+
+def _checkpoints(tmp_path, cfg):
+    """A checkpoint of each trained method of `cfg` (the same random weights), as `acmnet train` writes them."""
+    from acmnet.methods.acmnet import build_model
+    from tests.conftest import TINY, write_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    return {m: write_checkpoint(tmp_path / f"{m}.pt", model, cfg, m) for m in ("acm", "enc")}
+
+
+def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_path):
+    _describe(tmp_path, "avg")  # writes the images, manifest and cache
+    cfg = _trained_config()
+    checkpoints = _checkpoints(tmp_path, cfg)
     for method, dim in (("acm", 16), ("enc", 256)):
         out = describe(
             cfg,
@@ -90,11 +95,12 @@ def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_p
             tmp_path / "m.csv",
             tmp_path / "c.npy",
             tmp_path / f"{method}.npz",
-            tmp_path / "model.pt",
+            checkpoints[method],
             progress=False,
         )
         assert out.reference.shape == (3, dim)
-        assert out.provenance.find("checkpoint")[1].path == str(tmp_path / "model.pt")
+        assert out.provenance.find("checkpoint")[1].path == str(checkpoints[method])
+        assert out.provenance.settings["method_name"] == method
         assert out.provenance.settings["method"]["options"]["descriptor"] == (
             "projector" if method == "acm" else "encoder"
         )
@@ -104,3 +110,24 @@ def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_p
         describe(
             cfg, "acm", tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz", tmp_path / "m.csv", progress=False
         )
+
+
+def test_another_methods_or_a_stale_checkpoint_is_refused_naming_both(tmp_path):
+    """Issue 18: two methods' checkpoints swapped, or one trained with settings the config no
+    longer gives the method, are refused, never described as the asked method."""
+    from acmnet.artifacts import ProvenanceError
+
+    _describe(tmp_path, "avg")
+    cfg = _trained_config()
+    checkpoints = _checkpoints(tmp_path, cfg)
+    args = (tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz")
+    with pytest.raises(ProvenanceError, match=r"enc\.pt was made for method enc, not acm: .*acmnet train --method acm"):
+        describe(cfg, "acm", *args, checkpoints["enc"], progress=False)
+    stale = _trained_config(train={"lr": 0.5})
+    with pytest.raises(
+        ProvenanceError,
+        match=r"acm\.pt was trained for method acm with other settings than the config gives it \(training settings "
+        r"digest \w+, not \w+; differing: method\.options\.train\)",
+    ):
+        describe(stale, "acm", *args, checkpoints["acm"], progress=False)
+    assert not (tmp_path / "x.npz").exists()

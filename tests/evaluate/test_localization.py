@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from acmnet.artifacts import ProvenanceError, table_provenance
 from acmnet.data import manifest as mf
 from acmnet.data.datasets import robotcar as rc
 from acmnet.evaluate import poses as P
@@ -61,3 +62,13 @@ def test_a_manifest_without_poses_is_refused(tmp_path):
     write_retrieval(tmp_path, write_manifest(frame, tmp_path / "m.csv"), np.zeros((1, 1), int))
     with pytest.raises(ValueError, match="needs a RobotCar manifest with poses"):
         localize("m", tmp_path / "m.csv", tmp_path / "r.npz", tmp_path / "s.txt", tmp_path / "a.csv")
+
+
+def test_another_methods_retrieval_is_refused_and_nothing_is_written(scored):
+    """Issue 18: the rows carry the method's name, so another method's retrieval is refused naming both."""
+    path, *_ = scored
+    with pytest.raises(ProvenanceError, match=r"retrieval\.npz was made for method acmnet, not pixels"):
+        localize("pixels", path / "manifest.csv", path / "retrieval.npz", path / "sub.txt", path / "acc.csv")
+    assert not (path / "sub.txt").exists() and not (path / "acc.csv").exists()
+    localize("acmnet", path / "manifest.csv", path / "retrieval.npz", path / "sub.txt", path / "acc.csv")
+    assert table_provenance(path / "acc.csv").settings == {"method_name": "acmnet"}

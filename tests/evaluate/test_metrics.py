@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.artifacts import ProvenanceError, load_metrics, table_provenance
+from acmnet.artifacts import ArtifactError, ProvenanceError, load_metrics, table_provenance
 from acmnet.config import ConfigError
 from acmnet.configure import config_from_dict
 from acmnet.data.positives import from_places
@@ -58,10 +58,10 @@ def test_empty_query_set_is_an_error():
         recall_curve(np.zeros((0, 1), dtype=bool))
 
 
-def _files(tmp_path, frame, reference, query, indices, name="m.csv"):
-    """Manifest, descriptors and retrieval files made from each other, as the pipeline makes them."""
+def _files(tmp_path, frame, reference, query, indices, name="m.csv", method="m"):
+    """Manifest, descriptors and retrieval files of `method` made from each other, as the pipeline makes them."""
     manifest = write_manifest(frame, tmp_path / name)
-    write_retrieval(tmp_path, manifest, indices, reference, query, name=name)
+    write_retrieval(tmp_path, manifest, indices, reference, query, name=name, method=method)
     return tmp_path / name, tmp_path / f"{name}.d.npz", tmp_path / f"{name}.npz"
 
 
@@ -214,3 +214,90 @@ def test_intervals_of_a_route_use_moving_blocks_and_the_rows_record_their_length
     assert 5 < rows[None]["bootstrap_block"] <= q // 4
     width = {b: row["R@1_hi"] - row["R@1_lo"] for b, row in rows.items()}
     assert width[None] > 2 * width[1] and rows[None]["R@1"] == rows[1]["R@1"] == 100 * found.mean()
+
+
+def test_another_methods_retrieval_or_descriptors_are_refused_never_scored_as_this_methods_rows(tmp_path):
+    """Issue 18: method A scored with method B's retrieval (same dataset, same manifest) is an
+    error naming both methods, and nothing is written."""
+    frame = pd.DataFrame(
+        {"image": ["a", "b", "c"], "role": ["reference", "reference", "query"], "place": [0, 1, 0], "condition": "n"}
+    )
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 2, "recall_at": [1, 2], "sequence_lengths": [1]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 0}},
+        }
+    )
+    m, d_b, r_b = _files(tmp_path, frame, np.eye(2), np.eye(2)[:1], np.array([[0, 1]]), method="b")
+    positives = write_positives(m, 0)
+    out, curve = tmp_path / "o.csv", tmp_path / "c.csv"
+    with pytest.raises(
+        ProvenanceError, match=r"m\.csv\.npz was made for method b, not a: .*acmnet retrieve --method a"
+    ):
+        score(cfg, "d", "a", m, positives, r_b, out, curve, d_b)
+    # the descriptors are checked too: a's retrieval beside b's descriptors
+    from acmnet.artifacts import load_descriptors, load_manifest, provenance, save_retrieval
+
+    desc_b, manifest = load_descriptors(d_b), load_manifest(m)
+    r_a = save_retrieval(
+        tmp_path / "a.npz",
+        np.array([[0, 1]]),
+        np.zeros((1, 2), np.float32),
+        manifest.rows("reference"),
+        manifest.rows("query"),
+        provenance("retrieve", {"method_name": "a"}, descriptors=desc_b),
+    ).path
+    with pytest.raises(ProvenanceError, match=r"m\.csv\.d\.npz was made for method b, not a"):
+        score(cfg, "d", "a", m, positives, r_a, out, curve, d_b)
+    assert not out.exists() and not curve.exists()
+    metrics = score(cfg, "d", "b", m, positives, r_b, out, curve, d_b)
+    assert metrics["method"].tolist() == ["b", "b+seq1"]
+    assert table_provenance(out).settings["method_name"] == "b"
+
+
+def test_an_edited_metrics_file_is_refused_naming_the_step_to_rerun(tmp_path):
+    """Issue 18: a metrics.csv changed after `acmnet score` wrote it is an error, not a hand-made file."""
+    frame = pd.DataFrame(
+        {"image": ["a", "b", "c"], "role": ["reference", "reference", "query"], "place": [0, 1, 0], "condition": "n"}
+    )
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 2, "recall_at": [1, 2]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 0}},
+        }
+    )
+    m, _, r = _files(tmp_path, frame, np.eye(2), np.eye(2)[:1], np.array([[1, 0]]))
+    out = tmp_path / "metrics.csv"
+    score(cfg, "d", "m", m, write_positives(m, 0), r, out, tmp_path / "curve.csv")
+    out.write_text(out.read_text().replace(",0.0,", ",100.0,", 1))  # R@1 0 -> 100 by hand
+    for read in (lambda: load_metrics([out]), lambda: table_provenance(out)):
+        with pytest.raises(
+            ArtifactError, match=r"metrics\.csv was changed after `acmnet score` wrote it .*run `acmnet score` again"
+        ):
+            read()
+    # its provenance record removed: a hand-made file, read as such (values checked)
+    (tmp_path / "metrics.provenance.json").unlink()
+    assert load_metrics([out])["R@1"].tolist() == [100.0]
+
+
+def test_a_manifest_with_a_row_deleted_or_without_its_record_is_refused(tmp_path):
+    """Issue 18: a manifest edited after `acmnet prepare` wrote it is an error naming the file and
+    the step to rerun; so is one without a provenance record (no step wrote it)."""
+    from acmnet.artifacts import load_manifest
+
+    frame = pd.DataFrame(
+        {"image": list("abcd"), "role": ["reference"] * 2 + ["query"] * 2, "place": [0, 1, 0, 1], "condition": "n"}
+    )
+    path = tmp_path / "manifest.csv"
+    write_manifest(frame, path)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # the last query deleted
+    with pytest.raises(
+        ArtifactError, match=r"manifest\.csv was changed after `acmnet prepare` wrote it .*run `acmnet prepare` again"
+    ):
+        load_manifest(path)
+    (tmp_path / "manifest.provenance.json").unlink()
+    with pytest.raises(
+        ArtifactError, match=r"manifest\.csv has no provenance record \(manifest\.provenance\.json\) beside it"
+    ):
+        load_manifest(path)

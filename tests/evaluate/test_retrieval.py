@@ -5,7 +5,7 @@ import faiss
 import numpy as np
 import pytest
 
-from acmnet.artifacts import load_retrieval, provenance, save_descriptors
+from acmnet.artifacts import ProvenanceError, load_retrieval, provenance, save_descriptors
 from acmnet.evaluate import retrieval as rt
 from acmnet.evaluate.retrieval import chunk_rows, peak_bytes, retrieve, search_streamed
 
@@ -259,8 +259,24 @@ def test_chunk_plan_stays_on_the_grid_and_in_one_part_when_it_can():
 def test_retrieve_writes_faiss_on_the_whole_set(tmp_path):
     ref, queries = make("duplicates", 800, 32, 40)
     path = tmp_path / "d.npz"
-    save_descriptors(path, ref, queries, np.arange(800), np.arange(800, 840), provenance("describe", {}))
-    out = retrieve(path, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64)
+    prov = provenance("describe", {"method_name": "m"})
+    save_descriptors(path, ref, queries, np.arange(800), np.arange(800, 840), prov)
+    out = retrieve(path, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64, method="m")
     theirs = faiss_whole([ref], queries, 10)
     assert_identical((out.scores, out.indices), theirs)
     assert_identical((load_retrieval(tmp_path / "r.npz").scores, out.indices), theirs)
+    assert out.provenance.settings == {"evaluate.top_k": 10, "method_name": "m"}
+
+
+def test_retrieve_refuses_descriptors_of_another_method(tmp_path):
+    """Issue 18: the descriptors of method B given for method A are refused naming both."""
+    ref, queries = make("duplicates", 40, 8, 5)
+    for name, settings in (("b.npz", {"method_name": "b"}), ("old.npz", {})):
+        save_descriptors(
+            tmp_path / name, ref, queries, np.arange(40), np.arange(40, 45), provenance("describe", settings)
+        )
+    with pytest.raises(ProvenanceError, match=r"b\.npz was made for method b, not a: .*acmnet describe --method a"):
+        retrieve(tmp_path / "b.npz", tmp_path / "r.npz", 3, {}, method="a")
+    with pytest.raises(ProvenanceError, match=r"old\.npz does not record which method it was made for"):
+        retrieve(tmp_path / "old.npz", tmp_path / "r.npz", 3, {}, method="a")
+    assert not (tmp_path / "r.npz").exists()

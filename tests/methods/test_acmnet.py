@@ -95,6 +95,36 @@ def test_method_options_are_checked_when_the_config_is_loaded(methods, message):
         config_from_dict({"datasets": DATASETS, "methods": methods})
 
 
+@pytest.mark.parametrize(
+    "method, model, message",
+    [
+        (
+            {"kind": "acmnet", "descriptor": "grid", "grid_stage": 5},
+            {},
+            r"methods.m.grid_stage is 5, but backbone resnet50\S* has 5 feature stages \(grid_stage 0..4",
+        ),
+        (
+            {"kind": "acmnet", "descriptor": "grid", "grid_stage": 9, "model": {"backbone": "test_efficientnet"}},
+            {},
+            r"methods.m.grid_stage is 9, but backbone test_efficientnet has 5 feature stages",
+        ),
+        (
+            {"kind": "pretrained", "pool": "grid", "grid_stage": 6},
+            {"backbone": "tf_efficientnet_lite0"},
+            r"methods.m.grid_stage is 6, but backbone tf_efficientnet_lite0 has 5 feature stages",
+        ),
+    ],
+)
+def test_a_grid_stage_beyond_the_backbone_is_refused_when_the_config_is_loaded(method, model, message):
+    """From the backbone's feature_info (a build without weights): before any training or describing."""
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"datasets": DATASETS, "methods": {"m": method}, "model": model})
+    # the last stage is accepted; a stage that is not used (descriptor projector, pool avg) is not checked
+    config_from_dict({"datasets": DATASETS, "methods": {"m": {**method, "grid_stage": 4}}, "model": model})
+    other = {**method, "descriptor": "projector"} if method["kind"] == "acmnet" else {**method, "pool": "avg"}
+    config_from_dict({"datasets": DATASETS, "methods": {"m": other}, "model": model})
+
+
 def test_train_on_names_the_dataset_whose_model_describes_every_dataset():
     datasets = {**DATASETS, "other": {**DATASETS["d"], "root": "y"}}
     cfg = config_from_dict(

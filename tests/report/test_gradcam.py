@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from acmnet.artifacts import ProvenanceError, load_checkpoint, provenance, save_checkpoint
+from acmnet.artifacts import ProvenanceError, load_checkpoint
 from acmnet.config import ModelConfig
 from acmnet.configure import config_from_dict
 from acmnet.methods.acmnet import build_model
@@ -23,7 +23,7 @@ from acmnet.report.gradcam import (
     similarity_cams_and_scores,
     target_layer,
 )
-from tests.conftest import write_cache, write_manifest, write_positives, write_retrieval
+from tests.conftest import write_cache, write_checkpoint, write_manifest, write_positives, write_retrieval
 
 BACKBONES = ["test_efficientnet", "test_resnet"]
 H, W = 96, 128  # not square, so a swapped height/width shows
@@ -257,17 +257,6 @@ def write_case(tmp_path, indices, size=(64, 64)):
     manifest = write_manifest(frame, tmp_path / "manifest.csv")
     write_cache(manifest, tmp_path, tmp_path / "images.npy", size)
     model, model_cfg = tiny("test_efficientnet")
-    save_checkpoint(
-        tmp_path / "checkpoint.pt",
-        model.state_dict(),
-        asdict(model_cfg),
-        {},
-        {"method": "acmnet"},
-        provenance("train", {}),
-    )
-    write_retrieval(
-        tmp_path, manifest, indices, name="retrieval", checkpoint=load_checkpoint(tmp_path / "checkpoint.pt")
-    )
     cfg = config_from_dict(
         {
             "image_size": list(size),
@@ -275,6 +264,10 @@ def write_case(tmp_path, indices, size=(64, 64)):
             "device": "cpu",
             "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
         }
+    )
+    write_checkpoint(tmp_path / "checkpoint.pt", model, cfg, "acmnet")
+    write_retrieval(
+        tmp_path, manifest, indices, name="retrieval", checkpoint=load_checkpoint(tmp_path / "checkpoint.pt")
     )
     return [
         cfg,
@@ -322,15 +315,39 @@ def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
 
 def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path):
     inputs = write_case(tmp_path, [[0], [1], [2], [3]])
-    other, model_cfg = tiny("test_efficientnet", seed=1)
-    save_checkpoint(
-        tmp_path / "other.pt", other.state_dict(), asdict(model_cfg), {}, {"method": "acmnet"}, provenance("train", {})
-    )
-    inputs[-1] = tmp_path / "other.pt"
+    other, _ = tiny("test_efficientnet", seed=1)
+    inputs[-1] = write_checkpoint(tmp_path / "other.pt", other, inputs[0], "acmnet")
     with pytest.raises(
         ProvenanceError, match=r"retrieval\.npz was made from checkpoint .*checkpoint\.pt.*not from .*other\.pt"
     ):
         gradcam_figure(*inputs, positives_path=write_positives(inputs[2], 0), out_paths=[tmp_path / "x.png"])
+
+
+def test_gradcam_refuses_another_methods_checkpoint_or_retrieval_and_a_stale_checkpoint(tmp_path):
+    """Issue 18: files of another method are refused naming both methods, never drawn as this one's."""
+    _, _, manifest, cache, retrieval, checkpoint = write_case(tmp_path, [[0], [1], [2], [3]])
+    model, model_cfg = tiny("test_efficientnet")
+    base = {
+        "image_size": [64, 64],
+        "model": asdict(model_cfg),
+        "device": "cpu",
+        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+    }
+    two = config_from_dict({**base, "methods": {"acmnet": {"kind": "acmnet"}, "other": {"kind": "acmnet"}}})
+    positives = write_positives(manifest, 0)
+    other = write_checkpoint(tmp_path / "other.pt", model, two, "other")
+    with pytest.raises(ProvenanceError, match=r"other\.pt was made for method other, not acmnet"):
+        gradcam_figure(two, "acmnet", manifest, cache, retrieval, other, positives, [tmp_path / "x.png"])
+    with pytest.raises(ProvenanceError, match=r"retrieval\.npz was made for method acmnet, not other"):
+        gradcam_figure(two, "other", manifest, cache, retrieval, other, positives, [tmp_path / "x.png"])
+    stale = config_from_dict({**base, "train": {"lr": 0.5}})  # acmnet's settings changed since it was trained
+    with pytest.raises(
+        ProvenanceError,
+        match=r"checkpoint\.pt was trained for method acmnet with other settings than the config gives it .*"
+        r"differing: method\.options\.train\): a stale or foreign checkpoint",
+    ):
+        gradcam_figure(stale, "acmnet", manifest, cache, retrieval, checkpoint, positives, [tmp_path / "x.png"])
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_the_cam_layer_has_cells_to_show():

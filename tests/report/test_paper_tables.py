@@ -315,6 +315,28 @@ def test_robotcar_errors_name_the_file(tmp_path, problem, match):
         render_paper_tables(tmp_path / "out", robotcar_scores=path)
 
 
+def test_robotcar_scores_of_several_files_are_checked_each_naming_the_users_file(tmp_path, capsys):
+    """One file per method, as `acmnet localize` writes them: joined in Table 4; a bad row is named
+    by its own file and row, a cell two files give names both; never a merged temporary file."""
+    from acmnet.cli import main
+
+    first = robotcar_csv(tmp_path / "acmnet.csv", lambda c, k: 1.0)
+    second = robotcar_csv(tmp_path / "pixels.csv", lambda c, k: 2.0, method="pixels")
+    tex = render_paper_tables(tmp_path / "out", robotcar_scores=[first, second])[2].read_text()
+    assert "(ours, acmnet; local" in tex and "(ours, pixels; local" in tex
+    frame = pd.read_csv(second)
+    frame.loc[4, "condition"] = "fog"
+    frame.to_csv(second, index=False)
+    out = tmp_path / "cli"
+    assert main(["tables", "--out", str(out), "--robotcar-scores", str(first), str(second)]) == 2
+    err = capsys.readouterr().err
+    assert f"{second}: unknown condition 'fog' on data row 5" in err and "robotcar_scores.csv" not in err, err
+    again = robotcar_csv(tmp_path / "again.csv", lambda c, k: 3.0)  # acmnet's cells a second time
+    with pytest.raises(PaperTablesError, match=rf"{re.escape(str(again))}: method 'acmnet'.*appears twice \(also in "):
+        render_paper_tables(tmp_path / "out", robotcar_scores=[first, again])
+    assert not out.exists()
+
+
 def _latex_compiler() -> list[str] | None:
     for exe, args in (
         ("pdflatex", ["-interaction=nonstopmode", "-halt-on-error"]),

@@ -12,6 +12,14 @@ from acmnet.report.summary import summarise
 CFG = config_from_dict(
     {
         "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        "methods": {"acmnet": {}, "pixels": {"kind": "pixels"}},
+        "evaluate": {"bootstrap_resamples": 500},
+    }
+)
+ONE = config_from_dict(  # the runs of one method: the report takes a config's runs, all of them
+    {
+        "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+        "methods": {"acmnet": {}},
         "evaluate": {"bootstrap_resamples": 500},
     }
 )
@@ -107,7 +115,7 @@ def test_a_metrics_file_with_a_bad_value_is_refused_and_nothing_is_written(tmp_p
     frame.loc[0, "R@1"] = bad
     frame.to_csv(run[0], index=False)
     with pytest.raises(ArtifactError, match=message):
-        _report(tmp_path, [run])
+        _report(tmp_path, [run], ONE)
     assert not (tmp_path / "out").exists()
 
 
@@ -118,17 +126,38 @@ def test_fractions_are_refused_unless_the_file_is_ours(tmp_path):
         frame[col] = frame[col] / 100
     frame.to_csv(run[0], index=False)
     with pytest.raises(ArtifactError, match=r"every recall value is at most 1.*multiply them by 100"):
-        _report(tmp_path, [run])
+        _report(tmp_path, [run], ONE)
     save_table(frame, run[0], provenance("score", {}))  # written by `acmnet score`: percent, however low
-    _report(tmp_path, [run])
+    _report(tmp_path, [run], ONE)
     assert pd.read_csv(_outputs(tmp_path).metrics)["R@1"].tolist() == [0.2]
 
 
 def test_a_broken_ranks_file_is_refused_before_anything_is_written(tmp_path):
-    run = _run_files(tmp_path, "acmnet", [1, 2, 0])
+    run = _run_files(tmp_path, "acmnet", [1, 2, 0], ours=False)
     run[2].write_text("dataset,queries,method,query_row,first_hit\nd,night,acmnet,0,first\n")
     with pytest.raises(ArtifactError, match=r"first_hit"):
-        _report(tmp_path, [run])
+        _report(tmp_path, [run], ONE)
+    assert not _outputs(tmp_path).metrics.exists()
+
+
+@pytest.mark.parametrize("edited", [0, 1, 2])
+def test_a_file_edited_after_score_wrote_it_is_refused_naming_the_step(tmp_path, edited):
+    """Issue 18: a metrics, curve or ranks file whose bytes no longer match its provenance record
+    is an error naming it and `acmnet score`, never read as a hand-made file."""
+    run = _run_files(tmp_path, "acmnet", [1, 2, 0])
+    run[edited].write_text(run[edited].read_text().replace("night", "nite"))
+    with pytest.raises(ArtifactError, match=rf"{run[edited].name} was changed after `acmnet score` wrote it"):
+        _report(tmp_path, [run], ONE)
+    assert not _outputs(tmp_path).metrics.exists()
+
+
+def test_the_report_takes_the_configured_runs_only_and_all_of_them(tmp_path):
+    """Issue 18: a run of a method the config does not have, or a configured run left out, is refused."""
+    acmnet, pixels = _run_files(tmp_path, "acmnet", [1, 2, 0]), _run_files(tmp_path, "pixels", [0, 1, 0])
+    with pytest.raises(ArtifactError, match=r"d\.pixels\.m\.csv holds rows of method 'pixels', which is not a method"):
+        _report(tmp_path, [acmnet, pixels], ONE)
+    with pytest.raises(ArtifactError, match=r"no metrics file holds the rows of method 'pixels' on dataset 'd'"):
+        _report(tmp_path, [acmnet])
     assert not _outputs(tmp_path).metrics.exists()
 
 
@@ -192,6 +221,8 @@ def test_summary_md_and_caption_name_the_resampling_of_each_dataset(tmp_path):
                 "route": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"},
                 "city": {"type": "utm", "root": ".", "positive_distance": 25},
             },
+            "methods": {"acmnet": {}, "pixels": {"kind": "pixels"}},
+            "seeds": [0, 1],
             "evaluate": {"bootstrap_resamples": 200},
         }
     )
@@ -200,14 +231,20 @@ def test_summary_md_and_caption_name_the_resampling_of_each_dataset(tmp_path):
         _run_files(tmp_path, "acmnet@s0", _stretches(rng, 400, 10, 0.6), dataset="route"),
         _run_files(tmp_path, "acmnet@s1", _stretches(rng, 400, 10, 0.6), dataset="route"),
         _run_files(tmp_path, "pixels", _stretches(rng, 400, 10, 0.3), dataset="route"),
-        _run_files(tmp_path, "acmnet", _stretches(rng, 400, 10, 0.6), dataset="city"),  # stretches, but no route
+        *(  # stretches, but no route
+            _run_files(tmp_path, name, _stretches(rng, 400, 10, 0.6), dataset="city")
+            for name in ("acmnet@s0", "acmnet@s1", "pixels")
+        ),
     ]
     text = _report(tmp_path, runs, cfg)
     summary = pd.read_csv(_outputs(tmp_path).summary).set_index(["dataset", "method"])
     block = int(summary.loc[("route", "acmnet"), "bootstrap_block"])
     assert 1 < block <= 400 // 4 and summary.loc[("route", "pixels"), "bootstrap_block"] == block
     assert summary.loc[("city", "acmnet"), "bootstrap_block"] == 1
-    said = f"route: moving blocks of {block} queries and the 2 training seeds resampled; city: queries iid"
+    said = (
+        f"route: moving blocks of {block} queries and the 2 training seeds resampled; "
+        "city: queries iid and the 2 training seeds resampled"
+    )
     assert f"Intervals and tests: {said}." in text and said in _outputs(tmp_path).markdown.read_text()
     assert f"(200 resamples, seed 0; {said})" in _outputs(tmp_path).table.read_text()
 

@@ -70,6 +70,55 @@ def test_merge_groups_rows_by_query_set_in_first_appearance_order(tmp_path):
     ]
 
 
+def test_report_takes_the_configured_runs_all_of_them(tmp_path):
+    """Issue 18: a metrics file of a method or dataset the config does not have, and a configured
+    (dataset, method) pair that no file holds, are refused naming the file or the pair."""
+    import pytest
+
+    from acmnet.artifacts import ArtifactError
+    from acmnet.report.tables import merge_metrics
+
+    cfg = config_from_dict(
+        {
+            "seeds": [0, 1],
+            "methods": {"acmnet": {}, "pixels": {"kind": "pixels"}},
+            "evaluate": {"sequence_lengths": [3], "recall_at": [1], "top_k": 1},
+            "datasets": {
+                "d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"},
+                "rc": {"type": "robotcar", "root": "."},  # scored by pose: no metrics expected
+            },
+        }
+    )
+    counts = {"n_queries": 10, "n_references": 10, "tolerance": 2, "R@1": 50.0}
+
+    def files(rows, folder):
+        folder.mkdir()
+        paths = []
+        for i, (dataset, method) in enumerate(rows):
+            paths.append(folder / f"{i}.csv")
+            pd.DataFrame({"dataset": dataset, "queries": ["night"], "method": method, **counts}).to_csv(
+                paths[-1], index=False
+            )
+        return paths
+
+    runs = [("d", m) for m in ("acmnet@s0", "acmnet@s0+seq3", "acmnet@s1", "acmnet@s1+seq3", "pixels", "pixels+seq3")]
+    assert len(merge_metrics(files(runs, tmp_path / "ok"), cfg)) == 6
+    stray = files([*runs, ("d", "imagenet_avg")], tmp_path / "stray")
+    with pytest.raises(ArtifactError, match=r"6\.csv holds rows of method 'imagenet_avg', which is not a method of"):
+        merge_metrics(stray, cfg)
+    other = files([*runs, ("e", "pixels")], tmp_path / "other")
+    with pytest.raises(ArtifactError, match=r"6\.csv holds rows of dataset 'e', which is not a recall dataset of"):
+        merge_metrics(other, cfg)
+    missing = files([r for r in runs if r[1] != "acmnet@s1+seq3"], tmp_path / "missing")
+    with pytest.raises(
+        ArtifactError,
+        match=r"no metrics file holds the rows of method 'acmnet@s1\+seq3' on dataset 'd'.*"
+        r"acmnet score --dataset d --method acmnet@s1\)",
+    ):
+        merge_metrics(missing, cfg)
+    assert len(merge_metrics(missing)) == 5  # without a config: any metrics files (acmnet tables)
+
+
 def test_caption_names_every_paper_silent_choice():
     from acmnet.report.captions import choices
 

@@ -195,6 +195,24 @@ def test_a_complete_run_is_published_again_without_training(tmp_path, monkeypatc
     assert load_checkpoint(again).digest == digest and (tmp_path / "run" / "train_log.csv").is_file()
 
 
+def test_a_forced_upstream_rerun_reuses_the_finished_run(tmp_path, monkeypatch):
+    """`snakemake --forcerun prepare`: the manifest and the cache are written again (new files of
+    the same images), the published files deleted; the training digest is unchanged, so the job
+    publishes the finished run again instead of training."""
+    from acmnet.artifacts import load_manifest
+
+    cfg = _setup(tmp_path)
+    first = load_checkpoint(_run(cfg, tmp_path, "run"))
+    manifest = write_manifest(load_manifest(tmp_path / "manifest.csv").frame, tmp_path / "manifest.csv")
+    write_cache(manifest, tmp_path, tmp_path / "cache.npy", (24, 24))
+    for name in ("checkpoint.pt", "train_log.csv"):
+        (tmp_path / "run" / name).unlink()
+    monkeypatch.setattr(loop, "step_losses", lambda *a, **k: pytest.fail("trained again"))
+    again = load_checkpoint(_run(cfg, tmp_path, "run"))
+    assert again.info["training_digest"] == first.info["training_digest"] and again.digest == first.digest
+    assert len(list((tmp_path / "run" / "runs").iterdir())) == 1
+
+
 def test_other_settings_or_images_train_in_their_own_run_and_keep_the_finished_one(tmp_path):
     cfg = _setup(tmp_path, epochs=1)
     first = load_checkpoint(_run(cfg, tmp_path, "run"))

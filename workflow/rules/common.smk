@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from acmnet.config import ConfigError, merge, read_yaml, typed_strings
 from acmnet.configure import config_from_dict
 from acmnet.data.datasets import dataset_type
+from acmnet.data.listing import folder_listing
 from acmnet.methods import method_kind, trained_methods, training_dataset
 
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
@@ -63,6 +64,13 @@ def raw_data(wildcards):
     if d in DOWNLOADED:
         return [f"{EXP}/downloads/{download_id(d)}.done"]
     return []
+
+
+def raw_listing(wildcards):
+    """Params function: what the dataset's folder holds (every file's name, size and time, no
+    hashing; `acmnet.data.listing`), so replacing, adding or removing an image reruns `prepare` and
+    everything after it. A root not there yet (to be downloaded or rendered) is `absent`."""
+    return folder_listing(CFG.datasets[wildcards.dataset].root)
 
 
 def download_id(dataset):

@@ -39,6 +39,7 @@ rule prepare:
         f"{LOG}/prepare/{{dataset}}.log",
     params:
         settings=settings("prepare"),
+        raw_data=raw_listing,
     shell:
         "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --out {output.manifest} 2>&1 | tee {log}"
 

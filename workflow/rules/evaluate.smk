@@ -35,8 +35,8 @@ rule retrieve:
     params:
         settings=settings("retrieve"),
     shell:
-        "acmnet retrieve --config-json {CONFIG_ARG} --descriptors {input.descriptors} --out {output.retrieval} "
-        "2>&1 | tee {log}"
+        "acmnet retrieve --config-json {CONFIG_ARG} --method {wildcards.method} --descriptors {input.descriptors} "
+        "--out {output.retrieval} 2>&1 | tee {log}"
 
 
 rule score:

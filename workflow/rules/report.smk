@@ -64,7 +64,8 @@ rule figure_retrievals:
     params:
         settings=settings("figure"),
     shell:
-        "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
+        "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--manifest {input.manifest} "
         "--cache {input.cache} --retrieval {input.retrieval} --positives {input.positives} "
         "--out {output.png} {output.pdf} 2>&1 | tee {log}"
 
