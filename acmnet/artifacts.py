@@ -188,18 +188,22 @@ def check_method(artifact: Any, kind: str, method: str) -> None:
 
 
 def check_trained_for(checkpoint: Checkpoint, method: str, settings: dict[str, Any]) -> None:
-    """`checkpoint` must be `method`'s, trained with the training settings `settings`
-    (`Config.settings("train", method=method)`) that the config gives the method now: a
-    checkpoint of another method, or a stale one of the same name, is refused."""
-    check_method(checkpoint, "checkpoint", method)
+    """`checkpoint` must have been trained with the training settings `settings`
+    (`Config.settings("train", method=method)`) that the config gives `method` now: a checkpoint
+    of another method, or a stale one of the same name, is refused. Rows whose training settings
+    are equal share one training run (its folder is named by those settings), so a checkpoint
+    first trained for another such row is the same model and is accepted."""
     recorded = {k: v for k, v in checkpoint.provenance.settings.items() if k != "train_images"}
-    if digest_of(recorded) != digest_of(settings):
-        differ = sorted(k for k in {*recorded, *settings} if digest_of(recorded.get(k)) != digest_of(settings.get(k)))
-        raise ProvenanceError(
-            f"{checkpoint.path} was trained for method {method} with other settings than the config gives it "
-            f"(training settings digest {digest_of(recorded)}, not {digest_of(settings)}; differing: "
-            f"{', '.join(differ)}): a stale or foreign checkpoint; train it again (`acmnet train --method {method}`)"
-        )
+    if digest_of(recorded) == digest_of(settings):
+        return
+    made_for = checkpoint.info.get("method")
+    differ = sorted(k for k in {*recorded, *settings} if digest_of(recorded.get(k)) != digest_of(settings.get(k)))
+    whose = f"for method {made_for}" if made_for == method else f"for method {made_for}, not {method},"
+    raise ProvenanceError(
+        f"{checkpoint.path} was trained {whose} with other settings than the config gives {method} "
+        f"(training settings digest {digest_of(recorded)}, not {digest_of(settings)}; differing: "
+        f"{', '.join(differ)}): a stale or foreign checkpoint; train it again (`acmnet train --method {method}`)"
+    )
 
 
 def _sidecar(path: Path) -> Path:

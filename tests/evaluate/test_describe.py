@@ -81,7 +81,7 @@ def _checkpoints(tmp_path, cfg):
 
     torch.manual_seed(0)
     model = build_model(TINY)
-    return {m: write_checkpoint(tmp_path / f"{m}.pt", model, cfg, m) for m in ("acm", "enc")}
+    return {m: write_checkpoint(tmp_path / f"{m}.pt", model, cfg, m) for m in cfg.methods if m != "avg"}
 
 
 def test_a_trained_method_records_its_checkpoint_and_its_descriptor_choice(tmp_path):
@@ -118,16 +118,24 @@ def test_another_methods_or_a_stale_checkpoint_is_refused_naming_both(tmp_path):
     from acmnet.artifacts import ProvenanceError
 
     _describe(tmp_path, "avg")
-    cfg = _trained_config()
+    cfg = _trained_config(
+        methods={
+            **{m: {} for m in ("acm",)},
+            "enc": {"kind": "acmnet", "descriptor": "encoder"},
+            "fast": {"kind": "acmnet", "train": {"lr": 0.01}},
+        }
+    )
     checkpoints = _checkpoints(tmp_path, cfg)
     args = (tmp_path / "m.csv", tmp_path / "c.npy", tmp_path / "x.npz")
-    with pytest.raises(ProvenanceError, match=r"enc\.pt was made for method enc, not acm: .*acmnet train --method acm"):
-        describe(cfg, "acm", *args, checkpoints["enc"], progress=False)
+    with pytest.raises(ProvenanceError, match=r"fast\.pt was trained for method fast, not acm, with other settings"):
+        describe(cfg, "acm", *args, checkpoints["fast"], progress=False)
+    assert not (tmp_path / "x.npz").exists()
+    # rows with equal training settings (they differ in the descriptor only) share one training run
+    assert describe(cfg, "acm", *args, checkpoints["enc"], progress=False).query.shape[1] == 16
     stale = _trained_config(train={"lr": 0.5})
     with pytest.raises(
         ProvenanceError,
-        match=r"acm\.pt was trained for method acm with other settings than the config gives it \(training settings "
+        match=r"acm\.pt was trained for method acm with other settings than the config gives acm \(training settings "
         r"digest \w+, not \w+; differing: method\.options\.train\)",
     ):
         describe(stale, "acm", *args, checkpoints["acm"], progress=False)
-    assert not (tmp_path / "x.npz").exists()

@@ -333,17 +333,18 @@ def test_gradcam_refuses_another_methods_checkpoint_or_retrieval_and_a_stale_che
         "device": "cpu",
         "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
     }
-    two = config_from_dict({**base, "methods": {"acmnet": {"kind": "acmnet"}, "other": {"kind": "acmnet"}}})
+    methods = {"acmnet": {"kind": "acmnet"}, "other": {"kind": "acmnet", "train": {"lr": 0.01}}}
+    two = config_from_dict({**base, "methods": methods})
     positives = write_positives(manifest, 0)
     other = write_checkpoint(tmp_path / "other.pt", model, two, "other")
-    with pytest.raises(ProvenanceError, match=r"other\.pt was made for method other, not acmnet"):
+    with pytest.raises(ProvenanceError, match=r"other\.pt was trained for method other, not acmnet, with other"):
         gradcam_figure(two, "acmnet", manifest, cache, retrieval, other, positives, [tmp_path / "x.png"])
     with pytest.raises(ProvenanceError, match=r"retrieval\.npz was made for method acmnet, not other"):
         gradcam_figure(two, "other", manifest, cache, retrieval, other, positives, [tmp_path / "x.png"])
     stale = config_from_dict({**base, "train": {"lr": 0.5}})  # acmnet's settings changed since it was trained
     with pytest.raises(
         ProvenanceError,
-        match=r"checkpoint\.pt was trained for method acmnet with other settings than the config gives it .*"
+        match=r"checkpoint\.pt was trained for method acmnet with other settings than the config gives acmnet .*"
         r"differing: method\.options\.train\): a stale or foreign checkpoint",
     ):
         gradcam_figure(stale, "acmnet", manifest, cache, retrieval, checkpoint, positives, [tmp_path / "x.png"])
