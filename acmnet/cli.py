@@ -188,6 +188,9 @@ def cmd_describe(args: argparse.Namespace) -> None:
         Path(args.checkpoint) if args.checkpoint else None,
         progress=not args.no_progress,
         dataset=args.dataset,
+        shard=args.shard,
+        shards=args.shards,
+        workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
     )
 
 
@@ -197,7 +200,7 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
     cfg = _config(args)
     cfg.method(args.method)  # a configured method
     retrieve(
-        Path(args.descriptors),
+        [Path(p) for p in args.descriptors],
         Path(args.out),
         cfg.evaluate.top_k,
         cfg.settings("retrieve"),
@@ -219,7 +222,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         Path(args.retrieval),
         Path(args.out),
         Path(args.curve_out),
-        Path(args.descriptors) if args.descriptors else None,
+        [Path(p) for p in args.descriptors] if args.descriptors else None,
         Path(args.ranks_out) if args.ranks_out else None,
     )
     print(metrics.to_string(index=False))
@@ -262,25 +265,29 @@ def cmd_gradcam(args: argparse.Namespace) -> None:
         cfg,
         args.method,
         Path(args.manifest),
-        Path(args.cache),
+        Path(args.cache) if args.cache else None,
         Path(args.retrieval),
         Path(args.checkpoint),
         Path(args.positives),
         [Path(p) for p in args.out],
+        root=None if args.cache else Path(cfg.dataset(args.dataset).root),
     )
 
 
 def cmd_figure_retrievals(args: argparse.Namespace) -> None:
     from acmnet.report.figures import retrieval_examples
 
-    _config(args).method(args.method)  # validated, as every step's; the method must be configured
+    cfg = _config(args)
+    cfg.method(args.method)  # validated, as every step's; the method must be configured
     retrieval_examples(
         Path(args.manifest),
-        Path(args.cache),
+        Path(args.cache) if args.cache else None,
         Path(args.retrieval),
         Path(args.positives),
         [Path(p) for p in args.out],
         method=args.method,
+        root=None if args.cache else Path(cfg.dataset(args.dataset).root),
+        image_size=cfg.image_size,
     )
 
 
@@ -342,6 +349,7 @@ DATASET = arg("--dataset", required=True, help="dataset name (a key of `datasets
 METHOD = arg("--method", required=True, help="method name (a key of `methods` in the config)")
 MANIFEST = arg("--manifest", required=True, help="manifest CSV (from acmnet prepare)")
 CACHE = arg("--cache", required=True, help="image cache .npy (from acmnet cache)")
+IMAGES = arg("--cache", help="image cache .npy (from acmnet cache); without it the images are decoded from the files")
 POSITIVES = arg("--positives", required=True, help="positives .npz (from acmnet positives)")
 RETRIEVAL = arg("--retrieval", required=True, help="retrieval .npz (from acmnet retrieve)")
 NO_PROGRESS = arg("--no-progress", action="store_true", help="no progress bars")
@@ -440,10 +448,17 @@ STEPS = (
         (
             METHOD,
             MANIFEST,
-            arg("--cache", help="image cache .npy (from acmnet cache; not for `external` methods)"),
-            arg("--dataset", help="dataset name (needed by `external` methods, which read a file per dataset)"),
+            arg(
+                "--cache",
+                help="image cache .npy (from acmnet cache); without it (or above evaluate.cache_images_max images) "
+                "the images are decoded from the dataset's files",
+            ),
+            arg("--dataset", help="dataset name (its image files, when there is no cache; `external` methods' files)"),
             arg("--checkpoint", help="checkpoint of a trained method"),
-            arg("--out", required=True, help="descriptors .npz to write"),
+            arg("--out", required=True, help="folder of the descriptor parts (part-<s>-of-<K>.json and .npy files)"),
+            arg("--shard", type=int, default=0, help="the part to describe, 0 .. shards - 1 (default 0)"),
+            arg("--shards", type=int, default=1, help="parts the set is split into (evaluate.describe_shards)"),
+            arg("--workers", type=int, help="processes decoding image files (default: every core of this job)"),
             NO_PROGRESS,
         ),
     ),
@@ -453,7 +468,12 @@ STEPS = (
         "exact inner-product top-K search of every query (faiss)",
         (
             METHOD,
-            arg("--descriptors", required=True, help="descriptors .npz of the method (from acmnet describe)"),
+            arg(
+                "--descriptors",
+                required=True,
+                nargs="+",
+                help="every descriptor part of the method (from acmnet describe: their .json records), or their folder",
+            ),
             arg("--out", required=True, help="retrieval .npz to write"),
         ),
     ),
@@ -467,7 +487,11 @@ STEPS = (
             MANIFEST,
             POSITIVES,
             RETRIEVAL,
-            arg("--descriptors", help="descriptors .npz (needed when evaluate.sequence_lengths is set)"),
+            arg(
+                "--descriptors",
+                nargs="+",
+                help="descriptor parts or their folder (needed when evaluate.sequence_lengths is set)",
+            ),
             arg("--out", required=True, help="metrics CSV to write"),
             arg("--curve-out", required=True, help="recall@N curve CSV (N = 1..top_k) to write"),
             arg("--ranks-out", help="every query's first-hit rank (CSV), for paired tests between methods"),
@@ -528,13 +552,13 @@ STEPS = (
         "gradcam",
         cmd_gradcam,
         "Grad-CAM of queries and their top-1 references w.r.t. their descriptor similarity",
-        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, POSITIVES, arg("--checkpoint", required=True), FIGURES),
+        (DATASET, METHOD, MANIFEST, IMAGES, RETRIEVAL, POSITIVES, arg("--checkpoint", required=True), FIGURES),
     ),
     Step(
         "figure-retrievals",
         cmd_figure_retrievals,
         "grid of queries with their top retrievals, marked right or wrong",
-        (DATASET, METHOD, MANIFEST, CACHE, RETRIEVAL, POSITIVES, FIGURES),
+        (DATASET, METHOD, MANIFEST, IMAGES, RETRIEVAL, POSITIVES, FIGURES),
     ),
 )
 

@@ -196,6 +196,16 @@ class EvaluateConfig:
     # `acmnet retrieve`'s memory bound (MiB) for the exact search beside the descriptors: the reference set is
     # searched in chunks sized to fit it (acmnet/evaluate/retrieval.py, `chunk_rows`)
     retrieval_memory_mb: int = bounded(2048, lo=64)
+    # Describe jobs per (dataset, method) that describes images: job s of K describes the s-th contiguous slice of
+    # the reference rows and of the query rows into its own part (descriptors/part-<s>-of-<K>.*); retrieval reads
+    # the parts as they are, memory-mapped (README, "Large databases"). Results do not depend on it.
+    describe_shards: int = bounded(1, lo=1)
+    # Datasets with more distinct images than this are described straight from their image files (a multi-worker
+    # loader, the cache's own decoding), as are datasets no trained method trains on; below it, a dataset that
+    # training caches anyway is described from that cache. 100,000 images: every dataset of the paper (at
+    # most about 31,500, a 4.7 GB cache at 224x224) stays cached; a 15 GB cache (at 224x224) and its full hash on
+    # each of K shard jobs' loads is where reading the files in parallel jobs costs less (Pittsburgh 250k, SF-XL).
+    cache_images_max: int = bounded(100_000, lo=0)
     # Beyond the paper: SeqSLAM-style sequence matching over each method's similarities, one
     # extra row `<method>+seq<L>` per length L (queries in their own frame order, see sequence.py).
     sequence_lengths: list[int] = bounded(factory=list, lo=1)
@@ -262,8 +272,8 @@ class ResourcesConfig:
     train_mem_mb: int = bounded(32000, lo=1)
     train_runtime: int = bounded(4320, lo=1)  # minutes
     describe_gpu: int = bounded(1, lo=0)
-    describe_mem_mb: int = bounded(16000, lo=1)
-    describe_runtime: int = bounded(240, lo=1)  # minutes
+    describe_mem_mb: int = bounded(16000, lo=1)  # per describe job: one part (evaluate.describe_shards)
+    describe_runtime: int = bounded(240, lo=1)  # minutes, per describe job
 
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")

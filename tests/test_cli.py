@@ -149,7 +149,7 @@ def pipeline(tmp_path):
         for k, v in {
             "m": "manifest.csv",
             "c": "images.npy",
-            "d": "d.npz",
+            "d": "descriptors",
             "p": "positives.npz",
             "r": "r.npz",
             "s": "s.csv",
@@ -222,7 +222,7 @@ def test_more_retrievals_than_references_are_refused(pipeline, capsys):
     capsys.readouterr()
     top_k = ["--set", "evaluate.top_k=10", "--method", "avg"]
     assert main(["retrieve", *c, *top_k, "--descriptors", str(p["d"]), "--out", str(p["r"])]) == 2
-    _one_line_error(capsys, "d.npz holds 3 reference descriptors, fewer than evaluate.top_k = 10")
+    _one_line_error(capsys, "descriptors holds 3 reference descriptors, fewer than evaluate.top_k = 10")
 
 
 def test_files_of_another_manifest_are_refused_by_content(pipeline, capsys):
@@ -268,7 +268,7 @@ def test_files_of_another_method_are_refused_naming_both_methods(pipeline, capsy
     capsys.readouterr()
     out = tmp_path / "x.npz"
     assert main(["retrieve", *c, "--method", "acm", "--descriptors", str(p["d"]), "--out", str(out)]) == 2
-    _one_line_error(capsys, "d.npz was made for method avg, not acm", "acmnet describe --method acm")
+    _one_line_error(capsys, "descriptors was made for method avg, not acm", "acmnet describe --method acm")
     score = ["score", *c, "--dataset", "pair", "--manifest", str(p["m"]), "--positives", str(p["p"])]
     files = ["--retrieval", str(p["r"]), "--out", str(p["s"]), "--curve-out", str(p["k"])]
     assert main([*score, "--method", "acm", *files]) == 2
@@ -355,3 +355,36 @@ def test_prepare_refuses_a_broken_link_among_the_query_images(tmp_path, capsys):
     assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--out", str(out)]) == 2
     _one_line_error(capsys, "night/1.png is a broken symbolic link", "restore the file it points to")
     assert not out.exists()
+
+
+def test_describe_in_shards_retrieve_their_parts_and_draw_without_a_cache(pipeline, capsys, tmp_path):
+    """Issue 19: `--shard s --shards K` writes part s of K (progress per part), here from the image
+    files (no `--cache`); `retrieve` takes the parts' records; a figure without `--cache` decodes
+    its images from the dataset's files."""
+    import numpy as np
+    import torch
+
+    from acmnet.artifacts import load_descriptors, load_retrieval
+
+    c, p = pipeline
+    describe = ["describe", *c, "--method", "avg", "--manifest", str(p["m"]), "--no-progress"]
+    torch.manual_seed(0)  # the same random backbone in every call
+    assert main([*describe, "--cache", str(p["c"]), "--out", str(tmp_path / "one")]) == 0
+    for shard in (1, 0):  # in any order
+        torch.manual_seed(0)
+        part = ["--out", str(tmp_path / "parts"), "--shard", str(shard), "--shards", "2", "--workers", "1"]
+        assert main([*describe, "--dataset", "pair", *part]) == 0
+        assert f"part {shard + 1} of 2" in capsys.readouterr().out
+    records = sorted(str(r) for r in (tmp_path / "parts").glob("*.json"))
+    assert [r.rsplit("/", 1)[1] for r in records] == ["part-0000-of-0002.json", "part-0001-of-0002.json"]
+    one, two = load_descriptors(tmp_path / "one"), load_descriptors(records)
+    np.testing.assert_allclose(two.reference, one.reference, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(two.query, one.query, rtol=0, atol=1e-6)
+    out = tmp_path / "r.npz"
+    assert main(["retrieve", *c, "--method", "avg", "--descriptors", *records, "--out", str(out)]) == 0
+    assert load_retrieval(out, descriptors=two).indices.shape == (3, 3)
+    assert main(["retrieve", *c, "--method", "avg", "--descriptors", records[0], "--out", str(out)]) == 2
+    _one_line_error(capsys, "1 of the 2 descriptor parts are missing", "--shard 1 --shards 2")
+    figure = ["figure-retrievals", *c, "--dataset", "pair", "--method", "avg", "--manifest", str(p["m"])]
+    figure += ["--retrieval", str(p["r"]), "--positives", str(p["p"]), "--out", str(tmp_path / "f.png")]
+    assert main(figure) == 0 and (tmp_path / "f.png").stat().st_size > 1000

@@ -79,6 +79,8 @@ def test_shipped_configs_are_valid():
         ({"train": {"checkpoint_every": 0}}, r"train.checkpoint_every must be at least 1, got 0"),
         ({"train": {"contrastive_weight": 0, "rotation_weight": 0}}, r"nothing would be learnt"),
         ({"evaluate": {"top_k": 0}}, r"evaluate.top_k must be at least 1, got 0"),
+        ({"evaluate": {"describe_shards": 0}}, r"evaluate.describe_shards must be at least 1, got 0"),
+        ({"evaluate": {"cache_images_max": -1}}, r"evaluate.cache_images_max must be at least 0, got -1"),
         ({"evaluate": {"top_k": 5}}, r"recall_at \[1, 5, 10\] asks for N up to 10.*raise evaluate.top_k"),
         ({"evaluate": {"batch_size": 0}}, r"evaluate.batch_size must be at least 1, got 0"),
         ({"evaluate": {"recall_at": [0, 5]}}, r"evaluate.recall_at must be at least 1 \(every value\), got \[0, 5\]"),

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from acmnet.artifacts import load_descriptors
 from acmnet.cli import main
 from tests.conftest import REPO
 from tests.test_workflow import _snakemake
@@ -135,16 +136,14 @@ def test_every_recall_matches_brute_force(run):
     checked = 0
     for _, row in metrics.iterrows():
         dataset, queries, method = row["dataset"], row["queries"], row["method"]
-        with np.load(exp / dataset / method / "descriptors.npz") as d:
-            manifest = pd.read_csv(exp / dataset / "manifest.csv")
-            chosen = (manifest["condition"].to_numpy()[d["query_rows"]]) == queries
-            reference, query = d["reference"], d["query"][chosen]
-            if method == "salad":  # the other tool's own vectors, in the manifest's order
-                images = manifest["image"].to_numpy()
-                expected = np.stack([vectors[images[r]] for r in d["reference_rows"]])
-                np.testing.assert_allclose(
-                    reference, expected / np.linalg.norm(expected, axis=1, keepdims=True), rtol=1e-6
-                )
+        d = load_descriptors(exp / dataset / method / "descriptors")
+        manifest = pd.read_csv(exp / dataset / "manifest.csv")
+        chosen = (manifest["condition"].to_numpy()[d.query_rows]) == queries
+        reference, query = d.reference, d.query[chosen]
+        if method == "salad":  # the other tool's own vectors, in the manifest's order
+            images = manifest["image"].to_numpy()
+            expected = np.stack([vectors[images[r]] for r in d.reference_rows])
+            np.testing.assert_allclose(reference, expected / np.linalg.norm(expected, axis=1, keepdims=True), rtol=1e-6)
         for n in (1, 5):
             assert row[f"R@{n}"] == pytest.approx(
                 brute_recall(reference, query, truth[(dataset, queries)], n), abs=0.01

@@ -131,7 +131,7 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     ):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"
-    for name in ("checkpoint.pt", "train_log.csv", "descriptors.npz", "retrieval.npz", "metrics.provenance.json"):
+    for name in ("checkpoint.pt", "train_log.csv", "descriptors/part-0000-of-0001.json", "retrieval.npz"):
         assert (method_dir / name).is_file()
     assert len(pd.read_csv(method_dir / "train_log.csv")) == 2
     assert (tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log").is_file()
@@ -232,6 +232,49 @@ def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
         assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=608" in block
 
 
+def test_slurm_profile_plans_one_describe_job_per_shard_with_its_resources(tmp_path):
+    """Issue 19: `evaluate.describe_shards: 3` plans 3 describe jobs per (dataset, method), each its
+    own sbatch submission with describe's resources; `retrieve` takes the 3 parts."""
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="the Slurm executor plugin is not installed")
+    profile = str(REPO / "workflow" / "profiles" / "slurm")
+    demo = str(REPO / "config" / "demo.yaml")
+    args = ["-n", "--workflow-profile", profile, "--configfile", demo, "--config", "evaluate={describe_shards: 3}"]
+    out = _snakemake(args, cwd=tmp_path).stdout
+    jobs = [block for block in out.split("\n\n") if "rule describe:" in block]
+    planned = sorted(b.split("wildcards: ")[1].split("\n")[0] for b in jobs)
+    assert planned == [
+        f"dataset=demo_route, method={m}, shard={s:04d}, shards=0003"
+        for m in ("acmnet", "imagenet_avg")
+        for s in range(3)
+    ], out[-3000:]
+    for block in jobs:  # demo.yaml's describe resources, per job
+        assert "mem_mb=4000" in block and "runtime=10" in block and "gpu=0" in block
+        assert "--shard " in block and "--shards 3" in block and "--workers " in block
+    retrieve = [block for block in out.split("\n\n") if "rule retrieve:" in block]
+    assert len(retrieve) == 2
+    for block in retrieve:
+        inputs = block.split("input: ")[1].split("\n")[0].split(", ")
+        assert [i.rsplit("/", 1)[1] for i in inputs] == [f"part-{s:04d}-of-0003.json" for s in range(3)]
+
+
+def test_datasets_no_method_trains_on_are_not_cached_but_read_from_their_files(tmp_path):
+    """Issue 19: nordland64's `east` is only evaluated (the trained rows train on `west`): no cache
+    is planned for it; describe, the retrieval figure and Grad-CAM read its image files."""
+    config = REPO / "config" / "nordland64.yaml"
+    out = _snakemake(["-n", "-p", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+    blocks: dict[str, list[str]] = {}
+    for job in out.split("\nrule ")[1:]:
+        blocks.setdefault(job.split(":")[0], []).append(job)
+    assert [b.split("wildcards: ")[1].split("\n")[0] for b in blocks["cache"]] == ["dataset=west"]
+    for rule in ("describe", "figure_retrievals", "gradcam"):
+        east = [b for b in blocks[rule] if "dataset=east" in b]
+        assert east, f"no {rule} job for east"
+        for block in east:
+            assert "cache/images.npy" not in block and "--cache" not in block, block
+        west = [b for b in blocks[rule] if "dataset=west" in b]
+        assert all("west/cache/images.npy" in b and "--cache" in b for b in west), rule
+
+
 def test_results_and_figures_readmes_list_every_rule_output():
     """Each output path a rule writes under results/ or figures/ has its row in the README there."""
     import re
@@ -262,7 +305,7 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     trained = sorted(b.split("wildcards: ")[1].split("\n")[0] for b in blocks["train"])
     expected = [f"dataset=west, method={m}@s{s}" for m in ("acmnet_grid", "acmnet_projector") for s in (0, 1)]
     assert trained == expected
-    east = {b.split("method=")[1].split("\n")[0]: b for b in blocks["describe"] if "dataset=east" in b}
+    east = {b.split("method=")[1].split(",")[0]: b for b in blocks["describe"] if "dataset=east" in b}
     grid = east["acmnet_grid@s1"]
     assert "input:" in grid and "results/nordland64/west/acmnet_grid@s1/checkpoint.pt" in grid
     assert "checkpoint.pt" not in east["imagenet_grid"]

@@ -5,6 +5,10 @@ memory-mapped (`acmnet.artifacts.load_cache`), so training never decodes JPEG/PN
 the dataset in RAM. `images.json` beside it records the image list, the size, a digest of each
 row's pixels, a digest of the whole array file (checked on every load) and the manifest it was
 built from; it is written last, so a cache without it is incomplete.
+
+`decode_image` is the one decoding of the suite: the cache stores its pixels, and describing
+straight from the image files (`acmnet.data.loader`, for datasets that are not cached) calls it
+too, so both give the same pixels, bit for bit.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from acmnet.data import manifest as mf
 from acmnet.io import UnreadableImageError, atomic_path, image_file_problem, load_rgb
 
 
-def _resolve(root: Path, images: list[str]) -> list[Path]:
+def image_paths(root: Path, images: list[str]) -> list[Path]:
     """Absolute paths of the manifest's images; every missing or unreadable one is named in one error."""
     paths = [Path(p) if Path(p).is_absolute() else root / p for p in images]
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]
@@ -41,11 +45,17 @@ def _resolve(root: Path, images: list[str]) -> list[Path]:
     return paths
 
 
+def decode_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Image `path` as the cache stores it: RGB uint8 (H, W, 3), upright, resized (no crop) to `size`
+    = (H, W) (`acmnet.io.load_rgb`). ValueError naming a file that cannot be decoded."""
+    return load_rgb(path, size)
+
+
 def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
     """The resized image, or the reason it cannot be decoded (collected, not raised, so that every
     unreadable file is reported together)."""
     try:
-        return load_rgb(path, size)
+        return decode_image(path, size)
     except ValueError as exc:
         return str(exc)
 
@@ -67,7 +77,7 @@ def build_cache(
     """
     images = mf.unique_images(manifest.frame)
     height, width = image_size
-    paths = _resolve(Path(root), images)
+    paths = image_paths(Path(root), images)
     out, digests, broken = Path(out), [], []
     with atomic_path(out) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))

@@ -82,7 +82,7 @@ def _inputs(
     manifest_path: Path,
     positives_path: Path,
     retrieval_path: Path,
-    descriptors_path: Path | None,
+    descriptors_path: Path | list[Path] | None,
 ) -> tuple[Manifest, Positives, Retrieval, Descriptors | None]:
     """The files `score` reads, checked against each other and against `method` (their rows are
     named by it: another method's retrieval or descriptors are refused, never scored as its rows)."""
@@ -166,14 +166,15 @@ def score(
     retrieval_path: Path,
     out: Path,
     curve_out: Path,
-    descriptors_path: Path | None = None,
+    descriptors_path: Path | list[Path] | None = None,
     ranks_out: Path | None = None,
 ) -> pd.DataFrame:
     """Write metrics.csv (one row per query set and variant: R@N with its bootstrap interval), the
     recall curve (N = 1..top_k, with bands) and, with `ranks_out`, every query's first-hit rank.
 
-    With `evaluate.sequence_lengths` set, `descriptors_path` is needed too: each length adds the
-    rows of method `<method>+seq<L>` (sequence matching over the same descriptors).
+    With `evaluate.sequence_lengths` set, `descriptors_path` is needed too (the descriptor parts, or
+    their folder): each length adds the rows of method `<method>+seq<L>` (sequence matching over the
+    same descriptors, the reference set read from every part).
     """
     manifest, positives, retrieval, descriptors = _inputs(
         cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path

@@ -2,7 +2,9 @@
 
 Output `retrieval.npz` (`acmnet.artifacts.Retrieval`): `indices` (Q, K) int64 positions in the
 reference set (best first), `scores` (Q, K) float32 cosine similarities, the manifest row numbers
-of both sets, and the provenance (the descriptors and what they were made from).
+of both sets, and the provenance (the descriptors and what they were made from). `retrieve` reads
+the descriptor parts the describe jobs wrote as they are (`acmnet.artifacts.load_descriptors`):
+their reference arrays memory-mapped, never gathered into one array.
 
 `search_streamed` searches a reference set held in parts (memory-mapped `.npy` files or arrays) in
 a set memory bound and returns what faiss `IndexFlatIP` returns on the whole concatenated set:
@@ -391,22 +393,35 @@ def search_streamed(
 
 
 def retrieve(
-    descriptors_path: Path, out: Path, k: int, settings: dict, memory_mb: float = 2048, *, method: str
+    descriptors_path: Path | Sequence[Path],
+    out: Path,
+    k: int,
+    settings: dict,
+    memory_mb: float = 2048,
+    *,
+    method: str,
 ) -> Retrieval:
-    """Top-`k` references of every query of a descriptors file made for `method`; write `out`
-    (recording `method` as its `method_name` setting).
+    """Top-`k` references of every query of the descriptors made for `method` (their parts, or the
+    folder holding them); write `out` (recording `method` as its `method_name` setting).
 
-    Searched by `search_streamed` in `memory_mb` MiB beside the descriptors (faiss IndexFlatIP's
-    answer on the whole set, whatever the bound)."""
+    Searched by `search_streamed` over the parts' reference arrays as they are, memory-mapped, in
+    `memory_mb` MiB beside the queries (faiss IndexFlatIP's answer on the whole set, whatever the
+    bound and however many parts)."""
     descriptors = load_descriptors(descriptors_path)
     check_method(descriptors, "descriptors", method)
-    if len(descriptors.query) == 0:
-        raise ValueError(f"{descriptors_path} holds no query descriptors: the query set is empty")
-    if len(descriptors.reference) < k:
+    where = descriptors.path
+    if len(descriptors.query_rows) == 0:
+        raise ValueError(f"{where} holds no query descriptors: the query set is empty")
+    if descriptors.n_references < k:
         raise ValueError(
-            f"{descriptors_path} holds {len(descriptors.reference)} reference descriptors, fewer than "
+            f"{where} holds {descriptors.n_references} reference descriptors, fewer than "
             f"evaluate.top_k = {k}: lower evaluate.top_k (and recall_at) to at most that"
         )
-    scores, indices = search_streamed([descriptors.reference], descriptors.query, k, memory_mb, progress=True)
+    parts = descriptors.reference_parts
+    print(
+        f"search {len(descriptors.query_rows)} queries in {descriptors.n_references} references "
+        f"({len(descriptors.parts)} part(s)) within evaluate.retrieval_memory_mb = {memory_mb:g} MiB"
+    )
+    scores, indices = search_streamed(parts, descriptors.query, k, memory_mb, progress=True)
     prov = provenance("retrieve", {**settings, "method_name": method}, descriptors=descriptors)
     return save_retrieval(Path(out), indices, scores, descriptors.reference_rows, descriptors.query_rows, prov)

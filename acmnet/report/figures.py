@@ -123,7 +123,7 @@ def retrieval_grid(
 
 def retrieval_examples(
     manifest_path: Path,
-    cache_path: Path,
+    cache_path: Path | None,
     retrieval_path: Path,
     positives_path: Path,
     outs: list[Path],
@@ -131,15 +131,20 @@ def retrieval_examples(
     top: int = 3,
     *,
     method: str,
+    root: Path | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> None:
     """Grid of `per_set` evenly spaced queries of each query set with their top `top` references,
     each marked right when it is one of the query's positives (`positives_path`); the retrieval
-    must have been made for `method`."""
-    from acmnet.artifacts import check_method, load_cache, load_manifest, load_positives, load_retrieval
+    must have been made for `method`. The images are the cache's rows, or, without a cache (a
+    dataset that is not cached), decoded from the files under `root` at `image_size` as the cache
+    decodes them."""
+    from acmnet.artifacts import check_method, load_manifest, load_positives, load_retrieval
     from acmnet.data import manifest as mf
+    from acmnet.data.loader import manifest_images
 
     manifest = load_manifest(manifest_path)
-    cache = load_cache(cache_path, manifest)
+    images = manifest_images(manifest, cache_path, root, tuple(image_size or (0, 0)))
     retrieval = load_retrieval(retrieval_path, manifest)
     check_method(retrieval, "retrieval", method)
     frame = manifest.frame
@@ -147,13 +152,12 @@ def retrieval_examples(
     places = frame["place"].to_numpy()
     correct = load_positives(positives_path, manifest).sets.hits(indices)
     conditions = frame["condition"].to_numpy()[query_rows]
-    cache_row = cache.rows_for(frame, str(manifest_path))  # cache row of every manifest row, looked up once
     queries, retrieved, ok, titles = [], [], [], []
     for queries_set in mf.query_sets(frame):
         members = np.flatnonzero(conditions == queries_set)
         for q in members[np.linspace(0, len(members) - 1, per_set).astype(int)]:
-            queries.append(cache.array[cache_row[query_rows[q]]])
-            retrieved.append([cache.array[i] for i in cache_row[ref_rows[indices[q]]]])
+            queries.append(images([query_rows[q]])[0])
+            retrieved.append(list(images(ref_rows[indices[q]])))
             ok.append(list(correct[q]))
             titles.append(f"{queries_set} place {places[query_rows[q]]}")
     retrieval_grid(queries, retrieved, ok, titles, outs)

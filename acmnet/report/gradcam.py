@@ -28,7 +28,7 @@ from torch import nn
 from acmnet.io import atomic_path
 
 if TYPE_CHECKING:
-    from acmnet.artifacts import ImageCache, Manifest, Retrieval
+    from acmnet.artifacts import Manifest, Retrieval
     from acmnet.config import Config
     from acmnet.data.positives import PositiveSets
 
@@ -289,10 +289,15 @@ class Examples:
 
 
 def choose_examples(
-    manifest: Manifest, cache: ImageCache, retrieval: Retrieval, positives: PositiveSets, per_kind: int
+    manifest: Manifest,
+    images: Callable[[np.ndarray], np.ndarray],
+    retrieval: Retrieval,
+    positives: PositiveSets,
+    per_kind: int,
 ) -> Examples:
     """`per_kind` correct and `per_kind` failed top-1 retrievals, evenly spread over the queries;
-    correct: the top-1 reference is one of the query's `positives`."""
+    correct: the top-1 reference is one of the query's `positives`. `images`: manifest rows to their
+    uint8 images (`acmnet.data.loader.manifest_images`: the cache's rows, or decoded from files)."""
     top1 = retrieval.indices[:, 0]
     correct = positives.hits(top1[:, None])[:, 0]
     picked = {
@@ -301,11 +306,16 @@ def choose_examples(
     }
     chosen = np.concatenate(list(picked.values())).astype(np.int64)
     q_rows, r_rows = retrieval.query_rows[chosen], retrieval.reference_rows[top1[chosen]]
-    images = [cache.array[cache.rows_for(manifest.frame.iloc[rows], str(manifest.path))] for rows in (q_rows, r_rows)]
+    pictures = [images(rows) for rows in (q_rows, r_rows)]
     offsets = {"correct": 0, "failed": len(picked["correct"])}
     kinds = {k: offsets[k] + np.arange(len(v)) for k, v in picked.items()}
     return Examples(
-        kinds, q_rows, r_rows, *[np.ascontiguousarray(a) for a in images], int(correct.sum()), len(retrieval.query_rows)
+        kinds,
+        q_rows,
+        r_rows,
+        *[np.ascontiguousarray(a) for a in pictures],
+        int(correct.sum()),
+        len(retrieval.query_rows),
     )
 
 
@@ -379,12 +389,14 @@ def gradcam_figure(
     cfg: Config,
     method: str,
     manifest_path: Path,
-    cache_path: Path,
+    cache_path: Path | None,
     retrieval_path: Path,
     checkpoint: Path,
     positives_path: Path,
     out_paths: Sequence[Path],
     per_kind: int = 3,
+    *,
+    root: Path | None = None,
 ) -> list[Path]:
     """Grad-CAM of `per_kind` correct and `per_kind` failed top-1 retrievals of a trained method.
 
@@ -393,18 +405,20 @@ def gradcam_figure(
     describer is the method's own (its kind builds it from the checkpoint), the layer its
     encoder's last convolutional stage. The retrieval and the checkpoint must be `method`'s (and the
     retrieval made with that checkpoint), refused otherwise. Each of
-    `out_paths` is written atomically, its format picked by its suffix (.png, .pdf or .svg).
+    `out_paths` is written atomically, its format picked by its suffix (.png, .pdf or .svg). The
+    images are the cache's rows, or, without a cache (a dataset that is not cached), decoded from
+    the files under `root` as the cache decodes them.
     """
     from acmnet.artifacts import (
         check_made_from,
         check_method,
         check_trained_for,
-        load_cache,
         load_checkpoint,
         load_manifest,
         load_positives,
         load_retrieval,
     )
+    from acmnet.data.loader import manifest_images
     from acmnet.device import resolve_device
     from acmnet.methods import method_of
 
@@ -416,14 +430,14 @@ def gradcam_figure(
             f"{', '.join(FIGURE_SUFFIXES)}"
         )
     manifest = load_manifest(manifest_path)
-    cache = load_cache(cache_path, manifest)
+    images = manifest_images(manifest, cache_path, root, tuple(cfg.image_size))
     retrieval = load_retrieval(retrieval_path, manifest)
     check_method(retrieval, "retrieval", method)
     trained = load_checkpoint(Path(checkpoint))
     check_trained_for(trained, method, cfg.settings("train", method=method))
     check_made_from(retrieval, "checkpoint", trained)
     positives = load_positives(positives_path, manifest)
-    ex = choose_examples(manifest, cache, retrieval, positives.sets, per_kind)
+    ex = choose_examples(manifest, images, retrieval, positives.sets, per_kind)
     describer = method_of(cfg, method).build(cfg, method, cfg.method(method).options, trained)
     describer = describer.to(resolve_device(cfg.device))
     stage = cam_stage(describer, cfg.image_size)

@@ -280,3 +280,43 @@ def test_retrieve_refuses_descriptors_of_another_method(tmp_path):
     with pytest.raises(ProvenanceError, match=r"old\.npz does not record which method it was made for"):
         retrieve(tmp_path / "old.npz", tmp_path / "r.npz", 3, {}, method="a")
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_retrieve_searches_the_describe_parts_memory_mapped_as_faiss_on_the_whole_set(tmp_path, monkeypatch):
+    """Issue 19: the parts the describe jobs wrote are searched as they are (memory-mapped, never
+    gathered into one array), and the answer is faiss's on the whole set, ties included."""
+    from acmnet.artifacts import load_descriptors, save_descriptor_part, shard_slice
+
+    ref, queries = make("duplicates", 2600, 32, 40)
+    prov = provenance("describe", {"method_name": "m"})
+    records = []
+    for shard in range(3):
+        r, q = shard_slice(len(ref), shard, 3), shard_slice(len(queries), shard, 3)
+        part = save_descriptor_part(
+            tmp_path / "d",
+            shard,
+            3,
+            ref[r],
+            queries[q],
+            np.arange(r.start, r.stop),
+            np.arange(3000 + q.start, 3000 + q.stop),
+            prov,
+            starts={"reference": r.start, "query": q.start},
+        )
+        records.append(part.path)
+    searched = []
+    search = rt.search_streamed
+    monkeypatch.setattr(
+        rt, "search_streamed", lambda parts, *a, **kw: searched.append(parts) or search(parts, *a, **kw)
+    )
+    out = retrieve(records, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64, method="m")
+    assert [type(p) for p in searched[0]] == [np.memmap] * 3 and [len(p) for p in searched[0]] == [866, 867, 867]
+    assert_identical((out.scores, out.indices), faiss_whole([ref], queries, 10))
+    np.testing.assert_array_equal(out.reference_rows, np.arange(2600))
+    np.testing.assert_array_equal(out.query_rows, np.arange(3000, 3040))
+    descriptors = load_descriptors(tmp_path / "d")  # the folder names the same set
+    assert out.provenance.sources["descriptors"].digest == descriptors.digest
+    assert load_retrieval(tmp_path / "r.npz", descriptors=descriptors).indices.shape == (40, 10)
+    records[1].unlink()
+    with pytest.raises(ValueError, match=r"descriptor part .*part-0001-of-0003\.json is missing.*--shard 1 --shards 3"):
+        retrieve(records, tmp_path / "r2.npz", 10, {}, method="m")

@@ -313,6 +313,27 @@ def test_gradcam_figure_says_when_a_kind_has_no_example(tmp_path):
     assert "retrieved place 20" in text and re.search(r"similarity -?[01]\.\d{3}", text)
 
 
+def test_gradcam_of_a_dataset_without_a_cache_decodes_its_images_from_the_files(tmp_path):
+    """Issue 19: a dataset that is not cached (evaluation only): the same examples, their images
+    decoded from the files as the cache decodes them, the same CAMs."""
+    from acmnet.artifacts import load_manifest, load_positives, load_retrieval
+    from acmnet.data.loader import manifest_images
+    from acmnet.report.gradcam import choose_examples
+
+    cfg, method, manifest, cache, retrieval, checkpoint = write_case(tmp_path, [[0, 1], [3, 1], [2, 0], [1, 3]])
+    loaded, found = load_manifest(manifest), load_retrieval(retrieval)
+    positives = write_positives(manifest, 5)
+    sets = load_positives(positives, loaded).sets
+    chosen = [
+        choose_examples(loaded, manifest_images(loaded, c, r, (64, 64)), found, sets, 3)
+        for c, r in ((cache, None), (None, tmp_path))
+    ]
+    for name in ("query_rows", "reference_rows", "query_images", "reference_images"):
+        assert getattr(chosen[0], name).tobytes() == getattr(chosen[1], name).tobytes(), name
+    out = [tmp_path / "files.png"]
+    assert gradcam_figure(cfg, method, manifest, None, retrieval, checkpoint, positives, out, root=tmp_path) == out
+
+
 def test_gradcam_refuses_a_checkpoint_the_retrievals_were_not_made_with(tmp_path):
     inputs = write_case(tmp_path, [[0], [1], [2], [3]])
     other, _ = tiny("test_efficientnet", seed=1)

@@ -96,9 +96,32 @@ def reads_files(method):
     return method_kind(CFG.methods[method].kind).read is not None
 
 
+# Datasets some trained method trains on: training reads their image cache, so it is built; every other
+# dataset is described (and drawn) straight from its image files, and so is any dataset above
+# evaluate.cache_images_max images (`acmnet describe` counts them).
+CACHED = [d for d in DATASETS if d in {training_dataset(CFG, m, other) for m in TRAINED for other in DATASETS}]
+
+
+def dataset_cache(wildcards):
+    """The image cache of a dataset that training caches; none for the others (read from their files)."""
+    return [f"{EXP}/{wildcards.dataset}/cache/images.npy"] if wildcards.dataset in CACHED else []
+
+
 def cache_of(wildcards):
-    """The image cache a method describes from: none for methods that read another tool's files."""
-    return [] if reads_files(wildcards.method) else [f"{EXP}/{wildcards.dataset}/cache/images.npy"]
+    """The image cache a method describes from: none for methods that read another tool's files, nor
+    for datasets that are not cached."""
+    return [] if reads_files(wildcards.method) else dataset_cache(wildcards)
+
+
+def shards_of(method):
+    """Describe jobs (parts) of a method per dataset: evaluate.describe_shards; one for another tool's files."""
+    return 1 if reads_files(method) else CFG.evaluate.describe_shards
+
+
+def descriptor_parts(wildcards):
+    """The records of every descriptor part of a (dataset, method), one per describe job."""
+    k, folder = shards_of(wildcards.method), f"{EXP}/{wildcards.dataset}/{wildcards.method}/descriptors"
+    return [f"{folder}/part-{s:04d}-of-{k:04d}.json" for s in range(k)]
 
 
 def external_files(wildcards):

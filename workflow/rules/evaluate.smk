@@ -8,9 +8,14 @@ rule describe:
         checkpoint=checkpoint_of,
         external=external_files,
     output:
-        descriptors=f"{EXP}/{{dataset}}/{{method}}/descriptors.npz",
+        record=f"{EXP}/{{dataset}}/{{method}}/descriptors/part-{{shard}}-of-{{shards}}.json",
+        reference=f"{EXP}/{{dataset}}/{{method}}/descriptors/part-{{shard}}-of-{{shards}}.reference.npy",
+        query=f"{EXP}/{{dataset}}/{{method}}/descriptors/part-{{shard}}-of-{{shards}}.query.npy",
     log:
-        f"{LOG}/describe/{{dataset}}_{{method}}.log",
+        f"{LOG}/describe/{{dataset}}_{{method}}_part-{{shard}}-of-{{shards}}.log",
+    wildcard_constraints:
+        shard=r"\d\d\d\d+",
+        shards=r"\d\d\d\d+",
     threads: all_cores
     resources:
         gpu=describe_gpus,
@@ -19,15 +24,18 @@ rule describe:
     params:
         checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
         cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
+        folder=lambda w, output: os.path.dirname(output.record),
+        part=lambda w: f"--shard {int(w.shard)} --shards {int(w.shards)}",
         settings=settings("describe"),
     shell:
         "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --dataset {wildcards.dataset} "
-        "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {output.descriptors} 2>&1 | tee {log}"
+        "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {params.folder} {params.part} "
+        "--workers {threads} 2>&1 | tee {log}"
 
 
 rule retrieve:
     input:
-        descriptors=rules.describe.output.descriptors,
+        descriptors=descriptor_parts,
     output:
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     log:
@@ -44,7 +52,7 @@ rule score:
         manifest=rules.prepare.output.manifest,
         positives=rules.positives.output.positives,
         retrieval=rules.retrieve.output.retrieval,
-        descriptors=rules.describe.output.descriptors,
+        descriptors=descriptor_parts,
     output:
         metrics=f"{EXP}/{{dataset}}/{{method}}/metrics.csv",
         curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",

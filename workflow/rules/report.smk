@@ -51,7 +51,7 @@ rule paper_tables:
 rule figure_retrievals:
     input:
         manifest=rules.prepare.output.manifest,
-        cache=rules.cache.output.npy,
+        cache=dataset_cache,
         retrieval=rules.retrieve.output.retrieval,
         positives=rules.positives.output.positives,
     output:
@@ -63,17 +63,18 @@ rule figure_retrievals:
         f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
     params:
         settings=settings("figure"),
+        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
     shell:
         "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} "
-        "--cache {input.cache} --retrieval {input.retrieval} --positives {input.positives} "
+        "{params.cache} --retrieval {input.retrieval} --positives {input.positives} "
         "--out {output.png} {output.pdf} 2>&1 | tee {log}"
 
 
 rule gradcam:
     input:
         manifest=rules.prepare.output.manifest,
-        cache=rules.cache.output.npy,
+        cache=dataset_cache,
         retrieval=rules.retrieve.output.retrieval,
         positives=rules.positives.output.positives,
         checkpoint=checkpoint_of,
@@ -86,7 +87,8 @@ rule gradcam:
         method="|".join(TRAINED) or "^$",
     params:
         settings=settings("gradcam"),
+        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
     shell:
         "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --cache {input.cache} --retrieval {input.retrieval} "
+        "--manifest {input.manifest} {params.cache} --retrieval {input.retrieval} "
         "--positives {input.positives} --checkpoint {input.checkpoint} --out {output.png} {output.pdf} 2>&1 | tee {log}"
