@@ -406,3 +406,15 @@ def test_sequence_rows_sit_below_a_line_and_are_never_ranked(tmp_path):
     lines = tex.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("ACM-Net + sequence matching"))
     assert lines[at - 1] == r"\midrule" and "not comparable with the single-image rows" in tex
+
+
+def test_alderley_caption_states_the_query_count_measured_not_the_papers(tmp_path):
+    """The measured count comes from the metrics (the manifest's query rows), never a hard-coded 14607."""
+    cfg = config_from_dict(
+        {"datasets": {"alderley": {"type": "alderley", "root": "."}}, "methods": {"acmnet": {"kind": "acmnet"}}}
+    )
+    m = write_metrics(tmp_path / "m.csv", [("alderley", "night", "acmnet", 20.0, 30.0, 40.0, 14512, 14607, 2)])
+    tex = render(tmp_path, metrics=[m], cfg=cfg)["table3"]
+    assert "night queries (14512) against 14607 references" in tex
+    assert "the paper reports 14607 per sequence; the count measured is given with the rows" in tex
+    assert "the paper's 14607" not in tex
