@@ -80,6 +80,18 @@ TINY = ModelConfig(
 )
 
 
+def readme_module(heading: str, name: str):
+    """The first Python block under README.md's `heading`, run as written into a module `name`."""
+    import re
+    import types
+
+    text = (REPO / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
+    module = types.ModuleType(name)
+    exec(compile(code, "README.md", "exec", dont_inherit=True), module.__dict__)  # not conftest's __future__
+    return module
+
+
 def write_manifest(frame: pd.DataFrame, path: Path) -> Manifest:
     """A manifest file as `acmnet prepare` writes it (validated, with its provenance)."""
     return save_manifest(frame, Path(path), provenance("prepare", {"test": True}))

@@ -1,8 +1,6 @@
 """The README's "Adding a method" example, run as written: a new kind is one module and one registry line."""
 
-import re
 import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -11,16 +9,11 @@ from PIL import Image
 import acmnet.methods as methods
 from acmnet.configure import config_from_dict
 from acmnet.evaluate.describe import describe
-from tests.conftest import REPO, write_cache, write_manifest
+from tests.conftest import readme_module, write_cache, write_manifest
 
 
-def _readme_module() -> types.ModuleType:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Adding a method") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    module = types.ModuleType("acmnet.methods.histogram")
-    exec(compile(code, "README.md", "exec"), module.__dict__)
-    return module
+def _readme_module():
+    return readme_module("## Adding a method", "acmnet.methods.histogram")
 
 
 def test_the_readme_example_is_a_working_method(tmp_path, monkeypatch):

@@ -15,16 +15,11 @@ from acmnet.artifacts import load_manifest, load_positives
 from acmnet.cli import main
 from acmnet.configure import config_from_dict
 from acmnet.data.datasets.base import LayoutError
-from tests.conftest import REPO
+from tests.conftest import readme_module
 
 
-def _readme_module() -> types.ModuleType:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Adding a dataset type") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    module = types.ModuleType("acmnet.data.datasets.csv_positions")
-    exec(compile(code, "README.md", "exec"), module.__dict__)
-    return module
+def _readme_module():
+    return readme_module("## Adding a dataset type", "acmnet.data.datasets.csv_positions")
 
 
 @pytest.fixture
