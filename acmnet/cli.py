@@ -113,27 +113,28 @@ def _check_sequence_lengths(cfg: Config, dataset: str, frame: Any) -> None:
         )
 
 
+def _ground_truth(spec: Any) -> tuple[str, int, float | None]:
+    """(ground truth kind, place tolerance, positive distance) of a configured dataset."""
+    from acmnet.data.datasets import dataset_type
+
+    return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
+
+
 def _count_positives(spec: Any, frame: Any) -> str:
     """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
-    from acmnet.data.datasets import dataset_type
     from acmnet.data.positives import describe_counts, positives_of
 
-    kind = dataset_type(spec.type)
-    distance = getattr(spec.options, "positive_distance", None)
-    return describe_counts(frame, positives_of(frame, kind.ground_truth, spec.tolerance, distance))
+    return describe_counts(frame, positives_of(frame, *_ground_truth(spec)))
 
 
 def cmd_positives(args: argparse.Namespace) -> None:
     from acmnet.artifacts import load_manifest
-    from acmnet.data.datasets import dataset_type
     from acmnet.data.positives import describe_counts, write_positives
 
     cfg = _config(args)
-    spec = cfg.dataset(args.dataset)
-    ground_truth, distance = dataset_type(spec.type).ground_truth, getattr(spec.options, "positive_distance", None)
     manifest = load_manifest(Path(args.manifest))
     settings = cfg.settings("positives", dataset=args.dataset)
-    out = write_positives(manifest, Path(args.out), ground_truth, spec.tolerance, distance, settings)
+    out = write_positives(manifest, Path(args.out), *_ground_truth(cfg.dataset(args.dataset)), settings)
     print(f"wrote {args.out}: {describe_counts(manifest.frame, out.sets)}")
 
 

@@ -72,6 +72,20 @@ def save_plot(path: Path, x, series: dict[str, object], xlabel: str, ylabel: str
     plt.close(fig)
 
 
+def save_pairs(
+    table: pd.DataFrame,
+    info: dict[str, object],
+    out: Path,
+    name: str,
+    series: dict[str, object],
+    ylabel: str,
+    title: str,
+) -> None:
+    """A paired-window benchmark's rows (with `info` on each) as `out/name.csv` and its plot as `out/name.png`."""
+    write_rows(table.assign(**info), Path(out) / f"{name}.csv")
+    save_plot(Path(out) / f"{name}.png", table["pair"], series, "pair of windows", ylabel, title)
+
+
 def timed(fn: Callable[[], None], device: torch.device, calls: int = 1) -> float:
     """Seconds for `calls` calls of `fn`, the device synchronised at both ends."""
     if device.type == "cuda":

@@ -35,7 +35,7 @@ from acmnet.configure import load_config
 from acmnet.device import resolve_device, to_float_images
 from acmnet.evaluate.describe import embed, embed_batches
 from acmnet.methods import method_of
-from bench.common import machine, paired_windows, print_ratios, save_plot, timed, write_rows
+from bench.common import machine, paired_windows, print_ratios, save_pairs, timed
 
 
 def main() -> None:
@@ -87,12 +87,12 @@ def main() -> None:
     table = paired_windows(windows, len(array), args.windows)
     info = machine(device) | {"method": args.method, "backbone": cfg.model.backbone, "image": f"{h}x{w}", "batch": b}
     name = f"describe_speed_{info['device_kind']}_{cfg.experiment}"
-    write_rows(table.assign(**info), Path(args.out) / f"{name}.csv")
-    save_plot(
-        Path(args.out) / f"{name}.png",
-        table["pair"],
+    save_pairs(
+        table,
+        info,
+        Path(args.out),
+        name,
         {"acmnet describe": table["describe_images_per_s"], "bare forward": table["bare_images_per_s"]},
-        "pair of windows",
         "images / s",
         f"acmnet describe vs its forward pass: {info['device']}, {info['backbone']} {h}x{w}, batch {b}",
     )
@@ -155,12 +155,12 @@ def files_case(args: argparse.Namespace, cfg, describer: torch.nn.Module, device
         "images": len(names),
     }
     name = f"describe_speed_files_{info['device_kind']}_{cfg.experiment}"
-    write_rows(table.assign(**info), Path(args.out) / f"{name}.csv")
-    save_plot(
-        Path(args.out) / f"{name}.png",
-        table["pair"],
+    save_pairs(
+        table,
+        info,
+        Path(args.out),
+        name,
         {"from image files (loader)": table["files_images_per_s"], "from the cache": table["cache_images_per_s"]},
-        "pair of windows",
         "images / s",
         f"describe from files vs cache: {info['device']}, {sh}x{sw} JPEG -> {h}x{w}, {args.workers} workers",
     )

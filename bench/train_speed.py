@@ -31,7 +31,7 @@ from acmnet.train.distributed import Group
 from acmnet.train.loop import build_setup
 from acmnet.train.step import set_train_mode, step_losses
 from acmnet.train.views import ViewQueue
-from bench.common import machine, paired_windows, print_ratios, save_plot, timed, write_rows
+from bench.common import machine, paired_windows, print_ratios, save_pairs, timed
 
 
 class Pairs:
@@ -111,12 +111,12 @@ def main() -> None:
         "encoder_bn": pairs.tcfg.encoder_bn,
     }
     name = f"train_speed_{info['device_kind']}_{cfg.experiment}{args.tag}"
-    write_rows(table.assign(**info), Path(args.out) / f"{name}.csv")
-    save_plot(
-        Path(args.out) / f"{name}.png",
-        table["pair"],
+    save_pairs(
+        table,
+        info,
+        Path(args.out),
+        name,
         {"full step": table["full_images_per_s"], "bare forward+backward": table["bare_images_per_s"]},
-        "pair of windows",
         "original images / s",
         f"acmnet train vs its ceiling: {info['device']}, {info['backbone']} {info['image']}, N={info['batch']}",
     )

@@ -57,9 +57,7 @@ class PositiveSets:
         """The positives of the queries `queries` (bool mask or positions), in that order."""
         picked = np.flatnonzero(queries) if np.asarray(queries).dtype == bool else np.asarray(queries, np.int64)
         counts = self.counts()[picked]
-        starts = np.repeat(self.indptr[picked], counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return PositiveSets(_indptr(counts), self.indices[starts + offsets], self.n_references)
+        return PositiveSets(_indptr(counts), self.indices[_spans(self.indptr[picked], counts)], self.n_references)
 
     def hits(self, found: np.ndarray) -> np.ndarray:
         """Whether each retrieved reference is a positive of its query: bool (Q, K) for
@@ -80,11 +78,16 @@ def _indptr(counts: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
+def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions starts[i], starts[i] + 1, ... (counts[i] of them) for every i, concatenated."""
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets
+
+
 def _from_ranges(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_references: int) -> PositiveSets:
     """Positives `order[lo[q]:hi[q]]` per query, each row sorted."""
     counts = (hi - lo).astype(np.int64)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    indices = order[np.repeat(lo, counts) + offsets]
+    indices = order[_spans(lo, counts)]
     rows = np.repeat(np.arange(len(counts)), counts)
     sort = np.lexsort((indices, rows))
     return PositiveSets(_indptr(counts), indices[sort].astype(np.int64), n_references)

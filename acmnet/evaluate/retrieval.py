@@ -406,7 +406,7 @@ def retrieve(
 
     Searched by `search_streamed` over the parts' reference arrays as they are, memory-mapped, in
     `memory_mb` MiB beside the queries (faiss IndexFlatIP's answer on the whole set, whatever the
-    bound and however many parts)."""
+    bound and however many parts, up to the tie and last-bit exceptions in the module docstring)."""
     descriptors = load_descriptors(descriptors_path)
     check_method(descriptors, "descriptors", method)
     where = descriptors.path
