@@ -35,7 +35,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
-from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at
+from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at, too_few
 
 
 def recall_curve(hit: np.ndarray) -> np.ndarray:
@@ -113,8 +113,11 @@ def _rows(
     """The metrics row (R@N with its interval) and the recall curve (N = 1..k, with bands) of one variant."""
     ev = cfg.evaluate
     ns = list(range(1, k + 1))
-    block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]))
-    bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
+    block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]), queries)
+    if too_few(len(ranks), block) is None:
+        bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
+    else:  # no interval from too few queries or blocks: empty bounds (the report says why)
+        bounds = dict.fromkeys(ns, (np.nan, np.nan))
     curve = [recall_at(ranks, n) for n in ns]  # as recall_curve, from the ranks already at hand
     row = {"dataset": dataset, "queries": queries, "method": name}
     for n in ev.recall_at:
@@ -137,15 +140,24 @@ def route_ordered(cfg: Config, dataset: str) -> bool:
     return bool(dataset_type(spec.type).route_order(spec.options))
 
 
-def block_length(cfg: Config, dataset: str, hits: np.ndarray) -> int:
+def block_length(cfg: Config, dataset: str, hits: np.ndarray, queries: str = "") -> int:
     """Queries per block of the bootstrap on `dataset`: 1 (iid) without a route order; otherwise
-    `evaluate.bootstrap_block` (at most Q) or, when it is None, `automatic_block` of the per-query
-    hit series `hits` (n, Q) in query order (methods, seeds and N pooled)."""
+    `evaluate.bootstrap_block` or, when it is None, `automatic_block` of the per-query hit series
+    `hits` (n, Q) in query order (methods, seeds and N pooled). A set block longer than half the Q
+    queries (fewer than two independent blocks: every resample nearly the whole set) is refused
+    (ConfigError naming the key, the dataset and its query set `queries`), never clipped."""
     if not route_ordered(cfg, dataset):
         return 1
     block = cfg.evaluate.bootstrap_block
     q = np.shape(hits)[-1]
-    return automatic_block(hits) if block is None else max(1, min(block, q))
+    if block is not None and block > q // 2:
+        where = f"query set {queries!r} of dataset {dataset!r}" if queries else f"dataset {dataset!r}"
+        raise ConfigError(
+            f"evaluate.bootstrap_block is {block}, but {where} has {q} queries: a block longer than half of them "
+            f"leaves fewer than two independent blocks, so every resample is nearly the whole set; set "
+            f"evaluate.bootstrap_block to at most {max(q // 2, 1)}, or leave it unset (chosen from the data)"
+        )
+    return automatic_block(hits) if block is None else block
 
 
 def tolerance_column(cfg: Config, dataset: str) -> int:

@@ -208,3 +208,35 @@ def p_text(p: float, resamples: int) -> str:
         digits = max(3, -math.floor(math.log10(floor)))
         return f"p <= {math.ceil(floor * 10**digits - 1e-9) / 10**digits:.{digits}f}"
     return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1g}"
+
+
+MIN_BLOCKS = 2  # independent blocks an interval or a test needs at the least
+MIN_QUERIES = 5  # queries an interval or a test needs at the least, blocks aside
+
+
+def too_few(q: int, block: int) -> str | None:
+    """Why Q queries in blocks of `block` support no bootstrap interval or test (plain text), or None
+    when they do: fewer than MIN_QUERIES queries, or fewer than MIN_BLOCKS independent blocks
+    (Q // block), in which every resample is (nearly) the whole set and gives a zero-width interval
+    and a p-value at its floor that say nothing."""
+    if q < MIN_QUERIES:
+        return f"{q} {'query' if q == 1 else 'queries'}, fewer than the {MIN_QUERIES} an interval or a test needs"
+    if q // max(int(block), 1) < MIN_BLOCKS:
+        return (
+            f"{q} queries hold {q // max(int(block), 1)} independent block(s) of {block}, fewer than the "
+            f"{MIN_BLOCKS} an interval or a test needs"
+        )
+    return None
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of k p-values (one family of tests): the i-th smallest p times
+    (k - i + 1) (i from 1), made monotone by a running maximum and capped at 1; NaN entries are left
+    out of the family and stay NaN: float64 (k,)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = p[order] * (len(order) - np.arange(len(order)))
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled)) if len(order) else scaled
+    return out

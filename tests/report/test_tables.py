@@ -28,10 +28,11 @@ def test_best_bold_second_italic_per_query_set():
     assert r"\textit{40.0}" in lines["c"]
     snow = next(line for line in tex.splitlines() if "snow" in line)
     assert r"\textbf{5.0}" in snow
-    # the half-width of the interval, the spread over seeds, and a dagger where the difference to the
-    # best is not significant (never on the best itself)
-    assert r"\textit{20.0} $\pm$2.0 (sd 1.2)$^\dagger$" in lines["c"]
-    assert r"\textbf{30.0} $\pm$2.0 &" in lines["b\\_c"] and "dagger" not in lines["a"].split(" & ")[3]
+    # the interval itself (issue 24: never a half-width), the spread over seeds, and a dagger where the
+    # difference to the best is not significant (never on the best itself)
+    assert r"\textit{20.0} [18.0, 22.0] (sd 1.2)$^\dagger$" in lines["c"]
+    assert r"\textbf{30.0} [28.0, 32.0] &" in lines["b\\_c"] and "dagger" not in lines["a"].split(" & ")[3]
+    assert r"$\pm$" not in tex
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\caption{cap}", r"\label{tab:x}"):
         assert token in tex
 
