@@ -142,7 +142,10 @@ def resampling_text(summary: pd.DataFrame) -> str:
 
 
 def without_interval(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """(dataset, query set) -> why it has no interval and no test (`too_few`), for the sets without."""
+    """(dataset, query set) -> why it has no interval and no test (`too_few`), for the sets without
+    (none when the table lacks the counts, `n_queries` and `bootstrap_block`)."""
+    if not {"n_queries", "bootstrap_block"} <= set(summary.columns):
+        return {}
     sets = summary.drop_duplicates(["dataset", "queries"])
     reasons = {
         (d, q): too_few(int(n), int(b))
@@ -190,7 +193,11 @@ def _p_cell(raw: float, adjusted: float, best: bool, resamples: int) -> str:
     if best and raw >= 1.0:
         return "best"
     text = p_text(raw, resamples)
-    return text if np.isnan(adjusted) else f"{text}; Holm {p_text(adjusted, resamples).removeprefix('p ')}"
+    if np.isnan(adjusted):
+        return text
+    # a raw p at its floor is an upper bound, and so is its adjustment
+    bound = "<=" if text.startswith("p <=") else "="
+    return f"{text}; Holm {bound} {adjusted:.3f}"
 
 
 def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:

@@ -12,7 +12,7 @@ from acmnet.artifacts import load_metrics
 from acmnet.config import Config
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
-from acmnet.report.summary import resampling_text
+from acmnet.report.summary import resampling_text, without_interval
 
 
 def merge_metrics(paths: list[Path], cfg: Config | None = None) -> pd.DataFrame:
@@ -138,6 +138,10 @@ def caption(
     sequence = bool(cfg.evaluate.sequence_lengths) or (
         summary is not None and summary["method"].str.contains("+seq", regex=False).any()
     )
+    if summary is not None and (bare := without_interval(summary)):
+        resampled += "; no interval and no test for " + "; ".join(
+            tex_escape(f"{d}/{q}: {why}") for (d, q), why in bare.items()
+        )
     family = "the single-image rows of its query set"
     if sequence:
         family += " (sequence-matching rows, below the thin rule, among themselves)"

@@ -1,4 +1,6 @@
+import numpy as np
 import pandas as pd
+import pytest
 
 from acmnet.configure import config_from_dict
 from acmnet.report.tables import caption, latex_table
@@ -273,3 +275,93 @@ def test_rows_are_captioned_with_what_they_are():
     assert "rows <method>+seq5: SeqSLAM-style sequence matching (beyond the paper) over that method's own" in text
     paper = config_from_dict({"methods": {"acmnet": {}}, "datasets": {"n": {"type": "nordland", "root": "."}}})
     assert "but not the paper's" not in "; ".join(choices(paper))  # the paper preset's row departs in nothing
+
+
+def _route_ranks(runs: dict[str, np.ndarray]) -> pd.DataFrame:
+    """ranks.csv rows of one query set: each run's queries found at rank 1 where its hits are true."""
+    frames = [
+        pd.DataFrame({"dataset": "d", "queries": "q", "method": name, "query_row": range(len(hits))}).assign(
+            first_hit=np.asarray(hits).astype(int)
+        )
+        for name, hits in runs.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fewer(hits: np.ndarray, k: int) -> np.ndarray:
+    """`hits` with its first k hits turned into misses."""
+    out = hits.copy()
+    out[np.flatnonzero(out)[:k]] = False
+    return out
+
+
+def test_sequence_rows_are_ranked_apart_and_every_dagger_is_tested_against_its_bold_row():
+    """Issue 24 item 1: a +seq row never takes the single-image rows' bold, and each dagger is a test
+    against the bold row of its own family (recomputed here from the same resamples)."""
+    from acmnet.evaluate.statistics import resampled_recall, two_sided_p
+    from acmnet.report.summary import summarise
+
+    rng = np.random.default_rng(3)
+    best, seq = rng.random(300) < 0.6, rng.random(300) < 0.95
+    runs = {"best": best, "close": _fewer(best, 3), "far": rng.random(300) < 0.2, "best+seq5": seq}
+    runs["far+seq5"] = _fewer(seq, 2)  # the +seq rows are above every single-image row
+    ranks = _route_ranks(runs)
+    metrics = pd.DataFrame({"dataset": "d", "queries": "q", "method": list(runs)}).assign(
+        n_queries=300, n_references=300, tolerance=0
+    )
+    cfg = config_from_dict(
+        {
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+            "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 400, "sequence_lengths": [5]},
+        }
+    )
+    summary = summarise(metrics, ranks, cfg)
+    tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
+    lines = [line for line in tex.splitlines() if line.startswith("d & q & ")]
+    cells = {line.split(" & ")[2]: line.split(" & ")[3] for line in lines}
+    assert [line.split(" & ")[2] for line in lines] == ["best", "close", "far", "best+seq5", "far+seq5"]
+    rule = tex.splitlines().index(next(line for line in tex.splitlines() if line.startswith("d & q & best+seq5")))
+    assert tex.splitlines()[rule - 1] == r"\cmidrule(l){3-4}"  # the +seq rows sit below a rule
+    assert cells["best"].startswith(r"\textbf{") and "dagger" not in cells["best"]
+    assert cells["best+seq5"].startswith(r"\textbf{") and cells["far+seq5"].startswith(r"\textit{")
+    hits = {
+        m: (g.sort_values("query_row")["first_hit"].to_numpy() == 1).astype(float) for m, g in ranks.groupby("method")
+    }
+    boot = resampled_recall([hits[m] for m in runs], 400, 0, 1)
+    daggers = [m for m, cell in cells.items() if "dagger" in cell]
+    assert daggers == ["close", "far+seq5"]
+    for method in daggers:
+        family = [m for m in runs if ("+seq" in m) == ("+seq" in method)]
+        bold = next(m for m in family if cells[m].startswith(r"\textbf{"))
+        i, j = list(runs).index(bold), list(runs).index(method)
+        p = float(two_sided_p(boot[:, [i]] - boot[:, [j]])[0])
+        assert p >= 0.05 and p == pytest.approx(summary.set_index("method").loc[method, "R@1_p"], abs=1e-4)
+    caption_text = caption(cfg, None, summary)
+    assert "not significantly below the bold row it is ranked with" in caption_text
+    assert "does not make the two equivalent" in caption_text and "below the thin rule" in caption_text
+    assert "In brackets: the 95\\% percentile bootstrap interval" in caption_text and "half-width" not in caption_text
+
+
+def test_a_query_set_too_small_for_an_interval_is_printed_without_one():
+    """Issue 26 item 8: one query gives no interval and no test (not a zero-width interval and
+    'p <= 0.010'), and the caption and summary.md say why."""
+    from acmnet.report.summary import markdown, summarise
+
+    ranks = _route_ranks({"a": np.array([True]), "b": np.array([False])})
+    metrics = pd.DataFrame({"dataset": "d", "queries": "q", "method": ["a", "b"]}).assign(
+        n_queries=1, n_references=5, tolerance=0
+    )
+    cfg = config_from_dict(
+        {
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+            "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 100},
+        }
+    )
+    summary = summarise(metrics, ranks, cfg)
+    assert summary[["R@1_lo", "R@1_hi", "R@1_p"]].isna().all().all() and not summary["R@1_same"].any()
+    text = markdown(summary, cfg.evaluate)
+    assert "p <=" not in text and text.count("[no interval]") == 2 and text.count("(no test)") == 2
+    assert "No interval and no test for d/q: 1 query, fewer than the 5 an interval or a test needs." in text
+    tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
+    assert "[no interval]" in tex and "dagger" not in tex.split(r"\caption")[0]
+    assert "no interval and no test for d/q: 1 query" in tex
