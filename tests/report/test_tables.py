@@ -365,3 +365,45 @@ def test_a_query_set_too_small_for_an_interval_is_printed_without_one():
     tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
     assert "[no interval]" in tex and "dagger" not in tex.split(r"\caption")[0]
     assert "no interval and no test for d/q: 1 query" in tex
+
+
+def test_every_caption_of_a_trained_row_names_both_loss_departures_from_the_printed_equations(tmp_path):
+    """Issue 24 item 3: 'the paper prints ...; we use ...' for eq. 10 and eq. 11, in recall.tex and the
+    paper tables, and the ablation rows that follow the printed equations are named as such."""
+    from acmnet.report.paper_tables import render_paper_tables
+
+    cfg = config_from_dict(
+        {
+            "datasets": {"nordland": {"type": "nordland", "root": ".", "tolerance": 2}},
+            "methods": {
+                "acmnet": {},
+                "acmnet_eq10": {"kind": "acmnet", "train": {"contrastive": "eq10"}},
+                "acmnet_rotation_sum": {"kind": "acmnet", "train": {"rotation_reduction": "sum"}},
+            },
+        }
+    )
+    printed = (
+        "contrastive loss: the paper prints eq. 10 with the positive left out of the denominator; we use SimCLR's "
+        "NT-Xent, positive in the denominator (ntxent), at $\\tau$=0.01",
+        "rotation loss: the paper prints a sum of cross-entropies over the 4N rotated views at batch N (eq. 11); we "
+        "use their mean, 1/(4N) of the printed sum",
+        "row acmnet\\_eq10: contrastive eq10 (eq. 10 as printed)",
+        "row acmnet\\_rotation\\_sum: rotation\\_reduction sum (eq. 11 as printed)",
+    )
+    metrics = tmp_path / "m.csv"
+    pd.DataFrame(
+        [{"dataset": "nordland", "queries": "winter", "method": "acmnet", "R@1": 50.0, "R@5": 60.0, "R@10": 70.0}]
+    ).assign(n_queries=3450, n_references=3450, tolerance=2).to_csv(metrics, index=False)
+    table2 = render_paper_tables(tmp_path / "out", [metrics], cfg)[0].read_text()
+    for text in (caption(cfg), table2):
+        for fragment in printed:
+            assert fragment in text, fragment
+    literal = config_from_dict(
+        {
+            "datasets": {"n": {"type": "nordland", "root": "."}},
+            "train": {"contrastive": "eq10", "rotation_reduction": "sum"},
+        }
+    )
+    assert "contrastive loss: eq. 10 as the paper prints it, positive left out of the denominator" in caption(literal)
+    assert "rotation loss: eq. 11 as the paper prints it, a sum over the 4N rotated views" in caption(literal)
+    assert "we use" not in caption(literal)
