@@ -47,23 +47,42 @@ def recall_curve(hit: np.ndarray) -> np.ndarray:
 
 
 def sequence_indices(
-    reference: np.ndarray, queries: np.ndarray, k: int, length: int, velocities: list[float]
+    reference: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    length: int,
+    velocities: list[float],
+    segments: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Top-k reference positions per query by sequence matching, (Q, k) int64.
 
-    Both sets must be in recording order (the manifest's); no ground truth is used.
+    Both sets must be in recording order (the manifest's); no ground truth is used. `segments`:
+    (query segments (Q,), reference segments (R,)), the separate stretches of the route (manifest
+    `segment`): no sequence crosses a join.
     """
     from acmnet.evaluate.sequence import DescriptorSimilarity, sequence_topk
 
-    _, found = sequence_topk(DescriptorSimilarity(reference, queries), k, length, velocities)
+    q_seg, r_seg = segments if segments is not None else (None, None)
+    _, found = sequence_topk(
+        DescriptorSimilarity(reference, queries), k, length, velocities, query_segments=q_seg, reference_segments=r_seg
+    )
     return found
 
 
 def _variants(
-    cfg: Config, method: str, retrieval: Retrieval, descriptors: Descriptors | None, selected: np.ndarray
+    cfg: Config,
+    method: str,
+    retrieval: Retrieval,
+    descriptors: Descriptors | None,
+    selected: np.ndarray,
+    segments: np.ndarray | None,
 ) -> list[tuple[str, np.ndarray]]:
-    """(row name, top-K indices of the selected queries): the method itself and its sequence rows."""
+    """(row name, top-K indices of the selected queries): the method itself and its sequence rows;
+    `segments`: the manifest's `segment` of every manifest row, or None (one stretch)."""
     variants = [(method, retrieval.indices[selected])]
+    joins = None
+    if segments is not None:
+        joins = (segments[retrieval.query_rows][selected], segments[retrieval.reference_rows])
     for length in cfg.evaluate.sequence_lengths:
         seq = sequence_indices(
             descriptors.reference,
@@ -71,6 +90,7 @@ def _variants(
             retrieval.indices.shape[1],
             length,
             cfg.evaluate.sequence_velocities,
+            joins,
         )
         variants.append((f"{method}+seq{length}", seq))
     return variants
@@ -192,11 +212,13 @@ def score(
         cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path
     )
     conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
+    segments = mf.segments(manifest.frame)
+    segments = None if segments is None else segments.to_numpy()
     rows, curves, ranks_frames = [], [], []
     for queries in mf.query_sets(manifest.frame):
         selected = conditions == queries
         truth = positives.sets.select(selected)
-        for name, found in _variants(cfg, method, retrieval, descriptors, selected):
+        for name, found in _variants(cfg, method, retrieval, descriptors, selected, segments):
             ranks = first_hit_ranks(truth.hits(found))
             row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(retrieval.reference_rows))
             rows.append(row)
