@@ -344,3 +344,21 @@ def test_a_set_block_longer_than_half_the_queries_is_refused_naming_the_key():
                 summarise(metrics, ranks, cfg)
         else:
             assert (summarise(metrics, ranks, cfg)["bootstrap_block"] == 5).all()
+
+
+def test_recall_curve_legend_says_a_seeded_band_is_the_mean_of_its_seeds_bands(monkeypatch, tmp_path):
+    """Issue 24 item 6: the band of a seeded row is the mean of per-seed bands, and the figure says so."""
+    from acmnet.report import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, outs: drawn.setdefault("fig", fig))
+    rows = [
+        {"dataset": "d", "queries": "q", "method": m, "N": n, "recall": r, "lo": r - 5, "hi": r + 5}
+        for m, r in (("acmnet@s0", 50.0), ("acmnet@s1", 60.0), ("pixels", 20.0))
+        for n in (1, 2)
+    ]
+    figures.recall_curves(pd.DataFrame(rows), [tmp_path / "c.png"])
+    ax = drawn["fig"].axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["acmnet (mean of 2 seeds and of their bands)", "pixels"]
+    assert ax.lines[0].get_ydata().tolist() == [55.0, 55.0]
