@@ -170,7 +170,8 @@ def _sequence_rows(cfg: Config) -> list[str]:
     lengths = "/".join(map(str, cfg.evaluate.sequence_lengths))
     return [
         f"rows <method>+seq{lengths}: SeqSLAM-style sequence matching (beyond the paper) over that method's "
-        f"own descriptors, {lengths} consecutive queries, velocities {cfg.evaluate.sequence_velocities}"
+        f"own descriptors, {lengths} consecutive queries in a centred (offline) window, velocities "
+        f"{cfg.evaluate.sequence_velocities}, without SeqSLAM's local contrast enhancement"
     ]
 
 

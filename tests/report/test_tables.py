@@ -273,6 +273,8 @@ def test_rows_are_captioned_with_what_they_are():
     )
     assert "row acmnet_grid: descriptor the stage-2 map on a 8×8 grid, not the paper's E → P_A → L2" in text
     assert "rows <method>+seq5: SeqSLAM-style sequence matching (beyond the paper) over that method's own" in text
+    assert "5 consecutive queries in a centred (offline) window" in text  # issue 24 item 8
+    assert "without SeqSLAM's local contrast enhancement" in text
     paper = config_from_dict({"methods": {"acmnet": {}}, "datasets": {"n": {"type": "nordland", "root": "."}}})
     assert "but not the paper's" not in "; ".join(choices(paper))  # the paper preset's row departs in nothing
 
@@ -407,3 +409,27 @@ def test_every_caption_of_a_trained_row_names_both_loss_departures_from_the_prin
     assert "contrastive loss: eq. 10 as the paper prints it, positive left out of the denominator" in caption(literal)
     assert "rotation loss: eq. 11 as the paper prints it, a sum over the 4N rotated views" in caption(literal)
     assert "we use" not in caption(literal)
+
+
+def test_leftover_wording_is_gone():
+    """Issue 24 item 8: no file a reader sees still says these (each was not true as written)."""
+    from tests.conftest import REPO
+
+    gone = {
+        "the paper uses 224": ["acmnet/methods/acmnet.py", "config/demo.yaml"],
+        "the images the paper uses": ["acmnet/data/datasets/nordland.py"],
+        "SeqSLAM's raw-pixel matcher": ["README.md"],
+        "SeqSLAM's single-image matcher": ["acmnet/methods/pixels.py"],
+        "the paper's 14607 night frames paired by framematches.csv": ["config/config.yaml"],
+        "tolerance window": [
+            "figures/README.md",
+            *(str(p.relative_to(REPO)) for p in REPO.glob("workflow/report/*.rst")),
+        ],
+        "last\nconvolutional stage": ["workflow/report/gradcam.rst"],
+        "reference reproduction": ["README.md"],
+        "reproduces ACM-Net": ["config/config.yaml"],
+        "No number below was": ["README.md"],
+    }
+    for phrase, files in gone.items():
+        for name in files:
+            assert phrase not in (REPO / name).read_text(), (phrase, name)

@@ -3,7 +3,8 @@
 Two releases, two layouts (page: https://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset;
 a Google Drive mirror: folder 1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t):
 
-* `Partitioned_Nordland_Dataset_lowres` (224x224 PNG, the images the paper uses): one archive
+* `Partitioned_Nordland_Dataset_lowres` (224x224 PNG; the paper names the partition, not the release or an input
+  size, and this is the release the suite reads): one archive
   whose TOP FOLDER holds ``Dataset_images/{train,test}/{season}_images_{split}/section{N}/{index}.png``.
   The dataset root may be the folder holding that top folder (where the archive was extracted) or
   the top folder itself; `prepare` says which folder it read, and the manifest's image paths are
@@ -61,7 +62,8 @@ SOURCES = [
     ManualDownload(
         page=PAGE,
         filename=f"{LOWRES_TOP}.zip",
-        instructions=f"the 224x224 low-res release the paper uses, linked from the page's download section; "
+        instructions=f"the 224x224 low-res release (the paper names the partition, not the release), linked from the "
+        "page's download section; "
         f"if the page is down, the Google Drive mirror {MIRROR} (folder id 1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t) "
         "holds the same files",
         extract=True,
