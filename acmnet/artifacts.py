@@ -1056,6 +1056,9 @@ def load_curves(paths: list[Path]) -> pd.DataFrame:
         if missing:
             raise ArtifactError(f"{path}: recall curve file lacks column(s) {missing}; expected {list(CURVE_COLUMNS)}")
         frame["recall"] = _numbers(path, frame, "recall", 0.0, 100.0)
+        for c in ("lo", "hi"):  # a band is empty where too few queries gave none
+            if c in frame.columns:
+                frame[c] = _numbers(path, frame, c, 0.0, 100.0, empty=True)
         frame["N"] = _numbers(path, frame, "N", 1.0).astype(int)
         frames.append(frame)
     if not frames:

@@ -362,3 +362,23 @@ def test_recall_curve_legend_says_a_seeded_band_is_the_mean_of_its_seeds_bands(m
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels == ["acmnet (mean of 2 seeds and of their bands)", "pixels"]
     assert ax.lines[0].get_ydata().tolist() == [55.0, 55.0]
+
+
+def test_a_report_of_query_sets_too_small_for_intervals_is_written_without_them(tmp_path):
+    """Issue 26 item 8, end to end: empty bounds in metrics and curves are read, drawn and summarised."""
+    runs = []
+    for name, ranks in (("acmnet", [1, 0, 2]), ("pixels", [0, 0, 1])):
+        paths = _run_files(tmp_path, name, ranks)
+        for path, columns in (
+            (paths[0], [f"R@{n}_{b}" for n in (1, 5, 10) for b in ("lo", "hi")]),
+            (paths[1], ["lo", "hi"]),
+        ):
+            frame = pd.read_csv(path)
+            frame[columns] = np.nan  # as `acmnet score` writes them for 3 queries
+            save_table(frame, path, provenance("score", {}))
+        runs.append(paths)
+    text = _report(tmp_path, runs)
+    assert "[no interval]" in text and "p <=" not in text and "No interval and no test for d/night: 3 queries" in text
+    summary = pd.read_csv(_outputs(tmp_path).summary)
+    assert summary["R@1_lo"].isna().all() and summary["R@1_p"].isna().all()
+    assert "[no interval]" in _outputs(tmp_path).table.read_text()
