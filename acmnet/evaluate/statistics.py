@@ -22,7 +22,9 @@ the share of queries with 0 < rank <= N.
   numbers, and the resamples do not depend on how they are chunked to bound memory.
 - p-values: (count + 1) / (resamples + 1) per one-sided tail, doubled and capped at 1 when
   two-sided, so the smallest p-value `resamples` resamples can give is 2 / (resamples + 1)
-  (`p_floor`, printed by `p_text` as "p <= 0.002" for 1000 resamples).
+  (`p_floor`, printed by `p_text` as "p <= 0.002" for 1000 resamples); `holm` adjusts a family of
+  them (the rows compared with one best).
+- `too_few`: why a query set gives no interval and no test (too few queries or independent blocks).
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ queries in manifest order (`query_row`, recording order on a dataset with a rout
   2 / (resamples + 1)); `R@N_same` marks a difference that is not significant at the configured
   confidence (p >= 1 - confidence). Single-image rows are compared with the best single-image row,
   sequence-matching rows (`+seq<L>`) with the best of theirs.
+- Where a query set is too small for an interval (`acmnet.evaluate.statistics.too_few`: fewer than
+  MIN_QUERIES queries or MIN_BLOCKS independent blocks), `R@N_lo`, `R@N_hi` and `R@N_p` are empty
+  and `markdown` says why; `markdown` prints Holm-adjusted p-values (`holm`) beside the raw ones.
 """
 
 from __future__ import annotations
