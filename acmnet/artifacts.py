@@ -981,9 +981,14 @@ def _shown(value: object) -> str:
     return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _numbers(path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float | None = None) -> pd.Series:
+def _numbers(
+    path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float | None = None, empty: bool = False
+) -> pd.Series:
+    """The column as floats in [lo, hi]; `empty`: an empty cell is allowed (NaN), text never is."""
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values < lo) | ((values > hi) if hi is not None else False)
+    cells = frame[column]
+    blank = (cells.isna() | (cells.astype(str) == "")) if empty else pd.Series(False, index=frame.index)
+    bad = (values.isna() & ~blank) | (values < lo) | ((values > hi) if hi is not None else False)
     if bad.any():
         first = bad.to_numpy().nonzero()[0][0]
         limits = f"in [{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
@@ -997,7 +1002,7 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str, lo: float, hi: float 
 def _check_percent_scale(path: Path, frame: pd.DataFrame, columns: list[str]) -> None:
     """Recall in [0, 1] everywhere looks like fractions, which would be shown as < 1 %."""
     values = frame[columns].to_numpy(dtype=float)
-    if values.max() <= 1.0 and values.max() > 0 and table_provenance(path) is None:
+    if np.nanmax(values) <= 1.0 and np.nanmax(values) > 0 and table_provenance(path) is None:
         raise ArtifactError(
             f"{path}: every recall value is at most 1 ({', '.join(columns)}): these look like fractions, "
             "but metrics files hold percentages (0-100); multiply them by 100"
@@ -1023,8 +1028,8 @@ def load_metrics(paths: list[Path]) -> pd.DataFrame:
             )
         for c in ("dataset", "queries", "method"):
             frame[c] = frame[c].astype(str)
-        for c in recall:
-            frame[c] = _numbers(path, frame, c, 0.0, 100.0)
+        for c in recall:  # an interval's bounds are empty where too few queries gave none
+            frame[c] = _numbers(path, frame, c, 0.0, 100.0, empty=c.endswith(("_lo", "_hi")))
         _check_percent_scale(path, frame, recall)
         for c in ("n_queries", "n_references", "tolerance"):
             frame[c] = _numbers(path, frame, c, 0.0).astype(int)
@@ -1051,6 +1056,9 @@ def load_curves(paths: list[Path]) -> pd.DataFrame:
         if missing:
             raise ArtifactError(f"{path}: recall curve file lacks column(s) {missing}; expected {list(CURVE_COLUMNS)}")
         frame["recall"] = _numbers(path, frame, "recall", 0.0, 100.0)
+        for c in ("lo", "hi"):  # a band is empty where too few queries gave none
+            if c in frame.columns:
+                frame[c] = _numbers(path, frame, c, 0.0, 100.0, empty=True)
         frame["N"] = _numbers(path, frame, "N", 1.0).astype(int)
         frames.append(frame)
     if not frames:

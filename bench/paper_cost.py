@@ -3,10 +3,11 @@
     python -m bench.paper_cost                                   # config/config.yaml, the H200 figure
     python -m bench.paper_cost --images-per-s 1136               # e.g. with train.compile: true
 
-Every training job of the preset (each trained method on each dataset it trains on, every seed)
-runs `epochs` epochs of floor(train images / batch) batches; at `--images-per-s` original images
-per second (what `bench/train_speed.py` prints as `step:` on the GPU, default: 840, measured on
-one NVIDIA H200 at the paper settings, bf16, eager; README), a job takes
+Every training job of the preset (each trained method on each dataset it trains on, every seed;
+rows with equal training settings share one job) runs `epochs` epochs of floor(train images /
+batch) batches; at `--images-per-s` original images per second (what `bench/train_speed.py`
+prints as `step:` on the GPU, default: 840, measured on one NVIDIA H200 at the paper settings,
+bf16, eager; README), a job takes
 epochs x batches x batch / images-per-s seconds. The training-image counts are the published
 ones of each dataset type (a manifest of the dataset overrides them: `--manifest name=FILE`).
 Every job is costed at the rate measured for the full method (5N encoder inputs per step): the
@@ -35,14 +36,17 @@ MARGIN = 1.25
 
 
 def jobs(cfg, counts: dict[str, int]) -> pd.DataFrame:
-    """One row per training job: method row, dataset, epochs, batch, images per epoch."""
+    """One row per training job: method row, dataset, epochs, batch, images per epoch. Rows whose
+    training settings are equal (e.g. differing only in their descriptor) share one run on a dataset
+    (`acmnet.train.checkpoint`): only the first is a job."""
     rows, seen = [], set()
     for method in trained_methods(cfg):
+        run = cfg.settings_digest("train", method=method)
         for dataset in cfg.datasets:
             trains_on = training_dataset(cfg, method, dataset)
-            if (method, trains_on) in seen:
+            if (run, trains_on) in seen:
                 continue
-            seen.add((method, trains_on))
+            seen.add((run, trains_on))
             tcfg = cfg.train_for(method)
             n = counts.get(trains_on, TRAIN_IMAGES.get(cfg.datasets[trains_on].type))
             if n is None:

@@ -11,6 +11,10 @@ Optional ground-truth columns, per the dataset type's `ground_truth` (`acmnet.da
     positives  on query rows: the query's positive references as space-separated positions in the
                reference set (0-based, in the manifest's order of reference rows; empty: none);
                empty on other rows
+Optional route column:
+    segment    integer: the separate stretch of the route a row belongs to, where a route was cut
+               into stretches with frames left out between them (Olid et al.'s Nordland sections);
+               a place window and a sequence never cross from one segment to another
 For types without a route (`utm`, `vprbench`), `place` is the row's index within its own folder,
 in the order of the rows: informational, never a ground truth.
 
@@ -27,6 +31,7 @@ COLUMNS = ["image", "role", "place", "condition"]
 POSE_COLUMNS = ["qw", "qx", "qy", "qz", "tx", "ty", "tz"]
 POSITION_COLUMNS = ["x", "y"]
 POSITIVES_COLUMN = "positives"
+SEGMENT_COLUMN = "segment"
 ROLES = ("train", "reference", "query")
 
 
@@ -51,6 +56,8 @@ def validate(frame: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
     out["condition"] = out["condition"].astype(str)
     if POSITIVES_COLUMN in out.columns:
         out[POSITIVES_COLUMN] = out[POSITIVES_COLUMN].fillna("").astype(str)
+    if SEGMENT_COLUMN in out.columns:
+        out[SEGMENT_COLUMN] = out[SEGMENT_COLUMN].astype("int64")
     for role in ("reference", "query"):
         if not (out["role"] == role).any():
             raise ManifestError(
@@ -75,3 +82,10 @@ def unique_images(frame: pd.DataFrame) -> list[str]:
 def query_sets(frame: pd.DataFrame) -> list[str]:
     """Query conditions in order of appearance; each is scored as its own query set."""
     return list(dict.fromkeys(frame.loc[frame["role"] == "query", "condition"]))
+
+
+def segments(frame: pd.DataFrame, rows: pd.Series | None = None) -> pd.Series | None:
+    """The `segment` of the selected rows (bool mask `rows`, default all), or None without the column."""
+    if SEGMENT_COLUMN not in frame.columns:
+        return None
+    return frame[SEGMENT_COLUMN] if rows is None else frame.loc[rows, SEGMENT_COLUMN]

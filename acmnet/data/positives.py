@@ -93,13 +93,37 @@ def _from_ranges(order: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_references
     return PositiveSets(_indptr(counts), indices[sort].astype(np.int64), n_references)
 
 
-def from_places(query_places: np.ndarray, reference_places: np.ndarray, tolerance: int) -> PositiveSets:
-    """References whose place lies within +/- `tolerance` of each query's place."""
+def from_places(
+    query_places: np.ndarray,
+    reference_places: np.ndarray,
+    tolerance: int,
+    query_segments: np.ndarray | None = None,
+    reference_segments: np.ndarray | None = None,
+) -> PositiveSets:
+    """References whose place lies within +/- `tolerance` of each query's place; with segments (one
+    integer per row, `acmnet.data.manifest.SEGMENT_COLUMN`), only those of the query's own segment:
+    the window never crosses a join between separate stretches of the route."""
+    if query_segments is not None and reference_segments is not None:
+        query_places, reference_places = _joined_places(
+            query_places, reference_places, tolerance, query_segments, reference_segments
+        )
     order = np.argsort(reference_places, kind="stable")
     ordered = np.asarray(reference_places)[order]
     lo = np.searchsorted(ordered, np.asarray(query_places) - tolerance, side="left")
     hi = np.searchsorted(ordered, np.asarray(query_places) + tolerance, side="right")
     return _from_ranges(order, lo, hi, len(reference_places))
+
+
+def _joined_places(
+    query_places: np.ndarray, reference_places: np.ndarray, tolerance: int, q_seg: np.ndarray, r_seg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Places moved apart by segment (segment rank x (span + 2 tolerance + 1)), so no window reaches
+    from one segment into another while places within a segment keep their distances: int64 each."""
+    q, r = np.asarray(query_places, np.int64), np.asarray(reference_places, np.int64)
+    both = np.concatenate([q, r])
+    span = int(both.max() - both.min()) + 2 * int(tolerance) + 1 if len(both) else 1
+    _, rank = np.unique(np.concatenate([np.asarray(q_seg), np.asarray(r_seg)]), return_inverse=True)
+    return q + rank[: len(q)] * span, r + rank[len(q) :] * span
 
 
 def from_positions(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float) -> PositiveSets:
@@ -140,7 +164,14 @@ def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distanc
     queries = frame[frame["role"] == "query"]
     references = frame[frame["role"] == "reference"]
     if ground_truth == "places":
-        return from_places(queries["place"].to_numpy(), references["place"].to_numpy(), tolerance)
+        q_seg, r_seg = mf.segments(frame, frame["role"] == "query"), mf.segments(frame, frame["role"] == "reference")
+        return from_places(
+            queries["place"].to_numpy(),
+            references["place"].to_numpy(),
+            tolerance,
+            None if q_seg is None else q_seg.to_numpy(),
+            None if r_seg is None else r_seg.to_numpy(),
+        )
     if ground_truth == "positions":
         missing = [c for c in mf.POSITION_COLUMNS if c not in frame.columns]
         if missing or distance is None:

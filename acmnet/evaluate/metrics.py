@@ -35,7 +35,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
-from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at
+from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at, too_few
 
 
 def recall_curve(hit: np.ndarray) -> np.ndarray:
@@ -47,23 +47,42 @@ def recall_curve(hit: np.ndarray) -> np.ndarray:
 
 
 def sequence_indices(
-    reference: np.ndarray, queries: np.ndarray, k: int, length: int, velocities: list[float]
+    reference: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    length: int,
+    velocities: list[float],
+    segments: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Top-k reference positions per query by sequence matching, (Q, k) int64.
 
-    Both sets must be in recording order (the manifest's); no ground truth is used.
+    Both sets must be in recording order (the manifest's); no ground truth is used. `segments`:
+    (query segments (Q,), reference segments (R,)), the separate stretches of the route (manifest
+    `segment`): no sequence crosses a join.
     """
     from acmnet.evaluate.sequence import DescriptorSimilarity, sequence_topk
 
-    _, found = sequence_topk(DescriptorSimilarity(reference, queries), k, length, velocities)
+    q_seg, r_seg = segments if segments is not None else (None, None)
+    _, found = sequence_topk(
+        DescriptorSimilarity(reference, queries), k, length, velocities, query_segments=q_seg, reference_segments=r_seg
+    )
     return found
 
 
 def _variants(
-    cfg: Config, method: str, retrieval: Retrieval, descriptors: Descriptors | None, selected: np.ndarray
+    cfg: Config,
+    method: str,
+    retrieval: Retrieval,
+    descriptors: Descriptors | None,
+    selected: np.ndarray,
+    segments: np.ndarray | None,
 ) -> list[tuple[str, np.ndarray]]:
-    """(row name, top-K indices of the selected queries): the method itself and its sequence rows."""
+    """(row name, top-K indices of the selected queries): the method itself and its sequence rows;
+    `segments`: the manifest's `segment` of every manifest row, or None (one stretch)."""
     variants = [(method, retrieval.indices[selected])]
+    joins = None
+    if segments is not None:
+        joins = (segments[retrieval.query_rows][selected], segments[retrieval.reference_rows])
     for length in cfg.evaluate.sequence_lengths:
         seq = sequence_indices(
             descriptors.reference,
@@ -71,6 +90,7 @@ def _variants(
             retrieval.indices.shape[1],
             length,
             cfg.evaluate.sequence_velocities,
+            joins,
         )
         variants.append((f"{method}+seq{length}", seq))
     return variants
@@ -113,8 +133,11 @@ def _rows(
     """The metrics row (R@N with its interval) and the recall curve (N = 1..k, with bands) of one variant."""
     ev = cfg.evaluate
     ns = list(range(1, k + 1))
-    block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]))
-    bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
+    block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]), queries)
+    if too_few(len(ranks), block) is None:
+        bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
+    else:  # no interval from too few queries or blocks: empty bounds (the report says why)
+        bounds = dict.fromkeys(ns, (np.nan, np.nan))
     curve = [recall_at(ranks, n) for n in ns]  # as recall_curve, from the ranks already at hand
     row = {"dataset": dataset, "queries": queries, "method": name}
     for n in ev.recall_at:
@@ -137,15 +160,24 @@ def route_ordered(cfg: Config, dataset: str) -> bool:
     return bool(dataset_type(spec.type).route_order(spec.options))
 
 
-def block_length(cfg: Config, dataset: str, hits: np.ndarray) -> int:
+def block_length(cfg: Config, dataset: str, hits: np.ndarray, queries: str = "") -> int:
     """Queries per block of the bootstrap on `dataset`: 1 (iid) without a route order; otherwise
-    `evaluate.bootstrap_block` (at most Q) or, when it is None, `automatic_block` of the per-query
-    hit series `hits` (n, Q) in query order (methods, seeds and N pooled)."""
+    `evaluate.bootstrap_block` or, when it is None, `automatic_block` of the per-query hit series
+    `hits` (n, Q) in query order (methods, seeds and N pooled). A set block longer than half the Q
+    queries (fewer than two independent blocks: every resample nearly the whole set) is refused
+    (ConfigError naming the key, the dataset and its query set `queries`), never clipped."""
     if not route_ordered(cfg, dataset):
         return 1
     block = cfg.evaluate.bootstrap_block
     q = np.shape(hits)[-1]
-    return automatic_block(hits) if block is None else max(1, min(block, q))
+    if block is not None and block > q // 2:
+        where = f"query set {queries!r} of dataset {dataset!r}" if queries else f"dataset {dataset!r}"
+        raise ConfigError(
+            f"evaluate.bootstrap_block is {block}, but {where} has {q} queries: a block longer than half of them "
+            f"leaves fewer than two independent blocks, so every resample is nearly the whole set; set "
+            f"evaluate.bootstrap_block to at most {max(q // 2, 1)}, or leave it unset (chosen from the data)"
+        )
+    return automatic_block(hits) if block is None else block
 
 
 def tolerance_column(cfg: Config, dataset: str) -> int:
@@ -180,11 +212,13 @@ def score(
         cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path
     )
     conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
+    segments = mf.segments(manifest.frame)
+    segments = None if segments is None else segments.to_numpy()
     rows, curves, ranks_frames = [], [], []
     for queries in mf.query_sets(manifest.frame):
         selected = conditions == queries
         truth = positives.sets.select(selected)
-        for name, found in _variants(cfg, method, retrieval, descriptors, selected):
+        for name, found in _variants(cfg, method, retrieval, descriptors, selected, segments):
             ranks = first_hit_ranks(truth.hits(found))
             row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(retrieval.reference_rows))
             rows.append(row)

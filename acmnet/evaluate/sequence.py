@@ -33,6 +33,14 @@ queries). So a line counts only if at least ``min_overlap`` (default 0.5) of its
 query range also lie inside the reference range; ``(i, j)`` with no such line scores ``-inf``
 (in ``sequence_topk`` such references rank last). ``min_overlap = 0`` keeps every line.
 
+Joins (``query_segments``, ``reference_segments``: one integer per row / column, default one
+segment each). A route cut into separate stretches (Olid et al.'s Nordland sections, with
+frames discarded between them) has joins where consecutive indices are not neighbouring places. A
+join is a border: points of a line in another segment than its own query ``i`` (on the query axis)
+or its own reference ``j`` (on the reference axis) are dropped, exactly as points past the ends
+are, so no line runs across a join. The segments are where each recording was cut, never ground
+truth: a query is never told which stretch it belongs to.
+
 Velocities are applied on the integer grid: a line through ``(i, j)`` cannot carry a sub-frame
 phase, so at a non-unit velocity it follows the true band only to within +/- 1 reference (as in
 SeqSLAM); with smooth similarities (adjacent frames alike) and the +/- 2-frame tolerance this costs
@@ -165,6 +173,25 @@ def _chunk_rows(n_ref: int, chunk: int | None) -> int:
     return int(chunk)
 
 
+def _segments(segments: np.ndarray | None, n: int, what: str) -> np.ndarray | None:
+    """The segment of each of n rows as int64 (n,), or None for one segment (no join)."""
+    if segments is None:
+        return None
+    out = np.asarray(segments, dtype=np.int64)
+    if out.shape != (n,):
+        raise ValueError(f"{what} must hold one segment per row ({n}), got shape {out.shape}")
+    return None if len(np.unique(out)) <= 1 else out
+
+
+def _inside(index: np.ndarray, shifts: np.ndarray, n: int, segments: np.ndarray | None) -> np.ndarray:
+    """float32 (len(index), len(shifts)): 1 where index + shift lies in [0, n) and in index's segment."""
+    moved = index[:, None] + shifts[None, :]
+    valid = (moved >= 0) & (moved < n)
+    if segments is not None:
+        valid &= segments[np.clip(moved, 0, n - 1)] == segments[index][:, None]
+    return valid.astype(np.float32)
+
+
 def _score_chunks(
     similarity: np.ndarray | RowSource,
     length: int,
@@ -173,19 +200,21 @@ def _score_chunks(
     contrast_window: int | None,
     min_overlap: float,
     chunk: int | None,
+    query_segments: np.ndarray | None = None,
+    reference_segments: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (start, stop, sequence scores float32 (stop - start, R)) over the query axis."""
     if not 0.0 <= min_overlap <= 1.0:
         raise ValueError(f"min_overlap must lie in [0, 1], got {min_overlap}")
     n_query, n_ref = _shape(similarity)
+    q_seg = _segments(query_segments, n_query, "query_segments")
+    r_seg = _segments(reference_segments, n_ref, "reference_segments")
     offsets = query_offsets(length, window)
     v = _velocities(velocities)
     shifts = np.rint(v[:, None] * offsets[None, :]).astype(np.int64)  # (V, L) reference offsets
-    # ref_valid[v][l, j]: reference j + shift lies inside the set; shared by every chunk.
+    # ref_valid[v][l, j]: reference j + shift lies inside the set (and j's segment); shared by every chunk.
     j = np.arange(n_ref)
-    ref_valid = [
-        ((j[None, :] + s[:, None] >= 0) & (j[None, :] + s[:, None] < n_ref)).astype(np.float32) for s in shifts
-    ]
+    ref_valid = [_inside(j, s, n_ref, r_seg).T.copy() for s in shifts]
     step = _chunk_rows(n_ref, chunk)
     k_min, k_max = int(offsets[0]), int(offsets[-1])
     for start in range(0, n_query, step):
@@ -198,20 +227,21 @@ def _score_chunks(
         if contrast_window is not None:
             rows = contrast_enhance(rows, contrast_window)
         i = np.arange(start, stop)
-        query_valid = ((i[:, None] + offsets[None, :] >= 0) & (i[:, None] + offsets[None, :] < n_query)).astype(
-            np.float32
-        )
+        query_valid = _inside(i, offsets, n_query, q_seg)  # (n, L)
         needed = (min_overlap * query_valid.sum(axis=1, keepdims=True) - 1e-6).astype(np.float32)  # (n, 1)
         best = np.full((n, n_ref), -np.inf, dtype=np.float32)
         total = np.empty((n, n_ref), dtype=np.float32)
         for vi in range(len(v)):
             total.fill(0.0)
-            for k, d in zip(offsets.tolist(), shifts[vi].tolist()):
+            for at, (k, d) in enumerate(zip(offsets.tolist(), shifts[vi].tolist())):
                 a, b = max(start, -k), min(stop, n_query - k)  # queries i whose i + k exists
                 c0, c1 = max(0, -d), min(n_ref, n_ref - d)  # references j whose j + d exists
                 if a >= b or c0 >= c1:
                     continue
-                total[a - start : b - start, c0:c1] += rows[a + k - lo : b + k - lo, c0 + d : c1 + d]
+                points = rows[a + k - lo : b + k - lo, c0 + d : c1 + d]
+                if q_seg is not None or r_seg is not None:  # points across a join are dropped
+                    points = points * query_valid[a - start : b - start, at, None] * ref_valid[vi][at, None, c0:c1]
+                total[a - start : b - start, c0:c1] += points
             count = query_valid @ ref_valid[vi]  # (n, R) number of in-range points of each line, >= 1
             np.maximum(best, np.where(count >= needed, total / count, -np.inf), out=best)
         yield start, stop, best
@@ -226,6 +256,8 @@ def sequence_scores(
     contrast_window: int | None = None,
     min_overlap: float = 0.5,
     chunk: int | None = None,
+    query_segments: np.ndarray | None = None,
+    reference_segments: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sequence scores of every (query, reference) pair: float32 (Q, R), higher = better.
 
@@ -234,12 +266,14 @@ def sequence_scores(
     (any iterable, e.g. ``np.arange(0.8, 1.21, 0.1)``); ``window``: "centred" or "trailing";
     ``contrast_window``: SeqSLAM's local contrast enhancement window, None = off; ``min_overlap``: the
     reference-border guard (share of a line that must lie inside the reference set); ``chunk``: query rows
-    per block (default: about 4M elements per block). See the module docstring for the definition.
+    per block (default: about 4M elements per block); ``query_segments``, ``reference_segments``: the
+    stretch of the route each row / column belongs to (None: one stretch), no line crosses a join. See
+    the module docstring for the definition.
     """
     n_query, n_ref = _shape(similarity)
     out = np.empty((n_query, n_ref), dtype=np.float32)
     for start, stop, block in _score_chunks(
-        similarity, length, velocities, window, contrast_window, min_overlap, chunk
+        similarity, length, velocities, window, contrast_window, min_overlap, chunk, query_segments, reference_segments
     ):
         out[start:stop] = block
     return out
@@ -271,6 +305,8 @@ def sequence_topk(
     contrast_window: int | None = None,
     min_overlap: float = 0.5,
     chunk: int | None = None,
+    query_segments: np.ndarray | None = None,
+    reference_segments: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k references per query by sequence score: (scores float32 (Q, k), indices int64 (Q, k)).
 
@@ -285,7 +321,7 @@ def sequence_topk(
     scores = np.empty((n_query, k), dtype=np.float32)
     indices = np.empty((n_query, k), dtype=np.int64)
     for start, stop, block in _score_chunks(
-        similarity, length, velocities, window, contrast_window, min_overlap, chunk
+        similarity, length, velocities, window, contrast_window, min_overlap, chunk, query_segments, reference_segments
     ):
         scores[start:stop], indices[start:stop] = topk_rows(block, k)
     return scores, indices

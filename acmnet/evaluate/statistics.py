@@ -22,7 +22,9 @@ the share of queries with 0 < rank <= N.
   numbers, and the resamples do not depend on how they are chunked to bound memory.
 - p-values: (count + 1) / (resamples + 1) per one-sided tail, doubled and capped at 1 when
   two-sided, so the smallest p-value `resamples` resamples can give is 2 / (resamples + 1)
-  (`p_floor`, printed by `p_text` as "p <= 0.002" for 1000 resamples).
+  (`p_floor`, printed by `p_text` as "p <= 0.002" for 1000 resamples); `holm` adjusts a family of
+  them (the rows compared with one best).
+- `too_few`: why a query set gives no interval and no test (too few queries or independent blocks).
 """
 
 from __future__ import annotations
@@ -208,3 +210,35 @@ def p_text(p: float, resamples: int) -> str:
         digits = max(3, -math.floor(math.log10(floor)))
         return f"p <= {math.ceil(floor * 10**digits - 1e-9) / 10**digits:.{digits}f}"
     return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1g}"
+
+
+MIN_BLOCKS = 2  # independent blocks an interval or a test needs at the least
+MIN_QUERIES = 5  # queries an interval or a test needs at the least, blocks aside
+
+
+def too_few(q: int, block: int) -> str | None:
+    """Why Q queries in blocks of `block` support no bootstrap interval or test (plain text), or None
+    when they do: fewer than MIN_QUERIES queries, or fewer than MIN_BLOCKS independent blocks
+    (Q // block), in which every resample is (nearly) the whole set and gives a zero-width interval
+    and a p-value at its floor that say nothing."""
+    if q < MIN_QUERIES:
+        return f"{q} {'query' if q == 1 else 'queries'}, fewer than the {MIN_QUERIES} an interval or a test needs"
+    if q // max(int(block), 1) < MIN_BLOCKS:
+        return (
+            f"{q} queries hold {q // max(int(block), 1)} independent block(s) of {block}, fewer than the "
+            f"{MIN_BLOCKS} an interval or a test needs"
+        )
+    return None
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of k p-values (one family of tests): the i-th smallest p times
+    (k - i + 1) (i from 1), made monotone by a running maximum and capped at 1; NaN entries are left
+    out of the family and stay NaN: float64 (k,)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = p[order] * (len(order) - np.arange(len(order)))
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled)) if len(order) else scaled
+    return out

@@ -161,7 +161,8 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
     if tcfg.rotation_weight > 0 and height != width:
         raise ConfigError(
             f"image_size {list(cfg.image_size)} is not square, but methods.{name} trains the rotation branch, "
-            "which rotates images by 90 degrees in one batch: set image_size to [S, S] (the paper uses 224)"
+            "which rotates images by 90 degrees in one batch: set image_size to [S, S] (the paper prints no input "
+            "size; the paper preset uses 224)"
         )
     if options.descriptor == "grid":  # before any training: the stage must exist in the backbone
         check_grid_stage(options.grid_stage, cfg.model_for(name).backbone, f"methods.{name}.grid_stage")

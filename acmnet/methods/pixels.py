@@ -79,7 +79,7 @@ class PixelDescriber(nn.Module):
 
 @dataclass
 class PixelsOptions:
-    """Options of a `kind: pixels` method (SeqSLAM's single-image matcher)."""
+    """Options of a `kind: pixels` method (SeqSLAM's templates, ranked by SSD where SeqSLAM uses SAD)."""
 
     pixel_size: tuple[int, int] = bounded(DEFAULT_SIZE, lo=1)  # (height, width) after downsampling
     pixel_patch: int = bounded(DEFAULT_PATCH, lo=1)  # patch-normalisation side length

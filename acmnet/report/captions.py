@@ -65,6 +65,27 @@ def model_choices(m: ModelConfig) -> list[str]:
     ]
 
 
+def loss_choices(t: TrainConfig) -> list[str]:
+    """Both losses as the paper prints them and as we compute them (eq. 10 and eq. 11)."""
+    if t.contrastive == "ntxent":
+        contrastive = (
+            "contrastive loss: the paper prints eq. 10 with the positive left out of the denominator; we use "
+            f"SimCLR's NT-Xent, positive in the denominator (ntxent), at τ={t.tau:g}"
+        )
+    else:
+        contrastive = "contrastive loss: eq. 10 as the paper prints it, positive left out of the denominator (eq10)"
+        contrastive += f", at τ={t.tau:g}"
+    count = "4N" if t.rotation_views == "all" else "N"
+    if t.rotation_reduction == "mean":
+        rotation = (
+            f"rotation loss: the paper prints a sum of cross-entropies over the {count} rotated views at batch N "
+            f"(eq. 11); we use their mean, 1/({count}) of the printed sum"
+        )
+    else:
+        rotation = f"rotation loss: eq. 11 as the paper prints it, a sum over the {count} rotated views at batch N"
+    return [contrastive, rotation]
+
+
 def train_choices(t: TrainConfig) -> list[str]:
     amp = {"auto": "bf16 autocast on CUDA, float32 elsewhere", "bf16": "bf16 autocast", "off": "float32"}[t.amp]
     passes = (
@@ -73,13 +94,18 @@ def train_choices(t: TrainConfig) -> list[str]:
         else "one encoder pass per branch (batch-norm statistics not mixed)"
     )
     return [
-        f"contrastive loss {t.contrastive} at τ={t.tau:g} (weight {t.contrastive_weight:g})",
-        f"rotation loss {t.rotation_reduction} over {t.rotation_views} rotations (λ={t.rotation_weight:g})",
+        *loss_choices(t),
+        f"contrastive weight {t.contrastive_weight:g}, rotation weight λ={t.rotation_weight:g}, "
+        f"{t.rotation_views} rotations per image",
         f"Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, schedule {t.schedule}, batch {t.batch_size}, "
         f"{t.epochs} epochs",
         f"mixed precision: {amp}; losses in float32",
         f"{passes}; encoder batch-norm running statistics {t.encoder_bn}",
     ]
+
+
+# A row setting that is the paper's equation as printed, where the common settings depart from it.
+AS_PRINTED = {("contrastive", "eq10"): " (eq. 10 as printed)", ("rotation_reduction", "sum"): " (eq. 11 as printed)"}
 
 
 def _row_differences(cfg: Config) -> list[str]:
@@ -93,7 +119,7 @@ def _row_differences(cfg: Config) -> list[str]:
         for section in ("train", "model"):
             changed.update(getattr(spec.options, section, None) or {})
         if changed:
-            out.append(f"row {name}: " + ", ".join(f"{k} {v}" for k, v in changed.items()))
+            out.append(f"row {name}: " + ", ".join(f"{k} {v}{AS_PRINTED.get((k, v), '')}" for k, v in changed.items()))
         descriptor = getattr(spec.options, "descriptor", "projector")
         if descriptor == "grid":
             rows, cols = spec.options.grid_size
@@ -144,7 +170,8 @@ def _sequence_rows(cfg: Config) -> list[str]:
     lengths = "/".join(map(str, cfg.evaluate.sequence_lengths))
     return [
         f"rows <method>+seq{lengths}: SeqSLAM-style sequence matching (beyond the paper) over that method's "
-        f"own descriptors, {lengths} consecutive queries, velocities {cfg.evaluate.sequence_velocities}"
+        f"own descriptors, {lengths} consecutive queries in a centred (offline) window, velocities "
+        f"{cfg.evaluate.sequence_velocities}, without SeqSLAM's local contrast enhancement"
     ]
 
 

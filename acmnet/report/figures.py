@@ -52,17 +52,20 @@ def _panels(count: int, width: float = 4.2, height: float = 3.4) -> tuple[plt.Fi
 
 def recall_curves(curves: pd.DataFrame, outs: list[Path]) -> None:
     """One panel per (dataset, query set), one line per method: recall@N (%) for N = 1..K, with
-    the bootstrap interval shaded; a method run with several seeds is drawn as its seed mean."""
+    the bootstrap interval over queries shaded; a method run with several seeds is drawn as its seed
+    mean, its band the mean of its seeds' bands (not an interval over seeds; the legend says so)."""
     from acmnet.config import split_seed
 
-    curves = curves.assign(method=curves["method"].map(lambda m: split_seed(m)[0]))
+    curves = curves.assign(method=curves["method"].map(lambda m: split_seed(m)[0]), run=curves["method"])
+    seeds = curves.groupby("method")["run"].nunique()
     curves = curves.groupby(["dataset", "queries", "method", "N"], sort=False)[["recall", "lo", "hi"]].mean()
     curves = curves.reset_index()
     groups = list(curves.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(len(groups))
     for ax, ((dataset, queries), group) in zip(axes, groups):
         for method, line in group.groupby("method", sort=False):
-            (drawn,) = ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=method)
+            label = method if seeds[method] == 1 else f"{method} (mean of {seeds[method]} seeds and of their bands)"
+            (drawn,) = ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=label)
             ax.fill_between(line["N"], line["lo"], line["hi"], color=drawn.get_color(), alpha=0.15, linewidth=0)
         ax.set(title=f"{dataset}: {queries}", xlabel="N", ylabel="Recall@N (%)", ylim=(0, 100))
         ax.grid(alpha=0.3)

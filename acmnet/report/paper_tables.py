@@ -74,7 +74,7 @@ from pathlib import Path
 import pandas as pd
 
 from acmnet.artifacts import load_metrics
-from acmnet.config import Config
+from acmnet.config import Config, split_seed
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
 from acmnet.report.published import (
@@ -137,7 +137,9 @@ class _Row:
 
     label: str
     cells: dict[object, str | None]
-    kind: str  # "published", "paper" (the paper's own row), "ours", or "sequence" (ours, several queries each)
+    # "published", "paper" (the paper's own row), "ours", "sequence" (ours, several queries each) or
+    # "local" (ours, scored locally on other queries than the published rows): the last two are never ranked
+    kind: str
     after: dict[object, str] = field(default_factory=dict)  # LaTeX shown after a cell's (marked) number
 
 
@@ -177,13 +179,18 @@ def _published_rows(pub: PublishedResults, table: str, keys: list[object]) -> li
     return rows
 
 
+UNRANKED = ("sequence", "local")
+
+
 def _marks(rows: list[_Row], keys: Iterable[object]) -> dict[tuple[int, object], str]:
-    """(row index, column key) -> 'best' / 'second', over the single-image rows, comparing the
-    numbers as shown; sequence-matching rows match several queries at once and are never ranked."""
+    """(row index, column key) -> 'best' / 'second', over the rows that answer the published rows'
+    question, comparing the numbers as shown; sequence-matching rows (several queries at once) and
+    locally scored rows (other queries) are never ranked."""
     marks = {}
     for key in keys:
         values = pd.Series(
-            [float(r.cells[key]) if r.cells.get(key) and r.kind != "sequence" else math.nan for r in rows], dtype=float
+            [float(r.cells[key]) if r.cells.get(key) and r.kind not in UNRANKED else math.nan for r in rows],
+            dtype=float,
         )
         for i, mark in rank_marks(values).items():
             marks[(i, key)] = mark
@@ -194,7 +201,7 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
     marks = _marks(rows, keys)
     lines = []
     for i, row in enumerate(rows):
-        if i and row.kind != rows[i - 1].kind and row.kind in ("ours", "sequence"):
+        if i and row.kind != rows[i - 1].kind and row.kind in ("ours", *UNRANKED):
             lines.append(r"\midrule")
         cells = [row.label]
         for key in keys:
@@ -267,13 +274,13 @@ def _read_metrics(
                 )
             mine = mine[mine["queries"] == query_set]
             for _, row in mine.iterrows():
-                half = {c: (row[f"{c}_hi"] - row[f"{c}_lo"]) / 2 for c in cols if f"{c}_hi" in row and f"{c}_lo" in row}
+                bounds = {c: (row[f"{c}_lo"], row[f"{c}_hi"]) for c in cols if f"{c}_hi" in row and f"{c}_lo" in row}
                 records[table].append(
                     {
                         c: row[c]
                         for c in ("dataset", "queries", "method", *cols, "n_queries", "n_references", "tolerance")
                     }
-                    | {"half": half}
+                    | {"bounds": bounds, "n_seeds": int(row.get("n_seeds", 1) or 1)}
                 )
     out = {}
     for table, recs in records.items():
@@ -282,7 +289,7 @@ def _read_metrics(
         for r in recs:
             extra = f"; {r['dataset']}" if len(datasets) > 1 else ""
             cells = {c: _ours_text(r[c]) for c in RECALL_COLUMNS[table]}
-            after = {c: f" $\\pm${h:.1f}" for c, h in r["half"].items() if not math.isnan(h)}
+            after = {c: f" [{lo:.1f}, {hi:.1f}]" for c, (lo, hi) in r["bounds"].items() if not math.isnan(lo + hi)}
             kind = "sequence" if "+seq" in r["method"] else "ours"
             measured.rows.append(_Row(_method_label(r["method"], cfg, extra), cells, kind, after))
         measured.rows.sort(key=lambda row: row.kind == "sequence")  # stable: single-image rows first
@@ -295,15 +302,23 @@ def _read_metrics(
             measured.notes.append(
                 f"dataset {d}, {group[0]['queries']} queries ({'/'.join(map(str, nq))}) against "
                 f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, "
-                f"method(s) {methods}"
-                + (
-                    "; ± is the half-width of the bootstrap interval over queries (summary.csv)"
-                    if group[0]["half"]
-                    else ""
-                )
+                f"method(s) {methods}" + _interval_note(group, cfg)
             )
         out[table] = measured
     return out
+
+
+def _interval_note(group: list[dict], cfg: Config | None) -> str:
+    """What the brackets after our numbers are: the bootstrap interval over queries, and over training
+    seeds too where a row is the mean of several (summary.csv); '' without intervals."""
+    if not any(r["bounds"] for r in group):
+        return ""
+    level = f"{100 * cfg.evaluate.confidence:g}% " if cfg is not None else ""
+    seeds = sorted({r["n_seeds"] for r in group if r["n_seeds"] > 1})
+    over = "queries"
+    if seeds:
+        over = f"queries and training seeds (rows with {' or '.join(map(str, seeds))} seeds show their mean)"
+    return f"; in brackets the {level}percentile bootstrap interval over {over} (summary.csv)"
 
 
 _CONDITION_ALIASES = {"oc-summer": "overcast-summer", "oc-winter": "overcast-winter"}
@@ -375,35 +390,64 @@ def _read_robotcar_file(path: Path, cells: dict, queries: dict, given_by: dict) 
                 f"({TABLE4_THRESHOLDS[k][0]:g} m, {TABLE4_THRESHOLDS[k][1]} deg) appears twice"
                 + ("" if first == path else f" (also in {first})")
             )
-        row_cells[(cond, k)] = _ours_text(values[idx])
+        row_cells[(cond, k)] = float(values[idx])
         given_by[(*key, cond, k)] = path
         if nq is not None and k == 0:
             queries.setdefault(row["query_set"], {})[cond] = int(nq[idx])
 
 
-def _rows_of_robotcar(cells: dict, queries: dict, cfg: Config | None) -> _Measured:
-    """Table 4's measured rows and notes from the cells of every RobotCar scores file."""
-    measured = _Measured()
+def _seed_rows(cells: dict) -> dict[tuple[str, str], list[dict]]:
+    """(method without its seed mark, query set) -> the cells (key -> value) of each of its seeds' rows."""
+    out: dict[tuple[str, str], list[dict]] = {}
     for (method, query_set), row_cells in cells.items():
-        extra = {"test": "", "train": "; local score, train-split queries"}.get(query_set, f"; query set {query_set}")
-        measured.rows.append(_Row(_method_label(method, cfg, extra), row_cells, "ours"))
-    sets = list(dict.fromkeys(q for _, q in cells))
+        out.setdefault((split_seed(method)[0], query_set), []).append(row_cells)
+    return out
+
+
+def _merged_row(method: str, query_set: str, seeds: list[dict], cfg: Config | None) -> _Row:
+    """One Table 4 row of ours: a locally scored row below the rule, unranked; with several seeds the
+    mean over seeds, and ± the standard deviation over them (n - 1) after each cell."""
+    extra = {"test": "", "train": "; local score, train-split queries"}.get(query_set, f"; query set {query_set}")
+    if len(seeds) > 1:
+        extra += f"; mean ± sd over {len(seeds)} seeds"
+    keys = list(dict.fromkeys(k for row in seeds for k in row))
+    texts, after = {}, {}
+    for key in keys:
+        values = [row[key] for row in seeds if key in row]
+        texts[key] = _ours_text(sum(values) / len(values))
+        if len(seeds) > 1 and len(values) == len(seeds):
+            after[key] = f" $\\pm${pd.Series(values).std(ddof=1):.1f}"
+    kind = "ours" if query_set == "test" else "local"
+    return _Row(_method_label(method, cfg, extra), texts, kind, after)
+
+
+def _rows_of_robotcar(cells: dict, queries: dict, cfg: Config | None) -> _Measured:
+    """Table 4's measured rows (seeds merged) and notes from the cells of every RobotCar scores file;
+    the server-scored test rows first, then the locally scored rows below a rule."""
+    measured = _Measured()
+    merged = _seed_rows(cells)
+    for (method, query_set), seeds in merged.items():
+        measured.rows.append(_merged_row(method, query_set, seeds, cfg))
+    measured.rows.sort(key=lambda row: row.kind == "local")  # stable
+    sets = list(dict.fromkeys(q for _, q in merged))
     for q in sets:
-        methods = ", ".join(m for m, qs in cells if qs == q)
+        methods = ", ".join(m for m, qs in merged if qs == q)
         n = f" ({sum(queries[q].values())} queries over {len(queries[q])} conditions)" if q in queries else ""
+        seeds = sorted({len(rows) for (_, qs), rows in merged.items() if qs == q and len(rows) > 1})
+        if seeds:
+            n += f"; rows of {' or '.join(map(str, seeds))} training seeds: mean ± sd over the seeds"
         if q == "test":
             measured.notes.append(f"the v2 test queries{n}, method(s) {methods}")
         elif q == "train":
             measured.notes.append(
-                f"rows marked 'local score, train-split queries' are scored here against the public ground truth of "
-                f"the v2 train-split queries{n}, not the paper's test queries (whose poses are withheld and scored by "
-                "visuallocalization.net), so they are not directly comparable with the published rows; those "
-                "queries were among the training images (the v2 train split is part of the training set, "
-                "without labels); "
-                f"method(s) {methods}"
+                f"rows marked 'local score, train-split queries' (below the last rule, not ranked) are scored here "
+                f"against the public ground truth of the v2 train-split queries{n}, not the paper's test queries "
+                "(whose poses are withheld and scored by visuallocalization.net), so they are not directly "
+                "comparable with the published rows; those queries were among the training images (the v2 train "
+                f"split is part of the training set, without labels); method(s) {methods}"
             )
         else:
-            measured.notes.append(f"query set {q}{n}, method(s) {methods}")
+            measured.notes.append(f"query set {q}{n} (below the last rule, not ranked), method(s) {methods}")
     return measured
 
 
@@ -460,6 +504,7 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
     sequence = any(r.kind == "sequence" for r in measured.rows)
     parts.append(
         "Best in bold, second best in italic, per column over the single-image rows shown"
+        + (" that are scored on the published rows' queries" if any(r.kind == "local" for r in measured.rows) else "")
         + (" (ours compared as printed, to one decimal)" if measured.rows else "")
         + "; ties share the mark."
         + (

@@ -20,6 +20,9 @@ queries in manifest order (`query_row`, recording order on a dataset with a rout
   2 / (resamples + 1)); `R@N_same` marks a difference that is not significant at the configured
   confidence (p >= 1 - confidence). Single-image rows are compared with the best single-image row,
   sequence-matching rows (`+seq<L>`) with the best of theirs.
+- Where a query set is too small for an interval (`acmnet.evaluate.statistics.too_few`: fewer than
+  MIN_QUERIES queries or MIN_BLOCKS independent blocks), `R@N_lo`, `R@N_hi` and `R@N_p` are empty
+  and `markdown` says why; `markdown` prints Holm-adjusted p-values (`holm`) beside the raw ones.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import pandas as pd
 
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.metrics import block_length
-from acmnet.evaluate.statistics import p_text, percentile_interval, resampled_recall, two_sided_p
+from acmnet.evaluate.statistics import holm, p_text, percentile_interval, resampled_recall, too_few, two_sided_p
 
 
 def _first_hits(ranks: pd.DataFrame) -> tuple[list[str], np.ndarray]:
@@ -66,10 +69,13 @@ def _paired_p(boot: np.ndarray, recall: np.ndarray, methods: list[str]) -> np.nd
 def _columns(hits: list[np.ndarray], methods: list[str], n: int, ev: EvaluateConfig, block: int) -> pd.DataFrame:
     """The R@n columns of one query set, one row per method, from each method's hits (S_m seeds, Q)."""
     recall = np.array([100.0 * h.mean() for h in hits])  # the mean over seeds (same queries)
-    boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed, block)
-    lo, hi = percentile_interval(boot, ev.confidence)
     sd = [float(np.std(100.0 * h.mean(axis=1), ddof=1)) if len(h) > 1 else np.nan for h in hits]
-    p = _paired_p(boot, recall, methods)
+    if too_few(hits[0].shape[-1], block) is None:
+        boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed, block)
+        lo, hi = percentile_interval(boot, ev.confidence)
+        p = _paired_p(boot, recall, methods)
+    else:  # too few queries or blocks: no interval and no test (`markdown` and the caption say why)
+        lo = hi = p = np.full(len(methods), np.nan)
     return pd.DataFrame(
         {
             "method": methods,
@@ -83,13 +89,13 @@ def _columns(hits: list[np.ndarray], methods: list[str], n: int, ev: EvaluateCon
     )
 
 
-def _query_set(ranks: pd.DataFrame, cfg: Config, dataset: str) -> pd.DataFrame:
+def _query_set(ranks: pd.DataFrame, cfg: Config, dataset: str, queries: str) -> pd.DataFrame:
     """The summary rows of one query set: seeds, R@N columns for every reported N, block length."""
     ev = cfg.evaluate
     runs, first = _first_hits(ranks)
     groups = _by_method(runs)
     hits = {n: ((first > 0) & (first <= n)).astype(np.float64) for n in ev.recall_at}
-    block = block_length(cfg, dataset, np.concatenate(list(hits.values())))
+    block = block_length(cfg, dataset, np.concatenate(list(hits.values())), queries)
     table = pd.DataFrame({"method": list(groups), "n_seeds": [len(rows) for rows in groups.values()]})
     for n in ev.recall_at:
         cols = _columns([hits[n][rows] for rows in groups.values()], list(groups), n, ev, block)
@@ -105,7 +111,7 @@ def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.Dat
         ["dataset", "queries", "method", "n_queries", "n_references", "tolerance"]
     ]
     parts = [
-        _query_set(group, cfg, dataset).assign(dataset=dataset, queries=queries)
+        _query_set(group, cfg, dataset, queries).assign(dataset=dataset, queries=queries)
         for (dataset, queries), group in ranks.groupby(["dataset", "queries"], sort=False)
     ]
     summary = pd.concat(parts, ignore_index=True).merge(counts, on=["dataset", "queries", "method"])
@@ -138,22 +144,87 @@ def resampling_text(summary: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def without_interval(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(dataset, query set) -> why it has no interval and no test (`too_few`), for the sets without
+    (none when the table lacks the counts, `n_queries` and `bootstrap_block`)."""
+    if not {"n_queries", "bootstrap_block"} <= set(summary.columns):
+        return {}
+    sets = summary.drop_duplicates(["dataset", "queries"])
+    reasons = {
+        (d, q): too_few(int(n), int(b))
+        for d, q, n, b in zip(sets["dataset"], sets["queries"], sets["n_queries"], sets["bootstrap_block"], strict=True)
+    }
+    return {key: why for key, why in reasons.items() if why is not None}
+
+
+def method_text(ev: EvaluateConfig) -> str:
+    """How the intervals and tests of the summary are made, with their level (plain text)."""
+    level = f"{100 * ev.confidence:g}%"
+    return (
+        f"{level} percentile bootstrap intervals ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}); "
+        "p: two-sided paired bootstrap test against the best row of the query set (single-image rows against the "
+        "best single-image row, sequence-matching rows against the best of theirs), with Holm's adjustment over "
+        f"the rows compared with the same best row beside it where there are several; a row not significantly "
+        f"below the best at {level} is not shown to be equivalent to it"
+    )
+
+
+def _md(text: object) -> str:
+    """A cell as Markdown text: `|` escaped, so a name holding one cannot shift the columns."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _holm_columns(summary: pd.DataFrame, recall_at: list[int]) -> dict[int, pd.Series]:
+    """N -> Holm-adjusted p of every row over the rows compared with the same best row (one family of
+    tests per query set, kind of row and N); NaN for the best itself, where there is no test, and in a
+    family of one test (nothing to adjust)."""
+    family = [summary["dataset"], summary["queries"], summary["method"].str.contains("+seq", regex=False)]
+    out = {}
+    for n in recall_at:
+        raw = summary[f"R@{n}_p"].where(summary[f"R@{n}_p"] < 1.0)  # the best (p = 1) is compared with nothing
+        best = summary[f"R@{n}"] == summary.groupby(family)[f"R@{n}"].transform("max")
+        raw = raw.where(~best)
+        adjusted = raw.groupby(family).transform(lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
+        tests = raw.notna().groupby(family).transform("sum")
+        out[n] = adjusted.where(tests > 1)  # one test: nothing to adjust
+    return out
+
+
+def _p_cell(raw: float, adjusted: float, best: bool, resamples: int) -> str:
+    if np.isnan(raw):
+        return "no test"
+    if best and raw >= 1.0:
+        return "best"
+    text = p_text(raw, resamples)
+    if np.isnan(adjusted):
+        return text
+    # a raw p at its floor is an upper bound, and so is its adjustment
+    bound = "<=" if text.startswith("p <=") else "="
+    return f"{text}; Holm {bound} {adjusted:.3f}"
+
+
 def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
     """The summary as a Markdown table (tabulate): R@N (N in `ev.recall_at`) with its interval, sd over
-    seeds, p vs best (`p_text`), and a line naming the resampling of each dataset."""
+    seeds, p vs best (`p_text`) with its Holm adjustment, then lines naming the level and method, the
+    resampling of each dataset and the query sets too small for an interval."""
     from tabulate import tabulate
 
     recall_at, resamples = ev.recall_at, ev.bootstrap_resamples
     family = [summary["dataset"], summary["queries"], summary["method"].str.contains("+seq", regex=False)]
     best = {n: summary[f"R@{n}"] == summary.groupby(family)[f"R@{n}"].transform("max") for n in recall_at}
+    adjusted = _holm_columns(summary, recall_at)
     rows = []
     for i, r in summary.iterrows():
-        cells = [r["dataset"], r["queries"], r["method"], int(r["n_seeds"])]
+        cells = [_md(r["dataset"]), _md(r["queries"]), _md(r["method"]), int(r["n_seeds"])]
         for n in recall_at:
             sd = "" if np.isnan(r[f"R@{n}_sd"]) else f" sd {r[f'R@{n}_sd']:.1f}"
-            p = "best" if best[n][i] and r[f"R@{n}_p"] >= 1.0 else p_text(r[f"R@{n}_p"], resamples)
-            cells.append(f"{r[f'R@{n}']:.1f} [{r[f'R@{n}_lo']:.1f}, {r[f'R@{n}_hi']:.1f}]{sd} ({p})")
+            lo, hi = r[f"R@{n}_lo"], r[f"R@{n}_hi"]
+            interval = "[no interval]" if np.isnan(lo) or np.isnan(hi) else f"[{lo:.1f}, {hi:.1f}]"
+            p = _p_cell(r[f"R@{n}_p"], adjusted[n][i], bool(best[n][i]), resamples)
+            cells.append(f"{r[f'R@{n}']:.1f} {interval}{sd} ({p})")
         rows.append(cells)
     headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at]]
     table = tabulate(rows, headers=headers, tablefmt="github")
-    return f"{table}\n\nIntervals and tests: {resampling_text(summary)}."
+    lines = [table, "", f"Intervals and tests: {resampling_text(summary)}.", "", f"Method: {method_text(ev)}."]
+    lines += [f"No interval and no test for {d}/{q}: {why}." for (d, q), why in without_interval(summary).items()]
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ from acmnet.artifacts import load_metrics
 from acmnet.config import Config
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
-from acmnet.report.summary import resampling_text
+from acmnet.report.summary import resampling_text, without_interval
 
 
 def merge_metrics(paths: list[Path], cfg: Config | None = None) -> pd.DataFrame:
@@ -123,8 +123,9 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
 def caption(
     cfg: Config, missing: dict[tuple[str, str], tuple[int, int]] | None = None, summary: pd.DataFrame | None = None
 ) -> str:
-    """The protocol, the uncertainty shown (with `summary`, how each dataset was resampled) and the
-    paper-silent choices behind the rows (LaTeX)."""
+    """The protocol, the uncertainty shown (with `summary`, how each dataset was resampled and where
+    too few queries left no interval), what each mark means and the paper-silent choices behind the
+    rows (LaTeX)."""
     ev = cfg.evaluate
     level = f"{100 * ev.confidence:g}"
     truth = tex_escape(ground_truth_text(cfg, missing or {}))
@@ -134,23 +135,47 @@ def caption(
         else "queries resampled in moving blocks on datasets with a route order, iid otherwise, and training seeds "
         "with replacement"
     )
+    sequence = bool(cfg.evaluate.sequence_lengths) or (
+        summary is not None and summary["method"].str.contains("+seq", regex=False).any()
+    )
+    if summary is not None and (bare := without_interval(summary)):
+        resampled += "; no interval and no test for " + "; ".join(
+            tex_escape(f"{d}/{q}: {why}") for (d, q), why in bare.items()
+        )
+    family = "the single-image rows of its query set"
+    if sequence:
+        family += " (sequence-matching rows, below the thin rule, among themselves)"
     return (
         f"Recall@N (\\%) of each query set against its reference set; {truth}. "
-        f"$\\pm$: half-width of the {level}\\% percentile bootstrap "
+        f"In brackets: the {level}\\% percentile bootstrap "
         f"interval ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}; {resampled}); with several "
-        "training seeds the mean over seeds, its interval over queries and seeds and, in brackets, the standard "
-        "deviation over seeds. Best in bold, second in italic, per query set; $^\\dagger$: not significantly below "
-        "the best "
-        f"(paired bootstrap, two-sided, at {level}\\%). {settings_sentence(cfg)}"
+        "training seeds the mean over seeds, its interval over queries and seeds and, in parentheses, the standard "
+        f"deviation over seeds. Ranked within {family}: best in bold, second in italic; $^\\dagger$: not "
+        f"significantly below the bold row it is ranked with (paired bootstrap, two-sided, at {level}\\%), "
+        "which does not make the two equivalent. "
+        f"{settings_sentence(cfg)}"
     )
 
 
+def is_sequence_row(method: str) -> bool:
+    """Whether a row is sequence matching (`<method>+seq<L>`), ranked apart from single-image rows."""
+    return "+seq" in str(method)
+
+
+def _interval(row: pd.Series, n: int) -> str:
+    """`[73.0, 90.8]`, or `[no interval]` where too few queries or blocks left none (NaN bounds)."""
+    lo, hi = row.get(f"R@{n}_lo", np.nan), row.get(f"R@{n}_hi", np.nan)
+    if pd.isna(lo) or pd.isna(hi):
+        return "[no interval]"
+    return f"[{lo:.1f}, {hi:.1f}]"
+
+
 def _cell(row: pd.Series, n: int, mark: str | None) -> str:
-    """`62.3 ±2.1` (± half-width), `(sd 0.8)` with seeds, bold/italic by rank, a dagger when not
-    significantly below the best."""
+    """`62.3 [60.1, 64.4]` (the interval itself), `(sd 0.8)` with seeds, bold/italic by rank within the
+    row's family, a dagger when not significantly below the bold row of that family."""
     value = f"{row[f'R@{n}']:.1f}"
     value = r"\textbf{" + value + "}" if mark == "best" else r"\textit{" + value + "}" if mark == "second" else value
-    text = f"{value} $\\pm${(row[f'R@{n}_hi'] - row[f'R@{n}_lo']) / 2:.1f}"
+    text = f"{value} {_interval(row, n)}"
     if row.get("n_seeds", 1) > 1 and not np.isnan(row[f"R@{n}_sd"]):
         text += f" (sd {row[f'R@{n}_sd']:.1f})"
     if mark != "best" and bool(row.get(f"R@{n}_same", False)):
@@ -158,11 +183,22 @@ def _cell(row: pd.Series, n: int, mark: str | None) -> str:
     return text
 
 
+def _family_order(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each (dataset, query set) with its single-image rows first, then its `+seq` rows."""
+    seq = table["method"].map(is_sequence_row)
+    group = table.groupby(["dataset", "queries"], sort=False).ngroup()
+    order = pd.DataFrame({"group": group, "seq": seq, "pos": range(len(table))}, index=table.index)
+    return table.loc[order.sort_values(["group", "seq", "pos"]).index]
+
+
 def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, label: str) -> str:
-    """A booktabs table of the summary: dataset, query set, method, R@N cells (see `_cell`)."""
+    """A booktabs table of the summary: dataset, query set, method, R@N cells (see `_cell`). Within a
+    query set the single-image rows are ranked among themselves; the sequence-matching rows follow
+    below a thin rule and are ranked among themselves (the summary tests each family against its own best)."""
     ns = [n for n in recall_at if f"R@{n}" in table.columns]
+    table = _family_order(table)
     marks: dict[tuple[int, int], str] = {}
-    for _, group in table.groupby(["dataset", "queries"], sort=False):
+    for _, group in table.groupby(["dataset", "queries", table["method"].map(is_sequence_row)], sort=False):
         for n in ns:
             for idx, mark in rank_marks(group[f"R@{n}"]).items():
                 marks[(idx, n)] = mark
@@ -176,9 +212,11 @@ def latex_table(table: pd.DataFrame, recall_at: list[int], caption_text: str, la
     ]
     previous = None
     for idx, row in table.iterrows():
-        key = (row["dataset"], row["queries"])
-        if previous is not None and key != previous:
+        key = (row["dataset"], row["queries"], is_sequence_row(row["method"]))
+        if previous is not None and key[:2] != previous[:2]:
             lines.append(r"\midrule")
+        elif previous is not None and key != previous:
+            lines.append(rf"\cmidrule(l){{3-{3 + len(ns)}}}")
         cells = [tex_escape(str(row[c])) for c in ("dataset", "queries", "method")]
         cells += [_cell(row, n, marks.get((idx, n))) for n in ns]
         lines.append(" & ".join(cells) + r" \\")

@@ -301,3 +301,24 @@ def test_a_manifest_with_a_row_deleted_or_without_its_record_is_refused(tmp_path
         ArtifactError, match=r"manifest\.csv has no provenance record \(manifest\.provenance\.json\) beside it"
     ):
         load_manifest(path)
+
+
+def test_one_query_gets_no_interval_not_a_zero_width_one(tmp_path):
+    """Issue 26 item 8: with one query every resample is that query: no interval is written."""
+    frame = pd.DataFrame(
+        {"image": ["a", "b", "c"], "role": ["reference", "reference", "query"], "place": [0, 1, 0], "condition": "n"}
+    )
+    cfg = config_from_dict(
+        {
+            "evaluate": {"top_k": 2, "recall_at": [1, 2]},
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 0}},
+        }
+    )
+    m, _, r = _files(tmp_path, frame, np.eye(2), np.eye(2)[:1], np.array([[0, 1]]))
+    out, curve = tmp_path / "metrics.csv", tmp_path / "curve.csv"
+    metrics = score(cfg, "d", "m", m, write_positives(m, 0), r, out, curve)
+    assert metrics["R@1"].tolist() == [100.0] and metrics[["R@1_lo", "R@1_hi", "R@2_lo"]].isna().all().all()
+    assert load_metrics([out])["R@1_lo"].isna().all()  # read back as empty, not refused
+    from acmnet.artifacts import load_curves
+
+    assert load_curves([curve])["lo"].isna().all()

@@ -207,3 +207,43 @@ def test_memmap_input_and_argument_checks(tmp_path):
         sequence_scores(s, 3, min_overlap=1.5)
     with pytest.raises(ValueError, match="descriptor shapes"):
         DescriptorSimilarity(np.zeros((4, 3)), np.zeros((2, 5)))
+
+
+def joined_reference(s, length, velocities, q_seg, r_seg, min_overlap=0.5):
+    """Slow loop as `sequence_reference`, with every point outside its query's or reference's segment dropped."""
+    q, r = s.shape
+    offsets = range(-(length // 2), length - length // 2)
+    out = np.empty((q, r))
+    for i in range(q):
+        for j in range(r):
+            best = -np.inf
+            for v in velocities:
+                in_queries = [k for k in offsets if 0 <= i + k < q and q_seg[i + k] == q_seg[i]]
+                points = [(i + k, j + int(np.rint(v * k))) for k in in_queries]
+                values = [s[a, b] for a, b in points if 0 <= b < r and r_seg[b] == r_seg[j]]
+                if len(values) >= min_overlap * len(in_queries):
+                    best = max(best, np.mean(values))
+            out[i, j] = best
+    return out
+
+
+def test_no_line_crosses_a_join_between_separate_stretches():
+    """Issue 24 item 5: Olid et al.'s Nordland sections are separate stretches; a sequence window
+    treats each join like the end of the route, on the query and the reference axis."""
+    rng = np.random.default_rng(4)
+    s = rng.normal(size=(24, 30)).astype(np.float32)
+    q_seg, r_seg = np.repeat([0, 1, 2], 8), np.repeat([0, 1, 2], 10)
+    got = sequence_scores(s, 5, (0.8, 1.0, 1.25), query_segments=q_seg, reference_segments=r_seg)
+    np.testing.assert_allclose(got, joined_reference(s, 5, (0.8, 1.0, 1.25), q_seg, r_seg), rtol=1e-5, atol=1e-5)
+    # one segment is no join: the same numbers, bit for bit, as without segments
+    plain = sequence_scores(s, 5, (0.8, 1.0, 1.25))
+    same = sequence_scores(s, 5, (0.8, 1.0, 1.25), query_segments=np.zeros(24), reference_segments=np.zeros(30))
+    assert np.array_equal(plain, same) and not np.allclose(plain, got)
+    # the last query of a stretch, at the join, sees only its own stretch's queries: at velocity 1,
+    # (7, 9) is the mean of queries 5..7 against references 7..9, never of query 8 or reference 10
+    unit = sequence_scores(s, 5, (1.0,), query_segments=q_seg, reference_segments=r_seg)
+    assert unit[7, 9] == pytest.approx(np.mean([s[5, 7], s[6, 8], s[7, 9]]), rel=1e-6)
+    assert unit[8, 10] == pytest.approx(np.mean([s[8, 10], s[9, 11], s[10, 12]]), rel=1e-6)
+    _, idx = sequence_topk(s, 3, 5, (1.0,), query_segments=q_seg, reference_segments=r_seg, chunk=5)
+    full = sequence_scores(s, 5, (1.0,), query_segments=q_seg, reference_segments=r_seg)
+    np.testing.assert_array_equal(idx, topk_rows(full, 3)[1])  # chunked top-k agrees with the whole matrix

@@ -276,8 +276,11 @@ def test_robotcar_scores_join_table4(tmp_path, cfg):
     tex = render(tmp_path, robotcar_scores=scores, cfg=cfg)["table4"]
     line = row_line(tex, "ACM-Net (ours, acmnet; local score, train-split queries)")
     got = cells(line)
-    assert len(got) == 27 and got[0] == r"\textbf{20.0}" and got[-1] == "--" and got[1] == "1.0"
-    assert cells(row_line(tex, "TransVPR [47]"))[0] == r"\textit{18.5}"
+    # issue 24: a local train-split score is not ranked against the server-scored test rows
+    assert len(got) == 27 and got[0] == "20.0" and got[-1] == "--" and got[1] == "1.0"
+    assert cells(row_line(tex, "TransVPR [47]"))[0] == r"\textbf{18.5}"
+    lines = tex.splitlines()
+    assert lines[lines.index(line) - 1] == r"\midrule" and "(below the last rule, not ranked)" in tex
     assert "not directly comparable" in tex and "train-split queries (800 queries over 8 conditions)" not in tex
     assert "(900 queries over 9 conditions)" in tex and "experiment paper" in tex
     # no query_set column: the benchmark's test queries, no local-score flag
@@ -418,3 +421,26 @@ def test_alderley_caption_states_the_query_count_measured_not_the_papers(tmp_pat
     assert "night queries (14512) against 14607 references" in tex
     assert "the paper reports 14607 per sequence; the count measured is given with the rows" in tex
     assert "the paper's 14607" not in tex
+
+
+def test_table4_local_rows_merge_seeds_as_mean_and_sd_below_a_rule(tmp_path, cfg):
+    """Issue 24 item 2: one row per method over its seeds (mean ± sd, the count stated), unranked."""
+    first = robotcar_csv(tmp_path / "s0.csv", lambda c, k: 80.0, method="acmnet@s0")
+    second = robotcar_csv(tmp_path / "s1.csv", lambda c, k: 90.0 if k == 0 else 80.0, method="acmnet@s1")
+    tex = render(tmp_path, robotcar_scores=[first, second], cfg=cfg)["table4"]
+    assert "acmnet@s" not in tex.split(r"\begin{tabular}")[1]  # one row, not one per seed
+    got = cells(row_line(tex, r"ACM-Net (ours, acmnet; local score, train-split queries; mean $\pm$ sd over 2 seeds)"))
+    assert got[0] == r"85.0 $\pm$7.1" and got[1] == r"80.0 $\pm$0.0"  # sd over seeds (n - 1), never ranked
+    assert "rows of 2 training seeds: mean $\\pm$ sd over the seeds" in tex
+
+
+def test_table2_prints_the_interval_itself_over_queries_and_seeds(tmp_path, cfg):
+    """Issue 24 item 6: [lo, hi], not a half-width of an asymmetric interval; seeds named where resampled."""
+    row = dict(zip(METRICS_HEADER, nordland("acmnet", 81.2)))
+    row |= {"R@1_lo": 73.0, "R@1_hi": 90.8, "n_seeds": 2}
+    path = tmp_path / "summary.csv"
+    pd.DataFrame([row]).to_csv(path, index=False)
+    tex = render(tmp_path, metrics=[path], cfg=cfg)["table2"]
+    assert cells(row_line(tex, "ACM-Net (ours, acmnet)"))[0] == r"\textbf{81.2} [73.0, 90.8]"
+    assert "in brackets the 95\\% percentile bootstrap interval over queries and training seeds (rows with 2" in tex
+    assert "half-width" not in tex and "8.9" not in tex

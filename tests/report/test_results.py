@@ -266,3 +266,119 @@ def test_a_set_block_length_applies_to_route_datasets_only():
         )
         summary = summarise(metrics, ranks, cfg).set_index(["dataset", "method"])["bootstrap_block"]
         assert summary.loc["route"].tolist() == [route, route] and summary.loc["city"].tolist() == [1, 1]
+
+
+def test_summary_md_states_level_method_and_holm_adjusted_p_beside_the_raw_ones():
+    """Issue 24 item 6: several rows against one best: Holm's adjustment beside each raw p."""
+    from acmnet.evaluate.statistics import holm, p_text
+    from acmnet.report.summary import markdown
+
+    rng = np.random.default_rng(5)
+    best = rng.random(400) < 0.6
+    runs = {"best": best, "b": best & (rng.random(400) < 0.93), "c": best & (rng.random(400) < 0.96)}
+    runs["d"] = rng.random(400) < 0.2
+    ranks = pd.concat([_ranks(n, h) for n, h in runs.items()], ignore_index=True)
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "q", "method": list(runs), "n_queries": 400, "n_references": 400, "tolerance": 2}
+    )
+    dataset = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
+    cfg = config_from_dict({"datasets": dataset, "evaluate": {"recall_at": [1], "top_k": 1, "confidence": 0.9}})
+    summary = summarise(metrics, ranks, cfg)
+    text = markdown(summary, cfg.evaluate)
+    raw = summary.set_index("method")["R@1_p"]
+    adjusted = dict(zip(["b", "c", "d"], holm(raw[["b", "c", "d"]].to_numpy()), strict=True))
+    assert adjusted["c"] > raw["c"]  # the adjustment is not the identity here
+    for method in ("b", "c", "d"):
+        line = next(line for line in text.splitlines() if line.split("|")[3].strip() == method)
+        bound = "<=" if raw[method] < 0.003 else "="  # at the floor of 1000 resamples, both are bounds
+        assert f"({p_text(raw[method], 1000)}; Holm {bound} {adjusted[method]:.3f})" in line, line
+    assert "(best)" in next(line for line in text.splitlines() if line.split("|")[3].strip() == "best")
+    assert "Method: 90% percentile bootstrap intervals (1000 resamples, seed 0)" in text
+    assert "two-sided paired bootstrap test" in text and "is not shown to be equivalent to it" in text
+
+
+def test_holm_by_hand():
+    from acmnet.evaluate.statistics import holm
+
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04 -> running maximum 0.03, 0.06, 0.06
+    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03])), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(holm(np.array([0.5, np.nan, 0.4])), [0.8, np.nan, 0.8])
+    np.testing.assert_allclose(holm(np.array([0.9, 0.8])), [1.0, 1.0])  # capped at 1
+
+
+def test_a_bar_in_a_query_folder_name_keeps_summary_md_columns():
+    """Issue 26 item 11: a `|` in a name is escaped, so every row has the header's columns."""
+    from acmnet.report.summary import markdown
+
+    rng = np.random.default_rng(0)
+    ranks = pd.concat([_ranks(n, rng.random(50) < 0.5) for n in ("a|b", "c")], ignore_index=True)
+    ranks["queries"] = "queries_night|2"
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "queries_night|2", "method": ["a|b", "c"], "n_queries": 50}
+    ).assign(n_references=50, tolerance=2)
+    dataset = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
+    cfg = config_from_dict({"datasets": dataset, "evaluate": {"recall_at": [1], "top_k": 1}})
+    table = markdown(summarise(metrics, ranks, cfg), cfg.evaluate).split("\n\n")[0].splitlines()
+    import re
+
+    columns = [len(re.findall(r"(?<!\\)\|", line)) for line in table]
+    assert len(set(columns)) == 1, table
+    assert r"queries_night\|2" in table[2] and r"a\|b" in table[2]
+
+
+def test_a_set_block_longer_than_half_the_queries_is_refused_naming_the_key():
+    """Issue 26 item 8: bootstrap_block 1000 on 10 queries is refused, not clipped to 10."""
+    from acmnet.config import ConfigError
+
+    ranks = pd.concat([_ranks(n, np.arange(10) % 3 == 0) for n in ("a", "b")], ignore_index=True)
+    metrics = pd.DataFrame({"dataset": "d", "queries": "q", "method": ["a", "b"]}).assign(
+        n_queries=10, n_references=10, tolerance=0
+    )
+    datasets = {"d": {"type": "nordland", "root": "."}}
+    for block, refused in ((1000, True), (6, True), (5, False)):
+        cfg = config_from_dict(
+            {"datasets": datasets, "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_block": block}}
+        )
+        if refused:
+            with pytest.raises(ConfigError, match=rf"evaluate.bootstrap_block is {block}, but query set 'q' of "):
+                summarise(metrics, ranks, cfg)
+        else:
+            assert (summarise(metrics, ranks, cfg)["bootstrap_block"] == 5).all()
+
+
+def test_recall_curve_legend_says_a_seeded_band_is_the_mean_of_its_seeds_bands(monkeypatch, tmp_path):
+    """Issue 24 item 6: the band of a seeded row is the mean of per-seed bands, and the figure says so."""
+    from acmnet.report import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, outs: drawn.setdefault("fig", fig))
+    rows = [
+        {"dataset": "d", "queries": "q", "method": m, "N": n, "recall": r, "lo": r - 5, "hi": r + 5}
+        for m, r in (("acmnet@s0", 50.0), ("acmnet@s1", 60.0), ("pixels", 20.0))
+        for n in (1, 2)
+    ]
+    figures.recall_curves(pd.DataFrame(rows), [tmp_path / "c.png"])
+    ax = drawn["fig"].axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["acmnet (mean of 2 seeds and of their bands)", "pixels"]
+    assert ax.lines[0].get_ydata().tolist() == [55.0, 55.0]
+
+
+def test_a_report_of_query_sets_too_small_for_intervals_is_written_without_them(tmp_path):
+    """Issue 26 item 8, end to end: empty bounds in metrics and curves are read, drawn and summarised."""
+    runs = []
+    for name, ranks in (("acmnet", [1, 0, 2]), ("pixels", [0, 0, 1])):
+        paths = _run_files(tmp_path, name, ranks)
+        for path, columns in (
+            (paths[0], [f"R@{n}_{b}" for n in (1, 5, 10) for b in ("lo", "hi")]),
+            (paths[1], ["lo", "hi"]),
+        ):
+            frame = pd.read_csv(path)
+            frame[columns] = np.nan  # as `acmnet score` writes them for 3 queries
+            save_table(frame, path, provenance("score", {}))
+        runs.append(paths)
+    text = _report(tmp_path, runs)
+    assert "[no interval]" in text and "p <=" not in text and "No interval and no test for d/night: 3 queries" in text
+    summary = pd.read_csv(_outputs(tmp_path).summary)
+    assert summary["R@1_lo"].isna().all() and summary["R@1_p"].isna().all()
+    assert "[no interval]" in _outputs(tmp_path).table.read_text()

@@ -1,4 +1,6 @@
+import numpy as np
 import pandas as pd
+import pytest
 
 from acmnet.configure import config_from_dict
 from acmnet.report.tables import caption, latex_table
@@ -28,10 +30,11 @@ def test_best_bold_second_italic_per_query_set():
     assert r"\textit{40.0}" in lines["c"]
     snow = next(line for line in tex.splitlines() if "snow" in line)
     assert r"\textbf{5.0}" in snow
-    # the half-width of the interval, the spread over seeds, and a dagger where the difference to the
-    # best is not significant (never on the best itself)
-    assert r"\textit{20.0} $\pm$2.0 (sd 1.2)$^\dagger$" in lines["c"]
-    assert r"\textbf{30.0} $\pm$2.0 &" in lines["b\\_c"] and "dagger" not in lines["a"].split(" & ")[3]
+    # the interval itself (issue 24: never a half-width), the spread over seeds, and a dagger where the
+    # difference to the best is not significant (never on the best itself)
+    assert r"\textit{20.0} [18.0, 22.0] (sd 1.2)$^\dagger$" in lines["c"]
+    assert r"\textbf{30.0} [28.0, 32.0] &" in lines["b\\_c"] and "dagger" not in lines["a"].split(" & ")[3]
+    assert r"$\pm$" not in tex
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\caption{cap}", r"\label{tab:x}"):
         assert token in tex
 
@@ -270,5 +273,163 @@ def test_rows_are_captioned_with_what_they_are():
     )
     assert "row acmnet_grid: descriptor the stage-2 map on a 8×8 grid, not the paper's E → P_A → L2" in text
     assert "rows <method>+seq5: SeqSLAM-style sequence matching (beyond the paper) over that method's own" in text
+    assert "5 consecutive queries in a centred (offline) window" in text  # issue 24 item 8
+    assert "without SeqSLAM's local contrast enhancement" in text
     paper = config_from_dict({"methods": {"acmnet": {}}, "datasets": {"n": {"type": "nordland", "root": "."}}})
     assert "but not the paper's" not in "; ".join(choices(paper))  # the paper preset's row departs in nothing
+
+
+def _route_ranks(runs: dict[str, np.ndarray]) -> pd.DataFrame:
+    """ranks.csv rows of one query set: each run's queries found at rank 1 where its hits are true."""
+    frames = [
+        pd.DataFrame({"dataset": "d", "queries": "q", "method": name, "query_row": range(len(hits))}).assign(
+            first_hit=np.asarray(hits).astype(int)
+        )
+        for name, hits in runs.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _fewer(hits: np.ndarray, k: int) -> np.ndarray:
+    """`hits` with its first k hits turned into misses."""
+    out = hits.copy()
+    out[np.flatnonzero(out)[:k]] = False
+    return out
+
+
+def test_sequence_rows_are_ranked_apart_and_every_dagger_is_tested_against_its_bold_row():
+    """Issue 24 item 1: a +seq row never takes the single-image rows' bold, and each dagger is a test
+    against the bold row of its own family (recomputed here from the same resamples)."""
+    from acmnet.evaluate.statistics import resampled_recall, two_sided_p
+    from acmnet.report.summary import summarise
+
+    rng = np.random.default_rng(3)
+    best, seq = rng.random(300) < 0.6, rng.random(300) < 0.95
+    runs = {"best": best, "close": _fewer(best, 3), "far": rng.random(300) < 0.2, "best+seq5": seq}
+    runs["far+seq5"] = _fewer(seq, 2)  # the +seq rows are above every single-image row
+    ranks = _route_ranks(runs)
+    metrics = pd.DataFrame({"dataset": "d", "queries": "q", "method": list(runs)}).assign(
+        n_queries=300, n_references=300, tolerance=0
+    )
+    cfg = config_from_dict(
+        {
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+            "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 400, "sequence_lengths": [5]},
+        }
+    )
+    summary = summarise(metrics, ranks, cfg)
+    tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
+    lines = [line for line in tex.splitlines() if line.startswith("d & q & ")]
+    cells = {line.split(" & ")[2]: line.split(" & ")[3] for line in lines}
+    assert [line.split(" & ")[2] for line in lines] == ["best", "close", "far", "best+seq5", "far+seq5"]
+    rule = tex.splitlines().index(next(line for line in tex.splitlines() if line.startswith("d & q & best+seq5")))
+    assert tex.splitlines()[rule - 1] == r"\cmidrule(l){3-4}"  # the +seq rows sit below a rule
+    assert cells["best"].startswith(r"\textbf{") and "dagger" not in cells["best"]
+    assert cells["best+seq5"].startswith(r"\textbf{") and cells["far+seq5"].startswith(r"\textit{")
+    hits = {
+        m: (g.sort_values("query_row")["first_hit"].to_numpy() == 1).astype(float) for m, g in ranks.groupby("method")
+    }
+    boot = resampled_recall([hits[m] for m in runs], 400, 0, 1)
+    daggers = [m for m, cell in cells.items() if "dagger" in cell]
+    assert daggers == ["close", "far+seq5"]
+    for method in daggers:
+        family = [m for m in runs if ("+seq" in m) == ("+seq" in method)]
+        bold = next(m for m in family if cells[m].startswith(r"\textbf{"))
+        i, j = list(runs).index(bold), list(runs).index(method)
+        p = float(two_sided_p(boot[:, [i]] - boot[:, [j]])[0])
+        assert p >= 0.05 and p == pytest.approx(summary.set_index("method").loc[method, "R@1_p"], abs=1e-4)
+    caption_text = caption(cfg, None, summary)
+    assert "not significantly below the bold row it is ranked with" in caption_text
+    assert "does not make the two equivalent" in caption_text and "below the thin rule" in caption_text
+    assert "In brackets: the 95\\% percentile bootstrap interval" in caption_text and "half-width" not in caption_text
+
+
+def test_a_query_set_too_small_for_an_interval_is_printed_without_one():
+    """Issue 26 item 8: one query gives no interval and no test (not a zero-width interval and
+    'p <= 0.010'), and the caption and summary.md say why."""
+    from acmnet.report.summary import markdown, summarise
+
+    ranks = _route_ranks({"a": np.array([True]), "b": np.array([False])})
+    metrics = pd.DataFrame({"dataset": "d", "queries": "q", "method": ["a", "b"]}).assign(
+        n_queries=1, n_references=5, tolerance=0
+    )
+    cfg = config_from_dict(
+        {
+            "datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}},
+            "evaluate": {"recall_at": [1], "top_k": 1, "bootstrap_resamples": 100},
+        }
+    )
+    summary = summarise(metrics, ranks, cfg)
+    assert summary[["R@1_lo", "R@1_hi", "R@1_p"]].isna().all().all() and not summary["R@1_same"].any()
+    text = markdown(summary, cfg.evaluate)
+    assert "p <=" not in text and text.count("[no interval]") == 2 and text.count("(no test)") == 2
+    assert "No interval and no test for d/q: 1 query, fewer than the 5 an interval or a test needs." in text
+    tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
+    assert "[no interval]" in tex and "dagger" not in tex.split(r"\caption")[0]
+    assert "no interval and no test for d/q: 1 query" in tex
+
+
+def test_every_caption_of_a_trained_row_names_both_loss_departures_from_the_printed_equations(tmp_path):
+    """Issue 24 item 3: 'the paper prints ...; we use ...' for eq. 10 and eq. 11, in recall.tex and the
+    paper tables, and the ablation rows that follow the printed equations are named as such."""
+    from acmnet.report.paper_tables import render_paper_tables
+
+    cfg = config_from_dict(
+        {
+            "datasets": {"nordland": {"type": "nordland", "root": ".", "tolerance": 2}},
+            "methods": {
+                "acmnet": {},
+                "acmnet_eq10": {"kind": "acmnet", "train": {"contrastive": "eq10"}},
+                "acmnet_rotation_sum": {"kind": "acmnet", "train": {"rotation_reduction": "sum"}},
+            },
+        }
+    )
+    printed = (
+        "contrastive loss: the paper prints eq. 10 with the positive left out of the denominator; we use SimCLR's "
+        "NT-Xent, positive in the denominator (ntxent), at $\\tau$=0.01",
+        "rotation loss: the paper prints a sum of cross-entropies over the 4N rotated views at batch N (eq. 11); we "
+        "use their mean, 1/(4N) of the printed sum",
+        "row acmnet\\_eq10: contrastive eq10 (eq. 10 as printed)",
+        "row acmnet\\_rotation\\_sum: rotation\\_reduction sum (eq. 11 as printed)",
+    )
+    metrics = tmp_path / "m.csv"
+    pd.DataFrame(
+        [{"dataset": "nordland", "queries": "winter", "method": "acmnet", "R@1": 50.0, "R@5": 60.0, "R@10": 70.0}]
+    ).assign(n_queries=3450, n_references=3450, tolerance=2).to_csv(metrics, index=False)
+    table2 = render_paper_tables(tmp_path / "out", [metrics], cfg)[0].read_text()
+    for text in (caption(cfg), table2):
+        for fragment in printed:
+            assert fragment in text, fragment
+    literal = config_from_dict(
+        {
+            "datasets": {"n": {"type": "nordland", "root": "."}},
+            "train": {"contrastive": "eq10", "rotation_reduction": "sum"},
+        }
+    )
+    assert "contrastive loss: eq. 10 as the paper prints it, positive left out of the denominator" in caption(literal)
+    assert "rotation loss: eq. 11 as the paper prints it, a sum over the 4N rotated views" in caption(literal)
+    assert "we use" not in caption(literal)
+
+
+def test_leftover_wording_is_gone():
+    """Issue 24 item 8: no file a reader sees still says these (each was not true as written)."""
+    from tests.conftest import REPO
+
+    gone = {
+        "the paper uses 224": ["acmnet/methods/acmnet.py", "config/demo.yaml"],
+        "the images the paper uses": ["acmnet/data/datasets/nordland.py"],
+        "SeqSLAM's raw-pixel matcher": ["README.md"],
+        "SeqSLAM's single-image matcher": ["acmnet/methods/pixels.py"],
+        "the paper's 14607 night frames paired by framematches.csv": ["config/config.yaml"],
+        "tolerance window": [
+            "figures/README.md",
+            *(str(p.relative_to(REPO)) for p in REPO.glob("workflow/report/*.rst")),
+        ],
+        "last\nconvolutional stage": ["workflow/report/gradcam.rst"],
+        "reference reproduction": ["README.md"],
+        "reproduces ACM-Net": ["config/config.yaml"],
+        "No number below was": ["README.md"],
+    }
+    for phrase, files in gone.items():
+        for name in files:
+            assert phrase not in (REPO / name).read_text(), (phrase, name)

@@ -115,3 +115,22 @@ def test_contrastive_logits_stay_float32_inside_autocast(name):
     exact_logits = F.normalize(z0, dim=-1) @ F.normalize(z1, dim=-1).T / 0.01
     assert (naive.float() - exact_logits).abs().max() > 0.05  # the error the guard removes
     assert abs(mixed.item() - exact.item()) < 0.05
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_eq10_as_printed_by_hand_on_a_batch_of_two(tau):
+    """Issue 24 item 3: eq. 10 as printed, worked by hand. N = 2 places, 2-d unit projections.
+
+    z0 = (e1, e2), z1 = (e2, e1): every positive pair is orthogonal (similarity 0) and, for each
+    anchor, the other place's two views are itself and its positive's direction (similarities 0 and 1).
+    Eq. 10 sums its denominator over the other place's views only (k != i): -log(e^0 / (e^0 + e^(1/tau)))
+    = log(1 + e^(1/tau)) for each of the 4 anchors. NT-Xent adds the positive e^0: log(2 + e^(1/tau)).
+    """
+    z0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    z1 = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert eq10(z0, z1, tau).item() == pytest.approx(math.log(1 + math.exp(1 / tau)), rel=1e-6)
+    assert nt_xent(z0, z1, tau).item() == pytest.approx(math.log(2 + math.exp(1 / tau)), rel=1e-6)
+    # identical positives (similarity 1), the other place orthogonal: -log(e^(1/tau) / 2) = log 2 - 1/tau
+    same = torch.eye(2)
+    assert eq10(same, same, tau).item() == pytest.approx(math.log(2) - 1 / tau, rel=1e-6)
+    assert nt_xent(same, same, tau).item() == pytest.approx(math.log(1 + 2 * math.exp(-1 / tau)), rel=1e-6)

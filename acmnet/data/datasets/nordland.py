@@ -3,7 +3,8 @@
 Two releases, two layouts (page: https://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset;
 a Google Drive mirror: folder 1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t):
 
-* `Partitioned_Nordland_Dataset_lowres` (224x224 PNG, the images the paper uses): one archive
+* `Partitioned_Nordland_Dataset_lowres` (224x224 PNG; the paper names the partition, not the release or an input
+  size, and this is the release the suite reads): one archive
   whose TOP FOLDER holds ``Dataset_images/{train,test}/{season}_images_{split}/section{N}/{index}.png``.
   The dataset root may be the folder holding that top folder (where the archive was extracted) or
   the top folder itself; `prepare` says which folder it read, and the manifest's image paths are
@@ -46,6 +47,14 @@ SECTIONS = {
     "test": {"section1": range(0, 1150), "section2": range(1150, 2300), "section3": range(2300, 3450)},
     "train": {"section1": range(0, 12837), "section2": range(12837, 24570)},
 }
+# Each section is its own stretch of the route: Olid et al. (2018, their Fig. 3 and release notes) dropped
+# tunnels and stops, then left 200 frames out between consecutive sections so that train and test
+# sections are different places. Consecutive indices across a join are therefore not neighbours:
+# the manifest's `segment` (train sections 0-1, test sections 2-4) keeps windows and sequences apart.
+SEGMENTS = {
+    "train": {"section1": 0, "section2": 1},
+    "test": {"section1": 2, "section2": 3, "section3": 4},
+}
 PAGE = "https://webdiis.unizar.es/~jmfacil/pr-nordland/#download-dataset"
 MIRROR = "https://drive.google.com/drive/folders/1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t"
 LOWRES_TOP = "Partitioned_Nordland_Dataset_lowres"
@@ -53,7 +62,8 @@ SOURCES = [
     ManualDownload(
         page=PAGE,
         filename=f"{LOWRES_TOP}.zip",
-        instructions=f"the 224x224 low-res release the paper uses, linked from the page's download section; "
+        instructions=f"the 224x224 low-res release (the paper names the partition, not the release), linked from the "
+        "page's download section; "
         f"if the page is down, the Google Drive mirror {MIRROR} (folder id 1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t) "
         "holds the same files",
         extract=True,
@@ -206,10 +216,20 @@ def prepare(root: Path, opts: NordlandOptions, name: str = "nordland") -> pd.Dat
     rows = []
     for split, role, season in _parts(opts):
         prefix = layout.folder(split, season)
-        rows += [{"image": f"{prefix}/{section}/{i}.png", "role": role, "place": i, "condition": season}
+        rows += [{"image": f"{prefix}/{section}/{i}.png", "role": role, "place": i, "condition": season,
+                  "segment": SEGMENTS[split][section]}
                  for section, i in expected_files(split)]
-    return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
+    return pd.DataFrame(rows, columns=["image", "role", "place", "condition", "segment"])
+
+
+def protocol(opts: NordlandOptions) -> str:
+    """The joins the caption states: the sections are separate stretches of the route."""
+    return (
+        "the test sections (indices 0-1149, 1150-2299, 2300-3449) and the two train sections are separate "
+        "stretches of the route (Olid et al. left frames out between sections, besides tunnels and stops), so "
+        "neither the place window nor a sequence crosses a join (1149|1150, 2299|2300)"
+    )
 
 
 DATASET = DatasetType(name="nordland", options=NordlandOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", paper_table="table2")
+                      sources=SOURCES, scoring="recall", paper_table="table2", protocol=protocol)

@@ -341,8 +341,9 @@ def protocol(opts: Nordland64Options) -> str:
     computed = f"{computed} frames left out" if computed else "every frame kept"
     dropped = f"{opts.frames_csv}'s usable column when the root has one, else {computed}" if opts.frames_csv else computed
     stretch = "the whole route" if tuple(opts.part) == (0.0, 1.0) else f"the stretch {list(opts.part)} of the kept frames"
-    return f"Nordland 64x32: {kept} ({dropped}), {stretch}; {opts.reference_season} references, " \
-           f"{', '.join(opts.query_seasons)} queries"
+    return f"Nordland 64x32: {kept} ({dropped}), {stretch}, one unbroken stretch of the 1 fps release (no " \
+           f"join: places count the frames left out, and sequences step over them); {opts.reference_season} " \
+           f"references, {', '.join(opts.query_seasons)} queries"
 
 
 def window(opts: Nordland64Options, tolerance: int) -> str:

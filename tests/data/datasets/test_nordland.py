@@ -175,3 +175,24 @@ def test_sources():
     (entry,) = nordland.SOURCES
     assert isinstance(entry, dl.ManualDownload) and entry.extract
     assert entry.page.startswith("https://") and "1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t" in entry.instructions
+
+
+def test_the_sections_are_separate_stretches_no_window_crosses_a_join(lowres):
+    """Issue 24 item 5: Olid et al. left frames out between sections, so query 1149 (the last of
+    test section 1) has no positive in section 2, and the caption says so."""
+    from acmnet.configure import config_from_dict
+    from acmnet.data.positives import positives_of
+    from acmnet.report.captions import choices
+
+    frame = mf.validate(nordland.prepare(lowres, nordland.NordlandOptions()))
+    q = frame[frame["role"] == "query"]
+    assert q["segment"].tolist() == [2] * 1150 + [3] * 1150 + [4] * 1150
+    train = frame[frame["role"] == "train"]
+    assert train["segment"].tolist() == [0] * 12837 + [1] * 11733
+    sets = positives_of(frame, "places", 2, None)
+    assert sets.of(1149).tolist() == [1147, 1148, 1149] and sets.of(1150).tolist() == [1150, 1151, 1152]
+    assert sets.of(2299).tolist() == [2297, 2298, 2299] and sets.of(1000).tolist() == [998, 999, 1000, 1001, 1002]
+    no_segments = positives_of(frame.drop(columns="segment"), "places", 2, None)
+    assert no_segments.of(1149).tolist() == [1147, 1148, 1149, 1150, 1151]  # what the window did before
+    cfg = config_from_dict({"datasets": {"nordland": {"type": "nordland", "root": "."}}})
+    assert "neither the place window nor a sequence crosses a join (1149|1150, 2299|2300)" in "; ".join(choices(cfg))

@@ -301,6 +301,7 @@ def test_protocol_names_the_frames_kept_and_the_stretch():
     text = protocol(Nordland64Options(frame_step=10, part=(0.5, 1.0), frames_csv=None))
     assert "every 10th frame" in text and "[0.5, 1.0]" in text and "byte-identical" in text
     assert "summer references, winter queries" in text
+    assert "one unbroken stretch of the 1 fps release (no join" in text  # issue 24 item 5: no join inside a part
     whole = protocol(Nordland64Options(drop_blank_std=None, drop_duplicates=False, frames_csv=None))
     assert "whole route" in whole and "every frame kept" in whole
     assert "frames.csv's usable column" in protocol(Nordland64Options())
