@@ -132,5 +132,17 @@ def external_files(wildcards):
     return method_kind(spec.kind).files(spec.options, wildcards.dataset)
 
 
+def external_digests(wildcards):
+    """Params function: the content digest of every file another tool's descriptors are read from, so
+    a file replaced under its old time (cp -p, rsync -t) reruns describe and every step after it."""
+    if not reads_files(wildcards.method):
+        return ""
+    spec = CFG.methods[wildcards.method]
+    try:
+        return method_kind(spec.kind).digests(spec.options, wildcards.dataset)
+    except ValueError:  # a file is missing: Snakemake names it as a missing input of describe
+        return "absent"
+
+
 def describe_gpus(wildcards):
     return CFG.resources.describe_gpu if method_kind(CFG.methods[wildcards.method].kind).uses_gpu else 0

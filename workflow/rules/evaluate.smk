@@ -27,6 +27,7 @@ rule describe:
         folder=lambda w, output: os.path.dirname(output.record),
         part=lambda w: f"--shard {int(w.shard)} --shards {int(w.shards)}",
         settings=settings("describe"),
+        external=external_digests,
     shell:
         "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --dataset {wildcards.dataset} "
         "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {params.folder} {params.part} "
