@@ -148,10 +148,12 @@ class ExternalFile:
 
 
 def check_external_sources(prov: Provenance, where: Path) -> None:
-    """Another tool's files that descriptors were read from (sources `external<i>`) must still hold
-    what they held then, by content (`acmnet.methods.external.entry_digest`): one replaced, even under
-    its old modification time (`cp -p`, `rsync -t`), is a ProvenanceError naming it."""
-    external = [v for k, v in prov.sources.items() if re.fullmatch(r"external\d+", k)]
+    """Another tool's files that descriptors were read from (sources `external<i>`, at any depth of
+    the lineage) must still hold what they held then, by content (`acmnet.methods.external.entry_digest`):
+    one replaced, even under its old modification time (`cp -p`, `rsync -t`), is a ProvenanceError
+    naming it. Descriptors and retrievals are checked on every load (what retrieve, score, localize
+    and the figures read); the CSV tables are not, so results copied without those files still report."""
+    external = list(dict.fromkeys(v for k, v in prov.sources.items() if re.fullmatch(r"(.*\.)?external\d+", k)))
     if not external:
         return
     from acmnet.methods.external import entry_digest  # the forms' lists of files live with the forms
@@ -160,10 +162,10 @@ def check_external_sources(prov: Provenance, where: Path) -> None:
         try:
             now = entry_digest(source.path)
         except ValueError as exc:
-            raise ArtifactError(f"{where} was described from {source.path}, which cannot be read now ({exc})") from None
+            raise ArtifactError(f"{where} was made from {source.path}, which cannot be read now ({exc})") from None
         if now != source.digest:
             raise ProvenanceError(
-                f"{where} was described from {source.path} with content digest {source.digest}, but its files now "
+                f"{where} was made from {source.path} with content digest {source.digest}, but its files now "
                 f"give {now}: they were replaced or edited since (or an older acmnet described them); describe "
                 "again (Snakemake reruns describe and every step after it)"
             )
@@ -922,6 +924,7 @@ def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: De
     """Retrieval file; with `manifest` / `descriptors`, it must have been made from them."""
     arrays, prov, digest = _load_npz(path, "retrieval")
     out = Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov)
+    check_external_sources(prov, Path(path))
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
         _check_rows(out, manifest)

@@ -419,7 +419,7 @@ def test_a_file_replaced_under_its_old_time_is_refused_by_every_reader(tmp_path,
     assert part.provenance.sources["external0"].path == path
     load_descriptors(tmp_path / "out")  # unchanged: read
     replace_keeping_time(changed, rewrite)
-    with pytest.raises(ProvenanceError, match=rf"described from {re.escape(path)} with content digest .* replaced"):
+    with pytest.raises(ProvenanceError, match=rf"made from {re.escape(path)} with content digest .* replaced"):
         load_descriptors(tmp_path / "out")
 
 
