@@ -57,10 +57,10 @@ Files read, by content: `FILES_READ` lists, per form, every file its descriptors
 kapture folder: its txt and every `.gfeat`). That one list is the describe step's Snakemake input
 (`files`), and `entry_digest` (name and sha256 of each of those files) is recorded in the describe
 record as source `external<i>`, is the describe rule's params (so a file replaced under its old
-modification time, `cp -p`, reruns describe) and is re-checked by every reader of the descriptors
-(`acmnet.artifacts.load_descriptors`: retrieve, score, `--forcerun score`). A new form joins by
-one line in `FILES_READ` (and its loader in `LOADERS`). Hashing reads every file once per process
-(a Snakemake dry run included).
+modification time, `cp -p`, reruns describe) and is re-checked wherever the descriptors or a
+retrieval made from them are loaded (`acmnet.artifacts.check_external_sources`: retrieve, score,
+`--forcerun score`, localize, the figures). A new form joins by one line in `FILES_READ` (and its
+loader in `LOADERS`). Hashing reads every file once per process (a Snakemake dry run included).
 
 Why no general unpickler: `pickle.load` and `np.load(allow_pickle=True)` import and call whatever
 a file names, so a crafted `global_features.pickle` would run code on the machine that reads it.
