@@ -147,11 +147,28 @@ class ExternalFile:
     provenance: Provenance = field(default_factory=lambda: Provenance("external", {}))
 
 
-def external_file(path: Path) -> ExternalFile:
-    """`path` with its digest; ArtifactError when it is missing."""
-    if not Path(path).is_file():
-        raise ArtifactError(f"{path} does not exist: check the path in the method's `descriptors` option")
-    return ExternalFile(Path(path), file_digest(path))
+def check_external_sources(prov: Provenance, where: Path) -> None:
+    """Another tool's files that descriptors were read from (sources `external<i>`, at any depth of
+    the lineage) must still hold what they held then, by content (`acmnet.methods.external.entry_digest`):
+    one replaced, even under its old modification time (`cp -p`, `rsync -t`), is a ProvenanceError
+    naming it. Descriptors and retrievals are checked on every load (what retrieve, score, localize
+    and the figures read); the CSV tables are not, so results copied without those files still report."""
+    external = list(dict.fromkeys(v for k, v in prov.sources.items() if re.fullmatch(r"(.*\.)?external\d+", k)))
+    if not external:
+        return
+    from acmnet.methods.external import entry_digest  # the forms' lists of files live with the forms
+
+    for source in external:
+        try:
+            now = entry_digest(source.path)
+        except ValueError as exc:
+            raise ArtifactError(f"{where} was made from {source.path}, which cannot be read now ({exc})") from None
+        if now != source.digest:
+            raise ProvenanceError(
+                f"{where} was made from {source.path} with content digest {source.digest}, but its files now "
+                f"give {now}: they were replaced or edited since (or an older acmnet described them); describe "
+                "again (Snakemake reruns describe and every step after it)"
+            )
 
 
 def check_made_from(artifact: Any, kind: str, source: Any) -> None:
@@ -882,6 +899,7 @@ def load_descriptors(paths: Path | str | Sequence[Path | str], manifest: Manifes
     dims = {a.shape[1] for p in parts for a in (p.reference, p.query) if len(a)}
     if len(dims) > 1:
         raise ArtifactError(f"{folder}: the parts hold descriptors of {sorted(dims)} dimensions: describe them again")
+    check_external_sources(first.provenance, folder)
     out = Descriptors(parts, folder, digest_of([p.digest for p in parts]), first.provenance)
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
@@ -906,6 +924,7 @@ def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: De
     """Retrieval file; with `manifest` / `descriptors`, it must have been made from them."""
     arrays, prov, digest = _load_npz(path, "retrieval")
     out = Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov)
+    check_external_sources(prov, Path(path))
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
         _check_rows(out, manifest)

@@ -32,10 +32,10 @@ from tqdm import tqdm
 from acmnet.artifacts import (
     ROLES,
     DescriptorPart,
+    ExternalFile,
     Manifest,
     check_trained_for,
     descriptor_part_writer,
-    external_file,
     load_cache,
     load_checkpoint,
     load_manifest,
@@ -231,13 +231,14 @@ def _from_files(frame, root: Path, size, batch_size: int, workers: int, device: 
 def _read_external(
     cfg: Config, method: str, dataset: str | None, manifest: Manifest, folder: Path, shard: int, shards: int
 ) -> DescriptorPart:
-    """Descriptors another tool computed, matched to the manifest (this shard's slice of them); their
-    files in the provenance."""
+    """Descriptors another tool computed, matched to the manifest (this shard's slice of them); the
+    content digest of every file they were read from in the provenance (`external<i>`)."""
     if dataset is None:
         raise ConfigError(f"method `{method}` reads descriptors per dataset: give the dataset (--dataset)")
     kind, options = method_of(cfg, method), cfg.method(method).options
+    digests = kind.digests(options, dataset)  # before reading: a file replaced meanwhile fails the re-check
     reference, query = kind.read(cfg, method, options, dataset, manifest)
-    files = {f"external{i}": external_file(Path(p)) for i, p in enumerate(kind.files(options, dataset))}
+    files = {f"external{i}": ExternalFile(Path(p), digest) for i, (p, digest) in enumerate(digests.items())}
     settings = {**cfg.settings("describe", method=method), "method_name": method, "dataset": dataset}
     prov = provenance("describe", settings, manifest=manifest, **files)
     ref_slice, query_slice = shard_slice(len(reference), shard, shards), shard_slice(len(query), shard, shards)

@@ -42,8 +42,11 @@ class MethodKind:
         name, manifest) -> (reference (R, D), query (Q, D)) float32 in the manifest's order of
         reference and query rows, normalised as the options say; `describe` then reads them
         instead of building a describer (no image cache, no Grad-CAM). None: a describer kind.
-    files: (options, dataset name) -> the files `read` takes for that dataset (the describe step's
+    files: (options, dataset name) -> every file `read` takes for that dataset (the describe step's
         inputs, so an edited file is described again).
+    digests: (options, dataset name) -> {configured path: content digest of every file read for it}:
+        the describe record's sources and the describe step's rerun trigger (a file replaced under
+        its old time); every reader of the descriptors re-checks them (`acmnet.artifacts`).
     """
 
     kind: str
@@ -55,6 +58,7 @@ class MethodKind:
     check: Callable[[Config, str, Any], None] = _no_check
     read: Callable[[Config, str, Any, str, Manifest], tuple[np.ndarray, np.ndarray]] | None = None
     files: Callable[[Any, str], list[str]] | None = None
+    digests: Callable[[Any, str], dict[str, str]] | None = None
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):

@@ -24,6 +24,12 @@ Forms, told apart by the path's name:
    their manifest rows in exactly that order, so the rows are matched by position to the
    manifest's distinct reference images, then that query set's, in manifest order; the row count
    must equal R + Q (a file of another dataset or query set is refused by its count).
+   A positional form cannot tell database rows from query rows, nor one image's row from
+   another's: a file whose two halves are swapped (at equal counts), or whose rows follow another
+   order, is scored as given and no check can see it. The file must hold the database rows first,
+   then the query rows, each in the order of the dataset's `<folder>_images_paths.txt` (or sorted
+   paths), as VPR-methods-evaluation writes `global_features.pickle`; prefer a named form (2, 3)
+   where the tool can write one.
 2. kapture (`--save_descriptors kapture`): `global_features.txt` or its folder; `#` lines are
    comments, the last other line is `<name>, <dtype>, <dim>, <metric>`; every `*.gfeat` file
    below the txt's folder (recursively) holds exactly `dim` values of `dtype`, no header. Its
@@ -37,8 +43,24 @@ or ends with `/` + it (also when the name ends with `/` + the image path, for ab
 Every reference and query image (of that query set) must get exactly one row; refused, each
 naming the file: a name matching no image or several images, two names for one image, the first
 missing image (in manifest order, with both counts). Also refused: non-finite values and, with
-`normalize`, all-zero rows (naming the first such row), a wrong `.gfeat` size (naming the file),
-database rows that differ between the files of one dataset (naming both).
+`normalize`, all-zero rows (naming the first such row; rows are normalised in float64 after an
+exact power-of-two scaling, so a row x1e200 or x1e-200 keeps its direction); without `normalize`,
+values beyond float32's range, rows that would be all zeros in float32 and norms whose square
+overflows float32 (inner products); a wrong `.gfeat` size (naming the file); kapture values that
+show the header's dtype is not the one written (NaN, infinity or subnormals at a float32/float64
+header, or values outside 1e-8 .. 1e8 that another float width of the same bytes reads as ordinary:
+`float64, 8` over 16 float32 values); database rows that differ between the files of one dataset
+(naming both); two query sets named with one file or byte-identical files (naming both). Names
+files (`.txt`) may start with a UTF-8 byte-order mark.
+
+Files read, by content: `FILES_READ` lists, per form, every file its descriptors are read from (a
+kapture folder: its txt and every `.gfeat`). That one list is the describe step's Snakemake input
+(`files`), and `entry_digest` (name and sha256 of each of those files) is recorded in the describe
+record as source `external<i>`, is the describe rule's params (so a file replaced under its old
+modification time, `cp -p`, reruns describe) and is re-checked wherever the descriptors or a
+retrieval made from them are loaded (`acmnet.artifacts.check_external_sources`: retrieve, score,
+`--forcerun score`, localize, the figures). A new form joins by one line in `FILES_READ` (and its
+loader in `LOADERS`). Hashing reads every file once per process (a Snakemake dry run included).
 
 Why no general unpickler: `pickle.load` and `np.load(allow_pickle=True)` import and call whatever
 a file names, so a crafted `global_features.pickle` would run code on the machine that reads it.
@@ -49,13 +71,17 @@ refused).
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from acmnet.config import Config, ConfigError, closest_hint
+from acmnet.config import Config, ConfigError, closest_hint, digest_of
 from acmnet.data.manifest import query_sets
 from acmnet.methods.base import MethodKind
 from acmnet.pickled import load_pickle
@@ -164,19 +190,75 @@ def _header(path: str) -> Path:
     return Path(path) if Path(path).suffix.lower() == ".txt" else Path(path) / "global_features.txt"
 
 
-def _files(options: ExternalOptions, dataset: str) -> list[str]:
-    """The files `read` takes for `dataset` (for a kapture folder: its global_features.txt)."""
-    entry = _entry(options, dataset)
+# ---- the files a form reads: the describe step's inputs, the record's digests, re-checked by readers ----
+
+
+def _kapture_files(path: str) -> list[Path]:
+    """A kapture path's `global_features.txt`, then every `.gfeat` below its folder (sorted)."""
+    header = _header(path)
+    return [header, *sorted(header.parent.rglob("*.gfeat"))]
+
+
+# form -> the files its descriptors are read from. A new form adds its line here (and its loader to
+# LOADERS): the describe step then takes those files as inputs, records their content digest and every
+# reader of the descriptors re-checks it, so a file replaced under its old time is never scored.
+FILES_READ: dict[str, Callable[[str], list[Path]]] = {
+    "pickle": lambda path: [Path(path)],
+    "npz": lambda path: [Path(path)],
+    "npy": lambda path: [Path(path), Path(path).with_suffix(".txt")],
+    "kapture": _kapture_files,
+}
+
+
+def files_read(path: str) -> list[Path]:
+    """Every file the descriptors at `path` (a configured path) are read from, in a fixed order."""
+    return FILES_READ[_form(path, path)](path)
+
+
+@cache
+def _file_digest(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+    """sha256 of a file's bytes, once per process for one state of the file (the change time, which
+    no copy can set back, is part of the key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _contents(path: str) -> list[tuple[str, str]]:
+    """(name relative to the path's folder, sha256 of its bytes) of every file `files_read` lists;
+    ExternalDescriptorsError naming the first missing file."""
     out = []
-    for path in [entry] if isinstance(entry, str) else entry.values():
-        form = _form(path, f"descriptors.{dataset}")
-        if form == "kapture":
-            out.append(str(_header(path)))
-        elif form == "npy":
-            out += [path, str(Path(path).with_suffix(".txt"))]
-        else:
-            out.append(path)
+    for file in files_read(path):
+        try:
+            stat = os.stat(file)
+        except OSError:
+            raise ExternalDescriptorsError(
+                f"descriptor file {file} (read for `{path}`) does not exist: check the path in methods.*.descriptors"
+            ) from None
+        state = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        out.append((Path(os.path.relpath(file, Path(path).parent)).as_posix(), _file_digest(str(file), *state)))
     return out
+
+
+def entry_digest(path: str) -> str:
+    """Content digest of the descriptors at `path`: the name and bytes of every file they are read from."""
+    return digest_of(_contents(path))
+
+
+def _files(options: ExternalOptions, dataset: str) -> list[str]:
+    """Every file `read` takes for `dataset` (the describe step's inputs)."""
+    return [str(file) for path in _entry_paths(_entry(options, dataset)) for file in files_read(path)]
+
+
+def _digests(options: ExternalOptions, dataset: str) -> dict[str, str]:
+    """{configured path: `entry_digest`} of `dataset`'s entry (the describe record's sources)."""
+    return {path: entry_digest(path) for path in _entry_paths(_entry(options, dataset))}
+
+
+def _entry_paths(entry: str | dict[str, str]) -> list[str]:
+    return list(dict.fromkeys([entry] if isinstance(entry, str) else entry.values()))
 
 
 # ---- loading: (rows (N, D), names or None) ------------------------------------------------------
@@ -233,7 +315,7 @@ def _load_npy(path: Path) -> tuple[np.ndarray, list[str]]:
         raise ExternalDescriptorsError(f"{path} is not a plain numeric .npy ({exc})") from None
     if not names_path.is_file():
         raise ExternalDescriptorsError(f"{path} needs {names_path} beside it, listing one image name per row")
-    names = [line.strip() for line in names_path.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in names_path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     return _with_names(_numeric_2d(rows, path, "its array"), names, names_path)
 
 
@@ -245,7 +327,7 @@ def _with_names(rows: np.ndarray, names: list[str], path: Path) -> tuple[np.ndar
 
 def _kapture_header(header: Path) -> tuple[np.dtype, int]:
     """(dtype, dim) from the last non-comment line `<name>, <dtype>, <dim>, <metric>`."""
-    lines = [s.strip() for s in _exists(header).read_text().splitlines()]
+    lines = [s.strip() for s in _exists(header).read_text(encoding="utf-8-sig").splitlines()]
     lines = [s for s in lines if s and not s.startswith("#")]
     parts = [p.strip() for p in lines[-1].split(",")] if lines else []
     try:
@@ -263,10 +345,9 @@ def _kapture_header(header: Path) -> tuple[np.dtype, int]:
 
 
 def _load_kapture(path: Path) -> tuple[np.ndarray, list[str]]:
-    header = _header(str(path))
+    header, *files = files_read(str(path))
     dtype, dim = _kapture_header(header)
     folder = header.parent
-    files = sorted(folder.rglob("*.gfeat"))
     if not files:
         raise ExternalDescriptorsError(f"{folder} holds no `.gfeat` files (kapture form, beside {header.name})")
     rows = np.empty((len(files), dim), dtype=dtype)
@@ -277,7 +358,57 @@ def _load_kapture(path: Path) -> tuple[np.ndarray, list[str]]:
                 f"{file} holds {size} bytes, not {dim} {dtype} values ({dim * dtype.itemsize} bytes) as {header} says"
             )
         rows[i] = np.fromfile(file, dtype=dtype, count=dim)
+    _check_header_dtype(rows, header, files)
     return rows, [f.relative_to(folder).as_posix()[: -len(".gfeat")] for f in files]
+
+
+ORDINARY = (1e-8, 1e8)  # |value| of every non-zero element of a descriptor read at its true dtype
+
+
+def _ordinary(values: np.ndarray) -> bool:
+    """Finite, and every non-zero |value| within ORDINARY and not subnormal at its dtype (as descriptors
+    hold values; random bits read as floats are not all so, once there are a few dozen of them)."""
+    magnitude = np.abs(values[values != 0]).astype(np.float64)
+    low = max(ORDINARY[0], float(np.finfo(values.dtype).tiny))
+    return bool(np.isfinite(magnitude).all() and ((magnitude >= low) & (magnitude <= ORDINARY[1])).all())
+
+
+def _check_header_dtype(rows: np.ndarray, header: Path, files: list[Path]) -> None:
+    """Refuse `.gfeat` values that show the header's dtype is not the one written: NaN, infinity or
+    subnormal values at the header's float dtype, or values outside ORDINARY while the same bytes read
+    as another float width (the same byte count, e.g. 16 float32 for 8 float64) are all ordinary."""
+    dtype = rows.dtype
+    if dtype.kind != "f":
+        return
+    odd = ~np.isfinite(rows)
+    if dtype.itemsize >= 4:  # float16 descriptors may well hold subnormals (below 6.1e-5); wider ones never do
+        odd |= (rows != 0) & (np.abs(rows) < np.finfo(dtype).tiny)
+    if odd.any():
+        row = int(np.flatnonzero(odd.any(axis=1))[0])
+        raise ExternalDescriptorsError(
+            f"{files[row]}: read as {dtype} (as {header} says), it holds NaN, infinite or subnormal values, which "
+            "descriptors do not: the header's dtype may not be the one the tool wrote (check it and fix the "
+            "header's line), or the tool wrote broken values"
+        )
+    if _ordinary(rows):
+        return
+    widths = [np.dtype(w) for w in (np.float16, np.float32, np.float64) if np.dtype(w) != dtype]
+    views = [rows.view(w) for w in widths if rows.nbytes and (rows.shape[1] * dtype.itemsize) % w.itemsize == 0]
+    ordinary = [v for v in views if _ordinary(v)]
+    if ordinary:  # the one whose magnitudes spread least (random bits read as floats spread over decades)
+        view = min(ordinary, key=_spread)
+        raise ExternalDescriptorsError(
+            f"{header} says {dtype}, {rows.shape[1]}, but read so the `.gfeat` values lie outside "
+            f"{ORDINARY[0]:g} .. {ORDINARY[1]:g} in magnitude (e.g. {files[0]}), while the same bytes read as "
+            f"{view.shape[1]} {view.dtype} values all lie within it: the header's dtype is probably wrong; fix its "
+            f"line to `<name>, {view.dtype}, {view.shape[1]}, <metric>` if so"
+        )
+
+
+def _spread(values: np.ndarray) -> float:
+    """Standard deviation of log10 |value| over the non-zero values."""
+    magnitude = np.abs(values[values != 0]).astype(np.float64)
+    return float(np.log10(magnitude).std()) if magnitude.size else 0.0
 
 
 LOADERS = {"pickle": _load_pickle, "npz": _load_npz, "npy": _load_npy, "kapture": _load_kapture}
@@ -353,22 +484,57 @@ def _by_name(names: list[str], ref_images: list[str], query_images: list[str], p
 # ---- reading -----------------------------------------------------------------------------------
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _power_of_two(largest: np.ndarray) -> np.ndarray:
+    """Per row, the power of two dividing its values into [0.5, 1) in magnitude (1 for a zero row):
+    dividing by it is exact, and no square of the result overflows or underflows float64."""
+    return np.ldexp(1.0, np.frexp(largest)[1])
+
+
 def _checked_rows(rows: np.ndarray, picks: np.ndarray, images: list[str], path: str, normalize: bool) -> np.ndarray:
-    """rows[picks] as float32, L2-normalised when asked; non-finite (and, normalised, zero) rows refused."""
+    """rows[picks] as float32, L2-normalised in float64 when asked (each row scaled by `_power_of_two`
+    first, so a finite row of any magnitude keeps its direction, bit for bit as without the scaling);
+    refused, naming the first such row: non-finite values; with `normalize` an all-zero row; without
+    it a value beyond float32's range, a non-zero row whose float32 values are all zero, or a norm
+    whose square (the largest inner product) exceeds float32's range."""
     image_of = dict(zip(picks.tolist(), images))  # file row -> image
+
+    def refuse(bad: np.ndarray, what: str) -> None:  # `{largest}`: that row's largest |value|
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ExternalDescriptorsError(f"{path}: row {row} ({image_of[row]}) " + what.format(largest=largest[row]))
+
     values = rows.astype(np.float64)
-    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if bad.size:
-        raise ExternalDescriptorsError(f"{path}: row {bad[0]} ({image_of[int(bad[0])]}) holds non-finite values")
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0)
-    if normalize and zero.size:
-        raise ExternalDescriptorsError(
-            f"{path}: row {zero[0]} ({image_of[int(zero[0])]}) is all zeros and cannot be L2-normalised "
-            "(set the method's `normalize: false` to use the rows as given)"
+    largest = np.abs(values).max(axis=1)
+    refuse(~np.isfinite(values).all(axis=1), "holds non-finite values")
+    scale = _power_of_two(largest)
+    if normalize:
+        refuse(
+            largest == 0,
+            "is all zeros and cannot be L2-normalised (set the method's `normalize: false` to use the rows as given)",
         )
-    out = values[picks] / norms[picks] if normalize else values[picks]
-    return out.astype(np.float32)
+        scaled = values / scale[:, None]
+        return (scaled / np.linalg.norm(scaled, axis=1, keepdims=True))[picks].astype(np.float32)
+    as_given = "with `normalize: false` the rows are used as given, in float32: scale them, or set `normalize: true`"
+    refuse(
+        largest > FLOAT32_MAX,
+        "holds a value beyond float32's range (|value| up to {largest:.3g}, float32 "
+        f"ends at {FLOAT32_MAX:.3g}); {as_given}",
+    )
+    out = values.astype(np.float32)
+    refuse(
+        (largest > 0) & (np.abs(out).max(axis=1) == 0),
+        "is all zeros in float32 (every |value| is below float32's smallest, 1.4e-45; its largest is "
+        "{largest:.3g}); " + as_given,
+    )
+    norms = np.linalg.norm(values / scale[:, None], axis=1) * scale
+    refuse(
+        norms**2 > FLOAT32_MAX,
+        f"has a norm whose square exceeds float32's range, so its inner products overflow; {as_given}",
+    )
+    return out[picks]
 
 
 def read_file(
@@ -400,8 +566,25 @@ def _plan(entry: str | dict[str, str], frame: Any, query_rows: np.ndarray, where
         raise ExternalDescriptorsError(
             f"{where} names no file for query set `{missing[0]}`: add `{where}.{missing[0]}: <path>`"
         )
+    _distinct_files(entry, where)
     condition = frame["condition"].to_numpy()
     return [(entry[s], query_rows[condition[query_rows] == s]) for s in sets]
+
+
+def _distinct_files(entry: dict[str, str], where: str) -> None:
+    """Each query set's descriptors must differ from every other set's in their bytes: one file (or
+    a copy of it) named for two sets would score the second set with the first set's rows."""
+    first: dict[tuple[str, ...], str] = {}
+    for query_set, path in entry.items():
+        key = tuple(digest for _, digest in _contents(path))
+        if key in first:
+            other = first[key]
+            same = "is the same file as" if path == entry[other] else "holds the same bytes as"
+            raise ExternalDescriptorsError(
+                f"{where}.{query_set}: {path} {same} {where}.{other} ({entry[other]}): each query set needs the "
+                "descriptors of its own queries; give each set the file the tool wrote for it"
+            )
+        first[key] = query_set
 
 
 def _same_database(first: np.ndarray, other: np.ndarray, first_path: str, other_path: str) -> None:
@@ -449,4 +632,5 @@ METHOD = MethodKind(
     check=_check,
     read=_read,
     files=_files,
+    digests=_digests,
 )

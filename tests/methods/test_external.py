@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -355,3 +356,159 @@ def test_build_is_refused():
     cfg = config({"gp": "a.npz", "route": "b.npz"})
     with pytest.raises(ConfigError, match="methods.salad reads descriptors another tool computed; it has no describer"):
         METHOD.build(cfg, "salad", cfg.method("salad").options, None)
+
+
+# ---- issue 26: files read by content, query sets, overflow, kapture dtype, BOM, positional forms ------
+
+
+def replace_keeping_time(path: Path, write) -> None:
+    """Rewrite `path` with `write(path)` and set its old access and modification times back (`cp -p`)."""
+    before = path.stat()
+    write(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_every_file_a_form_reads_is_an_input_and_in_its_digest(tmp_path):
+    folder = write_kapture(tmp_path / "k", REFS + QUERIES["queries"])
+    options = ExternalOptions(descriptors={"d": str(folder)})
+    gfeats = sorted(str(p) for p in folder.rglob("*.gfeat"))
+    assert METHOD.files(options, "d") == [str(folder / "global_features.txt"), *gfeats]
+    npy = ExternalOptions(descriptors={"d": {"queries": str(tmp_path / "d.npy"), "night": str(tmp_path / "n.pkl")}})
+    assert METHOD.files(npy, "d") == [str(tmp_path / "d.npy"), str(tmp_path / "d.txt"), str(tmp_path / "n.pkl")]
+    # a .gfeat rewritten under its old time (the txt untouched) changes the digest the record holds
+    before = METHOD.digests(options, "d")
+    assert list(before) == [str(folder)]
+    replace_keeping_time(Path(gfeats[2]), lambda p: (TRUE[REFS[0]] * 2).tofile(p))
+    assert METHOD.digests(options, "d")[str(folder)] != before[str(folder)]
+
+
+def _describe_external(tmp_path: Path, path: str):
+    from acmnet.evaluate.describe import describe
+
+    make_manifest(tmp_path)
+    cfg = config_from_dict(
+        {
+            "methods": {"ext": {"kind": "external", "descriptors": {"d": path}}},
+            "datasets": {"d": {"type": "gardenspoint", "root": "x"}},
+        }
+    )
+    return describe(cfg, "ext", tmp_path / "manifest.csv", None, tmp_path / "out", progress=False, dataset="d")
+
+
+@pytest.mark.parametrize("form", ["pickle", "kapture", "npy names"])
+def test_a_file_replaced_under_its_old_time_is_refused_by_every_reader(tmp_path, form):
+    from acmnet.artifacts import ProvenanceError, load_descriptors
+
+    if form == "pickle":
+        path, changed = write_pickle(tmp_path / "g.pickle", QUERIES["queries"]), tmp_path / "g.pickle"
+        other = {**TRUE, REFS[0]: TRUE[REFS[1]], REFS[1]: TRUE[REFS[0]]}  # other rows, the same size
+        rewrite = lambda p: write_pickle(p, QUERIES["queries"], other)
+    elif form == "kapture":
+        path = str(write_kapture(tmp_path / "k", REFS + QUERIES["queries"]))
+        changed = (tmp_path / "k" / REFS[3].removeprefix("images/test/")).with_suffix(".jpg.gfeat")
+        rewrite = lambda p: (-TRUE[REFS[3]]).tofile(p)
+    else:
+        images = REFS + QUERIES["queries"]
+        np.save(tmp_path / "d.npy", np.stack([TRUE[im] for im in images]))
+        (tmp_path / "d.txt").write_text("\n".join(images) + "\n")
+        path, changed = str(tmp_path / "d.npy"), tmp_path / "d.txt"
+        swapped = [images[1], images[0], *images[2:]]  # two names swapped: other rows for two images
+        rewrite = lambda p: p.write_text("\n".join(swapped) + "\n")
+    part = _describe_external(tmp_path, path)
+    assert part.provenance.sources["external0"].path == path
+    load_descriptors(tmp_path / "out")  # unchanged: read
+    replace_keeping_time(changed, rewrite)
+    with pytest.raises(ProvenanceError, match=rf"made from {re.escape(path)} with content digest .* replaced"):
+        load_descriptors(tmp_path / "out")
+
+
+def test_one_file_for_two_query_sets_is_refused_naming_both(tmp_path):
+    manifest = make_manifest(tmp_path, ("queries", "queries_night"))
+    day = write_pickle(tmp_path / "day.pickle", QUERIES["queries"])  # 2 queries each: the counts agree
+    with pytest.raises(
+        ExternalDescriptorsError, match=r"\.queries_night: .*day\.pickle is the same file as .*\.queries "
+    ):
+        read(manifest, {"queries": day, "queries_night": day})
+    copy = tmp_path / "night.pickle"
+    copy.write_bytes(Path(day).read_bytes())
+    with pytest.raises(
+        ExternalDescriptorsError, match=r"\.queries_night: .*night\.pickle holds the same bytes as .*\.queries \(.*day"
+    ):
+        read(manifest, {"queries": day, "queries_night": str(copy)})
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e-200, 1e300, 1e-300])
+def test_rows_of_any_finite_magnitude_are_normalised_exactly(tmp_path, factor):
+    manifest = make_manifest(tmp_path)
+    table = {im: v.astype(np.float64) for im, v in TRUE.items()}
+    table[QUERIES["queries"][0]] = table[QUERIES["queries"][0]] * factor  # float64 overflow/underflow of x^2
+    path = tmp_path / "g.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(np.stack([table[im] for im in REFS + QUERIES["queries"]]), fh)
+    assert_rows(read(manifest, str(path)), QUERIES["queries"])  # bit for bit the unscaled row's direction
+
+
+@pytest.mark.parametrize(
+    ("factor", "match"),
+    [
+        (1e39, r"row 5 \(.*\) holds a value beyond float32's range \(\|value\| up to [\d.]+e\+39, float32 ends"),
+        (1e-200, r"row 5 \(.*\) is all zeros in float32 .* its largest is [\d.]+e-200"),
+        (1e20, r"row 5 \(.*\) has a norm whose square exceeds float32's range"),
+    ],
+)
+def test_without_normalize_rows_float32_cannot_hold_are_refused(tmp_path, factor, match):
+    manifest = make_manifest(tmp_path)
+    rows = np.stack([TRUE[im] for im in REFS + QUERIES["queries"]]).astype(np.float64)
+    rows[5] *= factor
+    path = tmp_path / "g.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(rows, fh)
+    with pytest.raises(ExternalDescriptorsError, match=match + r".*`normalize: false`"):
+        read(manifest, str(path), normalize=False)
+    assert np.isfinite(read(manifest, str(path))[1]).all()  # normalised, the same file is fine
+
+
+def test_kapture_header_dtype_that_the_bytes_contradict_is_refused(tmp_path):
+    manifest = make_manifest(tmp_path)
+    folder = write_kapture(tmp_path / "k", REFS + QUERIES["queries"])  # float32, D values each
+    (folder / "global_features.txt").write_text(f"salad, float64, {D // 2}, L2\n")  # the same byte count
+    with pytest.raises(
+        ExternalDescriptorsError,
+        match=rf"says float64, {D // 2}, .* same bytes read as {D} float32 values all lie within it: the header's "
+        rf"dtype is probably wrong; fix its line to `<name>, float32, {D}, <metric>`",
+    ):
+        read(manifest, str(folder))
+    wide = {im: v.astype(np.float64) for im, v in TRUE.items()}  # float64 files under a float32 header
+    folder = write_kapture(tmp_path / "w", REFS + QUERIES["queries"], wide)
+    (folder / "global_features.txt").write_text(f"salad, float32, {2 * D}, L2\n")
+    with pytest.raises(ExternalDescriptorsError, match=r"the header's dtype (may not be the one|is probably wrong)"):
+        read(manifest, str(folder))
+    # a true float32 file with a few tiny values (outside 1e-8 .. 1e8) is read as it is: its bytes read as
+    # float16 are not all ordinary (224 random low halves), nor as float64
+    rng = np.random.default_rng(1)
+    tiny = {im: rng.normal(size=64).astype(np.float32) for im in ALL}
+    tiny[REFS[0]][:4] = [1e-12, 0, -1e-9, 1e9]
+    folder = write_kapture(tmp_path / "t", REFS + QUERIES["queries"], tiny)
+    (folder / "global_features.txt").write_text("salad, float32, 64, L2\n")
+    np.testing.assert_array_equal(read(manifest, str(folder))[0], normalised(REFS, tiny))
+
+
+def test_names_txt_with_a_byte_order_mark(tmp_path):
+    manifest = make_manifest(tmp_path)
+    images = REFS + QUERIES["queries"]
+    np.save(tmp_path / "d.npy", np.stack([TRUE[im] for im in images]))
+    (tmp_path / "d.txt").write_text("\n".join(images) + "\n", encoding="utf-8-sig")
+    assert (tmp_path / "d.txt").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert_rows(read(manifest, str(tmp_path / "d.npy")), QUERIES["queries"])
+
+
+def test_positional_forms_say_they_cannot_tell_database_from_query_rows():
+    from acmnet.methods import external
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    for text in (external.__doc__, readme):
+        flat = " ".join(text.split())
+        assert "cannot tell database rows from query rows" in flat
+        assert "database rows first, then the query rows" in flat

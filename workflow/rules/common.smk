@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from acmnet.config import ConfigError, merge, read_yaml, typed_strings
+from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
 from acmnet.configure import config_from_dict
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
@@ -130,6 +130,22 @@ def external_files(wildcards):
         return []
     spec = CFG.methods[wildcards.method]
     return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+
+
+def describe_settings(wildcards):
+    """Params function of `describe`: its settings digest (as `settings`) and, for another tool's
+    descriptors, the content digest of every file they are read from, so a file replaced under its
+    old time (cp -p, rsync -t) reruns describe and every step after it. One value, so the other
+    methods' describe jobs keep the parameter they had."""
+    step = CFG.settings_digest("describe", wildcards.dataset, wildcards.method)
+    if not reads_files(wildcards.method):
+        return step
+    spec = CFG.methods[wildcards.method]
+    try:
+        files = method_kind(spec.kind).digests(spec.options, wildcards.dataset)
+    except ValueError:  # a file is missing: Snakemake names it as a missing input of describe
+        files = "absent"
+    return digest_of([step, files])
 
 
 def describe_gpus(wildcards):

@@ -26,7 +26,7 @@ rule describe:
         cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
         folder=lambda w, output: os.path.dirname(output.record),
         part=lambda w: f"--shard {int(w.shard)} --shards {int(w.shards)}",
-        settings=settings("describe"),
+        settings=describe_settings,
     shell:
         "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --dataset {wildcards.dataset} "
         "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {params.folder} {params.part} "

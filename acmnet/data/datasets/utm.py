@@ -11,7 +11,8 @@ SF-XL, SVOX, MSLS, Eynsham, AmsterTime and Nordland as those tools distribute th
 What is read: the images of a folder are found recursively (`.jpg`, `.jpeg`, `.png`, any case;
 hidden folders and hidden or sidecar files left out), or, when a file `<folder>_images_paths.txt`
 lies beside the folder (e.g. `images/test/database_images_paths.txt`), its lines are the images
-(paths relative to the folder; blank lines ignored) and the folder is not searched. No image is
+(paths relative to the folder, normalised: `./x.jpg` and `a/../x.jpg` are `x.jpg`; blank lines and a
+UTF-8 byte-order mark ignored) and the folder is not searched. No image is
 decoded. The root may also be the folder holding the dataset's one top folder (an archive's);
 image paths are relative to the configured root either way, and `train` is relative to the folder
 that holds `images/`. A root without `images/` that holds `<split>/database` and `<split>/queries`
@@ -39,8 +40,12 @@ Refused, each with one line naming the file or folder and what to do: a missing 
 `images/<split>` (the folders that are there are listed), a missing database or query folder
 (the query folders found are listed), a folder without images, a file name without two numeric
 coordinates in the database or query folders (the first such file and the expected pattern), an
-`_images_paths.txt` line naming a missing file (the list, the line number and the file), a file
-listed twice, and query images in a UTM zone that no database image is in (one file of each).
+`_images_paths.txt` line naming a missing file, an absolute path or a path that leaves the folder
+(`../`: an image outside the dataset's root, which no rerun trigger watches; the list, the line
+number and the path), a file listed twice (after normalising), an easting outside 0 .. 1,000,000 m
+or a northing outside -10,000,000 .. 10,000,000 m (no UTM position has them; at 1e22 m every
+distance rounds to 0 and every database image would be a positive), and query images in a UTM zone
+that no database image is in (one file of each).
 Training images need no coordinates (x, y are empty where the name has none).
 """
 
@@ -48,8 +53,9 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 
@@ -61,6 +67,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PATTERN = "@<easting>@<northing>@<zone>@<band>@<lat>@<lon>@...@.jpg"
 PATHS_SUFFIX = "_images_paths.txt"
 COLUMNS = ["image", "role", "place", "condition", "x", "y"]
+EASTING = (0.0, 1_000_000.0)  # metres: a UTM zone's eastings (500,000 at its central meridian)
+NORTHING = (-10_000_000.0, 10_000_000.0)  # metres: 0 at the equator; south with (+10,000,000) or without false northing
 Position = tuple[float, float, str | None]  # easting, northing, zone
 
 
@@ -138,21 +146,42 @@ def _search(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def _list_entry(line: str, paths_txt: Path, number: int) -> str:
+    """An `_images_paths.txt` line as a normalised path inside the folder (`./x.jpg`, `a/../x.jpg` ->
+    `x.jpg`); an absolute path or one that leaves the folder is refused, naming the line."""
+    posix = line.replace("\\", "/")
+    if posix.startswith("/") or PureWindowsPath(line).drive:
+        raise LayoutError(
+            f"{paths_txt}, line {number}: {line} is an absolute path; the list's paths must be relative to "
+            f"{paths_txt.with_name(paths_txt.name.removesuffix(PATHS_SUFFIX))} (fix the line)"
+        )
+    normal = posixpath.normpath(posix)
+    if normal == ".." or normal.startswith("../"):
+        raise LayoutError(
+            f"{paths_txt}, line {number}: {line} leads out of the folder it lists "
+            f"({paths_txt.with_name(paths_txt.name.removesuffix(PATHS_SUFFIX))}): only images inside the dataset "
+            "are read, so a change outside it could never rerun the steps that read it; fix the line"
+        )
+    return normal
+
+
 def _read_list(paths_txt: Path, folder: Path) -> list[str]:
-    """The images an `_images_paths.txt` lists, in its order; each must exist and appear once."""
+    """The images an `_images_paths.txt` lists, in its order; each must stay in `folder`, exist and
+    appear once (compared after normalising: `./x.jpg` is `x.jpg`). A UTF-8 BOM is skipped."""
     seen: dict[str, int] = {}
-    for number, line in enumerate(paths_txt.read_text(encoding="utf-8").splitlines(), 1):
-        path = line.strip()
-        if not path:
+    for number, line in enumerate(paths_txt.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
             continue
+        path = _list_entry(line.strip(), paths_txt, number)
         if not (folder / path).is_file():
             raise LayoutError(
                 f"{paths_txt}, line {number}: {path} does not exist in {folder}: fix the list, or "
                 "delete it to search the folder instead"
             )
         if path in seen:
+            again = path if path == line.strip() else f"{line.strip()} (that is {path})"
             raise LayoutError(
-                f"{paths_txt}, line {number}: {path} is listed again (first on line {seen[path]}): list each image once"
+                f"{paths_txt}, line {number}: {again} is listed again (first on line {seen[path]}): list each image once"
             )
         seen[path] = number
     images = list(seen)
@@ -273,8 +302,22 @@ def _positions(folder: Folder) -> list[Position]:
                 f"{folder.describe(image)}: the file name holds no UTM easting and northing (expected {PATTERN}): "
                 "rename the images as VPR-datasets-downloader does, or use a dataset type without positions"
             )
+        _refuse_out_of_range(folder, image, parsed)
         out.append(parsed)
     return out
+
+
+def _refuse_out_of_range(folder: Folder, image: str, position: Position) -> None:
+    """An easting or northing no UTM position has (EASTING, NORTHING): refused before the ground truth,
+    where metres of that size would lose their precision and match every image."""
+    for what, value, (low, high) in (("easting", position[0], EASTING), ("northing", position[1], NORTHING)):
+        if not low <= value <= high:
+            raise LayoutError(
+                f"{folder.describe(image)}: {what} {value:g} m is outside the UTM range ({what}s lie within "
+                f"{low:,.0f} .. {high:,.0f} m; eastings of a zone within 0 .. 1,000,000, northings within "
+                "0 .. 10,000,000 with the southern hemisphere's false northing, negative without it): fix the "
+                "file name, or use a dataset type without positions"
+            )
 
 
 def _refuse_other_zones(database: Folder, query: Folder) -> None:

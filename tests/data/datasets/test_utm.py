@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 
@@ -285,3 +286,50 @@ def test_option_refusals(pitts):
     with pytest.raises(ConfigError, match=r"unknown config key `datasets.p.query`"):
         prepare(pitts, {"query": ["queries"]}, "p")
     assert math.isclose(utm.DATASET.parse_options({"positive_distance": 7}, "x").positive_distance, 7.0)
+
+
+@pytest.mark.parametrize("line", ["../outside.jpg", "sub/../../outside.jpg", "/abs/outside.jpg", "C:\\outside.jpg"])
+def test_images_paths_txt_outside_the_folder_is_refused_naming_the_line(pitts, line):
+    # issue 26 item 3: a `../` line read an image outside the root (a change there never reran anything),
+    # an absolute one failed only at the cache step with a path that never existed
+    touch(pitts / "images/test/outside.jpg")
+    (pitts / "images/test/queries_images_paths.txt").write_text(f"{Q[0]}\n{line}\n")
+    with pytest.raises(
+        LayoutError, match=rf"queries_images_paths.txt, line 2: {re.escape(line)} (is an absolute|leads out)"
+    ):
+        prepare(pitts)
+
+
+def test_images_paths_txt_paths_are_normalised_before_the_listed_twice_check(pitts):
+    # issue 26 item 9: `./x.jpg` and `x/../x.jpg` gave 8 references for 6 images
+    (pitts / "images/test/queries/sub").mkdir()
+    (pitts / "images/test/queries_images_paths.txt").write_text(f"{Q[0]}\n./{Q[1]}\nsub/../{Q[0]}\n")
+    with pytest.raises(
+        LayoutError,
+        match=rf"line 3: sub/\.\./{re.escape(Q[0])} \(that is {re.escape(Q[0])}\) is listed again \(first on line 1\)",
+    ):
+        prepare(pitts)
+    (pitts / "images/test/queries_images_paths.txt").write_text(f"\ufeff./{Q[1]}\n{Q[0]}\n")  # a BOM (issue 26 item 14)
+    assert rows(prepare(pitts), "query")["image"].tolist() == [
+        f"images/test/queries/{Q[1]}",
+        f"images/test/queries/{Q[0]}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("east", "north", "what"),
+    [
+        (1e22, 4178906.0, "easting 1e\\+22 m"),
+        (543256.0, 1e22, "northing 1e\\+22 m"),
+        (-5.0, 0.0, "easting -5 m"),
+        (543256.0, -2e7, "northing -2e\\+07 m"),
+    ],
+)
+def test_coordinates_outside_the_utm_range_are_refused(pitts, east, north, what):
+    # issue 26 item 9: at 1e22 every database image became a positive of every query (float precision)
+    name = f"@{east}@{north}@10@S@037.75@-122.45@@@@@@@@.jpg"
+    tree(pitts, {"images/test/queries": [name]})
+    with pytest.raises(
+        LayoutError, match=rf"queries/{re.escape(name)}: {what} is outside the UTM range .*0 \.\. 1,000,000"
+    ):
+        prepare(pitts)
