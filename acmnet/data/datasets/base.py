@@ -65,6 +65,8 @@ class DatasetType:
         manifest order (sequence matching and block resampling need it; city-scale sets have none).
     window: (options, tolerance) -> the place window in words for captions, where a `place` is not
         one frame of the release (e.g. every 10th frame kept); None: "±<tolerance> places".
+    ground_truth_note: (root, options) -> a short phrase for captions on what `prepare` read from the
+        dataset's own ground-truth files (e.g. listed indices it dropped, queries it scores), or None.
     """
 
     name: str
@@ -79,6 +81,7 @@ class DatasetType:
     ground_truth: GroundTruth = "places"
     route_order: Callable[[Any], bool] = _always
     window: Callable[[Any, int], str] | None = None
+    ground_truth_note: Callable[[Path, Any], str | None] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""
