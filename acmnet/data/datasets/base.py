@@ -136,3 +136,15 @@ def find_root(root: Path, holds: Callable[[Path], bool], what: str) -> tuple[Pat
         note(f"{what}: reading {root / found[0]} (the archive's top folder under the root {root})")
         return root / found[0], f"{found[0]}/"
     return root, ""
+
+
+def require_images(root: Path, images: Sequence[str], listed_in: str) -> None:
+    """Every image (a path relative to `root`) is a file; else LayoutError naming the first missing
+    one, how many are missing and the file that lists them."""
+    missing = [image for image in images if not (Path(root) / image).is_file()]
+    if missing:
+        raise LayoutError(
+            f"{Path(root) / missing[0]} does not exist ({len(missing)} of the {len(images)} images {listed_in} "
+            f"lists are missing under {root}): point the root at the folder the paths are relative to, or "
+            "extract the missing images"
+        )
