@@ -43,7 +43,9 @@ class MethodKind:
         reference and query rows, normalised as the options say; `describe` then reads them
         instead of building a describer (no image cache, no Grad-CAM). None: a describer kind.
     files: (options, dataset name) -> the files `read` takes for that dataset (the describe step's
-        inputs, so an edited file is described again).
+        inputs, so an edited file is described again); for `imports_ranking` kinds, the ranked lists.
+    imports_ranking: the row's retrieval is a ranked list another tool made (`kind: reranked`),
+        read by `acmnet import-ranking` from `files`: no describer, no descriptors.
     """
 
     kind: str
@@ -55,6 +57,7 @@ class MethodKind:
     check: Callable[[Config, str, Any], None] = _no_check
     read: Callable[[Config, str, Any, str, Manifest], tuple[np.ndarray, np.ndarray]] | None = None
     files: Callable[[Any, str], list[str]] | None = None
+    imports_ranking: bool = False
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):
