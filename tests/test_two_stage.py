@@ -148,6 +148,7 @@ def test_pairs_file_is_hlocs_form(run):
     assert [q for q, _ in lines] == [q for q in queries for _ in range(N)]
     retrieval = np.load(exp / "msls" / "vme" / "retrieval.npz")
     assert [r for _, r in lines] == [references[i] for row in retrieval["indices"][:, :N] for i in row]
+    assert not (exp / "msls" / "vme_same" / "pairs.txt").exists()  # a re-ranked list is the user's own file
 
 
 def test_identity_reranking_gives_identical_numbers_and_p_1(run):

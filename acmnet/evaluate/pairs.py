@@ -80,8 +80,8 @@ def _lists_from_pairs(path: Path, manifest: Manifest) -> list[list[int]]:
     """Per query (manifest order), its references in file order."""
     queries, references = _names(manifest, "query"), _names(manifest, "reference")
     query_at, reference_at = _index(queries), _index(references)
-    twice = next((n for n in query_at if queries.count(n) > 1), None) if len(query_at) < len(queries) else None
-    if twice is not None:
+    if len(query_at) < len(queries):
+        twice = next(n for n in queries if queries.count(n) > 1)
         raise PairsError(f"{path}: the manifest lists query image {twice} twice, so a pair cannot say which it means")
     lists: list[list[int]] = [[] for _ in queries]
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
