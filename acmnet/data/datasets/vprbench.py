@@ -227,7 +227,7 @@ class Dropped:
         return sum(len(v) for v in self.outside.values())
 
     def phrase(self) -> str | None:
-        """A short phrase for captions, e.g. `4 listed indices outside 0..199 dropped (rows 198, 199)`."""
+        """A short phrase for captions, e.g. `3 listed indices outside 0..199 dropped (rows 198, 199)`."""
         if not self.outside:
             return None
         rows = listing([str(r) for r in self.outside], 4)
