@@ -39,3 +39,4 @@ rule all:
         expand(rules.figure_retrievals.output.png, dataset=RECALL, method=FIGURED or METHODS[:1]),
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
         expand(rules.gradcam.output.png, dataset=RECALL, method=FIGURED),
+        expand(rules.export_pairs.output.pairs, dataset=RECALL, method=DESCRIBED) if CFG.evaluate.export_pairs else [],

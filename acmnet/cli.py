@@ -210,6 +210,46 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_import_ranking(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.pairs import import_ranking
+    from acmnet.methods import method_of
+
+    cfg = _config(args)
+    kind, options = method_of(cfg, args.method), cfg.method(args.method).options
+    if not kind.imports_ranking:
+        raise ConfigError(
+            f"methods.{args.method} has kind `{kind.kind}`, which ranks by its descriptors (`acmnet retrieve`); "
+            "`acmnet import-ranking` reads a `kind: reranked` method's list"
+        )
+    cfg.dataset(args.dataset)
+    (path,) = kind.files(options, args.dataset)
+    ev = cfg.evaluate
+    out = import_ranking(
+        Path(path),
+        Path(args.manifest),
+        Path(args.out),
+        ev.top_k,
+        max(ev.recall_at),
+        cfg.settings("import_ranking"),
+        args.method,
+    )
+    print(
+        f"wrote {args.out}: {out.indices.shape[1]} references per query for {len(out.query_rows)} queries from {path}"
+    )
+
+
+def cmd_export_pairs(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.pairs import write_pairs
+
+    cfg = _config(args)
+    cfg.method(args.method)
+    n = cfg.evaluate.export_pairs
+    if n == 0:
+        raise ConfigError("evaluate.export_pairs is 0 (no pairs): set it to the number of pairs per query to write")
+    lines = write_pairs(Path(args.manifest), Path(args.retrieval), Path(args.out), n)
+    print(f"wrote {args.out}: {lines} pairs, the top {n} of every query (hloc's pairs_from_retrieval form)")
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from acmnet.evaluate.metrics import score
 
@@ -477,6 +517,18 @@ STEPS = (
             ),
             arg("--out", required=True, help="retrieval .npz to write"),
         ),
+    ),
+    Step(
+        "import-ranking",
+        cmd_import_ranking,
+        "read a re-ranked list (hloc pairs file or .npz of indices) of a `kind: reranked` method as its retrieval",
+        (DATASET, METHOD, MANIFEST, arg("--out", required=True, help="retrieval .npz to write")),
+    ),
+    Step(
+        "export-pairs",
+        cmd_export_pairs,
+        "write a method's top N per query (evaluate.export_pairs) as hloc's pairs_from_retrieval pairs file",
+        (METHOD, MANIFEST, RETRIEVAL, arg("--out", required=True, help="pairs .txt to write")),
     ),
     Step(
         "score",

@@ -220,6 +220,9 @@ class EvaluateConfig:
     # that many queries (at most the query set). Datasets without a route order are resampled iid.
     bootstrap_block: int | None = bounded(None, lo=1)
     confidence: float = bounded(0.95, above=0.5, hi=0.999)
+    # Two-stage pipelines: write each (dataset, method)'s top N per query as the pairs file hloc's
+    # pairs_from_retrieval writes (<dataset>/<method>/pairs.txt), for a re-ranker; 0: none (at most top_k).
+    export_pairs: int = bounded(0, lo=0)
 
     def check(self, where: str) -> None:
         if not self.recall_at:
@@ -229,6 +232,11 @@ class EvaluateConfig:
                 f"{where}.recall_at {self.recall_at} asks for N up to {max(self.recall_at)}, but only "
                 f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
                 f"{max(self.recall_at)}"
+            )
+        if self.export_pairs > self.top_k:
+            raise ConfigError(
+                f"{where}.export_pairs = {self.export_pairs} asks for more pairs per query than the top_k = "
+                f"{self.top_k} retrievals kept: raise {where}.top_k to at least {self.export_pairs}"
             )
 
 
@@ -389,6 +397,8 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "train": ("method.seed", "image_size", "augment", "method.kind", "method.model", "method.options.train"),
     "describe": ("image_size", "method"),
     "retrieve": ("evaluate.top_k",),
+    "import_ranking": ("evaluate.top_k", "evaluate.recall_at"),
+    "export_pairs": ("evaluate.export_pairs",),
     "positives": ("dataset.type", "dataset.tolerance", "dataset.options.positive_distance"),
     "score": (
         "evaluate.top_k",

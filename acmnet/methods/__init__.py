@@ -17,6 +17,7 @@ METHOD_KINDS = {
     "external": "acmnet.methods.external",
     "pretrained": "acmnet.methods.pretrained",
     "pixels": "acmnet.methods.pixels",
+    "reranked": "acmnet.methods.reranked",
 }
 
 __all__ = ["METHOD_KINDS", "MethodKind", "method_kind", "method_of", "trained_methods", "training_dataset"]

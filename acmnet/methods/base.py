@@ -43,10 +43,12 @@ class MethodKind:
         reference and query rows, normalised as the options say; `describe` then reads them
         instead of building a describer (no image cache, no Grad-CAM). None: a describer kind.
     files: (options, dataset name) -> every file `read` takes for that dataset (the describe step's
-        inputs, so an edited file is described again).
+        inputs, so an edited file is described again); for `imports_ranking` kinds, the ranked lists.
     digests: (options, dataset name) -> {configured path: content digest of every file read for it}:
         the describe record's sources and the describe step's rerun trigger (a file replaced under
         its old time); every reader of the descriptors re-checks them (`acmnet.artifacts`).
+    imports_ranking: the row's retrieval is a ranked list another tool made (`kind: reranked`),
+        read by `acmnet import-ranking` from `files`: no describer, no descriptors.
     """
 
     kind: str
@@ -59,6 +61,7 @@ class MethodKind:
     read: Callable[[Config, str, Any, str, Manifest], tuple[np.ndarray, np.ndarray]] | None = None
     files: Callable[[Any, str], list[str]] | None = None
     digests: Callable[[Any, str], dict[str, str]] | None = None
+    imports_ranking: bool = False
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):

@@ -15,28 +15,42 @@ Paths are relative to the working directory (where Snakemake or `acmnet` runs). 
 search does; false keeps the rows as given and retrieval is then by inner product (the label says
 so). `label` names the row in tables. Files are not opened when the config is loaded.
 
-Forms, told apart by the path's name:
+Forms, told apart by the path's name (and, for a folder, by what it holds):
 
-1. `*.pickle` / `*.pkl` (VPR-methods-evaluation's `global_features.pickle`): one 2-d numeric
-   array (database + queries, D), the database rows first, then the query rows, each block in
-   the order that tool listed the images: sorted paths, or the lines of a
-   `<folder>_images_paths.txt` where one exists. The `utm` and `vprbench` dataset types write
-   their manifest rows in exactly that order, so the rows are matched by position to the
-   manifest's distinct reference images, then that query set's, in manifest order; the row count
-   must equal R + Q (a file of another dataset or query set is refused by its count).
-   A positional form cannot tell database rows from query rows, nor one image's row from
-   another's: a file whose two halves are swapped (at equal counts), or whose rows follow another
-   order, is scored as given and no check can see it. The file must hold the database rows first,
-   then the query rows, each in the order of the dataset's `<folder>_images_paths.txt` (or sorted
-   paths), as VPR-methods-evaluation writes `global_features.pickle`; prefer a named form (2, 3)
-   where the tool can write one.
-2. kapture (`--save_descriptors kapture`): `global_features.txt` or its folder; `#` lines are
-   comments, the last other line is `<name>, <dtype>, <dim>, <metric>`; every `*.gfeat` file
-   below the txt's folder (recursively) holds exactly `dim` values of `dtype`, no header. Its
-   name is its path relative to that folder without `.gfeat` (`database/x.jpg.gfeat` ->
-   `database/x.jpg`).
+0. VPR-methods-evaluation's master branch (`main.py`, `--save_descriptors`; commit adbb6e2 read):
+   its log folder `logs/<log_dir>/<timestamp>/` holding `database_descriptors.npy` and
+   `queries_descriptors.npy` (float32 (R, D) and (Q, D), `np.save`), named by the folder or by
+   either file of the pair. Rows follow that tool's `TestDataset`: the database, then the
+   queries, each folder as `read_images_paths` lists it (sorted recursive paths of `.jpg`,
+   `.jpeg`, `.png`, or the lines of `<folder>_images_paths.txt`). The manifest keeps that order
+   for every type whose rows are its source's native order: `utm` (the same folders), `vprbench`
+   (sorted `ref/`, `query/`), `msls_val` (`msls_val_dbImages.npy`, then `qImages[qIdx]`) and
+   `dbstruct` (`dbImage`, then `qImage`); matched by position, each block's count checked
+   against the manifest (a mismatch names both counts and the folder). The tool runs once per
+   query folder: give one log folder per query set with the mapping form.
+1. `*.pickle` / `*.pkl` (`global_features.pickle`, written by pull request #9 of
+   VPR-methods-evaluation, "Added way to save descriptors and pairsfile", closed without
+   merging: not on master): one 2-d numeric array (database + queries, D), the database rows
+   first, then the query rows, each block in the order that tool listed the images: sorted
+   paths, or the lines of a `<folder>_images_paths.txt` where one exists. The `utm` and
+   `vprbench` dataset types write their manifest rows in exactly that order, so the rows are
+   matched by position to the manifest's distinct reference images, then that query set's, in
+   manifest order; the row count must equal R + Q (a file of another dataset or query set is
+   refused by its count).
+   Forms 0 and 1 are positional: they cannot tell database rows from query rows, nor one image's
+   row from another's. A file whose two halves are swapped (at equal counts), or whose rows follow
+   another order, is scored as given and no check can see it. The file must hold the database
+   rows first, then the query rows, each in the order of the dataset's `<folder>_images_paths.txt` (or
+   sorted paths), as VPR-methods-evaluation writes them; prefer a named form (2, 3) where the
+   tool can write one.
+2. kapture (`--save_descriptors kapture`, the same unmerged pull request #9):
+   `global_features.txt` or its folder; `#` lines are comments, the last other line is
+   `<name>, <dtype>, <dim>, <metric>`; every `*.gfeat` file below the txt's folder (recursively)
+   holds exactly `dim` values of `dtype`, no header. Its name is its path relative to that folder
+   without `.gfeat` (`database/x.jpg.gfeat` -> `database/x.jpg`).
 3. `*.npz` with arrays `names` (strings, one per row) and `descriptors` (N, D); or `*.npy` (N, D)
-   with `<same stem>.txt` beside it, one name per line. Read with `allow_pickle=False`.
+   with `<same stem>.txt` beside it, one name per line (any tool, by hand). Read with
+   `allow_pickle=False`.
 
 Matching by name (forms 2 and 3): a name matches a manifest image when the image path equals it
 or ends with `/` + it (also when the name ends with `/` + the image path, for absolute names).
@@ -92,7 +106,8 @@ if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint, Manifest
 
 FORMS = (
-    "a VPR-methods-evaluation `global_features.pickle` (`.pickle`/`.pkl`), a kapture `global_features.txt` "
+    "a VPR-methods-evaluation log folder (or its `database_descriptors.npy` / `queries_descriptors.npy`), "
+    "a `global_features.pickle` (`.pickle`/`.pkl`), a kapture `global_features.txt` "
     "or its folder (a name without a suffix, or ending in `/`), an `.npz` with arrays `names` and "
     "`descriptors`, or an `.npy` with a `<same stem>.txt` of names beside it"
 )
@@ -130,7 +145,10 @@ def _checked_entry(value: Any, place: str) -> str | dict[str, str]:
 
 
 def _form(path: str, place: str) -> str:
-    """`pickle`, `npz`, `npy` or `kapture`, from the path's name (ConfigError for any other name)."""
+    """`pair`, `pickle`, `npz`, `npy` or `kapture`, from the path's name (ConfigError for any other
+    name); a folder holding a VPR-methods-evaluation pair is `pair`, any other folder `kapture`."""
+    if pair_folder(path) is not None:
+        return "pair"
     suffix = Path(path).suffix.lower()
     if suffix in (".pickle", ".pkl"):
         return "pickle"
@@ -207,6 +225,7 @@ FILES_READ: dict[str, Callable[[str], list[Path]]] = {
     "npz": lambda path: [Path(path)],
     "npy": lambda path: [Path(path), Path(path).with_suffix(".txt")],
     "kapture": _kapture_files,
+    "pair": lambda path: [pair_folder(path) / name for name in PAIR],
 }
 
 
@@ -414,6 +433,55 @@ def _spread(values: np.ndarray) -> float:
 LOADERS = {"pickle": _load_pickle, "npz": _load_npz, "npy": _load_npy, "kapture": _load_kapture}
 
 
+# ---- VPR-methods-evaluation's master output: a log folder's database/queries pair ----------------
+
+PAIR = ("database_descriptors.npy", "queries_descriptors.npy")  # main.py, --save_descriptors
+
+
+def pair_folder(path: str) -> Path | None:
+    """The log folder of a VPR-methods-evaluation pair that `path` names (either file of the pair,
+    or a folder holding one of them); None for any other path."""
+    candidate = Path(path)
+    if candidate.name in PAIR:
+        return candidate.parent
+    return candidate if any((candidate / name).is_file() for name in PAIR) else None
+
+
+def _load_pair_array(folder: Path, name: str) -> np.ndarray:
+    path = folder / name
+    if not path.is_file():
+        other = PAIR[1 - PAIR.index(name)]
+        raise ExternalDescriptorsError(
+            f"{folder} holds {other} but not {name}: VPR-methods-evaluation's --save_descriptors writes both "
+            "into the run's log folder; give that folder"
+        )
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ExternalDescriptorsError(f"{path} is not a plain numeric .npy ({exc})") from None
+    return _numeric_2d(rows, path, "its array")
+
+
+def read_pair(path: str, ref_images: list[str], query_images: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows (R + Q, D), file row of each of `ref_images + query_images`) from a log folder's pair:
+    the database rows then the query rows, by position; each block's count must be the manifest's."""
+    folder = pair_folder(path)
+    database, queries = (_load_pair_array(folder, name) for name in PAIR)
+    n_refs, n_queries = len(dict.fromkeys(ref_images)), len(dict.fromkeys(query_images))
+    if (len(database), len(queries)) != (n_refs, n_queries):
+        raise ExternalDescriptorsError(
+            f"{folder}: {PAIR[0]} holds {len(database)} rows and {PAIR[1]} {len(queries)}, but the manifest has "
+            f"{n_refs} database and {n_queries} query images: the log folder belongs to another dataset or "
+            "query folder (VPR-methods-evaluation writes one per run, one query folder each)"
+        )
+    if database.shape[1] != queries.shape[1]:
+        raise ExternalDescriptorsError(
+            f"{folder}: {PAIR[0]} has {database.shape[1]} columns and {PAIR[1]} {queries.shape[1]}: not one model's"
+        )
+    rows = np.concatenate([database, queries])
+    return rows, _by_position(len(rows), ref_images, query_images, str(folder))
+
+
 # ---- matching: file rows for the manifest's rows -----------------------------------------------
 
 
@@ -541,11 +609,14 @@ def read_file(
     path: str, ref_images: list[str], query_images: list[str], normalize: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """(reference, query) float32 rows from one file, in the order of `ref_images` and `query_images`."""
-    rows, names = LOADERS[_form(path, path)](Path(path))
-    if names is None:
-        picks = _by_position(len(rows), ref_images, query_images, path)
+    if _form(path, path) == "pair":
+        rows, picks = read_pair(path, ref_images, query_images)
     else:
-        picks = _by_name(names, ref_images, query_images, path)
+        rows, names = LOADERS[_form(path, path)](Path(path))
+        if names is None:
+            picks = _by_position(len(rows), ref_images, query_images, path)
+        else:
+            picks = _by_name(names, ref_images, query_images, path)
     out = _checked_rows(rows, picks, ref_images + query_images, path, normalize)
     return out[: len(ref_images)], out[len(ref_images) :]
 

@@ -135,6 +135,8 @@ def _row_differences(cfg: Config) -> list[str]:
                 out.append(f"row {name}: the paper's descriptor E → P_A → L2, but not the paper's {departures}")
         if getattr(spec.options, "train_on", None):
             out.append(f"row {name}: trained on {spec.options.train_on} only")
+        if getattr(spec.options, "first_stage", None):
+            out.append(f"row {name}: {method_kind(spec.kind).label(cfg, full, spec.options)}, same positives")
     return out
 
 

@@ -23,6 +23,8 @@ queries in manifest order (`query_row`, recording order on a dataset with a rout
 - Where a query set is too small for an interval (`acmnet.evaluate.statistics.too_few`: fewer than
   MIN_QUERIES queries or MIN_BLOCKS independent blocks), `R@N_lo`, `R@N_hi` and `R@N_p` are empty
   and `markdown` says why; `markdown` prints Holm-adjusted p-values (`holm`) beside the raw ones.
+- `R@N_p_first` (only with a `kind: reranked` row): the same paired test of a re-ranked row against
+  the first stage it re-ranked (NaN on other rows); `summary.md` prints it after the table.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import pandas as pd
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.metrics import block_length
 from acmnet.evaluate.statistics import holm, p_text, percentile_interval, resampled_recall, too_few, two_sided_p
+from acmnet.methods.reranked import first_stage
 
 
 def _first_hits(ranks: pd.DataFrame) -> tuple[list[str], np.ndarray]:
@@ -66,16 +69,37 @@ def _paired_p(boot: np.ndarray, recall: np.ndarray, methods: list[str]) -> np.nd
     return p
 
 
-def _columns(hits: list[np.ndarray], methods: list[str], n: int, ev: EvaluateConfig, block: int) -> pd.DataFrame:
-    """The R@n columns of one query set, one row per method, from each method's hits (S_m seeds, Q)."""
+def _first_stage_p(boot: np.ndarray, methods: list[str], first: dict[str, str]) -> np.ndarray:
+    """Two-sided paired p-value of each re-ranked method against its first stage (same resamples);
+    NaN for the other methods: (M,)."""
+    p = np.full(len(methods), np.nan)
+    for i, method in enumerate(methods):
+        if first.get(method) in methods:
+            p[i] = two_sided_p(boot[:, [methods.index(first[method])]] - boot[:, [i]])[0]
+    return p
+
+
+def _columns(
+    hits: list[np.ndarray],
+    methods: list[str],
+    n: int,
+    ev: EvaluateConfig,
+    block: int,
+    first: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The R@n columns of one query set, one row per method, from each method's hits (S_m seeds, Q);
+    `first` maps a re-ranked method to its first stage (`R@n_p_first`)."""
     recall = np.array([100.0 * h.mean() for h in hits])  # the mean over seeds (same queries)
     sd = [float(np.std(100.0 * h.mean(axis=1), ddof=1)) if len(h) > 1 else np.nan for h in hits]
     if too_few(hits[0].shape[-1], block) is None:
         boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed, block)
         lo, hi = percentile_interval(boot, ev.confidence)
         p = _paired_p(boot, recall, methods)
+        p_first = _first_stage_p(boot, methods, first) if first else None
     else:  # too few queries or blocks: no interval and no test (`markdown` and the caption say why)
         lo = hi = p = np.full(len(methods), np.nan)
+        p_first = np.full(len(methods), np.nan) if first else None
+    extra = {f"R@{n}_p_first": p_first.round(4)} if first else {}
     return pd.DataFrame(
         {
             "method": methods,
@@ -85,6 +109,7 @@ def _columns(hits: list[np.ndarray], methods: list[str], n: int, ev: EvaluateCon
             f"R@{n}_sd": np.round(sd, 2),
             f"R@{n}_p": p.round(4),
             f"R@{n}_same": p >= 1.0 - ev.confidence,
+            **extra,
         }
     )
 
@@ -97,10 +122,16 @@ def _query_set(ranks: pd.DataFrame, cfg: Config, dataset: str, queries: str) -> 
     hits = {n: ((first > 0) & (first <= n)).astype(np.float64) for n in ev.recall_at}
     block = block_length(cfg, dataset, np.concatenate(list(hits.values())), queries)
     table = pd.DataFrame({"method": list(groups), "n_seeds": [len(rows) for rows in groups.values()]})
+    stages = {m: f for m in groups if (f := first_stage(cfg, _any_run(cfg, m)))}
     for n in ev.recall_at:
-        cols = _columns([hits[n][rows] for rows in groups.values()], list(groups), n, ev, block)
+        cols = _columns([hits[n][rows] for rows in groups.values()], list(groups), n, ev, block, stages)
         table = table.merge(cols, on="method")
     return table.assign(bootstrap_block=block)
+
+
+def _any_run(cfg: Config, method: str) -> str:
+    """A configured row of base method `method` (its first seed's row for a trained method)."""
+    return next((m for m in cfg.methods if split_seed(m)[0] == method), method)
 
 
 def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.DataFrame:
@@ -225,6 +256,19 @@ def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
         rows.append(cells)
     headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at]]
     table = tabulate(rows, headers=headers, tablefmt="github")
-    lines = [table, "", f"Intervals and tests: {resampling_text(summary)}.", "", f"Method: {method_text(ev)}."]
+    lines = [table, "", f"Intervals and tests: {resampling_text(summary)}.{first_stage_text(summary, ev)}"]
+    lines += ["", f"Method: {method_text(ev)}."]
     lines += [f"No interval and no test for {d}/{q}: {why}." for (d, q), why in without_interval(summary).items()]
     return "\n".join(lines)
+
+
+def first_stage_text(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
+    """The sentence on re-ranked rows against their first stage, from `R@N_p_first`; '' without such rows."""
+    column = f"R@{ev.recall_at[0]}_p_first"
+    if column not in summary.columns or summary[column].isna().all():
+        return ""
+    parts = []
+    for _, r in summary[summary[column].notna()].iterrows():
+        tests = ", ".join(f"R@{n} {p_text(r[f'R@{n}_p_first'], ev.bootstrap_resamples)}" for n in ev.recall_at)
+        parts.append(f"{r['dataset']}/{r['queries']} {r['method']}: {tests}")
+    return f" Re-ranked rows against their first stage (paired bootstrap, same resamples): {'; '.join(parts)}."

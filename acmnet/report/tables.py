@@ -113,6 +113,9 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
             parts.append(f"{name} within {spec.options.positive_distance:g} m")
         else:
             parts.append(f"{name} as the dataset's ground-truth file lists them")
+        note = kind.ground_truth_note(Path(spec.root), spec.options) if kind.ground_truth_note else None
+        if note:
+            parts[-1] += f"; {note}"
     text = f"a retrieval is correct when it is one of its query's positives ({', '.join(parts)}); every query counts"
     if missing:
         counts = ", ".join(f"{d}/{q} {n} of {total}" for (d, q), (n, total) in missing.items())

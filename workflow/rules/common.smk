@@ -118,8 +118,22 @@ def shards_of(method):
     return 1 if reads_files(method) else CFG.evaluate.describe_shards
 
 
+# Rows whose retrieval is a ranked list another tool made (`kind: reranked`): no descriptors.
+RANKED = [m for m in METHODS if method_kind(CFG.methods[m].kind).imports_ranking]
+DESCRIBED = [m for m in METHODS if m not in RANKED]
+
+
+def ranking_files(wildcards):
+    """The ranked list a `kind: reranked` method reads for a dataset (its import step's input)."""
+    spec = CFG.methods[wildcards.method]
+    return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+
+
 def descriptor_parts(wildcards):
-    """The records of every descriptor part of a (dataset, method), one per describe job."""
+    """The records of every descriptor part of a (dataset, method), one per describe job; none for
+    a ranked list."""
+    if wildcards.method in RANKED:
+        return []
     k, folder = shards_of(wildcards.method), f"{EXP}/{wildcards.dataset}/{wildcards.method}/descriptors"
     return [f"{folder}/part-{s:04d}-of-{k:04d}.json" for s in range(k)]
 

@@ -40,11 +40,45 @@ rule retrieve:
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     log:
         f"{LOG}/retrieve/{{dataset}}_{{method}}.log",
+    wildcard_constraints:
+        method="|".join(DESCRIBED) or "^$",
     params:
         settings=settings("retrieve"),
     shell:
         "acmnet retrieve --config-json {CONFIG_ARG} --method {wildcards.method} --descriptors {input.descriptors} "
         "--out {output.retrieval} 2>&1 | tee {log}"
+
+
+rule import_ranking:
+    input:
+        manifest=rules.prepare.output.manifest,
+        ranking=ranking_files,
+    output:
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    log:
+        f"{LOG}/import_ranking/{{dataset}}_{{method}}.log",
+    wildcard_constraints:
+        method="|".join(RANKED) or "^$",
+    params:
+        settings=settings("import_ranking"),
+    shell:
+        "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--manifest {input.manifest} --out {output.retrieval} 2>&1 | tee {log}"
+
+
+rule export_pairs:
+    input:
+        manifest=rules.prepare.output.manifest,
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    output:
+        pairs=f"{EXP}/{{dataset}}/{{method}}/pairs.txt",
+    log:
+        f"{LOG}/export_pairs/{{dataset}}_{{method}}.log",
+    params:
+        settings=settings("export_pairs"),
+    shell:
+        "acmnet export-pairs --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
+        "--retrieval {input.retrieval} --out {output.pairs} 2>&1 | tee {log}"
 
 
 rule score:
@@ -63,10 +97,11 @@ rule score:
         dataset="|".join(RECALL) or "^$",
     params:
         settings=settings("score"),
+        descriptors=lambda w, input: f"--descriptors {input.descriptors}" if input.descriptors else "",
     shell:
         "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
         "--manifest {input.manifest} --positives {input.positives} --retrieval {input.retrieval} "
-        "--descriptors {input.descriptors} --out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
+        "{params.descriptors} --out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
 
 
 rule localize:

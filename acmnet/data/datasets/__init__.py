@@ -17,8 +17,10 @@ from acmnet.data.datasets.base import DatasetType, LayoutError
 
 DATASET_TYPES = {
     "alderley": "acmnet.data.datasets.alderley",
+    "dbstruct": "acmnet.data.datasets.dbstruct",
     "folder_pair": "acmnet.data.datasets.folder_pair",
     "gardenspoint": "acmnet.data.datasets.gardenspoint",
+    "msls_val": "acmnet.data.datasets.msls_val",
     "nordland": "acmnet.data.datasets.nordland",
     "nordland64": "acmnet.data.datasets.nordland64",
     "robotcar": "acmnet.data.datasets.robotcar",

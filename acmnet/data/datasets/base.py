@@ -65,6 +65,8 @@ class DatasetType:
         manifest order (sequence matching and block resampling need it; city-scale sets have none).
     window: (options, tolerance) -> the place window in words for captions, where a `place` is not
         one frame of the release (e.g. every 10th frame kept); None: "±<tolerance> places".
+    ground_truth_note: (root, options) -> a short phrase for captions on what `prepare` read from the
+        dataset's own ground-truth files (e.g. listed indices it dropped, queries it scores), or None.
     """
 
     name: str
@@ -79,6 +81,7 @@ class DatasetType:
     ground_truth: GroundTruth = "places"
     route_order: Callable[[Any], bool] = _always
     window: Callable[[Any, int], str] | None = None
+    ground_truth_note: Callable[[Path, Any], str | None] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""
@@ -133,3 +136,15 @@ def find_root(root: Path, holds: Callable[[Path], bool], what: str) -> tuple[Pat
         note(f"{what}: reading {root / found[0]} (the archive's top folder under the root {root})")
         return root / found[0], f"{found[0]}/"
     return root, ""
+
+
+def require_images(root: Path, images: Sequence[str], listed_in: str) -> None:
+    """Every image (a path relative to `root`) is a file; else LayoutError naming the first missing
+    one, how many are missing and the file that lists them."""
+    missing = [image for image in images if not (Path(root) / image).is_file()]
+    if missing:
+        raise LayoutError(
+            f"{Path(root) / missing[0]} does not exist ({len(missing)} of the {len(images)} images {listed_in} "
+            f"lists are missing under {root}): point the root at the folder the paths are relative to, or "
+            "extract the missing images"
+        )

@@ -23,10 +23,22 @@ indices joined by single spaces (positions in the reference set, which is exactl
 recall denominator. A positive list may be a list, tuple or 1-d integer array, of Python or NumPy
 integers, or a single integer. The rows of the file may come in any query order.
 
+The files as VPR-Bench released them (its repository at commit 77ad30f, `datasets/<name>/`) are
+read as VPR-Bench scores them: a retrieval is correct when `retrieved_index in list`
+(`performance_comparison.py`), so a listed index that names no reference never matches:
+
+- `-1` means "no positive" (GardensPoint_TN lists its 200 true-negative queries as `[-1]`);
+- a listed reference index outside 0..R-1 is dropped: GardensPointWalking (rows 198, 199 list 200
+  and 201) and 17places (rows 404, 405 list 406 and 407) did not clamp their +/-2 window at the
+  end of the route. `prepare` says how many were dropped and from which rows, and the captions and
+  `summary.md` say it in a phrase (`ground_truth_note`).
+
 Refused before anything is returned, each with one message naming the file and the first bad row
-(its number, counted from 0, and its shortened content): an array that is not (Q, 2); a query or
-reference index that is not an integer or lies outside its folder; a query listed twice; a row
-count different from the number of query images (a query without a row). These raise
+(its number, counted from 0, and its shortened content): an array that is not (Q, 2); a query
+index that is not an integer or lies outside the query folder; a positive that is not an
+integer; a row whose listed references all lie outside the reference folder (a file of another
+dataset: a clamped-or-not window always keeps its own query's neighbours); a query listed twice;
+a row count different from the number of query images (a query without a row). These raise
 `GroundTruthError` (a `LayoutError`); a missing or empty folder or a missing file raises `LayoutError`.
 
 Why a restricted loader: an object array is stored as a pickle inside the `.npy`, and
@@ -37,7 +49,7 @@ integers and refuses anything else (`UnsafePickleError`, raised as is) before ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +64,8 @@ from acmnet.pickled import UnsafePickleError, load_npy
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _SHOWN = 80  # characters of a bad row shown in an error
-_FIX = "it is not this dataset's VPR-Bench ground truth, or it is damaged: restore the file from the release"
+_FIX = "it does not fit the images: check that the root holds one VPR-Bench dataset and that dataset's own file"
+NO_POSITIVE = -1  # VPR-Bench's marker of a query whose place is not in the database
 
 
 class GroundTruthError(LayoutError):
@@ -200,36 +213,66 @@ def _query_of(path: Path, r: int, row: np.ndarray, tree: Tree) -> int:
     return query
 
 
-def _positives_of(path: Path, r: int, row: np.ndarray, tree: Tree) -> list[int]:
-    """The row's reference indices, checked against the reference folder."""
+@dataclass
+class Dropped:
+    """What `read_positives` dropped as VPR-Bench's `in` rule reads it: listed indices naming no
+    reference (file row -> those indices) and the rows listing only `-1` (no positive)."""
+
+    outside: dict[int, list[int]] = field(default_factory=dict)
+    no_positive_rows: list[int] = field(default_factory=list)
+    n_references: int = 0
+
+    @property
+    def n_outside(self) -> int:
+        return sum(len(v) for v in self.outside.values())
+
+    def phrase(self) -> str | None:
+        """A short phrase for captions, e.g. `3 listed indices outside 0..199 dropped (rows 198, 199)`."""
+        if not self.outside:
+            return None
+        rows = listing([str(r) for r in self.outside], 4)
+        return f"{self.n_outside} listed indices outside 0..{self.n_references - 1} dropped (rows {rows})"
+
+
+def _positives_of(path: Path, r: int, row: np.ndarray, tree: Tree, dropped: Dropped) -> list[int]:
+    """The row's reference indices within the reference folder; `-1` and indices naming no reference
+    are left out (recorded in `dropped`), as VPR-Bench's `retrieved_index in list` never matches them."""
     indices = as_indices(row[1])
     if indices is None:
         raise _row_error(
             path, r, row, f"the positives {_show(row[1])} are not an integer or a list of integers (reference indices)"
         )
     n = len(tree.references)
-    bad = [i for i in indices if not 0 <= i < n]
-    if bad:
+    kept = [i for i in indices if 0 <= i < n]
+    outside = [i for i in indices if i != NO_POSITIVE and not 0 <= i < n]
+    if outside and not kept:
         raise _row_error(
             path,
             r,
             row,
-            f"reference index {bad[0]} is out of range: {tree.root / tree.reference} holds {n} images (0..{n - 1})",
+            f"every listed reference ({listing([str(i) for i in outside])}) is outside "
+            f"{tree.root / tree.reference}'s {n} images (0..{n - 1})",
         )
-    return indices
+    if outside:
+        dropped.outside[r] = outside
+    if indices and not kept:
+        dropped.no_positive_rows.append(r)
+    return kept
 
 
-def read_positives(path: Path, tree: Tree) -> list[list[int]]:
-    """Per query image (sorted name order): its sorted, de-duplicated positive reference indices."""
+def read_positives(path: Path, tree: Tree) -> tuple[list[list[int]], Dropped]:
+    """Per query image (sorted name order): its sorted, de-duplicated positive reference indices,
+    with what was dropped (`Dropped`)."""
     array = load_ground_truth(path)
     found: dict[int, list[int]] = {}
     row_of: dict[int, int] = {}
+    dropped = Dropped(n_references=len(tree.references))
     for r, row in enumerate(array):
         query = _query_of(path, r, row, tree)
         if query in row_of:
             raise _row_error(path, r, row, f"query {query} is listed twice (rows {row_of[query]} and {r})")
         row_of[query] = r
-        found[query] = _positives_of(path, r, row, tree)
+        found[query] = _positives_of(path, r, row, tree, dropped)
     n = len(tree.queries)
     if len(found) != n:
         missing = next(q for q in range(n) if q not in found)
@@ -237,7 +280,7 @@ def read_positives(path: Path, tree: Tree) -> list[list[int]]:
             f"{path} holds {len(array)} rows for the {n} images of {tree.root / tree.query}: query {missing} "
             f"({tree.query}/{tree.queries[missing]}) has no row; {_FIX}"
         )
-    return [sorted(set(found[q])) for q in range(n)]
+    return [sorted(set(found[q])) for q in range(n)], dropped
 
 
 def _rows(folder: str, names: list[str], role: str, positives: list[list[int]] | None = None) -> list[dict]:
@@ -256,7 +299,16 @@ def _rows(folder: str, names: list[str], role: str, positives: list[list[int]] |
 def prepare(root: Path, opts: VprBenchOptions, name: str = "vprbench") -> pd.DataFrame:
     """Manifest rows: train (= reference images), reference, then query rows with their positives."""
     tree = read_tree(root, opts)
-    positives = read_positives(tree.root / opts.ground_truth, tree)
+    positives, dropped = read_positives(tree.root / opts.ground_truth, tree)
+    if dropped.outside:
+        shown = "; ".join(f"row {r}: {listing([str(i) for i in v])}" for r, v in list(dropped.outside.items())[:4])
+        note(
+            f"{name}: {opts.ground_truth} lists {dropped.n_outside} reference indices outside "
+            f"0..{len(tree.references) - 1} in rows {listing([str(r) for r in dropped.outside], 10)} ({shown}): "
+            "dropped, as VPR-Bench's `in` rule never matches them"
+        )
+    if dropped.no_positive_rows:
+        note(f"{name}: {len(dropped.no_positive_rows)} rows of {opts.ground_truth} list only -1 (no positive)")
     empty = sum(not p for p in positives)
     if empty:
         note(f"{name}: {empty} of {len(positives)} queries have no positive in {opts.ground_truth} (counted as misses)")
@@ -275,6 +327,15 @@ def protocol(opts: VprBenchOptions) -> str:
     )
 
 
+def ground_truth_note(root: Path, opts: VprBenchOptions) -> str | None:
+    """The caption's phrase on what `prepare` dropped from the file (None: nothing, or no file to read)."""
+    try:
+        tree = read_tree(Path(root), opts)
+    except LayoutError:
+        return None
+    return read_positives(tree.root / opts.ground_truth, tree)[1].phrase()
+
+
 DATASET = DatasetType(
     name="vprbench",
     options=VprBenchOptions,
@@ -284,4 +345,5 @@ DATASET = DatasetType(
     protocol=protocol,
     ground_truth="listed",
     route_order=lambda o: o.route_order,
+    ground_truth_note=ground_truth_note,
 )

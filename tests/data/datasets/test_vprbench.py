@@ -112,8 +112,8 @@ def _refused(root, pattern, after=", "):
         ([[0, [0]], [True, [1]], [2, [2]]], r"row 1 \[True, \[1\]\]: the query index True is not an integer"),
         ([[0, [0]], [1, [1]], [3, [2]]], r"row 2 \[3, \[2\]\]: query index 3 is out of range: .*query holds 3 images"),
         ([[-1, [0]], [1, [1]], [2, [2]]], r"row 0 \[-1, \[0\]\]: query index -1 is out of range"),
-        ([[0, [0]], [1, [1, 4]], [2, [2]]], r"row 1 \[1, \[1, 4\]\]: reference index 4 is out of range: .*ref holds 4"),
-        ([[0, -1], [1, [1]], [2, [2]]], r"row 0 \[0, -1\]: reference index -1 is out of range"),
+        ([[0, [0]], [1, [4, 5]], [2, [2]]], r"row 1 \[1, \[4, 5\]\]: every listed reference \(4, 5\) is outside"),
+        ([[0, [-2]], [1, [1]], [2, [2]]], r"row 0 \[0, \[-2\]\]: every listed reference \(-2\) is outside"),
         (
             [[0, [0]], [1, [1.5]], [2, [2]]],
             r"row 1 \[1, \[1\.5\]\]: the positives \[1\.5\] are not an integer or a list",
@@ -125,6 +125,18 @@ def _refused(root, pattern, after=", "):
 )
 def test_bad_rows_are_refused(tmp_path, rows, pattern):
     _refused(_tree(tmp_path, refs=4, queries=3, rows=rows), pattern)
+
+
+def test_indices_naming_no_reference_are_dropped_as_vprbench_scores_them(tmp_path, capsys):
+    """Changed by issue 22: `-1` (no positive) and indices past the last reference were refused; VPR-Bench's
+    released files hold both, and its `retrieved_index in list` never matches them."""
+    rows = [[0, [0, 4, 5]], [1, -1], [2, [-1]], [3, [3, -1]]]
+    frame = prepare(_tree(tmp_path, refs=4, queries=4, rows=rows), name="v")
+    assert _query_positives(frame) == ["0", "", "", "3"]
+    err = capsys.readouterr().err
+    assert "v: ground_truth_new.npy lists 2 reference indices outside 0..3 in rows 0 (row 0: 4, 5): dropped" in err
+    assert "2 rows of ground_truth_new.npy list only -1 (no positive)" in err
+    assert "2 of 4 queries have no positive" in err
 
 
 def test_float_positive_array_is_refused(tmp_path):
@@ -146,8 +158,8 @@ def test_wrong_shape_is_refused(tmp_path, array):
 
 
 def test_long_rows_are_shortened(tmp_path):
-    root = _tree(tmp_path, refs=4, queries=1, rows=[[0, list(range(1000))]])
-    info = _refused(root, r"row 0 \[0, \[0, 1, 2, .*\.\.\.: reference index 4 is out of range")
+    root = _tree(tmp_path, refs=4, queries=1, rows=[[0, [*range(1000), 1.5]]])
+    info = _refused(root, r"row 0 \[0, \[0, 1, 2, .*\.\.\.: the positives \[0, 1, 2, .*\.\.\. are not an integer")
     assert len(str(info.value)) < 500
 
 
