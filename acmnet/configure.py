@@ -22,6 +22,7 @@ from acmnet.config import (
     MethodConfig,
     build_dataclass,
     check_name,
+    check_no_template,
     merge,
     read_yaml,
 )
@@ -56,6 +57,7 @@ def config_from_json(text: str, overrides: dict | None = None) -> Config:
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a `Config` from plain data (as parsed from YAML)."""
+    check_no_template(raw, "the configuration")
     raw = dict(raw)
     datasets = raw.pop("datasets", None) or {}
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
