@@ -292,6 +292,24 @@ def check_name(name: Any, where: str) -> str:
     return str(name)
 
 
+def check_path(path: str, where: str) -> str:
+    """`path` when every tool of the pipeline can take it as written (any character but the ones
+    below; rules quote every path they hand a shell), else ConfigError naming `where`: control
+    characters (a newline ends a command, logs and listings break), `{` and `}` (Snakemake reads
+    them as wildcards in a file pattern) and a leading `-` (a command line reads it as an option)."""
+    bad = sorted({c for c in path if ord(c) < 32 or ord(c) == 127 or c in "{}"})
+    if not path:
+        raise ConfigError(f"{where} is empty: name a folder")
+    if bad:
+        raise ConfigError(
+            f"{where} = {shown(path)} holds {', '.join(map(repr, bad))}: a path may hold spaces, quotes and any "
+            "other character, but no control characters and no { or } (Snakemake's wildcards); rename the folder"
+        )
+    if path.startswith("-"):
+        raise ConfigError(f"{where} = {shown(path)} starts with '-', which a command reads as an option: write ./{path}")
+    return path
+
+
 @dataclass
 class Config:
     experiment: str = "paper"
@@ -312,6 +330,8 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     def check(self, where: str) -> None:
+        check_path(self.results_dir, "results_dir")
+        check_path(self.figures_dir, "figures_dir")
         if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
         if not NAME.fullmatch(self.experiment):

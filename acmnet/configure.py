@@ -23,6 +23,7 @@ from acmnet.config import (
     build_dataclass,
     check_name,
     check_no_template,
+    check_path,
     merge,
     read_yaml,
 )
@@ -84,6 +85,7 @@ def _datasets(raw: Any) -> dict[str, DatasetConfig]:
                 raise ConfigError(f"{where}.{key} is missing")
         common = {k: v for k, v in entry.items() if k in DATASET_COMMON_KEYS}
         spec = build_dataclass(DatasetConfig, common, where)
+        check_path(spec.root, f"{where}.root")
         options = {k: v for k, v in entry.items() if k not in DATASET_COMMON_KEYS}
         spec.options = dataset_type(spec.type).parse_options(options, where)
         out[str(name)] = spec

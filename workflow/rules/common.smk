@@ -46,6 +46,12 @@ TRAINED = trained_methods(CFG)
 FIGURED = [m for m in TRAINED if CFG.methods[m].seed in (None, (CFG.seeds or [None])[0])]
 
 
+def flag(name, paths):
+    """A command-line option with its paths (`[name, *paths]`), or nothing when there are none:
+    a params value that a shell command quotes word by word (`{params.x:q}`)."""
+    return [name, *paths] if paths else []
+
+
 def all_cores(wildcards):
     """A heavy job's threads: every core Snakemake was given, so heavy jobs run one at a time."""
     return max(1, min(workflow.cores, os.cpu_count() or 1))
