@@ -306,7 +306,7 @@ def check_path(path: str, where: str) -> str:
             "other character, but no control characters and no { or } (Snakemake's wildcards); rename the folder"
         )
     if path.startswith("-"):
-        raise ConfigError(f"{where} = {shown(path)} starts with '-', which a command reads as an option: write ./{path}")
+        raise ConfigError(f"{where} = {shown(path)} starts with '-', which a command reads as an option: write ./-...")
     return path
 
 

@@ -343,7 +343,7 @@ def test_paths_with_spaces_and_shell_characters_reach_every_step_as_one_word(tmp
     [
         ("results_dir", "r\nx", r"results_dir = 'r\\nx' holds '\\n'"),
         ("figures_dir", "fig{dataset}", r"figures_dir = 'fig\{dataset\}' holds '\{', '\}'"),
-        ("root", "-data", r"datasets.demo_route.root = '-data' starts with '-'.*write ./-data"),
+        ("root", "-data", r"datasets.demo_route.root = '-data' starts with '-'.*write ./-"),
     ],
 )
 def test_paths_no_tool_can_take_are_refused_before_any_work(tmp_path, key, path, message):

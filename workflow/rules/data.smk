@@ -11,7 +11,7 @@ rule download:
     params:
         type=lambda w: CFG.datasets[DOWNLOADS[w.download]].type,
         root=lambda w: CFG.datasets[DOWNLOADS[w.download]].root,
-        note=lambda w: f"{CFG.datasets[DOWNLOADS[w.download]].type} downloaded into {CFG.datasets[DOWNLOADS[w.download]].root}",
+        note=lambda w: "{0.type} downloaded into {0.root}".format(CFG.datasets[DOWNLOADS[w.download]]),
     shell:
         "acmnet download {params.type:q} --root {params.root:q} 2>&1 | tee {log:q} && "
         "echo {params.note:q} > {output:q}"
