@@ -37,7 +37,11 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
+    from acmnet.configure import seen_places_notes
+
     cfg = _config(args)
+    for note in seen_places_notes(cfg):
+        print(f"note: {note}")
     if args.out:
         from acmnet.config import save_config
 

@@ -152,3 +152,32 @@ def _check_sequences(cfg: Config) -> None:
                 "of neighbours means nothing there; remove evaluate.sequence_lengths (or, where the type has "
                 f"the option and its file names do sort in driving order, set datasets.{name}.route_order: true)"
             )
+
+
+def seen_places(cfg: Config) -> dict[tuple[str, str], str]:
+    """{(training dataset, other dataset): the places both hold} for every `train_on` dataset of a
+    trained method and every other dataset it is evaluated on: places a model trained there has
+    seen, so the other dataset is not "unseen" there (its type's `shared_places`)."""
+    out = {}
+    for spec in cfg.methods.values():
+        trained_on = getattr(spec.options, "train_on", None)
+        if not trained_on or trained_on not in cfg.datasets:
+            continue
+        train = cfg.datasets[trained_on]
+        for name, other in cfg.datasets.items():
+            kind = dataset_type(other.type)
+            if name == trained_on or other.type != train.type or kind.shared_places is None:
+                continue
+            shared = kind.shared_places(train.root, train.options, other.root, other.options)
+            if shared:
+                out[(trained_on, name)] = shared
+    return out
+
+
+def seen_places_notes(cfg: Config) -> list[str]:
+    """`seen_places` as sentences, said before any work (check-config, the workflow) and in captions."""
+    return [
+        f"datasets.{other} overlaps the training images of datasets.{train}: {shared} are in both, so the rows "
+        f"trained on {train} have seen those places of {other} (not an unseen-places test there)"
+        for (train, other), shared in seen_places(cfg).items()
+    ]

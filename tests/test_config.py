@@ -320,3 +320,24 @@ def test_unquoted_on_off_read_as_booleans_by_yaml_are_accepted_or_said_to_need_q
     assert config_from_dict({**MINIMAL, "train": {"channels_last": True}}).train.channels_last == "on"
     with pytest.raises(ConfigError, match=r"encoder_bn must be one of update, frozen; got False: .*quote the value"):
         config_from_dict({**MINIMAL, "train": {"encoder_bn": False}})
+
+
+def test_a_training_stretch_overlapping_an_evaluated_one_is_said_up_front_and_in_the_caption(tmp_path, capsys):
+    """Issue 26: nordland64 rows trained on `west` and evaluated on `east`: with overlapping `part`
+    ranges, check-config and the workflow say so before any work, and the caption says those
+    places of east were seen in training; the preset's disjoint stretches say nothing."""
+    from pathlib import Path
+
+    from acmnet.cli import main
+    from acmnet.configure import seen_places_notes
+    from acmnet.report.captions import settings_sentence
+
+    preset = Path(__file__).parent.parent / "config" / "nordland64.yaml"
+    assert seen_places_notes(load_config(preset)) == []
+    assert main(["check-config", "--config", str(preset), "--set", "datasets.east.part=[0.5, 1.0]"]) == 0
+    said = "datasets.east overlaps the training images of datasets.west: the stretch [0.5, 0.6667] of the kept frames"
+    assert f"note: {said}" in capsys.readouterr().out
+    overlapping = load_config(preset, {"datasets": {"east": {"part": [0.5, 1.0]}}})
+    assert said in settings_sentence(overlapping) and "have seen those places of east" in settings_sentence(overlapping)
+    elsewhere = load_config(preset, {"datasets": {"east": {"part": [0.5, 1.0], "root": "data/other_copy"}}})
+    assert seen_places_notes(elsewhere) == []  # another root: another route, as far as the config can tell

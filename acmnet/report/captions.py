@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
+from acmnet.configure import seen_places_notes
 from acmnet.methods import method_kind
 
 _TEX_SPECIAL = {
@@ -109,7 +110,7 @@ def _row_differences(cfg: Config) -> list[str]:
                 out.append(f"row {name}: the paper's descriptor E → P_A → L2, but not the paper's {departures}")
         if getattr(spec.options, "train_on", None):
             out.append(f"row {name}: trained on {spec.options.train_on} only")
-    return out
+    return out + seen_places_notes(cfg)
 
 
 # What the paper prints for its own runs (section 4.3), against which a row's settings are named.

@@ -2,12 +2,13 @@
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from acmnet.config import ConfigError, merge, read_yaml, typed_strings
-from acmnet.configure import config_from_dict
+from acmnet.configure import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
 from acmnet.methods import method_kind, trained_methods, training_dataset
@@ -24,6 +25,8 @@ try:
     CFG = config_from_dict(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
+for note in seen_places_notes(CFG):
+    print(f"note: {note}", file=sys.stderr)
 
 # Every step reads the run's configuration from its command line, never from a shared file that a
 # later `snakemake` call (a dry run included) could rewrite under a running pipeline.

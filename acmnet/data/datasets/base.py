@@ -65,6 +65,9 @@ class DatasetType:
         manifest order (sequence matching and block resampling need it; city-scale sets have none).
     window: (options, tolerance) -> the place window in words for captions, where a `place` is not
         one frame of the release (e.g. every 10th frame kept); None: "±<tolerance> places".
+    shared_places: (root, options, other root, other options) -> the places two datasets of this type
+        both hold in words (e.g. overlapping stretches of one route), or None when they hold none
+        or the type cannot tell; a model trained on one has seen those places of the other.
     """
 
     name: str
@@ -79,6 +82,7 @@ class DatasetType:
     ground_truth: GroundTruth = "places"
     route_order: Callable[[Any], bool] = _always
     window: Callable[[Any, int], str] | None = None
+    shared_places: Callable[[str, Any, str, Any], str | None] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""
