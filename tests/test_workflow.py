@@ -186,6 +186,7 @@ def test_changed_raw_images_redo_prepare_and_what_follows_and_reuse_a_finished_r
     cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     cfg.update(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"), image_size=[32, 32])
     cfg["train"].update(epochs=1, batch_size=4)
+    cfg["evaluate"].update(top_k=4, recall_at=[1, 4])  # 4 references (prepare refuses a larger top_k)
     cfg["datasets"] = {"pair": {"type": "folder_pair", "root": str(root), "reference": "day", "query": ["night"]}}
     config = tmp_path / "pair.yaml"
     config.write_text(yaml.safe_dump(cfg))

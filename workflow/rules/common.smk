@@ -16,11 +16,11 @@ from acmnet.methods import method_kind, trained_methods, training_dataset
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
 # overrides single values of whichever file is used; nested ones as --config 'train={epochs: 5}',
 # whose values Snakemake leaves as strings: they are read as YAML here.
-if not workflow.overwrite_configfiles:
-    config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
-config = merge(config, typed_strings(workflow.config_settings.config or {}))
 try:
-    for configfile in workflow.configfiles:  # Snakemake's own reader lets a repeated key through
+    if not workflow.overwrite_configfiles:
+        config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
+    config = merge(config, typed_strings(workflow.config_settings.config or {}))
+    for configfile in workflow.configfiles:  # Snakemake's own reader lets a repeated key, __use_yte__ and aliases through
         read_yaml(Path(configfile))
     CFG = config_from_dict(config)
 except ConfigError as exc:
