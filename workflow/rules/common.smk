@@ -20,7 +20,8 @@ try:
     if not workflow.overwrite_configfiles:
         config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
     config = merge(config, typed_strings(workflow.config_settings.config or {}))
-    for configfile in workflow.configfiles:  # Snakemake's own reader lets a repeated key, __use_yte__ and aliases through
+    # Snakemake's own reader lets a repeated key, `__use_yte__` and alias bombs through.
+    for configfile in workflow.configfiles:
         read_yaml(Path(configfile))
     CFG = config_from_dict(config)
 except ConfigError as exc:
