@@ -259,15 +259,15 @@ def _scan(
     queries: np.ndarray, chunk: np.ndarray, start: int, run_v: np.ndarray, run_i: np.ndarray, k: int, widest: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The running top k after `chunk` (global rows from `start`): merged with the chunk's top k, or,
-    when ties spill past the widest answer, with the top k of its pieces of at most `widest` rows."""
+    when ties spill past the widest answer, with the top k of its pieces (`widest` rows rounded down to
+    faiss's block, at least one block)."""
     top = _chunk_top(queries, chunk, start, k, widest)
     if top is None:
         step = max(_block(), widest // _block() * _block())
         if step >= len(chunk):
             raise ValueError(
                 f"more than {widest} references tie exactly at a query's k-th score within {len(chunk)} "
-                "references: give "
-                "evaluate.retrieval_memory_mb more room so that all of them can be gathered"
+                "references: give evaluate.retrieval_memory_mb more room so that all of them can be gathered"
             )
         for a in range(0, len(chunk), step):
             run_v, run_i = _scan(queries, chunk[a : a + step], start + a, run_v, run_i, k, widest)
