@@ -469,8 +469,8 @@ def save_checkpoint(
         "provenance": prov.to_json(),
         "kind": "acmnet-checkpoint",
     }
-    with atomic_path(Path(path)) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)  # through a Python file: a full disk is OSError(ENOSPC), not torch's RuntimeError
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

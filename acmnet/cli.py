@@ -37,7 +37,11 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
+    from acmnet.configure import seen_places_notes
+
     cfg = _config(args)
+    for note in seen_places_notes(cfg):
+        print(f"note: {note}")
     if args.out:
         from acmnet.config import save_config
 
@@ -83,6 +87,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         cfg = _config(args)
         spec, frame = cfg.dataset(args.dataset), prepare_manifest(cfg, args.dataset)
         _check_sequence_lengths(cfg, args.dataset, frame)
+        _check_top_k(cfg, args.dataset, frame)
         settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
@@ -110,6 +115,17 @@ def _check_sequence_lengths(cfg: Config, dataset: str, frame: Any) -> None:
         raise ConfigError(
             f"evaluate.sequence_lengths asks for sequences of {longest} frames, longer than the route of "
             f"datasets.{dataset} ({counts}): use lengths of at most {min(short.values())} frames"
+        )
+
+
+def _check_top_k(cfg: Config, dataset: str, frame: Any) -> None:
+    """Refuse `evaluate.top_k` above a dataset's reference count before its manifest is written:
+    `retrieve` could not keep that many, and would say so only after training and describing."""
+    references = int((frame["role"] == "reference").sum())
+    if cfg.evaluate.top_k > references:
+        raise ConfigError(
+            f"evaluate.top_k = {cfg.evaluate.top_k} asks for more retrievals per query than datasets.{dataset} has "
+            f"reference images ({references}): lower evaluate.top_k (and recall_at) to at most {references}"
         )
 
 

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Iterable
@@ -299,6 +300,24 @@ def check_name(name: Any, where: str) -> str:
     return str(name)
 
 
+def check_path(path: str, where: str) -> str:
+    """`path` when every tool of the pipeline can take it as written (any character but the ones
+    below; rules quote every path they hand a shell), else ConfigError naming `where`: control
+    characters (a newline ends a command, logs and listings break), `{` and `}` (Snakemake reads
+    them as wildcards in a file pattern) and a leading `-` (a command line reads it as an option)."""
+    bad = sorted({c for c in path if ord(c) < 32 or ord(c) == 127 or c in "{}"})
+    if not path:
+        raise ConfigError(f"{where} is empty: name a folder")
+    if bad:
+        raise ConfigError(
+            f"{where} = {shown(path)} holds {', '.join(map(repr, bad))}: a path may hold spaces, quotes and any "
+            "other character, but no control characters and no { or } (Snakemake's wildcards); rename the folder"
+        )
+    if path.startswith("-"):
+        raise ConfigError(f"{where} = {shown(path)} starts with '-', which a command reads as an option: write ./-...")
+    return path
+
+
 @dataclass
 class Config:
     experiment: str = "paper"
@@ -319,6 +338,8 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
     def check(self, where: str) -> None:
+        check_path(self.results_dir, "results_dir")
+        check_path(self.figures_dir, "figures_dir")
         if not _DEVICE.fullmatch(self.device):
             raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
         if not NAME.fullmatch(self.experiment):
@@ -439,8 +460,20 @@ class _DuplicateKeyError(yaml.YAMLError):
     """A YAML mapping names one key twice (PyYAML would silently keep the last value)."""
 
 
+# Values a YAML document may hold once its aliases (`*name`) are expanded: far above any config,
+# far below what a "billion laughs" document of a few lines expands to (repr'd, or walked, it would
+# exhaust memory).
+YAML_MAX_VALUES = 100_000
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses a key written twice in one mapping, naming both lines."""
+    """`yaml.SafeLoader` that refuses a key written twice in one mapping, naming both lines, and a
+    document whose aliases expand to more than `YAML_MAX_VALUES` values (or into themselves)."""
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         lines: dict[Any, int] = {}
@@ -459,26 +492,101 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _AliasBomb(yaml.YAMLError):
+    """A YAML document's aliases expand to more values than any config holds (or into themselves)."""
+
+
+def _check_expansion(root: yaml.Node | None) -> None:
+    """Raise `_AliasBomb` when `root`'s node graph, with every alias expanded, holds more than
+    `YAML_MAX_VALUES` values or a cycle. Linear in the distinct nodes (each one's size is kept)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise _AliasBomb(f"an alias on line {node.start_mark.line + 1} refers to a value that holds it")
+        open_nodes.add(id(node))
+        children = node.value if isinstance(node, yaml.CollectionNode) else []
+        total = 1
+        for child in children:
+            total += sum(size(n) for n in child) if isinstance(child, tuple) else size(child)
+            if total > YAML_MAX_VALUES:
+                raise _AliasBomb(
+                    f"its aliases (`*name`) expand to more than {YAML_MAX_VALUES:,} values (the value from line "
+                    f"{node.start_mark.line + 1}): write the values out, or use fewer nested aliases"
+                )
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML text as data, with `read_yaml`'s checks (a key written twice, aliases past
+    `YAML_MAX_VALUES`); raises `yaml.YAMLError`."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML config file as a mapping (ConfigError naming the file when it is missing or malformed,
-    and the key and both lines when a mapping names a key twice)."""
+    """A YAML config file as a mapping (ConfigError naming the file when it is missing, not UTF-8,
+    malformed, an alias bomb or a Snakemake template (`__use_yte__`), and the key and both lines
+    when a mapping names a key twice)."""
     if path.is_dir():
         raise ConfigError(f"config file {path} is a directory: give the path of a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r}): "
+            "save it as UTF-8"
+        ) from exc
+    try:
+        data = load_yaml_text(text) or {}
     except _DuplicateKeyError as exc:
         raise ConfigError(f"config file {path}: {exc}: keep one of them") from exc
+    except _AliasBomb as exc:
+        raise ConfigError(f"config file {path} is refused: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    check_no_template(data, f"config file {path}")
     return data
+
+
+TEMPLATE_KEY = "__use_yte__"
+
+
+def check_no_template(data: dict[str, Any], where: str) -> None:
+    """Refuse Snakemake's templating switch (`__use_yte__`): it makes Snakemake evaluate the file's
+    Python expressions when it loads the file (README, "Security and reliability")."""
+    if TEMPLATE_KEY in data:
+        raise ConfigError(
+            f"{where} sets `{TEMPLATE_KEY}`, Snakemake's templating, which runs the Python code written in the "
+            f"file when Snakemake loads it: this suite takes plain YAML only; remove `{TEMPLATE_KEY}` and write "
+            "the values out (and run only config files you trust: a Snakemake config file is code)"
+        )
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` cut to 2 levels, 4 elements per level and 60 characters per string (about 1,000
+    characters at most): what an error message may quote of a value of any size."""
+    cut = reprlib.Repr()
+    cut.maxlevel, cut.maxstring, cut.maxother, cut.maxlong = 2, 60, 60, 40
+    cut.maxtuple = cut.maxlist = cut.maxdict = cut.maxset = 4
+    return cut.repr(value)
 
 
 def closest_hint(key: str, valid: Iterable[str]) -> str:
     """' (did you mean `X`?)' for the valid key closest to `key`, or ''."""
+    if not isinstance(key, (str, int, float)):  # a list or mapping (of any size) is no misspelt key
+        return ""
     close = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
@@ -530,8 +638,8 @@ def _check_range(spec: dataclasses.Field, value: Any, place: str) -> None:
                 valid = f"be > {above:g}" + (f" and <= {hi:g}" if hi is not None else "")
             else:
                 valid = f"be at most {hi:g}"
-            shown = list(value) if many else value
-            raise ConfigError(f"{place} must {valid}{' (every value)' if many else ''}, got {shown}")
+            value_text = shown(list(value) if many else value)
+            raise ConfigError(f"{place} must {valid}{' (every value)' if many else ''}, got {value_text}")
 
 
 def _coerce(hint: Any, value: Any, place: str) -> Any:
@@ -543,9 +651,17 @@ def _coerce(hint: Any, value: Any, place: str) -> Any:
             return None
         return _coerce(next(a for a in args if a is not type(None)), value, place)
     if origin is Literal:
+        if isinstance(value, bool) and ("on" if value else "off") in args:
+            return "on" if value else "off"  # YAML 1.1 reads an unquoted on/off (yes/no) as true/false
+        if isinstance(value, bool) and all(isinstance(a, str) for a in args):
+            raise ConfigError(
+                f"{place} must be one of {', '.join(map(str, args))}; got {value}: YAML reads an unquoted "
+                f"on/off/yes/no/true/false as true or false, so quote the value (e.g. {place.rsplit('.', 1)[-1]}: "
+                f"'{args[0]}')"
+            )
         if value not in args:
             raise ConfigError(
-                f"{place} must be one of {', '.join(map(str, args))}; got {value!r}{closest_hint(value, args)}"
+                f"{place} must be one of {', '.join(map(str, args))}; got {shown(value)}{closest_hint(value, args)}"
             )
         return value
     if origin in (tuple, list, dict):
@@ -558,37 +674,37 @@ def _coerce(hint: Any, value: Any, place: str) -> Any:
 def _coerce_container(origin: type, args: tuple, value: Any, place: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{place} must be a list of {len(args)} values, got {value!r}")
+            raise ConfigError(f"{place} must be a list of {len(args)} values, got {shown(value)}")
         return tuple(_coerce(a, v, f"{place}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin is list:
         if isinstance(value, str) and args[0] is str:  # one name where a list of names is expected
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{place} must be a list, got {value!r}")
+            raise ConfigError(f"{place} must be a list, got {shown(value)}")
         return [_coerce(args[0], v, f"{place}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, dict):
-        raise ConfigError(f"{place} must be a mapping, got {value!r}")
+        raise ConfigError(f"{place} must be a mapping, got {shown(value)}")
     return {k: _coerce(args[1], v, f"{place}.{k}") for k, v in value.items()}
 
 
 def _coerce_scalar(hint: Any, value: Any, place: str) -> Any:
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{place} must be true or false, got {value!r}")
+            raise ConfigError(f"{place} must be true or false, got {shown(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{place} must be an integer, got {value!r}")
+            raise ConfigError(f"{place} must be an integer, got {shown(value)}")
         return value
     if hint is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
             value = _float_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ConfigError(f"{place} must be a number, got {value!r}")
+            raise ConfigError(f"{place} must be a number, got {shown(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{place} must be a string, got {value!r}")
+            raise ConfigError(f"{place} must be a string, got {shown(value)}")
         return value
     raise TypeError(f"unsupported config type {hint} at {place}")
 
@@ -621,9 +737,11 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must be KEY=VALUE, e.g. train.epochs=5")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = load_yaml_text(text) if text.strip() else None
+        except _AliasBomb as exc:
+            raise ConfigError(f"override {key.strip()} is refused: {exc}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc})") from exc
+            raise ConfigError(f"override {shown(item)}: the value is not valid YAML ({exc})") from exc
         nested: Any = value
         for part in reversed(key.strip().split(".")):
             nested = {part: nested}
@@ -643,7 +761,9 @@ def typed_strings(data: Any) -> Any:
         return [typed_strings(v) for v in data]
     if isinstance(data, str):
         try:
-            value = yaml.safe_load(data)
+            value = load_yaml_text(data)
+        except _AliasBomb as exc:
+            raise ConfigError(f"a --config value is refused: {exc}") from exc
         except yaml.YAMLError:
             return data
         if isinstance(value, str):

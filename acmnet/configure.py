@@ -22,6 +22,8 @@ from acmnet.config import (
     MethodConfig,
     build_dataclass,
     check_name,
+    check_no_template,
+    check_path,
     merge,
     read_yaml,
 )
@@ -56,6 +58,7 @@ def config_from_json(text: str, overrides: dict | None = None) -> Config:
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a `Config` from plain data (as parsed from YAML)."""
+    check_no_template(raw, "the configuration")
     raw = dict(raw)
     datasets = raw.pop("datasets", None) or {}
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
@@ -82,6 +85,7 @@ def _datasets(raw: Any) -> dict[str, DatasetConfig]:
                 raise ConfigError(f"{where}.{key} is missing")
         common = {k: v for k, v in entry.items() if k in DATASET_COMMON_KEYS}
         spec = build_dataclass(DatasetConfig, common, where)
+        check_path(spec.root, f"{where}.root")
         options = {k: v for k, v in entry.items() if k not in DATASET_COMMON_KEYS}
         spec.options = dataset_type(spec.type).parse_options(options, where)
         out[str(name)] = spec
@@ -148,3 +152,32 @@ def _check_sequences(cfg: Config) -> None:
                 "of neighbours means nothing there; remove evaluate.sequence_lengths (or, where the type has "
                 f"the option and its file names do sort in driving order, set datasets.{name}.route_order: true)"
             )
+
+
+def seen_places(cfg: Config) -> dict[tuple[str, str], str]:
+    """{(training dataset, other dataset): the places both hold} for every `train_on` dataset of a
+    trained method and every other dataset it is evaluated on: places a model trained there has
+    seen, so the other dataset is not "unseen" there (its type's `shared_places`)."""
+    out = {}
+    for spec in cfg.methods.values():
+        trained_on = getattr(spec.options, "train_on", None)
+        if not trained_on or trained_on not in cfg.datasets:
+            continue
+        train = cfg.datasets[trained_on]
+        for name, other in cfg.datasets.items():
+            kind = dataset_type(other.type)
+            if name == trained_on or other.type != train.type or kind.shared_places is None:
+                continue
+            shared = kind.shared_places(train.root, train.options, other.root, other.options)
+            if shared:
+                out[(trained_on, name)] = shared
+    return out
+
+
+def seen_places_notes(cfg: Config) -> list[str]:
+    """`seen_places` as sentences, said before any work (check-config, the workflow) and in captions."""
+    return [
+        f"datasets.{other} overlaps the training images of datasets.{train}: {shared} are in both, so the rows "
+        f"trained on {train} have seen those places of {other} (not an unseen-places test there)"
+        for (train, other), shared in seen_places(cfg).items()
+    ]

@@ -44,6 +44,7 @@ def _pair_config(tmp_path, **extra):
             Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
     cfg = {
         "image_size": [8, 8],
+        "evaluate": {"top_k": 3, "recall_at": [1, 3]},  # 3 references
         "datasets": {
             "pair": {"type": "folder_pair", "root": str(tmp_path), "reference": "day", "query": ["night"], **extra}
         },
@@ -100,7 +101,7 @@ def test_a_sequence_longer_than_a_query_set_is_refused_at_prepare_with_the_count
     (tmp_path / "night" / "2.png").unlink()  # night: 2 queries, day: 3 references
     out = tmp_path / "m.csv"
     for lengths, code in (([1, 4], 2), ([3], 2), ([2], 0)):
-        cfg.write_text(yaml.safe_dump({**raw, "evaluate": {"sequence_lengths": lengths}}))
+        cfg.write_text(yaml.safe_dump({**raw, "evaluate": {**raw["evaluate"], "sequence_lengths": lengths}}))
         assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--out", str(out)]) == code
         err = capsys.readouterr().err
         assert out.exists() == (code == 0)
@@ -109,6 +110,20 @@ def test_a_sequence_longer_than_a_query_set_is_refused_at_prepare_with_the_count
             assert "datasets.pair (query set `night`: 2 images, the references: 3 images)" in err and "at most 2" in err
         elif lengths == [3]:
             assert "(query set `night`: 2 images)" in err and "references" not in err
+
+
+def test_top_k_above_the_reference_count_is_refused_at_prepare(tmp_path, capsys):
+    """Issue 26: prepare knows the reference count; training and describing never start."""
+    cfg = _pair_config(tmp_path)
+    raw = yaml.safe_load(cfg.read_text())
+    out = tmp_path / "m.csv"
+    for top_k, code in ((4, 2), (3, 0)):
+        cfg.write_text(yaml.safe_dump({**raw, "evaluate": {"top_k": top_k, "recall_at": [1]}}))
+        assert main(["prepare", "--config", str(cfg), "--dataset", "pair", "--out", str(out)]) == code
+        assert out.exists() == (code == 0)
+    assert "evaluate.top_k = 4 asks for more retrievals per query than datasets.pair has reference images (3)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_tables_without_metrics_gives_the_published_rows(tmp_path, capsys):

@@ -252,3 +252,92 @@ def test_config_json_that_is_not_a_mapping_is_refused(text):
 
     with pytest.raises(ConfigError, match=r"--config-json must hold a JSON object"):
         config_from_json(text, {"train": {"epochs": 1}})
+
+
+# ---- issue 26: refused before any work, in a message of bounded size ------------------------
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}' if prev else 'x'] * 9)}]\n"
+    for prev, name in zip([None, *"abcdef"], "abcdefg")
+)  # 9^7 = 4.8 million values from 7 lines
+
+
+def test_a_yaml_alias_bomb_is_refused_in_a_short_message_wherever_yaml_is_read(tmp_path):
+    from acmnet.config import parse_overrides, typed_strings
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB + "experiment: *g\ndatasets: {d: {type: folder_pair, root: x, reference: a, query: [b]}}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert len(message) < 400 and "bomb.yaml" in message and "expand to more than 100,000 values" in message
+    inline = "{" + BOMB.strip().replace("\n", ", ") + "}"
+    with pytest.raises(ConfigError, match=r"override experiment is refused: its aliases"):
+        parse_overrides([f"experiment={inline}"])
+    with pytest.raises(ConfigError, match=r"--config value is refused: its aliases"):
+        typed_strings({"train": {"epochs": inline}})
+    cycle = tmp_path / "cycle.yaml"
+    cycle.write_text("a: &a [1, *a]\n")
+    with pytest.raises(ConfigError, match="an alias on line 1 refers to a value that holds it"):
+        load_config(cycle)
+    small = tmp_path / "small.yaml"  # aliases of ordinary size still work
+    small.write_text("datasets: {d: &b {type: folder_pair, root: x, reference: a, query: [b]}, e: *b}\n")
+    assert set(load_config(small).datasets) == {"d", "e"}
+
+
+def test_a_huge_value_in_a_wrong_place_is_quoted_in_a_few_characters():
+    big = [["x" * 1000] * 1000] * 1000  # shared rows, as an alias would give them
+    for patch in ({"experiment": big}, {"train": {"contrastive": big}}, {"train": {"epochs": big}}):
+        with pytest.raises(ConfigError) as refused:
+            config_from_dict({**MINIMAL, **patch})
+        assert len(str(refused.value)) < 1200, str(refused.value)[:200]
+
+
+def test_snakemake_templating_is_refused_in_every_config_load(tmp_path):
+    path = tmp_path / "yte.yaml"
+    path.write_text("__use_yte__: true\ndatasets: {d: {type: folder_pair, root: x, reference: a, query: [b]}}\n")
+    with pytest.raises(ConfigError, match=r"yte\.yaml sets `__use_yte__`, Snakemake's templating.*config file is code"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="sets `__use_yte__`"):
+        config_from_dict({**MINIMAL, "__use_yte__": True})
+
+
+def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("experiment: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"config file .*latin1\.yaml is not UTF-8 text \(byte 15 is b'\\xe9'\)"):
+        load_config(path)
+
+
+def test_unquoted_on_off_read_as_booleans_by_yaml_are_accepted_or_said_to_need_quotes(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "datasets: {d: {type: folder_pair, root: x, reference: a, query: [b]}}\n"
+        "train: {channels_last: off, amp: off, encoder_bn: frozen}\n"
+    )
+    cfg = load_config(path)
+    assert cfg.train.channels_last == "off" and cfg.train.amp == "off"
+    assert config_from_dict({**MINIMAL, "train": {"channels_last": True}}).train.channels_last == "on"
+    with pytest.raises(ConfigError, match=r"encoder_bn must be one of update, frozen; got False: .*quote the value"):
+        config_from_dict({**MINIMAL, "train": {"encoder_bn": False}})
+
+
+def test_a_training_stretch_overlapping_an_evaluated_one_is_said_up_front_and_in_the_caption(tmp_path, capsys):
+    """Issue 26: nordland64 rows trained on `west` and evaluated on `east`: with overlapping `part`
+    ranges, check-config and the workflow say so before any work, and the caption says those
+    places of east were seen in training; the preset's disjoint stretches say nothing."""
+    from pathlib import Path
+
+    from acmnet.cli import main
+    from acmnet.configure import seen_places_notes
+    from acmnet.report.captions import settings_sentence
+
+    preset = Path(__file__).parent.parent / "config" / "nordland64.yaml"
+    assert seen_places_notes(load_config(preset)) == []
+    assert main(["check-config", "--config", str(preset), "--set", "datasets.east.part=[0.5, 1.0]"]) == 0
+    said = "datasets.east overlaps the training images of datasets.west: the stretch [0.5, 0.6667] of the kept frames"
+    assert f"note: {said}" in capsys.readouterr().out
+    overlapping = load_config(preset, {"datasets": {"east": {"part": [0.5, 1.0]}}})
+    assert said in settings_sentence(overlapping) and "have seen those places of east" in settings_sentence(overlapping)
+    elsewhere = load_config(preset, {"datasets": {"east": {"part": [0.5, 1.0], "root": "data/other_copy"}}})
+    assert seen_places_notes(elsewhere) == []  # another root: another route, as far as the config can tell

@@ -186,6 +186,7 @@ def test_changed_raw_images_redo_prepare_and_what_follows_and_reuse_a_finished_r
     cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     cfg.update(results_dir=str(tmp_path / "results"), figures_dir=str(tmp_path / "figures"), image_size=[32, 32])
     cfg["train"].update(epochs=1, batch_size=4)
+    cfg["evaluate"].update(top_k=4, recall_at=[1, 4])  # 4 references (prepare refuses a larger top_k)
     cfg["datasets"] = {"pair": {"type": "folder_pair", "root": str(root), "reference": "day", "query": ["night"]}}
     config = tmp_path / "pair.yaml"
     config.write_text(yaml.safe_dump(cfg))
@@ -309,3 +310,66 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     grid = east["acmnet_grid@s1"]
     assert "input:" in grid and "results/nordland64/west/acmnet_grid@s1/checkpoint.pt" in grid
     assert "checkpoint.pt" not in east["imagenet_grid"]
+
+
+def test_paths_with_spaces_and_shell_characters_reach_every_step_as_one_word(tmp_path):
+    """Issue 26: a results folder `r;touch PWNED;x`, a figures folder with spaces and `$(...)` and a
+    dataset root with a quote and `;` are paths like any other: no shell runs a part of them, the
+    files land inside them, and every planned command gets each path as one argument."""
+    import shlex
+
+    cfg = yaml.safe_load(_tiny_config(tmp_path).read_text())
+    cfg.update(results_dir="r;touch PWNED;x", figures_dir="my figures $(touch PWNED2)")
+    cfg["datasets"]["demo_route"]["root"] = "data/my route's;touch PWNED3"
+    config = tmp_path / "hostile.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    positives = "r;touch PWNED;x/demo/demo_route/positives.npz"
+    _snakemake([positives, "--cores", "1", "--configfile", str(config)], cwd=tmp_path)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("PWNED")]
+    assert (tmp_path / positives).is_file() and (tmp_path / "data" / "my route's;touch PWNED3" / "route.csv").is_file()
+    assert (tmp_path / "logs" / "demo" / "prepare" / "demo_route.log").read_text().startswith("wrote r;touch")
+
+    plan = _snakemake(["-n", "-p", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+    shown = [line.split(": ", 1)[1] for line in plan.splitlines() if line.startswith("Shell command: acmnet ")]
+    commands = [shlex.split(line) for line in shown]
+    assert {c[1] for c in commands} >= {"train", "describe", "retrieve", "score", "report", "gradcam", "tables"}
+    words = [w for c in commands for w in c if "PWNED" in w and not w.startswith("{")]  # not the JSON config
+    assert words and "touch" not in [w for c in commands for w in c]
+    assert all(w.startswith(("r;touch PWNED;x/", "my figures $(touch PWNED2)/", "logs/")) for w in words), words
+    assert "my figures $(touch PWNED2)/demo/recall_curves.png" in words
+
+
+@pytest.mark.parametrize(
+    "key, path, message",
+    [
+        ("results_dir", "r\nx", r"results_dir = 'r\\nx' holds '\\n'"),
+        ("figures_dir", "fig{dataset}", r"figures_dir = 'fig\{dataset\}' holds '\{', '\}'"),
+        ("root", "-data", r"datasets.demo_route.root = '-data' starts with '-'.*write ./-"),
+    ],
+)
+def test_paths_no_tool_can_take_are_refused_before_any_work(tmp_path, key, path, message):
+    import re
+
+    cfg = yaml.safe_load(_tiny_config(tmp_path).read_text())
+    if key == "root":
+        cfg["datasets"]["demo_route"]["root"] = path
+    else:
+        cfg[key] = path
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    result = _snakemake(["-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path, check=False)
+    assert result.returncode != 0 and re.search(message, result.stdout + result.stderr), result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "tiny.yaml"]  # nothing written
+
+
+def test_a_snakemake_template_config_is_refused_by_the_workflow(tmp_path):
+    """Issue 26: `__use_yte__: true` makes Snakemake's own loader evaluate the file's Python before
+    the workflow sees it (so only trusted config files may be run); the workflow then refuses the
+    file, naming the key, and plans and writes nothing."""
+    cfg = yaml.safe_load(_tiny_config(tmp_path).read_text())
+    config = tmp_path / "template.yaml"
+    config.write_text("__use_yte__: true\n" + yaml.safe_dump(cfg))
+    result = _snakemake(["-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and "template.yaml sets `__use_yte__`, Snakemake's templating" in out, out[-2000:]
+    assert "rule prepare" not in out and not (tmp_path / "results").exists()

@@ -6,36 +6,37 @@ of both sets, and the provenance (the descriptors and what they were made from).
 the descriptor parts the describe jobs wrote as they are (`acmnet.artifacts.load_descriptors`):
 their reference arrays memory-mapped, never gathered into one array.
 
+Order, ties included: references are listed by score descending, then by reference index
+ascending (their position in the reference set, the manifest's reference order). The top k is the
+first k of that one order, so a query's list at `top_k: 5` is the first five of its list at
+`top_k: 10`, whatever the memory bound and however many parts the references are held in. Ties
+count as that order says, neither in a query's favour nor against it: of references with exactly
+the same score, the one listed first in the reference set ranks first. A query whose descriptor
+is all zeros (possible with `normalize: false`) scores 0 against every reference, so its list is
+references 0, 1, 2, ...: it counts as correct at rank 1 only when reference 0 is one of its
+positives. faiss itself lists tied references in an order that depends on k (highest index first
+in its heap, another rule in its reservoir for k >= 100, the first best of a SIMD lane for k = 1);
+this module does not follow it.
+
 `search_streamed` searches a reference set held in parts (memory-mapped `.npy` files or arrays) in
-a set memory bound and returns what faiss `IndexFlatIP` returns on the whole concatenated set:
+a set memory bound:
 
-- Scores: faiss computes them with its own sgemm in blocks of `distance_compute_blas_database_bs`
-  (1024) references, all queries in one call (faiss blocks those by 4096 itself), or pair by pair
-  when queries x dim < `distance_compute_blas_threshold`. The sgemm's last bit depends on where a
-  reference falls in its block, so the chunks here start on that 1024-row grid and each is
-  searched with `faiss.knn` and all the queries: every sgemm call is the one faiss makes on the
-  whole set, and the scores are bit-identical (a chunk that would straddle two parts is copied).
-- Ties (measured with duplicated rows and integer vectors, tests/evaluate/test_retrieval.py):
-  for 2 <= k < 100 faiss keeps a heap per query, scanning references in index order; a reference
-  enters only when it beats the worst kept score strictly, and the worst is evicted lowest index
-  first (`CMin::cmp2`). Its output is sorted by score descending, equal scores by index
-  DESCENDING; of the references tied at the k-th score v it keeps the highest indices among those
-  that came before the k-th reference (in index order) scoring at least v, which is neither the
-  lowest nor the highest tied indices. `_heap_choice` is that rule in closed form; the running
-  top-k is the heap's exact state, so continuing the scan over a chunk is the same rule over the
-  kept references and the chunk. faiss is asked for k + 1 per chunk; where the k-th and (k + 1)-th
-  candidates tie, the query blocks holding such rows are asked again, four times as wide each
-  time, until every reference of the chunk scoring at least the tie is known (`_scan`). For k = 1
-  faiss's sgemm path keeps, per 1024-block, the first best of the lowest SIMD lane (16 lanes with
-  AVX-512, 8 with AVX2), earlier blocks first: each chunk's own top-1 from faiss, replaced only by
-  a strictly better later one, is exactly that.
-
-Exceptions (the same scores and indices up to exactly tied references, documented not hidden):
-k >= faiss's `distance_compute_min_k_reservoir` (100) switches faiss to a reservoir whose choice
-among references tied at the k-th score is not the heap's; fewer queries than faiss threads with
-at least max(10000, 1024 x threads) references switches faiss to a database-parallel scan whose
-sgemm blocks follow the thread split (scores may then differ in the last bit). Neither happens
-when the whole set fits the bound as one chunk: that is one faiss call on the whole set.
+- Scores are faiss's (`faiss.knn`, what `IndexFlatIP.search` runs), float32 inner products. When
+  the references fit the bound, it is one faiss call on the whole set. When they do not, they are
+  searched in chunks that start on faiss's 1024-row grid (`distance_compute_blas_database_bs`:
+  faiss's sgemm computes the whole set in blocks of 1024 references, and a score's last bit
+  depends on where its reference falls in a block), each with all the queries, so every score is
+  the one the whole-set call gives (a chunk that would straddle two parts is copied). One
+  exception, in last bits only: fewer queries than faiss threads over at least
+  max(10000, 1024 x threads) references, where faiss splits the references between its threads.
+- Each chunk is asked for k + 1 results; a query whose k-th and last answered scores are equal
+  (references tied at the k-th score may lie beyond the answer) is asked again, four times as wide
+  each time (all queries, so the scores are the same bits), until the answer holds every
+  reference at that score or the width reaches what the bound leaves (`_widest`); then the chunk
+  is searched again in pieces of that many references (at least one block of 1024, on the grid),
+  each asked the same way. A ValueError asks for a larger bound only when the references tied at a
+  query's k-th score within one piece are more than the widest answer. The chunk's top k (in the
+  order above) is merged with the running top k.
 
 Memory (`chunk_rows`, `peak_bytes`), beyond the inputs; B = memory_mb MiB, Q queries, D dims:
 
@@ -47,9 +48,7 @@ Memory (`chunk_rows`, `peak_bytes`), beyond the inputs; B = memory_mb MiB, Q que
     chunk   = 2 x 4 C D               a chunk of C rows: the pages of a memory-mapped part (released
                                       after use) or a copy beside its source pages
     C       = the largest multiple of 1024 with chunk <= 3/4 (B - fixed) (and no more than R needs);
-    the last quarter is kept for the tie reruns (a wider answer; if the ties need more, the chunk is
-    scanned again in smaller pieces, and a ValueError asks for a larger bound only when more than
-    that many references tie within one block of 1024).
+    the last quarter is kept for the wider answers of tied queries (and their resolved top k).
 
 """
 
@@ -94,7 +93,8 @@ def _fixed_bytes(n_queries: int, k: int) -> int:
 
 def peak_bytes(n_queries: int, dim: int, k: int, rows: int) -> int:
     """Estimated peak memory of `search_streamed` beyond its inputs, with chunks of `rows` references
-    (without the tie reruns, which use at most the quarter of the bound `chunk_rows` leaves)."""
+    (without the wider answers of tied queries, which use at most the quarter of the bound
+    `chunk_rows` leaves)."""
     return _fixed_bytes(n_queries, k) + 2 * 4 * rows * dim
 
 
@@ -118,9 +118,9 @@ def chunk_rows(n_queries: int, dim: int, k: int, memory_mb: float, n_references:
 
 
 def _widest(n_queries: int, k: int, memory_mb: float) -> int:
-    """The widest answer a tie rerun may ask faiss for: k + 1 doubled while it fits the quarter of
-    the bound that `chunk_rows` leaves (beside the answer of k + 1 it replaces)."""
-    reserve = (int(memory_mb * 2**20) - _fixed_bytes(n_queries, k)) // 4
+    """The widest answer a tied query may be asked again for: k + 1 doubled while it fits, with the
+    resolved top k of the tied queries, the quarter of the bound that `chunk_rows` leaves."""
+    reserve = (int(memory_mb * 2**20) - _fixed_bytes(n_queries, k)) // 4 - 12 * n_queries * k
     widest = k + 1
     while _answer_bytes(n_queries, widest * 2) <= _answer_bytes(n_queries, k + 1) + reserve:
         widest *= 2
@@ -196,144 +196,83 @@ def _load_chunk(parts: Sequence[np.ndarray], pieces: list[tuple[int, int, int]],
     return out
 
 
-# ---- merging ---------------------------------------------------------------------------
+# ---- the order --------------------------------------------------------------------------
 
 
-def _sorted(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Order of candidates (along the last axis) as faiss lists them: score descending, index descending."""
-    return np.lexsort((-ids, -values), axis=-1)
+def _first(values: Sequence[np.ndarray], ids: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `k` of each row's candidates, the columns of `values` and `ids` (arrays of (m, n_j)
+    side by side), in the defined order: score descending, then reference index ascending;
+    (m, min(k, sum n_j)). Done MERGE_ROWS rows at a time."""
+    rows, width = len(values[0]), min(k, sum(v.shape[1] for v in values))
+    out_v = np.empty((rows, width), dtype=np.float32)
+    out_i = np.empty((rows, width), dtype=np.int64)
+    for a in range(0, rows, MERGE_ROWS):
+        v = np.concatenate([part[a : a + MERGE_ROWS] for part in values], axis=1)
+        i = np.concatenate([part[a : a + MERGE_ROWS] for part in ids], axis=1)
+        order = np.lexsort((i, -v), axis=-1)[:, :width]
+        out_v[a : a + MERGE_ROWS] = np.take_along_axis(v, order, 1)
+        out_i[a : a + MERGE_ROWS] = np.take_along_axis(i, order, 1)
+    return out_v, out_i
 
 
-def _heap_choice(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """What faiss's heap keeps of candidates scanned in index order (1-d; every candidate scoring at
-    least the k-th best is present, ids unique, len >= k), sorted as faiss lists them.
-
-    With v the k-th best score: every candidate above v, and of those at v, the highest indices
-    among the ones that came before the k-th candidate (in index order) scoring at least v: after
-    it the heap holds k scores >= v, rejects further ties and evicts its lowest tied index first.
-    """
-    vstar = np.partition(values, len(values) - k)[len(values) - k]
-    at_least = values >= vstar
-    order = np.argsort(ids[at_least], kind="stable")
-    cand_v, cand_i = values[at_least][order], ids[at_least][order]
-    above = cand_v > vstar
-    entered = ~above & (cand_i <= cand_i[k - 1])
-    tied = np.flatnonzero(entered)
-    keep = np.concatenate([np.flatnonzero(above), tied[len(tied) - (k - int(above.sum())) :]])
-    v, i = cand_v[keep], cand_i[keep]
-    order = _sorted(v, i)
-    return v[order], i[order]
+def _spilled(scores: np.ndarray, k: int, n_chunk: int) -> np.ndarray:
+    """Rows of faiss's answer (m, width; scores descending) where references tied at the k-th
+    score may lie beyond the answer: the last answered score equals the k-th, and the chunk holds
+    more references than the answer."""
+    if scores.shape[1] >= n_chunk or scores.shape[1] <= k:
+        return np.zeros(len(scores), dtype=bool)
+    return scores[:, -1] == scores[:, k - 1]
 
 
-def _merge(
-    run_v: np.ndarray, run_i: np.ndarray, new_v: np.ndarray, new_i: np.ndarray, k: int, complete: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The heap's state after scanning a chunk: (scores, indices, rows still unresolved).
-
-    `run_*` (m, a): the state before (indices below the chunk's); `new_*` (m, b): faiss's answer for
-    the chunk; `complete` (m,): whether that answer holds every reference of the chunk scoring at
-    least its last score. A row whose k-th and (k+1)-th candidates differ is settled by the sort; a
-    tied row by `_heap_choice` when its answer is complete or ends below the tie, else it is
-    returned among the unresolved rows, for a wider answer."""
-    values = np.concatenate([run_v, new_v], axis=1)
-    ids = np.concatenate([run_i, new_i], axis=1)
-    width = min(k, values.shape[1])
-    order = _sorted(values, ids)
-    sorted_v = np.take_along_axis(values, order, 1)
-    top = order[:, :width]
-    out_v, out_i = sorted_v[:, :width], np.take_along_axis(ids, top, 1)
-    if values.shape[1] == width:
-        return out_v, out_i, np.empty(0, dtype=np.int64)
-    tied = np.flatnonzero(sorted_v[:, width - 1] == sorted_v[:, width])
-    if len(tied) == 0:
-        return out_v, out_i, tied
-    out_v, out_i = out_v.copy(), out_i.copy()
-    pending = []
-    for row in tied:
-        if not (complete[row] or new_v[row, -1] < sorted_v[row, width - 1]):
-            pending.append(row)
-            continue
-        out_v[row], out_i[row] = _heap_choice(values[row], ids[row], width)
-    return out_v, out_i, np.asarray(pending, dtype=np.int64)
-
-
-# ---- search ----------------------------------------------------------------------------
-
-
-def _rerun_groups(
-    rows: np.ndarray, n_queries: int, dim: int
-) -> list[tuple[np.ndarray | slice, np.ndarray, np.ndarray]]:
-    """The queries to ask faiss again so that `rows` get the scores they had: (queries to pass,
-    the rows among them, their places in faiss's answer) per call. Pair by pair (queries x dim
-    under faiss's BLAS threshold) a score does not depend on the other queries: the rows alone.
-    With sgemm it depends on the query block (4096) around it: each block holding rows, as faiss
-    cut it from all the queries; all of them when a block alone would fall under the threshold."""
-    threshold, block = int(faiss.cvar.distance_compute_blas_threshold), int(faiss.cvar.distance_compute_blas_query_bs)
-    if n_queries * dim < threshold:
-        return [(rows, rows, np.arange(len(rows)))]
-    groups = []
-    for first in np.unique(rows // block) * block:
-        last = min(first + block, n_queries)
-        inside = rows[(rows >= first) & (rows < last)]
-        if (last - first) * dim < threshold:
-            return [(slice(None), rows, rows)]
-        groups.append((slice(first, last), inside, inside - first))
-    return groups
+def _chunk_top(
+    queries: np.ndarray, chunk: np.ndarray, start: int, k: int, widest: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The chunk's top min(k, C) of every query in the defined order (global indices from `start`),
+    or None when references tied at some query's k-th score are more than `widest`."""
+    n_chunk = len(chunk)
+    width = min(k + 1, n_chunk)
+    values, ids = faiss.knn(queries, chunk, width, faiss.METRIC_INNER_PRODUCT)
+    tied = np.flatnonzero(_spilled(values, k, n_chunk))
+    if len(tied):
+        resolved_v = np.empty((len(tied), min(k, n_chunk)), dtype=np.float32)
+        resolved_i = np.empty(resolved_v.shape, dtype=np.int64)
+        pending = np.arange(len(tied))
+        while len(pending):
+            if width >= min(n_chunk, widest):
+                return None
+            width = min(n_chunk, width * 4, widest)
+            wide_v, wide_i = faiss.knn(queries, chunk, width, faiss.METRIC_INNER_PRODUCT)  # the same score bits
+            rows = tied[pending]
+            done = ~_spilled(wide_v[rows], k, n_chunk)
+            resolved_v[pending[done]], resolved_i[pending[done]] = _first([wide_v[rows[done]]], [wide_i[rows[done]]], k)
+            pending = pending[~done]
+            del wide_v, wide_i
+        values[tied] = -np.inf  # the tied rows' candidates: their resolved top k, then nothing
+        ids[tied] = np.iinfo(np.int64).max
+        values[tied, : resolved_v.shape[1]], ids[tied, : resolved_v.shape[1]] = resolved_v, resolved_i
+    top_v, top_i = _first([values], [ids], k)
+    top_i += start
+    return top_v, top_i
 
 
 def _scan(
     queries: np.ndarray, chunk: np.ndarray, start: int, run_v: np.ndarray, run_i: np.ndarray, k: int, widest: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The heap's state after scanning `chunk` (global rows from `start`) from state `run_*`.
-
-    faiss answers k + 1 per query; rows tied at the k-th score with references beyond the answer
-    are asked again, four times as wide each time up to `widest` results (the memory left for it); if
-    that is not enough, the chunk is scanned again in pieces of at most `widest` rows (on the grid)."""
-    if k == 1:  # faiss's top-1 scan (SIMD lanes in a block, earlier blocks first) kept as it is
-        new_v, new_i = faiss.knn(queries, chunk, 1, faiss.METRIC_INNER_PRODUCT)
-        new_i += start
-        if run_v.shape[1]:
-            keep = run_v >= new_v  # a later chunk replaces the best only when strictly better
-            new_v[keep], new_i[keep] = run_v[keep], run_i[keep]
-        return new_v, new_i
-    n_queries, width = len(queries), min(k + 1, len(chunk))
-    new_v, new_i = faiss.knn(queries, chunk, width, faiss.METRIC_INNER_PRODUCT)
-    new_i += start
-    merged_v = np.empty((n_queries, min(k, run_v.shape[1] + width)), dtype=np.float32)
-    merged_i = np.empty(merged_v.shape, dtype=np.int64)
-    left = []
-    for q in range(0, n_queries, MERGE_ROWS):
-        sl = slice(q, q + MERGE_ROWS)
-        complete = np.full(len(new_v[sl]), width == len(chunk))
-        merged_v[sl], merged_i[sl], pending = _merge(run_v[sl], run_i[sl], new_v[sl], new_i[sl], k, complete)
-        left.append(pending + q)
-    del new_v, new_i
-    left = np.concatenate(left)
-    while len(left):  # references tie at the k-th score beyond faiss's answer: ask for more
-        if width >= min(len(chunk), widest):
-            block = _block()
-            step = max(block, widest // block * block)
-            if step >= len(chunk):
-                raise ValueError(
-                    f"more than {width} references tie exactly at a query's k-th score within {len(chunk)} "
-                    "references: give evaluate.retrieval_memory_mb more room so that all of them can be gathered"
-                )
-            for a in range(0, len(chunk), step):
-                run_v, run_i = _scan(queries, chunk[a : a + step], start + a, run_v, run_i, k, widest)
-            return run_v, run_i
-        width = min(len(chunk), width * 4, widest)
-        still = []
-        for queried, rows, at in _rerun_groups(left, len(queries), queries.shape[1]):
-            wide_v, wide_i = faiss.knn(queries[queried], chunk, width, faiss.METRIC_INNER_PRODUCT)
-            wide_i += start
-            complete = np.full(len(rows), width == len(chunk))
-            v, i, pending = _merge(run_v[rows], run_i[rows], wide_v[at], wide_i[at], k, complete)
-            del wide_v, wide_i
-            done = np.setdiff1d(np.arange(len(rows)), pending)
-            merged_v[rows[done]], merged_i[rows[done]] = v[done], i[done]
-            still.append(rows[pending])
-        left = np.concatenate(still)
-    return merged_v, merged_i
+    """The running top k after `chunk` (global rows from `start`): merged with the chunk's top k, or,
+    when ties spill past the widest answer, with the top k of its pieces (`widest` rows rounded down to
+    faiss's block, at least one block)."""
+    top = _chunk_top(queries, chunk, start, k, widest)
+    if top is None:
+        step = max(_block(), widest // _block() * _block())
+        if step >= len(chunk):
+            raise ValueError(
+                f"more than {widest} references tie exactly at a query's k-th score within {len(chunk)} "
+                "references: give evaluate.retrieval_memory_mb more room so that all of them can be gathered"
+            )
+        for a in range(0, len(chunk), step):
+            run_v, run_i = _scan(queries, chunk[a : a + step], start + a, run_v, run_i, k, widest)
+        return run_v, run_i
+    return _first([run_v, top[0]], [run_i, top[1]], k)
 
 
 def search_streamed(
@@ -347,14 +286,16 @@ def search_streamed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k references per query by inner product over a reference set held in parts, in a bound of
     `memory_mb` MiB beyond the inputs: (scores float32 (Q, k), indices int64 (Q, k) positions in the
-    concatenated parts), exactly what faiss IndexFlatIP returns on the whole set (module docstring:
-    scores bit for bit, ties included). k is capped at the number of references.
+    concatenated parts), in the module's order: score descending, then reference index ascending,
+    the same for any k, bound and parts. The scores are faiss IndexFlatIP's on the whole set, bit for
+    bit (module docstring); its indices too, but for the order of exactly tied scores. k is capped
+    at the number of references.
 
     `reference_parts`: 2-d arrays of one width (memory-mapped `.npy` parts, arrays; a single 2-d
     array is one part); their rows are read chunk by chunk, and a memory-mapped chunk's pages are
     dropped from the process once it is searched. `rows` (tests, benchmarks): references per chunk
     instead of `chunk_rows`'s, a multiple of faiss's block (1024); `memory_mb` then only bounds the
-    tie reruns.
+    wider answers of tied queries.
     """
     if isinstance(reference_parts, np.ndarray) and reference_parts.ndim == 2:
         reference_parts = [reference_parts]
@@ -405,8 +346,8 @@ def retrieve(
     folder holding them); write `out` (recording `method` as its `method_name` setting).
 
     Searched by `search_streamed` over the parts' reference arrays as they are, memory-mapped, in
-    `memory_mb` MiB beside the queries (faiss IndexFlatIP's answer on the whole set, whatever the
-    bound and however many parts, up to the tie and last-bit exceptions in the module docstring)."""
+    `memory_mb` MiB beside the queries: faiss IndexFlatIP's scores on the whole set, ties listed by
+    reference index ascending, whatever top_k, the bound and the parts (module docstring)."""
     descriptors = load_descriptors(descriptors_path)
     check_method(descriptors, "descriptors", method)
     where = descriptors.path

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
+from acmnet.configure import seen_places_notes
 from acmnet.methods import method_kind
 
 _TEX_SPECIAL = {
@@ -137,7 +138,7 @@ def _row_differences(cfg: Config) -> list[str]:
             out.append(f"row {name}: trained on {spec.options.train_on} only")
         if getattr(spec.options, "first_stage", None):
             out.append(f"row {name}: {method_kind(spec.kind).label(cfg, full, spec.options)}, same positives")
-    return out
+    return out + seen_places_notes(cfg)
 
 
 # What the paper prints for its own runs (section 4.3), against which a row's settings are named.

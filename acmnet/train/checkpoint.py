@@ -14,6 +14,7 @@ images is never resumed from, overwritten or deleted. The same digest is Snakema
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -28,6 +29,7 @@ import torch
 from acmnet.config import digest_of
 from acmnet.io import atomic_path
 from acmnet.train.distributed import Group, gather
+from acmnet.train.step import TrainingError
 
 STATE_FORMAT = 4  # version of last.pt's layout; another version is not resumed from
 PUBLISHED = ("checkpoint.pt", "train_log.csv", "train_steps.csv")
@@ -158,8 +160,23 @@ class Checkpointer:
             "digest": self.digest,
             "format": STATE_FORMAT,
         }
-        with atomic_path(self.last) as tmp:
-            torch.save(state, tmp)
+        with self.writing(self.last.name), atomic_path(self.last) as tmp, open(tmp, "wb") as fh:
+            torch.save(state, fh)  # through a Python file: a full disk is OSError(ENOSPC), not torch's RuntimeError
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Writing `what` into the run folder: a full disk (or quota) becomes a TrainingError that says
+        so and names the folder; the writes are atomic, so the last good `last.pt` is still there."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            kept = f"the last good checkpoint {self.last} is kept" if self.last.is_file() else "no checkpoint yet"
+            raise TrainingError(
+                f"no space left on {self.dir} while writing {what} ({exc.strerror}): {kept}; free some space "
+                "(`acmnet prune` lists training runs no config uses) and rerun to resume from it"
+            ) from exc
 
     def publish(self, out_dir: Path) -> Path:
         """Link (or copy) the run's checkpoint and logs into `out_dir`, dated now; the checkpoint path there."""

@@ -239,7 +239,6 @@ def _run(
                 )
     check_replicas_agree(setup.model, group)
     if group.main:
-        write_log(logs["log"], ckpt.dir / "train_log.csv")
         info = {
             "method": method,
             "epochs": tcfg.epochs,
@@ -247,7 +246,10 @@ def _run(
             "world_size": group.world,
             "training_digest": ckpt.digest,
         }
-        save_checkpoint(ckpt.final, setup.model.state_dict(), asdict(cfg.model_for(method)), asdict(tcfg), info, prov)
+        with ckpt.writing("the finished model"):
+            write_log(logs["log"], ckpt.dir / "train_log.csv")
+            model_config, train_config = asdict(cfg.model_for(method)), asdict(tcfg)
+            save_checkpoint(ckpt.final, setup.model.state_dict(), model_config, train_config, info, prov)
 
 
 def _epoch(

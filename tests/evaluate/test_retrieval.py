@@ -33,7 +33,7 @@ def test_k_is_capped_and_shapes_are_checked():
         search_streamed([ref], np.ones((2, 4), dtype=np.float32), k=1)
 
 
-# ---- search_streamed: faiss IndexFlatIP on the whole set, bit for bit --------------------------
+# ---- search_streamed: faiss IndexFlatIP's scores on the whole set, ties by index ----------------
 
 
 def faiss_whole(parts, queries, k):
@@ -43,10 +43,30 @@ def faiss_whole(parts, queries, k):
     return index.search(queries, min(k, len(reference)))
 
 
+def defined_order(parts, queries, k):
+    """The first k of every reference, as faiss scores them on the whole set, ordered by score
+    descending, then reference index ascending (the module's one tie order)."""
+    scores, ids = faiss_whole(parts, queries, sum(len(p) for p in parts))  # every reference, same score bits
+    order = np.lexsort((ids, -scores), axis=-1)[:, :k]
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+
 def assert_identical(ours, theirs):
     np.testing.assert_array_equal(ours[1], theirs[1])
     assert ours[0].dtype == np.float32 and ours[1].dtype == np.int64
     np.testing.assert_array_equal(ours[0].view(np.int32), theirs[0].view(np.int32))  # the same bits
+
+
+def assert_faiss_but_tie_order(ours, parts, queries, k):
+    """`ours` is the defined order of faiss's whole-set scores; against faiss's own top k: the same
+    score bits, and the same indices wherever a score is not exactly tied with another reference's."""
+    assert_identical(ours, defined_order(parts, queries, k))
+    scores, ids = faiss_whole(parts, queries, k)
+    np.testing.assert_array_equal(ours[0].view(np.int32), scores.view(np.int32))
+    full = faiss_whole(parts, queries, min(k + 1, sum(len(p) for p in parts)))[0]
+    for row in range(len(queries)):
+        once = [j for j in range(scores.shape[1]) if (full[row] == scores[row, j]).sum() == 1]
+        np.testing.assert_array_equal(ours[1][row, once], ids[row, once])
 
 
 def make(kind, n_refs, dim, n_queries, seed=0):
@@ -76,27 +96,59 @@ SPLITS = {
     ("n_queries", "dim"),
     [(7, 64), (210, 640)],  # faiss's pair-by-pair path (queries x dim < 128,000) and its sgemm path
 )
-@pytest.mark.parametrize("k", [1, 2, 25, 99])
-def test_streamed_is_faiss_on_the_whole_set(kind, n_queries, dim, k):
+@pytest.mark.parametrize("k", [1, 2, 25, 99, 150])
+def test_streamed_is_faiss_on_the_whole_set_but_for_the_order_of_ties(kind, n_queries, dim, k):
     ref, queries = make(kind, 3500, dim, n_queries)
     for split, rows in (("odd", 1024), ("grid", 2048), ("one", 1024)):
         parts = np.split(ref, SPLITS[split])
-        assert_identical(search_streamed(parts, queries, k, rows=rows), faiss_whole(parts, queries, k))
+        assert_faiss_but_tie_order(search_streamed(parts, queries, k, rows=rows), parts, queries, k)
+    assert_faiss_but_tie_order(search_streamed([ref], queries, k), [ref], queries, k)  # one faiss call
 
 
-def test_reruns_ask_faiss_with_the_query_blocks_it_cut():
-    """Tie reruns ask only the query blocks (of 4096) that hold tied rows, or all queries when a
-    block alone would fall under faiss's BLAS threshold; the scores stay those of faiss."""
-    assert [(g[0], g[1].tolist(), g[2].tolist()) for g in rt._rerun_groups(np.array([5, 4100]), 8300, 32)] == [
-        (slice(0, 4096), [5], [5]),
-        (slice(4096, 8192), [4100], [4]),
-    ]
-    assert rt._rerun_groups(np.array([5, 8200]), 8300, 32)[0][0] == slice(None)  # 108 x 32 < 128,000
-    assert rt._rerun_groups(np.array([5, 8]), 300, 32)[0][0].tolist() == [5, 8]  # pair by pair: rows alone
-    for kind in ("duplicates", "integers"):
-        ref, queries = make(kind, 3500, 32, 8300, seed=7)
-        parts = np.split(ref, SPLITS["odd"])
-        assert_identical(search_streamed(parts, queries, 25, rows=1024), faiss_whole(parts, queries, 25))
+def test_ties_are_listed_by_index_whatever_top_k_the_bound_and_the_parts():
+    """Issue 26: with every descriptor equal, faiss lists tied references in an order that depends
+    on k (R@1 of 10 at top_k 5, 0 at top_k 10); ours is references 0, 1, 2, ... for any k, bound
+    and split, and a list at top_k 5 is the first five of the list at top_k 10."""
+    ref = np.ones((3000, 16), np.float32)
+    queries = np.ones((10, 16), np.float32)
+    assert faiss_whole([ref], queries, 5)[1][0, 0] != faiss_whole([ref], queries, 10)[1][0, 0]  # what it fixes
+    for k in (1, 5, 10, 99, 150):
+        expected = np.tile(np.arange(k), (10, 1))
+        for parts, rows in (([ref], None), (np.split(ref, [1, 1500]), 1024), (np.split(ref, [2048]), 2048)):
+            scores, idx = search_streamed(parts, queries, k, rows=rows)
+            np.testing.assert_array_equal(idx, expected)
+            assert (scores == 16).all()
+    dup, dq = make("duplicates", 3500, 32, 50, seed=2)
+    ten = search_streamed(np.split(dup, SPLITS["odd"]), dq, 10, rows=1024)
+    for k, parts, rows in ((5, [dup], None), (1, np.split(dup, SPLITS["grid"]), 2048), (7, [dup], 1024)):
+        assert_identical(search_streamed(parts, dq, k, rows=rows), (ten[0][:, :k], ten[1][:, :k]))
+
+
+def test_a_zero_query_lists_the_references_in_index_order():
+    """Issue 26: a zero descriptor (kept with `normalize: false`) ties with every reference at 0:
+    its list is references 0, 1, 2, ..., so it is correct at rank 1 only if reference 0 is a positive."""
+    ref, queries = make("random", 2100, 32, 4, seed=9)
+    queries[2] = 0
+    for k, rows in ((1, None), (5, 1024), (25, None)):
+        scores, idx = search_streamed(np.split(ref, [1000]), queries, k, rows=rows)
+        np.testing.assert_array_equal(idx[2], np.arange(k))
+        assert (scores[2] == 0).all()
+
+
+def test_faiss_own_order_of_ties_is_not_ours():
+    """faiss's heap lists equal scores by DESCENDING index (and keeps neither the lowest nor the
+    highest tied indices at the k-th score): the same scores, another order of the tied references."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((40, 64), dtype=np.float32)
+    ref = base[rng.integers(0, 40, 6000)]  # each row about 150 times
+    queries = rng.standard_normal((5, 64), dtype=np.float32)
+    theirs = faiss_whole([ref], queries, 20)
+    ours = search_streamed(np.split(ref, [999, 4000]), queries, 20, rows=1024)
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    equal = ours[0][:, 1:] == ours[0][:, :-1]
+    assert equal.any() and (ours[1][:, 1:][equal] > ours[1][:, :-1][equal]).all()
+    assert (theirs[1][:, 1:][equal] < theirs[1][:, :-1][equal]).all()
+    assert_faiss_but_tie_order(ours, [ref], queries, 20)
 
 
 def test_chunks_from_the_memory_bound_and_memory_mapped_parts(tmp_path):
@@ -106,8 +158,8 @@ def test_chunks_from_the_memory_bound_and_memory_mapped_parts(tmp_path):
     parts = [np.load(tmp_path / f"part{n}.npy", mmap_mode="r") for n in range(3)]
     bound = (peak_bytes(300, 256, 25, 1024) + 2**20) / 2**20  # room for chunks of 1024 references, not 2048
     assert chunk_rows(300, 256, 25, bound, 5000) == 1024
-    assert_identical(search_streamed(parts, queries, 25, bound), faiss_whole(parts, queries, 25))
-    assert_identical(search_streamed(parts, queries, 25), faiss_whole(parts, queries, 25))  # one chunk
+    assert_faiss_but_tie_order(search_streamed(parts, queries, 25, bound), parts, queries, 25)
+    assert_faiss_but_tie_order(search_streamed(parts, queries, 25), parts, queries, 25)  # one chunk
 
 
 def resident_kb(path: Path) -> int:
@@ -135,23 +187,8 @@ def test_memory_mapped_chunks_leave_the_process_once_searched(tmp_path):
     assert resident_kb(tmp_path / "part.npy") > 8000
 
 
-def test_ties_are_listed_as_faiss_lists_them():
-    """faiss's heap (k >= 2) lists equal scores by DESCENDING index, and of the references tied at
-    the k-th score keeps neither simply the lowest nor the highest indices (acmnet.evaluate.retrieval's
-    docstring); with exactly duplicated rows spread over many chunks we return the same."""
-    rng = np.random.default_rng(3)
-    base = rng.standard_normal((40, 64), dtype=np.float32)
-    ref = base[rng.integers(0, 40, 6000)]  # each row about 150 times
-    queries = rng.standard_normal((5, 64), dtype=np.float32)
-    theirs = faiss_whole([ref], queries, 20)
-    for row_s, row_i in zip(*theirs):
-        equal = row_s[1:] == row_s[:-1]
-        assert equal.any() and (row_i[1:][equal] < row_i[:-1][equal]).all()
-    assert_identical(search_streamed(np.split(ref, [999, 4000]), queries, 20, rows=1024), theirs)
-
-
 def bound_with_widest(n_queries, k, widest):
-    """A memory bound whose tie reruns may ask faiss for `widest` results per query, no more."""
+    """A memory bound whose tied queries may be asked again for `widest` results, no more."""
     fixed = rt._fixed_bytes(n_queries, k)
     for extra in range(0, 2**24, 512):
         if rt._widest(n_queries, k, (fixed + extra) / 2**20) == widest:
@@ -164,10 +201,9 @@ def test_many_ties_rerun_split_the_chunk_or_ask_for_room():
     ref = rng.standard_normal((4096, 64), dtype=np.float32) * 0.01
     queries = rng.standard_normal((7, 64), dtype=np.float32)
     ref[rng.permutation(4096)[:300]] = queries.sum(0)  # 300 exact copies of one row, ~75 per block of 1024
-    theirs = faiss_whole([ref], queries, 25)
-    assert_identical(search_streamed([ref], queries, 25), theirs)  # asks faiss again, wider
+    assert_faiss_but_tie_order(search_streamed([ref], queries, 25), [ref], queries, 25)  # asked again, wider
     narrow = bound_with_widest(7, 25, 104)  # 300 ties do not fit: the chunk is scanned block by block
-    assert_identical(search_streamed([ref], queries, 25, narrow, rows=4096), theirs)
+    assert_faiss_but_tie_order(search_streamed([ref], queries, 25, narrow, rows=4096), [ref], queries, 25)
     ref[rng.permutation(4096)[:1000]] = queries.sum(0)  # > 104 ties within one block: not even that fits
     with pytest.raises(ValueError, match="tie exactly.*retrieval_memory_mb"):
         search_streamed([ref], queries, 25, narrow, rows=4096)
@@ -176,15 +212,15 @@ def test_many_ties_rerun_split_the_chunk_or_ask_for_room():
 def test_k_beyond_a_chunk_k_capped_and_edge_cases():
     ref, queries = make("random", 1030, 32, 9)
     parts = np.split(ref, [1024])  # the last chunk holds 6 references, fewer than k
-    assert_identical(search_streamed(parts, queries, 25, rows=1024), faiss_whole(parts, queries, 25))
-    big, bq = make("random", 2500, 32, 9, seed=5)  # k > a chunk, faiss's reservoir (no ties in random data)
-    assert_identical(search_streamed([big], bq, 1500, rows=1024), faiss_whole([big], bq, 1500))
+    assert_faiss_but_tie_order(search_streamed(parts, queries, 25, rows=1024), parts, queries, 25)
+    big, bq = make("random", 2500, 32, 9, seed=5)  # k > a chunk
+    assert_faiss_but_tie_order(search_streamed([big], bq, 1500, rows=1024), [big], bq, 1500)
     scores, idx = search_streamed([ref[:5]], queries, 25)  # k capped at the references
     assert idx.shape == (9, 5)
-    assert_identical((scores, idx), faiss_whole([ref[:5]], queries, 25))
-    assert_identical(search_streamed(ref, queries, 3), faiss_whole([ref], queries, 3))  # one 2-d array
+    assert_faiss_but_tie_order((scores, idx), [ref[:5]], queries, 25)
+    assert_faiss_but_tie_order(search_streamed(ref, queries, 3), [ref], queries, 3)  # one 2-d array
     empty = np.empty((0, 32), np.float32)
-    assert_identical(search_streamed([empty, ref[:7], empty], queries, 3), faiss_whole([ref[:7]], queries, 3))
+    assert_faiss_but_tie_order(search_streamed([empty, ref[:7], empty], queries, 3), [ref[:7]], queries, 3)
     s, i = search_streamed([ref], empty, 4)
     assert s.shape == i.shape == (0, 4) and s.dtype == np.float32 and i.dtype == np.int64
     s, i = search_streamed([empty], queries, 4)
@@ -262,9 +298,8 @@ def test_retrieve_writes_faiss_on_the_whole_set(tmp_path):
     prov = provenance("describe", {"method_name": "m"})
     save_descriptors(path, ref, queries, np.arange(800), np.arange(800, 840), prov)
     out = retrieve(path, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64, method="m")
-    theirs = faiss_whole([ref], queries, 10)
-    assert_identical((out.scores, out.indices), theirs)
-    assert_identical((load_retrieval(tmp_path / "r.npz").scores, out.indices), theirs)
+    assert_faiss_but_tie_order((out.scores, out.indices), [ref], queries, 10)
+    assert_identical((load_retrieval(tmp_path / "r.npz").scores, out.indices), (out.scores, out.indices))
     assert out.provenance.settings == {"evaluate.top_k": 10, "method_name": "m"}
 
 
@@ -284,7 +319,7 @@ def test_retrieve_refuses_descriptors_of_another_method(tmp_path):
 
 def test_retrieve_searches_the_describe_parts_memory_mapped_as_faiss_on_the_whole_set(tmp_path, monkeypatch):
     """Issue 19: the parts the describe jobs wrote are searched as they are (memory-mapped, never
-    gathered into one array), and the answer is faiss's on the whole set, ties included."""
+    gathered into one array), and the answer is faiss's scores on the whole set, ties by index."""
     from acmnet.artifacts import load_descriptors, save_descriptor_part, shard_slice
 
     ref, queries = make("duplicates", 2600, 32, 40)
@@ -311,7 +346,7 @@ def test_retrieve_searches_the_describe_parts_memory_mapped_as_faiss_on_the_whol
     )
     out = retrieve(records, tmp_path / "r.npz", 10, {"evaluate.top_k": 10}, memory_mb=64, method="m")
     assert [type(p) for p in searched[0]] == [np.memmap] * 3 and [len(p) for p in searched[0]] == [866, 867, 867]
-    assert_identical((out.scores, out.indices), faiss_whole([ref], queries, 10))
+    assert_faiss_but_tie_order((out.scores, out.indices), [ref], queries, 10)
     np.testing.assert_array_equal(out.reference_rows, np.arange(2600))
     np.testing.assert_array_equal(out.query_rows, np.arange(3000, 3040))
     descriptors = load_descriptors(tmp_path / "d")  # the folder names the same set

@@ -272,3 +272,40 @@ def test_two_jobs_of_the_same_run_train_it_once(tmp_path, monkeypatch):
         t.join()
     assert calls["n"] == 3 and len(outs) == 2  # 3 steps: one epoch, trained once, published twice
     assert load_checkpoint(outs[0]).digest == load_checkpoint(outs[1]).digest
+
+
+@pytest.mark.parametrize("fails_at", [3, 7])  # the 3rd last.pt (end of epoch 1), the finished checkpoint.pt
+def test_a_full_disk_says_so_keeps_the_last_good_checkpoint_and_the_run_completes_once_freed(
+    tmp_path, monkeypatch, fails_at
+):
+    """Issue 26: ENOSPC while saving is one message naming the run folder; the last good last.pt
+    stays (atomic writes) and no temporary file is left; with space freed, the rerun resumes from it
+    and ends with the weights of an uninterrupted run."""
+    import errno
+
+    cfg = _setup(tmp_path)
+    cfg.train.checkpoint_every_steps = 1  # saves after steps 1, 2, at the end of epoch 1, after 4, 5; then the end
+    straight = load_checkpoint(_run(cfg, tmp_path, "straight")).model_state
+    real_save, calls = torch.save, {"n": 0}
+
+    def full_disk(obj, f, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == fails_at:
+            f.write(b"PK\x03\x04 half a file")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(TrainingError) as refused:
+        _run(cfg, tmp_path, "full")
+    run = _run_dir(tmp_path / "full")
+    assert f"no space left on {run} while writing" in str(refused.value)
+    assert f"the last good checkpoint {run / 'last.pt'} is kept" in str(refused.value)
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".") and p.name != ".lock") == []
+    kept = torch.load(run / "last.pt", weights_only=False)["progress"]
+    assert (kept["epoch"], kept["batch"], kept["step"]) == ((0, 2, 2) if fails_at == 3 else (2, 0, 6))
+    assert not (run / "checkpoint.pt").exists()
+    monkeypatch.setattr(torch, "save", real_save)  # space freed
+    resumed = load_checkpoint(_run(cfg, tmp_path, "full")).model_state
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, msg=key)

@@ -2,12 +2,13 @@
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
-from acmnet.configure import config_from_dict
+from acmnet.configure import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
 from acmnet.methods import method_kind, trained_methods, training_dataset
@@ -15,15 +16,18 @@ from acmnet.methods import method_kind, trained_methods, training_dataset
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
 # overrides single values of whichever file is used; nested ones as --config 'train={epochs: 5}',
 # whose values Snakemake leaves as strings: they are read as YAML here.
-if not workflow.overwrite_configfiles:
-    config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
-config = merge(config, typed_strings(workflow.config_settings.config or {}))
 try:
-    for configfile in workflow.configfiles:  # Snakemake's own reader lets a repeated key through
+    if not workflow.overwrite_configfiles:
+        config = merge(read_yaml(Path(workflow.source_path("../../config/config.yaml"))), config)
+    config = merge(config, typed_strings(workflow.config_settings.config or {}))
+    # Snakemake's own reader lets a repeated key, `__use_yte__` and alias bombs through.
+    for configfile in workflow.configfiles:
         read_yaml(Path(configfile))
     CFG = config_from_dict(config)
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
+for note in seen_places_notes(CFG):
+    print(f"note: {note}", file=sys.stderr)
 
 # Every step reads the run's configuration from its command line, never from a shared file that a
 # later `snakemake` call (a dry run included) could rewrite under a running pipeline.
@@ -44,6 +48,12 @@ METHODS = list(CFG.methods)
 TRAINED = trained_methods(CFG)
 # Figures of trained rows: the first seed's run stands for the others.
 FIGURED = [m for m in TRAINED if CFG.methods[m].seed in (None, (CFG.seeds or [None])[0])]
+
+
+def flag(name, paths):
+    """A command-line option with its paths (`[name, *paths]`), or nothing when there are none:
+    a params value that a shell command quotes word by word (`{params.x:q}`)."""
+    return [name, *paths] if paths else []
 
 
 def all_cores(wildcards):

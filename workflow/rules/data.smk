@@ -11,9 +11,10 @@ rule download:
     params:
         type=lambda w: CFG.datasets[DOWNLOADS[w.download]].type,
         root=lambda w: CFG.datasets[DOWNLOADS[w.download]].root,
+        note=lambda w: "{0.type} downloaded into {0.root}".format(CFG.datasets[DOWNLOADS[w.download]]),
     shell:
-        "acmnet download {params.type} --root {params.root} 2>&1 | tee {log} && "
-        "echo '{params.type} downloaded into {params.root}' > {output}"
+        "acmnet download {params.type:q} --root {params.root:q} 2>&1 | tee {log:q} && "
+        "echo {params.note:q} > {output:q}"
 
 
 rule synthesize:
@@ -27,7 +28,7 @@ rule synthesize:
         dataset=lambda w: synthetic_dataset(w.root),
         settings=lambda w: CFG.settings_digest("synthesize", synthetic_dataset(w.root)),
     shell:
-        "acmnet synthesize --config-json {CONFIG_ARG} --dataset {params.dataset} 2>&1 | tee {log}"
+        "acmnet synthesize --config-json {CONFIG_ARG} --dataset {params.dataset:q} 2>&1 | tee {log:q}"
 
 
 rule prepare:
@@ -41,7 +42,7 @@ rule prepare:
         settings=settings("prepare"),
         raw_data=raw_listing,
     shell:
-        "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --out {output.manifest} 2>&1 | tee {log}"
+        "acmnet prepare --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --out {output.manifest:q} 2>&1 | tee {log:q}"
 
 
 rule positives:
@@ -56,8 +57,8 @@ rule positives:
     params:
         settings=settings("positives"),
     shell:
-        "acmnet positives --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
-        "--out {output.positives} 2>&1 | tee {log}"
+        "acmnet positives --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --manifest {input.manifest:q} "
+        "--out {output.positives:q} 2>&1 | tee {log:q}"
 
 
 rule cache:
@@ -72,5 +73,5 @@ rule cache:
     params:
         settings=settings("cache"),
     shell:
-        "acmnet cache --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --manifest {input.manifest} "
-        "--out {output.npy} --workers {threads} 2>&1 | tee {log}"
+        "acmnet cache --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --manifest {input.manifest:q} "
+        "--out {output.npy:q} --workers {threads} 2>&1 | tee {log:q}"

@@ -22,15 +22,15 @@ rule describe:
         mem_mb=CFG.resources.describe_mem_mb,
         runtime=CFG.resources.describe_runtime,
     params:
-        checkpoint=lambda w, input: f"--checkpoint {input.checkpoint}" if input.checkpoint else "",
-        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
+        checkpoint=lambda w, input: flag("--checkpoint", input.checkpoint),
+        cache=lambda w, input: flag("--cache", input.cache),
         folder=lambda w, output: os.path.dirname(output.record),
-        part=lambda w: f"--shard {int(w.shard)} --shards {int(w.shards)}",
+        part=lambda w: ["--shard", int(w.shard), "--shards", int(w.shards)],
         settings=describe_settings,
     shell:
-        "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method} --dataset {wildcards.dataset} "
-        "--manifest {input.manifest} {params.cache} {params.checkpoint} --out {params.folder} {params.part} "
-        "--workers {threads} 2>&1 | tee {log}"
+        "acmnet describe --config-json {CONFIG_ARG} --method {wildcards.method:q} --dataset {wildcards.dataset:q} "
+        "--manifest {input.manifest:q} {params.cache:q} {params.checkpoint:q} --out {params.folder:q} {params.part:q} "
+        "--workers {threads} 2>&1 | tee {log:q}"
 
 
 rule retrieve:
@@ -45,8 +45,8 @@ rule retrieve:
     params:
         settings=settings("retrieve"),
     shell:
-        "acmnet retrieve --config-json {CONFIG_ARG} --method {wildcards.method} --descriptors {input.descriptors} "
-        "--out {output.retrieval} 2>&1 | tee {log}"
+        "acmnet retrieve --config-json {CONFIG_ARG} --method {wildcards.method:q} --descriptors {input.descriptors:q} "
+        "--out {output.retrieval:q} 2>&1 | tee {log:q}"
 
 
 rule import_ranking:
@@ -62,8 +62,8 @@ rule import_ranking:
     params:
         settings=settings("import_ranking"),
     shell:
-        "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --out {output.retrieval} 2>&1 | tee {log}"
+        "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
+        "--manifest {input.manifest:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
 
 
 rule export_pairs:
@@ -77,8 +77,8 @@ rule export_pairs:
     params:
         settings=settings("export_pairs"),
     shell:
-        "acmnet export-pairs --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
-        "--retrieval {input.retrieval} --out {output.pairs} 2>&1 | tee {log}"
+        "acmnet export-pairs --config-json {CONFIG_ARG} --method {wildcards.method:q} --manifest {input.manifest:q} "
+        "--retrieval {input.retrieval:q} --out {output.pairs:q} 2>&1 | tee {log:q}"
 
 
 rule score:
@@ -97,11 +97,11 @@ rule score:
         dataset="|".join(RECALL) or "^$",
     params:
         settings=settings("score"),
-        descriptors=lambda w, input: f"--descriptors {input.descriptors}" if input.descriptors else "",
+        descriptors=lambda w, input: flag("--descriptors", input.descriptors),
     shell:
-        "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} --positives {input.positives} --retrieval {input.retrieval} "
-        "{params.descriptors} --out {output.metrics} --curve-out {output.curve} --ranks-out {output.ranks} 2>&1 | tee {log}"
+        "acmnet score --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
+        "--manifest {input.manifest:q} --positives {input.positives:q} --retrieval {input.retrieval:q} "
+        "{params.descriptors:q} --out {output.metrics:q} --curve-out {output.curve:q} --ranks-out {output.ranks:q} 2>&1 | tee {log:q}"
 
 
 rule localize:
@@ -118,5 +118,5 @@ rule localize:
     params:
         settings=settings("localize"),
     shell:
-        "acmnet localize --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
-        "--retrieval {input.retrieval} --submission {output.submission} --out {output.accuracy} 2>&1 | tee {log}"
+        "acmnet localize --config-json {CONFIG_ARG} --method {wildcards.method:q} --manifest {input.manifest:q} "
+        "--retrieval {input.retrieval:q} --submission {output.submission:q} --out {output.accuracy:q} 2>&1 | tee {log:q}"

@@ -25,10 +25,10 @@ rule report:
     params:
         settings=settings("report"),
     shell:
-        "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics} --curves {input.curves} "
-        "--ranks {input.ranks} --out-metrics {output.metrics} --out-summary {output.summary} "
-        "--out-markdown {output.markdown} --out-table {output.table} --figures {output.figures} "
-        "--seed-figures {output.seeds} --out-config {output.config} 2>&1 | tee {log}"
+        "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics:q} --curves {input.curves:q} "
+        "--ranks {input.ranks:q} --out-metrics {output.metrics:q} --out-summary {output.summary:q} "
+        "--out-markdown {output.markdown:q} --out-table {output.table:q} --figures {output.figures:q} "
+        "--seed-figures {output.seeds:q} --out-config {output.config:q} 2>&1 | tee {log:q}"
 
 
 rule paper_tables:
@@ -42,10 +42,10 @@ rule paper_tables:
     params:
         out_dir=f"{EXP}/tables",
         settings=settings("report"),
-        robotcar=lambda w, input: f"--robotcar-scores {' '.join(input.robotcar)}" if input.robotcar else "",
+        robotcar=lambda w, input: flag("--robotcar-scores", input.robotcar),
     shell:
-        "acmnet tables --config-json {CONFIG_ARG} --out {params.out_dir} --metrics {input.metrics} "
-        "{params.robotcar} 2>&1 | tee {log}"
+        "acmnet tables --config-json {CONFIG_ARG} --out {params.out_dir:q} --metrics {input.metrics:q} "
+        "{params.robotcar:q} 2>&1 | tee {log:q}"
 
 
 rule figure_retrievals:
@@ -63,12 +63,12 @@ rule figure_retrievals:
         f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
     params:
         settings=settings("figure"),
-        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
+        cache=lambda w, input: flag("--cache", input.cache),
     shell:
-        "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} "
-        "{params.cache} --retrieval {input.retrieval} --positives {input.positives} "
-        "--out {output.png} {output.pdf} 2>&1 | tee {log}"
+        "acmnet figure-retrievals --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
+        "--manifest {input.manifest:q} "
+        "{params.cache:q} --retrieval {input.retrieval:q} --positives {input.positives:q} "
+        "--out {output.png:q} {output.pdf:q} 2>&1 | tee {log:q}"
 
 
 rule gradcam:
@@ -87,8 +87,8 @@ rule gradcam:
         method="|".join(TRAINED) or "^$",
     params:
         settings=settings("gradcam"),
-        cache=lambda w, input: f"--cache {input.cache}" if input.cache else "",
+        cache=lambda w, input: flag("--cache", input.cache),
     shell:
-        "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset} --method {wildcards.method} "
-        "--manifest {input.manifest} {params.cache} --retrieval {input.retrieval} "
-        "--positives {input.positives} --checkpoint {input.checkpoint} --out {output.png} {output.pdf} 2>&1 | tee {log}"
+        "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
+        "--manifest {input.manifest:q} {params.cache:q} --retrieval {input.retrieval:q} "
+        "--positives {input.positives:q} --checkpoint {input.checkpoint:q} --out {output.png:q} {output.pdf:q} 2>&1 | tee {log:q}"

@@ -22,5 +22,5 @@ rule train:
         runs_dir=lambda w: f"{EXP}/{w.dataset}/runs",
         settings=settings("train"),
     shell:
-        "acmnet train --config-json {CONFIG_ARG} --method {wildcards.method} --manifest {input.manifest} "
-        "--cache {input.cache} --out-dir {params.out_dir} --runs-dir {params.runs_dir} 2>&1 | tee {log}"
+        "acmnet train --config-json {CONFIG_ARG} --method {wildcards.method:q} --manifest {input.manifest:q} "
+        "--cache {input.cache:q} --out-dir {params.out_dir:q} --runs-dir {params.runs_dir:q} 2>&1 | tee {log:q}"

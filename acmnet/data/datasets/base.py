@@ -67,6 +67,9 @@ class DatasetType:
         one frame of the release (e.g. every 10th frame kept); None: "±<tolerance> places".
     ground_truth_note: (root, options) -> a short phrase for captions on what `prepare` read from the
         dataset's own ground-truth files (e.g. listed indices it dropped, queries it scores), or None.
+    shared_places: (root, options, other root, other options) -> the places two datasets of this type
+        both hold in words (e.g. overlapping stretches of one route), or None when they hold none
+        or the type cannot tell; a model trained on one has seen those places of the other.
     """
 
     name: str
@@ -82,6 +85,7 @@ class DatasetType:
     route_order: Callable[[Any], bool] = _always
     window: Callable[[Any, int], str] | None = None
     ground_truth_note: Callable[[Path, Any], str | None] | None = None
+    shared_places: Callable[[str, Any, str, Any], str | None] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import reduce
@@ -352,5 +353,15 @@ def window(opts: Nordland64Options, tolerance: int) -> str:
     return f"±{tolerance} kept frames (±{frames} frames, ±{frames} s of the 1 fps release)"
 
 
+def shared_places(root: str, opts: Nordland64Options, other_root: str, other: Nordland64Options) -> str | None:
+    """The stretch of the route two datasets of one root both hold (their `part` ranges overlap), or None."""
+    start, end = max(opts.part[0], other.part[0]), min(opts.part[1], other.part[1])
+    one_route = os.path.normpath(root) == os.path.normpath(other_root) and opts.frame_range == other.frame_range
+    if not one_route or start >= end:  # other frame ranges: `part` fractions of other lists, not compared
+        return None
+    return f"the stretch [{start:g}, {end:g}] of the kept frames of {root}"
+
+
 DATASET = DatasetType(name="nordland64", options=Nordland64Options, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", protocol=protocol, window=window)
+                      sources=SOURCES, scoring="recall", protocol=protocol, window=window,
+                      shared_places=shared_places)

@@ -43,7 +43,10 @@ def test_the_readme_example_is_a_working_dataset_type(registered, tmp_path, caps
     frame = datasets.prepare_manifest(cfg, "campus")
     assert frame["role"].tolist() == ["train"] * 3 + ["reference"] * 3 + ["query"] * 3
     config = tmp_path / "c.yaml"
-    config.write_text(f"datasets: {{campus: {{type: csv_positions, root: {tmp_path / 'campus'}}}}}\n")
+    config.write_text(
+        f"datasets: {{campus: {{type: csv_positions, root: {tmp_path / 'campus'}}}}}\n"
+        "evaluate: {top_k: 3, recall_at: [1, 3]}\n"  # 3 references
+    )
     args = ["--config", str(config), "--dataset", "campus"]
     assert main(["prepare", *args, "--out", str(tmp_path / "m.csv")]) == 0
     assert "queries query 3 (1 without a positive)" in capsys.readouterr().out
