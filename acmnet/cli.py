@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,11 +197,15 @@ def cmd_describe(args: argparse.Namespace) -> None:
 
 
 def cmd_retrieve(args: argparse.Namespace) -> None:
+    import faiss
+
+    from acmnet.artifacts import record_timing
     from acmnet.evaluate.retrieval import retrieve
 
     cfg = _config(args)
     cfg.method(args.method)  # a configured method
-    retrieve(
+    started = time.perf_counter()
+    found = retrieve(
         [Path(p) for p in args.descriptors],
         Path(args.out),
         cfg.evaluate.top_k,
@@ -208,6 +213,8 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
         memory_mb=cfg.evaluate.retrieval_memory_mb,
         method=args.method,
     )
+    seconds = time.perf_counter() - started  # the step: reading the descriptors, the search, writing
+    record_timing(Path(args.out), seconds, len(found.query_rows), f"CPU, faiss ({faiss.omp_get_max_threads()} threads)")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
