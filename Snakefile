@@ -39,3 +39,5 @@ rule all:
         expand(rules.figure_retrievals.output.png, dataset=RECALL, method=FIGURED or METHODS[:1]),
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
         expand(rules.gradcam.output.png, dataset=RECALL, method=FIGURED),
+        rules.pr_curves.output if CFG.evaluate.pr else [],
+        rules.recall_vs_tolerance.output if CFG.evaluate.tolerance_curve else [],

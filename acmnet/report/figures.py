@@ -161,3 +161,84 @@ def retrieval_examples(
             ok.append(list(correct[q]))
             titles.append(f"{queries_set} place {places[query_rows[q]]}")
     retrieval_grid(queries, retrieved, ok, titles, outs)
+
+
+def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
+    """One panel per (dataset, query set): the precision-recall curve of every single-image run's
+    top-1 matches (`acmnet.evaluate.precision`), `vprbench` solid and `tutorial` dashed, one colour
+    per method (its seeds drawn alike), each method's AUC-PR in both conventions (mean over seeds)
+    in the legend; a degenerate set is named there instead of drawn. From the ranks files
+    (`first_hit`, `top1_score`, `n_positives`)."""
+    from acmnet.config import split_seed
+    from acmnet.evaluate.precision import degenerate, pr_numbers, tutorial_curve, vprbench_curve
+
+    single = ranks[~ranks["method"].str.contains("+seq", regex=False)]
+    groups = list(single.groupby(["dataset", "queries"], sort=False))
+    fig, axes = _panels(max(len(groups), 1), width=5.0, height=4.0)
+    for ax, ((dataset, queries), group) in zip(axes, groups):
+        colours = {}
+        for run, rows in group.groupby("method", sort=False):
+            base = split_seed(run)[0]
+            colour = colours.setdefault(base, f"C{len(colours) % 10}")
+            correct, scores = rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64)
+            has_positive = rows["n_positives"].to_numpy() > 0
+            if degenerate(correct, has_positive) is None:
+                for curve, style in (
+                    (vprbench_curve(correct, scores), "-"),
+                    (tutorial_curve(correct, scores, has_positive), "--"),
+                ):
+                    ax.plot(curve.recall, curve.precision, style, color=colour, linewidth=1.2)
+        for base, colour in colours.items():
+            runs = group[group["method"].map(lambda m: split_seed(m)[0]) == base]
+            numbers = [
+                pr_numbers(
+                    r["first_hit"].to_numpy() == 1,
+                    r["top1_score"].to_numpy(np.float64),
+                    r["n_positives"].to_numpy() > 0,
+                )
+                for _, r in runs.groupby("method", sort=False)
+            ]
+            auc = np.mean([n["AUC-PR"] for n in numbers])
+            tutorial = np.mean([n["AUC-PR_tutorial"] for n in numbers])
+            first = runs[runs["method"] == runs["method"].iloc[0]]
+            why = degenerate(first["first_hit"].to_numpy() == 1, first["n_positives"].to_numpy() > 0)
+            label = (
+                f"{base}: degenerate ({why})"
+                if np.isnan(auc)
+                else f"{base}: AUC-PR {auc:.3f} vprbench, {tutorial:.3f} tutorial"
+            )
+            ax.plot([], [], color=colour, label=label)
+        ax.plot([], [], "-", color="grey", label="vprbench (solid)")
+        ax.plot([], [], "--", color="grey", label="tutorial (dashed)")
+        ax.set(title=f"{dataset}: {queries}", xlabel="Recall", ylabel="Precision", xlim=(0, 1.02), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    _save(fig, outs)
+
+
+def tolerance_curves(table: pd.DataFrame, outs: list[Path]) -> None:
+    """One panel per (dataset, query set): R@1 (%) of every method (mean over seeds) as the
+    tolerance grows (`acmnet.evaluate.tolerance`), the configured tolerance marked; a note when no
+    dataset has a tolerance to vary."""
+    from acmnet.config import split_seed
+
+    table = table.assign(method=table["method"].map(lambda m: split_seed(m)[0]))
+    groups = list(table.groupby(["dataset", "queries"], sort=False))
+    fig, axes = _panels(max(len(groups), 1))
+    if not groups:
+        axes[0].text(0.5, 0.5, "no dataset with a tolerance to vary\n(shipped ground-truth lists only)", ha="center")
+        axes[0].axis("off")
+    for ax, ((dataset, queries), group) in zip(axes, groups):
+        mean = group.groupby(["method", "tolerance"], sort=False)["R@1"].mean().reset_index()
+        for method, line in mean.groupby("method", sort=False):
+            ax.plot(line["tolerance"], line["R@1"], marker="o", markersize=2.5, label=method)
+        configured = float(group.loc[group["configured"].astype(bool), "tolerance"].iloc[0])
+        unit = group["unit"].iloc[0]
+        within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance"
+        ax.axvline(configured, color="black", linestyle=":", linewidth=1, label=f"configured: {configured:g} {unit}")
+        ax.set(title=f"{dataset}: {queries}", xlabel=f"{within} ({unit})", ylabel="R@1 (%)", ylim=(0, 100))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, outs)
