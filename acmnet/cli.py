@@ -214,7 +214,7 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
         method=args.method,
     )
     seconds = time.perf_counter() - started  # the step: reading the descriptors, the search, writing
-    record_timing(Path(args.out), seconds, len(found.query_rows), f"CPU, faiss ({faiss.omp_get_max_threads()} threads)")
+    record_timing(Path(args.out), seconds, len(found.query_rows), f"CPU (faiss, {faiss.omp_get_max_threads()} threads)")
 
 
 def cmd_score(args: argparse.Namespace) -> None:

@@ -236,7 +236,10 @@ def tolerance_curves(table: pd.DataFrame, outs: list[Path]) -> None:
         configured = float(group.loc[group["configured"].astype(bool), "tolerance"].iloc[0])
         unit = group["unit"].iloc[0]
         within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance"
-        ax.axvline(configured, color="black", linestyle=":", linewidth=1, label=f"configured: {configured:g} {unit}")
+        sign = "±" if group["ground_truth"].iloc[0] == "places" else ""
+        ax.axvline(
+            configured, color="black", linestyle=":", linewidth=1, label=f"configured: {sign}{configured:g} {unit}"
+        )
         ax.set(title=f"{dataset}: {queries}", xlabel=f"{within} ({unit})", ylabel="R@1 (%)", ylim=(0, 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
