@@ -57,8 +57,20 @@ def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
         "figure_retrievals",
         "paper_tables",
         "gradcam",
+        "pr_curves",
+        "recall_vs_tolerance",
     ):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
+
+
+def test_pr_and_tolerance_figures_follow_their_switches(tmp_path):
+    off = "--config=evaluate={pr: false, tolerance_curve: false}"
+    out = _snakemake(
+        ["-n", "--cores", "1", "--configfile", str(REPO / "config" / "demo.yaml"), off], cwd=tmp_path
+    ).stdout
+    for rule in ("pr_curves", "recall_vs_tolerance"):
+        assert f"\n{rule} " not in out and f"rule {rule}:" not in out, f"{rule} planned though switched off"
+    assert "rule report:" in out or "\nreport " in out
 
 
 def _tree(folder: Path) -> dict[str, int]:
