@@ -163,6 +163,11 @@ def retrieval_examples(
     retrieval_grid(queries, retrieved, ok, titles, outs)
 
 
+def _xy(curve) -> tuple[np.ndarray, np.ndarray]:
+    """A precision-recall curve as the (x, y) of a plot: (recall, precision)."""
+    return curve.recall, curve.precision
+
+
 def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
     """One panel per (dataset, query set): the precision-recall curve of every single-image run's
     top-1 matches (`acmnet.evaluate.precision`), `vprbench` solid and `tutorial` dashed, one colour
@@ -176,38 +181,20 @@ def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
     groups = list(single.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(max(len(groups), 1), width=5.0, height=4.0)
     for ax, ((dataset, queries), group) in zip(axes, groups):
-        colours = {}
+        by_base: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         for run, rows in group.groupby("method", sort=False):
-            base = split_seed(run)[0]
-            colour = colours.setdefault(base, f"C{len(colours) % 10}")
-            correct, scores = rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64)
-            has_positive = rows["n_positives"].to_numpy() > 0
-            if degenerate(correct, has_positive) is None:
-                for curve, style in (
-                    (vprbench_curve(correct, scores), "-"),
-                    (tutorial_curve(correct, scores, has_positive), "--"),
-                ):
-                    ax.plot(curve.recall, curve.precision, style, color=colour, linewidth=1.2)
-        for base, colour in colours.items():
-            runs = group[group["method"].map(lambda m: split_seed(m)[0]) == base]
-            numbers = [
-                pr_numbers(
-                    r["first_hit"].to_numpy() == 1,
-                    r["top1_score"].to_numpy(np.float64),
-                    r["n_positives"].to_numpy() > 0,
-                )
-                for _, r in runs.groupby("method", sort=False)
-            ]
-            auc = np.mean([n["AUC-PR"] for n in numbers])
-            tutorial = np.mean([n["AUC-PR_tutorial"] for n in numbers])
-            first = runs[runs["method"] == runs["method"].iloc[0]]
-            why = degenerate(first["first_hit"].to_numpy() == 1, first["n_positives"].to_numpy() > 0)
-            label = (
-                f"{base}: degenerate ({why})"
-                if np.isnan(auc)
-                else f"{base}: AUC-PR {auc:.3f} vprbench, {tutorial:.3f} tutorial"
-            )
-            ax.plot([], [], color=colour, label=label)
+            top1 = (rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64))
+            by_base.setdefault(split_seed(run)[0], []).append((*top1, rows["n_positives"].to_numpy() > 0))
+        for i, (base, runs) in enumerate(by_base.items()):
+            colour = f"C{i % 10}"
+            for correct, scores, has_positive in runs:
+                if degenerate(correct, has_positive) is None:
+                    ax.plot(*_xy(vprbench_curve(correct, scores)), "-", color=colour, linewidth=1.2)
+                    ax.plot(*_xy(tutorial_curve(correct, scores, has_positive)), "--", color=colour, linewidth=1.2)
+            numbers = pd.DataFrame([pr_numbers(*run) for run in runs]).mean(skipna=False)
+            why = next((w for w in (degenerate(c, h) for c, _, h in runs) if w), None)
+            label = f"{base}: AUC-PR {numbers['AUC-PR']:.3f} vprbench, {numbers['AUC-PR_tutorial']:.3f} tutorial"
+            ax.plot([], [], color=colour, label=f"{base}: degenerate ({why})" if why else label)
         ax.plot([], [], "-", color="grey", label="vprbench (solid)")
         ax.plot([], [], "--", color="grey", label="tutorial (dashed)")
         ax.set(title=f"{dataset}: {queries}", xlabel="Recall", ylabel="Precision", xlim=(0, 1.02), ylim=(0, 1.02))

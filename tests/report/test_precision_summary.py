@@ -121,3 +121,30 @@ def test_costs_are_averaged_over_seeds_and_external_rows_say_why_they_are_empty(
     assert np.isnan(costs.loc["netvlad", "describe_ms_per_image"]) and costs.loc["netvlad", "dim"] == 4096
     text = cost_markdown(costs.reset_index())
     assert "CPU (2 threads)" in text and "external rows" in text
+
+
+def test_pr_figure_draws_both_conventions_and_names_a_degenerate_row(tmp_path, monkeypatch):
+    import acmnet.report.figures as figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, outs, dpi=150: drawn.update(fig=fig, outs=outs))
+    rng = np.random.default_rng(5)
+    correct = rng.random(80) < 0.5
+    scores = correct * 0.4 + rng.normal(0, 0.2, 80)
+    ranks = pd.concat(
+        [
+            _ranks("acmnet@s0", correct, scores),
+            _ranks("acmnet@s1", correct, scores + rng.normal(0, 0.05, 80)),
+            _ranks("acmnet+seq5", correct, scores),  # a sequence row: not drawn
+            _ranks("pixels", np.ones(80, bool), scores),
+        ]
+    )
+    figures.pr_curves(ranks, [tmp_path / "pr.png"])
+    (ax,) = [a for a in drawn["fig"].axes if a.get_legend() is not None]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    runs = [ranks[ranks["method"] == f"acmnet@s{s}"] for s in (0, 1)]
+    auc = np.mean([pr_numbers(r["first_hit"] == 1, r["top1_score"], r["n_positives"] > 0)["AUC-PR"] for r in runs])
+    assert labels[0].startswith(f"acmnet: AUC-PR {auc:.3f} vprbench") and "tutorial" in labels[0]
+    assert labels[1].startswith("pixels: degenerate (every top-1 is right")
+    assert not any("seq" in label for label in labels)
+    assert len([line for line in ax.get_lines() if len(line.get_xdata())]) == 4  # 2 seeds x 2 conventions
