@@ -224,7 +224,9 @@ def score(
 
     With `evaluate.sequence_lengths` set, `descriptors_path` is needed too (the descriptor parts, or
     their folder): each length adds the rows of method `<method>+seq<L>` (sequence matching over the
-    same descriptors, the reference set read from every part).
+    same descriptors, the reference set read from every part). Given, the parts' records (the
+    retrieval's own, checked) also fill the cost columns `dim`, `bytes_per_image` and
+    `describe_ms_per_image`; without them those cells are empty.
     """
     manifest, positives, retrieval, descriptors = _inputs(
         cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path
