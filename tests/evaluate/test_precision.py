@@ -64,7 +64,7 @@ def tut_createPR(S_in, GThard, GTsoft=None, matching="multi", n_thresh=100):
     startV = S.max()
     endV = S.min()
     for i in np.linspace(startV, endV, n_thresh):
-        B = S >= i
+        B = S >= i  # noqa: SIM300 (as written there)
         TP = np.count_nonzero(GT & B)
         FP = np.count_nonzero((~GT) & B)
         P.append(TP / (TP + FP))
@@ -147,7 +147,7 @@ def test_every_number_equals_both_anchors(seed, shift):
 def test_conventions_differ_when_queries_lack_positives():
     """Recall over correct matches (vprbench) vs over queries with a positive (tutorial): their
     loosest points differ once some queries have no positive."""
-    S, GT, positives = constructed(7, shift=10)
+    S, _, positives = constructed(7, shift=10)
     correct, scores, has_positive = ours(S, positives)
     vb, tut = vprbench_curve(correct, scores), tutorial_curve(correct, scores, has_positive)
     assert vb.recall[0] == 1.0 and vb.precision[0] == pytest.approx(correct.mean())
