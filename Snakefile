@@ -40,3 +40,5 @@ rule all:
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
         expand(rules.gradcam.output.png, dataset=RECALL, method=FIGURED),
         expand(rules.export_pairs.output.pairs, dataset=RECALL, method=DESCRIBED) if CFG.evaluate.export_pairs else [],
+        rules.pr_curves.output if CFG.evaluate.pr else [],
+        rules.recall_vs_tolerance.output if CFG.evaluate.tolerance_curve else [],

@@ -45,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import re
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -515,6 +516,7 @@ class Retrieval:
     path: Path
     digest: str
     provenance: Provenance
+    timing: dict[str, Any] | None = None  # the retrieve step's wall time (`record_timing`); None if not recorded
 
 
 @dataclass
@@ -556,6 +558,26 @@ def _load_npz(path: Path, kind: str) -> tuple[dict[str, np.ndarray], Provenance,
         raise ArtifactError(f"{path} is truncated or not a {kind} file ({exc}): run `{_MADE_BY[kind]}` again") from exc
     prov = Provenance.from_json(str(arrays.pop("provenance")), path)
     return arrays, prov, file_digest(path)
+
+
+TIMING_KEY = "timing"  # an optional member of a retrieval.npz: the step's wall time, outside the provenance
+
+
+def record_timing(path: Path, seconds: float, items: int, device: str) -> None:
+    """Add the wall time of the step that wrote the `.npz` at `path` (`seconds` for `items` queries
+    on `device`) to that file, as its `timing` member (JSON), atomically; the arrays and the
+    provenance stay as they were."""
+    timing = {"seconds": float(seconds), "items": int(items), "device": device}
+    with atomic_path(Path(path)) as tmp:
+        shutil.copyfile(path, tmp)
+        with zipfile.ZipFile(tmp, "a") as archive, archive.open(f"{TIMING_KEY}.npy", "w") as fh:
+            np.lib.format.write_array(fh, np.array(json.dumps(timing)))
+
+
+def _timing_of(path: Path) -> dict[str, Any] | None:
+    """The `timing` member of an `.npz` (`record_timing`), or None when it has none."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data[TIMING_KEY])) if TIMING_KEY in data.files else None
 
 
 def _check_rows(artifact: Any, manifest: Manifest) -> None:
@@ -614,6 +636,7 @@ class DescriptorPart:
     path: Path
     digest: str
     provenance: Provenance
+    timing: dict[str, Any] | None = None  # the describe job's wall time: seconds, images, device; None: not timed
 
 
 @dataclass
@@ -690,8 +713,10 @@ class DescriptorPartWriter:
         prov: Provenance,
         starts: dict[str, int] | None = None,
         pixels: dict[str, str] | None = None,
+        timing: dict[str, Any] | None = None,
     ) -> None:
         self.record = {
+            "timing": timing,
             "reference_rows": np.asarray(reference_rows, dtype=np.int64).tolist(),
             "query_rows": np.asarray(query_rows, dtype=np.int64).tolist(),
             "starts": {role: int((starts or {}).get(role, 0)) for role in ROLES},
@@ -831,6 +856,7 @@ def load_descriptor_part(path: Path) -> DescriptorPart:
         record_path,
         file_digest(record_path),
         prov,
+        meta.get("timing"),
     )
 
 
@@ -923,7 +949,7 @@ def save_retrieval(
 def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: Descriptors | None = None) -> Retrieval:
     """Retrieval file; with `manifest` / `descriptors`, it must have been made from them."""
     arrays, prov, digest = _load_npz(path, "retrieval")
-    out = Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov)
+    out = Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov, timing=_timing_of(Path(path)))
     check_external_sources(prov, Path(path))
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
@@ -1104,3 +1130,45 @@ def load_ranks(paths: list[Path]) -> pd.DataFrame:
     if not frames:
         raise ArtifactError("no ranks files given")
     return pd.concat(frames, ignore_index=True)
+
+
+# ---- what a row costs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DescriptorCost:
+    """What a method's descriptors cost, from their parts' records (no array is read): `dim`,
+    `bytes_per_image` as stored (float32), and the describe jobs' summed wall time `seconds` over
+    `images` images on `device`; `seconds` None when a part was not timed (another tool's)."""
+
+    dim: int
+    bytes_per_image: int
+    seconds: float | None
+    images: int
+    device: str
+
+
+def descriptor_cost(paths: Path | Sequence[Path], made_for: Retrieval | None = None) -> DescriptorCost:
+    """The cost of the descriptor parts at `paths` (records, arrays or their folder); with
+    `made_for`, they must be the parts that retrieval was made from (ProvenanceError otherwise)."""
+    given = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    records = []
+    for path in given:
+        found = sorted(p for p in path.iterdir() if _PART_RECORD.fullmatch(p.name)) if path.is_dir() else [path]
+        records += [_record_of(p) for p in found]
+    records = sorted(dict.fromkeys(records))  # shard order: the names are zero-padded
+    if not records or not all(r.is_file() for r in records):
+        raise ArtifactError(f"descriptor parts {[str(p) for p in given]} are missing: run `acmnet describe`")
+    source = made_for.provenance.sources.get("descriptors") if made_for is not None else None
+    if source is not None and digest_of([file_digest(r) for r in records]) != source.digest:
+        raise ProvenanceError(
+            f"{made_for.path} was not made from the descriptor parts {records[0].parent}: rerun `acmnet retrieve`"
+        )
+    metas = [json.loads(r.read_text()) for r in records]
+    dim = next((m[role]["shape"][1] for m in metas for role in ROLES if m[role]["shape"][0]), 0)
+    timings = [m.get("timing") for m in metas]
+    timed = all(t is not None for t in timings)
+    images = sum(len(m["reference_rows"]) + len(m["query_rows"]) for m in metas)
+    devices = ", ".join(dict.fromkeys(t["device"] for t in timings if t is not None))
+    seconds = sum(t["seconds"] for t in timings) if timed else None
+    return DescriptorCost(int(dim), 4 * int(dim), seconds, images, devices)

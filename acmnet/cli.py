@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,11 +213,15 @@ def cmd_describe(args: argparse.Namespace) -> None:
 
 
 def cmd_retrieve(args: argparse.Namespace) -> None:
+    import faiss
+
+    from acmnet.artifacts import record_timing
     from acmnet.evaluate.retrieval import retrieve
 
     cfg = _config(args)
     cfg.method(args.method)  # a configured method
-    retrieve(
+    started = time.perf_counter()
+    found = retrieve(
         [Path(p) for p in args.descriptors],
         Path(args.out),
         cfg.evaluate.top_k,
@@ -224,6 +229,8 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
         memory_mb=cfg.evaluate.retrieval_memory_mb,
         method=args.method,
     )
+    seconds = time.perf_counter() - started  # the step: reading the descriptors, the search, writing
+    record_timing(Path(args.out), seconds, len(found.query_rows), f"CPU (faiss, {faiss.omp_get_max_threads()} threads)")
 
 
 def cmd_import_ranking(args: argparse.Namespace) -> None:
@@ -311,6 +318,25 @@ def cmd_report(args: argparse.Namespace) -> None:
         cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], [Path(p) for p in args.ranks], out
     )
     print(text)
+
+
+def cmd_pr_curves(args: argparse.Namespace) -> None:
+    from acmnet.artifacts import load_ranks
+    from acmnet.report.figures import check_figure_paths, pr_curves
+
+    _config(args)  # validated, as every step's
+    check_figure_paths([Path(p) for p in args.out])
+    pr_curves(load_ranks([Path(p) for p in args.ranks]), [Path(p) for p in args.out])
+    print(f"wrote {' '.join(args.out)}")
+
+
+def cmd_tolerance_curve(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.tolerance import write_recall_vs_tolerance
+
+    table = write_recall_vs_tolerance(
+        _config(args), args.datasets, args.manifests, args.retrievals, Path(args.out), [Path(p) for p in args.figures]
+    )
+    print(f"wrote {args.out} ({len(table)} rows) and {' '.join(args.figures)}")
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
@@ -593,6 +619,29 @@ STEPS = (
             arg("--figures", required=True, nargs="+", help="recall-curve figure(s); the suffix picks the format"),
             arg("--seed-figures", required=True, nargs="+", help="figure(s) of R@1 over training seeds"),
             arg("--out-config", help="write the resolved config of the run here"),
+        ),
+    ),
+    Step(
+        "pr-curves",
+        cmd_pr_curves,
+        "precision-recall curves of every single-image row's top-1 matches (vprbench and tutorial conventions)",
+        (
+            arg(
+                "--ranks", required=True, nargs="+", help="every run's ranks file (score --ranks-out, with top1_score)"
+            ),
+            FIGURES,
+        ),
+    ),
+    Step(
+        "tolerance-curve",
+        cmd_tolerance_curve,
+        "R@1 of every row as the place window or distance grows, from the retrievals on disk",
+        (
+            arg("--datasets", required=True, nargs="*", help="datasets whose ground truth has a tolerance"),
+            arg("--manifests", required=True, nargs="*", help="their manifests, one per dataset, in that order"),
+            arg("--retrievals", required=True, nargs="*", help="every method's retrieval of those datasets"),
+            arg("--out", required=True, help="recall_vs_tolerance.csv to write"),
+            arg("--figures", required=True, nargs="+", help="figure file(s); the suffix picks the format"),
         ),
     ),
     Step(

@@ -224,6 +224,13 @@ class EvaluateConfig:
     # Two-stage pipelines: write each (dataset, method)'s top N per query as the pairs file hloc's
     # pairs_from_retrieval writes (<dataset>/<method>/pairs.txt), for a re-ranker; 0: none (at most top_k).
     export_pairs: int = bounded(0, lo=0)
+    # Beyond the paper: precision-recall from each query's top-1 match (AUC-PR, EP, R@100P under the `vprbench`
+    # and `tutorial` conventions, acmnet/evaluate/precision.py) in metrics.csv and the summary (AUC-PR with its
+    # bootstrap interval), and figures/<experiment>/pr_curves.*.
+    pr: bool = True
+    # Beyond the paper: recall_vs_tolerance.csv and its figure, R@1 of every row as the place window (0..10 of
+    # the dataset's unit) or the distance (5..100 m) grows, from the retrievals on disk (acmnet/evaluate/tolerance.py).
+    tolerance_curve: bool = True
 
     def check(self, where: str) -> None:
         if not self.recall_at:
@@ -430,7 +437,9 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
         "evaluate.bootstrap_seed",
         "evaluate.bootstrap_block",
         "evaluate.confidence",
+        "evaluate.pr",
     ),
+    "tolerance": ("datasets",),
     "localize": (),
     "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets"),
     "figure": (),

@@ -27,6 +27,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def device_name(device: torch.device) -> str:
+    """The device a timing was measured on, in words: `NVIDIA H100 80GB HBM3 (cuda:0)`, `CPU (2 threads)`."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({device})"
+    if device.type == "cpu":
+        return f"CPU ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
 def amp_dtype_for(tcfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """bf16 autocast when asked for, or by default on CUDA; None means full float32."""
     return torch.bfloat16 if (tcfg.amp == "bf16" or (tcfg.amp == "auto" and device.type == "cuda")) else None

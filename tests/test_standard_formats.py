@@ -152,6 +152,56 @@ def test_every_recall_matches_brute_force(run):
     assert checked == 4 * 3 * 2  # 4 methods x (2 utm query sets + 1 vprbench set) x 2 N
 
 
+def test_pr_numbers_costs_and_tolerance_curve_of_every_row(run):
+    """Every row's PR numbers equal both anchors' code on a brute-force cosine ranking (VPR-Bench's
+    labels and scores, VPR_Tutorial's createPR on the full similarity matrix); the cost columns are
+    filled but for the external row's describe time; recall vs distance is computed for the utm set,
+    and the shipped-list dataset is skipped with its reason printed once."""
+    from tests.evaluate.test_precision import anchors
+
+    tmp_path, utm, _ = run
+    exp = tmp_path / "results" / "standard_formats"
+    metrics = pd.read_csv(exp / "metrics.csv")
+    truth = {("pitts30k", name): utm_positives(utm["database"], utm[name]) for name in UTM_SETS}
+    truth[("gardenspoint", "query")] = [set(p) for p in VPR_GT]
+    checked = 0
+    for _, row in metrics.iterrows():
+        dataset, queries, method = row["dataset"], row["queries"], row["method"]
+        d = load_descriptors(exp / dataset / method / "descriptors")
+        manifest = pd.read_csv(exp / dataset / "manifest.csv")
+        chosen = (manifest["condition"].to_numpy()[d.query_rows]) == queries
+        positives = truth[(dataset, queries)]
+        S = d.reference.astype(np.float64) @ d.query[chosen].astype(np.float64).T  # references x queries
+        GT = np.zeros(S.shape, dtype=bool)
+        for q, found in enumerate(positives):
+            GT[sorted(found), q] = True
+        columns = ["AUC-PR", "EP", "R@100P", "AUC-PR_tutorial", "R@100P_tutorial"]
+        labels = GT[np.argmax(S, axis=0), np.arange(S.shape[1])]
+        if labels.all() or not labels.any():  # degenerate: the anchors print made-up numbers, we print none
+            assert row[columns].isna().all() and "every top-1 is" in row["pr_note"], row
+        else:
+            want = anchors(S, GT)
+            for column in columns:
+                assert row[column] == pytest.approx(want[column], abs=1e-4), (dataset, queries, method, column)
+            checked += 1
+        assert row["dim"] == D if method == "salad" else row["dim"] > 0
+        assert row["bytes_per_image"] == 4 * row["dim"] and row["search_ms_per_query"] > 0
+        assert np.isnan(row["describe_ms_per_image"]) if method == "salad" else row["describe_ms_per_image"] > 0
+    assert checked >= 6, f"only {checked} of the 12 rows have a curve to check"
+    summary = (exp / "summary.md").read_text()
+    assert "descriptors another tool computed (external rows)" in summary
+    tolerance = pd.read_csv(exp / "recall_vs_tolerance.csv")
+    assert set(tolerance["dataset"]) == {"pitts30k"} and (tolerance["unit"] == "m").all()
+    assert set(tolerance.loc[tolerance["configured"], "tolerance"]) == {25.0}
+    at_25 = tolerance[tolerance["configured"]].set_index(["queries", "method"])["R@1"]
+    pitts = metrics[metrics["dataset"] == "pitts30k"].set_index(["queries", "method"])["R@1"]
+    assert at_25.to_dict() == pytest.approx(pitts.to_dict(), abs=0.01)
+    log = (tmp_path / "logs" / "standard_formats" / "recall_vs_tolerance.log").read_text()
+    assert log.count("gardenspoint skipped: its ground truth is the list the dataset ships") == 1
+    for fig in ("pr_curves.png", "pr_curves.pdf", "recall_vs_tolerance.png", "recall_vs_tolerance.pdf"):
+        assert (tmp_path / "figures" / "standard_formats" / fig).stat().st_size > 1000
+
+
 def test_counts_and_ground_truth_are_stated(run):
     tmp_path, _, _ = run
     exp = tmp_path / "results" / "standard_formats"

@@ -57,8 +57,20 @@ def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
         "figure_retrievals",
         "paper_tables",
         "gradcam",
+        "pr_curves",
+        "recall_vs_tolerance",
     ):
         assert f"\n{rule} " in out or f"rule {rule}:" in out, f"rule {rule} missing from the DAG of {configfile}"
+
+
+def test_pr_and_tolerance_figures_follow_their_switches(tmp_path):
+    off = "--config=evaluate={pr: false, tolerance_curve: false}"
+    out = _snakemake(
+        ["-n", "--cores", "1", "--configfile", str(REPO / "config" / "demo.yaml"), off], cwd=tmp_path
+    ).stdout
+    for rule in ("pr_curves", "recall_vs_tolerance"):
+        assert f"\n{rule} " not in out and f"rule {rule}:" not in out, f"{rule} planned though switched off"
+    assert "rule report:" in out or "\nreport " in out
 
 
 def _tree(folder: Path) -> dict[str, int]:
@@ -107,6 +119,30 @@ def test_tiny_end_to_end_run_safe_against_dry_runs_and_refused_runs(tmp_path):
     assert (metrics["tolerance"] == 1).all()  # the running pipeline kept its own settings
 
 
+def _assert_pr_cost_and_tolerance(tmp_path: Path, exp: Path, metrics: pd.DataFrame) -> None:
+    """The second family of numbers in a finished run: PR columns as fractions (or empty with a
+    note), an AUC-PR interval holding its estimate, cost columns filled for every row that
+    describes images, R@1 against tolerance agreeing with R@1 at the configured tolerance."""
+    pr = ["AUC-PR", "EP", "R@100P", "AUC-PR_tutorial", "R@100P_tutorial"]
+    for _, row in metrics.iterrows():
+        if pd.isna(row["AUC-PR"]):
+            assert isinstance(row["pr_note"], str) and row["pr_note"], row
+        else:
+            assert all(0.0 <= row[c] <= 1.0 for c in pr), row
+    assert (metrics["dim"] > 0).all() and (metrics["bytes_per_image"] == 4 * metrics["dim"]).all()
+    assert (metrics["describe_ms_per_image"] > 0).all() and (metrics["search_ms_per_query"] > 0).all()
+    assert metrics["device"].str.contains("describe: CPU").all()
+    summary = pd.read_csv(exp / "summary.csv")
+    defined = summary.dropna(subset=["AUC-PR"])
+    assert ((defined["AUC-PR_lo"] <= defined["AUC-PR"]) & (defined["AUC-PR"] <= defined["AUC-PR_hi"])).all()
+    text = (exp / "summary.md").read_text()
+    assert "AUC-PR vprbench [interval]" in text and "AUC-PR tutorial" in text and "describe ms/image" in text
+    tolerance = pd.read_csv(exp / "recall_vs_tolerance.csv")
+    assert sorted(set(tolerance["tolerance"])) == list(range(11)) and (tolerance["unit"] == "places").all()
+    at_configured = tolerance[tolerance["configured"]].set_index(["queries", "method"])["R@1"]
+    assert at_configured.to_dict() == pytest.approx(metrics.set_index(["queries", "method"])["R@1"].to_dict(), abs=0.01)
+
+
 def test_tiny_end_to_end_run_and_reruns(tmp_path):
     config = _tiny_config(tmp_path)
     _snakemake(["--cores", "2", "--configfile", str(config)], cwd=tmp_path)
@@ -121,9 +157,14 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
+    _assert_pr_cost_and_tolerance(tmp_path, exp, metrics)
     for fig in (
         "recall_curves.png",
         "recall_curves.pdf",
+        "pr_curves.png",
+        "pr_curves.pdf",
+        "recall_vs_tolerance.png",
+        "recall_vs_tolerance.pdf",
         "retrievals_demo_route_acmnet.png",
         "retrievals_demo_route_acmnet.pdf",
         "gradcam_demo_route_acmnet.png",

@@ -21,6 +21,7 @@ checkpoint must be its own, trained with the settings the config gives it now
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
@@ -46,7 +47,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError, digest_of
 from acmnet.data import manifest as mf
-from acmnet.device import resolve_device, to_float_images
+from acmnet.device import device_name, resolve_device, to_float_images
 from acmnet.methods import method_of
 
 
@@ -116,15 +117,30 @@ def describe(
     The images come from the cache (`cache_path`) when one is given and the dataset has at most
     `evaluate.cache_images_max` distinct images, else from the files under `root` (default: the
     root of `dataset` in the config), decoded by `workers` processes. A kind that reads
-    descriptors another tool computed (`MethodKind.read`) needs `dataset` and no images.
+    descriptors another tool computed (`MethodKind.read`) needs `dataset` and no images. The part's
+    record holds the step's wall time from here to the record (`timing`: loading the model, reading
+    and decoding the images, the forward passes, writing), but not for another tool's descriptors.
     """
+    started = time.perf_counter()
     part_files(Path(out), shard, shards)  # a shard that exists
     manifest = load_manifest(manifest_path)
     if method_of(cfg, method).read is not None:
         part = _read_external(cfg, method, dataset, manifest, Path(out), shard, shards)
     else:
         part = _describe_images(
-            cfg, method, manifest, cache_path, Path(out), checkpoint, progress, dataset, shard, shards, workers, root
+            cfg,
+            method,
+            manifest,
+            cache_path,
+            Path(out),
+            checkpoint,
+            progress,
+            dataset,
+            shard,
+            shards,
+            workers,
+            root,
+            started,
         )
     print(f"wrote {part.path}: {len(part.reference_rows)} reference and {len(part.query_rows)} query descriptors")
     return part
@@ -143,6 +159,7 @@ def _describe_images(
     shards: int,
     workers: int,
     root: Path | None,
+    started: float,
 ) -> DescriptorPart:
     kind = method_of(cfg, method)
     if kind.trains and checkpoint is None:
@@ -207,7 +224,13 @@ def _describe_images(
         settings = {**cfg.settings("describe", method=method), "method_name": method}
         prov = provenance("describe", settings, manifest=manifest, checkpoint=model)
         starts = {role: mine[role].start for role in ROLES}
-        writer.finish(every["reference"][mine["reference"]], every["query"][mine["query"]], prov, starts, pixels)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        images = sum(len(every[role][mine[role]]) for role in ROLES)
+        timing = {"seconds": time.perf_counter() - started, "images": images, "device": device_name(device)}
+        writer.finish(
+            every["reference"][mine["reference"]], every["query"][mine["query"]], prov, starts, pixels, timing
+        )
     return writer.part
 
 

@@ -11,6 +11,13 @@ kept for paired tests.
 Sequence matching rows (`<method>+seq<L>`, beyond the paper) take each query set and the
 references in manifest order, which every dataset type writes in recording order (time), never
 sorted by ground-truth place.
+
+Beyond the paper, with `evaluate.pr` each row also gets the precision-recall numbers of its top-1
+matches (`acmnet.evaluate.precision`: `AUC-PR`, `EP`, `R@100P`, `AUC-PR_tutorial`,
+`R@100P_tutorial`, fractions; empty with the reason in `pr_note` when the set is degenerate; the
+top-1 score is the retrieval's similarity, or the sequence score of a `+seq` row), and every row
+what it costs (`dim`, `bytes_per_image`, `describe_ms_per_image`, `search_ms_per_query`, `device`;
+`cost_columns`).
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ import numpy as np
 import pandas as pd
 
 from acmnet.artifacts import (
+    DescriptorCost,
     Descriptors,
     Manifest,
     Positives,
     Retrieval,
     check_method,
+    descriptor_cost,
     load_descriptors,
     load_manifest,
     load_positives,
@@ -35,6 +44,7 @@ from acmnet.artifacts import (
 )
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
+from acmnet.evaluate.precision import degenerate, pr_numbers
 from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at, too_few
 
 
@@ -46,15 +56,15 @@ def recall_curve(hit: np.ndarray) -> np.ndarray:
     return np.array([recall_at(ranks, n) for n in range(1, hit.shape[1] + 1)])
 
 
-def sequence_indices(
+def sequence_matches(
     reference: np.ndarray,
     queries: np.ndarray,
     k: int,
     length: int,
     velocities: list[float],
     segments: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Top-k reference positions per query by sequence matching, (Q, k) int64.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k references per query by sequence matching: (scores float32 (Q, k), positions int64 (Q, k)).
 
     Both sets must be in recording order (the manifest's); no ground truth is used. `segments`:
     (query segments (Q,), reference segments (R,)), the separate stretches of the route (manifest
@@ -63,10 +73,9 @@ def sequence_indices(
     from acmnet.evaluate.sequence import DescriptorSimilarity, sequence_topk
 
     q_seg, r_seg = segments if segments is not None else (None, None)
-    _, found = sequence_topk(
+    return sequence_topk(
         DescriptorSimilarity(reference, queries), k, length, velocities, query_segments=q_seg, reference_segments=r_seg
     )
-    return found
 
 
 def _variants(
@@ -76,15 +85,16 @@ def _variants(
     descriptors: Descriptors | None,
     selected: np.ndarray,
     segments: np.ndarray | None,
-) -> list[tuple[str, np.ndarray]]:
-    """(row name, top-K indices of the selected queries): the method itself and its sequence rows;
-    `segments`: the manifest's `segment` of every manifest row, or None (one stretch)."""
-    variants = [(method, retrieval.indices[selected])]
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(row name, top-K indices of the selected queries, their top-1 scores (Q,)): the method itself
+    and its sequence rows; `segments`: the manifest's `segment` of every manifest row, or None (one
+    stretch)."""
+    variants = [(method, retrieval.indices[selected], retrieval.scores[selected, 0].astype(np.float64))]
     joins = None
     if segments is not None:
         joins = (segments[retrieval.query_rows][selected], segments[retrieval.reference_rows])
     for length in cfg.evaluate.sequence_lengths:
-        seq = sequence_indices(
+        scores, seq = sequence_matches(
             descriptors.reference,
             descriptors.query[selected],
             retrieval.indices.shape[1],
@@ -92,7 +102,7 @@ def _variants(
             cfg.evaluate.sequence_velocities,
             joins,
         )
-        variants.append((f"{method}+seq{length}", seq))
+        variants.append((f"{method}+seq{length}", seq, scores[:, 0].astype(np.float64)))
     return variants
 
 
@@ -127,10 +137,49 @@ def _inputs(
     return manifest, positives, retrieval, descriptors
 
 
+def pr_columns(cfg: Config, ranks: np.ndarray, top1: np.ndarray, has_positive: np.ndarray) -> dict:
+    """The precision-recall columns of one row (`PR_COLUMNS`, fractions rounded to 4 digits, empty
+    when degenerate, `pr_note` saying why) from first-hit ranks, top-1 scores and whether each query
+    has a positive (Q,); none without `evaluate.pr`."""
+    if not cfg.evaluate.pr:
+        return {}
+    numbers = pr_numbers(ranks == 1, top1, has_positive)
+    note = degenerate(ranks == 1, has_positive, top1) or ""
+    return {**{k: round(v, 4) for k, v in numbers.items()}, "pr_note": note}
+
+
+def cost_columns(cost: DescriptorCost | None, retrieval: Retrieval, sequence: bool) -> dict:
+    """What one row costs: `dim`, `bytes_per_image` (float32 as stored), `describe_ms_per_image`
+    (the describe jobs' wall time per image; empty for another tool's descriptors),
+    `search_ms_per_query` (the retrieve step's wall time per query; empty for a `+seq` row, whose
+    search runs in `score`), `device` (where each was timed)."""
+    timing = retrieval.timing
+    describe = cost.seconds * 1e3 / cost.images if cost is not None and cost.seconds is not None else np.nan
+    search = timing["seconds"] * 1e3 / timing["items"] if timing is not None and not sequence else np.nan
+    devices = [f"describe: {cost.device}"] if cost is not None and cost.device else []
+    devices += [f"search: {timing['device']}"] if timing is not None and not sequence else []
+    return {
+        "dim": cost.dim if cost is not None else np.nan,
+        "bytes_per_image": cost.bytes_per_image if cost is not None else np.nan,
+        "describe_ms_per_image": round(describe, 3),
+        "search_ms_per_query": round(search, 4),
+        "device": "; ".join(devices),
+    }
+
+
 def _rows(
-    cfg: Config, dataset: str, queries: str, name: str, ranks: np.ndarray, k: int, n_references: int
+    cfg: Config,
+    dataset: str,
+    queries: str,
+    name: str,
+    ranks: np.ndarray,
+    k: int,
+    n_references: int,
+    top1: np.ndarray,
+    has_positive: np.ndarray,
 ) -> tuple[dict, pd.DataFrame]:
-    """The metrics row (R@N with its interval) and the recall curve (N = 1..k, with bands) of one variant."""
+    """The metrics row (R@N with its interval, the PR columns) and the recall curve (N = 1..k, with
+    bands) of one variant."""
     ev = cfg.evaluate
     ns = list(range(1, k + 1))
     block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]), queries)
@@ -145,6 +194,7 @@ def _rows(
         row.update({f"R@{n}": round(curve[n - 1], 2), f"R@{n}_lo": round(lo, 2), f"R@{n}_hi": round(hi, 2)})
     row.update({"n_queries": len(ranks), "n_references": n_references, "tolerance": tolerance_column(cfg, dataset)})
     row["bootstrap_block"] = block
+    row.update(pr_columns(cfg, ranks, top1, has_positive))
     lows, highs = zip(*(bounds[n] for n in ns), strict=True)
     curve_frame = pd.DataFrame(
         {"dataset": dataset, "queries": queries, "method": name, "N": ns, "recall": curve, "lo": lows, "hi": highs}
@@ -206,7 +256,9 @@ def score(
 
     With `evaluate.sequence_lengths` set, `descriptors_path` is needed too (the descriptor parts, or
     their folder): each length adds the rows of method `<method>+seq<L>` (sequence matching over the
-    same descriptors, the reference set read from every part).
+    same descriptors, the reference set read from every part). Given, the parts' records (the
+    retrieval's own, checked) also fill the cost columns `dim`, `bytes_per_image` and
+    `describe_ms_per_image`; without them those cells are empty.
     """
     manifest, positives, retrieval, descriptors = _inputs(
         cfg, method, manifest_path, positives_path, retrieval_path, descriptors_path
@@ -214,13 +266,18 @@ def score(
     conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
     segments = mf.segments(manifest.frame)
     segments = None if segments is None else segments.to_numpy()
+    cost = descriptor_cost(descriptors_path, retrieval) if descriptors_path is not None else None
     rows, curves, ranks_frames = [], [], []
     for queries in mf.query_sets(manifest.frame):
         selected = conditions == queries
         truth = positives.sets.select(selected)
-        for name, found in _variants(cfg, method, retrieval, descriptors, selected, segments):
+        for name, found, top1 in _variants(cfg, method, retrieval, descriptors, selected, segments):
             ranks = first_hit_ranks(truth.hits(found))
-            row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], len(retrieval.reference_rows))
+            n_refs, has_positive = len(retrieval.reference_rows), truth.counts() > 0
+            row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], n_refs, top1, has_positive)
+            row.update(cost_columns(cost, retrieval, name != method))
+            if row.get("pr_note"):
+                print(f"{dataset}/{queries} {name}: precision-recall left empty: {row['pr_note']}")
             rows.append(row)
             curves.append(curve)
             ranks_frames.append(
@@ -232,6 +289,7 @@ def score(
                         "query_row": retrieval.query_rows[selected],
                         "first_hit": ranks,
                         "n_positives": truth.counts(),
+                        "top1_score": top1,
                     }
                 )
             )

@@ -30,7 +30,7 @@ the share of queries with 0 < rank <= N.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -241,4 +241,35 @@ def holm(p: np.ndarray) -> np.ndarray:
     order = present[np.argsort(p[present], kind="stable")]
     scaled = p[order] * (len(order) - np.arange(len(order)))
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled)) if len(order) else scaled
+    return out
+
+
+def resampled_statistic(
+    runs: Sequence[tuple[np.ndarray, ...]],
+    statistic: Callable[..., float],
+    resamples: int,
+    seed: int,
+    block: int = 1,
+) -> np.ndarray:
+    """Any per-query statistic of each of M methods in the resamples of `resampled_recall` (for the
+    same `seed`, `block` and methods' seed counts, the same query positions and the same seeds
+    drawn): float64 (resamples, M). `runs[m]`: the method's per-query arrays, each (S_m, Q) (e.g.
+    top-1 labels and scores); `statistic(*arrays)` of one seed's resampled (Q,) arrays, NaN where
+    undefined. A resample's value is the mean over the seeds drawn (NaN when a drawn seed's is)."""
+    runs = [tuple(np.atleast_2d(np.asarray(a)) for a in arrays) for arrays in runs]
+    q = runs[0][0].shape[1]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(1 + len(runs))]
+    out = np.empty((resamples, len(runs)))
+    per_chunk = max(1, CHUNK_ELEMENTS // max(q * max(len(r[0]) for r in runs), 1))
+    for start in range(0, resamples, per_chunk):
+        count = min(per_chunk, resamples - start)
+        picks = block_positions(q, block, streams[0], count)
+        for m, (arrays, rng) in enumerate(zip(runs, streams[1:], strict=True)):
+            s = len(arrays[0])
+            per_seed = np.array([[statistic(*(a[i, p] for a in arrays)) for p in picks] for i in range(s)])
+            if s == 1:
+                out[start : start + count, m] = per_seed[0]
+                continue
+            drawn = (rng.random((count, s)) * s).astype(np.int64)  # as `_seed_mean` draws them
+            out[start : start + count, m] = np.take_along_axis(per_seed.T, drawn, axis=1).mean(axis=1)
     return out

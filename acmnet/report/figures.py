@@ -164,3 +164,74 @@ def retrieval_examples(
             ok.append(list(correct[q]))
             titles.append(f"{queries_set} place {places[query_rows[q]]}")
     retrieval_grid(queries, retrieved, ok, titles, outs)
+
+
+def _xy(curve) -> tuple[np.ndarray, np.ndarray]:
+    """A precision-recall curve as the (x, y) of a plot: (recall, precision)."""
+    return curve.recall, curve.precision
+
+
+def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
+    """One panel per (dataset, query set): the precision-recall curve of every single-image run's
+    top-1 matches (`acmnet.evaluate.precision`), `vprbench` solid and `tutorial` dashed, one colour
+    per method (its seeds drawn alike), each method's AUC-PR in both conventions (mean over seeds)
+    in the legend; a degenerate set is named there instead of drawn. From the ranks files
+    (`first_hit`, `top1_score`, `n_positives`)."""
+    from acmnet.config import split_seed
+    from acmnet.evaluate.precision import degenerate, pr_numbers, tutorial_curve, vprbench_curve
+
+    single = ranks[~ranks["method"].str.contains("+seq", regex=False)]
+    groups = list(single.groupby(["dataset", "queries"], sort=False))
+    fig, axes = _panels(max(len(groups), 1), width=5.0, height=4.0)
+    for ax, ((dataset, queries), group) in zip(axes, groups):
+        by_base: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for run, rows in group.groupby("method", sort=False):
+            top1 = (rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64))
+            by_base.setdefault(split_seed(run)[0], []).append((*top1, rows["n_positives"].to_numpy() > 0))
+        for i, (base, runs) in enumerate(by_base.items()):
+            colour = f"C{i % 10}"
+            for correct, scores, has_positive in runs:
+                if degenerate(correct, has_positive, scores) is None:
+                    ax.plot(*_xy(vprbench_curve(correct, scores)), "-", color=colour, linewidth=1.2)
+                    ax.plot(*_xy(tutorial_curve(correct, scores, has_positive)), "--", color=colour, linewidth=1.2)
+            numbers = pd.DataFrame([pr_numbers(*run) for run in runs]).mean(skipna=False)
+            why = next((w for w in (degenerate(c, h, s) for c, s, h in runs) if w), None)
+            label = f"{base}: AUC-PR {numbers['AUC-PR']:.3f} vprbench, {numbers['AUC-PR_tutorial']:.3f} tutorial"
+            ax.plot([], [], color=colour, label=f"{base}: degenerate ({why})" if why else label)
+        ax.plot([], [], "-", color="grey", label="vprbench (solid)")
+        ax.plot([], [], "--", color="grey", label="tutorial (dashed)")
+        ax.set(title=f"{dataset}: {queries}", xlabel="Recall", ylabel="Precision", xlim=(0, 1.02), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    _save(fig, outs)
+
+
+def tolerance_curves(table: pd.DataFrame, outs: list[Path]) -> None:
+    """One panel per (dataset, query set): R@1 (%) of every method (mean over seeds) as the
+    tolerance grows (`acmnet.evaluate.tolerance`), the configured tolerance marked; a note when no
+    dataset has a tolerance to vary."""
+    from acmnet.config import split_seed
+
+    table = table.assign(method=table["method"].map(lambda m: split_seed(m)[0]))
+    groups = list(table.groupby(["dataset", "queries"], sort=False))
+    fig, axes = _panels(max(len(groups), 1))
+    if not groups:
+        axes[0].text(0.5, 0.5, "no dataset with a tolerance to vary\n(shipped ground-truth lists only)", ha="center")
+        axes[0].axis("off")
+    for ax, ((dataset, queries), group) in zip(axes, groups):
+        mean = group.groupby(["method", "tolerance"], sort=False)["R@1"].mean().reset_index()
+        for method, line in mean.groupby("method", sort=False):
+            ax.plot(line["tolerance"], line["R@1"], marker="o", markersize=2.5, label=method)
+        configured = float(group.loc[group["configured"].astype(bool), "tolerance"].iloc[0])
+        unit = group["unit"].iloc[0]
+        within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance"
+        sign = "±" if group["ground_truth"].iloc[0] == "places" else ""
+        ax.axvline(
+            configured, color="black", linestyle=":", linewidth=1, label=f"configured: {sign}{configured:g} {unit}"
+        )
+        ax.set(title=f"{dataset}: {queries}", xlabel=f"{within} ({unit})", ylabel="R@1 (%)", ylim=(0, 100))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, outs)

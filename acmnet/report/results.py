@@ -27,6 +27,7 @@ from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, prove
 from acmnet.config import Config, save_config
 from acmnet.io import atomic_write_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
+from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
@@ -67,9 +68,12 @@ def _write(
     table = merge_metrics(metrics, cfg)  # this config's runs, all of them (check_configured)
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
-    summary = summarise(table, rank_table, cfg)
+    summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
+    text += "".join(
+        f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
+    )
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
     save_table(table, stage(out.metrics), prov)

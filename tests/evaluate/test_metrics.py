@@ -322,3 +322,39 @@ def test_one_query_gets_no_interval_not_a_zero_width_one(tmp_path):
     from acmnet.artifacts import load_curves
 
     assert load_curves([curve])["lo"].isna().all()
+
+
+def test_score_adds_pr_columns_from_the_top1_scores_and_leaves_degenerate_sets_empty(tmp_path):
+    from acmnet.artifacts import load_retrieval, save_retrieval
+    from acmnet.evaluate.precision import pr_numbers
+
+    frame = pd.DataFrame(
+        {
+            "image": [f"{i}.png" for i in range(10)],
+            "role": ["reference"] * 4 + ["query"] * 6,
+            "place": [0, 10, 20, 30, 0, 10, 21, 40, 0, 20],
+            "condition": ["day"] * 4 + ["night"] * 4 + ["snow"] * 2,
+        }
+    )
+    indices = np.array([[0, 1], [2, 0], [2, 3], [3, 1], [0, 2], [2, 1]])  # night: right, wrong, right, wrong
+    m, _, r = _files(tmp_path, frame, np.eye(4), np.eye(4)[[0, 1, 2, 3, 0, 2]], indices)
+    made = load_retrieval(r)
+    scores = np.array([[0.9, 0.1], [0.8, 0.1], [0.7, 0.1], [0.9, 0.1], [0.5, 0.1], [0.6, 0.1]], np.float32)
+    save_retrieval(r, indices, scores, made.reference_rows, made.query_rows, made.provenance)
+    datasets = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b", "tolerance": 1}}
+    cfg = config_from_dict({"evaluate": {"top_k": 2, "recall_at": [1, 2]}, "datasets": datasets})
+    ranks_out = tmp_path / "ranks.csv"
+    metrics = score(cfg, "d", "m", m, write_positives(m, 1), r, tmp_path / "o.csv", tmp_path / "c.csv", None, ranks_out)
+    night, snow = metrics.set_index("queries").loc["night"], metrics.set_index("queries").loc["snow"]
+    has_positive = np.array([True, True, True, False])  # place 40 is 10 places from every reference
+    want = pr_numbers(np.array([True, False, True, False]), scores[:4, 0].astype(np.float64), has_positive)
+    for column, value in want.items():
+        assert night[column] == pytest.approx(round(value, 4)), column
+    assert night["pr_note"] == "" and snow["pr_note"].startswith("every top-1 is right")
+    assert np.isnan(snow[["AUC-PR", "EP", "R@100P", "AUC-PR_tutorial", "R@100P_tutorial"]].astype(float)).all()
+    ranks = pd.read_csv(ranks_out)
+    np.testing.assert_allclose(ranks["top1_score"], scores[:, 0], rtol=1e-7)
+    off = config_from_dict({"evaluate": {"top_k": 2, "recall_at": [1, 2], "pr": False}, "datasets": datasets})
+    plain = score(off, "d", "m", m, write_positives(m, 1), r, tmp_path / "p.csv", tmp_path / "pc.csv")
+    assert "AUC-PR" not in plain.columns and "pr_note" not in plain.columns
+    pd.testing.assert_frame_equal(plain[["R@1", "R@2"]], metrics[["R@1", "R@2"]])

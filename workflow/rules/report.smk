@@ -92,3 +92,39 @@ rule gradcam:
         "acmnet gradcam --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
         "--manifest {input.manifest:q} {params.cache:q} --retrieval {input.retrieval:q} "
         "--positives {input.positives:q} --checkpoint {input.checkpoint:q} --out {output.png:q} {output.pdf:q} 2>&1 | tee {log:q}"
+
+
+rule pr_curves:
+    input:
+        ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
+    output:
+        png=report(f"{FIG}/pr_curves.png", caption="../report/pr_curves.rst", category="Figures"),
+        pdf=f"{FIG}/pr_curves.pdf",
+    log:
+        f"{LOG}/pr_curves.log",
+    params:
+        settings=settings("figure"),
+    shell:
+        "acmnet pr-curves --config-json {CONFIG_ARG} --ranks {input.ranks:q} --out {output.png:q} {output.pdf:q} 2>&1 | tee {log:q}"
+
+
+# Datasets whose ground truth has a tolerance to vary (a place window or a distance; not a shipped list).
+TOLERANT = [d for d in RECALL if dataset_type(CFG.datasets[d].type).ground_truth != "listed"]
+
+
+rule recall_vs_tolerance:
+    input:
+        manifests=expand(rules.prepare.output.manifest, dataset=TOLERANT),
+        retrievals=expand(rules.retrieve.output.retrieval, dataset=TOLERANT, method=METHODS),
+    output:
+        table=report(f"{EXP}/recall_vs_tolerance.csv", caption="../report/recall_vs_tolerance.rst", category="Results"),
+        png=report(f"{FIG}/recall_vs_tolerance.png", caption="../report/recall_vs_tolerance.rst", category="Figures"),
+        pdf=f"{FIG}/recall_vs_tolerance.pdf",
+    log:
+        f"{LOG}/recall_vs_tolerance.log",
+    params:
+        datasets=TOLERANT,
+        settings=settings("tolerance"),
+    shell:
+        "acmnet tolerance-curve --config-json {CONFIG_ARG} --datasets {params.datasets:q} --manifests {input.manifests:q} "
+        "--retrievals {input.retrievals:q} --out {output.table:q} --figures {output.png:q} {output.pdf:q} 2>&1 | tee {log:q}"

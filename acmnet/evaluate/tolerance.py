@@ -1,0 +1,127 @@
+"""Recall against tolerance (beyond the paper): R@1 of every row as the ground truth's tolerance grows.
+
+The field quotes "Nordland" at +/-1, +/-2 and +/-10 frames and other datasets at 10 or 25 m, and the
+numbers differ. From the retrievals already on disk (nothing is described again): a query's top-1
+is correct at tolerance t when its place lies within +/- t of the query's in the same stretch of
+the route (`places` ground truth: windows 0..10 in the dataset's place unit, frames or kept
+frames; a `segment` column marks the stretches) or when it lies within t metres
+(`positions`: 5..100 m), exactly as `acmnet.data.positives` counts a positive at that tolerance;
+the configured tolerance is always on the grid and marked. Only the top-1 matters, so the top-K
+kept per query is enough at any tolerance. A dataset whose ground truth is a shipped list
+(VPR-Bench) has no tolerance to vary: it is skipped, and `skipped` says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acmnet.artifacts import Manifest, Retrieval, made_for
+from acmnet.config import Config
+from acmnet.data import manifest as mf
+
+WINDOWS = tuple(range(11))  # +/- places
+DISTANCES = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0, 100.0)  # metres
+COLUMNS = ("dataset", "queries", "method", "ground_truth", "unit", "tolerance", "R@1", "configured", "n_queries")
+
+
+def grid(cfg: Config, dataset: str) -> tuple[str, str, list[float], float] | None:
+    """(ground truth, unit, tolerances, configured tolerance) of `dataset`; None for a shipped list."""
+    from acmnet.data.datasets import dataset_type
+
+    spec = cfg.dataset(dataset)
+    kind = dataset_type(spec.type)
+    if kind.ground_truth == "places":
+        unit = kind.window(spec.options, 1).split(" (")[0].removeprefix("±1 ") if kind.window else "places"
+        return "places", unit, sorted({*map(float, WINDOWS), float(spec.tolerance)}), float(spec.tolerance)
+    if kind.ground_truth == "positions":
+        distance = float(spec.options.positive_distance)
+        return "positions", "m", sorted({*DISTANCES, distance}), distance
+    return None
+
+
+def skipped(cfg: Config, datasets: list[str]) -> list[str]:
+    """One line per dataset of `datasets` whose ground truth has no tolerance to vary."""
+    return [
+        f"recall vs tolerance: {d} skipped: its ground truth is the list the dataset ships (VPR-Bench's "
+        "ground_truth_new.npy), which has no tolerance to vary"
+        for d in datasets
+        if grid(cfg, d) is None
+    ]
+
+
+def top1_gaps(manifest: Manifest, retrieval: Retrieval, ground_truth: str) -> np.ndarray:
+    """Per query (manifest order), how far its top-1 lies from it: |place difference| (`places`)
+    or the distance in metres (`positions`): float64 (Q,)."""
+    frame = manifest.frame
+    queries = frame.iloc[retrieval.query_rows]
+    top1 = frame.iloc[retrieval.reference_rows[retrieval.indices[:, 0]]]
+    if ground_truth == "places":
+        gaps = np.abs(queries["place"].to_numpy(np.float64) - top1["place"].to_numpy(np.float64))
+        segments = mf.segments(frame)
+        if segments is not None:  # separate stretches of the route: no window crosses a join
+            gaps[queries[segments.name].to_numpy() != top1[segments.name].to_numpy()] = np.inf
+        return gaps
+    xy = list(mf.POSITION_COLUMNS)
+    return np.hypot(*(queries[xy].to_numpy(np.float64) - top1[xy].to_numpy(np.float64)).T)
+
+
+def recall_vs_tolerance(cfg: Config, dataset: str, manifest: Manifest, retrieval: Retrieval) -> pd.DataFrame:
+    """R@1 (percent) of one row at every tolerance of `grid`, per query set (`COLUMNS`)."""
+    ground_truth, unit, tolerances, configured = grid(cfg, dataset)
+    gaps = top1_gaps(manifest, retrieval, ground_truth)
+    conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
+    rows = []
+    for queries in mf.query_sets(manifest.frame):
+        chosen = gaps[conditions == queries]
+        for t in tolerances:
+            recall = 100.0 * float(np.mean(chosen <= t))
+            rows.append([dataset, queries, made_for(retrieval), ground_truth, unit, t, recall, t == configured])
+            rows[-1].append(len(chosen))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _dataset_of(retrieval: Retrieval, manifests: dict[str, Manifest]) -> str:
+    """The dataset whose manifest `retrieval` was made from (by its lineage's manifest digest)."""
+    from acmnet.artifacts import ArtifactError
+
+    found = retrieval.provenance.find("manifest")
+    for dataset, manifest in manifests.items():
+        if found is not None and found[1].digest == manifest.digest:
+            return dataset
+    given = ", ".join(str(m.path) for m in manifests.values())
+    raise ArtifactError(
+        f"{retrieval.path} was made from none of the manifests given ({given}): give the retrievals of these "
+        "datasets only (and each dataset's manifest)"
+    )
+
+
+def write_recall_vs_tolerance(
+    cfg: Config, datasets: list[str], manifests: list[Path], retrievals: list[Path], out: Path, figures: list[Path]
+) -> pd.DataFrame:
+    """The `recall_vs_tolerance` step: the table of every retrieval (matched to its dataset's
+    manifest) and its figure; prints once why each shipped-list dataset of the config is skipped."""
+    from acmnet.artifacts import load_manifest, load_retrieval, provenance, save_table
+    from acmnet.data.datasets import dataset_type
+    from acmnet.report.figures import check_figure_paths, tolerance_curves
+
+    check_figure_paths(figures)
+    recall = [d for d, spec in cfg.datasets.items() if dataset_type(spec.type).scoring == "recall"]
+    for line in skipped(cfg, recall):
+        print(line)
+    if len(datasets) != len(manifests):
+        raise ValueError(f"{len(datasets)} datasets given for {len(manifests)} manifests: give one manifest each")
+    loaded = {d: load_manifest(Path(p)) for d, p in zip(datasets, manifests, strict=True)}
+    frames, inputs = [], {}
+    for i, path in enumerate(retrievals):
+        retrieval = load_retrieval(Path(path))
+        dataset = _dataset_of(retrieval, loaded)
+        retrieval = load_retrieval(Path(path), loaded[dataset])  # its rows checked against the manifest
+        frames.append(recall_vs_tolerance(cfg, dataset, loaded[dataset], retrieval))
+        inputs[f"retrieval{i}"] = retrieval
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(COLUMNS))
+    save_table(table, Path(out), provenance("tolerance", cfg.settings("tolerance"), **inputs))
+    tolerance_curves(table, [Path(f) for f in figures])
+    return table
