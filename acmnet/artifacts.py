@@ -1122,8 +1122,10 @@ def load_ranks(paths: list[Path]) -> pd.DataFrame:
         missing = [c for c in RANKS_COLUMNS if c not in frame.columns]
         if missing:
             raise ArtifactError(f"{path}: ranks file lacks column(s) {missing}; expected {list(RANKS_COLUMNS)}")
-        for column in ("query_row", "first_hit"):
+        for column in ("query_row", "first_hit", *(["n_positives"] if "n_positives" in frame.columns else [])):
             frame[column] = _numbers(path, frame, column, 0.0).astype(int)
+        if "top1_score" in frame.columns:  # empty for a re-ranked list, which keeps its order but no scores
+            frame["top1_score"] = _numbers(path, frame, "top1_score", -np.inf, empty=True)
         for column in ("dataset", "queries", "method"):
             frame[column] = frame[column].astype(str)
         frames.append(frame)

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from acmnet.artifacts import (
+    ExternalFile,
     Manifest,
     Retrieval,
-    external_file,
+    file_digest,
     load_manifest,
     load_retrieval,
     provenance,
@@ -160,7 +161,10 @@ def import_ranking(
     manifest = load_manifest(manifest_path)
     indices = read_ranking(path, manifest, top_k, needed)
     prov = provenance(
-        "import_ranking", {**settings, "method_name": method}, manifest=manifest, pairs=external_file(path)
+        "import_ranking",
+        {**settings, "method_name": method},
+        manifest=manifest,
+        pairs=ExternalFile(Path(path), file_digest(Path(path))),
     )
     scores = np.full(indices.shape, np.nan, dtype=np.float32)
     return save_retrieval(Path(out), indices, scores, manifest.rows("reference"), manifest.rows("query"), prov)

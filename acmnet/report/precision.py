@@ -191,6 +191,7 @@ def cost_markdown(summary: pd.DataFrame) -> str:
         "reference and query image; search: the retrieve step's wall time (reading the descriptors, the exact "
         f"search, writing) per query. Timed on {devices or 'an unrecorded device'}. Empty describe time: "
         "descriptors another tool computed (external rows), whose time is not ours to measure; empty search "
-        "time: +seq rows, whose sequence search runs in the score step."
+        "time: +seq rows, whose sequence search runs in the score step. A re-ranked row (kind reranked) has no "
+        "cost cells: its list and its time come from another tool."
     )
     return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"

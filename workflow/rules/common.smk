@@ -7,6 +7,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from acmnet.artifacts import file_digest
 from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
 from acmnet.configure import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
@@ -137,6 +138,17 @@ def ranking_files(wildcards):
     """The ranked list a `kind: reranked` method reads for a dataset (its import step's input)."""
     spec = CFG.methods[wildcards.method]
     return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+
+
+def import_settings(wildcards):
+    """Params function of `import_ranking`: its settings digest and the content digest of the ranked
+    lists, so a list replaced under its old time (cp -p, rsync -t) is imported and scored again."""
+    step = CFG.settings_digest("import_ranking", wildcards.dataset, wildcards.method)
+    try:
+        contents = [file_digest(Path(path)) for path in ranking_files(wildcards)]
+    except OSError:  # a list is missing: Snakemake names it as a missing input of import_ranking
+        contents = "absent"
+    return digest_of([step, contents])
 
 
 def descriptor_parts(wildcards):

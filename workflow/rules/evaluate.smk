@@ -60,7 +60,7 @@ rule import_ranking:
     wildcard_constraints:
         method="|".join(RANKED) or "^$",
     params:
-        settings=settings("import_ranking"),
+        settings=import_settings,
     shell:
         "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
         "--manifest {input.manifest:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
