@@ -102,6 +102,8 @@ def test_relative_links_of_the_manual_resolve():
             if not re.match(r"[a-z]+://", target) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO)} -> {target}")
     assert not broken, broken
+    unlinked = [p.name for p in (REPO / "docs").glob("*.md") if f"(docs/{p.name})" not in README.read_text()]
+    assert not unlinked, f"README.md links no page {unlinked} of docs/"
 
 
 # ---- config/README.md against acmnet/config.py -----------------------------------------------
