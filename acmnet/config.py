@@ -199,7 +199,7 @@ class EvaluateConfig:
     retrieval_memory_mb: int = bounded(2048, lo=64)
     # Describe jobs per (dataset, method) that describes images: job s of K describes the s-th contiguous slice of
     # the reference rows and of the query rows into its own part (descriptors/part-<s>-of-<K>.*); retrieval reads
-    # the parts as they are, memory-mapped (README, "Large databases"). Results do not depend on it.
+    # the parts as they are, memory-mapped (docs/performance.md, "Large databases"). Results do not depend on it.
     describe_shards: int = bounded(1, lo=1)
     # Datasets with more distinct images than this are described straight from their image files (a multi-worker
     # loader, the cache's own decoding), as are datasets no trained method trains on; below it, a dataset that
@@ -574,7 +574,7 @@ TEMPLATE_KEY = "__use_yte__"
 
 def check_no_template(data: dict[str, Any], where: str) -> None:
     """Refuse Snakemake's templating switch (`__use_yte__`): it makes Snakemake evaluate the file's
-    Python expressions when it loads the file (README, "Security and reliability")."""
+    Python expressions when it loads the file (docs/pipeline.md, "Security and reliability notes")."""
     if TEMPLATE_KEY in data:
         raise ConfigError(
             f"{where} sets `{TEMPLATE_KEY}`, Snakemake's templating, which runs the Python code written in the "

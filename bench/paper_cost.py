@@ -7,7 +7,7 @@ Every training job of the preset (each trained method on each dataset it trains 
 rows with equal training settings share one job) runs `epochs` epochs of floor(train images /
 batch) batches; at `--images-per-s` original images per second (what `bench/train_speed.py`
 prints as `step:` on the GPU, default: 840, measured on one NVIDIA H200 at the paper settings,
-bf16, eager; README), a job takes
+bf16, eager; docs/performance.md), a job takes
 epochs x batches x batch / images-per-s seconds. The training-image counts are the published
 ones of each dataset type (a manifest of the dataset overrides them: `--manifest name=FILE`).
 Every job is costed at the rate measured for the full method (5N encoder inputs per step): the
@@ -31,7 +31,7 @@ from bench.common import save_plot, write_rows
 # `train` images per dataset type, as published (DATASETS.md): Nordland's summer train partition,
 # Alderley's day drive (FRAMESB, 14607), RobotCar's rear overcast-reference (6954) + v2 train split (1906).
 TRAIN_IMAGES = {"nordland": 24570, "alderley": 14607, "robotcar": 6954 + 1906}
-H200_IMAGES_PER_S = 840.0  # bench/train_speed.py, paper settings, one H200, bf16, eager (README)
+H200_IMAGES_PER_S = 840.0  # bench/train_speed.py, paper settings, one H200, bf16, eager (docs/performance.md)
 MARGIN = 1.25
 
 

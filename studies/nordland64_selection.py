@@ -1,6 +1,8 @@
 """The nordland64 preset's choices, made on a validation stretch that no reported number comes from.
 
-    python studies/nordland64_selection.py --root ../shared/data/nordland64     # about 15 min, 2 cores
+    python studies/nordland64_selection.py --root data/nordland64     # about 15 min, 2 cores
+
+`--root`: the development sample (every 10th frame of the first half of the route: docs/datasets.md).
 
 The kept frames of the route are cut in three: `val` (the first third) chooses, `west` and `east`
 (the other two, `config/nordland64.yaml`) report. This script runs the pipeline (Snakemake, as a

@@ -80,15 +80,15 @@ TINY = ModelConfig(
 )
 
 
-def readme_module(heading: str, name: str):
-    """The first Python block under README.md's `heading`, run as written into a module `name`."""
+def doc_module(heading: str, name: str, doc: str = "docs/extending.md"):
+    """The first Python block under `heading` of the documentation file `doc`, run as written into a module `name`."""
     import re
     import types
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / doc).read_text()
     code = re.search(r"```python\n(.*?)```", text[text.index(heading) :], re.S).group(1)
     module = types.ModuleType(name)
-    exec(compile(code, "README.md", "exec", dont_inherit=True), module.__dict__)  # not conftest's __future__
+    exec(compile(code, doc, "exec", dont_inherit=True), module.__dict__)  # not conftest's __future__
     return module
 
 

@@ -12,7 +12,7 @@ Conventions used throughout (pure numpy):
   (world-to-camera) and, where useful, the camera centre ``cx cy cz``.
 * Angles are in degrees at the API surface, distances in metres (the units of the RobotCar model).
 
-Files handled here (see ``shared/DATASETS.md``):
+Files handled here (see ``docs/datasets.md``):
 
 * ``3D-models/all-merged/all.nvm`` (NVM_V3): per camera ``<name> <focal> <qw> <qx> <qy> <qz> <cx>
   <cy> <cz> <radial distortion> 0``: a world-to-camera quaternion and the camera CENTRE.
@@ -77,7 +77,7 @@ PUBLISHED_POSE: tuple[tuple[float, ...], tuple[float, ...]] = (
     (430.283, -58.870, 240.563),  # world-to-camera translation t (metres)
 )
 """The world-to-camera pose of `PUBLISHED_IMAGE` that a public converter obtained by inverting its
-``robotcar_v2_train.txt`` matrix (shared/DATASETS.md): the reading that reproduces it is camera-to-world."""
+``robotcar_v2_train.txt`` matrix (docs/datasets.md): the reading that reproduces it is camera-to-world."""
 PUBLISHED_TOLERANCE = (0.05, 0.05)
 """(degrees, metres) within which a reading reproduces `PUBLISHED_POSE` (rounded to 5 and 3 decimals)."""
 

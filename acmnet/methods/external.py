@@ -5,82 +5,21 @@ wrote (CosPlace, SALAD, MixVPR, ... run by VPR-methods-evaluation with `--save_d
 hands them, in the manifest's order, to the suite's own retrieval, scoring, intervals and paired
 tests, so those methods are reported beside ACM-Net on exactly the same queries.
 
-Options: `descriptors` maps each configured dataset to a path, or to a mapping {query set (the
-manifest's `condition` of query rows, e.g. `queries`, `queries_night`) -> path}, because
-VPR-methods-evaluation runs once per query folder and writes one file per query set, each with
-the same database rows (they must agree: max |difference| <= 1e-4 x the largest |value|; the
-first file's database rows are used). A single path covers all of the dataset's query rows.
-Paths are relative to the working directory (where Snakemake or `acmnet` runs). `normalize`
-(default true) L2-normalises every row, so inner product ranks as VPR-methods-evaluation's L2
-search does; false keeps the rows as given and retrieval is then by inner product (the label says
-so). `label` names the row in tables. Files are not opened when the config is loaded.
+Options: `descriptors` (per dataset a path, or {query set -> path}), `normalize` (default true:
+L2-normalised rows) and `label`. Forms: 0, a VPR-methods-evaluation log folder (or either of its
+two `.npy` files); 1, a `global_features.pickle`; 2, kapture (`global_features.txt` + `.gfeat`);
+3, an `.npz` of `names` and `descriptors`, or an `.npy` with a `.txt` of names. Forms 0 and 1 are
+positional: they cannot tell database rows from query rows, so the file must hold the database
+rows first, then the query rows, in the dataset's own order; forms 2 and 3 are matched by name.
+Pickles are read only by `acmnet.pickled.load_pickle`, which never runs code a file names.
 
-Forms, told apart by the path's name (and, for a folder, by what it holds):
-
-0. VPR-methods-evaluation's master branch (`main.py`, `--save_descriptors`; commit adbb6e2 read):
-   its log folder `logs/<log_dir>/<timestamp>/` holding `database_descriptors.npy` and
-   `queries_descriptors.npy` (float32 (R, D) and (Q, D), `np.save`), named by the folder or by
-   either file of the pair. Rows follow that tool's `TestDataset`: the database, then the
-   queries, each folder as `read_images_paths` lists it (sorted recursive paths of `.jpg`,
-   `.jpeg`, `.png`, or the lines of `<folder>_images_paths.txt`). The manifest keeps that order
-   for every type whose rows are its source's native order: `utm` (the same folders), `vprbench`
-   (sorted `ref/`, `query/`), `msls_val` (`msls_val_dbImages.npy`, then `qImages[qIdx]`) and
-   `dbstruct` (`dbImage`, then `qImage`); matched by position, each block's count checked
-   against the manifest (a mismatch names both counts and the folder). The tool runs once per
-   query folder: give one log folder per query set with the mapping form.
-1. `*.pickle` / `*.pkl` (`global_features.pickle`, written by pull request #9 of
-   VPR-methods-evaluation, "Added way to save descriptors and pairsfile", closed without
-   merging: not on master): one 2-d numeric array (database + queries, D), the database rows
-   first, then the query rows, each block in the order that tool listed the images: sorted
-   paths, or the lines of a `<folder>_images_paths.txt` where one exists. The `utm` and
-   `vprbench` dataset types write their manifest rows in exactly that order, so the rows are
-   matched by position to the manifest's distinct reference images, then that query set's, in
-   manifest order; the row count must equal R + Q (a file of another dataset or query set is
-   refused by its count).
-   Forms 0 and 1 are positional: they cannot tell database rows from query rows, nor one image's
-   row from another's. A file whose two halves are swapped (at equal counts), or whose rows follow
-   another order, is scored as given and no check can see it. The file must hold the database
-   rows first, then the query rows, each in the order of the dataset's `<folder>_images_paths.txt` (or
-   sorted paths), as VPR-methods-evaluation writes them; prefer a named form (2, 3) where the
-   tool can write one.
-2. kapture (`--save_descriptors kapture`, the same unmerged pull request #9):
-   `global_features.txt` or its folder; `#` lines are comments, the last other line is
-   `<name>, <dtype>, <dim>, <metric>`; every `*.gfeat` file below the txt's folder (recursively)
-   holds exactly `dim` values of `dtype`, no header. Its name is its path relative to that folder
-   without `.gfeat` (`database/x.jpg.gfeat` -> `database/x.jpg`).
-3. `*.npz` with arrays `names` (strings, one per row) and `descriptors` (N, D); or `*.npy` (N, D)
-   with `<same stem>.txt` beside it, one name per line (any tool, by hand). Read with
-   `allow_pickle=False`.
-
-Matching by name (forms 2 and 3): a name matches a manifest image when the image path equals it
-or ends with `/` + it (also when the name ends with `/` + the image path, for absolute names).
-Every reference and query image (of that query set) must get exactly one row; refused, each
-naming the file: a name matching no image or several images, two names for one image, the first
-missing image (in manifest order, with both counts). Also refused: non-finite values and, with
-`normalize`, all-zero rows (naming the first such row; rows are normalised in float64 after an
-exact power-of-two scaling, so a row x1e200 or x1e-200 keeps its direction); without `normalize`,
-values beyond float32's range, rows that would be all zeros in float32 and norms whose square
-overflows float32 (inner products); a wrong `.gfeat` size (naming the file); kapture values that
-show the header's dtype is not the one written (NaN, infinity or subnormals at a float32/float64
-header, or values outside 1e-8 .. 1e8 that another float width of the same bytes reads as ordinary:
-`float64, 8` over 16 float32 values); database rows that differ between the files of one dataset
-(naming both); two query sets named with one file or byte-identical files (naming both). Names
-files (`.txt`) may start with a UTF-8 byte-order mark.
-
-Files read, by content: `FILES_READ` lists, per form, every file its descriptors are read from (a
-kapture folder: its txt and every `.gfeat`). That one list is the describe step's Snakemake input
-(`files`), and `entry_digest` (name and sha256 of each of those files) is recorded in the describe
-record as source `external<i>`, is the describe rule's params (so a file replaced under its old
-modification time, `cp -p`, reruns describe) and is re-checked wherever the descriptors or a
-retrieval made from them are loaded (`acmnet.artifacts.check_external_sources`: retrieve, score,
-`--forcerun score`, localize, the figures). A new form joins by one line in `FILES_READ` (and its
-loader in `LOADERS`). Hashing reads every file once per process (a Snakemake dry run included).
-
-Why no general unpickler: `pickle.load` and `np.load(allow_pickle=True)` import and call whatever
-a file names, so a crafted `global_features.pickle` would run code on the machine that reads it.
-Pickles are read only by `acmnet.pickled.load_pickle`, which rebuilds NumPy arrays and nothing
-else, and the object must then be a 2-d numeric array (a dict, an object array or a 1-d array is
-refused).
+Every form, its order, every refusal and the tool version that writes it: docs/external-descriptors.md
+(the one description; keep it in step with `FORMS`, `FILES_READ` and `LOADERS`). Files read, by
+content: `FILES_READ` lists, per form, every file its descriptors are read from; that list is the
+describe step's Snakemake input, and `entry_digest` (name and sha256 of each file) is recorded in
+the describe record, is the describe rule's params and is re-checked wherever the descriptors or a
+retrieval made from them are loaded (`acmnet.artifacts.check_external_sources`). A new form joins
+by one line in `FILES_READ` (and its loader in `LOADERS`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's "Adding a method" example, run as written: a new kind is one module and one registry line."""
+"""docs/extending.md's "Adding a method" example, run as written: a new kind is one module and one registry line."""
 
 import sys
 
@@ -9,11 +9,11 @@ from PIL import Image
 import acmnet.methods as methods
 from acmnet.configure import config_from_dict
 from acmnet.evaluate.describe import describe
-from tests.conftest import readme_module, write_cache, write_manifest
+from tests.conftest import doc_module, write_cache, write_manifest
 
 
 def _readme_module():
-    return readme_module("## Adding a method", "acmnet.methods.histogram")
+    return doc_module("## Adding a method", "acmnet.methods.histogram")
 
 
 def test_the_readme_example_is_a_working_method(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ Example config (the nordland64 sample)::
 
     nordland64:
       type: folder_pair
-      root: ../shared/data/nordland64
+      root: data/nordland64      # the development sample (docs/datasets.md)
       reference: summer          # the database, also the training set unless `train` is given
       query: [winter]            # one query set per folder
       match: name                # same file name = same place; or `index` (number in the name)

@@ -17,7 +17,7 @@ a Google Drive mirror: folder 1SmrDOeUgBnJbpW187VFWxGjS7XdbZK5t):
 Both: seasons summer, winter, fall, spring. Test: 3450 images per season (section1 0..1149,
 section2 1150..2299, section3 2300..3449); train: 24570 per season (section1 0..12836, section2
 12837..24569). The index is global within a split, and the same index is the same place in every
-season. Exact per-season file lists: shared/data/reference/pr_nordland_{test,train}_list.csv.
+season (docs/datasets.md).
 
 Protocol (paper section 4.1-4.2): train = summer train partition, reference = summer test,
 query = winter test, place = the test index, tolerance +/-2 frames. Seasons are options.

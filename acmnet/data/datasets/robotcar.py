@@ -1,6 +1,6 @@
 """Oxford RobotCar Seasons v2 (visuallocalization.net): the paper's third benchmark (Table 4).
 
-Layout under the dataset root (see `SOURCES` and shared/DATASETS.md)::
+Layout under the dataset root (see `SOURCES` and docs/datasets.md)::
 
     images/<condition>/<left|rear|right>/<timestamp>.jpg    1024x1024; only rear is read here
     3D-models/all-merged/all.nvm                             reference poses (option `nvm`)

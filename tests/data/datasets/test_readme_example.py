@@ -1,4 +1,4 @@
-"""The README's "Adding a dataset type" example, run as written: one module and one registry line,
+"""docs/extending.md's "Adding a dataset type" example, run as written: one module and one registry line,
 and the manifest, positives, scores and captions pick it up."""
 
 import re
@@ -15,11 +15,11 @@ from acmnet.artifacts import load_manifest, load_positives
 from acmnet.cli import main
 from acmnet.configure import config_from_dict
 from acmnet.data.datasets.base import LayoutError
-from tests.conftest import readme_module
+from tests.conftest import doc_module
 
 
 def _readme_module():
-    return readme_module("## Adding a dataset type", "acmnet.data.datasets.csv_positions")
+    return doc_module("## Adding a dataset type", "acmnet.data.datasets.csv_positions")
 
 
 @pytest.fixture
