@@ -82,8 +82,7 @@ def _lattice(key: tuple[int, ...], rows: int, cols: int, chunk: int = 16) -> np.
     return lat[:, :cols].astype(np.float32)
 
 
-def _noise1d(key: tuple[int, ...], width: int, periods: Sequence[float],
-             amps: Sequence[float]) -> np.ndarray:
+def _noise1d(key: tuple[int, ...], width: int, periods: Sequence[float], amps: Sequence[float]) -> np.ndarray:
     """Smooth 1-D value noise in [0, 1], shape (width,), sum of octaves with given periods (px)."""
     out = np.zeros(width, np.float32)
     xs = np.arange(width, dtype=np.float64)
@@ -167,9 +166,14 @@ class _Canvas:
         self.mat = np.zeros((h, w), np.uint8)
         self.aux = np.zeros((h, w), np.float32)
 
-    def draw(self, box: tuple[float, float, float, float],
-             shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
-             color: Sequence[float], mat: int, aux: float | np.ndarray = 0.0) -> None:
+    def draw(
+        self,
+        box: tuple[float, float, float, float],
+        shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        color: Sequence[float],
+        mat: int,
+        aux: float | np.ndarray = 0.0,
+    ) -> None:
         """Paint pixels of ``box`` = (x0, x1, y0, y1) where ``shape(xx, yy)`` is true.
 
         ``xx`` (1, w) and ``yy`` (h, 1) are pixel-centre coordinates; ``aux`` may be a scalar or
@@ -190,29 +194,42 @@ class _Canvas:
         self.aux[sl][m] = np.broadcast_to(np.asarray(aux, np.float32), m.shape)[m]
 
     # -- primitives (coordinates in canvas px) --
-    def rect(self, x0: float, x1: float, y0: float, y1: float, color: Sequence[float], mat: int,
-             aux: float | np.ndarray = 0.0) -> None:
+    def rect(
+        self,
+        x0: float,
+        x1: float,
+        y0: float,
+        y1: float,
+        color: Sequence[float],
+        mat: int,
+        aux: float | np.ndarray = 0.0,
+    ) -> None:
         """Axis-aligned rectangle [x0, x1) x [y0, y1)."""
-        self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1),
-                  color, mat, aux)
+        self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1), color, mat, aux)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float],
-                mat: int, aux: float = 0.0) -> None:
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float], mat: int, aux: float = 0.0
+    ) -> None:
         """Filled ellipse centred at (cx, cy) with radii (rx, ry)."""
-        self.draw((cx - rx, cx + rx, cy - ry, cy + ry),
-                  lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
-                  color, mat, aux)
+        self.draw(
+            (cx - rx, cx + rx, cy - ry, cy + ry),
+            lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
+            color,
+            mat,
+            aux,
+        )
 
-    def gable(self, cx: float, half: float, y_top: float, y_base: float,
-              color: Sequence[float], mat: int) -> None:
+    def gable(self, cx: float, half: float, y_top: float, y_base: float, color: Sequence[float], mat: int) -> None:
         """Isosceles triangle with apex (cx, y_top) and base half-width ``half`` at y_base."""
         hgt = max(y_base - y_top, 1e-3)
-        self.draw((cx - half, cx + half, y_top, y_base),
-                  lambda xx, yy: (np.abs(xx - cx) <= half * (yy - y_top) / hgt) & (yy < y_base),
-                  color, mat)
+        self.draw(
+            (cx - half, cx + half, y_top, y_base),
+            lambda xx, yy: (np.abs(xx - cx) <= half * (yy - y_top) / hgt) & (yy < y_base),
+            color,
+            mat,
+        )
 
-    def segment(self, x0: float, y0: float, x1: float, y1: float, r: float,
-                color: Sequence[float], mat: int) -> None:
+    def segment(self, x0: float, y0: float, x1: float, y1: float, r: float, color: Sequence[float], mat: int) -> None:
         """Line segment (x0, y0)-(x1, y1) with round caps, half-thickness ``r``."""
         dx, dy = x1 - x0, y1 - y0
         l2 = dx * dx + dy * dy + 1e-9
@@ -221,8 +238,7 @@ class _Canvas:
             t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / l2, 0.0, 1.0)
             return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
 
-        self.draw((min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r),
-                  shape, color, mat)
+        self.draw((min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r), shape, color, mat)
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,25 +275,35 @@ class World:
     layers: tuple[_Layer, ...]
 
 
-def _palette(rng: np.random.Generator, colors: Sequence[Sequence[float]], spread: float = 0.06,
-             ) -> np.ndarray:
+def _palette(
+    rng: np.random.Generator,
+    colors: Sequence[Sequence[float]],
+    spread: float = 0.06,
+) -> np.ndarray:
     """One colour of ``colors`` (RGB in [0, 1]), brightness varied by up to +-``spread``; (3,)."""
     c = np.asarray(colors[int(rng.integers(len(colors)))], np.float32)
     return np.clip(c * (1.0 + spread * (2.0 * rng.random() - 1.0)), 0.0, 1.0)
 
 
-_GREENS = [(0.22, 0.42, 0.15), (0.30, 0.50, 0.18), (0.18, 0.36, 0.13), (0.34, 0.47, 0.19),
-           (0.26, 0.45, 0.22)]
+_GREENS = [(0.22, 0.42, 0.15), (0.30, 0.50, 0.18), (0.18, 0.36, 0.13), (0.34, 0.47, 0.19), (0.26, 0.45, 0.22)]
 _CONIFER_GREENS = [(0.09, 0.24, 0.14), (0.12, 0.28, 0.16), (0.08, 0.20, 0.12)]
-_WALLS = [(0.74, 0.64, 0.50), (0.62, 0.30, 0.24), (0.84, 0.82, 0.76), (0.56, 0.56, 0.60),
-          (0.82, 0.70, 0.40), (0.46, 0.54, 0.62), (0.60, 0.47, 0.38), (0.70, 0.42, 0.30)]
-_ROOFS = [(0.47, 0.18, 0.13), (0.30, 0.31, 0.34), (0.40, 0.29, 0.21), (0.24, 0.38, 0.33),
-          (0.55, 0.26, 0.16)]
+_WALLS = [
+    (0.74, 0.64, 0.50),
+    (0.62, 0.30, 0.24),
+    (0.84, 0.82, 0.76),
+    (0.56, 0.56, 0.60),
+    (0.82, 0.70, 0.40),
+    (0.46, 0.54, 0.62),
+    (0.60, 0.47, 0.38),
+    (0.70, 0.42, 0.30),
+]
+_ROOFS = [(0.47, 0.18, 0.13), (0.30, 0.31, 0.34), (0.40, 0.29, 0.21), (0.24, 0.38, 0.33), (0.55, 0.26, 0.16)]
 _SIGNS = [(0.10, 0.30, 0.70), (0.10, 0.50, 0.25), (0.75, 0.15, 0.12), (0.90, 0.75, 0.10)]
 
 
-def _tree(cv: _Canvas, fol: _Canvas, rng: np.random.Generator, cx: float, base: float,
-          height: float, crown: float, sc: float) -> None:
+def _tree(
+    cv: _Canvas, fol: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float, crown: float, sc: float
+) -> None:
     """Deciduous tree: trunk and branches on ``cv``, foliage blobs on ``fol`` (bare in winter)."""
     rx = crown * (0.8 + 0.4 * rng.random())
     ry = crown * (0.9 + 0.5 * rng.random())
@@ -293,23 +319,37 @@ def _tree(cv: _Canvas, fol: _Canvas, rng: np.random.Generator, cx: float, base: 
         cv.segment(cx, y_from, tx, ty, max(0.5, 0.55 * sc), trunk, _TRUNK)
         if rng.random() < 0.6:
             mx, my = (cx + tx) / 2, (y_from + ty) / 2
-            cv.segment(mx, my, mx + (tx - cx) * 0.4 + rng.uniform(-2, 2) * sc, my - ry * 0.35,
-                       max(0.5, 0.4 * sc), trunk, _TRUNK)
+            cv.segment(
+                mx,
+                my,
+                mx + (tx - cx) * 0.4 + rng.uniform(-2, 2) * sc,
+                my - ry * 0.35,
+                max(0.5, 0.4 * sc),
+                trunk,
+                _TRUNK,
+            )
     green = _palette(rng, _GREENS)
     hue = float(rng.random())  # autumn colour of this tree
     for _ in range(int(rng.integers(4, 8))):
         ox, oy = rng.uniform(-0.5, 0.5) * rx, rng.uniform(-0.45, 0.45) * ry
-        fol.ellipse(cx + ox, cy + oy, rx * rng.uniform(0.5, 0.75), ry * rng.uniform(0.5, 0.75),
-                    np.clip(green * rng.uniform(0.9, 1.1), 0, 1), _FOLIAGE, hue)
+        fol.ellipse(
+            cx + ox,
+            cy + oy,
+            rx * rng.uniform(0.5, 0.75),
+            ry * rng.uniform(0.5, 0.75),
+            np.clip(green * rng.uniform(0.9, 1.1), 0, 1),
+            _FOLIAGE,
+            hue,
+        )
 
 
-def _conifer(cv: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float,
-             half: float, sc: float) -> None:
+def _conifer(
+    cv: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float, half: float, sc: float
+) -> None:
     """Conifer: short trunk and a tiered (sawtooth) silhouette; evergreen in every condition."""
     y_top, y_bot = base - height, base - 0.12 * height
     tiers = int(rng.integers(3, 7))
-    cv.rect(cx - max(0.5, 0.8 * sc), cx + max(0.5, 0.8 * sc), y_bot - 2 * sc, base,
-            (0.28, 0.20, 0.14), _TRUNK)
+    cv.rect(cx - max(0.5, 0.8 * sc), cx + max(0.5, 0.8 * sc), y_bot - 2 * sc, base, (0.28, 0.20, 0.14), _TRUNK)
     lean = rng.uniform(-0.06, 0.06)
 
     def shape(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
@@ -318,12 +358,12 @@ def _conifer(cv: _Canvas, rng: np.random.Generator, cx: float, base: float, heig
         hw = half * (0.12 + 0.88 * t) * (0.5 + 0.5 * phase)
         return (np.abs(xx - cx - lean * (y_bot - yy)) <= hw) & (yy >= y_top) & (yy < y_bot)
 
-    cv.draw((cx - half - 2, cx + half + 2, y_top, y_bot), shape, _palette(rng, _CONIFER_GREENS),
-            _CONIFER)
+    cv.draw((cx - half - 2, cx + half + 2, y_top, y_bot), shape, _palette(rng, _CONIFER_GREENS), _CONIFER)
 
 
-def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: float,
-              h: float, s: float, kind: str) -> None:
+def _building(
+    cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: float, h: float, s: float, kind: str
+) -> None:
     """House/block/shed/church with roof, windows (per-window lit value in aux) and a door."""
     wall = _palette(rng, _WALLS)
     roof = _palette(rng, _ROOFS)
@@ -334,8 +374,7 @@ def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: 
         tx = x0 + rng.uniform(0.05, 0.6) * w
         t_top = top - rng.uniform(0.6, 1.0) * h
         cv.rect(tx, tx + tw, t_top, top, wall * 0.92, _WALL)
-        cv.gable(tx + tw / 2, tw / 2 + 0.6 * s, t_top - rng.uniform(2.5, 4.0) * tw, t_top, roof,
-                 _ROOF)
+        cv.gable(tx + tw / 2, tw / 2 + 0.6 * s, t_top - rng.uniform(2.5, 4.0) * tw, t_top, roof, _ROOF)
         cv.gable(x0 + w / 2, w / 2 + s, top - 0.35 * w, top, roof, _ROOF)
         cv.ellipse(tx + tw / 2, t_top + 0.4 * tw, 0.25 * tw, 0.25 * tw, (0.95, 0.92, 0.8), _WALL)
     elif kind == "shed":  # industrial, sawtooth roof, few windows
@@ -372,8 +411,7 @@ def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: 
 
         def win(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
             u, v = (xx - off) / sx, (yy - top - m) / sy
-            return ((u % 1.0) * sx < ww) & ((v % 1.0) * sy < wh) & (u >= 0) & (v >= 0) & (
-                u < ncols) & (v < nrows)
+            return ((u % 1.0) * sx < ww) & ((v % 1.0) * sy < wh) & (u >= 0) & (v >= 0) & (u < ncols) & (v < nrows)
 
         box = (off, off + ncols * sx, top + m, top + m + nrows * sy)
         ix0 = max(int(np.floor(box[0])), 0)
@@ -394,8 +432,7 @@ def _ground_profile(seed: int, key: int, w: int, y: float, amp: float, s: float)
 
 
 # palettes of the layer builders (RGB in [0, 1])
-_FIELD_GREENS = [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25), (0.55, 0.58, 0.32),
-                 (0.42, 0.50, 0.22)]
+_FIELD_GREENS = [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25), (0.55, 0.58, 0.32), (0.42, 0.50, 0.22)]
 _CLUMP_GREENS = [(0.17, 0.30, 0.14), (0.13, 0.25, 0.12)]
 _BUSH_GREENS = [(0.20, 0.36, 0.15), (0.26, 0.40, 0.18)]
 _VERGES = [(0.34, 0.48, 0.22), (0.46, 0.50, 0.26), (0.42, 0.36, 0.24), (0.28, 0.42, 0.20)]
@@ -426,8 +463,9 @@ class _Frame:
         return self.my + frac * self.h
 
 
-def _finish_layer(g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarray,
-                  haze: float | np.ndarray, key: int, cell: float) -> _Layer:
+def _finish_layer(
+    g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarray, haze: float | np.ndarray, key: int, cell: float
+) -> _Layer:
     """Freeze a canvas into a layer.
 
     ``parallax`` and ``haze`` (scalars or per row) become (hp,) float32; ``noise`` (hp, w) is two
@@ -436,10 +474,18 @@ def _finish_layer(g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarra
     """
     fine = max(1.5, cell / 2.5)
     noise = 0.65 * _noise2d((g.seed, _S_NOISE, key, 0), g.hp, cv.w, cell, cell) + 0.35 * _noise2d(
-        (g.seed, _S_NOISE, key, 1), g.hp, cv.w, fine, fine)
-    return _Layer(name, np.broadcast_to(np.asarray(parallax, np.float32), (g.hp,)).copy(),
-                  np.broadcast_to(np.asarray(haze, np.float32), (g.hp,)).copy(),
-                  cv.albedo, cv.alpha, cv.mat, cv.aux, noise.astype(np.float32))
+        (g.seed, _S_NOISE, key, 1), g.hp, cv.w, fine, fine
+    )
+    return _Layer(
+        name,
+        np.broadcast_to(np.asarray(parallax, np.float32), (g.hp,)).copy(),
+        np.broadcast_to(np.asarray(haze, np.float32), (g.hp,)).copy(),
+        cv.albedo,
+        cv.alpha,
+        cv.mat,
+        cv.aux,
+        noise.astype(np.float32),
+    )
 
 
 # ---------------------------------------------------------------------------------------- sky
@@ -452,9 +498,18 @@ def _sky_layer(g: _Frame, w: int) -> _Layer:
     cv.mat[:] = _SKY
     cv.aux[:] = _lattice((g.seed, _S_SKY, 1), g.hp, w, chunk=64)
     clouds = 0.6 * _noise2d((g.seed, _S_SKY, 2), g.hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
-        (g.seed, _S_SKY, 3), g.hp, w, 3 * s, 11 * s)
-    return _Layer("sky", np.full(g.hp, 0.03, np.float32), np.ones(g.hp, np.float32),
-                  cv.albedo, cv.alpha, cv.mat, cv.aux, clouds.astype(np.float32))
+        (g.seed, _S_SKY, 3), g.hp, w, 3 * s, 11 * s
+    )
+    return _Layer(
+        "sky",
+        np.full(g.hp, 0.03, np.float32),
+        np.ones(g.hp, np.float32),
+        cv.albedo,
+        cv.alpha,
+        cv.mat,
+        cv.aux,
+        clouds.astype(np.float32),
+    )
 
 
 # ---------------------------------------------------------------------------------- mountains
@@ -469,8 +524,7 @@ def _peak_series(g: _Frame, k: int, w: int) -> np.ndarray:
         x += rng.uniform(50, 190) * s
         hw, ph = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
         lo, hi = max(int(x - hw), 0), min(int(x + hw) + 2, w)
-        bumps[lo:hi] = np.maximum(
-            bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
+        bumps[lo:hi] = np.maximum(bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
     return bumps
 
 
@@ -483,12 +537,17 @@ def _mountain_layer(g: _Frame, w: int) -> _Layer:
     s, h, rows = g.s, g.h, g.rows
     cv = _Canvas(g.hp, w)
     peaks = [_peak_series(g, k, w) for k in range(2)]
-    env = _smooth(np.clip((_noise1d((g.seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5,
-                          0, 1))
-    back = g.y(0.52) - env * (0.08 * h + 0.26 * h * _noise1d(
-        (g.seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2)) + 0.7 * peaks[0])
-    front = g.y(0.55) - env * (0.05 * h + 0.2 * h * _noise1d(
-        (g.seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2)) + 0.5 * peaks[1])
+    env = _smooth(np.clip((_noise1d((g.seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5, 0, 1))
+    back = g.y(0.52) - env * (
+        0.08 * h
+        + 0.26 * h * _noise1d((g.seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2))
+        + 0.7 * peaks[0]
+    )
+    front = g.y(0.55) - env * (
+        0.05 * h
+        + 0.2 * h * _noise1d((g.seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2))
+        + 0.5 * peaks[1]
+    )
     alt = np.clip((g.y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
     m = rows >= back[None, :]
     cv.albedo[m] = (0.52, 0.57, 0.68)
@@ -530,8 +589,15 @@ def _hill_tree_clumps(g: _Frame, cv: _Canvas, ridge: np.ndarray) -> None:
             cx = x + rng.uniform(0, 3.0 * n) * s
             ix = int(np.clip(cx, 0, w - 1))
             r = rng.uniform(1.3, 3.0) * s
-            cv.ellipse(cx, ridge[ix] + base_dy, r, r * rng.uniform(0.8, 1.3),
-                       _palette(rng, _CLUMP_GREENS), _HILL_TREES, rng.random())
+            cv.ellipse(
+                cx,
+                ridge[ix] + base_dy,
+                r,
+                r * rng.uniform(0.8, 1.3),
+                _palette(rng, _CLUMP_GREENS),
+                _HILL_TREES,
+                rng.random(),
+            )
         x += 3.0 * n * s
 
 
@@ -539,10 +605,10 @@ def _hill_layer(g: _Frame, w: int) -> _Layer:
     """Hills (hp, w), parallax 0.30: fields of varying greens below a ridge, tree clumps."""
     s, h = g.s, g.h
     cv = _Canvas(g.hp, w)
-    env = _smooth(np.clip((_noise1d((g.seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6,
-                          0, 1))
+    env = _smooth(np.clip((_noise1d((g.seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6, 0, 1))
     ridge = g.y(0.60) - h * (0.04 + 0.22 * env) * _noise1d(
-        (g.seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15))
+        (g.seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15)
+    )
     m = g.rows >= ridge[None, :]
     cv.alpha[m] = 1.0
     cv.mat[m] = _HILL
@@ -570,8 +636,7 @@ def _street_lamp(cv: _Canvas, lx: float, base: float, s: float) -> None:
     cv.rect(lx - 0.6 * s, lx + 1.3 * s, base - 11.2 * s, base - 9.8 * s, (0.65, 0.65, 0.6), _LAMP)
 
 
-def _town_building(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _town_building(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """A town building from column ``x`` on ground row ``base``, sometimes a street lamp in
     front; returns the column where the next object starts (px)."""
     s = g.s
@@ -587,22 +652,19 @@ def _town_building(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
     return x
 
 
-def _village_house(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _village_house(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """A small pitched house, often followed by a garden tree; returns the next column (px)."""
     s, h, sm = g.s, g.h, 0.55 * g.s
     bw = rng.uniform(10, 19) * s
     _building(cv, rng, x, base, bw, rng.uniform(8, 15) * s, s, "pitched")
     x += bw + rng.uniform(3, 10) * s
     if rng.random() < 0.7:
-        _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6,
-              rng.uniform(0.08, 0.12) * h * 0.6, sm)
+        _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6, rng.uniform(0.08, 0.12) * h * 0.6, sm)
     x += rng.uniform(4, 20) * s
     return x
 
 
-def _field_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _field_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """Open field: a row of hay bales, a barn or nothing; returns the next column (px)."""
     s = g.s
     if rng.random() < 0.35:
@@ -610,36 +672,38 @@ def _field_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
             cv.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
             x += rng.uniform(5, 10) * s
     elif rng.random() < 0.3:  # barn
-        _building(cv, rng, x, base, rng.uniform(14, 22) * s,
-                  rng.uniform(8, 12) * s, s, "pitched")
+        _building(cv, rng, x, base, rng.uniform(14, 22) * s, rng.uniform(8, 12) * s, s, "pitched")
     x += rng.uniform(15, 40) * s
     return x
 
 
-def _grove_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                base: float) -> float:
+def _grove_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """One deciduous tree or conifer of a grove; returns the next column (px)."""
     s, h, sm = g.s, g.h, 0.55 * g.s
     if rng.random() < 0.5:
-        _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6,
-              rng.uniform(0.08, 0.13) * h * 0.6, sm)
+        _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6, rng.uniform(0.08, 0.13) * h * 0.6, sm)
     else:
-        _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6,
-                 rng.uniform(0.06, 0.1) * h * 0.6, sm)
+        _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6, rng.uniform(0.06, 0.1) * h * 0.6, sm)
     x += rng.uniform(3, 9) * s
     return x
 
 
-def _mid_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
-                 gl: np.ndarray, x: float) -> float:
+def _mid_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, gl: np.ndarray, x: float) -> float:
     """One stretch of the mid layer from column ``x`` (town, village, field, grove or lake, its
     length drawn from ``rng``) on the ground line ``gl`` (w,) rows; returns the next column."""
     s, w = g.s, cv.w
-    kind = rng.choice(["town", "village", "field", "grove", "lake"],
-                      p=[0.32, 0.27, 0.15, 0.16, 0.10])
-    seg_end = x + {"town": rng.uniform(90, 260), "village": rng.uniform(70, 200),
-                   "field": rng.uniform(30, 120), "grove": rng.uniform(40, 120),
-                   "lake": rng.uniform(50, 150)}[kind] * s
+    kind = rng.choice(["town", "village", "field", "grove", "lake"], p=[0.32, 0.27, 0.15, 0.16, 0.10])
+    seg_end = (
+        x
+        + {
+            "town": rng.uniform(90, 260),
+            "village": rng.uniform(70, 200),
+            "field": rng.uniform(30, 120),
+            "grove": rng.uniform(40, 120),
+            "lake": rng.uniform(50, 150),
+        }[kind]
+        * s
+    )
     if kind == "lake":
         _lake(g, cv, gl, x, seg_end)
         x = seg_end
@@ -672,8 +736,10 @@ def _mid_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
     x = 0.0
     while x < w:
         x = _mid_stretch(g, cv, fol, rng, gl, x)
-    return (_finish_layer(g, "mid", cv, 0.60, 0.45, 4, 3 * s),
-            _finish_layer(g, "mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s))
+    return (
+        _finish_layer(g, "mid", cv, 0.60, 0.45, 4, 3 * s),
+        _finish_layer(g, "mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s),
+    )
 
 
 # ------------------------------------------------------------------------- near ground, track
@@ -685,8 +751,8 @@ def _verge_and_ballast(g: _Frame, cv: _Canvas, g0: float, b0: float) -> None:
     while x < cv.w:
         sw_ = int(rng.uniform(60, 320) * g.s)
         sl = slice(x, min(x + sw_, cv.w))
-        cv.albedo[int(g0):int(b0), sl] = _palette(rng, _VERGES)
-        cv.albedo[int(b0):, sl] = _palette(rng, _BALLASTS)
+        cv.albedo[int(g0) : int(b0), sl] = _palette(rng, _VERGES)
+        cv.albedo[int(b0) :, sl] = _palette(rng, _BALLASTS)
         x += sw_
 
 
@@ -729,15 +795,13 @@ def _ground_layer(g: _Frame, w: int) -> _Layer:
 
 
 # --------------------------------------------------------------------------------- near trees
-def _cutting_bank(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float,
-                  x1: float) -> None:
+def _cutting_bank(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
     """A grassy cutting bank between columns ``x0`` and ``x1`` (ramps of 25 s-px at both ends,
     0.3-0.5 h tall) that hides the landscape behind."""
     nb = g.y(_NEAR_BASE)
     top_ = nb - rng.uniform(0.3, 0.5) * g.h
     ramp = 25 * g.s
-    prof = _noise1d((g.seed, _S_NEAR, 50, int(x0)), int(x1 - x0) + 2, (30 * g.s, 9 * g.s),
-                    (1.0, 0.4))
+    prof = _noise1d((g.seed, _S_NEAR, 50, int(x0)), int(x1 - x0) + 2, (30 * g.s, 9 * g.s), (1.0, 0.4))
 
     def bank(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
         i = np.clip(xx - x0, 0, len(prof) - 1).astype(np.int64)
@@ -745,8 +809,7 @@ def _cutting_bank(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float,
         yt = nb - (nb - top_) * _smooth(ramp_w) * (0.75 + 0.5 * prof[i])
         return yy >= yt
 
-    cv.draw((x0, x1, top_ - 0.3 * g.h, nb + 2 * g.s), bank, (0.30, 0.42, 0.20), _BANK,
-            rng.random())
+    cv.draw((x0, x1, top_ - 0.3 * g.h, nb + 2 * g.s), bank, (0.30, 0.42, 0.20), _BANK, rng.random())
 
 
 def _fence(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
@@ -760,17 +823,24 @@ def _fence(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float, x1: floa
         cv.rect(px, px + max(1.0, 1.2 * s), ft - s, nb, fc, _FENCE)
 
 
-def _near_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-               b: float, conifer_frac: float, tscale: float, dense: bool) -> float:
+def _near_tree(
+    g: _Frame,
+    cv: _Canvas,
+    fol: _Canvas,
+    rng: np.random.Generator,
+    x: float,
+    b: float,
+    conifer_frac: float,
+    tscale: float,
+    dense: bool,
+) -> float:
     """A near conifer (probability ``conifer_frac``) or deciduous tree, size scaled by
     ``tscale``, on row ``b``; returns the next column (px; closer when ``dense``)."""
     s, h = g.s, g.h
     if rng.random() < conifer_frac:
-        _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale,
-                 rng.uniform(0.06, 0.11) * h * tscale, s)
+        _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale, rng.uniform(0.06, 0.11) * h * tscale, s)
     else:
-        _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale,
-              rng.uniform(0.08, 0.14) * h * tscale, s)
+        _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale, rng.uniform(0.08, 0.14) * h * tscale, s)
     x += (rng.uniform(9, 24) if dense else rng.uniform(28, 75)) * s
     return x
 
@@ -796,14 +866,14 @@ def _sign_board(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float) -> f
     cv.rect(x + s, x + 2 * s, top, nb, (0.3, 0.3, 0.3), _POLE)
     cv.rect(x + sw_ - 2 * s, x + sw_ - s, top, nb, (0.3, 0.3, 0.3), _POLE)
     cv.rect(x, x + sw_, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
-    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h,
-            (0.95, 0.95, 0.95), _SIGN)
+    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h, (0.95, 0.95, 0.95), _SIGN)
     x += sw_ + rng.uniform(8, 25) * s
     return x
 
 
-def _station_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                     seg_start: float, seg_end: float) -> float:
+def _station_feature(
+    g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float, seg_start: float, seg_end: float
+) -> float:
     """One object of a station stretch ``[seg_start, seg_end)`` (the platform with a painted edge
     is drawn with the first): a shelter, a sign board or a gap; returns the next column (px)."""
     s = g.s
@@ -819,8 +889,7 @@ def _station_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
     return x
 
 
-def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                   b: float) -> float:
+def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float, b: float) -> float:
     """Open / sparse filler on row ``b``: a group of bushes or an occasional lone tree; returns
     the next column (px)."""
     s, h = g.s, g.h
@@ -828,8 +897,7 @@ def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generato
         bx = x
         for _ in range(int(rng.integers(2, 5))):
             r_ = rng.uniform(3, 6) * s
-            cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_, _palette(rng, _BUSH_GREENS), _BUSH,
-                       rng.random())
+            cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_, _palette(rng, _BUSH_GREENS), _BUSH, rng.random())
             bx += r_ * 1.3
     elif rng.random() < 0.3:
         _tree(cv, fol, rng, x, b, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
@@ -837,16 +905,22 @@ def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generato
     return x
 
 
-def _near_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
-                  x: float) -> float:
+def _near_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float) -> float:
     """One stretch of the near layer from column ``x`` (forest, sparse, open, station or cutting,
     its length drawn from ``rng``); returns the column where the next stretch starts."""
     s, nb = g.s, g.y(_NEAR_BASE)
-    kind = rng.choice(["forest", "sparse", "open", "station", "cutting"],
-                      p=[0.32, 0.28, 0.2, 0.12, 0.08])
-    seg_end = x + {"forest": rng.uniform(120, 420), "sparse": rng.uniform(100, 300),
-                   "open": rng.uniform(60, 220), "station": rng.uniform(80, 160),
-                   "cutting": rng.uniform(100, 260)}[kind] * s
+    kind = rng.choice(["forest", "sparse", "open", "station", "cutting"], p=[0.32, 0.28, 0.2, 0.12, 0.08])
+    seg_end = (
+        x
+        + {
+            "forest": rng.uniform(120, 420),
+            "sparse": rng.uniform(100, 300),
+            "open": rng.uniform(60, 220),
+            "station": rng.uniform(80, 160),
+            "cutting": rng.uniform(100, 260),
+        }[kind]
+        * s
+    )
     seg_start = x
     if kind == "cutting":  # grassy bank with rock outcrops hides the landscape
         _cutting_bank(g, cv, rng, x, seg_end)
@@ -874,8 +948,10 @@ def _near_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
     x = 0.0
     while x < w:
         x = _near_stretch(g, cv, fol, rng, x)
-    return (_finish_layer(g, "near", cv, 1.0, 0.16, 7, 2.5 * g.s),
-            _finish_layer(g, "near_foliage", fol, 1.0, 0.16, 8, 2.2 * g.s))
+    return (
+        _finish_layer(g, "near", cv, 1.0, 0.16, 7, 2.5 * g.s),
+        _finish_layer(g, "near_foliage", fol, 1.0, 0.16, 8, 2.2 * g.s),
+    )
 
 
 # --------------------------------------------------------------------------- poles and wires
@@ -911,8 +987,7 @@ def _wire(cv: _Canvas, px: float, qx: float, wy: float, sag: float, s: float) ->
     cv.draw((px, qx, wy - s, wy + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
 
 
-def _telegraph_run(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   run: float) -> None:
+def _telegraph_run(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float, run: float) -> None:
     """Telegraph poles with cross arms every 40-55 s-px over ``[x, x + run)``, two wires
     between neighbouring poles."""
     s, nb = g.s, g.y(_NEAR_BASE)
@@ -922,8 +997,7 @@ def _telegraph_run(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
     for i, px in enumerate(tops):
         top = nb - ph
         cv.rect(px, px + max(1.0, 1.8 * s), top, nb + s, (0.36, 0.27, 0.20), _POLE)
-        cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s),
-                (0.36, 0.27, 0.20), _POLE)
+        cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s), (0.36, 0.27, 0.20), _POLE)
         if i + 1 < len(tops):
             for wy in (top + 1.5 * s, top + 4.5 * s):  # two wires
                 _wire(cv, px, tops[i + 1], wy, 3.0 * s, s)
@@ -944,8 +1018,14 @@ def _pole_layer(g: _Frame, w: int) -> _Layer:
     return _finish_layer(g, "poles", cv, 1.0, 0.10, 9, 2.5 * g.s)
 
 
-def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, my: int,
-                  ) -> list[_Layer]:
+def _build_layers(
+    seed: int,
+    hp: int,
+    h: int,
+    widths: dict[str, int],
+    s: float,
+    my: int,
+) -> list[_Layer]:
     """Rasterise all layers, back to front.
 
     ``hp`` panorama rows, ``h`` image rows, ``s`` = h / 96 object scale, ``my`` row margin;
@@ -953,17 +1033,20 @@ def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, 
     ``near`` layers (the ground, near and pole layers share ``near``).
     """
     g = _Frame(seed, hp, h, s, my, np.arange(hp, dtype=np.float32)[:, None] + 0.5)
-    return [_sky_layer(g, widths["sky"]),
-            _mountain_layer(g, widths["mountains"]),
-            _hill_layer(g, widths["hills"]),
-            *_mid_layers(g, widths["mid"]),
-            _ground_layer(g, widths["near"]),
-            *_near_layers(g, widths["near"]),
-            _pole_layer(g, widths["near"])]
+    return [
+        _sky_layer(g, widths["sky"]),
+        _mountain_layer(g, widths["mountains"]),
+        _hill_layer(g, widths["hills"]),
+        *_mid_layers(g, widths["mid"]),
+        _ground_layer(g, widths["near"]),
+        *_near_layers(g, widths["near"]),
+        _pole_layer(g, widths["near"]),
+    ]
 
 
-def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128),
-                place_step: int | None = None) -> World:
+def build_world(
+    seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128), place_step: int | None = None
+) -> World:
     """Build the route geometry (condition independent).
 
     Args:
@@ -991,11 +1074,15 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
         # + a tail so that objects just beyond the last view are drawn and cast their light
         return 2 * margin_x + int(np.ceil(f * span)) + w + 2 + int(40 * s)
 
-    widths = {"sky": width(0.03), "mountains": width(0.12), "hills": width(0.30),
-              "mid": width(0.60), "near": width(1.0)}
+    widths = {
+        "sky": width(0.03),
+        "mountains": width(0.12),
+        "hills": width(0.30),
+        "mid": width(0.60),
+        "near": width(1.0),
+    }
     layers = _build_layers(int(seed), h + 2 * my, h, widths, s, my)
-    return World(int(seed), places, (h, w), step, my, max_trans, max_rot, margin_x,
-                 tuple(layers))
+    return World(int(seed), places, (h, w), step, my, max_trans, max_rot, margin_x, tuple(layers))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1004,8 +1091,7 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
 def check_condition(condition: str) -> int:
     """Index of ``condition`` in :data:`CONDITIONS`; ValueError naming the valid ones if unknown."""
     if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; valid conditions: "
-                         f"{', '.join(CONDITIONS)}")
+        raise ValueError(f"unknown condition {condition!r}; valid conditions: {', '.join(CONDITIONS)}")
     return CONDITIONS.index(condition)
 
 
@@ -1029,7 +1115,7 @@ def _sky(layer: _Layer, cond: str, h: int, my: int) -> np.ndarray:
     # night: dark blue gradient, stars
     top = np.array([0.01, 0.012, 0.035], np.float32)
     hor = np.array([0.07, 0.085, 0.17], np.float32)
-    rgb = top + (hor - top) * t ** 1.5
+    rgb = top + (hor - top) * t**1.5
     star = np.clip((layer.aux - 0.9965) / 0.0035, 0, 1)[..., None] * (1 - t)
     return rgb + 0.8 * star
 
@@ -1047,21 +1133,35 @@ def _lamp_light(world: World) -> tuple[np.ndarray, np.ndarray]:
     col = src.max(axis=0)[None, :]
     r = max(2, round(6 * s))
     ref = np.zeros((1, 8 * r + 8), np.float32)  # one lamp head, for a route-independent scale
-    ref[0, 4 * r:4 * r + max(1, round(3.2 * s))] = 1.0
+    ref[0, 4 * r : 4 * r + max(1, round(3.2 * s))] = 1.0
     ground = np.minimum(1.2 * _glow(col, r)[0] / float(_glow(ref, r).max()), 1.5)
     return pool, ground
 
 
 # material groups of the shading
-_NATURAL_MATS = [_MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW, _FOLIAGE, _CONIFER, _BUSH,
-                 _GRASS, _BALLAST, _HAY, _BANK, _WATER]
+_NATURAL_MATS = [
+    _MOUNTAIN_FAR,
+    _MOUNTAIN,
+    _HILL,
+    _HILL_TREES,
+    _MEADOW,
+    _FOLIAGE,
+    _CONIFER,
+    _BUSH,
+    _GRASS,
+    _BALLAST,
+    _HAY,
+    _BANK,
+    _WATER,
+]
 _LEAFY_MATS = [_FOLIAGE, _CONIFER, _BUSH, _HILL_TREES]
 _ROCK_MATS = [_MOUNTAIN_FAR, _MOUNTAIN]
 _LAMP_LIT_LAYERS = ("near", "near_foliage", "poles", "ground")
 
 # autumn colours of foliage, picked per tree by its aux value
-_AUTUMN_RAMP = np.array([[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08],
-                         [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32)
+_AUTUMN_RAMP = np.array(
+    [[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08], [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32
+)
 
 
 def _base_shading(layer: _Layer, s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1087,8 +1187,7 @@ def _day_snowcaps(layer: _Layer, rgb: np.ndarray, rock: np.ndarray) -> None:
     rgb[snowcap] = _SNOW * (0.85 + 0.15 * nz[snowcap, None])
 
 
-def _autumn(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, lit_top: np.ndarray,
-            rock: np.ndarray) -> None:
+def _autumn(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, lit_top: np.ndarray, rock: np.ndarray) -> None:
     """Autumn, in place on rgb (Hp, Wl, 3) and alpha (Hp, Wl): foliage recoloured per tree and
     thinned (branches show through), yellowed grass, fallen leaves, smaller snow caps."""
     mat, aux, nz = layer.mat, layer.aux, layer.noise
@@ -1124,8 +1223,7 @@ def _winter_snow(layer: _Layer, solid: np.ndarray, rock: np.ndarray, s: float) -
     return snow
 
 
-def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray,
-            s: float) -> np.ndarray:
+def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray, s: float) -> np.ndarray:
     """Winter: bare deciduous trees (alpha (Hp, Wl) cleared in place), cool overcast light,
     snow, bare dark rock and iced water. Returns rgb (Hp, Wl, 3)."""
     mat, nz = layer.mat, layer.noise
@@ -1141,8 +1239,7 @@ def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray,
     return rgb
 
 
-def _lamp_light_on(world: World, layer: _Layer,
-                   lamp_light: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+def _lamp_light_on(world: World, layer: _Layer, lamp_light: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
     """Lamp light gain falling on a layer, (Hp, Wl), or None where lamps do not reach.
 
     Near objects get the pool around the lamp heads; the ground gets the light profile along
@@ -1154,14 +1251,19 @@ def _lamp_light_on(world: World, layer: _Layer,
     if layer.name != "ground":
         return pool
     h = world.image_size[0]
-    gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h)
-                 / (0.35 * h), 0.3, 1.0).astype(np.float32)
+    gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h) / (0.35 * h), 0.3, 1.0).astype(
+        np.float32
+    )
     return gd[:, None] * ground[None, :]
 
 
-def _night(world: World, layer: _Layer, rgb: np.ndarray,
-           lamp_light: tuple[np.ndarray, np.ndarray] | None, s: float,
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def _night(
+    world: World,
+    layer: _Layer,
+    rgb: np.ndarray,
+    lamp_light: tuple[np.ndarray, np.ndarray] | None,
+    s: float,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Night: dark ambient light plus lamp light, lit windows (aux < 0.5) and lamp heads.
 
     Returns rgb (Hp, Wl, 3) and the additive glow (Hp, Wl, 2) of windows and lamps (None when
@@ -1180,8 +1282,10 @@ def _night(world: World, layer: _Layer, rgb: np.ndarray,
     glow = None
     if lit_win.any() or lamp.any():
         r1, r2 = max(1, round(2.5 * s)), max(2, round(7 * s))
-        glow = np.stack([0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2),
-                         1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)], axis=-1)
+        glow = np.stack(
+            [0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2), 1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)],
+            axis=-1,
+        )
     return rgb, glow
 
 
@@ -1191,9 +1295,12 @@ def _fog(layer: _Layer, rgb: np.ndarray) -> np.ndarray:
     return rgb * (1 - f) + _FOG * f
 
 
-def _shade(world: World, layer: _Layer, cond: str,
-           lamp_light: tuple[np.ndarray, np.ndarray] | None = None,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _shade(
+    world: World,
+    layer: _Layer,
+    cond: str,
+    lamp_light: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Shade a layer panorama for a condition.
 
     Returns rgb (Hp, Wl, 3), alpha (Hp, Wl) and an optional additive glow (Hp, Wl, 2): window
@@ -1228,8 +1335,11 @@ def _shade(world: World, layer: _Layer, cond: str,
 # --------------------------------------------------------------------------------------------
 # camera and rendering
 # --------------------------------------------------------------------------------------------
-def traversal_offsets(world: World, condition: str, places: Sequence[int] | None = None,
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def traversal_offsets(
+    world: World,
+    condition: str,
+    places: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-image viewpoint jitter of a traversal: (dx_trans, dx_rot, dy), int arrays (n,).
 
     ``dx_trans`` (near-layer px, scaled by each layer's parallax), ``dx_rot`` (px, all layers)
@@ -1240,21 +1350,31 @@ def traversal_offsets(world: World, condition: str, places: Sequence[int] | None
     out = np.zeros((3, len(ids)), np.int64)
     for j, p in enumerate(ids):
         r = _rng(world.seed, _S_JITTER, ci, int(p))
-        out[:, j] = (r.integers(-world.max_trans, world.max_trans + 1),
-                     r.integers(-world.max_rot, world.max_rot + 1),
-                     r.integers(-world.margin_y, world.margin_y + 1))
+        out[:, j] = (
+            r.integers(-world.max_trans, world.max_trans + 1),
+            r.integers(-world.max_rot, world.max_rot + 1),
+            r.integers(-world.margin_y, world.margin_y + 1),
+        )
     return out[0], out[1], out[2]
 
 
-def _flat_index(layer: _Layer, wl: int, pos: np.ndarray, dxr: np.ndarray, rows: np.ndarray,
-                margin_x: int, w: int) -> np.ndarray:
+def _flat_index(
+    layer: _Layer, wl: int, pos: np.ndarray, dxr: np.ndarray, rows: np.ndarray, margin_x: int, w: int
+) -> np.ndarray:
     """Flat panorama index of every image pixel, (n, H, W) int64; ``rows`` (n, H) pano rows."""
     off = margin_x + np.rint(layer.parallax[rows] * pos[:, None] + dxr[:, None]).astype(np.int64)
     return (rows * wl + off)[:, :, None] + np.arange(w)[None, None, :]
 
 
-def render_condition(world: World, condition: str, places: Sequence[int] | None = None, *,
-                     jitter: bool = True, noise: bool = True, chunk: int = 64) -> np.ndarray:
+def render_condition(
+    world: World,
+    condition: str,
+    places: Sequence[int] | None = None,
+    *,
+    jitter: bool = True,
+    noise: bool = True,
+    chunk: int = 64,
+) -> np.ndarray:
     """Render one traversal in memory.
 
     Args:
@@ -1297,8 +1417,7 @@ def render_condition(world: World, condition: str, places: Sequence[int] | None 
         pick = front = None  # table index of the visible pixel, index of its layer
         flats = []
         for k, layer in enumerate(world.layers):
-            flat = base[k] + _flat_index(layer, layer.alpha.shape[1], pos, dxr[sl], rows,
-                                         world.margin_x, w)
+            flat = base[k] + _flat_index(layer, layer.alpha.shape[1], pos, dxr[sl], rows, world.margin_x, w)
             flats.append(flat)
             if pick is None:  # the sky is opaque everywhere
                 pick, front = flat.copy(), np.zeros(flat.shape, np.int8)
@@ -1330,9 +1449,14 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image, "RGB").save(tmp, format="PNG", compress_level=1)
 
 
-def render_route(out_dir: Path, places: int, conditions: Sequence[str], seed: int = 0,
-                 image_size: tuple[int, int] = (96, 128), place_step: int | None = None,
-                 ) -> pd.DataFrame:
+def render_route(
+    out_dir: Path,
+    places: int,
+    conditions: Sequence[str],
+    seed: int = 0,
+    image_size: tuple[int, int] = (96, 128),
+    place_step: int | None = None,
+) -> pd.DataFrame:
     """Render a route to disk and index it.
 
     Writes ``out_dir/<condition>/<place:05d>.png`` (RGB uint8, H x W = ``image_size``) for every

@@ -53,8 +53,7 @@ def test_conditions_api() -> None:
     assert synthetic_route.REFERENCE_CONDITION == "day"
 
 
-def test_render_condition_shape_dtype(world: synthetic_route.World,
-                                      traversals: dict[str, np.ndarray]) -> None:
+def test_render_condition_shape_dtype(world: synthetic_route.World, traversals: dict[str, np.ndarray]) -> None:
     for c, imgs in traversals.items():
         assert imgs.shape == (PLACES, *SIZE, 3), c
         assert imgs.dtype == np.uint8, c
@@ -134,7 +133,7 @@ def test_night_dark_with_local_lights(traversals: dict[str, np.ndarray]) -> None
 
 def test_winter_snow_in_lower_half(traversals: dict[str, np.ndarray]) -> None:
     def near_white(x: np.ndarray) -> float:
-        lower = x[:, SIZE[0] // 2:].astype(np.int16)
+        lower = x[:, SIZE[0] // 2 :].astype(np.int16)
         return float((lower.min(axis=-1) > 200).mean())
 
     assert near_white(traversals["winter"]) > 0.3
@@ -332,8 +331,7 @@ def test_full_route_timing_and_content(full_route: tuple[Path, pd.DataFrame, flo
     out, frame, seconds = full_route
     assert seconds < 60.0, f"300 places x 4 conditions took {seconds:.1f} s"
     assert len(frame) == 1200
-    assert frame.groupby("condition").size().to_dict() == {
-        "day": 300, "winter": 300, "night": 300, "haze": 300}
+    assert frame.groupby("condition").size().to_dict() == {"day": 300, "winter": 300, "night": 300, "haze": 300}
     assert (frame.groupby("condition")["place"].apply(list) == [list(range(300))] * 4).all()
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert pngs == sorted(frame["image"])
