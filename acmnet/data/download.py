@@ -413,15 +413,14 @@ def extract(archive: Path, dest_dir: Path, *, folder: str | None = None, progres
     try:
         _unpack(archive, staging, progress)
         entries = sorted(staging.iterdir())
-        if folder is not None:
-            if not (len(entries) == 1 and entries[0].is_dir() and entries[0].name == folder):
-                wrapped = dest_dir / f".{archive.name}.wrap"
-                if wrapped.exists():
-                    shutil.rmtree(wrapped)
-                staging.rename(wrapped)
-                staging.mkdir()
-                wrapped.rename(staging / folder)
-                entries = [staging / folder]
+        if folder is not None and not (len(entries) == 1 and entries[0].is_dir() and entries[0].name == folder):
+            wrapped = dest_dir / f".{archive.name}.wrap"
+            if wrapped.exists():
+                shutil.rmtree(wrapped)
+            staging.rename(wrapped)
+            staging.mkdir()
+            wrapped.rename(staging / folder)
+            entries = [staging / folder]
         for entry in entries:
             final = dest_dir / entry.name
             if final.is_dir() and not final.is_symlink():

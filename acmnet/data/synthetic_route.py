@@ -1126,7 +1126,7 @@ def _lamp_light(world: World) -> tuple[np.ndarray, np.ndarray]:
     Returns (pool (Hp, Wl) for near objects: soft falloff around each lamp head, ground (Wl,):
     a light profile along the track under each lamp). Unitless gains.
     """
-    poles = next(l for l in world.layers if l.name == "poles")
+    poles = next(layer for layer in world.layers if layer.name == "poles")
     s = world.image_size[0] / 96.0
     src = (poles.mat == _LAMP).astype(np.float32)
     pool = np.minimum(60.0 * _glow(src, max(2, round(8 * s))), 1.6)

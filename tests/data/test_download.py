@@ -11,6 +11,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -21,12 +22,12 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class Handler(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
     drop_after: int | None = None  # send this many body bytes, then close the connection (once)
     ignore_range = False
     stall = threading.Event()  # set: wait before answering (timeout test)
     release = threading.Event()
-    log: list[str | None] = []
+    log: ClassVar[list[str | None]] = []
 
     def log_message(self, *args):  # keep test output quiet
         pass

@@ -173,7 +173,9 @@ def read_matches(path: Path) -> np.ndarray:
             except ValueError:
                 if not rows and lineno == 1:
                     continue  # a header row
-                raise LayoutError(f"{path}, line {lineno}: {row!r} is not two integers (FRAMESA frame, FRAMESB frame)")
+                raise LayoutError(
+                    f"{path}, line {lineno}: {row!r} is not two integers (FRAMESA frame, FRAMESB frame)"
+                ) from None
             if len(values) < 2:
                 raise LayoutError(f"{path}, line {lineno}: {row!r} has {len(values)} column(s); expected two integers")
             rows.append((values[0], values[1]))

@@ -19,8 +19,8 @@ Row order: each traversal in image order (000..199), which is recording order (t
 matching relies on it.
 
 Extra files: names that do not look like an image of the release (a readme) and hidden or
-sidecar files (`.DS_Store`, `._Image000.jpg`, `Thumbs.db`) are ignored; `ImageNNN.jpg`-like names outside 000..199 are reported, since they mean
-a different or mixed release.
+sidecar files (`.DS_Store`, `._Image000.jpg`, `Thumbs.db`) are ignored; `ImageNNN.jpg`-like names
+outside 000..199 are reported, since they mean a different or mixed release.
 """
 
 from __future__ import annotations

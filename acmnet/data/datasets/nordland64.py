@@ -56,6 +56,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import reduce
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -255,7 +256,7 @@ def _gap_fix(found: dict[str, set[str]], grid: list[int], opts: Nordland64Option
         f"the seasons are frame-synchronised (frames {grid[0]}..{grid[-1]} in steps of {opts.frame_step} "
         f"across {', '.join(found)}); the archive is incomplete or half-extracted, extract it again"
     )
-    spacing = reduce(math.gcd, (b - a for a, b in zip(kept, kept[1:])), 0)
+    spacing = reduce(math.gcd, (b - a for a, b in pairwise(kept)), 0)
     if spacing > opts.frame_step:
         fix += f", or, if this tree holds every {spacing}th frame on purpose, set frame_step: {spacing}"
     if opts.frame_range is not None and kept and kept[-1] < grid[-1]:

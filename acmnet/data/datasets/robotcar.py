@@ -4,8 +4,10 @@ Layout under the dataset root (see `SOURCES` and shared/DATASETS.md)::
 
     images/<condition>/<left|rear|right>/<timestamp>.jpg    1024x1024; only rear is read here
     3D-models/all-merged/all.nvm                             reference poses (option `nvm`)
-    robotcar_v2_train.txt                                    1906 lines `<condition>/rear/<timestamp>.jpg` + a 4x4 pose (option `train_split`)
-    robotcar_v2_test.txt                                     1872 lines `rear/<timestamp>.jpg`, names only (option `test_split`)
+    robotcar_v2_train.txt                                    1906 lines `<condition>/rear/<timestamp>.jpg` + a 4x4
+                                                             pose (option `train_split`)
+    robotcar_v2_test.txt                                     1872 lines `rear/<timestamp>.jpg`, names only
+                                                             (option `test_split`)
 
 The test list names no condition folder: each name's condition is found by its timestamp in the
 query condition folders (a timestamp in no folder, or in several, is reported). A name with a
@@ -155,7 +157,8 @@ def list_rear_images(root: Path) -> dict[str, set[str]]:
                 hints.append(f"images/{condition}/{condition}/{CAMERA} exists: move its content up one level")
             elif (root / "images" / f"{condition}.zip").is_file():
                 hints.append(
-                    f"images/{condition}.zip is there: unzip it inside images/ (cd {root / 'images'} && unzip {condition}.zip)"
+                    f"images/{condition}.zip is there: unzip it inside images/ "
+                    f"(cd {root / 'images'} && unzip {condition}.zip)"
                 )
     if missing:
         hint = f" ({'; '.join(hints)})" if hints else ""

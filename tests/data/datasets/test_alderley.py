@@ -114,7 +114,8 @@ def test_config_contradicting_the_images_says_to_flip(tmp_path):
     root = _tree(tmp_path, a_bytes=BRIGHT, b_bytes=DARK)
     with pytest.raises(
         LayoutError,
-        match=r"the images say FRAMESB is the night drive .*flip the option, set datasets.alderley.night_folder: FRAMESB",
+        match=r"the images say FRAMESB is the night drive "
+        r".*flip the option, set datasets.alderley.night_folder: FRAMESB",
     ):
         prepare(root, {})
 
@@ -147,7 +148,8 @@ def test_wrong_row_count(tmp_path):
     root = _tree(tmp_path / "short", matches=short)
     with pytest.raises(
         LayoutError,
-        match=r"has 40 rows but FRAMESB holds 50 frames; it must have one row per FRAMESB frame \(framematches.csv may be cut short",
+        match=r"has 40 rows but FRAMESB holds 50 frames; it must have one row per FRAMESB frame "
+        r"\(framematches.csv may be cut short",
     ):
         prepare(root, {})
     by_a = _matches_text(rows=[(a, min(a, 50)) for a in range(1, 61)])

@@ -93,7 +93,8 @@ def test_match_by_index_uses_the_number_in_the_name(tmp_path):
     _tree(tmp_path, ["night"], ["img_07.jpg"])
     with pytest.raises(
         LayoutError,
-        match=r"night holds 1 image\(s\) with a number another image of the folder has \(first: img_7.jpg and img_07.jpg\)",
+        match=r"night holds 1 image\(s\) with a number another image of the folder has "
+        r"\(first: img_7.jpg and img_07.jpg\)",
     ):
         prepare(tmp_path, {"reference": "day", "query": ["night"], "match": "index"})
     _tree(tmp_path, ["n2"], ["dark.jpg"])

@@ -98,7 +98,8 @@ def test_numbering_from_one_is_reported(tmp_path):
     _tree(tmp_path, names=[f"Image{i:03d}.jpg" for i in range(1, 201)])
     with pytest.raises(
         LayoutError,
-        match=r"lacks 1 of its 200 images \(first: Image000.jpg\) and holds 1 unexpected image name\(s\) \(Image200.jpg\)",
+        match=r"lacks 1 of its 200 images \(first: Image000.jpg\) "
+        r"and holds 1 unexpected image name\(s\) \(Image200.jpg\)",
     ):
         prepare(tmp_path, {})
 

@@ -44,9 +44,8 @@ def build_tree(root, n_ref=8, n_train=2, n_test=2, cameras=("left", "rear", "rig
     k = 0
     for cam in cameras:
         for ts in reversed(ref_ts):  # model order is not name order
-            lines.append(
-                f"./{rc.REFERENCE_CONDITION}/{cam}/{ts}.png 400 {' '.join(map(str, q[k]))} {' '.join(map(str, c[k]))} 0 0"
-            )
+            quaternion, centre = " ".join(map(str, q[k])), " ".join(map(str, c[k]))
+            lines.append(f"./{rc.REFERENCE_CONDITION}/{cam}/{ts}.png 400 {quaternion} {centre} 0 0")
             k += 1
     lines += ["", "1", "1 2 3 0 0 0 1 0 0 1.0 2.0", "", "0", ""]
     (root / "3D-models" / "all-merged").mkdir(parents=True)
@@ -188,7 +187,8 @@ def test_small_tree_fails_the_count_check_by_default(tree):
     root, _ = tree
     with pytest.raises(
         LayoutError,
-        match="reference: expected 6954, found 8; train_split: expected 1906, found 18; test_split: expected 1872, found 18",
+        match="reference: expected 6954, found 8; train_split: expected 1906, found 18; "
+        "test_split: expected 1872, found 18",
     ):
         prepare(root, {})
 
@@ -281,7 +281,8 @@ def test_split_file_elsewhere_is_pointed_at(tree):
     (root / "robotcar_v2_train.txt").rename(root / "metadata" / "robotcar_v2_train.txt")
     with pytest.raises(
         LayoutError,
-        match="Found metadata/robotcar_v2_train.txt: set the dataset option `train_split: metadata/robotcar_v2_train.txt`",
+        match="Found metadata/robotcar_v2_train.txt: "
+        "set the dataset option `train_split: metadata/robotcar_v2_train.txt`",
     ):
         prepare(root, SMALL)
     frame = prepare(root, {**SMALL, "train_split": "metadata/robotcar_v2_train.txt"})
