@@ -126,6 +126,7 @@ def run(tmp_path_factory):
     return tmp_path, utm, vectors
 
 
+@pytest.mark.e2e
 def test_every_recall_matches_brute_force(run):
     tmp_path, utm, vectors = run
     exp = tmp_path / "results" / "standard_formats"
@@ -152,6 +153,7 @@ def test_every_recall_matches_brute_force(run):
     assert checked == 4 * 3 * 2  # 4 methods x (2 utm query sets + 1 vprbench set) x 2 N
 
 
+@pytest.mark.e2e
 def test_counts_and_ground_truth_are_stated(run):
     tmp_path, _, _ = run
     exp = tmp_path / "results" / "standard_formats"
