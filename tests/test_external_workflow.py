@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from tests.conftest import REPO
 from tests.test_workflow import _snakemake
+
+pytestmark = pytest.mark.e2e  # a Snakemake pipeline run
 
 DATABASE = [(100.0 * i, 0.0) for i in range(10)]  # places 100 m apart: one positive per query
 QUERIES = [(100.0 * i + 3.0, 0.0) for i in range(10)]

@@ -126,6 +126,7 @@ def run(tmp_path_factory):
     return tmp_path, utm, vectors
 
 
+@pytest.mark.e2e
 def test_every_recall_matches_brute_force(run):
     tmp_path, utm, vectors = run
     exp = tmp_path / "results" / "standard_formats"
@@ -152,6 +153,7 @@ def test_every_recall_matches_brute_force(run):
     assert checked == 4 * 3 * 2  # 4 methods x (2 utm query sets + 1 vprbench set) x 2 N
 
 
+@pytest.mark.e2e
 def test_pr_numbers_costs_and_tolerance_curve_of_every_row(run):
     """Every row's PR numbers equal both anchors' code on a brute-force cosine ranking (VPR-Bench's
     labels and scores, VPR_Tutorial's createPR on the full similarity matrix); the cost columns are
@@ -202,6 +204,7 @@ def test_pr_numbers_costs_and_tolerance_curve_of_every_row(run):
         assert (tmp_path / "figures" / "standard_formats" / fig).stat().st_size > 1000
 
 
+@pytest.mark.e2e
 def test_counts_and_ground_truth_are_stated(run):
     tmp_path, _, _ = run
     exp = tmp_path / "results" / "standard_formats"

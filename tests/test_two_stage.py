@@ -120,6 +120,7 @@ def _rows(tmp: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(tmp / "results" / "two_stage" / name).set_index(["dataset", "method"])
 
 
+@pytest.mark.e2e
 def test_msls_val_and_dbstruct_equal_brute_force(run):
     tmp, truth, first = run
     first = first.set_index("dataset")
@@ -136,6 +137,7 @@ def test_msls_val_and_dbstruct_equal_brute_force(run):
     assert "pitts/queries 1 of 4" in summary  # the query 500 m away has no positive and stays counted
 
 
+@pytest.mark.e2e
 def test_pairs_file_is_hlocs_form(run):
     tmp, _, _ = run
     exp = tmp / "results" / "two_stage"
@@ -151,6 +153,7 @@ def test_pairs_file_is_hlocs_form(run):
     assert not (exp / "msls" / "vme_same" / "pairs.txt").exists()  # a re-ranked list is the user's own file
 
 
+@pytest.mark.e2e
 def test_identity_reranking_gives_identical_numbers_and_p_1(run):
     tmp, _, _ = run
     metrics, summary = _rows(tmp, "metrics.csv"), _rows(tmp, "summary.csv")
@@ -170,6 +173,7 @@ def test_identity_reranking_gives_identical_numbers_and_p_1(run):
     )
 
 
+@pytest.mark.e2e
 def test_first_positive_moved_to_rank_1_gives_the_first_stage_recall_at_k(run):
     tmp, _, _ = run
     metrics = _rows(tmp, "metrics.csv")

@@ -41,7 +41,14 @@ def _tiny_config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("configfile", [None, "config/demo.yaml", "config/nordland64.yaml"])
+@pytest.mark.parametrize(
+    "configfile",  # one cheap dry run in the fast tier, the others in e2e
+    [
+        pytest.param(None, marks=pytest.mark.e2e),
+        "config/demo.yaml",
+        pytest.param("config/nordland64.yaml", marks=pytest.mark.e2e),
+    ],
+)
 def test_dry_run_shows_the_whole_dag(configfile, tmp_path):
     args = ["-n", "--cores", "1"] + (["--configfile", str(REPO / configfile)] if configfile else [])
     out = _snakemake(args, cwd=tmp_path).stdout  # a clean working directory: no earlier results
@@ -83,6 +90,7 @@ def _plan(config: Path, cwd: Path, *extra: str) -> str:
     return out[out.index("Job stats") :] if "Job stats" in out else out
 
 
+@pytest.mark.e2e
 def test_tiny_end_to_end_run_safe_against_dry_runs_and_refused_runs(tmp_path):
     """A dry run (with another tolerance) and a second run refused by the lock, both while the
     pipeline runs, write nothing and change nothing that the running pipeline reads."""
@@ -143,6 +151,7 @@ def _assert_pr_cost_and_tolerance(tmp_path: Path, exp: Path, metrics: pd.DataFra
     assert at_configured.to_dict() == pytest.approx(metrics.set_index(["queries", "method"])["R@1"].to_dict(), abs=0.01)
 
 
+@pytest.mark.e2e
 def test_tiny_end_to_end_run_and_reruns(tmp_path):
     config = _tiny_config(tmp_path)
     _snakemake(["--cores", "2", "--configfile", str(config)], cwd=tmp_path)
@@ -206,6 +215,7 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
 
+@pytest.mark.e2e
 def test_changed_raw_images_redo_prepare_and_what_follows_and_reuse_a_finished_run(tmp_path):
     """Replacing (same name), adding or removing an image of a dataset's folders makes the next
     run redo `prepare` (its params: the folder's listing) and everything after it; the listing a
@@ -265,6 +275,7 @@ def test_mistyped_config_key_stops_the_workflow_naming_it(tmp_path):
     assert "train.epohcs" in result.stdout + result.stderr and "epochs" in result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="the Slurm executor plugin is not installed")
     out = _snakemake(["-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm")], cwd=tmp_path).stdout
@@ -274,6 +285,7 @@ def test_slurm_profile_plans_training_on_a_gpu(tmp_path):
         assert "gpu=1" in block and "mem_mb=32000" in block and "runtime=608" in block
 
 
+@pytest.mark.e2e
 def test_slurm_profile_plans_one_describe_job_per_shard_with_its_resources(tmp_path):
     """Issue 19: `evaluate.describe_shards: 3` plans 3 describe jobs per (dataset, method), each its
     own sbatch submission with describe's resources; `retrieve` takes the 3 parts."""
@@ -299,6 +311,7 @@ def test_slurm_profile_plans_one_describe_job_per_shard_with_its_resources(tmp_p
         assert [i.rsplit("/", 1)[1] for i in inputs] == [f"part-{s:04d}-of-0003.json" for s in range(3)]
 
 
+@pytest.mark.e2e
 def test_datasets_no_method_trains_on_are_not_cached_but_read_from_their_files(tmp_path):
     """Issue 19: nordland64's `east` is only evaluated (the trained rows train on `west`): no cache
     is planned for it; describe, the retrieval figure and Grad-CAM read its image files."""
@@ -336,6 +349,7 @@ def test_results_and_figures_readmes_list_every_rule_output():
         assert name in readmes[root], f"{pattern} is not described in {folder}/README.md"
 
 
+@pytest.mark.e2e
 def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_path):
     """nordland64: the trained rows train on `west` only (once per seed); `east` is described with
     west's checkpoints, untrained rows need none."""
@@ -353,6 +367,7 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     assert "checkpoint.pt" not in east["imagenet_grid"]
 
 
+@pytest.mark.e2e
 def test_paths_with_spaces_and_shell_characters_reach_every_step_as_one_word(tmp_path):
     """Issue 26: a results folder `r;touch PWNED;x`, a figures folder with spaces and `$(...)` and a
     dataset root with a quote and `;` are paths like any other: no shell runs a part of them, the
@@ -380,6 +395,7 @@ def test_paths_with_spaces_and_shell_characters_reach_every_step_as_one_word(tmp
     assert "my figures $(touch PWNED2)/demo/recall_curves.png" in words
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "key, path, message",
     [
@@ -403,6 +419,7 @@ def test_paths_no_tool_can_take_are_refused_before_any_work(tmp_path, key, path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "tiny.yaml"]  # nothing written
 
 
+@pytest.mark.e2e
 def test_a_snakemake_template_config_is_refused_by_the_workflow(tmp_path):
     """Issue 26: `__use_yte__: true` makes Snakemake's own loader evaluate the file's Python before
     the workflow sees it (so only trusted config files may be run); the workflow then refuses the

@@ -232,12 +232,21 @@ def _read_block(response, fh, url: str, part: Path, at: int, timeout: float) -> 
         ) from exc
 
 
-def _copy_body(response, part: Path, mode: str, url: str, offset: int, total: int | None,
-               timeout: float, progress: bool) -> int:
+def _copy_body(
+    response, part: Path, mode: str, url: str, offset: int, total: int | None, timeout: float, progress: bool
+) -> int:
     """Write the response body to `part` (appending or from the start); return the bytes received."""
     received = 0
-    bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=part.name.removesuffix(".part"), disable=not progress, leave=False)
+    bar = tqdm(
+        total=total,
+        initial=offset,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=part.name.removesuffix(".part"),
+        disable=not progress,
+        leave=False,
+    )
     try:
         with open(part, mode) as fh:
             while block := _read_block(response, fh, url, part, offset + received, timeout):
@@ -270,8 +279,16 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
             )
 
 
-def download(url: str, dest: Path, *, sha256: str | None = None, size: int | None = None,
-             progress: bool = True, timeout: float = 60.0, retries: int = 3) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+    retries: int = 3,
+) -> Path:
     """Download `url` to `dest`, resumably and atomically; return `dest`.
 
     A leftover `dest.part` is continued with an HTTP Range request; a server that answers 200
@@ -313,9 +330,7 @@ def marker_path(archive: Path, dest_dir: Path) -> Path:
 
 
 def _truncated(archive: Path, why: object) -> ExtractError:
-    return ExtractError(
-        f"{archive} is truncated or corrupt ({why}): delete it and download it again"
-    )
+    return ExtractError(f"{archive} is truncated or corrupt ({why}): delete it and download it again")
 
 
 def _check_tar_end(archive: Path) -> None:
@@ -347,8 +362,9 @@ def _unpack(archive: Path, staging: Path, progress: bool) -> None:
         if name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
                 members = [m for m in zf.infolist() if not m.filename.startswith("__MACOSX/")]
-                for member in tqdm(members, desc=f"extract {archive.name}", unit="file",
-                                   disable=not progress, leave=False):
+                for member in tqdm(
+                    members, desc=f"extract {archive.name}", unit="file", disable=not progress, leave=False
+                ):
                     zf.extract(member, staging)
         elif name.endswith(ARCHIVE_SUFFIXES[1:]):
             if name.endswith(".tar"):
@@ -356,13 +372,12 @@ def _unpack(archive: Path, staging: Path, progress: bool) -> None:
             with tarfile.open(archive, "r:*") as tar:
                 members = _safe_members(tar, archive)
                 kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                for member in tqdm(members, desc=f"extract {archive.name}", unit="file",
-                                   disable=not progress, leave=False):
+                for member in tqdm(
+                    members, desc=f"extract {archive.name}", unit="file", disable=not progress, leave=False
+                ):
                     tar.extract(member, staging, **kwargs)
         else:
-            raise ExtractError(
-                f"{archive}: unknown archive type; expected one of {', '.join(ARCHIVE_SUFFIXES)}"
-            )
+            raise ExtractError(f"{archive}: unknown archive type; expected one of {', '.join(ARCHIVE_SUFFIXES)}")
     except ExtractError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -398,15 +413,14 @@ def extract(archive: Path, dest_dir: Path, *, folder: str | None = None, progres
     try:
         _unpack(archive, staging, progress)
         entries = sorted(staging.iterdir())
-        if folder is not None:
-            if not (len(entries) == 1 and entries[0].is_dir() and entries[0].name == folder):
-                wrapped = dest_dir / f".{archive.name}.wrap"
-                if wrapped.exists():
-                    shutil.rmtree(wrapped)
-                staging.rename(wrapped)
-                staging.mkdir()
-                wrapped.rename(staging / folder)
-                entries = [staging / folder]
+        if folder is not None and not (len(entries) == 1 and entries[0].is_dir() and entries[0].name == folder):
+            wrapped = dest_dir / f".{archive.name}.wrap"
+            if wrapped.exists():
+                shutil.rmtree(wrapped)
+            staging.rename(wrapped)
+            staging.mkdir()
+            wrapped.rename(staging / folder)
+            entries = [staging / folder]
         for entry in entries:
             final = dest_dir / entry.name
             if final.is_dir() and not final.is_symlink():
@@ -453,12 +467,12 @@ def manual_steps(name: str, root: Path, entries: list[ManualDownload], extract: 
     hints = list(dict.fromkeys(e.instructions for e in entries if e.instructions))
     for hint in hints:
         lines.append(f"     ({hint})")
-    files = ", ".join(
-        e.filename + (f" ({_human(e.size)})" if e.size else "") for e in entries
-    )
+    files = ", ".join(e.filename + (f" ({_human(e.size)})" if e.size else "") for e in entries)
     lines.append(f"  2. Download {files}")
-    lines.append(f"  3. Put {'them' if len(entries) > 1 else 'it'} into the folder {root} so that "
-                 f"{root / entries[0].filename} exists (keep the file names)")
+    lines.append(
+        f"  3. Put {'them' if len(entries) > 1 else 'it'} into the folder {root} so that "
+        f"{root / entries[0].filename} exists (keep the file names)"
+    )
     to_extract = extract if extract is not None else [e.filename for e in entries if e.extract]
     then = f"it extracts {', '.join(to_extract)} there; " if to_extract else ""
     lines.append(f"  4. Run the same command again: {then}`prepare` then checks the files and proceeds from there")
@@ -496,4 +510,6 @@ def fetch_dataset(name: str, root: Path, *, progress: bool = True, timeout: floa
 def _verify_manual(path: Path, entry: ManualDownload) -> None:
     problem = _mismatch(path, entry.sha256, entry.size)
     if problem:
-        raise ChecksumError(f"{path}: {problem}; the file is incomplete or another version: download it again from {entry.page}")
+        raise ChecksumError(
+            f"{path}: {problem}; the file is incomplete or another version: download it again from {entry.page}"
+        )

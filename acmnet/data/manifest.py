@@ -48,7 +48,9 @@ def validate(frame: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
     if bad_roles:
         raise ManifestError(f"{source} has unknown role(s) {bad_roles}; roles are {list(ROLES)}")
     if frame["place"].isna().any():
-        raise ManifestError(f"{source} has rows without a place (first: {frame[frame['place'].isna()].iloc[0]['image']})")
+        raise ManifestError(
+            f"{source} has rows without a place (first: {frame[frame['place'].isna()].iloc[0]['image']})"
+        )
     out = frame.copy()
     out["image"] = out["image"].astype(str)
     out["role"] = out["role"].astype(str)
@@ -61,8 +63,7 @@ def validate(frame: pd.DataFrame, source: str = "manifest") -> pd.DataFrame:
     for role in ("reference", "query"):
         if not (out["role"] == role).any():
             raise ManifestError(
-                f"{source} has no `{role}` images: check the dataset's folders and its config "
-                f"(the {role} set is empty)"
+                f"{source} has no `{role}` images: check the dataset's folders and its config (the {role} set is empty)"
             )
     return out.reset_index(drop=True)
 

@@ -82,8 +82,7 @@ def _lattice(key: tuple[int, ...], rows: int, cols: int, chunk: int = 16) -> np.
     return lat[:, :cols].astype(np.float32)
 
 
-def _noise1d(key: tuple[int, ...], width: int, periods: Sequence[float],
-             amps: Sequence[float]) -> np.ndarray:
+def _noise1d(key: tuple[int, ...], width: int, periods: Sequence[float], amps: Sequence[float]) -> np.ndarray:
     """Smooth 1-D value noise in [0, 1], shape (width,), sum of octaves with given periods (px)."""
     out = np.zeros(width, np.float32)
     xs = np.arange(width, dtype=np.float64)
@@ -167,9 +166,14 @@ class _Canvas:
         self.mat = np.zeros((h, w), np.uint8)
         self.aux = np.zeros((h, w), np.float32)
 
-    def draw(self, box: tuple[float, float, float, float],
-             shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
-             color: Sequence[float], mat: int, aux: float | np.ndarray = 0.0) -> None:
+    def draw(
+        self,
+        box: tuple[float, float, float, float],
+        shape: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        color: Sequence[float],
+        mat: int,
+        aux: float | np.ndarray = 0.0,
+    ) -> None:
         """Paint pixels of ``box`` = (x0, x1, y0, y1) where ``shape(xx, yy)`` is true.
 
         ``xx`` (1, w) and ``yy`` (h, 1) are pixel-centre coordinates; ``aux`` may be a scalar or
@@ -190,29 +194,42 @@ class _Canvas:
         self.aux[sl][m] = np.broadcast_to(np.asarray(aux, np.float32), m.shape)[m]
 
     # -- primitives (coordinates in canvas px) --
-    def rect(self, x0: float, x1: float, y0: float, y1: float, color: Sequence[float], mat: int,
-             aux: float | np.ndarray = 0.0) -> None:
+    def rect(
+        self,
+        x0: float,
+        x1: float,
+        y0: float,
+        y1: float,
+        color: Sequence[float],
+        mat: int,
+        aux: float | np.ndarray = 0.0,
+    ) -> None:
         """Axis-aligned rectangle [x0, x1) x [y0, y1)."""
-        self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1),
-                  color, mat, aux)
+        self.draw((x0, x1, y0, y1), lambda xx, yy: (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1), color, mat, aux)
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float],
-                mat: int, aux: float = 0.0) -> None:
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, color: Sequence[float], mat: int, aux: float = 0.0
+    ) -> None:
         """Filled ellipse centred at (cx, cy) with radii (rx, ry)."""
-        self.draw((cx - rx, cx + rx, cy - ry, cy + ry),
-                  lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
-                  color, mat, aux)
+        self.draw(
+            (cx - rx, cx + rx, cy - ry, cy + ry),
+            lambda xx, yy: ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0,
+            color,
+            mat,
+            aux,
+        )
 
-    def gable(self, cx: float, half: float, y_top: float, y_base: float,
-              color: Sequence[float], mat: int) -> None:
+    def gable(self, cx: float, half: float, y_top: float, y_base: float, color: Sequence[float], mat: int) -> None:
         """Isosceles triangle with apex (cx, y_top) and base half-width ``half`` at y_base."""
         hgt = max(y_base - y_top, 1e-3)
-        self.draw((cx - half, cx + half, y_top, y_base),
-                  lambda xx, yy: (np.abs(xx - cx) <= half * (yy - y_top) / hgt) & (yy < y_base),
-                  color, mat)
+        self.draw(
+            (cx - half, cx + half, y_top, y_base),
+            lambda xx, yy: (np.abs(xx - cx) <= half * (yy - y_top) / hgt) & (yy < y_base),
+            color,
+            mat,
+        )
 
-    def segment(self, x0: float, y0: float, x1: float, y1: float, r: float,
-                color: Sequence[float], mat: int) -> None:
+    def segment(self, x0: float, y0: float, x1: float, y1: float, r: float, color: Sequence[float], mat: int) -> None:
         """Line segment (x0, y0)-(x1, y1) with round caps, half-thickness ``r``."""
         dx, dy = x1 - x0, y1 - y0
         l2 = dx * dx + dy * dy + 1e-9
@@ -221,8 +238,7 @@ class _Canvas:
             t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / l2, 0.0, 1.0)
             return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
 
-        self.draw((min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r),
-                  shape, color, mat)
+        self.draw((min(x0, x1) - r, max(x0, x1) + r, min(y0, y1) - r, max(y0, y1) + r), shape, color, mat)
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,133 +275,180 @@ class World:
     layers: tuple[_Layer, ...]
 
 
-def _palette(rng: np.random.Generator, colors: Sequence[Sequence[float]], spread: float = 0.06,
-             ) -> np.ndarray:
+def _palette(
+    rng: np.random.Generator,
+    colors: Sequence[Sequence[float]],
+    spread: float = 0.06,
+) -> np.ndarray:
     """One colour of ``colors`` (RGB in [0, 1]), brightness varied by up to +-``spread``; (3,)."""
-    c = np.asarray(colors[int(rng.integers(len(colors)))], np.float32)
-    return np.clip(c * (1.0 + spread * (2.0 * rng.random() - 1.0)), 0.0, 1.0)
+    color = np.asarray(colors[int(rng.integers(len(colors)))], np.float32)
+    return np.clip(color * (1.0 + spread * (2.0 * rng.random() - 1.0)), 0.0, 1.0)
 
 
-_GREENS = [(0.22, 0.42, 0.15), (0.30, 0.50, 0.18), (0.18, 0.36, 0.13), (0.34, 0.47, 0.19),
-           (0.26, 0.45, 0.22)]
+_GREENS = [(0.22, 0.42, 0.15), (0.30, 0.50, 0.18), (0.18, 0.36, 0.13), (0.34, 0.47, 0.19), (0.26, 0.45, 0.22)]
 _CONIFER_GREENS = [(0.09, 0.24, 0.14), (0.12, 0.28, 0.16), (0.08, 0.20, 0.12)]
-_WALLS = [(0.74, 0.64, 0.50), (0.62, 0.30, 0.24), (0.84, 0.82, 0.76), (0.56, 0.56, 0.60),
-          (0.82, 0.70, 0.40), (0.46, 0.54, 0.62), (0.60, 0.47, 0.38), (0.70, 0.42, 0.30)]
-_ROOFS = [(0.47, 0.18, 0.13), (0.30, 0.31, 0.34), (0.40, 0.29, 0.21), (0.24, 0.38, 0.33),
-          (0.55, 0.26, 0.16)]
+_WALLS = [
+    (0.74, 0.64, 0.50),
+    (0.62, 0.30, 0.24),
+    (0.84, 0.82, 0.76),
+    (0.56, 0.56, 0.60),
+    (0.82, 0.70, 0.40),
+    (0.46, 0.54, 0.62),
+    (0.60, 0.47, 0.38),
+    (0.70, 0.42, 0.30),
+]
+_ROOFS = [(0.47, 0.18, 0.13), (0.30, 0.31, 0.34), (0.40, 0.29, 0.21), (0.24, 0.38, 0.33), (0.55, 0.26, 0.16)]
 _SIGNS = [(0.10, 0.30, 0.70), (0.10, 0.50, 0.25), (0.75, 0.15, 0.12), (0.90, 0.75, 0.10)]
 
 
-def _tree(cv: _Canvas, fol: _Canvas, rng: np.random.Generator, cx: float, base: float,
-          height: float, crown: float, sc: float) -> None:
-    """Deciduous tree: trunk and branches on ``cv``, foliage blobs on ``fol`` (bare in winter)."""
+def _tree(
+    canvas: _Canvas,
+    foliage: _Canvas,
+    rng: np.random.Generator,
+    cx: float,
+    base: float,
+    height: float,
+    crown: float,
+    scale: float,
+) -> None:
+    """Deciduous tree: trunk and branches on ``canvas``, foliage blobs on ``foliage`` (bare in winter)."""
     rx = crown * (0.8 + 0.4 * rng.random())
     ry = crown * (0.9 + 0.5 * rng.random())
     cy = base - height + ry
     trunk = (0.30, 0.22, 0.15)
-    tw = max(1.0, 1.7 * sc)
-    cv.rect(cx - tw / 2, cx + tw / 2, cy, base, trunk, _TRUNK)
+    trunk_w = max(1.0, 1.7 * scale)
+    canvas.rect(cx - trunk_w / 2, cx + trunk_w / 2, cy, base, trunk, _TRUNK)
     for _ in range(int(rng.integers(3, 6))):
         y_from = cy + ry * (0.5 * rng.random() - 0.1)
-        ang = rng.uniform(-1.0, 1.0)
-        tx = cx + rx * 0.85 * ang
-        ty = cy - ry * (0.85 - 0.6 * abs(ang)) * (0.6 + 0.4 * rng.random())
-        cv.segment(cx, y_from, tx, ty, max(0.5, 0.55 * sc), trunk, _TRUNK)
+        reach = rng.uniform(-1.0, 1.0)
+        tip_x = cx + rx * 0.85 * reach
+        tip_y = cy - ry * (0.85 - 0.6 * abs(reach)) * (0.6 + 0.4 * rng.random())
+        canvas.segment(cx, y_from, tip_x, tip_y, max(0.5, 0.55 * scale), trunk, _TRUNK)
         if rng.random() < 0.6:
-            mx, my = (cx + tx) / 2, (y_from + ty) / 2
-            cv.segment(mx, my, mx + (tx - cx) * 0.4 + rng.uniform(-2, 2) * sc, my - ry * 0.35,
-                       max(0.5, 0.4 * sc), trunk, _TRUNK)
+            mid_x, mid_y = (cx + tip_x) / 2, (y_from + tip_y) / 2
+            canvas.segment(
+                mid_x,
+                mid_y,
+                mid_x + (tip_x - cx) * 0.4 + rng.uniform(-2, 2) * scale,
+                mid_y - ry * 0.35,
+                max(0.5, 0.4 * scale),
+                trunk,
+                _TRUNK,
+            )
     green = _palette(rng, _GREENS)
     hue = float(rng.random())  # autumn colour of this tree
     for _ in range(int(rng.integers(4, 8))):
         ox, oy = rng.uniform(-0.5, 0.5) * rx, rng.uniform(-0.45, 0.45) * ry
-        fol.ellipse(cx + ox, cy + oy, rx * rng.uniform(0.5, 0.75), ry * rng.uniform(0.5, 0.75),
-                    np.clip(green * rng.uniform(0.9, 1.1), 0, 1), _FOLIAGE, hue)
+        foliage.ellipse(
+            cx + ox,
+            cy + oy,
+            rx * rng.uniform(0.5, 0.75),
+            ry * rng.uniform(0.5, 0.75),
+            np.clip(green * rng.uniform(0.9, 1.1), 0, 1),
+            _FOLIAGE,
+            hue,
+        )
 
 
-def _conifer(cv: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float,
-             half: float, sc: float) -> None:
+def _conifer(
+    canvas: _Canvas, rng: np.random.Generator, cx: float, base: float, height: float, half: float, scale: float
+) -> None:
     """Conifer: short trunk and a tiered (sawtooth) silhouette; evergreen in every condition."""
     y_top, y_bot = base - height, base - 0.12 * height
     tiers = int(rng.integers(3, 7))
-    cv.rect(cx - max(0.5, 0.8 * sc), cx + max(0.5, 0.8 * sc), y_bot - 2 * sc, base,
-            (0.28, 0.20, 0.14), _TRUNK)
+    canvas.rect(
+        cx - max(0.5, 0.8 * scale), cx + max(0.5, 0.8 * scale), y_bot - 2 * scale, base, (0.28, 0.20, 0.14), _TRUNK
+    )
     lean = rng.uniform(-0.06, 0.06)
 
     def shape(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
         t = np.clip((yy - y_top) / (y_bot - y_top), 0.0, 1.0)
         phase = (t * tiers) % 1.0
-        hw = half * (0.12 + 0.88 * t) * (0.5 + 0.5 * phase)
-        return (np.abs(xx - cx - lean * (y_bot - yy)) <= hw) & (yy >= y_top) & (yy < y_bot)
+        half_w = half * (0.12 + 0.88 * t) * (0.5 + 0.5 * phase)
+        return (np.abs(xx - cx - lean * (y_bot - yy)) <= half_w) & (yy >= y_top) & (yy < y_bot)
 
-    cv.draw((cx - half - 2, cx + half + 2, y_top, y_bot), shape, _palette(rng, _CONIFER_GREENS),
-            _CONIFER)
+    canvas.draw((cx - half - 2, cx + half + 2, y_top, y_bot), shape, _palette(rng, _CONIFER_GREENS), _CONIFER)
 
 
-def _building(cv: _Canvas, rng: np.random.Generator, x0: float, base: float, w: float,
-              h: float, s: float, kind: str) -> None:
+def _building(
+    canvas: _Canvas, rng: np.random.Generator, x0: float, base: float, w: float, h: float, s: float, kind: str
+) -> None:
     """House/block/shed/church with roof, windows (per-window lit value in aux) and a door."""
     wall = _palette(rng, _WALLS)
     roof = _palette(rng, _ROOFS)
     top = base - h
-    cv.rect(x0, x0 + w, top, base, wall, _WALL)
+    canvas.rect(x0, x0 + w, top, base, wall, _WALL)
     if kind == "church":
-        tw = max(3.0, 0.3 * w)
-        tx = x0 + rng.uniform(0.05, 0.6) * w
-        t_top = top - rng.uniform(0.6, 1.0) * h
-        cv.rect(tx, tx + tw, t_top, top, wall * 0.92, _WALL)
-        cv.gable(tx + tw / 2, tw / 2 + 0.6 * s, t_top - rng.uniform(2.5, 4.0) * tw, t_top, roof,
-                 _ROOF)
-        cv.gable(x0 + w / 2, w / 2 + s, top - 0.35 * w, top, roof, _ROOF)
-        cv.ellipse(tx + tw / 2, t_top + 0.4 * tw, 0.25 * tw, 0.25 * tw, (0.95, 0.92, 0.8), _WALL)
+        tower_w = max(3.0, 0.3 * w)
+        tower_x = x0 + rng.uniform(0.05, 0.6) * w
+        tower_top = top - rng.uniform(0.6, 1.0) * h
+        canvas.rect(tower_x, tower_x + tower_w, tower_top, top, wall * 0.92, _WALL)
+        canvas.gable(
+            tower_x + tower_w / 2,
+            tower_w / 2 + 0.6 * s,
+            tower_top - rng.uniform(2.5, 4.0) * tower_w,
+            tower_top,
+            roof,
+            _ROOF,
+        )
+        canvas.gable(x0 + w / 2, w / 2 + s, top - 0.35 * w, top, roof, _ROOF)
+        canvas.ellipse(
+            tower_x + tower_w / 2, tower_top + 0.4 * tower_w, 0.25 * tower_w, 0.25 * tower_w, (0.95, 0.92, 0.8), _WALL
+        )
     elif kind == "shed":  # industrial, sawtooth roof, few windows
-        n = max(1, int(w / (7 * s)))
-        tw = w / n
-        for i in range(n):
-            a = x0 + i * tw
-            rh = 0.45 * tw
+        teeth = max(1, int(w / (7 * s)))
+        tooth_w = w / teeth
+        for i in range(teeth):
+            tooth_x = x0 + i * tooth_w
+            tooth_h = 0.45 * tooth_w
 
-            def saw(xx: np.ndarray, yy: np.ndarray, a: float = a, rh: float = rh) -> np.ndarray:
-                return (yy >= top - rh * (xx - a) / tw) & (yy < top)
+            def saw(xx: np.ndarray, yy: np.ndarray, tooth_x: float = tooth_x, tooth_h: float = tooth_h) -> np.ndarray:
+                return (yy >= top - tooth_h * (xx - tooth_x) / tooth_w) & (yy < top)
 
-            cv.draw((a, a + tw, top - rh, top), saw, roof, _ROOF)
+            canvas.draw((tooth_x, tooth_x + tooth_w, top - tooth_h, top), saw, roof, _ROOF)
     elif kind == "flat":
-        cv.rect(x0 - 0.5 * s, x0 + w + 0.5 * s, top - 1.5 * s, top, roof * 0.8, _ROOF)
+        canvas.rect(x0 - 0.5 * s, x0 + w + 0.5 * s, top - 1.5 * s, top, roof * 0.8, _ROOF)
     else:  # pitched
-        cv.gable(x0 + w / 2, w / 2 + 1.2 * s, top - rng.uniform(0.3, 0.55) * w, top, roof, _ROOF)
+        canvas.gable(x0 + w / 2, w / 2 + 1.2 * s, top - rng.uniform(0.3, 0.55) * w, top, roof, _ROOF)
         if rng.random() < 0.5:
-            cx = x0 + rng.uniform(0.2, 0.8) * w
-            cv.rect(cx, cx + 1.6 * s, top - 0.35 * w, top - 1, (0.45, 0.3, 0.25), _WALL)
+            chimney_x = x0 + rng.uniform(0.2, 0.8) * w
+            canvas.rect(chimney_x, chimney_x + 1.6 * s, top - 0.35 * w, top - 1, (0.45, 0.3, 0.25), _WALL)
     # windows: a grid; aux holds each window's own random value (lit at night if < 0.5)
-    ww, wh = max(1.0, 2.4 * s), max(2.0, 3.2 * s)
-    sx = ww + rng.uniform(2.0, 4.5) * s
-    sy = wh + rng.uniform(2.5, 4.0) * s
-    m = 2.0 * s
-    ncols = int((w - 2 * m + (sx - ww)) / sx)
-    nrows = int((h - 2 * m - 4 * s + (sy - wh)) / sy)
+    win_w, win_h = max(1.0, 2.4 * s), max(2.0, 3.2 * s)
+    pitch_x = win_w + rng.uniform(2.0, 4.5) * s
+    pitch_y = win_h + rng.uniform(2.5, 4.0) * s
+    inset = 2.0 * s
+    ncols = int((w - 2 * inset + (pitch_x - win_w)) / pitch_x)
+    nrows = int((h - 2 * inset - 4 * s + (pitch_y - win_h)) / pitch_y)
     if kind == "shed":
         nrows = min(nrows, 1)
     if ncols >= 1 and nrows >= 1:
-        off = x0 + (w - (ncols * sx - (sx - ww))) / 2
+        grid_x0 = x0 + (w - (ncols * pitch_x - (pitch_x - win_w))) / 2
         lit = rng.random((nrows, ncols)).astype(np.float32)
         glass = (0.16, 0.19, 0.24) if rng.random() < 0.7 else (0.35, 0.42, 0.50)
 
-        def win(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-            u, v = (xx - off) / sx, (yy - top - m) / sy
-            return ((u % 1.0) * sx < ww) & ((v % 1.0) * sy < wh) & (u >= 0) & (v >= 0) & (
-                u < ncols) & (v < nrows)
+        def window(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+            u, v = (xx - grid_x0) / pitch_x, (yy - top - inset) / pitch_y
+            return (
+                ((u % 1.0) * pitch_x < win_w)
+                & ((v % 1.0) * pitch_y < win_h)
+                & (u >= 0)
+                & (v >= 0)
+                & (u < ncols)
+                & (v < nrows)
+            )
 
-        box = (off, off + ncols * sx, top + m, top + m + nrows * sy)
+        box = (grid_x0, grid_x0 + ncols * pitch_x, top + inset, top + inset + nrows * pitch_y)
         ix0 = max(int(np.floor(box[0])), 0)
         iy0 = max(int(np.floor(box[2])), 0)
-        ix1, iy1 = min(int(np.ceil(box[1])), cv.w), min(int(np.ceil(box[3])), cv.h)
+        ix1, iy1 = min(int(np.ceil(box[1])), canvas.w), min(int(np.ceil(box[3])), canvas.h)
         if ix1 > ix0 and iy1 > iy0:
-            uu = ((np.arange(ix0, ix1) + 0.5 - off) // sx).astype(np.int64).clip(0, ncols - 1)
-            vv = ((np.arange(iy0, iy1) + 0.5 - top - m) // sy).astype(np.int64).clip(0, nrows - 1)
-            cv.draw(box, win, glass, _WINDOW, lit[np.ix_(vv, uu)])
+            win_col = ((np.arange(ix0, ix1) + 0.5 - grid_x0) // pitch_x).astype(np.int64).clip(0, ncols - 1)
+            win_row = ((np.arange(iy0, iy1) + 0.5 - top - inset) // pitch_y).astype(np.int64).clip(0, nrows - 1)
+            canvas.draw(box, window, glass, _WINDOW, lit[np.ix_(win_row, win_col)])
     if kind in ("pitched", "flat") and w > 9 * s and rng.random() < 0.6:
-        dx = x0 + rng.uniform(0.15, 0.75) * w
-        cv.rect(dx, dx + 2.6 * s, base - 4.5 * s, base, (0.30, 0.20, 0.14), _DOOR)
+        door_x = x0 + rng.uniform(0.15, 0.75) * w
+        canvas.rect(door_x, door_x + 2.6 * s, base - 4.5 * s, base, (0.30, 0.20, 0.14), _DOOR)
 
 
 def _ground_profile(seed: int, key: int, w: int, y: float, amp: float, s: float) -> np.ndarray:
@@ -394,8 +457,7 @@ def _ground_profile(seed: int, key: int, w: int, y: float, amp: float, s: float)
 
 
 # palettes of the layer builders (RGB in [0, 1])
-_FIELD_GREENS = [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25), (0.55, 0.58, 0.32),
-                 (0.42, 0.50, 0.22)]
+_FIELD_GREENS = [(0.38, 0.55, 0.28), (0.46, 0.58, 0.30), (0.32, 0.48, 0.25), (0.55, 0.58, 0.32), (0.42, 0.50, 0.22)]
 _CLUMP_GREENS = [(0.17, 0.30, 0.14), (0.13, 0.25, 0.12)]
 _BUSH_GREENS = [(0.20, 0.36, 0.15), (0.26, 0.40, 0.18)]
 _VERGES = [(0.34, 0.48, 0.22), (0.46, 0.50, 0.26), (0.42, 0.36, 0.24), (0.28, 0.42, 0.20)]
@@ -409,7 +471,7 @@ _NEAR_BASE = 0.865  # ground line of the near objects and poles (fraction of ima
 class _Frame:
     """Row geometry shared by the layer builders of one world.
 
-    ``hp`` panorama rows = ``h`` image rows + 2 * ``my`` jitter margin rows; ``s`` = h / 96 is the
+    ``hp`` panorama rows = ``h`` image rows + 2 * ``margin_y`` jitter margin rows; ``s`` = h / 96 is the
     object scale (sizes are designed for 96-row images); ``rows`` (hp, 1) float32 pixel-centre
     rows.
     """
@@ -418,16 +480,23 @@ class _Frame:
     hp: int
     h: int
     s: float
-    my: int
+    margin_y: int
     rows: np.ndarray
 
     def y(self, frac: float) -> float:
         """Panorama row of an image-height fraction (0 = top of an unjittered image)."""
-        return self.my + frac * self.h
+        return self.margin_y + frac * self.h
 
 
-def _finish_layer(g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarray,
-                  haze: float | np.ndarray, key: int, cell: float) -> _Layer:
+def _finish_layer(
+    frame: _Frame,
+    name: str,
+    canvas: _Canvas,
+    parallax: float | np.ndarray,
+    haze: float | np.ndarray,
+    key: int,
+    cell: float,
+) -> _Layer:
     """Freeze a canvas into a layer.
 
     ``parallax`` and ``haze`` (scalars or per row) become (hp,) float32; ``noise`` (hp, w) is two
@@ -435,535 +504,607 @@ def _finish_layer(g: _Frame, name: str, cv: _Canvas, parallax: float | np.ndarra
     ``max(1.5, cell / 2.5)`` px.
     """
     fine = max(1.5, cell / 2.5)
-    noise = 0.65 * _noise2d((g.seed, _S_NOISE, key, 0), g.hp, cv.w, cell, cell) + 0.35 * _noise2d(
-        (g.seed, _S_NOISE, key, 1), g.hp, cv.w, fine, fine)
-    return _Layer(name, np.broadcast_to(np.asarray(parallax, np.float32), (g.hp,)).copy(),
-                  np.broadcast_to(np.asarray(haze, np.float32), (g.hp,)).copy(),
-                  cv.albedo, cv.alpha, cv.mat, cv.aux, noise.astype(np.float32))
+    noise = 0.65 * _noise2d((frame.seed, _S_NOISE, key, 0), frame.hp, canvas.w, cell, cell) + 0.35 * _noise2d(
+        (frame.seed, _S_NOISE, key, 1), frame.hp, canvas.w, fine, fine
+    )
+    return _Layer(
+        name,
+        np.broadcast_to(np.asarray(parallax, np.float32), (frame.hp,)).copy(),
+        np.broadcast_to(np.asarray(haze, np.float32), (frame.hp,)).copy(),
+        canvas.albedo,
+        canvas.alpha,
+        canvas.mat,
+        canvas.aux,
+        noise.astype(np.float32),
+    )
 
 
 # ---------------------------------------------------------------------------------------- sky
-def _sky_layer(g: _Frame, w: int) -> _Layer:
+def _sky_layer(frame: _Frame, w: int) -> _Layer:
     """Sky panorama (hp, w), opaque: cloud texture in ``noise`` (cells stretched 7 x 30 and
     3 x 11 s-px), a uniform lattice in ``aux`` (stars where it is near 1)."""
-    s = g.s
-    cv = _Canvas(g.hp, w)
-    cv.alpha[:] = 1.0
-    cv.mat[:] = _SKY
-    cv.aux[:] = _lattice((g.seed, _S_SKY, 1), g.hp, w, chunk=64)
-    clouds = 0.6 * _noise2d((g.seed, _S_SKY, 2), g.hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
-        (g.seed, _S_SKY, 3), g.hp, w, 3 * s, 11 * s)
-    return _Layer("sky", np.full(g.hp, 0.03, np.float32), np.ones(g.hp, np.float32),
-                  cv.albedo, cv.alpha, cv.mat, cv.aux, clouds.astype(np.float32))
+    s = frame.s
+    canvas = _Canvas(frame.hp, w)
+    canvas.alpha[:] = 1.0
+    canvas.mat[:] = _SKY
+    canvas.aux[:] = _lattice((frame.seed, _S_SKY, 1), frame.hp, w, chunk=64)
+    clouds = 0.6 * _noise2d((frame.seed, _S_SKY, 2), frame.hp, w, 7 * s, 30 * s) + 0.4 * _noise2d(
+        (frame.seed, _S_SKY, 3), frame.hp, w, 3 * s, 11 * s
+    )
+    return _Layer(
+        "sky",
+        np.full(frame.hp, 0.03, np.float32),
+        np.ones(frame.hp, np.float32),
+        canvas.albedo,
+        canvas.alpha,
+        canvas.mat,
+        canvas.aux,
+        clouds.astype(np.float32),
+    )
 
 
 # ---------------------------------------------------------------------------------- mountains
-def _peak_series(g: _Frame, k: int, w: int) -> np.ndarray:
+def _peak_series(frame: _Frame, k: int, w: int) -> np.ndarray:
     """Sharp peaks of mountain range ``k`` (0 back, 1 front): height above the range, (w,) px."""
-    s, h = g.s, g.h
+    s, h = frame.s, frame.h
     xs = np.arange(w, dtype=np.float32)
-    rng = _rng(g.seed, _S_MOUNT, 10 + k)
+    rng = _rng(frame.seed, _S_MOUNT, 10 + k)
     bumps = np.zeros(w, np.float32)
     x = 0.0
     while x < w:
         x += rng.uniform(50, 190) * s
-        hw, ph = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
-        lo, hi = max(int(x - hw), 0), min(int(x + hw) + 2, w)
-        bumps[lo:hi] = np.maximum(
-            bumps[lo:hi], ph * np.clip(1 - np.abs(xs[lo:hi] - x) / hw, 0, 1) ** 1.3)
+        half_w, peak_h = rng.uniform(12, 40) * s, rng.uniform(0.03, 0.15) * h
+        lo, hi = max(int(x - half_w), 0), min(int(x + half_w) + 2, w)
+        bumps[lo:hi] = np.maximum(bumps[lo:hi], peak_h * np.clip(1 - np.abs(xs[lo:hi] - x) / half_w, 0, 1) ** 1.3)
     return bumps
 
 
-def _mountain_layer(g: _Frame, w: int) -> _Layer:
+def _mountain_layer(frame: _Frame, w: int) -> _Layer:
     """Far mountains (hp, w), parallax 0.12: a lighter back range and a darker front range.
 
     A slow envelope gives stretches of high ranges and stretches with no mountains in view;
     ``aux`` holds the altitude in [0, 1] (snow caps).
     """
-    s, h, rows = g.s, g.h, g.rows
-    cv = _Canvas(g.hp, w)
-    peaks = [_peak_series(g, k, w) for k in range(2)]
-    env = _smooth(np.clip((_noise1d((g.seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5,
-                          0, 1))
-    back = g.y(0.52) - env * (0.08 * h + 0.26 * h * _noise1d(
-        (g.seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2)) + 0.7 * peaks[0])
-    front = g.y(0.55) - env * (0.05 * h + 0.2 * h * _noise1d(
-        (g.seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2)) + 0.5 * peaks[1])
-    alt = np.clip((g.y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
-    m = rows >= back[None, :]
-    cv.albedo[m] = (0.52, 0.57, 0.68)
-    cv.mat[m] = _MOUNTAIN_FAR
-    m2 = rows >= front[None, :]
-    cv.albedo[m2] = (0.36, 0.41, 0.50)
-    cv.mat[m2] = _MOUNTAIN
-    cv.alpha[m | m2] = 1.0
-    cv.aux[:] = alt
-    return _finish_layer(g, "mountains", cv, 0.12, 0.85, 2, 5 * s)
+    s, h, rows = frame.s, frame.h, frame.rows
+    canvas = _Canvas(frame.hp, w)
+    peaks = [_peak_series(frame, k, w) for k in range(2)]
+    envelope = _smooth(np.clip((_noise1d((frame.seed, _S_MOUNT, 3), w, (240 * s,), (1.0,)) - 0.25) / 0.5, 0, 1))
+    back = frame.y(0.52) - envelope * (
+        0.08 * h
+        + 0.26 * h * _noise1d((frame.seed, _S_MOUNT, 1), w, (160 * s, 55 * s, 18 * s), (1.0, 0.5, 0.2))
+        + 0.7 * peaks[0]
+    )
+    front = frame.y(0.55) - envelope * (
+        0.05 * h
+        + 0.2 * h * _noise1d((frame.seed, _S_MOUNT, 2), w, (110 * s, 40 * s, 12 * s), (1.0, 0.45, 0.2))
+        + 0.5 * peaks[1]
+    )
+    altitude = np.clip((frame.y(0.52) - rows) / (0.36 * h), 0, 1) * np.ones((1, w), np.float32)
+    behind_back = rows >= back[None, :]
+    canvas.albedo[behind_back] = (0.52, 0.57, 0.68)
+    canvas.mat[behind_back] = _MOUNTAIN_FAR
+    behind_front = rows >= front[None, :]
+    canvas.albedo[behind_front] = (0.36, 0.41, 0.50)
+    canvas.mat[behind_front] = _MOUNTAIN
+    canvas.alpha[behind_back | behind_front] = 1.0
+    canvas.aux[:] = altitude
+    return _finish_layer(frame, "mountains", canvas, 0.12, 0.85, 2, 5 * s)
 
 
 # -------------------------------------------------------------------------------------- hills
-def _hill_fields(g: _Frame, cv: _Canvas, ground: np.ndarray) -> None:
+def _hill_fields(frame: _Frame, canvas: _Canvas, ground: np.ndarray) -> None:
     """Colour the hill pixels ``ground`` (hp, w) bool in column bands (fields 20-80 s-px wide);
     ``aux`` holds each field's random value."""
-    rng = _rng(g.seed, _S_HILL)
+    rng = _rng(frame.seed, _S_HILL)
     x = 0
-    while x < cv.w:  # fields: column bands, slanted boundaries
-        fw = int(rng.uniform(20, 80) * g.s)
-        c = _palette(rng, _FIELD_GREENS, 0.08)
-        sl = slice(x, min(x + fw, cv.w))
-        sub = ground[:, sl]
-        cv.albedo[:, sl][sub] = c
-        cv.aux[:, sl][sub] = rng.random()
-        x += fw
+    while x < canvas.w:  # fields: column bands, slanted boundaries
+        field_w = int(rng.uniform(20, 80) * frame.s)
+        color = _palette(rng, _FIELD_GREENS, 0.08)
+        columns = slice(x, min(x + field_w, canvas.w))
+        in_field = ground[:, columns]
+        canvas.albedo[:, columns][in_field] = color
+        canvas.aux[:, columns][in_field] = rng.random()
+        x += field_w
 
 
-def _hill_tree_clumps(g: _Frame, cv: _Canvas, ridge: np.ndarray) -> None:
+def _hill_tree_clumps(frame: _Frame, canvas: _Canvas, ridge: np.ndarray) -> None:
     """Dark tree clumps and hedgerows along and just below the ridge line ``ridge`` (w,) rows."""
-    s, w = g.s, cv.w
+    s, w = frame.s, canvas.w
     x = 0.0
-    rng = _rng(g.seed, _S_HILL, 1)  # own stream: a shorter route stays a prefix of a longer one
+    rng = _rng(frame.seed, _S_HILL, 1)  # own stream: a shorter route stays a prefix of a longer one
     while x < w:
         x += rng.uniform(8, 45) * s
-        n = int(rng.integers(2, 9))
-        base_dy = rng.uniform(0, 0.07) * g.h
-        for _ in range(n):
-            cx = x + rng.uniform(0, 3.0 * n) * s
+        trees = int(rng.integers(2, 9))
+        base_dy = rng.uniform(0, 0.07) * frame.h
+        for _ in range(trees):
+            cx = x + rng.uniform(0, 3.0 * trees) * s
             ix = int(np.clip(cx, 0, w - 1))
-            r = rng.uniform(1.3, 3.0) * s
-            cv.ellipse(cx, ridge[ix] + base_dy, r, r * rng.uniform(0.8, 1.3),
-                       _palette(rng, _CLUMP_GREENS), _HILL_TREES, rng.random())
-        x += 3.0 * n * s
+            radius = rng.uniform(1.3, 3.0) * s
+            canvas.ellipse(
+                cx,
+                ridge[ix] + base_dy,
+                radius,
+                radius * rng.uniform(0.8, 1.3),
+                _palette(rng, _CLUMP_GREENS),
+                _HILL_TREES,
+                rng.random(),
+            )
+        x += 3.0 * trees * s
 
 
-def _hill_layer(g: _Frame, w: int) -> _Layer:
+def _hill_layer(frame: _Frame, w: int) -> _Layer:
     """Hills (hp, w), parallax 0.30: fields of varying greens below a ridge, tree clumps."""
-    s, h = g.s, g.h
-    cv = _Canvas(g.hp, w)
-    env = _smooth(np.clip((_noise1d((g.seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6,
-                          0, 1))
-    ridge = g.y(0.60) - h * (0.04 + 0.22 * env) * _noise1d(
-        (g.seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15))
-    m = g.rows >= ridge[None, :]
-    cv.alpha[m] = 1.0
-    cv.mat[m] = _HILL
-    _hill_fields(g, cv, m)
-    _hill_tree_clumps(g, cv, ridge)
-    return _finish_layer(g, "hills", cv, 0.30, 0.66, 3, 4 * s)
+    s, h = frame.s, frame.h
+    canvas = _Canvas(frame.hp, w)
+    envelope = _smooth(np.clip((_noise1d((frame.seed, _S_HILL, 2), w, (260 * s,), (1.0,)) - 0.2) / 0.6, 0, 1))
+    ridge = frame.y(0.60) - h * (0.04 + 0.22 * envelope) * _noise1d(
+        (frame.seed, _S_HILL, 1), w, (120 * s, 45 * s, 15 * s), (1.0, 0.4, 0.15)
+    )
+    hill = frame.rows >= ridge[None, :]
+    canvas.alpha[hill] = 1.0
+    canvas.mat[hill] = _HILL
+    _hill_fields(frame, canvas, hill)
+    _hill_tree_clumps(frame, canvas, ridge)
+    return _finish_layer(frame, "hills", canvas, 0.30, 0.66, 3, 4 * s)
 
 
 # ------------------------------------------------------------------------------- mid ("town")
-def _lake(g: _Frame, cv: _Canvas, gl: np.ndarray, x0: float, x1: float) -> None:
+def _lake(frame: _Frame, canvas: _Canvas, ground_line: np.ndarray, x0: float, x1: float) -> None:
     """A lake between columns ``x0`` and ``x1`` (px): half an ellipse below the ground line."""
     cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-    wl = float(gl[int(np.clip(cx, 0, cv.w - 1))]) + 1.0 * g.s
-    dep = 0.3 * g.h
+    water_line = float(ground_line[int(np.clip(cx, 0, canvas.w - 1))]) + 1.0 * frame.s
+    depth = 0.3 * frame.h
 
     def lake(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-        return (yy >= wl) & (((xx - cx) / half) ** 2 + ((yy - wl) / dep) ** 2 <= 1.0)
+        return (yy >= water_line) & (((xx - cx) / half) ** 2 + ((yy - water_line) / depth) ** 2 <= 1.0)
 
-    cv.draw((x0, x1, wl, wl + dep), lake, (0.33, 0.48, 0.66), _WATER)
-
-
-def _street_lamp(cv: _Canvas, lx: float, base: float, s: float) -> None:
-    """A street lamp (post and lamp head, about 11 s-px tall) at column ``lx`` on row ``base``."""
-    cv.rect(lx, lx + max(0.6, 0.7 * s), base - 10 * s, base, (0.2, 0.2, 0.2), _POLE)
-    cv.rect(lx - 0.6 * s, lx + 1.3 * s, base - 11.2 * s, base - 9.8 * s, (0.65, 0.65, 0.6), _LAMP)
+    canvas.draw((x0, x1, water_line, water_line + depth), lake, (0.33, 0.48, 0.66), _WATER)
 
 
-def _town_building(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _street_lamp(canvas: _Canvas, x: float, base: float, s: float) -> None:
+    """A street lamp (post and lamp head, about 11 s-px tall) at column ``x`` on row ``base``."""
+    canvas.rect(x, x + max(0.6, 0.7 * s), base - 10 * s, base, (0.2, 0.2, 0.2), _POLE)
+    canvas.rect(x - 0.6 * s, x + 1.3 * s, base - 11.2 * s, base - 9.8 * s, (0.65, 0.65, 0.6), _LAMP)
+
+
+def _town_building(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """A town building from column ``x`` on ground row ``base``, sometimes a street lamp in
     front; returns the column where the next object starts (px)."""
-    s = g.s
-    bw = rng.uniform(12, 34) * s
-    bh = rng.uniform(12, 40) * s
-    kd = rng.choice(["flat", "pitched", "shed", "church"], p=[0.42, 0.4, 0.12, 0.06])
-    if kd == "church":
-        bh = min(bh, 22 * s)
-    _building(cv, rng, x, base, bw, bh, s, str(kd))
+    s = frame.s
+    width = rng.uniform(12, 34) * s
+    height = rng.uniform(12, 40) * s
+    kind = rng.choice(["flat", "pitched", "shed", "church"], p=[0.42, 0.4, 0.12, 0.06])
+    if kind == "church":
+        height = min(height, 22 * s)
+    _building(canvas, rng, x, base, width, height, s, str(kind))
     if rng.random() < 0.35:  # street lamp in front
-        _street_lamp(cv, x + bw + rng.uniform(0.5, 2.5) * s, base, s)
-    x += bw + rng.uniform(0, 5) * s
+        _street_lamp(canvas, x + width + rng.uniform(0.5, 2.5) * s, base, s)
+    x += width + rng.uniform(0, 5) * s
     return x
 
 
-def _village_house(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _village_house(
+    frame: _Frame, canvas: _Canvas, foliage: _Canvas, rng: np.random.Generator, x: float, base: float
+) -> float:
     """A small pitched house, often followed by a garden tree; returns the next column (px)."""
-    s, h, sm = g.s, g.h, 0.55 * g.s
-    bw = rng.uniform(10, 19) * s
-    _building(cv, rng, x, base, bw, rng.uniform(8, 15) * s, s, "pitched")
-    x += bw + rng.uniform(3, 10) * s
+    s, h, small = frame.s, frame.h, 0.55 * frame.s
+    width = rng.uniform(10, 19) * s
+    _building(canvas, rng, x, base, width, rng.uniform(8, 15) * s, s, "pitched")
+    x += width + rng.uniform(3, 10) * s
     if rng.random() < 0.7:
-        _tree(cv, fol, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6,
-              rng.uniform(0.08, 0.12) * h * 0.6, sm)
+        _tree(canvas, foliage, rng, x, base, rng.uniform(0.3, 0.5) * h * 0.6, rng.uniform(0.08, 0.12) * h * 0.6, small)
     x += rng.uniform(4, 20) * s
     return x
 
 
-def _field_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   base: float) -> float:
+def _field_feature(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float, base: float) -> float:
     """Open field: a row of hay bales, a barn or nothing; returns the next column (px)."""
-    s = g.s
+    s = frame.s
     if rng.random() < 0.35:
         for _ in range(int(rng.integers(2, 6))):
-            cv.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
+            canvas.ellipse(x, base - 1.5 * s, 2.0 * s, 1.6 * s, (0.78, 0.66, 0.35), _HAY)
             x += rng.uniform(5, 10) * s
     elif rng.random() < 0.3:  # barn
-        _building(cv, rng, x, base, rng.uniform(14, 22) * s,
-                  rng.uniform(8, 12) * s, s, "pitched")
+        _building(canvas, rng, x, base, rng.uniform(14, 22) * s, rng.uniform(8, 12) * s, s, "pitched")
     x += rng.uniform(15, 40) * s
     return x
 
 
-def _grove_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                base: float) -> float:
+def _grove_tree(
+    frame: _Frame, canvas: _Canvas, foliage: _Canvas, rng: np.random.Generator, x: float, base: float
+) -> float:
     """One deciduous tree or conifer of a grove; returns the next column (px)."""
-    s, h, sm = g.s, g.h, 0.55 * g.s
+    s, h, small = frame.s, frame.h, 0.55 * frame.s
     if rng.random() < 0.5:
-        _tree(cv, fol, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6,
-              rng.uniform(0.08, 0.13) * h * 0.6, sm)
+        _tree(
+            canvas, foliage, rng, x, base, rng.uniform(0.45, 0.75) * h * 0.6, rng.uniform(0.08, 0.13) * h * 0.6, small
+        )
     else:
-        _conifer(cv, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6,
-                 rng.uniform(0.06, 0.1) * h * 0.6, sm)
+        _conifer(canvas, rng, x, base, rng.uniform(0.45, 0.8) * h * 0.6, rng.uniform(0.06, 0.1) * h * 0.6, small)
     x += rng.uniform(3, 9) * s
     return x
 
 
-def _mid_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
-                 gl: np.ndarray, x: float) -> float:
+def _mid_stretch(
+    frame: _Frame, canvas: _Canvas, foliage: _Canvas, rng: np.random.Generator, ground_line: np.ndarray, x: float
+) -> float:
     """One stretch of the mid layer from column ``x`` (town, village, field, grove or lake, its
-    length drawn from ``rng``) on the ground line ``gl`` (w,) rows; returns the next column."""
-    s, w = g.s, cv.w
-    kind = rng.choice(["town", "village", "field", "grove", "lake"],
-                      p=[0.32, 0.27, 0.15, 0.16, 0.10])
-    seg_end = x + {"town": rng.uniform(90, 260), "village": rng.uniform(70, 200),
-                   "field": rng.uniform(30, 120), "grove": rng.uniform(40, 120),
-                   "lake": rng.uniform(50, 150)}[kind] * s
+    length drawn from ``rng``) on the ground line ``ground_line`` (w,) rows; returns the next column."""
+    s, w = frame.s, canvas.w
+    kind = rng.choice(["town", "village", "field", "grove", "lake"], p=[0.32, 0.27, 0.15, 0.16, 0.10])
+    seg_end = (
+        x
+        + {
+            "town": rng.uniform(90, 260),
+            "village": rng.uniform(70, 200),
+            "field": rng.uniform(30, 120),
+            "grove": rng.uniform(40, 120),
+            "lake": rng.uniform(50, 150),
+        }[kind]
+        * s
+    )
     if kind == "lake":
-        _lake(g, cv, gl, x, seg_end)
+        _lake(frame, canvas, ground_line, x, seg_end)
         x = seg_end
     while x < seg_end:
         ix = int(np.clip(x, 0, w - 1))
-        base = gl[ix] + 1.5 * s
+        base = ground_line[ix] + 1.5 * s
         if kind == "town":
-            x = _town_building(g, cv, rng, x, base)
+            x = _town_building(frame, canvas, rng, x, base)
         elif kind == "village":
-            x = _village_house(g, cv, fol, rng, x, base)
+            x = _village_house(frame, canvas, foliage, rng, x, base)
         elif kind == "field":
-            x = _field_feature(g, cv, rng, x, base)
+            x = _field_feature(frame, canvas, rng, x, base)
         else:
-            x = _grove_tree(g, cv, fol, rng, x, base)
+            x = _grove_tree(frame, canvas, foliage, rng, x, base)
     x += rng.uniform(0, 20) * s
     return x
 
 
-def _mid_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
+def _mid_layers(frame: _Frame, w: int) -> tuple[_Layer, _Layer]:
     """Mid layers (hp, w), parallax 0.60: a meadow with towns, villages, fields, groves and lakes
     (``mid``), and the foliage of its deciduous trees (``mid_foliage``)."""
-    s = g.s
-    cv, fol = _Canvas(g.hp, w), _Canvas(g.hp, w)
-    rng = _rng(g.seed, _S_MID)
-    gl = _ground_profile(g.seed, _S_MID + 50, w, g.y(0.71), 0.025 * g.h, s)
-    m = g.rows >= gl[None, :]
-    cv.alpha[m] = 1.0
-    cv.mat[m] = _MEADOW
-    cv.albedo[m] = (0.36, 0.52, 0.24)
+    s = frame.s
+    canvas, foliage = _Canvas(frame.hp, w), _Canvas(frame.hp, w)
+    rng = _rng(frame.seed, _S_MID)
+    ground_line = _ground_profile(frame.seed, _S_MID + 50, w, frame.y(0.71), 0.025 * frame.h, s)
+    meadow = frame.rows >= ground_line[None, :]
+    canvas.alpha[meadow] = 1.0
+    canvas.mat[meadow] = _MEADOW
+    canvas.albedo[meadow] = (0.36, 0.52, 0.24)
     x = 0.0
     while x < w:
-        x = _mid_stretch(g, cv, fol, rng, gl, x)
-    return (_finish_layer(g, "mid", cv, 0.60, 0.45, 4, 3 * s),
-            _finish_layer(g, "mid_foliage", fol, 0.60, 0.45, 5, 2.5 * s))
+        x = _mid_stretch(frame, canvas, foliage, rng, ground_line, x)
+    return (
+        _finish_layer(frame, "mid", canvas, 0.60, 0.45, 4, 3 * s),
+        _finish_layer(frame, "mid_foliage", foliage, 0.60, 0.45, 5, 2.5 * s),
+    )
 
 
 # ------------------------------------------------------------------------- near ground, track
-def _verge_and_ballast(g: _Frame, cv: _Canvas, g0: float, b0: float) -> None:
-    """Stretches (60-320 s-px) of lush / dry / worn verge (rows ``g0``-``b0``) and of fresh / old
-    ballast (rows from ``b0``)."""
-    rng = _rng(g.seed, _S_GROUND)
+def _verge_and_ballast(frame: _Frame, canvas: _Canvas, verge_top: float, ballast_top: float) -> None:
+    """Stretches (60-320 s-px) of lush / dry / worn verge (rows ``verge_top``-``ballast_top``) and of fresh /
+    old ballast (rows from ``ballast_top``)."""
+    rng = _rng(frame.seed, _S_GROUND)
     x = 0
-    while x < cv.w:
-        sw_ = int(rng.uniform(60, 320) * g.s)
-        sl = slice(x, min(x + sw_, cv.w))
-        cv.albedo[int(g0):int(b0), sl] = _palette(rng, _VERGES)
-        cv.albedo[int(b0):, sl] = _palette(rng, _BALLASTS)
-        x += sw_
+    while x < canvas.w:
+        stretch_w = int(rng.uniform(60, 320) * frame.s)
+        columns = slice(x, min(x + stretch_w, canvas.w))
+        canvas.albedo[int(verge_top) : int(ballast_top), columns] = _palette(rng, _VERGES)
+        canvas.albedo[int(ballast_top) :, columns] = _palette(rng, _BALLASTS)
+        x += stretch_w
 
 
-def _track(g: _Frame, cv: _Canvas, r1: float, r2: float) -> None:
-    """Sleepers every 7 s-px and two rails with top rows ``r1`` and ``r2``."""
-    s, rows = g.s, g.rows
-    sp, sw = 7.0 * s, 2.2 * s
-    xs = np.arange(cv.w, dtype=np.float32) + 0.5
-    sleeper = ((xs % sp) < sw)[None, :] & (rows >= r1 - 1.5 * s) & (rows < r2 + 2.0 * s)
-    cv.mat[sleeper] = _SLEEPER
-    cv.albedo[sleeper] = (0.33, 0.25, 0.18)
-    rt = max(1.0, 1.3 * s)
-    for r in (r1, r2):
-        rail = ((rows >= r) & (rows < r + rt))[:, 0]
-        cv.mat[rail] = _RAIL
-        cv.albedo[rail] = (0.58, 0.58, 0.62)
+def _track(frame: _Frame, canvas: _Canvas, rail1_top: float, rail2_top: float) -> None:
+    """Sleepers every 7 s-px and two rails with top rows ``rail1_top`` and ``rail2_top``."""
+    s, rows = frame.s, frame.rows
+    sleeper_pitch, sleeper_w = 7.0 * s, 2.2 * s
+    xs = np.arange(canvas.w, dtype=np.float32) + 0.5
+    sleeper = ((xs % sleeper_pitch) < sleeper_w)[None, :] & (rows >= rail1_top - 1.5 * s) & (rows < rail2_top + 2.0 * s)
+    canvas.mat[sleeper] = _SLEEPER
+    canvas.albedo[sleeper] = (0.33, 0.25, 0.18)
+    rail_h = max(1.0, 1.3 * s)
+    for rail_top in (rail1_top, rail2_top):
+        rail = ((rows >= rail_top) & (rows < rail_top + rail_h))[:, 0]
+        canvas.mat[rail] = _RAIL
+        canvas.albedo[rail] = (0.58, 0.58, 0.62)
 
 
-def _ground_layer(g: _Frame, w: int) -> _Layer:
+def _ground_layer(frame: _Frame, w: int) -> _Layer:
     """Near ground (hp, w): grass strip and a railway track.
 
     Same parallax (1.0) as the near objects, so that the lamp posts light it at night; ``aux``
     is a uniform lattice (fallen leaves in autumn); haze falls from 0.26 at the verge to 0.06
     at the bottom of the image.
     """
-    cv = _Canvas(g.hp, w)
-    g0, b0 = g.y(0.835), g.y(0.885)
-    grass = (g.rows >= g0)[:, 0]
-    cv.alpha[grass] = 1.0
-    cv.mat[grass] = _GRASS
-    cv.albedo[grass] = (0.34, 0.48, 0.22)
-    bal = (g.rows >= b0)[:, 0]
-    cv.mat[bal] = _BALLAST
-    cv.albedo[bal] = (0.47, 0.43, 0.38)
-    cv.aux[:] = _lattice((g.seed, _S_GROUND, 1), g.hp, w, chunk=64)
-    _verge_and_ballast(g, cv, g0, b0)
-    _track(g, cv, g.y(0.915), g.y(0.975))
-    hz = np.interp(np.arange(g.hp), [g0, g.y(1.0)], [0.26, 0.06]).astype(np.float32)
-    return _finish_layer(g, "ground", cv, 1.0, hz, 6, 3 * g.s)
+    canvas = _Canvas(frame.hp, w)
+    verge_top, ballast_top = frame.y(0.835), frame.y(0.885)
+    grass = (frame.rows >= verge_top)[:, 0]
+    canvas.alpha[grass] = 1.0
+    canvas.mat[grass] = _GRASS
+    canvas.albedo[grass] = (0.34, 0.48, 0.22)
+    ballast = (frame.rows >= ballast_top)[:, 0]
+    canvas.mat[ballast] = _BALLAST
+    canvas.albedo[ballast] = (0.47, 0.43, 0.38)
+    canvas.aux[:] = _lattice((frame.seed, _S_GROUND, 1), frame.hp, w, chunk=64)
+    _verge_and_ballast(frame, canvas, verge_top, ballast_top)
+    _track(frame, canvas, frame.y(0.915), frame.y(0.975))
+    haze = np.interp(np.arange(frame.hp), [verge_top, frame.y(1.0)], [0.26, 0.06]).astype(np.float32)
+    return _finish_layer(frame, "ground", canvas, 1.0, haze, 6, 3 * frame.s)
 
 
 # --------------------------------------------------------------------------------- near trees
-def _cutting_bank(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float,
-                  x1: float) -> None:
+def _cutting_bank(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
     """A grassy cutting bank between columns ``x0`` and ``x1`` (ramps of 25 s-px at both ends,
     0.3-0.5 h tall) that hides the landscape behind."""
-    nb = g.y(_NEAR_BASE)
-    top_ = nb - rng.uniform(0.3, 0.5) * g.h
-    ramp = 25 * g.s
-    prof = _noise1d((g.seed, _S_NEAR, 50, int(x0)), int(x1 - x0) + 2, (30 * g.s, 9 * g.s),
-                    (1.0, 0.4))
+    near_base = frame.y(_NEAR_BASE)
+    bank_top = near_base - rng.uniform(0.3, 0.5) * frame.h
+    ramp = 25 * frame.s
+    profile = _noise1d((frame.seed, _S_NEAR, 50, int(x0)), int(x1 - x0) + 2, (30 * frame.s, 9 * frame.s), (1.0, 0.4))
 
     def bank(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-        i = np.clip(xx - x0, 0, len(prof) - 1).astype(np.int64)
-        ramp_w = np.clip(np.minimum(xx - x0, x1 - xx) / ramp, 0, 1)
-        yt = nb - (nb - top_) * _smooth(ramp_w) * (0.75 + 0.5 * prof[i])
-        return yy >= yt
+        column = np.clip(xx - x0, 0, len(profile) - 1).astype(np.int64)
+        ramp_in = np.clip(np.minimum(xx - x0, x1 - xx) / ramp, 0, 1)
+        top_row = near_base - (near_base - bank_top) * _smooth(ramp_in) * (0.75 + 0.5 * profile[column])
+        return yy >= top_row
 
-    cv.draw((x0, x1, top_ - 0.3 * g.h, nb + 2 * g.s), bank, (0.30, 0.42, 0.20), _BANK,
-            rng.random())
+    canvas.draw(
+        (x0, x1, bank_top - 0.3 * frame.h, near_base + 2 * frame.s), bank, (0.30, 0.42, 0.20), _BANK, rng.random()
+    )
 
 
-def _fence(g: _Frame, cv: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
+def _fence(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x0: float, x1: float) -> None:
     """A two-rail fence with posts every 6 s-px between columns ``x0`` and ``x1``."""
-    s, nb = g.s, g.y(_NEAR_BASE)
-    ft = nb - 0.09 * g.h
-    fc = _palette(rng, _FENCES)
-    for rr in (ft, ft + 0.04 * g.h):
-        cv.rect(x0, x1, rr, rr + max(1.0, s), fc, _FENCE)
-    for px in np.arange(x0, x1, 6 * s):
-        cv.rect(px, px + max(1.0, 1.2 * s), ft - s, nb, fc, _FENCE)
+    s, near_base = frame.s, frame.y(_NEAR_BASE)
+    fence_top = near_base - 0.09 * frame.h
+    fence_color = _palette(rng, _FENCES)
+    for rail_top in (fence_top, fence_top + 0.04 * frame.h):
+        canvas.rect(x0, x1, rail_top, rail_top + max(1.0, s), fence_color, _FENCE)
+    for post_x in np.arange(x0, x1, 6 * s):
+        canvas.rect(post_x, post_x + max(1.0, 1.2 * s), fence_top - s, near_base, fence_color, _FENCE)
 
 
-def _near_tree(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-               b: float, conifer_frac: float, tscale: float, dense: bool) -> float:
+def _near_tree(
+    frame: _Frame,
+    canvas: _Canvas,
+    foliage: _Canvas,
+    rng: np.random.Generator,
+    x: float,
+    base: float,
+    conifer_frac: float,
+    tree_scale: float,
+    dense: bool,
+) -> float:
     """A near conifer (probability ``conifer_frac``) or deciduous tree, size scaled by
-    ``tscale``, on row ``b``; returns the next column (px; closer when ``dense``)."""
-    s, h = g.s, g.h
+    ``tree_scale``, on row ``base``; returns the next column (px; closer when ``dense``)."""
+    s, h = frame.s, frame.h
     if rng.random() < conifer_frac:
-        _conifer(cv, rng, x, b, rng.uniform(0.4, 0.78) * h * tscale,
-                 rng.uniform(0.06, 0.11) * h * tscale, s)
+        _conifer(
+            canvas, rng, x, base, rng.uniform(0.4, 0.78) * h * tree_scale, rng.uniform(0.06, 0.11) * h * tree_scale, s
+        )
     else:
-        _tree(cv, fol, rng, x, b, rng.uniform(0.38, 0.66) * h * tscale,
-              rng.uniform(0.08, 0.14) * h * tscale, s)
+        _tree(
+            canvas,
+            foliage,
+            rng,
+            x,
+            base,
+            rng.uniform(0.38, 0.66) * h * tree_scale,
+            rng.uniform(0.08, 0.14) * h * tree_scale,
+            s,
+        )
     x += (rng.uniform(9, 24) if dense else rng.uniform(28, 75)) * s
     return x
 
 
-def _shelter(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float) -> float:
+def _shelter(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float) -> float:
     """A platform shelter (glass front, flat roof) from column ``x``; returns the next column."""
-    s, nb = g.s, g.y(_NEAR_BASE)
-    sw_ = rng.uniform(22, 34) * s
-    top = nb - rng.uniform(0.2, 0.26) * g.h
+    s, near_base = frame.s, frame.y(_NEAR_BASE)
+    width = rng.uniform(22, 34) * s
+    top = near_base - rng.uniform(0.2, 0.26) * frame.h
     wall = _palette(rng, _WALLS)
-    cv.rect(x, x + sw_, top, nb, wall, _WALL)
-    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 2 * s, nb - 3 * s, (0.42, 0.52, 0.58), _GLASS)
-    cv.rect(x - s, x + sw_ + s, top - 2 * s, top, _palette(rng, _ROOFS), _ROOF)
-    x += sw_ + rng.uniform(6, 20) * s
+    canvas.rect(x, x + width, top, near_base, wall, _WALL)
+    canvas.rect(x + 2 * s, x + width - 2 * s, top + 2 * s, near_base - 3 * s, (0.42, 0.52, 0.58), _GLASS)
+    canvas.rect(x - s, x + width + s, top - 2 * s, top, _palette(rng, _ROOFS), _ROOF)
+    x += width + rng.uniform(6, 20) * s
     return x
 
 
-def _sign_board(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float) -> float:
+def _sign_board(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float) -> float:
     """A station sign board on two posts from column ``x``; returns the next column (px)."""
-    s, h, nb = g.s, g.h, g.y(_NEAR_BASE)
-    sw_ = rng.uniform(10, 18) * s
-    top = nb - rng.uniform(0.25, 0.35) * h
-    cv.rect(x + s, x + 2 * s, top, nb, (0.3, 0.3, 0.3), _POLE)
-    cv.rect(x + sw_ - 2 * s, x + sw_ - s, top, nb, (0.3, 0.3, 0.3), _POLE)
-    cv.rect(x, x + sw_, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
-    cv.rect(x + 2 * s, x + sw_ - 2 * s, top + 0.03 * h, top + 0.04 * h,
-            (0.95, 0.95, 0.95), _SIGN)
-    x += sw_ + rng.uniform(8, 25) * s
+    s, h, near_base = frame.s, frame.h, frame.y(_NEAR_BASE)
+    width = rng.uniform(10, 18) * s
+    top = near_base - rng.uniform(0.25, 0.35) * h
+    canvas.rect(x + s, x + 2 * s, top, near_base, (0.3, 0.3, 0.3), _POLE)
+    canvas.rect(x + width - 2 * s, x + width - s, top, near_base, (0.3, 0.3, 0.3), _POLE)
+    canvas.rect(x, x + width, top, top + 0.07 * h, _palette(rng, _SIGNS), _SIGN)
+    canvas.rect(x + 2 * s, x + width - 2 * s, top + 0.03 * h, top + 0.04 * h, (0.95, 0.95, 0.95), _SIGN)
+    x += width + rng.uniform(8, 25) * s
     return x
 
 
-def _station_feature(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                     seg_start: float, seg_end: float) -> float:
+def _station_feature(
+    frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float, seg_start: float, seg_end: float
+) -> float:
     """One object of a station stretch ``[seg_start, seg_end)`` (the platform with a painted edge
     is drawn with the first): a shelter, a sign board or a gap; returns the next column (px)."""
-    s = g.s
+    s = frame.s
     if x == seg_start:  # platform with a painted edge along the whole segment
-        cv.rect(x, seg_end, g.y(0.83), g.y(0.885), (0.62, 0.61, 0.58), _PLATFORM)
-        cv.rect(x, seg_end, g.y(0.83), g.y(0.83) + max(1.0, 1.2 * s), (0.9, 0.8, 0.2), _SIGN)
-    u = rng.random()
-    if u < 0.4:  # shelter: glass front, flat roof
-        return _shelter(g, cv, rng, x)
-    if u < 0.75:  # sign board on two posts
-        return _sign_board(g, cv, rng, x)
+        canvas.rect(x, seg_end, frame.y(0.83), frame.y(0.885), (0.62, 0.61, 0.58), _PLATFORM)
+        canvas.rect(x, seg_end, frame.y(0.83), frame.y(0.83) + max(1.0, 1.2 * s), (0.9, 0.8, 0.2), _SIGN)
+    pick = rng.random()
+    if pick < 0.4:  # shelter: glass front, flat roof
+        return _shelter(frame, canvas, rng, x)
+    if pick < 0.75:  # sign board on two posts
+        return _sign_board(frame, canvas, rng, x)
     x += rng.uniform(10, 30) * s
     return x
 
 
-def _verge_feature(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator, x: float,
-                   b: float) -> float:
-    """Open / sparse filler on row ``b``: a group of bushes or an occasional lone tree; returns
+def _verge_feature(
+    frame: _Frame, canvas: _Canvas, foliage: _Canvas, rng: np.random.Generator, x: float, base: float
+) -> float:
+    """Open / sparse filler on row ``base``: a group of bushes or an occasional lone tree; returns
     the next column (px)."""
-    s, h = g.s, g.h
+    s, h = frame.s, frame.h
     if rng.random() < 0.6:
-        bx = x
+        bush_x = x
         for _ in range(int(rng.integers(2, 5))):
-            r_ = rng.uniform(3, 6) * s
-            cv.ellipse(bx, b - 0.6 * r_, r_ * 1.2, r_, _palette(rng, _BUSH_GREENS), _BUSH,
-                       rng.random())
-            bx += r_ * 1.3
+            radius = rng.uniform(3, 6) * s
+            canvas.ellipse(
+                bush_x, base - 0.6 * radius, radius * 1.2, radius, _palette(rng, _BUSH_GREENS), _BUSH, rng.random()
+            )
+            bush_x += radius * 1.3
     elif rng.random() < 0.3:
-        _tree(cv, fol, rng, x, b, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
+        _tree(canvas, foliage, rng, x, base, rng.uniform(0.5, 0.7) * h, 0.15 * h, s)
     x += rng.uniform(25, 70) * s
     return x
 
 
-def _near_stretch(g: _Frame, cv: _Canvas, fol: _Canvas, rng: np.random.Generator,
-                  x: float) -> float:
+def _near_stretch(frame: _Frame, canvas: _Canvas, foliage: _Canvas, rng: np.random.Generator, x: float) -> float:
     """One stretch of the near layer from column ``x`` (forest, sparse, open, station or cutting,
     its length drawn from ``rng``); returns the column where the next stretch starts."""
-    s, nb = g.s, g.y(_NEAR_BASE)
-    kind = rng.choice(["forest", "sparse", "open", "station", "cutting"],
-                      p=[0.32, 0.28, 0.2, 0.12, 0.08])
-    seg_end = x + {"forest": rng.uniform(120, 420), "sparse": rng.uniform(100, 300),
-                   "open": rng.uniform(60, 220), "station": rng.uniform(80, 160),
-                   "cutting": rng.uniform(100, 260)}[kind] * s
+    s, near_base = frame.s, frame.y(_NEAR_BASE)
+    kind = rng.choice(["forest", "sparse", "open", "station", "cutting"], p=[0.32, 0.28, 0.2, 0.12, 0.08])
+    seg_end = (
+        x
+        + {
+            "forest": rng.uniform(120, 420),
+            "sparse": rng.uniform(100, 300),
+            "open": rng.uniform(60, 220),
+            "station": rng.uniform(80, 160),
+            "cutting": rng.uniform(100, 260),
+        }[kind]
+        * s
+    )
     seg_start = x
     if kind == "cutting":  # grassy bank with rock outcrops hides the landscape
-        _cutting_bank(g, cv, rng, x, seg_end)
+        _cutting_bank(frame, canvas, rng, x, seg_end)
         x = seg_end
     conifer_frac = float(rng.choice([0.05, 0.5, 0.95]))
-    tscale = rng.uniform(0.8, 1.2)
+    tree_scale = rng.uniform(0.8, 1.2)
     if kind == "open" and rng.random() < 0.6:  # fence along the segment
-        _fence(g, cv, rng, x, seg_end)
+        _fence(frame, canvas, rng, x, seg_end)
     while x < seg_end:
-        b = nb + rng.uniform(-1, 1) * s
+        base = near_base + rng.uniform(-1, 1) * s
         if kind == "forest" or (kind == "sparse" and rng.random() < 0.75):
-            x = _near_tree(g, cv, fol, rng, x, b, conifer_frac, tscale, kind == "forest")
+            x = _near_tree(frame, canvas, foliage, rng, x, base, conifer_frac, tree_scale, kind == "forest")
         elif kind == "station":
-            x = _station_feature(g, cv, rng, x, seg_start, seg_end)
+            x = _station_feature(frame, canvas, rng, x, seg_start, seg_end)
         else:
-            x = _verge_feature(g, cv, fol, rng, x, b)
+            x = _verge_feature(frame, canvas, foliage, rng, x, base)
     return max(x, seg_end) + rng.uniform(0, 15) * s
 
 
-def _near_layers(g: _Frame, w: int) -> tuple[_Layer, _Layer]:
+def _near_layers(frame: _Frame, w: int) -> tuple[_Layer, _Layer]:
     """Near layers (hp, w), parallax 1.0: trees, conifers, bushes, fences, cuttings, station
     shelters and signs (``near``), and the foliage of the deciduous trees (``near_foliage``)."""
-    cv, fol = _Canvas(g.hp, w), _Canvas(g.hp, w)
-    rng = _rng(g.seed, _S_NEAR)
+    canvas, foliage = _Canvas(frame.hp, w), _Canvas(frame.hp, w)
+    rng = _rng(frame.seed, _S_NEAR)
     x = 0.0
     while x < w:
-        x = _near_stretch(g, cv, fol, rng, x)
-    return (_finish_layer(g, "near", cv, 1.0, 0.16, 7, 2.5 * g.s),
-            _finish_layer(g, "near_foliage", fol, 1.0, 0.16, 8, 2.2 * g.s))
+        x = _near_stretch(frame, canvas, foliage, rng, x)
+    return (
+        _finish_layer(frame, "near", canvas, 1.0, 0.16, 7, 2.5 * frame.s),
+        _finish_layer(frame, "near_foliage", foliage, 1.0, 0.16, 8, 2.2 * frame.s),
+    )
 
 
 # --------------------------------------------------------------------------- poles and wires
-def _lamp_posts(g: _Frame, cv: _Canvas) -> None:
+def _lamp_posts(frame: _Frame, canvas: _Canvas) -> None:
     """Lamp posts along the line, every 55-140 s-px, each with an arm and a lamp head."""
-    s, h, nb = g.s, g.h, g.y(_NEAR_BASE)
-    rng = _rng(g.seed, _S_POLES)
-    pc = (0.22, 0.22, 0.23)
+    s, h, near_base = frame.s, frame.h, frame.y(_NEAR_BASE)
+    rng = _rng(frame.seed, _S_POLES)
+    pole_color = (0.22, 0.22, 0.23)
     x = rng.uniform(0, 60) * s
-    while x < cv.w:
-        ph = rng.uniform(0.44, 0.56) * h
-        top = nb + s - ph
-        pw = max(1.0, 1.1 * s)
-        cv.rect(x, x + pw, top, nb + s, pc, _POLE)
+    while x < canvas.w:
+        pole_h = rng.uniform(0.44, 0.56) * h
+        top = near_base + s - pole_h
+        pole_w = max(1.0, 1.1 * s)
+        canvas.rect(x, x + pole_w, top, near_base + s, pole_color, _POLE)
         side = 1 if rng.random() < 0.5 else -1
         arm = rng.uniform(3.5, 6) * s
-        ax = x + pw / 2
-        cv.segment(ax, top + 0.5, ax + side * arm, top - 1.2 * s, max(0.5, 0.5 * s), pc, _POLE)
-        hx = ax + side * arm
-        cv.rect(hx - 1.6 * s, hx + 1.6 * s, top - 1.6 * s, top, (0.62, 0.62, 0.58), _LAMP)
+        arm_x = x + pole_w / 2
+        canvas.segment(arm_x, top + 0.5, arm_x + side * arm, top - 1.2 * s, max(0.5, 0.5 * s), pole_color, _POLE)
+        head_x = arm_x + side * arm
+        canvas.rect(head_x - 1.6 * s, head_x + 1.6 * s, top - 1.6 * s, top, (0.62, 0.62, 0.58), _LAMP)
         x += rng.uniform(55, 140) * s
 
 
-def _wire(cv: _Canvas, px: float, qx: float, wy: float, sag: float, s: float) -> None:
-    """A wire from column ``px`` to ``qx`` hung at row ``wy``, sagging parabolically by ``sag``
+def _wire(canvas: _Canvas, x_from: float, x_to: float, wire_y: float, sag: float, s: float) -> None:
+    """A wire from column ``x_from`` to ``x_to`` hung at row ``wire_y``, sagging parabolically by ``sag``
     px at mid-span."""
 
     def wire(xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
-        t = (xx - px) / (qx - px)
-        yc = wy + sag * 4 * t * (1 - t)
-        return np.abs(yy - yc) <= max(0.5, 0.45 * s)
+        t = (xx - x_from) / (x_to - x_from)
+        sag_row = wire_y + sag * 4 * t * (1 - t)
+        return np.abs(yy - sag_row) <= max(0.5, 0.45 * s)
 
-    cv.draw((px, qx, wy - s, wy + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
+    canvas.draw((x_from, x_to, wire_y - s, wire_y + sag + s), wire, (0.12, 0.12, 0.12), _WIRE)
 
 
-def _telegraph_run(g: _Frame, cv: _Canvas, rng: np.random.Generator, x: float,
-                   run: float) -> None:
+def _telegraph_run(frame: _Frame, canvas: _Canvas, rng: np.random.Generator, x: float, run: float) -> None:
     """Telegraph poles with cross arms every 40-55 s-px over ``[x, x + run)``, two wires
     between neighbouring poles."""
-    s, nb = g.s, g.y(_NEAR_BASE)
+    s, near_base = frame.s, frame.y(_NEAR_BASE)
     span = rng.uniform(40, 55) * s
-    ph = rng.uniform(0.6, 0.68) * g.h
-    tops = np.arange(x, x + run, span)
-    for i, px in enumerate(tops):
-        top = nb - ph
-        cv.rect(px, px + max(1.0, 1.8 * s), top, nb + s, (0.36, 0.27, 0.20), _POLE)
-        cv.rect(px - 3.5 * s, px + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s),
-                (0.36, 0.27, 0.20), _POLE)
-        if i + 1 < len(tops):
-            for wy in (top + 1.5 * s, top + 4.5 * s):  # two wires
-                _wire(cv, px, tops[i + 1], wy, 3.0 * s, s)
+    pole_h = rng.uniform(0.6, 0.68) * frame.h
+    pole_xs = np.arange(x, x + run, span)
+    for i, pole_x in enumerate(pole_xs):
+        top = near_base - pole_h
+        canvas.rect(pole_x, pole_x + max(1.0, 1.8 * s), top, near_base + s, (0.36, 0.27, 0.20), _POLE)
+        canvas.rect(
+            pole_x - 3.5 * s, pole_x + 5.3 * s, top + 2 * s, top + 2 * s + max(1.0, s), (0.36, 0.27, 0.20), _POLE
+        )
+        if i + 1 < len(pole_xs):
+            for wire_y in (top + 1.5 * s, top + 4.5 * s):  # two wires
+                _wire(canvas, pole_x, pole_xs[i + 1], wire_y, 3.0 * s, s)
 
 
-def _pole_layer(g: _Frame, w: int) -> _Layer:
+def _pole_layer(frame: _Frame, w: int) -> _Layer:
     """Front layer (hp, w), parallax 1.0: lamp posts, and telegraph poles with sagging wires in
     some stretches (150-500 s-px runs, 40 % of them poled)."""
-    cv = _Canvas(g.hp, w)
-    _lamp_posts(g, cv)
+    canvas = _Canvas(frame.hp, w)
+    _lamp_posts(frame, canvas)
     x = 0.0
-    rng = _rng(g.seed, _S_POLES, 1)
+    rng = _rng(frame.seed, _S_POLES, 1)
     while x < w:  # telegraph stretches
-        run = rng.uniform(150, 500) * g.s
+        run = rng.uniform(150, 500) * frame.s
         if rng.random() < 0.4:
-            _telegraph_run(g, cv, rng, x, run)
+            _telegraph_run(frame, canvas, rng, x, run)
         x += run
-    return _finish_layer(g, "poles", cv, 1.0, 0.10, 9, 2.5 * g.s)
+    return _finish_layer(frame, "poles", canvas, 1.0, 0.10, 9, 2.5 * frame.s)
 
 
-def _build_layers(seed: int, hp: int, h: int, widths: dict[str, int], s: float, my: int,
-                  ) -> list[_Layer]:
+def _build_layers(
+    seed: int,
+    hp: int,
+    h: int,
+    widths: dict[str, int],
+    s: float,
+    margin_y: int,
+) -> list[_Layer]:
     """Rasterise all layers, back to front.
 
-    ``hp`` panorama rows, ``h`` image rows, ``s`` = h / 96 object scale, ``my`` row margin;
+    ``hp`` panorama rows, ``h`` image rows, ``s`` = h / 96 object scale, ``margin_y`` row margin;
     ``widths`` the panorama width (px) of the ``sky``, ``mountains``, ``hills``, ``mid`` and
     ``near`` layers (the ground, near and pole layers share ``near``).
     """
-    g = _Frame(seed, hp, h, s, my, np.arange(hp, dtype=np.float32)[:, None] + 0.5)
-    return [_sky_layer(g, widths["sky"]),
-            _mountain_layer(g, widths["mountains"]),
-            _hill_layer(g, widths["hills"]),
-            *_mid_layers(g, widths["mid"]),
-            _ground_layer(g, widths["near"]),
-            *_near_layers(g, widths["near"]),
-            _pole_layer(g, widths["near"])]
+    frame = _Frame(seed, hp, h, s, margin_y, np.arange(hp, dtype=np.float32)[:, None] + 0.5)
+    return [
+        _sky_layer(frame, widths["sky"]),
+        _mountain_layer(frame, widths["mountains"]),
+        _hill_layer(frame, widths["hills"]),
+        *_mid_layers(frame, widths["mid"]),
+        _ground_layer(frame, widths["near"]),
+        *_near_layers(frame, widths["near"]),
+        _pole_layer(frame, widths["near"]),
+    ]
 
 
-def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128),
-                place_step: int | None = None) -> World:
+def build_world(
+    seed: int = 0, places: int = 300, image_size: tuple[int, int] = (96, 128), place_step: int | None = None
+) -> World:
     """Build the route geometry (condition independent).
 
     Args:
@@ -982,7 +1123,7 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
     if step < 1:
         raise ValueError(f"place_step must be >= 1, got {place_step}")
     s = h / 96.0
-    my = max(1, round(2 * s))
+    margin_y = max(1, round(2 * s))
     max_trans, max_rot = max(1, round(4 * s)), max(1, round(2 * s))
     margin_x = max_rot + int(np.ceil(1.3 * max_trans)) + 2
     span = (places - 1) * step + max_trans
@@ -991,11 +1132,15 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
         # + a tail so that objects just beyond the last view are drawn and cast their light
         return 2 * margin_x + int(np.ceil(f * span)) + w + 2 + int(40 * s)
 
-    widths = {"sky": width(0.03), "mountains": width(0.12), "hills": width(0.30),
-              "mid": width(0.60), "near": width(1.0)}
-    layers = _build_layers(int(seed), h + 2 * my, h, widths, s, my)
-    return World(int(seed), places, (h, w), step, my, max_trans, max_rot, margin_x,
-                 tuple(layers))
+    widths = {
+        "sky": width(0.03),
+        "mountains": width(0.12),
+        "hills": width(0.30),
+        "mid": width(0.60),
+        "near": width(1.0),
+    }
+    layers = _build_layers(int(seed), h + 2 * margin_y, h, widths, s, margin_y)
+    return World(int(seed), places, (h, w), step, margin_y, max_trans, max_rot, margin_x, tuple(layers))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1004,32 +1149,31 @@ def build_world(seed: int = 0, places: int = 300, image_size: tuple[int, int] = 
 def check_condition(condition: str) -> int:
     """Index of ``condition`` in :data:`CONDITIONS`; ValueError naming the valid ones if unknown."""
     if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; valid conditions: "
-                         f"{', '.join(CONDITIONS)}")
+        raise ValueError(f"unknown condition {condition!r}; valid conditions: {', '.join(CONDITIONS)}")
     return CONDITIONS.index(condition)
 
 
-def _sky(layer: _Layer, cond: str, h: int, my: int) -> np.ndarray:
+def _sky(layer: _Layer, condition: str, h: int, margin_y: int) -> np.ndarray:
     """Sky colour (Hp, Wl, 3) for a condition: clouds, overcast, fog or a starry night."""
     hp = layer.alpha.shape[0]
-    t = np.clip((np.arange(hp, dtype=np.float32) - my) / (0.6 * h), 0, 1)[:, None, None]
-    c = layer.noise[..., None]
-    if cond in ("day", "autumn"):
-        top = np.array([0.30, 0.52, 0.86] if cond == "day" else [0.42, 0.56, 0.78], np.float32)
-        hor = np.array([0.72, 0.82, 0.94] if cond == "day" else [0.86, 0.80, 0.70], np.float32)
-        rgb = top + (hor - top) * t
-        cover = np.clip((c - 0.58) / 0.16, 0, 1) * (1.0 - 0.7 * t)
-        cloud = np.array([0.97, 0.97, 0.98], np.float32) - 0.12 * np.clip((c - 0.75) / 0.2, 0, 1)
+    t = np.clip((np.arange(hp, dtype=np.float32) - margin_y) / (0.6 * h), 0, 1)[:, None, None]
+    clouds = layer.noise[..., None]
+    if condition in ("day", "autumn"):
+        top = np.array([0.30, 0.52, 0.86] if condition == "day" else [0.42, 0.56, 0.78], np.float32)
+        horizon = np.array([0.72, 0.82, 0.94] if condition == "day" else [0.86, 0.80, 0.70], np.float32)
+        rgb = top + (horizon - top) * t
+        cover = np.clip((clouds - 0.58) / 0.16, 0, 1) * (1.0 - 0.7 * t)
+        cloud = np.array([0.97, 0.97, 0.98], np.float32) - 0.12 * np.clip((clouds - 0.75) / 0.2, 0, 1)
         return rgb + (cloud - rgb) * cover
-    if cond == "winter":  # pale overcast, soft cloud texture
+    if condition == "winter":  # pale overcast, soft cloud texture
         base = np.array([0.78, 0.80, 0.83], np.float32) + 0.08 * t
-        return base - 0.07 * (c - 0.5)
-    if cond == "haze":
-        return _FOG + (0.06 * (1 - t)) - 0.02 * (c - 0.5)
+        return base - 0.07 * (clouds - 0.5)
+    if condition == "haze":
+        return _FOG + (0.06 * (1 - t)) - 0.02 * (clouds - 0.5)
     # night: dark blue gradient, stars
     top = np.array([0.01, 0.012, 0.035], np.float32)
-    hor = np.array([0.07, 0.085, 0.17], np.float32)
-    rgb = top + (hor - top) * t ** 1.5
+    horizon = np.array([0.07, 0.085, 0.17], np.float32)
+    rgb = top + (horizon - top) * t**1.5
     star = np.clip((layer.aux - 0.9965) / 0.0035, 0, 1)[..., None] * (1 - t)
     return rgb + 0.8 * star
 
@@ -1040,28 +1184,42 @@ def _lamp_light(world: World) -> tuple[np.ndarray, np.ndarray]:
     Returns (pool (Hp, Wl) for near objects: soft falloff around each lamp head, ground (Wl,):
     a light profile along the track under each lamp). Unitless gains.
     """
-    poles = next(l for l in world.layers if l.name == "poles")
+    poles = next(layer for layer in world.layers if layer.name == "poles")
     s = world.image_size[0] / 96.0
-    src = (poles.mat == _LAMP).astype(np.float32)
-    pool = np.minimum(60.0 * _glow(src, max(2, round(8 * s))), 1.6)
-    col = src.max(axis=0)[None, :]
-    r = max(2, round(6 * s))
-    ref = np.zeros((1, 8 * r + 8), np.float32)  # one lamp head, for a route-independent scale
-    ref[0, 4 * r:4 * r + max(1, round(3.2 * s))] = 1.0
-    ground = np.minimum(1.2 * _glow(col, r)[0] / float(_glow(ref, r).max()), 1.5)
+    lamp_heads = (poles.mat == _LAMP).astype(np.float32)
+    pool = np.minimum(60.0 * _glow(lamp_heads, max(2, round(8 * s))), 1.6)
+    lamp_columns = lamp_heads.max(axis=0)[None, :]
+    radius = max(2, round(6 * s))
+    one_lamp = np.zeros((1, 8 * radius + 8), np.float32)  # one lamp head, for a route-independent scale
+    one_lamp[0, 4 * radius : 4 * radius + max(1, round(3.2 * s))] = 1.0
+    ground = np.minimum(1.2 * _glow(lamp_columns, radius)[0] / float(_glow(one_lamp, radius).max()), 1.5)
     return pool, ground
 
 
 # material groups of the shading
-_NATURAL_MATS = [_MOUNTAIN_FAR, _MOUNTAIN, _HILL, _HILL_TREES, _MEADOW, _FOLIAGE, _CONIFER, _BUSH,
-                 _GRASS, _BALLAST, _HAY, _BANK, _WATER]
+_NATURAL_MATS = [
+    _MOUNTAIN_FAR,
+    _MOUNTAIN,
+    _HILL,
+    _HILL_TREES,
+    _MEADOW,
+    _FOLIAGE,
+    _CONIFER,
+    _BUSH,
+    _GRASS,
+    _BALLAST,
+    _HAY,
+    _BANK,
+    _WATER,
+]
 _LEAFY_MATS = [_FOLIAGE, _CONIFER, _BUSH, _HILL_TREES]
 _ROCK_MATS = [_MOUNTAIN_FAR, _MOUNTAIN]
 _LAMP_LIT_LAYERS = ("near", "near_foliage", "poles", "ground")
 
 # autumn colours of foliage, picked per tree by its aux value
-_AUTUMN_RAMP = np.array([[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08],
-                         [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32)
+_AUTUMN_RAMP = np.array(
+    [[0.92, 0.62, 0.12], [0.88, 0.38, 0.08], [0.70, 0.16, 0.08], [0.48, 0.28, 0.12], [0.62, 0.62, 0.18]], np.float32
+)
 
 
 def _base_shading(layer: _Layer, s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1070,10 +1228,10 @@ def _base_shading(layer: _Layer, s: float) -> tuple[np.ndarray, np.ndarray]:
 
     Returns rgb (Hp, Wl, 3) float32 and the lit top edges (Hp, Wl) bool.
     """
-    mat, nz = layer.mat, layer.noise
+    mat, noise = layer.mat, layer.noise
     natural = np.isin(mat, _NATURAL_MATS)
-    tex = np.where(natural, 0.84 + 0.32 * nz, 0.95 + 0.10 * nz)[..., None]
-    rgb = layer.albedo * tex
+    texture = np.where(natural, 0.84 + 0.32 * noise, 0.95 + 0.10 * noise)[..., None]
+    rgb = layer.albedo * texture
     leafy = np.isin(mat, _LEAFY_MATS)
     lit_top = _top_band(layer.alpha > 0, max(1, round(1.5 * s))) & leafy
     rgb[lit_top] *= 1.25
@@ -1082,67 +1240,64 @@ def _base_shading(layer: _Layer, s: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _day_snowcaps(layer: _Layer, rgb: np.ndarray, rock: np.ndarray) -> None:
     """Day: snow on the highest mountain rock (altitude in ``aux``), in place on rgb."""
-    aux, nz = layer.aux, layer.noise
-    snowcap = rock & (aux + 0.15 * nz > 0.86)
-    rgb[snowcap] = _SNOW * (0.85 + 0.15 * nz[snowcap, None])
+    aux, noise = layer.aux, layer.noise
+    snowcap = rock & (aux + 0.15 * noise > 0.86)
+    rgb[snowcap] = _SNOW * (0.85 + 0.15 * noise[snowcap, None])
 
 
-def _autumn(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, lit_top: np.ndarray,
-            rock: np.ndarray) -> None:
+def _autumn(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, lit_top: np.ndarray, rock: np.ndarray) -> None:
     """Autumn, in place on rgb (Hp, Wl, 3) and alpha (Hp, Wl): foliage recoloured per tree and
     thinned (branches show through), yellowed grass, fallen leaves, smaller snow caps."""
-    mat, aux, nz = layer.mat, layer.aux, layer.noise
+    mat, aux, noise = layer.mat, layer.aux, layer.noise
     ramp = _AUTUMN_RAMP
-    fol = mat == _FOLIAGE
+    foliage = mat == _FOLIAGE
     idx = np.minimum((aux * len(ramp)).astype(np.int64), len(ramp) - 1)
-    rgb[fol] = ramp[idx[fol]] * (0.7 + 0.5 * nz[fol, None])
-    rgb[fol & lit_top] *= 1.15
-    alpha[fol & (nz < 0.36)] = 0.0  # thinning: branches show through
-    tint = np.isin(mat, [_MEADOW, _HILL, _GRASS, _BANK])
-    rgb[tint] = rgb[tint] * np.array([1.25, 0.95, 0.55], np.float32)
-    ht = mat == _HILL_TREES
-    rgb[ht] = ramp[idx[ht]] * 0.7 * (0.8 + 0.4 * nz[ht, None])
+    rgb[foliage] = ramp[idx[foliage]] * (0.7 + 0.5 * noise[foliage, None])
+    rgb[foliage & lit_top] *= 1.15
+    alpha[foliage & (noise < 0.36)] = 0.0  # thinning: branches show through
+    yellowed = np.isin(mat, [_MEADOW, _HILL, _GRASS, _BANK])
+    rgb[yellowed] = rgb[yellowed] * np.array([1.25, 0.95, 0.55], np.float32)
+    hill_trees = mat == _HILL_TREES
+    rgb[hill_trees] = ramp[idx[hill_trees]] * 0.7 * (0.8 + 0.4 * noise[hill_trees, None])
     bush = mat == _BUSH
     rgb[bush] = rgb[bush] * np.array([1.9, 1.0, 0.6], np.float32)
     if layer.name == "ground":  # fallen leaves on the grass
         leaves = (mat == _GRASS) & (aux > 0.93)
         rgb[leaves] = ramp[(aux[leaves] * 1e3).astype(np.int64) % len(ramp)]
-    snowcap = rock & (aux + 0.15 * nz > 0.9)
+    snowcap = rock & (aux + 0.15 * noise > 0.9)
     rgb[snowcap] = _SNOW * 0.9
 
 
 def _winter_snow(layer: _Layer, solid: np.ndarray, rock: np.ndarray, s: float) -> np.ndarray:
     """Where snow lies in winter, (Hp, Wl) bool: ground, fields, top surfaces, patches."""
-    mat, aux, nz = layer.mat, layer.aux, layer.noise
+    mat, aux, noise = layer.mat, layer.aux, layer.noise
     top = _top_band(solid, max(1, round(2 * s)))
     snow = np.isin(mat, [_MEADOW, _HILL, _GRASS, _HAY, _BALLAST, _BANK])
-    snow |= (mat == _SLEEPER) & (nz > 0.35)
-    snow |= rock & ((aux + 0.6 * nz > 0.5) | top)
-    snow |= (mat == _ROOF) & ((nz > 0.2) | top)
-    snow |= np.isin(mat, [_CONIFER, _BUSH, _HILL_TREES]) & (top | (nz > 0.68))
+    snow |= (mat == _SLEEPER) & (noise > 0.35)
+    snow |= rock & ((aux + 0.6 * noise > 0.5) | top)
+    snow |= (mat == _ROOF) & ((noise > 0.2) | top)
+    snow |= np.isin(mat, [_CONIFER, _BUSH, _HILL_TREES]) & (top | (noise > 0.68))
     snow |= np.isin(mat, [_TRUNK, _FENCE, _LAMP, _SIGN, _WALL]) & _top_band(solid, 1)
     return snow
 
 
-def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray,
-            s: float) -> np.ndarray:
+def _winter(layer: _Layer, rgb: np.ndarray, alpha: np.ndarray, rock: np.ndarray, s: float) -> np.ndarray:
     """Winter: bare deciduous trees (alpha (Hp, Wl) cleared in place), cool overcast light,
     snow, bare dark rock and iced water. Returns rgb (Hp, Wl, 3)."""
-    mat, nz = layer.mat, layer.noise
+    mat, noise = layer.mat, layer.noise
     alpha[mat == _FOLIAGE] = 0.0  # bare deciduous trees
     snow = _winter_snow(layer, alpha > 0, rock, s)
     rgb = rgb * np.array([0.78, 0.80, 0.86], np.float32)  # overcast, cool
-    rgb[snow] = _SNOW * (0.86 + 0.14 * nz[snow, None])
+    rgb[snow] = _SNOW * (0.86 + 0.14 * noise[snow, None])
     bare = rock & ~snow
-    rgb[bare] = np.array([0.24, 0.26, 0.28], np.float32) * (0.7 + 0.6 * nz[bare, None])
+    rgb[bare] = np.array([0.24, 0.26, 0.28], np.float32) * (0.7 + 0.6 * noise[bare, None])
     ice = (mat == _WATER) & ~snow
-    rgb[ice] = np.array([0.70, 0.76, 0.82], np.float32) * (0.9 + 0.2 * nz[ice, None])
-    rgb[(mat == _WATER) & (nz > 0.58)] = _SNOW * 0.95
+    rgb[ice] = np.array([0.70, 0.76, 0.82], np.float32) * (0.9 + 0.2 * noise[ice, None])
+    rgb[(mat == _WATER) & (noise > 0.58)] = _SNOW * 0.95
     return rgb
 
 
-def _lamp_light_on(world: World, layer: _Layer,
-                   lamp_light: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
+def _lamp_light_on(world: World, layer: _Layer, lamp_light: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray | None:
     """Lamp light gain falling on a layer, (Hp, Wl), or None where lamps do not reach.
 
     Near objects get the pool around the lamp heads; the ground gets the light profile along
@@ -1154,46 +1309,59 @@ def _lamp_light_on(world: World, layer: _Layer,
     if layer.name != "ground":
         return pool
     h = world.image_size[0]
-    gd = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h)
-                 / (0.35 * h), 0.3, 1.0).astype(np.float32)
-    return gd[:, None] * ground[None, :]
+    falloff = np.clip(1.0 - (np.arange(len(layer.parallax)) - world.margin_y - 0.83 * h) / (0.35 * h), 0.3, 1.0).astype(
+        np.float32
+    )
+    return falloff[:, None] * ground[None, :]
 
 
-def _night(world: World, layer: _Layer, rgb: np.ndarray,
-           lamp_light: tuple[np.ndarray, np.ndarray] | None, s: float,
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def _night(
+    world: World,
+    layer: _Layer,
+    rgb: np.ndarray,
+    lamp_light: tuple[np.ndarray, np.ndarray] | None,
+    s: float,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Night: dark ambient light plus lamp light, lit windows (aux < 0.5) and lamp heads.
 
     Returns rgb (Hp, Wl, 3) and the additive glow (Hp, Wl, 2) of windows and lamps (None when
     the layer has neither).
     """
     mat, aux = layer.mat, layer.aux
-    amb = np.array([0.11, 0.13, 0.22], np.float32)
-    lit_win = (mat == _WINDOW) & (aux < 0.5)
+    ambient = np.array([0.11, 0.13, 0.22], np.float32)
+    lit_windows = (mat == _WINDOW) & (aux < 0.5)
     lamp = mat == _LAMP
     light = _lamp_light_on(world, layer, lamp_light)
-    rgb = rgb * amb if light is None else rgb * (amb + light[..., None] * _LAMP_LIGHT)
-    win_e = np.where(lit_win, 0.75 + 0.5 * aux, 0.0).astype(np.float32)
-    lamp_e = lamp.astype(np.float32)
-    rgb[lit_win] = _WINDOW_LIGHT * win_e[lit_win, None]
+    rgb = rgb * ambient if light is None else rgb * (ambient + light[..., None] * _LAMP_LIGHT)
+    window_emission = np.where(lit_windows, 0.75 + 0.5 * aux, 0.0).astype(np.float32)
+    lamp_emission = lamp.astype(np.float32)
+    rgb[lit_windows] = _WINDOW_LIGHT * window_emission[lit_windows, None]
     rgb[lamp] = _LAMP_LIGHT * 1.3
     glow = None
-    if lit_win.any() or lamp.any():
-        r1, r2 = max(1, round(2.5 * s)), max(2, round(7 * s))
-        glow = np.stack([0.9 * _glow(win_e, r1) + 1.2 * _glow(win_e, r2),
-                         1.6 * _glow(lamp_e, r1) + 3.0 * _glow(lamp_e, r2)], axis=-1)
+    if lit_windows.any() or lamp.any():
+        radius_near, radius_far = max(1, round(2.5 * s)), max(2, round(7 * s))
+        glow = np.stack(
+            [
+                0.9 * _glow(window_emission, radius_near) + 1.2 * _glow(window_emission, radius_far),
+                1.6 * _glow(lamp_emission, radius_near) + 3.0 * _glow(lamp_emission, radius_far),
+            ],
+            axis=-1,
+        )
     return rgb, glow
 
 
 def _fog(layer: _Layer, rgb: np.ndarray) -> np.ndarray:
     """Haze: blend rgb (Hp, Wl, 3) towards the fog colour by the layer's per-row haze."""
-    f = layer.haze[:, None, None]
-    return rgb * (1 - f) + _FOG * f
+    haze = layer.haze[:, None, None]
+    return rgb * (1 - haze) + _FOG * haze
 
 
-def _shade(world: World, layer: _Layer, cond: str,
-           lamp_light: tuple[np.ndarray, np.ndarray] | None = None,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _shade(
+    world: World,
+    layer: _Layer,
+    condition: str,
+    lamp_light: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Shade a layer panorama for a condition.
 
     Returns rgb (Hp, Wl, 3), alpha (Hp, Wl) and an optional additive glow (Hp, Wl, 2): window
@@ -1202,25 +1370,25 @@ def _shade(world: World, layer: _Layer, cond: str,
     h = world.image_size[0]
     s = h / 96.0
     if layer.name == "sky":
-        return _sky(layer, cond, h, world.margin_y).astype(np.float32), layer.alpha, None
+        return _sky(layer, condition, h, world.margin_y).astype(np.float32), layer.alpha, None
     alpha = layer.alpha.copy()
     rgb, lit_top = _base_shading(layer, s)
     glow = None
     rock = np.isin(layer.mat, _ROCK_MATS)
-    if cond == "day":
+    if condition == "day":
         _day_snowcaps(layer, rgb, rock)
-    elif cond == "autumn":
+    elif condition == "autumn":
         _autumn(layer, rgb, alpha, lit_top, rock)
-    elif cond == "winter":
+    elif condition == "winter":
         rgb = _winter(layer, rgb, alpha, rock, s)
-    elif cond == "night":
+    elif condition == "night":
         rgb, glow = _night(world, layer, rgb, lamp_light, s)
-    elif cond == "haze":
+    elif condition == "haze":
         rgb = rgb * np.array([0.92, 0.93, 0.95], np.float32)
     else:  # pragma: no cover - validated by the callers
-        raise ValueError(cond)
+        raise ValueError(condition)
     rgb = np.clip(rgb, 0, 1.5)
-    if cond == "haze":
+    if condition == "haze":
         rgb = _fog(layer, rgb)
     return rgb.astype(np.float32), alpha, glow
 
@@ -1228,33 +1396,46 @@ def _shade(world: World, layer: _Layer, cond: str,
 # --------------------------------------------------------------------------------------------
 # camera and rendering
 # --------------------------------------------------------------------------------------------
-def traversal_offsets(world: World, condition: str, places: Sequence[int] | None = None,
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def traversal_offsets(
+    world: World,
+    condition: str,
+    places: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-image viewpoint jitter of a traversal: (dx_trans, dx_rot, dy), int arrays (n,).
 
     ``dx_trans`` (near-layer px, scaled by each layer's parallax), ``dx_rot`` (px, all layers)
     and ``dy`` (px, all layers) are drawn per (seed, condition, place).
     """
-    ci = check_condition(condition)
+    condition_index = check_condition(condition)
     ids = np.arange(world.places) if places is None else np.asarray(places, np.int64)
     out = np.zeros((3, len(ids)), np.int64)
     for j, p in enumerate(ids):
-        r = _rng(world.seed, _S_JITTER, ci, int(p))
-        out[:, j] = (r.integers(-world.max_trans, world.max_trans + 1),
-                     r.integers(-world.max_rot, world.max_rot + 1),
-                     r.integers(-world.margin_y, world.margin_y + 1))
+        jitter_rng = _rng(world.seed, _S_JITTER, condition_index, int(p))
+        out[:, j] = (
+            jitter_rng.integers(-world.max_trans, world.max_trans + 1),
+            jitter_rng.integers(-world.max_rot, world.max_rot + 1),
+            jitter_rng.integers(-world.margin_y, world.margin_y + 1),
+        )
     return out[0], out[1], out[2]
 
 
-def _flat_index(layer: _Layer, wl: int, pos: np.ndarray, dxr: np.ndarray, rows: np.ndarray,
-                margin_x: int, w: int) -> np.ndarray:
+def _flat_index(
+    layer: _Layer, wl: int, pos: np.ndarray, dx_rot: np.ndarray, rows: np.ndarray, margin_x: int, w: int
+) -> np.ndarray:
     """Flat panorama index of every image pixel, (n, H, W) int64; ``rows`` (n, H) pano rows."""
-    off = margin_x + np.rint(layer.parallax[rows] * pos[:, None] + dxr[:, None]).astype(np.int64)
+    off = margin_x + np.rint(layer.parallax[rows] * pos[:, None] + dx_rot[:, None]).astype(np.int64)
     return (rows * wl + off)[:, :, None] + np.arange(w)[None, None, :]
 
 
-def render_condition(world: World, condition: str, places: Sequence[int] | None = None, *,
-                     jitter: bool = True, noise: bool = True, chunk: int = 64) -> np.ndarray:
+def render_condition(
+    world: World,
+    condition: str,
+    places: Sequence[int] | None = None,
+    *,
+    jitter: bool = True,
+    noise: bool = True,
+    chunk: int = 64,
+) -> np.ndarray:
     """Render one traversal in memory.
 
     Args:
@@ -1268,7 +1449,7 @@ def render_condition(world: World, condition: str, places: Sequence[int] | None 
     Returns:
         uint8 array (n, H, W, 3), RGB.
     """
-    ci = check_condition(condition)
+    condition_index = check_condition(condition)
     ids = np.arange(world.places) if places is None else np.asarray(places, np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= world.places):
         raise ValueError(f"place indices must be in [0, {world.places}), got {ids.tolist()}")
@@ -1285,20 +1466,19 @@ def render_condition(world: World, condition: str, places: Sequence[int] | None 
         base.append(base[-1] + alpha.size)
     table, opaque = np.concatenate(rgbs), np.concatenate(alphas)
     del rgbs, alphas
-    dxt, dxr, dy = traversal_offsets(world, condition, ids)
+    dx_trans, dx_rot, dy = traversal_offsets(world, condition, ids)
     if not jitter:
-        dxt, dxr, dy = np.zeros_like(dxt), np.zeros_like(dxr), np.zeros_like(dy)
+        dx_trans, dx_rot, dy = np.zeros_like(dx_trans), np.zeros_like(dx_rot), np.zeros_like(dy)
     sigma = {"night": 0.022, "haze": 0.012}.get(condition, 0.010)
     out = np.empty((len(ids), h, w, 3), np.uint8)
-    for a in range(0, len(ids), chunk):
-        sl = slice(a, a + chunk)
-        pos = (ids[sl] * world.place_step + dxt[sl]).astype(np.float64)
+    for first in range(0, len(ids), chunk):
+        sl = slice(first, first + chunk)
+        pos = (ids[sl] * world.place_step + dx_trans[sl]).astype(np.float64)
         rows = world.margin_y + dy[sl, None] + np.arange(h)[None, :]
         pick = front = None  # table index of the visible pixel, index of its layer
         flats = []
         for k, layer in enumerate(world.layers):
-            flat = base[k] + _flat_index(layer, layer.alpha.shape[1], pos, dxr[sl], rows,
-                                         world.margin_x, w)
+            flat = base[k] + _flat_index(layer, layer.alpha.shape[1], pos, dx_rot[sl], rows, world.margin_x, w)
             flats.append(flat)
             if pick is None:  # the sky is opaque everywhere
                 pick, front = flat.copy(), np.zeros(flat.shape, np.int8)
@@ -1309,14 +1489,14 @@ def render_condition(world: World, condition: str, places: Sequence[int] | None 
         img = table.take(pick.ravel(), axis=0).reshape(*pick.shape, 3)
         for k, flat in enumerate(flats):  # additive light, hidden behind nearer layers
             if glows[k] is not None:
-                g = glows[k][flat - base[k]] * (front <= k)[..., None]
+                light = glows[k][flat - base[k]] * (front <= k)[..., None]
                 if condition == "haze":
-                    g *= (1 - world.layers[k].haze[rows])[..., None, None]
-                img += g[..., 0:1] * _WINDOW_LIGHT + g[..., 1:2] * _LAMP_LIGHT
+                    light *= (1 - world.layers[k].haze[rows])[..., None, None]
+                img += light[..., 0:1] * _WINDOW_LIGHT + light[..., 1:2] * _LAMP_LIGHT
         if noise:
             for j, p in enumerate(ids[sl]):
-                r = _rng(world.seed, _S_SENSOR, ci, int(p))
-                img[j] += sigma * r.standard_normal((h, w, 3), dtype=np.float32)
+                sensor_rng = _rng(world.seed, _S_SENSOR, condition_index, int(p))
+                img[j] += sigma * sensor_rng.standard_normal((h, w, 3), dtype=np.float32)
         out[sl] = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out
 
@@ -1330,9 +1510,14 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image, "RGB").save(tmp, format="PNG", compress_level=1)
 
 
-def render_route(out_dir: Path, places: int, conditions: Sequence[str], seed: int = 0,
-                 image_size: tuple[int, int] = (96, 128), place_step: int | None = None,
-                 ) -> pd.DataFrame:
+def render_route(
+    out_dir: Path,
+    places: int,
+    conditions: Sequence[str],
+    seed: int = 0,
+    image_size: tuple[int, int] = (96, 128),
+    place_step: int | None = None,
+) -> pd.DataFrame:
     """Render a route to disk and index it.
 
     Writes ``out_dir/<condition>/<place:05d>.png`` (RGB uint8, H x W = ``image_size``) for every

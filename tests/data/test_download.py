@@ -11,6 +11,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -21,12 +22,12 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class Handler(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
+    files: ClassVar[dict[str, bytes]] = {}
     drop_after: int | None = None  # send this many body bytes, then close the connection (once)
     ignore_range = False
     stall = threading.Event()  # set: wait before answering (timeout test)
     release = threading.Event()
-    log: list[str | None] = []
+    log: ClassVar[list[str | None]] = []
 
     def log_message(self, *args):  # keep test output quiet
         pass
@@ -147,7 +148,10 @@ def test_checksum_and_size_mismatch_delete_the_part_file(server, tmp_path):
     assert not list(tmp_path.iterdir())
     # an existing final file that does not match is reported, not deleted
     (tmp_path / "data.bin").write_bytes(b"old")
-    with pytest.raises(dl.ChecksumError, match=r"data\.bin exists but does not match \(size mismatch, expected 999 bytes, got 3\): delete it"):
+    with pytest.raises(
+        dl.ChecksumError,
+        match=r"data\.bin exists but does not match \(size mismatch, expected 999 bytes, got 3\): delete it",
+    ):
         dl.download(f"{base}/data.bin", tmp_path / "data.bin", size=999, progress=False)
     assert (tmp_path / "data.bin").read_bytes() == b"old"
 
@@ -172,6 +176,7 @@ def test_unreachable_host_names_the_url(tmp_path):
 
 
 # ---- extraction ----------------------------------------------------------------------------
+
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -232,7 +237,9 @@ def test_truncated_archive_is_detected(tmp_path, kind):
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
     dest = tmp_path / "root"
-    with pytest.raises(dl.ExtractError, match=rf"{archive.name} is truncated or corrupt .*delete it and download it again"):
+    with pytest.raises(
+        dl.ExtractError, match=rf"{archive.name} is truncated or corrupt .*delete it and download it again"
+    ):
         dl.extract(archive, dest, progress=False)
     assert not dl.marker_path(archive, dest).exists()
     assert not [p for p in dest.iterdir() if p.name.endswith(".partial")]
@@ -255,6 +262,7 @@ def test_unsafe_tar_member_is_refused(tmp_path):
 
 # ---- fetch_dataset -------------------------------------------------------------------------
 
+
 def test_fetch_dataset_downloads_extracts_and_skips_on_rerun(server, tmp_path, monkeypatch):
     from acmnet.data.datasets import gardenspoint
 
@@ -265,8 +273,13 @@ def test_fetch_dataset_downloads_extracts_and_skips_on_rerun(server, tmp_path, m
         for name, data in members.items():
             zf.writestr(name, data)
     handler.files["/GardensPoint_Walking.zip"] = buf.getvalue()
-    entry = dl.Download(url=f"{base}/GardensPoint_Walking.zip", filename="GardensPoint_Walking.zip",
-                        size=len(buf.getvalue()), extract=True, present="night_right")
+    entry = dl.Download(
+        url=f"{base}/GardensPoint_Walking.zip",
+        filename="GardensPoint_Walking.zip",
+        size=len(buf.getvalue()),
+        extract=True,
+        present="night_right",
+    )
     monkeypatch.setattr(gardenspoint, "DATASET", dataclasses.replace(gardenspoint.DATASET, sources=[entry]))
     root = tmp_path / "gp"
     assert dl.fetch_dataset("gardenspoint", root, progress=False) == root

@@ -7,8 +7,9 @@ from tests.conftest import write_manifest
 
 
 def _frame(roles):
-    return pd.DataFrame({"image": [f"{i}.png" for i in range(len(roles))], "role": roles,
-                         "place": range(len(roles)), "condition": "c"})
+    return pd.DataFrame(
+        {"image": [f"{i}.png" for i in range(len(roles))], "role": roles, "place": range(len(roles)), "condition": "c"}
+    )
 
 
 def test_round_trip(tmp_path):
@@ -22,7 +23,11 @@ def test_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "roles, message",
-    [(["train", "reference"], "no `query` images"), (["query"], "no `reference` images"), (["reference", "query", "test"], "unknown role")],
+    [
+        (["train", "reference"], "no `query` images"),
+        (["query"], "no `reference` images"),
+        (["reference", "query", "test"], "unknown role"),
+    ],
 )
 def test_invalid_manifests_are_refused_and_not_written(tmp_path, roles, message):
     with pytest.raises(mf.ManifestError, match=message):
@@ -38,6 +43,12 @@ def test_missing_column_and_missing_file():
 
 
 def test_query_sets_in_order():
-    frame = pd.DataFrame({"image": list("abcd"), "role": ["reference", "query", "query", "query"],
-                          "place": [0, 0, 0, 1], "condition": ["day", "night", "snow", "night"]})
+    frame = pd.DataFrame(
+        {
+            "image": list("abcd"),
+            "role": ["reference", "query", "query", "query"],
+            "place": [0, 0, 0, 1],
+            "condition": ["day", "night", "snow", "night"],
+        }
+    )
     assert mf.query_sets(frame) == ["night", "snow"]

@@ -351,6 +351,7 @@ def _latex_compiler() -> list[str] | None:
     return None
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("with_rows", [False, True], ids=["published-only", "with-measured-rows"])
 def test_tables_compile(tmp_path, cfg, with_rows):
     compiler = _latex_compiler()

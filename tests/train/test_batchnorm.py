@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.distributed as dist
 
@@ -50,6 +51,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         leave_group()
 
 
+@pytest.mark.e2e
 def test_two_ranks_normalise_like_one_process_on_the_whole_batch(tmp_path):
     out = str(tmp_path / "result")
     spawn_ranks(_worker, (out,), WORLD)

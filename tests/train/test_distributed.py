@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import torch
 
 from acmnet.artifacts import load_checkpoint
 from tests.conftest import rank_environment, spawn_ranks
 from tests.train.test_loop import _run_dir, _setup
+
+pytestmark = pytest.mark.e2e  # two spawned training processes
 
 
 def _worker(rank: int, port: int, cfg, root: str, out: str = "ddp", dies_at: int = 0) -> None:

@@ -9,6 +9,8 @@ import torch.distributed as dist
 from acmnet.train.losses import eq10, nt_xent, rotation_loss
 from tests.conftest import leave_group, rank_environment, spawn_ranks
 
+pytestmark = pytest.mark.e2e  # two spawned processes on gloo
+
 WORLD = 2
 N, D, TAU = 3, 8, 0.1
 

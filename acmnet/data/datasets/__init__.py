@@ -36,7 +36,8 @@ def dataset_type(name: str) -> DatasetType:
     """The registered dataset type `name` (ConfigError naming the closest type when unknown)."""
     if name not in DATASET_TYPES:
         raise ConfigError(
-            f"unknown dataset type `{name}`{closest_hint(name, DATASET_TYPES)}; known types: {', '.join(sorted(DATASET_TYPES))}"
+            f"unknown dataset type `{name}`{closest_hint(name, DATASET_TYPES)}; "
+            f"known types: {', '.join(sorted(DATASET_TYPES))}"
         )
     return importlib.import_module(DATASET_TYPES[name]).DATASET
 

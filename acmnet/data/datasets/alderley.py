@@ -77,13 +77,17 @@ DOCUMENTED_FRAMES = {"FRAMESA": 16960, "FRAMESB": 14607}  # "about", from public
 COUNT_SLACK = 0.01  # a folder more than 1% off the documented count is reported
 BRIGHTNESS_SAMPLES = 5  # frames decoded per folder for the night/day check
 DARKER = 0.75  # night mean intensity must be below DARKER x day mean intensity
-_HINT = ("2.07 GB in all; the QUT page is often down, and copies of FRAMESA.zip, FRAMESB.zip and "
-         "framematches.csv circulate on file hosts")
+_HINT = (
+    "2.07 GB in all; the QUT page is often down, and copies of FRAMESA.zip, FRAMESB.zip and "
+    "framematches.csv circulate on file hosts"
+)
 SOURCES = [
-    ManualDownload(page=PAGE, filename="FRAMESA.zip", instructions=_HINT, extract=True, folder="FRAMESA",
-                   present="FRAMESA"),
-    ManualDownload(page=PAGE, filename="FRAMESB.zip", instructions=_HINT, extract=True, folder="FRAMESB",
-                   present="FRAMESB"),
+    ManualDownload(
+        page=PAGE, filename="FRAMESA.zip", instructions=_HINT, extract=True, folder="FRAMESA", present="FRAMESA"
+    ),
+    ManualDownload(
+        page=PAGE, filename="FRAMESB.zip", instructions=_HINT, extract=True, folder="FRAMESB", present="FRAMESB"
+    ),
     ManualDownload(page=PAGE, filename=MATCHES, instructions=_HINT, extract=False, present=MATCHES),
 ]
 PATTERN = re.compile(r"Image(\d{5})\.jpg")
@@ -114,10 +118,14 @@ def _check_root(root: Path) -> None:
     else:
         zips = [f"{f}.zip" for f in FOLDERS if (root / f"{f}.zip").is_file() and not (root / f).is_dir()]
         if zips:
-            hint = (f" {', '.join(zips)} {'is' if len(zips) == 1 else 'are'} here but not extracted: run "
-                    "`acmnet.data.download.fetch_dataset('alderley', root)` (or unzip so that "
-                    f"{root}/FRAMESA/{image_name(1)} exists).")
-    lacking = [f"{f}/" for f in FOLDERS if not (root / f).is_dir()] + ([MATCHES] if not (root / MATCHES).is_file() else [])
+            hint = (
+                f" {', '.join(zips)} {'is' if len(zips) == 1 else 'are'} here but not extracted: run "
+                "`acmnet.data.download.fetch_dataset('alderley', root)` (or unzip so that "
+                f"{root}/FRAMESA/{image_name(1)} exists)."
+            )
+    lacking = [f"{f}/" for f in FOLDERS if not (root / f).is_dir()] + (
+        [MATCHES] if not (root / MATCHES).is_file() else []
+    )
     raise LayoutError(
         f"{root} lacks {', '.join(lacking)} of the Alderley dataset.{hint} Get FRAMESA.zip, "
         f"FRAMESB.zip and {MATCHES} from {PAGE} ({_HINT}), put them into {root}/ and extract the "
@@ -165,7 +173,9 @@ def read_matches(path: Path) -> np.ndarray:
             except ValueError:
                 if not rows and lineno == 1:
                     continue  # a header row
-                raise LayoutError(f"{path}, line {lineno}: {row!r} is not two integers (FRAMESA frame, FRAMESB frame)")
+                raise LayoutError(
+                    f"{path}, line {lineno}: {row!r} is not two integers (FRAMESA frame, FRAMESB frame)"
+                ) from None
             if len(values) < 2:
                 raise LayoutError(f"{path}, line {lineno}: {row!r} has {len(values)} column(s); expected two integers")
             rows.append((values[0], values[1]))
@@ -179,15 +189,13 @@ def check_matches(matches: np.ndarray, path: Path, count_a: int, count_b: int) -
     rows = len(matches)
     if rows != count_b:
         if rows == count_a:
-            why = ("that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders "
-                   "are swapped")
+            why = "that is the FRAMESA count: the csv may be indexed by FRAMESA frames, or the folders are swapped"
         elif rows > count_b:
             why = "FRAMESB may be half-extracted (fewer frames than the csv lists): extract FRAMESB.zip again"
         else:
             why = f"{MATCHES} may be cut short: get it again"
         raise LayoutError(
-            f"{path} has {rows} rows but FRAMESB holds {count_b} frames; it must have one row per "
-            f"FRAMESB frame ({why})"
+            f"{path} has {rows} rows but FRAMESB holds {count_b} frames; it must have one row per FRAMESB frame ({why})"
         )
     b = matches[:, 1]
     if not np.array_equal(np.sort(b), np.arange(1, count_b + 1)):
@@ -319,17 +327,28 @@ def _tell(where: str, matches: np.ndarray, opts: AlderleyOptions, queries: int, 
     night = opts.night_folder
     zeros = int((matches[:, 0] == 0).sum())
     if zeros:
-        warnings.warn(f"{where}: {zeros} rows of {MATCHES} name FRAMESA frame 0, taken as 'no match' (those "
-                      "FRAMESB frames pair with nothing)", stacklevel=3)
+        warnings.warn(
+            f"{where}: {zeros} rows of {MATCHES} name FRAMESA frame 0, taken as 'no match' (those "
+            "FRAMESB frames pair with nothing)",
+            stacklevel=3,
+        )
     if several:
-        warnings.warn(f"{where}: {several} night frames ({night}) are named on several rows of {MATCHES}; each "
-                      "is one query placed at the median of its day frames", stacklevel=3)
+        warnings.warn(
+            f"{where}: {several} night frames ({night}) are named on several rows of {MATCHES}; each "
+            "is one query placed at the median of its day frames",
+            stacklevel=3,
+        )
     if opts.query_set == "interpolated" and count > queries:
-        warnings.warn(f"{where}: {count - queries} of {count} night frames ({night}) have no day frame in "
-                      f"{MATCHES} and are left out of the queries", stacklevel=3)
+        warnings.warn(
+            f"{where}: {count - queries} of {count} night frames ({night}) have no day frame in "
+            f"{MATCHES} and are left out of the queries",
+            stacklevel=3,
+        )
     elif opts.query_set == "matched":
-        note(f"{where}: {queries} queries = the night frames ({night}) {MATCHES} pairs with day frames; the other "
-             f"{count - queries} night frames are not queries (query_set: interpolated places them too)")
+        note(
+            f"{where}: {queries} queries = the night frames ({night}) {MATCHES} pairs with day frames; the other "
+            f"{count - queries} night frames are not queries (query_set: interpolated places them too)"
+        )
 
 
 def prepare(root: Path, opts: AlderleyOptions, name: str = "alderley") -> pd.DataFrame:
@@ -341,21 +360,33 @@ def prepare(root: Path, opts: AlderleyOptions, name: str = "alderley") -> pd.Dat
     day = FOLDERS[1] if night == FOLDERS[0] else FOLDERS[0]
     pairs, several = query_places(matches, night, opts.query_set)
     _tell(where, matches, opts, len(pairs), several, counts[night])
-    rows = [{"image": f"{day}/{image_name(i)}", "role": role, "place": i, "condition": "day"}
-            for role in ("train", "reference") for i in range(1, counts[day] + 1)]
-    rows += [{"image": f"{night}/{image_name(n)}", "role": "query", "place": d, "condition": "night"}
-             for n, d in pairs]
+    rows = [
+        {"image": f"{day}/{image_name(i)}", "role": role, "place": i, "condition": "day"}
+        for role in ("train", "reference")
+        for i in range(1, counts[day] + 1)
+    ]
+    rows += [{"image": f"{night}/{image_name(n)}", "role": "query", "place": d, "condition": "night"} for n, d in pairs]
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
 def protocol(opts: AlderleyOptions) -> str:
     """The query set and the night folder, for captions."""
-    queries = ("the night frames that framematches.csv pairs with day frames (the paper reports 14607 per "
-               "sequence; the count measured is given with the rows)"
-               if opts.query_set == "matched" else
-               "every night frame between the first and last paired one, placed at the nearest pair's day frame")
+    queries = (
+        "the night frames that framematches.csv pairs with day frames (the paper reports 14607 per "
+        "sequence; the count measured is given with the rows)"
+        if opts.query_set == "matched"
+        else "every night frame between the first and last paired one, placed at the nearest pair's day frame"
+    )
     return f"Alderley queries: {queries} (query_set: {opts.query_set}); night drive {opts.night_folder}"
 
 
-DATASET = DatasetType(name="alderley", options=AlderleyOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", paper_table="table3", protocol=protocol)
+DATASET = DatasetType(
+    name="alderley",
+    options=AlderleyOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    sources=SOURCES,
+    scoring="recall",
+    paper_table="table3",
+    protocol=protocol,
+)

@@ -112,8 +112,6 @@ def listing(names: Sequence[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-
-
 def note(message: str) -> None:
     """Tell the user something `prepare` decided (e.g. which folder it read) on stderr."""
     print(message, file=sys.stderr)
@@ -133,8 +131,7 @@ def find_root(root: Path, holds: Callable[[Path], bool], what: str) -> tuple[Pat
     found = [name for name in list_folders(root) if holds(root / name)]
     if len(found) > 1:
         raise LayoutError(
-            f"{root} holds {len(found)} copies of {what} ({listing(found)}): point the dataset root at "
-            "the one to use"
+            f"{root} holds {len(found)} copies of {what} ({listing(found)}): point the dataset root at the one to use"
         )
     if found:
         note(f"{what}: reading {root / found[0]} (the archive's top folder under the root {root})")

@@ -19,8 +19,8 @@ Row order: each traversal in image order (000..199), which is recording order (t
 matching relies on it.
 
 Extra files: names that do not look like an image of the release (a readme) and hidden or
-sidecar files (`.DS_Store`, `._Image000.jpg`, `Thumbs.db`) are ignored; `ImageNNN.jpg`-like names outside 000..199 are reported, since they mean
-a different or mixed release.
+sidecar files (`.DS_Store`, `._Image000.jpg`, `Thumbs.db`) are ignored; `ImageNNN.jpg`-like names
+outside 000..199 are reported, since they mean a different or mixed release.
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def check_traversals(root: Path, traversals: list[str]) -> None:
     root = Path(root)
     if not any((root / t).is_dir() for t in TRAVERSALS):
         hint = ""
-        nested = sorted(p.parent for p in root.glob("*/night_right")) + sorted(p.parent for p in root.glob("*/day_left"))
+        nested = sorted(p.parent for p in root.glob("*/night_right")) + sorted(
+            p.parent for p in root.glob("*/day_left")
+        )
         if nested:
             hint = f" The tree is one level deeper (the zip's top folder): use {nested[0]} as the root."
         elif root.name in TRAVERSALS:
@@ -108,11 +110,13 @@ def check_traversals(root: Path, traversals: list[str]) -> None:
                 parts.append(f"lacks {len(missing)} of its {PLACES} images (first: {listing(missing)})")
             if unexpected:
                 parts.append(f"holds {len(unexpected)} unexpected image name(s) ({listing(unexpected)})")
-            fix = ("the archive is incomplete or half-extracted; extract it again"
-                   if not unexpected else
-                   f"expected exactly {image_name(0)}..{image_name(PLACES - 1)}: this is not the "
-                   "documented release, or several copies were extracted into one folder; extract "
-                   "a fresh copy")
+            fix = (
+                "the archive is incomplete or half-extracted; extract it again"
+                if not unexpected
+                else f"expected exactly {image_name(0)}..{image_name(PLACES - 1)}: this is not the "
+                "documented release, or several copies were extracted into one folder; extract "
+                "a fresh copy"
+            )
             raise LayoutError(f"{folder} {' and '.join(parts)}: {fix}")
 
 
@@ -133,5 +137,11 @@ def prepare(root: Path, opts: GardensPointOptions, name: str = "gardenspoint") -
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
-DATASET = DatasetType(name="gardenspoint", options=GardensPointOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall")
+DATASET = DatasetType(
+    name="gardenspoint",
+    options=GardensPointOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    sources=SOURCES,
+    scoring="recall",
+)

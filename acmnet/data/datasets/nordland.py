@@ -134,9 +134,11 @@ def _root_hint(root: Path) -> str:
         return f" The tree is two levels deeper: use {nested[0].parent} as the root."
     zips = [n for n in list_files(root) if n.lower().endswith(".zip")] if root.is_dir() else []
     if zips:
-        return (f" {listing(zips)} {'is' if len(zips) == 1 else 'are'} here but not extracted: run "
-                f"`acmnet download nordland --root {root}` for the low-res archive, or unzip the per-season "
-                "zips of the full-resolution release into this folder.")
+        return (
+            f" {listing(zips)} {'is' if len(zips) == 1 else 'are'} here but not extracted: run "
+            f"`acmnet download nordland --root {root}` for the low-res archive, or unzip the per-season "
+            "zips of the full-resolution release into this folder."
+        )
     return ""
 
 
@@ -147,8 +149,10 @@ def locate(root: Path) -> Layout:
     if _holds_archive(base):
         return Layout(root, prefix, "archive")
     if _holds_per_season(base):
-        note(f"partitioned Nordland: reading the per-season folders ({{season}}_images_{{split}}/) of the "
-             f"full-resolution release in {base}")
+        note(
+            f"partitioned Nordland: reading the per-season folders ({{season}}_images_{{split}}/) of the "
+            f"full-resolution release in {base}"
+        )
         return Layout(root, prefix, "per-season")
     raise LayoutError(
         f"{root} holds neither Dataset_images/ (the low-res archive, directly or under its top folder "
@@ -216,9 +220,16 @@ def prepare(root: Path, opts: NordlandOptions, name: str = "nordland") -> pd.Dat
     rows = []
     for split, role, season in _parts(opts):
         prefix = layout.folder(split, season)
-        rows += [{"image": f"{prefix}/{section}/{i}.png", "role": role, "place": i, "condition": season,
-                  "segment": SEGMENTS[split][section]}
-                 for section, i in expected_files(split)]
+        rows += [
+            {
+                "image": f"{prefix}/{section}/{i}.png",
+                "role": role,
+                "place": i,
+                "condition": season,
+                "segment": SEGMENTS[split][section],
+            }
+            for section, i in expected_files(split)
+        ]
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition", "segment"])
 
 
@@ -231,5 +242,13 @@ def protocol(opts: NordlandOptions) -> str:
     )
 
 
-DATASET = DatasetType(name="nordland", options=NordlandOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", paper_table="table2", protocol=protocol)
+DATASET = DatasetType(
+    name="nordland",
+    options=NordlandOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    sources=SOURCES,
+    scoring="recall",
+    paper_table="table2",
+    protocol=protocol,
+)

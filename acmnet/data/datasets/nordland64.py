@@ -56,6 +56,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import reduce
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ from acmnet.io import list_files, list_folders, load_rgb
 URL = "http://www.tu-chemnitz.de/etit/proaut/datasets/nordland/64x32-grayscale-1fps.tar"
 TOP = "64x32-grayscale-1fps"
 SEASONS = ("spring", "summer", "fall", "winter")
-SOURCES = [Download(url=URL, filename=f"{TOP}.tar", extract=True,
-                    present=tuple(f"{TOP}/{s}" for s in SEASONS) + SEASONS)]
+SOURCES = [
+    Download(url=URL, filename=f"{TOP}.tar", extract=True, present=tuple(f"{TOP}/{s}" for s in SEASONS) + SEASONS)
+]
 PATTERN = re.compile(r"images-(\d{5})\.png")
 DEFAULT_FRAMES_CSV = "frames.csv"
 
@@ -99,8 +101,10 @@ class Nordland64Options:
         if self.frame_range is not None:
             first, last = self.frame_range
             if not 1 <= first <= last:
-                raise ConfigError(f"{where}.frame_range must be [first, last] with 1 <= first <= last (frames are "
-                                  f"numbered from 1), got {list(self.frame_range)}")
+                raise ConfigError(
+                    f"{where}.frame_range must be [first, last] with 1 <= first <= last (frames are "
+                    f"numbered from 1), got {list(self.frame_range)}"
+                )
 
     def seasons(self) -> list[str]:
         """Every season folder the options use, once each, in role order."""
@@ -198,19 +202,27 @@ def _read_frames_csv(path: Path) -> pd.DataFrame:
     return frames.sort_values("frame", kind="stable").reset_index(drop=True)
 
 
-def _from_csv(csv_path: Path, base: Path, found: dict[str, set[str]], opts: Nordland64Options) -> tuple[list[str], set[str]]:
+def _from_csv(
+    csv_path: Path, base: Path, found: dict[str, set[str]], opts: Nordland64Options
+) -> tuple[list[str], set[str]]:
     frames = _read_frames_csv(csv_path)
     frames = frames[[opts.keeps(int(f)) for f in frames["frame"]]]
     order = frames["file"].tolist()
     if not order:
-        raise LayoutError(f"{csv_path} lists no frame kept by frame_step {opts.frame_step} and frame_range "
-                          f"{opts.frame_range}: change those options")
+        raise LayoutError(
+            f"{csv_path} lists no frame kept by frame_step {opts.frame_step} and frame_range "
+            f"{opts.frame_range}: change those options"
+        )
     kept = set(order)
     for season, names in found.items():
         missing = [n for n in order if n not in names]
         if missing:
-            raise _missing_error(base / season, missing, len(order),
-                                 f"every file of {csv_path.name} must exist in every season; extract the dataset again")
+            raise _missing_error(
+                base / season,
+                missing,
+                len(order),
+                f"every file of {csv_path.name} must exist in every season; extract the dataset again",
+            )
         extra = sorted(n for n in names - kept if opts.keeps(frame_of(n)))
         if extra:
             raise LayoutError(
@@ -240,9 +252,11 @@ def _grid(found: dict[str, set[str]], opts: Nordland64Options, base: Path) -> li
 
 def _gap_fix(found: dict[str, set[str]], grid: list[int], opts: Nordland64Options) -> str:
     kept = sorted({frame_of(n) for names in found.values() for n in names if opts.keeps(frame_of(n))})
-    fix = (f"the seasons are frame-synchronised (frames {grid[0]}..{grid[-1]} in steps of {opts.frame_step} "
-           f"across {', '.join(found)}); the archive is incomplete or half-extracted, extract it again")
-    spacing = reduce(math.gcd, (b - a for a, b in zip(kept, kept[1:])), 0)
+    fix = (
+        f"the seasons are frame-synchronised (frames {grid[0]}..{grid[-1]} in steps of {opts.frame_step} "
+        f"across {', '.join(found)}); the archive is incomplete or half-extracted, extract it again"
+    )
+    spacing = reduce(math.gcd, (b - a for a, b in pairwise(kept)), 0)
     if spacing > opts.frame_step:
         fix += f", or, if this tree holds every {spacing}th frame on purpose, set frame_step: {spacing}"
     if opts.frame_range is not None and kept and kept[-1] < grid[-1]:
@@ -280,12 +294,15 @@ def _pixel_std(path: Path, where: str) -> float:
     try:
         return float(load_rgb(path).std())
     except ValueError as exc:
-        raise LayoutError(f"{exc}: extract the dataset again, or set {where}.drop_blank_std: null to skip the "
-                          "blank-frame check (it decodes every kept frame)") from exc
+        raise LayoutError(
+            f"{exc}: extract the dataset again, or set {where}.drop_blank_std: null to skip the "
+            "blank-frame check (it decodes every kept frame)"
+        ) from exc
 
 
-def unusable_frames(base: Path, order: list[str], seasons: list[str], opts: Nordland64Options,
-                    where: str = "datasets.nordland64") -> dict[str, str]:
+def unusable_frames(
+    base: Path, order: list[str], seasons: list[str], opts: Nordland64Options, where: str = "datasets.nordland64"
+) -> dict[str, str]:
     """{file name: why} of the kept frames left out without frames.csv: blank or near-blank (8-bit
     pixel std below `drop_blank_std`, or 0) or byte-identical to another kept frame, in any season."""
     why: dict[str, str] = {}
@@ -320,8 +337,10 @@ def prepare(root: Path, opts: Nordland64Options, name: str = "nordland64") -> pd
     start, end = (round(f * len(cat.order)) for f in opts.part)
     places = [(n, i) for i, n in enumerate(cat.order) if n in usable and start <= i < end]
     if not places:
-        raise LayoutError(f"datasets.{name}.part {list(opts.part)} of the {len(cat.order)} kept frames holds no "
-                          "usable frame: widen it")
+        raise LayoutError(
+            f"datasets.{name}.part {list(opts.part)} of the {len(cat.order)} kept frames holds no "
+            "usable frame: widen it"
+        )
     parts = [("train", opts.train_season), ("reference", opts.reference_season)]
     parts += [("query", s) for s in opts.query_seasons]
     rows = [
@@ -340,11 +359,17 @@ def protocol(opts: Nordland64Options) -> str:
     computed = f"blank (pixel std < {opts.drop_blank_std})" if opts.drop_blank_std is not None else ""
     computed += (" and " if computed else "") + "byte-identical" if opts.drop_duplicates else ""
     computed = f"{computed} frames left out" if computed else "every frame kept"
-    dropped = f"{opts.frames_csv}'s usable column when the root has one, else {computed}" if opts.frames_csv else computed
-    stretch = "the whole route" if tuple(opts.part) == (0.0, 1.0) else f"the stretch {list(opts.part)} of the kept frames"
-    return f"Nordland 64x32: {kept} ({dropped}), {stretch}, one unbroken stretch of the 1 fps release (no " \
-           f"join: places count the frames left out, and sequences step over them); {opts.reference_season} " \
-           f"references, {', '.join(opts.query_seasons)} queries"
+    dropped = (
+        f"{opts.frames_csv}'s usable column when the root has one, else {computed}" if opts.frames_csv else computed
+    )
+    stretch = (
+        "the whole route" if tuple(opts.part) == (0.0, 1.0) else f"the stretch {list(opts.part)} of the kept frames"
+    )
+    return (
+        f"Nordland 64x32: {kept} ({dropped}), {stretch}, one unbroken stretch of the 1 fps release (no "
+        f"join: places count the frames left out, and sequences step over them); {opts.reference_season} "
+        f"references, {', '.join(opts.query_seasons)} queries"
+    )
 
 
 def window(opts: Nordland64Options, tolerance: int) -> str:
@@ -362,6 +387,14 @@ def shared_places(root: str, opts: Nordland64Options, other_root: str, other: No
     return f"the stretch [{start:g}, {end:g}] of the kept frames of {root}"
 
 
-DATASET = DatasetType(name="nordland64", options=Nordland64Options, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="recall", protocol=protocol, window=window,
-                      shared_places=shared_places)
+DATASET = DatasetType(
+    name="nordland64",
+    options=Nordland64Options,
+    prepare=prepare,
+    check_layout=check_layout,
+    sources=SOURCES,
+    scoring="recall",
+    protocol=protocol,
+    window=window,
+    shared_places=shared_places,
+)

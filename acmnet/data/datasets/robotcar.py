@@ -4,8 +4,10 @@ Layout under the dataset root (see `SOURCES` and docs/datasets.md)::
 
     images/<condition>/<left|rear|right>/<timestamp>.jpg    1024x1024; only rear is read here
     3D-models/all-merged/all.nvm                             reference poses (option `nvm`)
-    robotcar_v2_train.txt                                    1906 lines `<condition>/rear/<timestamp>.jpg` + a 4x4 pose (option `train_split`)
-    robotcar_v2_test.txt                                     1872 lines `rear/<timestamp>.jpg`, names only (option `test_split`)
+    robotcar_v2_train.txt                                    1906 lines `<condition>/rear/<timestamp>.jpg` + a 4x4
+                                                             pose (option `train_split`)
+    robotcar_v2_test.txt                                     1872 lines `rear/<timestamp>.jpg`, names only
+                                                             (option `test_split`)
 
 The test list names no condition folder: each name's condition is found by its timestamp in the
 query condition folders (a timestamp in no folder, or in several, is reported). A name with a
@@ -81,8 +83,12 @@ BASE_URL = "https://data.ciirc.cvut.cz/public/projects/2020VisualLocalization/Ro
 
 
 SOURCES = [
-    *(Download(url=f"{BASE_URL}images/{c}.zip", filename=f"images/{c}.zip", extract=False,
-               present=f"images/{c}/{CAMERA}") for c in CONDITIONS),
+    *(
+        Download(
+            url=f"{BASE_URL}images/{c}.zip", filename=f"images/{c}.zip", extract=False, present=f"images/{c}/{CAMERA}"
+        )
+        for c in CONDITIONS
+    ),
     Download(url=f"{BASE_URL}3D-models/all-merged/all.nvm", filename="3D-models/all-merged/all.nvm", extract=False),
     Download(url=f"{BASE_URL}robotcar_v2_train.txt", filename="robotcar_v2_train.txt", extract=False),
     Download(url=f"{BASE_URL}robotcar_v2_test.txt", filename="robotcar_v2_test.txt", extract=False),
@@ -127,8 +133,11 @@ def check_root(root: Path) -> None:
         hint = f" It looks like the root points at a condition folder: use {root.parent.parent} instead."
     else:
         nested = sorted(p.parent for p in root.glob("*/images") if p.is_dir()) if root.is_dir() else []
-        hint = (f" The tree is one level deeper: use {nested[0]} as the root." if nested else
-                f" Download it from {BASE_URL} (see acmnet.data.datasets.robotcar.SOURCES).")
+        hint = (
+            f" The tree is one level deeper: use {nested[0]} as the root."
+            if nested
+            else f" Download it from {BASE_URL} (see acmnet.data.datasets.robotcar.SOURCES)."
+        )
     raise LayoutError(
         f"{root} does not hold images/ of RobotCar Seasons v2.{hint} Expected "
         f"{root}/images/overcast-reference/rear/<timestamp>.jpg"
@@ -147,7 +156,10 @@ def list_rear_images(root: Path) -> dict[str, set[str]]:
             if (root / "images" / condition / condition / CAMERA).is_dir():
                 hints.append(f"images/{condition}/{condition}/{CAMERA} exists: move its content up one level")
             elif (root / "images" / f"{condition}.zip").is_file():
-                hints.append(f"images/{condition}.zip is there: unzip it inside images/ (cd {root / 'images'} && unzip {condition}.zip)")
+                hints.append(
+                    f"images/{condition}.zip is there: unzip it inside images/ "
+                    f"(cd {root / 'images'} && unzip {condition}.zip)"
+                )
     if missing:
         hint = f" ({'; '.join(hints)})" if hints else ""
         raise LayoutError(
@@ -164,15 +176,19 @@ def _file(root: Path, relative: str, option: str, what: str) -> Path:
         return path
     name = Path(relative).name
     found = [p for pattern in (name, f"*/{name}", f"*/*/{name}", f"*/*/*/{name}") for p in Path(root).glob(pattern)]
-    hint = (f" Found {found[0].relative_to(root)}: set the dataset option `{option}: {found[0].relative_to(root)}`."
-            if found else f" Download it from {BASE_URL} (see acmnet.data.datasets.robotcar.SOURCES).")
+    hint = (
+        f" Found {found[0].relative_to(root)}: set the dataset option `{option}: {found[0].relative_to(root)}`."
+        if found
+        else f" Download it from {BASE_URL} (see acmnet.data.datasets.robotcar.SOURCES)."
+    )
     raise LayoutError(f"{path} ({what}) does not exist.{hint}")
 
 
 def _refuse_missing(missing: list[str], total: int, what: str, fix: str) -> None:
     if missing:
-        raise LayoutError(f"{what}: {len(missing)} of its {total} images are not on disk "
-                          f"(first: {listing(missing)}): {fix}")
+        raise LayoutError(
+            f"{what}: {len(missing)} of its {total} images are not on disk (first: {listing(missing)}): {fix}"
+        )
 
 
 def references(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
@@ -189,8 +205,12 @@ def references(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) ->
     rear = rear.sort_values("image").reset_index(drop=True)
     present = files[REFERENCE_CONDITION]
     missing = [f"images/{k}" for k in rear["image"] if k.split("/")[-1] not in present]
-    _refuse_missing(missing, len(rear), f"{path} (the reference model)",
-                    "the overcast-reference images are incomplete or half-extracted; extract the zip again")
+    _refuse_missing(
+        missing,
+        len(rear),
+        f"{path} (the reference model)",
+        "the overcast-reference images are incomplete or half-extracted; extract the zip again",
+    )
     return rear
 
 
@@ -205,8 +225,12 @@ def read_train_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str
 def _time_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows grouped by condition (QUERY_CONDITIONS order), by timestamp within each: recording order."""
     rank = {c: i for i, c in enumerate(QUERY_CONDITIONS)}
-    key = pd.DataFrame({"c": frame["condition"].map(rank).fillna(len(rank)),
-                        "t": frame["image"].str.rsplit("/", n=1).str[-1].str.zfill(32)})
+    key = pd.DataFrame(
+        {
+            "c": frame["condition"].map(rank).fillna(len(rank)),
+            "t": frame["image"].str.rsplit("/", n=1).str[-1].str.zfill(32),
+        }
+    )
     return frame.iloc[key.sort_values(["c", "t"], kind="stable").index].reset_index(drop=True)
 
 
@@ -240,8 +264,10 @@ def read_test_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str]
         key = _test_key(name, path, by_file, ambiguous)
         rows.append((name, key, *key.split("/")[:2]))
     if ambiguous:
-        raise LayoutError(f"{path}: {len(ambiguous)} names are in several query condition folders (first: "
-                          f"{listing(ambiguous)}): remove the stray copies from the wrong condition folder")
+        raise LayoutError(
+            f"{path}: {len(ambiguous)} names are in several query condition folders (first: "
+            f"{listing(ambiguous)}): remove the stray copies from the wrong condition folder"
+        )
     frame = pd.DataFrame(rows, columns=["name", "image", "condition", "camera"])
     _check_split_names(frame, path, files)
     return _time_order(frame)
@@ -253,16 +279,23 @@ def _check_split_names(frame: pd.DataFrame, path: Path, files: dict[str, set[str
         raise LayoutError(f"{path} names camera(s) {cameras}; the v2 splits are rear-camera only: is this the v2 file?")
     unknown = [n for n, c in zip(frame["name"], frame["condition"]) if c not in QUERY_CONDITIONS]
     if unknown:
-        raise LayoutError(f"{path}: {len(unknown)} names are not in a query condition folder "
-                          f"({', '.join(QUERY_CONDITIONS)}) (first: {listing(unknown)}): the query condition "
-                          "zips are incomplete or half-extracted (extract them again), or this is not the v2 list")
+        raise LayoutError(
+            f"{path}: {len(unknown)} names are not in a query condition folder "
+            f"({', '.join(QUERY_CONDITIONS)}) (first: {listing(unknown)}): the query condition "
+            "zips are incomplete or half-extracted (extract them again), or this is not the v2 list"
+        )
     missing = [f"images/{k}" for k, c in zip(frame["image"], frame["condition"]) if k.split("/")[-1] not in files[c]]
-    _refuse_missing(missing, len(frame), str(path),
-                    "the query condition zips are incomplete or half-extracted; extract them again")
+    _refuse_missing(
+        missing, len(frame), str(path), "the query condition zips are incomplete or half-extracted; extract them again"
+    )
 
 
 def _check_counts(found: dict[str, int]) -> None:
-    wrong = [f"{what}: expected {EXPECTED_COUNTS[what]}, found {n}" for what, n in found.items() if n != EXPECTED_COUNTS[what]]
+    wrong = [
+        f"{what}: expected {EXPECTED_COUNTS[what]}, found {n}"
+        for what, n in found.items()
+        if n != EXPECTED_COUNTS[what]
+    ]
     if wrong:
         raise LayoutError(
             "RobotCar Seasons v2 counts differ from the published ones (" + "; ".join(wrong) + "). "
@@ -273,8 +306,15 @@ def _check_counts(found: dict[str, int]) -> None:
 
 def _rows(images, role, place, condition, query_set, pose_frame=None) -> pd.DataFrame:
     images = list(images)
-    frame = pd.DataFrame({"image": [f"images/{k}" for k in images], "role": role, "place": place,
-                          "condition": condition, "query_set": query_set})
+    frame = pd.DataFrame(
+        {
+            "image": [f"images/{k}" for k in images],
+            "role": role,
+            "place": place,
+            "condition": condition,
+            "query_set": query_set,
+        }
+    )
     for column in poses.POSE_COLUMNS:
         frame[column] = np.nan if pose_frame is None else pose_frame[column].to_numpy(dtype=np.float64)
     return frame
@@ -299,8 +339,10 @@ def _layout(root: Path, opts: RobotCarOptions) -> Parts:
     test = read_test_split(root, opts, files)
     overlap = sorted(set(train["image"]) & set(test["image"]))
     if overlap:
-        raise LayoutError(f"{len(overlap)} images are in both the train and the test split (first: {listing(overlap)}): "
-                          "the split files are not the v2 pair")
+        raise LayoutError(
+            f"{len(overlap)} images are in both the train and the test split (first: {listing(overlap)}): "
+            "the split files are not the v2 pair"
+        )
     posed = set(refs["image"])
     folder = sorted(f"{REFERENCE_CONDITION}/{CAMERA}/{f}" for f in files[REFERENCE_CONDITION])
     unposed = [k for k in folder if k not in posed]
@@ -328,8 +370,16 @@ def prepare(root: Path, opts: RobotCarOptions, name: str = "robotcar") -> pd.Dat
         _rows(got.test["image"], "query", QUERY_PLACE, got.test["condition"].to_numpy(), "test"),
     ]
     if opts.train_split_queries:
-        parts.append(_rows(train["image"], "query", QUERY_PLACE, (TRAIN_SPLIT_PREFIX + train["condition"]).to_numpy(),
-                           "train-split", train))
+        parts.append(
+            _rows(
+                train["image"],
+                "query",
+                QUERY_PLACE,
+                (TRAIN_SPLIT_PREFIX + train["condition"]).to_numpy(),
+                "train-split",
+                train,
+            )
+        )
     return pd.concat(parts, ignore_index=True)[COLUMNS]
 
 
@@ -345,9 +395,19 @@ def check_layout(root: Path, opts: RobotCarOptions) -> None:
 
 def protocol(opts: RobotCarOptions) -> str:
     """The reference database and the train-file reading, for captions."""
-    return ("RobotCar reference database: the rear-camera overcast-reference images (our reading; the paper "
-            f"names them as training images); v2 train-split poses read as {opts.train_convention}")
+    return (
+        "RobotCar reference database: the rear-camera overcast-reference images (our reading; the paper "
+        f"names them as training images); v2 train-split poses read as {opts.train_convention}"
+    )
 
 
-DATASET = DatasetType(name="robotcar", options=RobotCarOptions, prepare=prepare, check_layout=check_layout,
-                      sources=SOURCES, scoring="pose", paper_table="table4", protocol=protocol)
+DATASET = DatasetType(
+    name="robotcar",
+    options=RobotCarOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    sources=SOURCES,
+    scoring="pose",
+    paper_table="table4",
+    protocol=protocol,
+)

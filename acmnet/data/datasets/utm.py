@@ -181,7 +181,8 @@ def _read_list(paths_txt: Path, folder: Path) -> list[str]:
         if path in seen:
             again = path if path == line.strip() else f"{line.strip()} (that is {path})"
             raise LayoutError(
-                f"{paths_txt}, line {number}: {again} is listed again (first on line {seen[path]}): list each image once"
+                f"{paths_txt}, line {number}: {again} is listed again "
+                f"(first on line {seen[path]}): list each image once"
             )
         seen[path] = number
     images = list(seen)

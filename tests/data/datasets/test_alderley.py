@@ -112,7 +112,11 @@ def test_night_is_framesb_when_configured_and_the_images_agree(tmp_path):
 
 def test_config_contradicting_the_images_says_to_flip(tmp_path):
     root = _tree(tmp_path, a_bytes=BRIGHT, b_bytes=DARK)
-    with pytest.raises(LayoutError, match=r"the images say FRAMESB is the night drive .*flip the option, set datasets.alderley.night_folder: FRAMESB"):
+    with pytest.raises(
+        LayoutError,
+        match=r"the images say FRAMESB is the night drive "
+        r".*flip the option, set datasets.alderley.night_folder: FRAMESB",
+    ):
         prepare(root, {})
 
 
@@ -142,7 +146,11 @@ def test_framematches_with_a_header(tmp_path):
 def test_wrong_row_count(tmp_path):
     short = _matches_text(rows=[(_a_of(b), b) for b in range(1, 41)])
     root = _tree(tmp_path / "short", matches=short)
-    with pytest.raises(LayoutError, match=r"has 40 rows but FRAMESB holds 50 frames; it must have one row per FRAMESB frame \(framematches.csv may be cut short"):
+    with pytest.raises(
+        LayoutError,
+        match=r"has 40 rows but FRAMESB holds 50 frames; it must have one row per FRAMESB frame "
+        r"\(framematches.csv may be cut short",
+    ):
         prepare(root, {})
     by_a = _matches_text(rows=[(a, min(a, 50)) for a in range(1, 61)])
     root = _tree(tmp_path / "by_a", matches=by_a)
@@ -177,7 +185,9 @@ def test_zero_means_no_match(tmp_path):
 def test_missing_folder_and_files(alderley):
     (alderley / "FRAMESB" / ald.image_name(30)).unlink()
     (alderley / "FRAMESB" / ald.image_name(7)).unlink()
-    with pytest.raises(LayoutError, match=r"FRAMESB lacks 2 of the frames 1..50 \(first: Image00007.jpg, Image00030.jpg\)"):
+    with pytest.raises(
+        LayoutError, match=r"FRAMESB lacks 2 of the frames 1..50 \(first: Image00007.jpg, Image00030.jpg\)"
+    ):
         prepare(alderley, {})
     for i in range(1, 51):
         (alderley / "FRAMESB" / ald.image_name(i)).unlink(missing_ok=True)

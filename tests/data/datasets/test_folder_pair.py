@@ -36,7 +36,9 @@ def test_numbers_in_names_sort_naturally(tmp_path):
     _tree(tmp_path, ["q"], ["frame100.png", "frame2.png", "frame10.png"])
     frame = prepare(tmp_path, {"reference": "ref", "query": ["q"]})
     ref = frame[frame["role"] == "reference"]
-    assert ref["image"].tolist() == [f"ref/{n}" for n in ["frame1.png", "frame2.png", "Frame3.png", "frame10.png", "frame100.png"]]
+    assert ref["image"].tolist() == [
+        f"ref/{n}" for n in ["frame1.png", "frame2.png", "Frame3.png", "frame10.png", "frame100.png"]
+    ]
     assert ref["place"].tolist() == [0, 1, 2, 3, 4]
     q = frame[frame["role"] == "query"]
     assert q["image"].tolist() == ["q/frame2.png", "q/frame10.png", "q/frame100.png"]  # recording order
@@ -46,8 +48,11 @@ def test_numbers_in_names_sort_naturally(tmp_path):
 def test_query_names_without_a_reference_are_refused(tmp_path):
     _tree(tmp_path, ["day"], [f"f{i}.png" for i in range(10)])
     _tree(tmp_path, ["night"], [f"f{i}.png" for i in range(5, 15)])
-    with pytest.raises(LayoutError, match=r"datasets.fp.query: 5 of the 10 images of .*night have no reference image "
-                                          r"of the same name .*day \(first: f10.png, f11.png, f12.png, f13.png, f14.png\).*match: index"):
+    with pytest.raises(
+        LayoutError,
+        match=r"datasets.fp.query: 5 of the 10 images of .*night have no reference image "
+        r"of the same name .*day \(first: f10.png, f11.png, f12.png, f13.png, f14.png\).*match: index",
+    ):
         prepare(tmp_path, {"reference": "day", "query": ["night"]}, "fp")
     frame = prepare(tmp_path, {"reference": "day", "query": ["night"], "match": "index"})  # numbers may differ
     assert frame.loc[frame["role"] == "query", "place"].tolist() == list(range(5, 15))
@@ -56,11 +61,15 @@ def test_query_names_without_a_reference_are_refused(tmp_path):
 def test_mixed_extensions_are_refused(tmp_path):
     _tree(tmp_path, ["day"], ["a1.png", "a2.png", "a3.jpg"])
     _tree(tmp_path, ["night"], ["a1.png"])
-    with pytest.raises(LayoutError, match=r"mix image extensions: 1 .jpg \(e.g. day/a3.jpg\), 3 .png \(e.g. day/a1.png\).*convert"):
+    with pytest.raises(
+        LayoutError, match=r"mix image extensions: 1 .jpg \(e.g. day/a3.jpg\), 3 .png \(e.g. day/a1.png\).*convert"
+    ):
         prepare(tmp_path, {"reference": "day", "query": ["night"]})
     _tree(tmp_path, ["d2"], ["a1.png", "a2.png"])
     _tree(tmp_path, ["n2"], ["a1.jpg", "a2.jpg"])
-    with pytest.raises(LayoutError, match=r"mix image extensions: 2 .jpg \(e.g. n2/a1.jpg\), 2 .png \(e.g. d2/a1.png\)"):
+    with pytest.raises(
+        LayoutError, match=r"mix image extensions: 2 .jpg \(e.g. n2/a1.jpg\), 2 .png \(e.g. d2/a1.png\)"
+    ):
         prepare(tmp_path, {"reference": "d2", "query": ["n2"], "match": "index"})
 
 
@@ -82,10 +91,17 @@ def test_match_by_index_uses_the_number_in_the_name(tmp_path):
     assert frame.loc[frame["role"] == "query", "place"].tolist() == [7]
     assert frame.loc[frame["role"] == "reference", "place"].tolist() == [7, 9, 10]
     _tree(tmp_path, ["night"], ["img_07.jpg"])
-    with pytest.raises(LayoutError, match=r"night holds 1 image\(s\) with a number another image of the folder has \(first: img_7.jpg and img_07.jpg\)"):
+    with pytest.raises(
+        LayoutError,
+        match=r"night holds 1 image\(s\) with a number another image of the folder has "
+        r"\(first: img_7.jpg and img_07.jpg\)",
+    ):
         prepare(tmp_path, {"reference": "day", "query": ["night"], "match": "index"})
     _tree(tmp_path, ["n2"], ["dark.jpg"])
-    with pytest.raises(LayoutError, match=r"datasets.x.match is `index`, but 1 image name\(s\) in .*n2 hold no number \(first: dark.jpg\)"):
+    with pytest.raises(
+        LayoutError,
+        match=r"datasets.x.match is `index`, but 1 image name\(s\) in .*n2 hold no number \(first: dark.jpg\)",
+    ):
         prepare(tmp_path, {"reference": "day", "query": ["n2"], "match": "index"}, "x")
 
 
@@ -98,7 +114,9 @@ def test_frames_csv_orders_places_and_drops_unusable(tmp_path):
     assert query["place"].tolist() == [0, 2, 3]  # f2 left out, places keep their file distance
     assert not frame["image"].str.endswith("f2.png").any()
     pd.DataFrame({"file": names[:3], "usable": [1, 1, 1]}).to_csv(tmp_path / "short.csv", index=False)
-    with pytest.raises(LayoutError, match=r"2 image\(s\) under .* are not listed in .*short.csv \(first: s/f4.png, w/f4.png\)"):
+    with pytest.raises(
+        LayoutError, match=r"2 image\(s\) under .* are not listed in .*short.csv \(first: s/f4.png, w/f4.png\)"
+    ):
         prepare(tmp_path, {"reference": "s", "query": ["w"], "frames_csv": "short.csv"})
     (tmp_path / "bad.csv").write_text("name\nf1.png\n")
     with pytest.raises(LayoutError, match=r"bad.csv needs a `file` column"):
@@ -117,7 +135,9 @@ def test_separate_training_folder(tmp_path):
 
 def test_missing_folder_and_options_are_named(tmp_path):
     _tree(tmp_path, ["day"], ["x.png"])
-    with pytest.raises(LayoutError, match=r"datasets.d.query: image folder .*nigth does not exist \(folders in .*: day\)"):
+    with pytest.raises(
+        LayoutError, match=r"datasets.d.query: image folder .*nigth does not exist \(folders in .*: day\)"
+    ):
         prepare(tmp_path, {"reference": "day", "query": ["nigth"]}, "d")
     with pytest.raises(ConfigError, match="unknown config key `datasets.d.qurey`"):
         prepare(tmp_path, {"reference": "day", "qurey": ["x"]}, "d")
@@ -141,7 +161,9 @@ def test_empty_folder_and_sidecar_files(tmp_path):
 
 
 def test_real_nordland64_sample(nordland64_root):
-    frame = mf.validate(prepare(nordland64_root, {"reference": "summer", "query": ["winter"], "frames_csv": "frames.csv"}))
+    frame = mf.validate(
+        prepare(nordland64_root, {"reference": "summer", "query": ["winter"], "frames_csv": "frames.csv"})
+    )
     frames = pd.read_csv(nordland64_root / "frames.csv")
     usable = int((frames["usable"] != 0).sum())
     counts = frame.groupby("role").size().to_dict()

@@ -51,7 +51,10 @@ def test_default_protocol(shared):
 def test_options(shared):
     frame = prepare(shared, {"reference": "day_right", "queries": "night_right", "train": "day_left"})
     assert frame.groupby(["role", "condition"]).size().to_dict() == {
-        ("train", "day_left"): 200, ("reference", "day_right"): 200, ("query", "night_right"): 200}
+        ("train", "day_left"): 200,
+        ("reference", "day_right"): 200,
+        ("query", "night_right"): 200,
+    }
     frame = prepare(shared, {"queries": ["night_right", "day_right"]})
     assert mf.query_sets(frame) == ["night_right", "day_right"]
     with pytest.raises(ConfigError, match="unknown config key `datasets.gp.query`"):
@@ -73,7 +76,9 @@ def test_missing_folder(tmp_path):
 def test_missing_files_are_counted_and_named(walking):
     for i in (150, 3, 199):
         (walking / "night_right" / gp.image_name(i)).unlink()
-    with pytest.raises(LayoutError, match=r"night_right lacks 3 of its 200 images \(first: Image003.jpg, Image150.jpg, Image199.jpg\)"):
+    with pytest.raises(
+        LayoutError, match=r"night_right lacks 3 of its 200 images \(first: Image003.jpg, Image150.jpg, Image199.jpg\)"
+    ):
         prepare(walking, {})
 
 
@@ -83,13 +88,19 @@ def test_extra_files(walking):
     (walking / "README").touch()
     assert len(prepare(walking, {})) == 600  # unknown non-image files are ignored
     (walking / "day_left" / "Image200.jpg").touch()
-    with pytest.raises(LayoutError, match=r"day_left holds 1 unexpected image name\(s\) \(Image200.jpg\).*not the documented release"):
+    with pytest.raises(
+        LayoutError, match=r"day_left holds 1 unexpected image name\(s\) \(Image200.jpg\).*not the documented release"
+    ):
         prepare(walking, {})
 
 
 def test_numbering_from_one_is_reported(tmp_path):
     _tree(tmp_path, names=[f"Image{i:03d}.jpg" for i in range(1, 201)])
-    with pytest.raises(LayoutError, match=r"lacks 1 of its 200 images \(first: Image000.jpg\) and holds 1 unexpected image name\(s\) \(Image200.jpg\)"):
+    with pytest.raises(
+        LayoutError,
+        match=r"lacks 1 of its 200 images \(first: Image000.jpg\) "
+        r"and holds 1 unexpected image name\(s\) \(Image200.jpg\)",
+    ):
         prepare(tmp_path, {})
 
 

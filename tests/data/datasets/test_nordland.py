@@ -102,14 +102,20 @@ def test_full_resolution_per_season_folders(lowres, tmp_path, capsys):
     nordland.DATASET.check_layout(root, nordland.NordlandOptions())
     above = nordland.DATASET.prepare_manifest(tmp_path, {})  # the zips extracted into one top folder
     assert above["image"].tolist() == ["full/" + i for i in frame["image"]]
-    with pytest.raises(LayoutError, match=r"fall_images_test is missing \(season folders here: summer_images_test, "
-                                          r"summer_images_train, winter_images_test\): extract fall_images_test.zip"):
+    with pytest.raises(
+        LayoutError,
+        match=r"fall_images_test is missing \(season folders here: summer_images_test, "
+        r"summer_images_train, winter_images_test\): extract fall_images_test.zip",
+    ):
         nordland.DATASET.prepare_manifest(root, {"query_seasons": ["fall"]})
 
 
 def test_download_then_prepare(tmp_path, monkeypatch):
-    monkeypatch.setattr(nordland, "SECTIONS", {"test": {"section1": range(0, 4), "section2": range(4, 7)},
-                                               "train": {"section1": range(0, 5)}})
+    monkeypatch.setattr(
+        nordland,
+        "SECTIONS",
+        {"test": {"section1": range(0, 4), "section2": range(4, 7)}, "train": {"section1": range(0, 5)}},
+    )
     root = tmp_path / "nordland"
     with pytest.raises(dl.ManualDownloadRequired) as info:
         dl.fetch_dataset("nordland", root, progress=False)
@@ -160,12 +166,17 @@ def test_wrong_root_is_explained(lowres, tmp_path):
 def test_two_copies_are_refused(tmp_path):
     for top in (TOP, "copy"):
         (tmp_path / top / "Dataset_images").mkdir(parents=True)
-    with pytest.raises(LayoutError, match=rf"{tmp_path} holds 2 copies of partitioned Nordland \(Partitioned_Nordland_Dataset_lowres, copy\)"):
+    with pytest.raises(
+        LayoutError,
+        match=rf"{tmp_path} holds 2 copies of partitioned Nordland \(Partitioned_Nordland_Dataset_lowres, copy\)",
+    ):
         nordland.DATASET.prepare_manifest(tmp_path, {})
 
 
 def test_missing_season_and_bad_season(lowres):
-    with pytest.raises(LayoutError, match=r"fall_images_test is missing \(found summer_images_test, winter_images_test"):
+    with pytest.raises(
+        LayoutError, match=r"fall_images_test is missing \(found summer_images_test, winter_images_test"
+    ):
         nordland.DATASET.prepare_manifest(lowres, {"query_seasons": ["fall"]})
     with pytest.raises(ConfigError, match="datasets.n.query_seasons: unknown season `autumn`; seasons are"):
         nordland.DATASET.prepare_manifest(lowres, {"query_seasons": ["autumn"]}, "n")

@@ -37,7 +37,8 @@ def _tree(root, seasons=("summer", "winter"), frames=SMALL_FRAMES, usable=None):
             _touch(root / season / n64.image_name(f))
     if usable is not None:
         pd.DataFrame({"frame": frames, "file": [n64.image_name(f) for f in frames], "usable": usable}).to_csv(
-            root / "frames.csv", index=False)
+            root / "frames.csv", index=False
+        )
     return root
 
 
@@ -56,8 +57,13 @@ def _png(level=None, seed=0, std=None):
 def tar_tree(root, frames=60, seasons=n64.SEASONS):
     """The tar's tree under `root`: frames 1..`frames` of every season, real PNGs. In winter, frame
     20 is blank, 30 near-blank (std 3) and 40 and 41 byte-identical; in summer frame 50 has std 6."""
-    special = {("winter", 20): _png(0, std=0), ("winter", 30): _png(120, std=3), ("summer", 50): _png(100, std=6),
-               ("winter", 40): _png(seed=999), ("winter", 41): _png(seed=999)}
+    special = {
+        ("winter", 20): _png(0, std=0),
+        ("winter", 30): _png(120, std=3),
+        ("summer", 50): _png(100, std=6),
+        ("winter", 40): _png(seed=999),
+        ("winter", 41): _png(seed=999),
+    }
     for s, season in enumerate(seasons):
         folder = root / n64.TOP / season
         folder.mkdir(parents=True)
@@ -67,6 +73,7 @@ def tar_tree(root, frames=60, seasons=n64.SEASONS):
 
 
 # ---- the real sample -----------------------------------------------------------------------
+
 
 def test_real_sample_counts_and_places(nordland64_root):
     frames = pd.read_csv(nordland64_root / "frames.csv")
@@ -104,11 +111,14 @@ def test_real_sample_unusable_frames_from_the_images_equal_the_csv(nordland64_ro
 
 
 def test_real_sample_without_frames_csv_and_frame_step_1_says_what_to_set(nordland64_root):
-    with pytest.raises(LayoutError, match=r"summer lacks 16083 of its 17871 images .*every 10th frame on purpose, set frame_step: 10"):
+    with pytest.raises(
+        LayoutError, match=r"summer lacks 16083 of its 17871 images .*every 10th frame on purpose, set frame_step: 10"
+    ):
         prepare(nordland64_root, {"frames_csv": None})
 
 
 # ---- the public tar ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tar_root(tmp_path_factory):
@@ -146,7 +156,10 @@ def test_tar_tree_step_range_and_drop_options(tar_root):
 
 
 def test_tar_frame_range_past_the_last_frame(tar_root):
-    with pytest.raises(LayoutError, match=r"lacks 4 of its 10 images \(first: images-00070.png.*frame_range ends at 100; the last frame here is 60"):
+    with pytest.raises(
+        LayoutError,
+        match=r"lacks 4 of its 10 images \(first: images-00070.png.*frame_range ends at 100; the last frame here is 60",
+    ):
         prepare(tar_root, {"frame_step": 10, "frame_range": [10, 100]})
 
 
@@ -173,6 +186,7 @@ def test_download_then_prepare(tar_root, tmp_path, monkeypatch):
 
 
 # ---- fixture trees (layout checks decode nothing) ------------------------------------------
+
 
 @pytest.fixture
 def sample(tmp_path):
@@ -202,7 +216,9 @@ def test_missing_season_folder(sample):
 def test_missing_files_with_frames_csv(sample):
     (sample / "winter" / "images-00500.png").unlink()
     (sample / "winter" / "images-00020.png").rename(sample / "winter" / "._images-00020.png")
-    with pytest.raises(LayoutError, match=r"winter lacks 2 of its 100 images \(first: images-00020.png, images-00500.png\)"):
+    with pytest.raises(
+        LayoutError, match=r"winter lacks 2 of its 100 images \(first: images-00020.png, images-00500.png\)"
+    ):
         prepare(sample)
 
 
@@ -213,7 +229,9 @@ def test_missing_files_without_frames_csv(tmp_path):
     with pytest.raises(LayoutError, match=r"summer lacks 1 of its 100 images \(first: images-00050.png\)"):
         n64.DATASET.check_layout(tmp_path, n64.Nordland64Options())
     (tmp_path / "summer" / "images-00050.png").touch()
-    with pytest.raises(LayoutError, match=r"winter lacks 1 of its 100 images \(first: images-00100.png\).*frame-synchronised"):
+    with pytest.raises(
+        LayoutError, match=r"winter lacks 1 of its 100 images \(first: images-00100.png\).*frame-synchronised"
+    ):
         n64.DATASET.check_layout(tmp_path, n64.Nordland64Options())
 
 

@@ -1,9 +1,7 @@
 """docs/extending.md's "Adding a dataset type" example, run as written: one module and one registry line,
 and the manifest, positives, scores and captions pick it up."""
 
-import re
 import sys
-import types
 
 import numpy as np
 import pandas as pd

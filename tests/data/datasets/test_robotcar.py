@@ -44,7 +44,8 @@ def build_tree(root, n_ref=8, n_train=2, n_test=2, cameras=("left", "rear", "rig
     k = 0
     for cam in cameras:
         for ts in reversed(ref_ts):  # model order is not name order
-            lines.append(f"./{rc.REFERENCE_CONDITION}/{cam}/{ts}.png 400 {' '.join(map(str, q[k]))} {' '.join(map(str, c[k]))} 0 0")
+            quaternion, centre = " ".join(map(str, q[k])), " ".join(map(str, c[k]))
+            lines.append(f"./{rc.REFERENCE_CONDITION}/{cam}/{ts}.png 400 {quaternion} {centre} 0 0")
             k += 1
     lines += ["", "1", "1 2 3 0 0 0 1 0 0 1.0 2.0", "", "0", ""]
     (root / "3D-models" / "all-merged").mkdir(parents=True)
@@ -64,7 +65,8 @@ def build_tree(root, n_ref=8, n_train=2, n_test=2, cameras=("left", "rear", "rig
     q_train, c_train = _yaw_quats(len(train), 3), _centres(len(train), 4)
     c2w = P.invert(P.pose_matrix(q_train, P.translation_from_centre(q_train, c_train)))
     (root / "robotcar_v2_train.txt").write_text(
-        "".join(f"{n} {' '.join(f'{v:.15g}' for v in m.ravel())}\n" for n, m in zip(train, c2w)))
+        "".join(f"{n} {' '.join(f'{v:.15g}' for v in m.ravel())}\n" for n, m in zip(train, c2w))
+    )
     (root / "robotcar_v2_test.txt").write_text("".join(f"rear/{n.split('/')[-1]}\n" for n in test))
     return {"ref_ts": ref_ts, "train": train, "test": test, "q_train": q_train, "c_train": c_train}
 
@@ -98,8 +100,10 @@ def test_protocol_roles_conditions_places_and_poses(tree):
     model = P.read_nvm(root / "3D-models/all-merged/all.nvm").set_index("image")
     key = f"overcast-reference/rear/{info['ref_ts'][3]}.jpg"
     row = refs[refs["image"] == "images/" + key].iloc[0]
-    assert np.allclose(P.centre_from_translation(row[P.QUAT_COLUMNS].to_numpy(float), row[P.TRANS_COLUMNS].to_numpy(float)),
-                       model.loc[key, P.CENTRE_COLUMNS].to_numpy(float))
+    assert np.allclose(
+        P.centre_from_translation(row[P.QUAT_COLUMNS].to_numpy(float), row[P.TRANS_COLUMNS].to_numpy(float)),
+        model.loc[key, P.CENTRE_COLUMNS].to_numpy(float),
+    )
 
     queries = frame[frame["role"] == "query"]
     assert (queries["place"] == rc.QUERY_PLACE).all()
@@ -150,7 +154,9 @@ def test_counts_are_checked_when_expected(tree, monkeypatch):
     root, _ = tree
     monkeypatch.setattr(rc, "EXPECTED_COUNTS", {"reference": 8, "train_split": 18, "test_split": 18})
     assert len(prepare(root, {})) == 26 + 8 + 36
-    (root / "robotcar_v2_test.txt").write_text("".join(ln + "\n" for ln in (root / "robotcar_v2_test.txt").read_text().split()[1:]))
+    (root / "robotcar_v2_test.txt").write_text(
+        "".join(ln + "\n" for ln in (root / "robotcar_v2_test.txt").read_text().split()[1:])
+    )
     with pytest.raises(LayoutError, match=r"\(test_split: expected 18, found 17\)"):
         prepare(root, {})
 
@@ -179,7 +185,11 @@ def test_published_counts_are_checked(tmp_path):
 
 def test_small_tree_fails_the_count_check_by_default(tree):
     root, _ = tree
-    with pytest.raises(LayoutError, match="reference: expected 6954, found 8; train_split: expected 1906, found 18; test_split: expected 1872, found 18"):
+    with pytest.raises(
+        LayoutError,
+        match="reference: expected 6954, found 8; train_split: expected 1906, found 18; "
+        "test_split: expected 1872, found 18",
+    ):
         prepare(root, {})
 
 
@@ -187,7 +197,9 @@ def test_missing_condition_folder(tree):
     root, _ = tree
     shutil.rmtree(root / "images" / "snow")
     shutil.rmtree(root / "images" / "dawn" / "rear")
-    with pytest.raises(LayoutError, match=r"2 condition folder\(s\) missing: images/dawn/rear, images/snow/rear\. Download"):
+    with pytest.raises(
+        LayoutError, match=r"2 condition folder\(s\) missing: images/dawn/rear, images/snow/rear\. Download"
+    ):
         prepare(root, SMALL)
 
 
@@ -207,21 +219,29 @@ def test_split_line_pointing_at_a_missing_image(tree):
     for name in gone:
         (root / "images" / name).unlink()
     first = ", ".join("images/" + n for n in [info["train"][0], info["train"][4]])
-    with pytest.raises(LayoutError, match=rf"robotcar_v2_train.txt: 2 of its 18 images are not on disk \(first: {first}\)"):
+    with pytest.raises(
+        LayoutError, match=rf"robotcar_v2_train.txt: 2 of its 18 images are not on disk \(first: {first}\)"
+    ):
         prepare(root, SMALL)
     (root / "images" / gone[0]).touch()
     (root / "images" / gone[1]).touch()
     (root / "images" / info["test"][-1]).unlink()
-    with pytest.raises(LayoutError, match=r"robotcar_v2_test.txt: 1 names are not in a query condition folder .*"
-                                             rf"\(first: rear/{info['test'][-1].split('/')[-1]}\)"):
+    with pytest.raises(
+        LayoutError,
+        match=r"robotcar_v2_test.txt: 1 names are not in a query condition folder .*"
+        rf"\(first: rear/{info['test'][-1].split('/')[-1]}\)",
+    ):
         prepare(root, SMALL)
 
 
 def test_nvm_image_missing_from_the_folder(tree):
     root, info = tree
     (root / "images" / "overcast-reference" / "rear" / f"{info['ref_ts'][2]}.jpg").unlink()
-    with pytest.raises(LayoutError, match=rf"all.nvm \(the reference model\): 1 of its 8 images are not on disk "
-                                             rf"\(first: images/overcast-reference/rear/{info['ref_ts'][2]}.jpg\)"):
+    with pytest.raises(
+        LayoutError,
+        match=rf"all.nvm \(the reference model\): 1 of its 8 images are not on disk "
+        rf"\(first: images/overcast-reference/rear/{info['ref_ts'][2]}.jpg\)",
+    ):
         prepare(root, SMALL)
 
 
@@ -229,7 +249,10 @@ def test_unposed_reference_images(tree):
     root, _ = tree
     stray = root / "images" / "overcast-reference" / "rear" / f"{T0 - 5}.jpg"
     stray.touch()
-    with pytest.raises(LayoutError, match=rf"1 of the 9 rear overcast-reference images have no pose .*{T0 - 5}.jpg.*unposed_references: drop"):
+    with pytest.raises(
+        LayoutError,
+        match=rf"1 of the 9 rear overcast-reference images have no pose .*{T0 - 5}.jpg.*unposed_references: drop",
+    ):
         prepare(root, SMALL)
     frame = prepare(root, {**SMALL, "unposed_references": "drop"})
     row = frame[frame["image"] == f"images/overcast-reference/rear/{T0 - 5}.jpg"]
@@ -256,7 +279,11 @@ def test_split_file_elsewhere_is_pointed_at(tree):
     root, _ = tree
     (root / "metadata").mkdir()
     (root / "robotcar_v2_train.txt").rename(root / "metadata" / "robotcar_v2_train.txt")
-    with pytest.raises(LayoutError, match="Found metadata/robotcar_v2_train.txt: set the dataset option `train_split: metadata/robotcar_v2_train.txt`"):
+    with pytest.raises(
+        LayoutError,
+        match="Found metadata/robotcar_v2_train.txt: "
+        "set the dataset option `train_split: metadata/robotcar_v2_train.txt`",
+    ):
         prepare(root, SMALL)
     frame = prepare(root, {**SMALL, "train_split": "metadata/robotcar_v2_train.txt"})
     assert (frame["query_set"] == "train-split").sum() == 18
@@ -273,7 +300,10 @@ def test_test_names_are_found_by_timestamp(tree):
     test = frame[frame["query_set"] == "test"]
     assert test["image"].tolist() == ["images/" + n for n in info["test"]]
     (root / "robotcar_v2_test.txt").write_text("123.jpg\n")
-    with pytest.raises(LayoutError, match=r"robotcar_v2_test.txt: image name `123.jpg` lacks the <camera>/ folder; expected rear/<timestamp>.jpg"):
+    with pytest.raises(
+        LayoutError,
+        match=r"robotcar_v2_test.txt: image name `123.jpg` lacks the <camera>/ folder; expected rear/<timestamp>.jpg",
+    ):
         prepare(root, SMALL)
     (root / "robotcar_v2_test.txt").write_text("rear/123.jpg\n")
     with pytest.raises(LayoutError, match=r"1 names are not in a query condition folder .* \(first: rear/123.jpg\)"):
@@ -284,7 +314,9 @@ def test_timestamp_in_two_condition_folders_is_refused(tree):
     root, info = tree
     name = info["test"][0].split("/")[-1]
     (root / "images" / "sun" / "rear" / name).touch()
-    with pytest.raises(LayoutError, match=rf"1 names are in several query condition folders \(first: rear/{name} \(dawn and sun\)\)"):
+    with pytest.raises(
+        LayoutError, match=rf"1 names are in several query condition folders \(first: rear/{name} \(dawn and sun\)\)"
+    ):
         prepare(root, SMALL)
 
 
@@ -313,7 +345,9 @@ def test_sidecar_files_are_not_images(tree):
 
 def test_split_overlap_and_wrong_camera_are_refused(tree):
     root, info = tree
-    (root / "robotcar_v2_test.txt").write_text("\n".join(["rear/" + n.split("/")[-1] for n in info["test"]] + [info["train"][0]]))
+    (root / "robotcar_v2_test.txt").write_text(
+        "\n".join(["rear/" + n.split("/")[-1] for n in info["test"]] + [info["train"][0]])
+    )
     with pytest.raises(LayoutError, match="1 images are in both the train and the test split"):
         prepare(root, SMALL)
     (root / "robotcar_v2_test.txt").write_text("left/" + info["test"][0].split("/")[-1])
@@ -341,5 +375,7 @@ def test_zip_not_yet_unzipped_is_explained(tree):
     root, _ = tree
     shutil.rmtree(root / "images" / "sun")
     (root / "images" / "sun.zip").touch()
-    with pytest.raises(LayoutError, match=r"images/sun.zip is there: unzip it inside images/ \(cd .*images && unzip sun.zip\)"):
+    with pytest.raises(
+        LayoutError, match=r"images/sun.zip is there: unzip it inside images/ \(cd .*images && unzip sun.zip\)"
+    ):
         prepare(root, SMALL)

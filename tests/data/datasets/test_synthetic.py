@@ -21,7 +21,9 @@ def test_synthesize_check_layout_and_prepare(tmp_path):
     for (role, condition), rows in frame.groupby(["role", "condition"], sort=False):
         assert rows["place"].tolist() == list(range(5)), (role, condition)  # route order: time
     (tmp_path / frame["image"].iloc[-1]).unlink()
-    with pytest.raises(LayoutError, match=r"1 of the 10 images route.csv names are not under .*acmnet synthesize --dataset demo"):
+    with pytest.raises(
+        LayoutError, match=r"1 of the 10 images route.csv names are not under .*acmnet synthesize --dataset demo"
+    ):
         synthetic.check_layout(tmp_path, opts, "demo")
 
 
@@ -34,8 +36,9 @@ def test_layout_errors_say_what_to_do(tmp_path):
 
 
 def test_dataset_type_synthesize_then_prepare(tmp_path: Path) -> None:
-    options = synthetic.DATASET.parse_options({"places": 6, "query_conditions": ["winter", "night"], "render_size": [32, 48]},
-                                    "datasets.demo")
+    options = synthetic.DATASET.parse_options(
+        {"places": 6, "query_conditions": ["winter", "night"], "render_size": [32, 48]}, "datasets.demo"
+    )
     synthetic.DATASET.synthesize(tmp_path, options, "demo")
     frame = mf.validate(synthetic.DATASET.prepare(tmp_path, options, "demo"))
     counts = frame.groupby(["role", "condition"]).size().to_dict()
