@@ -226,6 +226,7 @@ def test_npz_of_indices(tmp_path):
         read_ranking(tmp_path / "r.npz", manifest, top_k=2, needed=2)
 
 
+@pytest.mark.e2e
 def test_a_ranked_list_replaced_under_its_old_time_is_imported_again(run):
     """Issue 26 item 4 for re-ranked lists: a list replaced by other rows with its old modification
     time (cp -p) is an input by content, so the next run imports and scores it again."""
