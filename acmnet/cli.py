@@ -382,7 +382,7 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 
 def cmd_check_convention(args: argparse.Namespace) -> None:
-    from acmnet.evaluate.poses import check_convention
+    from acmnet.data.robotcar_convention import check_convention
 
     report = check_convention(Path(args.nvm), Path(args.train), args.camera)
     print(report)

@@ -122,10 +122,6 @@ def test_the_walk_sees_function_level_and_relative_imports(tmp_path):
     assert import_cycles(_without_ancestors(graph)) == [["pkg.sub.leaf", "pkg.top"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="data/datasets/robotcar.py imports evaluate/poses.py: step 2 moves the RobotCar readers to data/",
-)
 def test_data_never_imports_evaluate():
     reaching = {
         module: sorted(target for target in targets if target.startswith("acmnet.evaluate"))
