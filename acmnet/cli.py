@@ -145,8 +145,8 @@ def _count_positives(spec: Any, frame: Any) -> str:
 
 
 def cmd_positives(args: argparse.Namespace) -> None:
-    from acmnet.artifacts import load_manifest
-    from acmnet.data.positives import describe_counts, write_positives
+    from acmnet.artifacts import load_manifest, write_positives
+    from acmnet.data.positives import describe_counts
 
     cfg = _config(args)
     manifest = load_manifest(Path(args.manifest))

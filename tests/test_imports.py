@@ -1,14 +1,14 @@
 """The package's import graph: acmnet/data/ never reaches acmnet/evaluate/, and no module imports itself back.
 
 The graph is read with `ast` from the sources, so it holds every import a module can run: module-level
-ones and those inside functions alike. `from acmnet.x import y` counts as an import of `acmnet.x.y` when
-that is a module of the package, else of `acmnet.x`; relative imports are resolved against the module.
+ones and those inside functions alike. Imports under `if TYPE_CHECKING:` are left out: they never run
+(annotations are strings under `from __future__ import annotations`), so they make no import cycle.
+`from acmnet.x import y` counts as an import of `acmnet.x.y` when that is a module of the package, else of
+`acmnet.x`; relative imports are resolved against the module.
 """
 
 import ast
 from pathlib import Path
-
-import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "acmnet"
 
@@ -34,11 +34,29 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` but those inside the body of an `if TYPE_CHECKING:` (its `else` runs)."""
+    nodes, pending = [], [tree]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        children = node.orelse if _is_type_checking(node) else list(ast.iter_child_nodes(node))
+        pending.extend(children)
+    return nodes
+
+
 def imported_modules(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The package modules that `module` (source at `path`) imports anywhere in its body."""
     is_package = path.name == "__init__.py"
     targets = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -113,11 +131,15 @@ def test_the_walk_sees_function_level_and_relative_imports(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "sub" / "__init__.py").write_text("from . import leaf\n")
     (package / "sub" / "leaf.py").write_text("def f():\n    from ..top import g\n    import pkg.sub\n")
-    (package / "top.py").write_text("from pkg.sub.leaf import f\nimport os\n")
+    (package / "top.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom pkg.sub.leaf import f\nimport os\n"
+        "if TYPE_CHECKING:\n    from pkg import sub\nelse:\n    import pkg.other\n"
+    )
+    (package / "other.py").write_text("")
     modules = package_modules(package)
     assert imported_modules("pkg.sub", modules["pkg.sub"], modules) == {"pkg.sub.leaf"}
     assert imported_modules("pkg.sub.leaf", modules["pkg.sub.leaf"], modules) == {"pkg.top", "pkg.sub"}
-    assert imported_modules("pkg.top", modules["pkg.top"], modules) == {"pkg.sub.leaf"}
+    assert imported_modules("pkg.top", modules["pkg.top"], modules) == {"pkg.sub.leaf", "pkg.other"}
     graph = {module: imported_modules(module, path, modules) for module, path in modules.items()}
     assert import_cycles(_without_ancestors(graph)) == [["pkg.sub.leaf", "pkg.top"]]
 
@@ -131,9 +153,5 @@ def test_data_never_imports_evaluate():
     assert {module: targets for module, targets in reaching.items() if targets} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="artifacts <-> data.positives <-> methods: fixed by the artifacts package (issue 25 part 4, step 3)",
-)
 def test_no_import_cycle_among_acmnet_modules():
     assert import_cycles(_without_ancestors(import_graph())) == []

@@ -20,16 +20,11 @@ figures, Grad-CAM) asks `PositiveSets.hits`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from acmnet.data import manifest as mf
-
-if TYPE_CHECKING:
-    from acmnet.artifacts import Manifest, Positives
 
 
 @dataclass(frozen=True)
@@ -183,20 +178,6 @@ def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distanc
             raise mf.ManifestError(f"the manifest lacks the `{mf.POSITIVES_COLUMN}` column its dataset type writes")
         return from_lists(queries[mf.POSITIVES_COLUMN].tolist(), len(references), "manifest positives")
     raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions or listed")
-
-
-def write_positives(
-    manifest: Manifest, out: Path, ground_truth: str, tolerance: int, distance: float | None, settings: dict
-) -> Positives:
-    """The `positives` step: every query's positives from a manifest, written to `out` with provenance."""
-    from acmnet.artifacts import provenance, save_positives
-
-    try:
-        sets = positives_of(manifest.frame, ground_truth, tolerance, distance)
-    except (mf.ManifestError, ValueError) as exc:
-        raise mf.ManifestError(f"{manifest.path}: {exc}; prepare the dataset again (acmnet prepare)") from exc
-    prov = provenance("positives", settings, manifest=manifest)
-    return save_positives(out, sets, manifest.rows("reference"), manifest.rows("query"), prov)
 
 
 def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.artifacts import ProvenanceError, load_manifest, load_positives
+from acmnet.artifacts import ProvenanceError, load_manifest, load_positives, write_positives
 from acmnet.data.manifest import ManifestError
 from acmnet.data.positives import (
     PositiveSets,
@@ -13,7 +13,6 @@ from acmnet.data.positives import (
     from_places,
     from_positions,
     positives_of,
-    write_positives,
 )
 from tests.conftest import write_manifest
 
