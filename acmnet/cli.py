@@ -402,9 +402,10 @@ def cmd_tables(args: argparse.Namespace) -> None:
     if robotcar:  # and, beside the tables, every method's scores in one file
         import pandas as pd
 
+        from acmnet.artifacts import load_pose_accuracy
         from acmnet.io import atomic_path
 
-        merged = pd.concat([pd.read_csv(p) for p in robotcar], ignore_index=True)
+        merged = pd.concat([load_pose_accuracy(p) for p in robotcar], ignore_index=True)
         with atomic_path(Path(args.out) / "robotcar_scores.csv") as tmp:
             merged.to_csv(tmp, index=False)
         paths.append(Path(args.out) / "robotcar_scores.csv")

@@ -33,18 +33,21 @@ METRICS_COLUMNS = ("dataset", "queries", "method", "n_queries", "n_references", 
 CURVE_COLUMNS = ("dataset", "queries", "method", "N", "recall")
 
 
-def _read_results_csv(path: Path, what: str) -> pd.DataFrame:
+def _read_results_csv(
+    path: Path, what: str, *, made_by: str = "acmnet score", allow_empty: bool = False, na_as_written: bool = True
+) -> pd.DataFrame:
     """A results CSV; one with a provenance record must still be the file its step wrote (a
-    hand-made file, with no record, is read as it is)."""
+    hand-made file, with no record, is read as it is). `na_as_written`: `n/a` and empty cells stay
+    text (else pandas' NaN); `allow_empty`: a file with a header and no rows is a result too."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
-    read_sidecar(path, "acmnet score", required=False)
+    read_sidecar(path, made_by, required=False)
     try:
-        frame = pd.read_csv(path, keep_default_na=False)  # `n/a` is named as written, not read as NaN
+        frame = pd.read_csv(path, keep_default_na=not na_as_written)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: not a readable CSV {what} file: {exc}") from exc
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise ArtifactError(f"{path}: the {what} file has no rows")
     return frame
 
@@ -158,3 +161,31 @@ def load_ranks(paths: list[Path]) -> pd.DataFrame:
     if not frames:
         raise ArtifactError("no ranks files given")
     return pd.concat(frames, ignore_index=True)
+
+
+POSE_ACCURACY_COLUMNS = ("method", "condition", "threshold_m", "threshold_deg", "value")
+POSE_ACCURACY_OPTIONAL_COLUMNS = ("query_set", "n_queries")
+
+
+def load_pose_accuracy(path: Path) -> pd.DataFrame:
+    """A RobotCar pose-accuracy file (as `acmnet localize` writes it, or by hand: the format is in
+    `acmnet.report.paper_tables`), as pandas reads it (empty cells NaN), checked like every results CSV.
+
+    Refused, naming the file: a missing or unreadable file, one changed after `acmnet localize`
+    wrote it, missing columns, a `value` that is not a percentage in [0, 100], and thresholds or
+    `n_queries` that are not numbers >= 0. A file without rows is read (a manifest without
+    train-split queries gives one).
+    """
+    path = Path(path)
+    frame = _read_results_csv(path, "RobotCar scores", made_by="acmnet localize", allow_empty=True, na_as_written=False)
+    missing = [c for c in POSE_ACCURACY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ArtifactError(
+            f"{path}: RobotCar scores file lacks column(s) {missing} (has {list(frame.columns)}; "
+            f"expected {list(POSE_ACCURACY_COLUMNS)}, optionally {list(POSE_ACCURACY_OPTIONAL_COLUMNS)})"
+        )
+    _numbers(path, frame, "value", 0.0, 100.0)
+    for column in ("threshold_m", "threshold_deg", "n_queries"):
+        if column in frame.columns:
+            _numbers(path, frame, column, 0.0)
+    return frame
