@@ -20,11 +20,16 @@ figures, Grad-CAM) asks `PositiveSets.hits`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from acmnet.data import manifest as mf
+from acmnet.data.datasets import dataset_type
+
+if TYPE_CHECKING:
+    from acmnet.config import DatasetConfig
 
 
 @dataclass(frozen=True)
@@ -189,3 +194,13 @@ def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
         chosen = queries == name
         parts.append(f"queries {name} {int(chosen.sum())} ({int((none & chosen).sum())} without a positive)")
     return ", ".join(parts)
+
+
+def ground_truth_of(spec: DatasetConfig) -> tuple[str, int, float | None]:
+    """(ground truth kind, place tolerance, positive distance) of a configured dataset."""
+    return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
+
+
+def count_positives(spec: DatasetConfig, frame: pd.DataFrame) -> str:
+    """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
+    return describe_counts(frame, positives_of(frame, *ground_truth_of(spec)))

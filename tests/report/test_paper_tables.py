@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.report.paper_tables import PaperTablesError, render_paper_tables
 from acmnet.report.published import TABLE4_CONDITIONS, TABLE4_THRESHOLDS, load_published
 
@@ -409,7 +409,7 @@ def test_tables_compile(tmp_path, cfg, with_rows):
 
 
 def test_labels_name_each_kind_of_method(tmp_path):
-    from acmnet.configure import config_from_dict
+    from acmnet.config_loader import config_from_dict
     from acmnet.report.paper_tables import _method_label
 
     cfg = config_from_dict(

@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
-from acmnet.configure import config_from_dict, seen_places_notes
+from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
 from acmnet.methods import method_kind, trained_methods, training_dataset
