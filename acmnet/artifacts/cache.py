@@ -11,13 +11,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.artifacts.manifest import Manifest
-from acmnet.artifacts.provenance import (
-    ArtifactError,
-    Provenance,
-    ProvenanceError,
-    check_made_from,
-    file_digest,
-)
+from acmnet.artifacts.provenance import ArtifactError, Provenance, ProvenanceError, check_made_from, file_digest
 from acmnet.config import digest_of
 from acmnet.io import atomic_write_text
 

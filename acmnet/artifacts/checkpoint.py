@@ -6,12 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acmnet.artifacts.provenance import (
-    ArtifactError,
-    Provenance,
-    ProvenanceError,
-    file_digest,
-)
+from acmnet.artifacts.provenance import ArtifactError, Provenance, ProvenanceError, file_digest
 from acmnet.config import digest_of
 from acmnet.io import atomic_path
 

@@ -8,11 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acmnet.artifacts.provenance import (
-    Provenance,
-    read_sidecar,
-    write_csv,
-)
+from acmnet.artifacts.provenance import Provenance, read_sidecar, write_csv
 
 # ---- manifest ----------------------------------------------------------------------------
 

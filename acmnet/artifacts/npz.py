@@ -9,12 +9,7 @@ from typing import Any
 import numpy as np
 
 from acmnet.artifacts.manifest import Manifest
-from acmnet.artifacts.provenance import (
-    ArtifactError,
-    Provenance,
-    ProvenanceError,
-    file_digest,
-)
+from acmnet.artifacts.provenance import ArtifactError, Provenance, ProvenanceError, file_digest
 from acmnet.io import atomic_path
 
 _NPZ_FIELDS = {

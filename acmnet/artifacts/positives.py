@@ -9,12 +9,7 @@ import numpy as np
 
 from acmnet.artifacts.manifest import Manifest
 from acmnet.artifacts.npz import check_rows, load_npz, save_npz
-from acmnet.artifacts.provenance import (
-    ArtifactError,
-    Provenance,
-    check_made_from,
-    provenance,
-)
+from acmnet.artifacts.provenance import ArtifactError, Provenance, check_made_from, provenance
 from acmnet.data import manifest as mf
 from acmnet.data.positives import PositiveSets, positives_of
 

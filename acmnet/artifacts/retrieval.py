@@ -14,11 +14,7 @@ import numpy as np
 from acmnet.artifacts.descriptors import Descriptors
 from acmnet.artifacts.manifest import Manifest
 from acmnet.artifacts.npz import check_rows, load_npz, save_npz
-from acmnet.artifacts.provenance import (
-    Provenance,
-    check_external_sources,
-    check_made_from,
-)
+from acmnet.artifacts.provenance import Provenance, check_external_sources, check_made_from
 from acmnet.io import atomic_path
 
 
