@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from acmnet.config import Config, ConfigError, parse_overrides
-from acmnet.configure import config_from_json, load_config
+from acmnet.config_loader import config_from_json, load_config
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -38,7 +38,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
-    from acmnet.configure import seen_places_notes
+    from acmnet.config_loader import seen_places_notes
 
     cfg = _config(args)
     for note in seen_places_notes(cfg):
@@ -70,7 +70,9 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 def cmd_prepare(args: argparse.Namespace) -> None:
     from acmnet.artifacts import provenance, save_manifest
     from acmnet.config import DatasetConfig
+    from acmnet.config_loader import check_fits_manifest
     from acmnet.data.datasets import dataset_type, prepare_manifest
+    from acmnet.data.positives import count_positives
 
     if (args.dataset_type or args.root) and (args.config or args.config_json or args.dataset or args.set):
         raise ConfigError(
@@ -87,8 +89,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     elif args.dataset:
         cfg = _config(args)
         spec, frame = cfg.dataset(args.dataset), prepare_manifest(cfg, args.dataset)
-        _check_sequence_lengths(cfg, args.dataset, frame)
-        _check_top_k(cfg, args.dataset, frame)
+        check_fits_manifest(cfg, args.dataset, frame)
         settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
@@ -96,62 +97,17 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     counts = manifest.frame.groupby(["role", "condition"], sort=False).size()
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
     if dataset_type(spec.type).scoring == "recall":
-        print(f"ground truth: {_count_positives(spec, manifest.frame)}")
-
-
-def _check_sequence_lengths(cfg: Config, dataset: str, frame: Any) -> None:
-    """Refuse an `evaluate.sequence_lengths` entry longer than a query set (or the reference
-    traversal) of a recall-scored dataset, before its manifest is written: a sequence that cannot
-    fit the route would score a row of clipped lines, not what its name says."""
-    from acmnet.data.datasets import dataset_type
-
-    if not cfg.evaluate.sequence_lengths or dataset_type(cfg.dataset(dataset).type).scoring != "recall":
-        return
-    longest = max(cfg.evaluate.sequence_lengths)
-    sets = {f"query set `{c}`": int(n) for c, n in frame[frame["role"] == "query"].groupby("condition").size().items()}
-    sets["the references"] = int((frame["role"] == "reference").sum())
-    short = {name: n for name, n in sets.items() if n < longest}
-    if short:
-        counts = ", ".join(f"{name}: {n} images" for name, n in short.items())
-        raise ConfigError(
-            f"evaluate.sequence_lengths asks for sequences of {longest} frames, longer than the route of "
-            f"datasets.{dataset} ({counts}): use lengths of at most {min(short.values())} frames"
-        )
-
-
-def _check_top_k(cfg: Config, dataset: str, frame: Any) -> None:
-    """Refuse `evaluate.top_k` above a dataset's reference count before its manifest is written:
-    `retrieve` could not keep that many, and would say so only after training and describing."""
-    references = int((frame["role"] == "reference").sum())
-    if cfg.evaluate.top_k > references:
-        raise ConfigError(
-            f"evaluate.top_k = {cfg.evaluate.top_k} asks for more retrievals per query than datasets.{dataset} has "
-            f"reference images ({references}): lower evaluate.top_k (and recall_at) to at most {references}"
-        )
-
-
-def _ground_truth(spec: Any) -> tuple[str, int, float | None]:
-    """(ground truth kind, place tolerance, positive distance) of a configured dataset."""
-    from acmnet.data.datasets import dataset_type
-
-    return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
-
-
-def _count_positives(spec: Any, frame: Any) -> str:
-    """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
-    from acmnet.data.positives import describe_counts, positives_of
-
-    return describe_counts(frame, positives_of(frame, *_ground_truth(spec)))
+        print(f"ground truth: {count_positives(spec, manifest.frame)}")
 
 
 def cmd_positives(args: argparse.Namespace) -> None:
-    from acmnet.artifacts import load_manifest
-    from acmnet.data.positives import describe_counts, write_positives
+    from acmnet.artifacts import load_manifest, write_positives
+    from acmnet.data.positives import describe_counts, ground_truth_of
 
     cfg = _config(args)
     manifest = load_manifest(Path(args.manifest))
     settings = cfg.settings("positives", dataset=args.dataset)
-    out = write_positives(manifest, Path(args.out), *_ground_truth(cfg.dataset(args.dataset)), settings)
+    out = write_positives(manifest, Path(args.out), *ground_truth_of(cfg.dataset(args.dataset)), settings)
     print(f"wrote {args.out}: {describe_counts(manifest.frame, out.sets)}")
 
 
@@ -171,10 +127,11 @@ def cmd_cache(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from acmnet.methods import check_trained
     from acmnet.train import train
 
     cfg = _config(args)
-    _check_trained(cfg, args.method, "train")
+    check_trained(cfg, args.method, "train")
     path = train(
         cfg,
         args.method,
@@ -340,10 +297,11 @@ def cmd_tolerance_curve(args: argparse.Namespace) -> None:
 
 
 def cmd_gradcam(args: argparse.Namespace) -> None:
+    from acmnet.methods import check_trained
     from acmnet.report.gradcam import gradcam_figure
 
     cfg = _config(args)
-    _check_trained(cfg, args.method, "gradcam")
+    check_trained(cfg, args.method, "gradcam")
     gradcam_figure(
         cfg,
         args.method,
@@ -382,7 +340,7 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 
 def cmd_check_convention(args: argparse.Namespace) -> None:
-    from acmnet.evaluate.poses import check_convention
+    from acmnet.data.robotcar_convention import check_convention
 
     report = check_convention(Path(args.nvm), Path(args.train), args.camera)
     print(report)
@@ -402,23 +360,14 @@ def cmd_tables(args: argparse.Namespace) -> None:
     if robotcar:  # and, beside the tables, every method's scores in one file
         import pandas as pd
 
+        from acmnet.artifacts import load_pose_accuracy
         from acmnet.io import atomic_path
 
-        merged = pd.concat([pd.read_csv(p) for p in robotcar], ignore_index=True)
+        merged = pd.concat([load_pose_accuracy(p) for p in robotcar], ignore_index=True)
         with atomic_path(Path(args.out) / "robotcar_scores.csv") as tmp:
             merged.to_csv(tmp, index=False)
         paths.append(Path(args.out) / "robotcar_scores.csv")
     print("wrote " + ", ".join(str(p) for p in paths))
-
-
-def _check_trained(cfg: Config, method: str, step: str) -> None:
-    from acmnet.methods import method_of, trained_methods
-
-    if not method_of(cfg, method).trains:
-        raise ConfigError(
-            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
-            f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
-        )
 
 
 # ---- the parser, from a table ------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.configure import load_config
+from acmnet.config_loader import load_config
 from acmnet.device import resolve_device, to_float_images
 from acmnet.evaluate.describe import embed, embed_batches
 from acmnet.methods import method_of

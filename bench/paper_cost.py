@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acmnet.configure import load_config
+from acmnet.config_loader import load_config
 from acmnet.methods import trained_methods, training_dataset
 from bench.common import save_plot, write_rows
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from acmnet.configure import load_config
+from acmnet.config_loader import load_config
 from acmnet.device import autocast, resolve_device
 from acmnet.train.distributed import Group
 from acmnet.train.loop import build_setup

@@ -101,7 +101,7 @@ def write_positives(manifest_path: Path, tolerance: int) -> Path:
     """The positives of a manifest's queries by a +/- `tolerance` place window, as `acmnet positives`
     writes them for a `places` dataset; the file's path (beside the manifest, named by the tolerance)."""
     from acmnet.artifacts import load_manifest
-    from acmnet.data.positives import write_positives as write
+    from acmnet.artifacts import write_positives as write
 
     out = Path(manifest_path).with_suffix(f".positives{tolerance}.npz")
     write(load_manifest(manifest_path), out, "places", tolerance, None, {"dataset.tolerance": tolerance})

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from acmnet.configure import load_config
+from acmnet.config_loader import load_config
 from bench.paper_cost import H200_IMAGES_PER_S, MARGIN, jobs
 from tests.conftest import REPO
 

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from acmnet.config import ConfigError
-from acmnet.configure import config_from_dict, load_config
+from acmnet.config_loader import config_from_dict, load_config
 
 MINIMAL = {"datasets": {"d": {"type": "folder_pair", "root": "x", "reference": "a", "query": ["b"]}}}
 
@@ -248,7 +248,7 @@ def test_training_on_the_query_folder_is_refused_unless_stated_and_then_captione
 
 @pytest.mark.parametrize("text", ["[1]", '"x"', "3", "null"])
 def test_config_json_that_is_not_a_mapping_is_refused(text):
-    from acmnet.configure import config_from_json
+    from acmnet.config_loader import config_from_json
 
     with pytest.raises(ConfigError, match=r"--config-json must hold a JSON object"):
         config_from_json(text, {"train": {"epochs": 1}})
@@ -329,7 +329,7 @@ def test_a_training_stretch_overlapping_an_evaluated_one_is_said_up_front_and_in
     from pathlib import Path
 
     from acmnet.cli import main
-    from acmnet.configure import seen_places_notes
+    from acmnet.config_loader import seen_places_notes
     from acmnet.report.captions import settings_sentence
 
     preset = Path(__file__).parent.parent / "config" / "nordland64.yaml"
@@ -341,3 +341,26 @@ def test_a_training_stretch_overlapping_an_evaluated_one_is_said_up_front_and_in
     assert said in settings_sentence(overlapping) and "have seen those places of east" in settings_sentence(overlapping)
     elsewhere = load_config(preset, {"datasets": {"east": {"part": [0.5, 1.0], "root": "data/other_copy"}}})
     assert seen_places_notes(elsewhere) == []  # another root: another route, as far as the config can tell
+
+
+def _pair(**evaluate):
+    """A folder_pair dataset (recall-scored) and a manifest of 3 references and 2 `night` queries."""
+    import pandas as pd
+
+    raw = {"datasets": {"pair": {"type": "folder_pair", "root": "/unused", "reference": "day", "query": ["night"]}}}
+    cfg = config_from_dict({**raw, "evaluate": {"top_k": 2, "recall_at": [1], **evaluate}})
+    roles = ["reference"] * 3 + ["query"] * 2
+    return cfg, pd.DataFrame({"role": roles, "condition": ["day"] * 3 + ["night"] * 2})
+
+
+def test_evaluate_settings_must_fit_the_manifest_they_score():
+    from acmnet.config_loader import check_fits_manifest
+
+    cfg, frame = _pair(sequence_lengths=[2])
+    check_fits_manifest(cfg, "pair", frame)
+    cfg, _ = _pair(sequence_lengths=[3])
+    with pytest.raises(ConfigError, match=r"sequences of 3 frames.*\(query set `night`: 2 images\): .*at most 2"):
+        check_fits_manifest(cfg, "pair", frame)
+    cfg, _ = _pair(top_k=4)
+    with pytest.raises(ConfigError, match=r"evaluate.top_k = 4 .* datasets.pair has reference images \(3\)"):
+        check_fits_manifest(cfg, "pair", frame)

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from acmnet import config as config_module
-from acmnet.configure import config_from_dict, load_config
+from acmnet.config_loader import config_from_dict, load_config
 from acmnet.data.datasets import DATASET_TYPES
 from acmnet.methods import METHOD_KINDS, trained_methods
 from tests.conftest import REPO

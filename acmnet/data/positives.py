@@ -20,16 +20,16 @@ figures, Grad-CAM) asks `PositiveSets.hits`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from acmnet.data import manifest as mf
+from acmnet.data.datasets import dataset_type
 
 if TYPE_CHECKING:
-    from acmnet.artifacts import Manifest, Positives
+    from acmnet.config import DatasetConfig
 
 
 @dataclass(frozen=True)
@@ -185,20 +185,6 @@ def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distanc
     raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions or listed")
 
 
-def write_positives(
-    manifest: Manifest, out: Path, ground_truth: str, tolerance: int, distance: float | None, settings: dict
-) -> Positives:
-    """The `positives` step: every query's positives from a manifest, written to `out` with provenance."""
-    from acmnet.artifacts import provenance, save_positives
-
-    try:
-        sets = positives_of(manifest.frame, ground_truth, tolerance, distance)
-    except (mf.ManifestError, ValueError) as exc:
-        raise mf.ManifestError(f"{manifest.path}: {exc}; prepare the dataset again (acmnet prepare)") from exc
-    prov = provenance("positives", settings, manifest=manifest)
-    return save_positives(out, sets, manifest.rows("reference"), manifest.rows("query"), prov)
-
-
 def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
     """`database R, <set> Q (n without a positive), ...`: what `prepare` prints."""
     queries = frame.loc[frame["role"] == "query", "condition"].to_numpy()
@@ -208,3 +194,13 @@ def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
         chosen = queries == name
         parts.append(f"queries {name} {int(chosen.sum())} ({int((none & chosen).sum())} without a positive)")
     return ", ".join(parts)
+
+
+def ground_truth_of(spec: DatasetConfig) -> tuple[str, int, float | None]:
+    """(ground truth kind, place tolerance, positive distance) of a configured dataset."""
+    return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
+
+
+def count_positives(spec: DatasetConfig, frame: pd.DataFrame) -> str:
+    """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
+    return describe_counts(frame, positives_of(frame, *ground_truth_of(spec)))

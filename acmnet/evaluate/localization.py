@@ -19,6 +19,7 @@ import pandas as pd
 
 from acmnet.artifacts import check_method, load_manifest, load_retrieval, provenance, save_table
 from acmnet.data.datasets.robotcar import TRAIN_SPLIT_PREFIX
+from acmnet.data.robotcar_files import POSE_COLUMNS
 from acmnet.evaluate import poses
 
 
@@ -29,7 +30,7 @@ def localize(
     The retrieval must have been made for `method` (whose name the accuracy rows carry)."""
     manifest = load_manifest(manifest_path)
     frame = manifest.frame
-    missing = [c for c in ["query_set", *poses.POSE_COLUMNS] if c not in frame.columns]
+    missing = [c for c in ["query_set", *POSE_COLUMNS] if c not in frame.columns]
     if missing:
         raise ValueError(
             f"{manifest_path} lacks {', '.join(missing)}: localisation needs a RobotCar manifest with poses"
@@ -37,11 +38,11 @@ def localize(
     retrieval = load_retrieval(retrieval_path, manifest)
     check_method(retrieval, "retrieval", method)
     ref_rows, query_rows = retrieval.reference_rows, retrieval.query_rows
-    reference_poses = frame.iloc[ref_rows][poses.POSE_COLUMNS].to_numpy(dtype=np.float64)
+    reference_poses = frame.iloc[ref_rows][POSE_COLUMNS].to_numpy(dtype=np.float64)
     if not np.isfinite(reference_poses).all():
         raise ValueError(f"{manifest_path} has reference images without a pose: prepare the dataset again")
     queries = frame.iloc[query_rows].reset_index(drop=True)
-    estimate = pd.DataFrame(reference_poses[retrieval.indices[:, 0]], columns=poses.POSE_COLUMNS)
+    estimate = pd.DataFrame(reference_poses[retrieval.indices[:, 0]], columns=POSE_COLUMNS)
 
     test = (queries["query_set"] == "test").to_numpy()
     if test.any():
@@ -55,7 +56,7 @@ def localize(
     local = (queries["query_set"] == "train-split").to_numpy()
     records = []
     if local.any():
-        truth = queries.loc[local, poses.POSE_COLUMNS].reset_index(drop=True)
+        truth = queries.loc[local, POSE_COLUMNS].reset_index(drop=True)
         errors = poses.pose_errors(estimate[local].reset_index(drop=True), truth)
         conditions = queries.loc[local, "condition"].str.removeprefix(TRAIN_SPLIT_PREFIX).to_numpy()
         for condition in dict.fromkeys(conditions):

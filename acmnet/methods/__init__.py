@@ -20,7 +20,15 @@ METHOD_KINDS = {
     "reranked": "acmnet.methods.reranked",
 }
 
-__all__ = ["METHOD_KINDS", "MethodKind", "method_kind", "method_of", "trained_methods", "training_dataset"]
+__all__ = [
+    "METHOD_KINDS",
+    "MethodKind",
+    "check_trained",
+    "method_kind",
+    "method_of",
+    "trained_methods",
+    "training_dataset",
+]
 
 
 def method_kind(kind: str) -> MethodKind:
@@ -46,3 +54,12 @@ def trained_methods(cfg: Config) -> list[str]:
 def training_dataset(cfg: Config, method: str, dataset: str) -> str:
     """The dataset whose training images made the model that `method` describes `dataset` with."""
     return getattr(cfg.method(method).options, "train_on", None) or dataset
+
+
+def check_trained(cfg: Config, method: str, step: str) -> None:
+    """Configured method `method` must be of a kind that trains (what `acmnet <step>` needs): ConfigError otherwise."""
+    if not method_of(cfg, method).trains:
+        raise ConfigError(
+            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
+            f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
+        )

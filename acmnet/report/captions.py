@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
-from acmnet.configure import seen_places_notes
+from acmnet.config_loader import seen_places_notes
 from acmnet.methods import method_kind
 
 _TEX_SPECIAL = {

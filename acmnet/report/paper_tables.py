@@ -56,7 +56,10 @@ threshold)::
 
 Missing (condition, threshold) cells of a measured row print as ``--`` and take no mark.
 
-Errors (:class:`PaperTablesError`, a ``ValueError``) name the offending file: missing columns,
+Every file is read through the artifacts layer (`acmnet.artifacts.load_metrics`,
+`acmnet.artifacts.load_pose_accuracy`): one whose provenance record no longer matches it (a value
+edited by hand after ``acmnet score`` or ``acmnet localize`` wrote it) is refused, naming the step
+to rerun. Errors (:class:`PaperTablesError`, a ``ValueError``) name the offending file: missing columns,
 non-numeric or out-of-range values, unknown conditions or thresholds, a (dataset, queries, method)
 held twice in a metrics file or across files, a (method, query_set, condition, threshold) held
 twice in the scores file.
@@ -73,7 +76,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acmnet.artifacts import load_metrics
+from acmnet.artifacts import ArtifactError, load_metrics, load_pose_accuracy
 from acmnet.config import Config, split_seed
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
@@ -103,18 +106,13 @@ def _dataset_tables(cfg: Config) -> dict[str, str]:
     return out
 
 
-METRICS_COLUMNS = ("dataset", "queries", "method", "n_queries", "n_references", "tolerance")
-"""Columns every metrics file needs, besides the recall columns of the tables its rows join."""
-
-ROBOTCAR_COLUMNS = ("method", "condition", "threshold_m", "threshold_deg", "value")
-ROBOTCAR_OPTIONAL_COLUMNS = ("query_set", "n_queries")
 ROBOTCAR_DEFAULT_QUERY_SET = "test"
 
 PUBLISHED_SUFFIX = " (published)"
 
 
-class PaperTablesError(ValueError):
-    """A measured-results file is malformed; the message names the file and the problem."""
+class PaperTablesError(ArtifactError):
+    """A measured-results file is malformed or was edited; the message names the file and the problem."""
 
 
 # --- LaTeX text -----------------------------------------------------------------------------------
@@ -212,30 +210,6 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
 
 
 # --- reading measured results ---------------------------------------------------------------------
-
-
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise PaperTablesError(f"{path}: not a readable CSV {what} file: {exc}") from exc
-
-
-def _numbers(path: Path, frame: pd.DataFrame, column: str, percent: bool = True) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    invalid = values.isna()
-    if percent:
-        invalid |= (values < 0) | (values > 100)
-    bad = frame[column][invalid]
-    if len(bad):
-        limits = " in [0, 100] (percent)" if percent else ""
-        raise PaperTablesError(
-            f"{path}: column {column!r} must hold numbers{limits}; got {bad.iloc[0]!r} on data row {bad.index[0] + 1}"
-        )
-    return values.astype(float)
 
 
 def _read_metrics(
@@ -351,23 +325,17 @@ def _read_robotcar(paths: Path | Sequence[Path], cfg: Config | None) -> _Measure
 
 def _read_robotcar_file(path: Path, cells: dict, queries: dict, given_by: dict) -> None:
     """Add one RobotCar scores CSV's cells (and query counts) to `cells` (and `queries`)."""
-    frame = _read_csv(path, "RobotCar scores")
-    missing = [c for c in ROBOTCAR_COLUMNS if c not in frame.columns]
-    if missing:
-        raise PaperTablesError(
-            f"{path}: RobotCar scores file lacks column(s) {missing} (has {list(frame.columns)}; "
-            f"expected {list(ROBOTCAR_COLUMNS)}, optionally {list(ROBOTCAR_OPTIONAL_COLUMNS)})"
-        )
-    frame = frame.copy()
+    try:
+        frame = load_pose_accuracy(path)  # read, its record checked, columns and numbers checked
+    except ArtifactError as exc:
+        raise PaperTablesError(str(exc)) from exc
     frame["method"] = frame["method"].astype(str)
     if "query_set" in frame.columns:
         frame["query_set"] = frame["query_set"].fillna(ROBOTCAR_DEFAULT_QUERY_SET).astype(str).str.strip().str.lower()
     else:
         frame["query_set"] = ROBOTCAR_DEFAULT_QUERY_SET
-    values = _numbers(path, frame, "value")
-    ms = _numbers(path, frame, "threshold_m", percent=False)
-    degs = _numbers(path, frame, "threshold_deg", percent=False)
-    nq = _numbers(path, frame, "n_queries", percent=False) if "n_queries" in frame.columns else None
+    values, ms, degs = (frame[c].astype(float) for c in ("value", "threshold_m", "threshold_deg"))
+    nq = frame["n_queries"].astype(float) if "n_queries" in frame.columns else None
     for idx, row in frame.iterrows():
         cond = _condition(row["condition"])
         if cond is None:

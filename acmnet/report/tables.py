@@ -30,7 +30,7 @@ def merge_metrics(paths: list[Path], cfg: Config | None = None) -> pd.DataFrame:
 def _holding(paths: list[Path], dataset: str, method: str) -> Path | None:
     """The first metrics file with a row of (`dataset`, `method`), to name it in a message."""
     for path in paths:
-        frame = pd.read_csv(path, usecols=["dataset", "method"], keep_default_na=False, dtype=str)
+        frame = load_metrics([path])  # already checked by `merge_metrics`: read the same way
         if ((frame["dataset"] == dataset) & (frame["method"] == method)).any():
             return Path(path)
     return None

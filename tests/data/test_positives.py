@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.artifacts import ProvenanceError, load_manifest, load_positives
+from acmnet.artifacts import ProvenanceError, load_manifest, load_positives, write_positives
 from acmnet.data.manifest import ManifestError
 from acmnet.data.positives import (
     PositiveSets,
@@ -13,7 +13,6 @@ from acmnet.data.positives import (
     from_places,
     from_positions,
     positives_of,
-    write_positives,
 )
 from tests.conftest import write_manifest
 
@@ -93,6 +92,17 @@ def test_the_ground_truth_each_type_declares():
         positives_of(_frame(), "positions", 0, 25.0)
     with pytest.raises(ManifestError, match="positives"):
         positives_of(_frame(), "listed", 0, None)
+
+
+def test_a_configured_dataset_names_its_ground_truth_and_counts():
+    from acmnet.config_loader import config_from_dict
+    from acmnet.data.positives import count_positives, ground_truth_of
+
+    pair = {"type": "folder_pair", "root": "/unused", "reference": "db", "query": ["night"], "tolerance": 1}
+    spec = config_from_dict({"datasets": {"pair": pair}}).dataset("pair")
+    assert ground_truth_of(spec) == ("places", 1, None)
+    counts = count_positives(spec, _frame(place=[0, 1, 2, 0, 5, 2]))
+    assert counts == "references 3, queries night 2 (1 without a positive), queries snow 1 (0 without a positive)"
 
 
 def test_positives_file_round_trip_and_provenance(tmp_path):

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from acmnet.artifacts import load_descriptors
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.evaluate.describe import describe
 from tests.conftest import cuda, write_cache, write_manifest
 

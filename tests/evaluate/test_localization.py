@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
+from acmnet import geometry as G
 from acmnet.artifacts import ProvenanceError, table_provenance
 from acmnet.data import manifest as mf
+from acmnet.data import robotcar_files as F
 from acmnet.data.datasets import robotcar as rc
 from acmnet.evaluate import poses as P
 from acmnet.evaluate.localization import localize
@@ -18,11 +20,11 @@ def scored(tmp_path):
     frame = mf.validate(rc.DATASET.prepare_manifest(root, SMALL))
     refs = np.flatnonzero(frame["role"] == "reference")
     queries = np.flatnonzero(frame["role"] == "query")
-    ref_poses = frame.loc[refs, P.POSE_COLUMNS].to_numpy(float)
+    ref_poses = frame.loc[refs, F.POSE_COLUMNS].to_numpy(float)
     top1 = np.arange(len(queries)) % len(refs)
     split = (frame.loc[queries, "query_set"] == "train-split").to_numpy()
     # ground truth of each train-split query = the pose of the reference it will retrieve ...
-    frame.loc[queries[split], P.POSE_COLUMNS] = ref_poses[top1[split]]
+    frame.loc[queries[split], F.POSE_COLUMNS] = ref_poses[top1[split]]
     # ... except the first dawn one, which retrieves a reference far away
     dawn = np.flatnonzero(split & (frame.loc[queries, "condition"] == "train-split-dawn").to_numpy())[0]
     top1[dawn] = (top1[dawn] + 3) % len(refs)
@@ -38,11 +40,11 @@ def test_submission_holds_the_top1_reference_pose_of_every_test_query(scored):
     test = (frame.loc[queries, "query_set"] == "test").to_numpy()
     assert len(sub) == test.sum() == 18
     for q, k in zip(queries[test], top1[test]):
-        name = P.submission_name(frame.loc[q, "image"])
+        name = F.submission_name(frame.loc[q, "image"])
         assert name.startswith("rear/") and name.endswith(".jpg")
-        expected = P.canonical_quat(ref_poses[k, :4])
-        np.testing.assert_allclose(sub.loc[name, P.QUAT_COLUMNS].to_numpy(float), expected, atol=1e-6)
-        np.testing.assert_allclose(sub.loc[name, P.TRANS_COLUMNS].to_numpy(float), ref_poses[k, 4:], atol=1e-6)
+        expected = G.canonical_quat(ref_poses[k, :4])
+        np.testing.assert_allclose(sub.loc[name, F.QUAT_COLUMNS].to_numpy(float), expected, atol=1e-6)
+        np.testing.assert_allclose(sub.loc[name, F.TRANS_COLUMNS].to_numpy(float), ref_poses[k, 4:], atol=1e-6)
 
 
 def test_local_accuracy_per_condition_and_threshold(scored):

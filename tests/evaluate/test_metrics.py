@@ -4,7 +4,7 @@ import pytest
 
 from acmnet.artifacts import ArtifactError, ProvenanceError, load_metrics, table_provenance
 from acmnet.config import ConfigError
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.data.positives import from_places
 from acmnet.evaluate.metrics import recall_curve, score
 from acmnet.evaluate.retrieval import search_streamed

@@ -13,7 +13,7 @@ from acmnet.artifacts import (
     provenance,
     record_timing,
 )
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.data.positives import from_places, from_positions
 from acmnet.evaluate.metrics import recall_curve
 from acmnet.evaluate.tolerance import grid, recall_vs_tolerance, skipped, write_recall_vs_tolerance

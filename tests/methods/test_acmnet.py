@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from acmnet.config import ConfigError
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.methods import method_kind, trained_methods, training_dataset
 from acmnet.methods.acmnet import AcmNetDescriber, AcmNetOptions, build_model
 from acmnet.methods.pooling import grid_pool, stage_map

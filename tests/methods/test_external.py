@@ -20,7 +20,7 @@ from acmnet.pickled import UnsafePickleError
 try:
     from acmnet.config import config_from_dict
 except ImportError:  # pragma: no cover - the loader may move
-    from acmnet.configure import config_from_dict
+    from acmnet.config_loader import config_from_dict
 
 D = 6
 DB = "images/test/database"

@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 
 import acmnet.methods as methods
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.evaluate.describe import describe
 from tests.conftest import doc_module, write_cache, write_manifest
 
@@ -44,3 +44,17 @@ def test_the_readme_example_is_a_working_method(tmp_path, monkeypatch):
     np.testing.assert_allclose(out.query[0], out.reference[1], atol=1e-6)  # the same image, the same histogram
     kind = methods.method_of(cfg, "hist")
     assert kind.label(cfg, "hist", cfg.methods["hist"].options) == "Colour histogram (4 bins)"
+
+
+def test_only_a_trained_kind_passes_check_trained():
+    import pytest
+
+    from acmnet.config import ConfigError
+
+    pair = {"type": "folder_pair", "root": "/unused", "reference": "day", "query": ["night"]}
+    cfg = config_from_dict(
+        {"datasets": {"pair": pair}, "methods": {"acm": {"kind": "acmnet"}, "raw": {"kind": "pixels"}}}
+    )
+    methods.check_trained(cfg, "acm", "train")
+    with pytest.raises(ConfigError, match=r"methods.raw has kind `pixels`, which is not trained; `acmnet gradcam`"):
+        methods.check_trained(cfg, "raw", "gradcam")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acmnet.config import ConfigError
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.methods import method_kind
 from acmnet.methods.reranked import first_stage
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from acmnet.artifacts import ProvenanceError, load_checkpoint
 from acmnet.config import ModelConfig
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.methods.acmnet import build_model
 from acmnet.report.gradcam import (
     DescriptorModel,

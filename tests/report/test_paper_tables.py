@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.report.paper_tables import PaperTablesError, render_paper_tables
 from acmnet.report.published import TABLE4_CONDITIONS, TABLE4_THRESHOLDS, load_published
 
@@ -340,6 +340,38 @@ def test_robotcar_scores_of_several_files_are_checked_each_naming_the_users_file
     assert not out.exists()
 
 
+def _localized(tmp_path: Path, empty: bool = False) -> Path:
+    """A pose_accuracy.csv as `acmnet localize` writes it: the table and its provenance record beside it."""
+    from acmnet.artifacts import provenance, save_table
+
+    path = tmp_path / "pose_accuracy.csv"
+    frame = pd.read_csv(robotcar_csv(tmp_path / "made.csv", lambda c, k: 40.0))
+    columns = ["method", "query_set", "condition", "threshold_m", "threshold_deg", "value", "n_queries"]
+    save_table(frame[columns].iloc[: 0 if empty else None], path, provenance("localize", {"method_name": "acmnet"}))
+    return path
+
+
+def test_a_hand_edited_pose_accuracy_is_refused_naming_the_step(tmp_path, capsys):
+    from acmnet.cli import main
+
+    path = _localized(tmp_path)
+    assert "(ours, acmnet; local" in render(tmp_path, robotcar_scores=path)["table4"]
+    path.write_text(path.read_text().replace(",40.0,", ",94.0,", 1))  # one number changed, by hand
+    with pytest.raises(PaperTablesError, match=r"pose_accuracy\.csv was changed after `acmnet localize` wrote it"):
+        render_paper_tables(tmp_path / "out", robotcar_scores=path)
+    assert main(["tables", "--out", str(tmp_path / "cli"), "--robotcar-scores", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "run `acmnet localize` again" in err, err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_a_pose_accuracy_without_rows_gives_table4_without_our_rows(tmp_path):
+    """`acmnet localize` on a manifest without train-split queries writes the header alone."""
+    path = _localized(tmp_path, empty=True)
+    assert len(pd.read_csv(path)) == 0
+    assert "(ours" not in render(tmp_path, robotcar_scores=path)["table4"]
+
+
 def _latex_compiler() -> list[str] | None:
     for exe, args in (
         ("pdflatex", ["-interaction=nonstopmode", "-halt-on-error"]),
@@ -378,7 +410,7 @@ def test_tables_compile(tmp_path, cfg, with_rows):
 
 
 def test_labels_name_each_kind_of_method(tmp_path):
-    from acmnet.configure import config_from_dict
+    from acmnet.config_loader import config_from_dict
     from acmnet.report.paper_tables import _method_label
 
     cfg = config_from_dict(

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.evaluate.precision import auc_pr, pr_numbers
 from acmnet.evaluate.statistics import resampled_recall, resampled_statistic
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from acmnet.artifacts import ArtifactError, provenance, save_table, table_provenance
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.report.results import ReportFiles, write_report
 from acmnet.report.summary import summarise
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import acmnet.report.results as results
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.report.results import ReportFiles, staged, write_report
 from tests.conftest import REPO
 from tests.report.test_results import _run_files

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.report.tables import caption, latex_table
 
 

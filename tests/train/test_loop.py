@@ -11,7 +11,7 @@ import torch
 
 import acmnet.train.loop as loop
 from acmnet.artifacts import load_checkpoint
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.train import Preempted, TrainingError, train
 from acmnet.train.logger import LOG_COLUMNS
 from tests.conftest import cuda, write_cache, write_manifest

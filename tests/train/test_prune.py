@@ -12,7 +12,7 @@ from PIL import Image
 import acmnet.train.loop as loop
 from acmnet.artifacts import load_checkpoint
 from acmnet.cli import main
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.train import train
 from acmnet.train.prune import plan_prune, prune
 from tests.conftest import write_cache, write_manifest

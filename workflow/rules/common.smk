@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from acmnet.artifacts import file_digest
 from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
-from acmnet.configure import config_from_dict, seen_places_notes
+from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
 from acmnet.methods import method_kind, trained_methods, training_dataset

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from acmnet.config import ConfigError, build_dataclass
-from acmnet.data.download import Source
+from acmnet.data.sources import Source
 from acmnet.io import list_folders
 
 Scoring = Literal["recall", "pose"]
@@ -51,7 +51,7 @@ class DatasetType:
     prepare: (root, options, dataset name) -> manifest rows (image, role, place, condition, ...);
         checks the layout first and never decodes images unless the module says so.
     check_layout: (root, options) -> None; raises LayoutError naming what is missing and how to fix it.
-    sources: where the files come from (`acmnet.data.download` entries); empty: nothing to download.
+    sources: where the files come from (`acmnet.data.sources` entries); empty: nothing to download.
     scoring: `recall` (recall@N, place window) or `pose` (localisation by the top-1 reference pose).
     paper_table: the paper's table its rows join (`table2`, `table3`, `table4`), or None.
     synthesize: for generated datasets, (root, options, name) -> None renders the data into root.

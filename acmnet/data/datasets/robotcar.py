@@ -46,7 +46,7 @@ the manifest pose columns qw..tz (world-to-camera, w first). The extra column `q
 
 Options (datasets.<name> in the config): `nvm`, `train_split`, `test_split` (paths relative to the
 root), `train_convention` (how robotcar_v2_train.txt's matrices read: see
-`acmnet.evaluate.poses.V2_TRAIN_CONVENTION`; `acmnet.evaluate.poses.check_convention` settles it on the
+`acmnet.data.robotcar_files.V2_TRAIN_CONVENTION`; `acmnet check-convention` settles it on the
 real files), `train_split_queries`
 (also add the train-split query set), `expect_counts` (check the published counts; false for a
 subset) and `unposed_references` (`error` or `drop` rear reference images the model lacks).
@@ -61,9 +61,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from acmnet.data import robotcar_files
 from acmnet.data.datasets.base import DatasetType, LayoutError, listing
 from acmnet.data.download import Download
-from acmnet.evaluate import poses
 from acmnet.io import list_files
 
 REFERENCE_CONDITION = "overcast-reference"
@@ -77,7 +77,7 @@ QUERY_PLACE = -1_000_000_000
 """`place` of every row that is not a reference: no tolerance window reaches a reference."""
 TRAIN_SPLIT_PREFIX = "train-split-"
 QUERY_SETS = ("test", "train-split")
-COLUMNS = ["image", "role", "place", "condition", "query_set", *poses.POSE_COLUMNS]
+COLUMNS = ["image", "role", "place", "condition", "query_set", *robotcar_files.POSE_COLUMNS]
 
 BASE_URL = "https://data.ciirc.cvut.cz/public/projects/2020VisualLocalization/RobotCar-Seasons/"
 
@@ -112,7 +112,7 @@ class RobotCarOptions:
     nvm: str = "3D-models/all-merged/all.nvm"
     train_split: str = "robotcar_v2_train.txt"
     test_split: str = "robotcar_v2_test.txt"
-    train_convention: Literal["c2w", "w2c"] = poses.V2_TRAIN_CONVENTION
+    train_convention: Literal["c2w", "w2c"] = robotcar_files.V2_TRAIN_CONVENTION
     train_split_queries: bool = True
     expect_counts: bool = True
     unposed_references: Literal["error", "drop"] = "error"
@@ -194,7 +194,7 @@ def _refuse_missing(missing: list[str], total: int, what: str, fix: str) -> None
 def references(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
     """The rear overcast-reference cameras of the NVM model, sorted by name, all present on disk."""
     path = _file(root, opts.nvm, "nvm", "the reference 3D model")
-    model = poses.read_nvm(path)
+    model = robotcar_files.read_nvm(path)
     parts = model["image"].str.split("/")
     rear = model[(parts.str.len() == 3) & (parts.str[0] == REFERENCE_CONDITION) & (parts.str[1] == CAMERA)]
     if rear.empty:
@@ -217,7 +217,7 @@ def references(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) ->
 def read_train_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str]]) -> pd.DataFrame:
     """robotcar_v2_train.txt as world-to-camera poses, checked against the query folders."""
     path = _file(root, opts.train_split, "train_split", "the v2 train split")
-    frame = poses.read_v2_train(path, opts.train_convention)
+    frame = robotcar_files.read_v2_train(path, opts.train_convention)
     _check_split_names(frame, path, files)
     return _time_order(frame)
 
@@ -237,11 +237,11 @@ def _time_order(frame: pd.DataFrame) -> pd.DataFrame:
 def _test_key(name: str, path: Path, by_file: dict[str, list[str]], ambiguous: list[str]) -> str:
     """`<condition>/rear/<timestamp>.jpg` of a test-list name; the condition found by timestamp."""
     try:
-        return poses.image_key(name)  # a name with its condition folder (not the v2 format, accepted)
+        return robotcar_files.image_key(name)  # a name with its condition folder (not the v2 format, accepted)
     except ValueError:
         pass
     try:
-        short = poses.submission_name(name)
+        short = robotcar_files.submission_name(name)
     except ValueError as exc:
         raise LayoutError(f"{path}: {exc}; expected rear/<timestamp>.jpg") from None
     conditions = by_file.get(short.split("/")[-1], [])
@@ -260,7 +260,7 @@ def read_test_split(root: Path, opts: RobotCarOptions, files: dict[str, set[str]
             by_file.setdefault(name, []).append(condition)
     ambiguous: list[str] = []
     rows = []
-    for name in poses.read_v2_test(path):
+    for name in robotcar_files.read_v2_test(path):
         key = _test_key(name, path, by_file, ambiguous)
         rows.append((name, key, *key.split("/")[:2]))
     if ambiguous:
@@ -315,7 +315,7 @@ def _rows(images, role, place, condition, query_set, pose_frame=None) -> pd.Data
             "query_set": query_set,
         }
     )
-    for column in poses.POSE_COLUMNS:
+    for column in robotcar_files.POSE_COLUMNS:
         frame[column] = np.nan if pose_frame is None else pose_frame[column].to_numpy(dtype=np.float64)
     return frame
 
@@ -362,7 +362,7 @@ def prepare(root: Path, opts: RobotCarOptions, name: str = "robotcar") -> pd.Dat
     got = _layout(root, opts)
     refs, train, folder = got.refs, got.train, got.folder
     ref_place = {k: i for i, k in enumerate(refs["image"])}
-    train_refs = refs.set_index("image")[poses.POSE_COLUMNS].reindex(folder)  # NaN pose if unposed
+    train_refs = refs.set_index("image")[robotcar_files.POSE_COLUMNS].reindex(folder)  # NaN pose if unposed
     parts = [
         _rows(folder, "train", [ref_place.get(k, QUERY_PLACE) for k in folder], REFERENCE_CONDITION, "", train_refs),
         _rows(train["image"], "train", QUERY_PLACE, train["condition"].to_numpy(), "", train),

@@ -191,7 +191,7 @@ def test_sources():
 def test_the_sections_are_separate_stretches_no_window_crosses_a_join(lowres):
     """Issue 24 item 5: Olid et al. left frames out between sections, so query 1149 (the last of
     test section 1) has no positive in section 2, and the caption says so."""
-    from acmnet.configure import config_from_dict
+    from acmnet.config_loader import config_from_dict
     from acmnet.data.positives import positives_of
     from acmnet.report.captions import choices
 

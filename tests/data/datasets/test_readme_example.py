@@ -11,7 +11,7 @@ from PIL import Image
 import acmnet.data.datasets as datasets
 from acmnet.artifacts import load_manifest, load_positives
 from acmnet.cli import main
-from acmnet.configure import config_from_dict
+from acmnet.config_loader import config_from_dict
 from acmnet.data.datasets.base import LayoutError
 from tests.conftest import doc_module
 

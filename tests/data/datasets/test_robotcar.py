@@ -4,14 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from acmnet import geometry as G
 from acmnet.artifacts import load_manifest, provenance, save_manifest
 from acmnet.config import ConfigError
 from acmnet.data import download
 from acmnet.data import manifest as mf
+from acmnet.data import robotcar_files as P
 from acmnet.data.datasets import robotcar as rc
 from acmnet.data.datasets.base import LayoutError
 from acmnet.data.download import Download
-from acmnet.evaluate import poses as P
 
 T0 = 1417176458999821  # a real-looking 16-digit microsecond timestamp
 
@@ -63,7 +64,7 @@ def build_tree(root, n_ref=8, n_train=2, n_test=2, cameras=("left", "rear", "rig
                     (images / condition / cam / f"{ts}.jpg").touch()
                 split.append(f"{condition}/rear/{ts}.jpg")
     q_train, c_train = _yaw_quats(len(train), 3), _centres(len(train), 4)
-    c2w = P.invert(P.pose_matrix(q_train, P.translation_from_centre(q_train, c_train)))
+    c2w = G.invert(G.pose_matrix(q_train, G.translation_from_centre(q_train, c_train)))
     (root / "robotcar_v2_train.txt").write_text(
         "".join(f"{n} {' '.join(f'{v:.15g}' for v in m.ravel())}\n" for n, m in zip(train, c2w))
     )
@@ -101,7 +102,7 @@ def test_protocol_roles_conditions_places_and_poses(tree):
     key = f"overcast-reference/rear/{info['ref_ts'][3]}.jpg"
     row = refs[refs["image"] == "images/" + key].iloc[0]
     assert np.allclose(
-        P.centre_from_translation(row[P.QUAT_COLUMNS].to_numpy(float), row[P.TRANS_COLUMNS].to_numpy(float)),
+        G.centre_from_translation(row[P.QUAT_COLUMNS].to_numpy(float), row[P.TRANS_COLUMNS].to_numpy(float)),
         model.loc[key, P.CENTRE_COLUMNS].to_numpy(float),
     )
 
@@ -117,7 +118,7 @@ def test_protocol_roles_conditions_places_and_poses(tree):
     # the default reading (c2w) recovers the pose the fixture wrote as camera-to-world
     assert P.V2_TRAIN_CONVENTION == "c2w"
     assert np.allclose(split[P.QUAT_COLUMNS].to_numpy(float), info["q_train"], atol=1e-9)
-    centres = P.centre_from_translation(split[P.QUAT_COLUMNS].to_numpy(float), split[P.TRANS_COLUMNS].to_numpy(float))
+    centres = G.centre_from_translation(split[P.QUAT_COLUMNS].to_numpy(float), split[P.TRANS_COLUMNS].to_numpy(float))
     assert np.allclose(centres, info["c_train"], atol=1e-6)
     # query sets: 9 test conditions, then 9 train-split ones; none mixes the two
     assert mf.query_sets(frame) == list(rc.QUERY_CONDITIONS) + [f"train-split-{c}" for c in rc.QUERY_CONDITIONS]

@@ -1,8 +1,11 @@
-"""A validated `Config` from YAML files, JSON or a mapping: where the registries are asked.
+"""Loading a config: a validated `Config` from YAML files, JSON or a mapping, where the registries are asked.
 
-`acmnet.config` defines the settings and their checks and imports no registry; this module joins
-them with the dataset types (`acmnet.data.datasets`) and method kinds (`acmnet.methods`), which
-parse and check their own options, so no import runs in a circle.
+`acmnet.config` is the schema (the settings, their defaults and checks, YAML reading) and imports no
+registry; this module joins it with the dataset types (`acmnet.data.datasets`) and method kinds
+(`acmnet.methods`), which parse and check their own options, so no import runs in a circle. It also
+holds the checks of a config against what the registries know of its datasets: the places a trained
+model has seen (`seen_places`) and whether the evaluate settings fit a dataset's manifest
+(`check_fits_manifest`, run by `acmnet prepare`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from acmnet.config import (
     DATASET_COMMON_KEYS,
@@ -181,3 +186,39 @@ def seen_places_notes(cfg: Config) -> list[str]:
         f"trained on {train} have seen those places of {other} (not an unseen-places test there)"
         for (train, other), shared in seen_places(cfg).items()
     ]
+
+
+def check_fits_manifest(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:
+    """The evaluate settings of `cfg` must fit the manifest `frame` of datasets.`dataset` (what
+    `acmnet prepare` checks before writing it): ConfigError naming the key and the counts otherwise."""
+    _check_sequence_lengths(cfg, dataset, frame)
+    _check_top_k(cfg, dataset, frame)
+
+
+def _check_sequence_lengths(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:
+    """Refuse an `evaluate.sequence_lengths` entry longer than a query set (or the reference
+    traversal) of a recall-scored dataset, before its manifest is written: a sequence that cannot
+    fit the route would score a row of clipped lines, not what its name says."""
+    if not cfg.evaluate.sequence_lengths or dataset_type(cfg.dataset(dataset).type).scoring != "recall":
+        return
+    longest = max(cfg.evaluate.sequence_lengths)
+    sets = {f"query set `{c}`": int(n) for c, n in frame[frame["role"] == "query"].groupby("condition").size().items()}
+    sets["the references"] = int((frame["role"] == "reference").sum())
+    short = {name: n for name, n in sets.items() if n < longest}
+    if short:
+        counts = ", ".join(f"{name}: {n} images" for name, n in short.items())
+        raise ConfigError(
+            f"evaluate.sequence_lengths asks for sequences of {longest} frames, longer than the route of "
+            f"datasets.{dataset} ({counts}): use lengths of at most {min(short.values())} frames"
+        )
+
+
+def _check_top_k(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:
+    """Refuse `evaluate.top_k` above a dataset's reference count before its manifest is written:
+    `retrieve` could not keep that many, and would say so only after training and describing."""
+    references = int((frame["role"] == "reference").sum())
+    if cfg.evaluate.top_k > references:
+        raise ConfigError(
+            f"evaluate.top_k = {cfg.evaluate.top_k} asks for more retrievals per query than datasets.{dataset} has "
+            f"reference images ({references}): lower evaluate.top_k (and recall_at) to at most {references}"
+        )
