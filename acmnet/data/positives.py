@@ -7,8 +7,9 @@ A dataset type says how its positives are found (`DatasetType.ground_truth`):
 - `positions`: the references within `positive_distance` metres of the query (manifest `x`, `y`,
   UTM; Euclidean, inclusive), found through a k-d tree, never a Q x R distance matrix, as
   VPR-methods-evaluation and deep-visual-geo-localization-benchmark count them (25 m);
-- `listed`: the lists the dataset itself ships (VPR-Bench's `ground_truth_new.npy`), which
-  `prepare` writes into the manifest's `positives` column.
+- `listed`: lists fixed when the dataset is prepared, written into the manifest's `positives`
+  column: those the dataset ships (VPR-Bench's `ground_truth_new.npy`, MSLS-val's
+  `msls_val_pIdx.npy`) or, for NetVLAD's dbStruct, the database images within its posDistThr.
 
 `PositiveSets` holds them as CSR arrays over the queries in manifest order: the positives of query
 q are `indices[indptr[q]:indptr[q + 1]]`, sorted positions in the reference set (the manifest's

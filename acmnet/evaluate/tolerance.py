@@ -24,6 +24,12 @@ from acmnet.data import manifest as mf
 
 WINDOWS = tuple(range(11))  # +/- places
 DISTANCES = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0, 100.0)  # metres
+# What a listed ground truth is, per dataset type (for the skip line).
+LISTS = {
+    "vprbench": "ground_truth_new.npy",
+    "msls_val": "msls_val_pIdx.npy",
+    "dbstruct": "the .mat file's posDistThr, applied once at prepare",
+}
 COLUMNS = ("dataset", "queries", "method", "ground_truth", "unit", "tolerance", "R@1", "configured", "n_queries")
 
 
@@ -45,8 +51,9 @@ def grid(cfg: Config, dataset: str) -> tuple[str, str, list[float], float] | Non
 def skipped(cfg: Config, datasets: list[str]) -> list[str]:
     """One line per dataset of `datasets` whose ground truth has no tolerance to vary."""
     return [
-        f"recall vs tolerance: {d} skipped: its ground truth is the list the dataset ships (VPR-Bench's "
-        "ground_truth_new.npy), which has no tolerance to vary"
+        f"recall vs tolerance: {d} skipped: its ground truth is the list the dataset ships or that prepare "
+        f"fixed (`{cfg.dataset(d).type}`: {LISTS.get(cfg.dataset(d).type, 'its own list')}), which has no "
+        "tolerance to vary"
         for d in datasets
         if grid(cfg, d) is None
     ]

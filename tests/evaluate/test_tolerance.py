@@ -85,8 +85,8 @@ def test_distances_count_as_the_positives_within_that_distance(tmp_path):
 def test_a_shipped_list_is_skipped_with_its_reason_and_foreign_retrievals_refused(tmp_path, capsys):
     assert grid(CFG, "bench") is None
     assert skipped(CFG, ["route", "bench"]) == [
-        "recall vs tolerance: bench skipped: its ground truth is the list the dataset ships (VPR-Bench's "
-        "ground_truth_new.npy), which has no tolerance to vary"
+        "recall vs tolerance: bench skipped: its ground truth is the list the dataset ships or that prepare "
+        "fixed (`vprbench`: ground_truth_new.npy), which has no tolerance to vary"
     ]
     rng = np.random.default_rng(2)
     manifest = write_manifest(_frame(rng), tmp_path / "m.csv")
