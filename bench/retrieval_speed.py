@@ -91,9 +91,10 @@ def alternate(runs: dict[str, Callable[[], object]], repeats: int) -> tuple[pd.D
 
 def identical(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
     """The same score bits, and the same indices but where a score equals its neighbour's in the list
-    (exact ties: listed by reference index ascending by acmnet, in faiss's own order by faiss)."""
+    or the list's last score (exact ties, which may run past the end of the list: listed by reference
+    index ascending by acmnet, in faiss's own order by faiss)."""
     scores = np.asarray(a[0], np.float32)
-    tied = np.zeros(scores.shape, dtype=bool)
+    tied = scores == scores[:, -1:]
     tied[:, 1:] |= scores[:, 1:] == scores[:, :-1]
     tied[:, :-1] |= scores[:, :-1] == scores[:, 1:]
     return np.array_equal(a[1][~tied], b[1][~tied]) and np.array_equal(

@@ -26,3 +26,17 @@ def test_paper_cost_counts_every_training_job_and_the_slurm_runtime_follows_from
     hours = table["epochs"] * table["images_per_epoch"] / H200_IMAGES_PER_S / 3600
     assert hours.sum() == pytest.approx(126.8, abs=0.5)
     assert cfg.resources.train_runtime == math.ceil(hours.max() * 60 * MARGIN)
+
+
+def test_identical_allows_ties_that_run_past_the_end_of_the_list():
+    """A reference tied with the last listed score may be listed by either tool (ours: the lower
+    index); a different index above the last score, or different score bits, is not identical."""
+    import numpy as np
+
+    from bench.retrieval_speed import identical
+
+    scores = np.array([[0.9, 0.5, 0.3]], np.float32)
+    ours = (scores, np.array([[4, 7, 2]]))
+    assert identical(ours, (scores, np.array([[4, 7, 9]])))  # reference 9 ties with 2 at 0.3, past the list
+    assert not identical(ours, (scores, np.array([[4, 8, 2]])))
+    assert not identical(ours, (np.nextafter(scores, 1.0), np.array([[4, 7, 2]])))
