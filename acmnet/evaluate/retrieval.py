@@ -31,7 +31,8 @@ a set memory bound:
   max(10000, 1024 x threads) references, where faiss splits the references between its threads.
 - Each chunk is asked for k + 1 results; a query whose k-th and last answered scores are equal
   (references tied at the k-th score may lie beyond the answer) is asked again, four times as wide
-  each time (all queries, so the scores are the same bits), until the answer holds every
+  each time (with every query of faiss's 4096-query BLAS block that holds it, so the scores are the
+  same bits), until the answer holds every
   reference at that score or the width reaches what the bound leaves (`_widest`); then the chunk
   is searched again in pieces of that many references (at least one block of 1024, on the grid),
   each asked the same way. A ValueError asks for a larger bound only when the references tied at a
@@ -224,6 +225,20 @@ def _spilled(scores: np.ndarray, k: int, n_chunk: int) -> np.ndarray:
     return scores[:, -1] == scores[:, k - 1]
 
 
+def _query_blocks(rows: np.ndarray, n_queries: int, dim: int) -> np.ndarray:
+    """The queries to ask again for the tied query `rows` (sorted): every query of faiss's query
+    blocks (`distance_compute_blas_query_bs`, from query 0) that holds one, so each score comes from
+    a matrix product of the same shape as in the first answer and keeps its bits; every query when
+    such a block is too small for faiss's BLAS path (queries x dim below
+    `distance_compute_blas_threshold`), whose pair-by-pair answer would differ in the last bits."""
+    size = int(faiss.cvar.distance_compute_blas_query_bs)
+    starts = np.unique(rows // size) * size
+    stops = np.minimum(starts + size, n_queries)
+    if (stops - starts).min() * dim < int(faiss.cvar.distance_compute_blas_threshold):
+        return np.arange(n_queries)
+    return np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])
+
+
 def _chunk_top(
     queries: np.ndarray, chunk: np.ndarray, start: int, k: int, widest: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -241,8 +256,9 @@ def _chunk_top(
             if width >= min(n_chunk, widest):
                 return None
             width = min(n_chunk, width * 4, widest)
-            wide_v, wide_i = faiss.knn(queries, chunk, width, faiss.METRIC_INNER_PRODUCT)  # the same score bits
-            rows = tied[pending]
+            asked = _query_blocks(tied[pending], len(queries), queries.shape[1])
+            wide_v, wide_i = faiss.knn(queries[asked], chunk, width, faiss.METRIC_INNER_PRODUCT)  # same score bits
+            rows = np.searchsorted(asked, tied[pending])
             done = ~_spilled(wide_v[rows], k, n_chunk)
             resolved_v[pending[done]], resolved_i[pending[done]] = _first([wide_v[rows[done]]], [wide_i[rows[done]]], k)
             pending = pending[~done]

@@ -355,3 +355,25 @@ def test_retrieve_searches_the_describe_parts_memory_mapped_as_faiss_on_the_whol
     records[1].unlink()
     with pytest.raises(ValueError, match=r"descriptor part .*part-0001-of-0003\.json is missing.*--shard 1 --shards 3"):
         retrieve(records, tmp_path / "r2.npz", 10, {}, method="m")
+
+
+def test_a_tied_query_is_asked_again_with_its_query_block_only_and_keeps_faiss_bits():
+    """A query tied at its k-th score is asked again with the queries of its own faiss BLAS block
+    (4096 from query 0), not all queries: cheaper on large sets (one tied query among 10,000 at 1M
+    references re-asked a whole chunk for all of them), with the same score bits as the whole-set call."""
+    from acmnet.evaluate.retrieval import _query_blocks
+
+    assert _query_blocks(np.array([5000]), 10_000, 64).tolist() == list(range(4096, 8192))
+    assert _query_blocks(np.array([9000]), 10_000, 128).tolist() == list(range(8192, 10_000))
+    assert len(_query_blocks(np.array([9000]), 10_000, 24)) == 10_000  # 1808 x 24 < 128,000: every query
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal((2100, 64)).astype(np.float32)
+    ref[1500:1510] = ref[1400]  # eleven equal references: a tie at a query's k-th score
+    queries = rng.standard_normal((10_000, 64)).astype(np.float32)
+    queries[5000] = ref[1400] * 3  # its top 1..11 are the tied references
+    k = 5
+    scores, idx = search_streamed(np.split(ref, [1000]), queries, k, rows=1024)
+    whole = faiss_whole([ref], queries, k)
+    np.testing.assert_array_equal(scores.view(np.int32), whole[0].view(np.int32))
+    np.testing.assert_array_equal(idx[5000], [1400, 1500, 1501, 1502, 1503])
+    assert_faiss_but_tie_order((scores, idx), [ref], queries, k)
