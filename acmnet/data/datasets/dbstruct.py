@@ -134,7 +134,12 @@ def _fields(path: Path) -> tuple:
         )
     try:
         mat = loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as exc:
+    except NotImplementedError:  # scipy's answer to a MATLAB v7.3 file, which is HDF5 inside
+        raise DbStructError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which scipy.io.loadmat cannot read: NetVLAD's dbStruct files "
+            "are v5; save it again with MATLAB's `save(..., '-v7')`"
+        ) from None
+    except (ValueError, OSError) as exc:
         raise DbStructError(f"{path} cannot be read by scipy.io.loadmat ({exc})") from None
     if "dbStruct" not in mat:
         keys = [k for k in mat if not k.startswith("__")]

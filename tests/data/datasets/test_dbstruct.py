@@ -145,3 +145,15 @@ def test_missing_query_image_is_named(tmp_path):
 def test_registered_without_route_order():
     kind = dataset_type("dbstruct")
     assert kind.ground_truth == "listed" and not kind.route_order(dbs.DbStructOptions())
+
+
+def test_a_matlab_v73_file_is_named_as_such(tmp_path):
+    """scipy.io.loadmat raises NotImplementedError for a MATLAB v7.3 (HDF5) file (read from its
+    128-byte header: version 0x0200): say what it is and how to save it so that it can be read."""
+    from acmnet.data.datasets import dbstruct
+
+    mat = tmp_path / "pitts30k_test.mat"
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116, b" ") + b"\0" * 8 + b"\0\x02IM"
+    mat.write_bytes(header + b"\0" * 512)
+    with pytest.raises(dbstruct.DbStructError, match=r"MATLAB v7\.3 \(HDF5\).*-v7"):
+        dbstruct._fields(mat)
