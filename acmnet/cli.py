@@ -102,12 +102,13 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_positives(args: argparse.Namespace) -> None:
     from acmnet.artifacts import load_manifest, write_positives
-    from acmnet.data.positives import describe_counts, ground_truth_of
+    from acmnet.data.positives import describe_counts, ground_truth_of, positive_angle_of
 
     cfg = _config(args)
     manifest = load_manifest(Path(args.manifest))
     settings = cfg.settings("positives", dataset=args.dataset)
-    out = write_positives(manifest, Path(args.out), *ground_truth_of(cfg.dataset(args.dataset)), settings)
+    spec = cfg.dataset(args.dataset)
+    out = write_positives(manifest, Path(args.out), *ground_truth_of(spec), settings, positive_angle_of(spec))
     print(f"wrote {args.out}: {describe_counts(manifest.frame, out.sets)}")
 
 

@@ -427,7 +427,13 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "retrieve": ("evaluate.top_k",),
     "import_ranking": ("evaluate.top_k", "evaluate.recall_at"),
     "export_pairs": ("evaluate.export_pairs",),
-    "positives": ("dataset.type", "dataset.tolerance", "dataset.options.positive_distance"),
+    "positives": (
+        "dataset.type",
+        "dataset.tolerance",
+        "dataset.options.positive_distance",
+        "dataset.options.positive_angle",
+        "dataset.options.positive_frames",
+    ),
     "score": (
         "evaluate.top_k",
         "evaluate.recall_at",

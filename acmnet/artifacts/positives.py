@@ -56,11 +56,17 @@ def load_positives(path: Path, manifest: Manifest | None = None) -> Positives:
 
 
 def write_positives(
-    manifest: Manifest, out: Path, ground_truth: str, tolerance: int, distance: float | None, settings: dict
+    manifest: Manifest,
+    out: Path,
+    ground_truth: str,
+    tolerance: int,
+    distance: float | None,
+    settings: dict,
+    angle: float | None = None,
 ) -> Positives:
     """The `positives` step: every query's positives from a manifest, written to `out` with provenance."""
     try:
-        sets = positives_of(manifest.frame, ground_truth, tolerance, distance)
+        sets = positives_of(manifest.frame, ground_truth, tolerance, distance, angle)
     except (mf.ManifestError, ValueError) as exc:
         raise mf.ManifestError(f"{manifest.path}: {exc}; prepare the dataset again (acmnet prepare)") from exc
     prov = provenance("positives", settings, manifest=manifest)

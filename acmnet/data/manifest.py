@@ -8,6 +8,7 @@ Columns (one row per image):
 Optional pose columns (world-to-camera): qw, qx, qy, qz, tx, ty, tz.
 Optional ground-truth columns, per the dataset type's `ground_truth` (`acmnet.data.positives`):
     x, y       planar position in metres (UTM easting, northing) of every reference and query row
+    z, yaw     (`poses` ground truth) height in metres and heading in degrees, where the poses give them
     positives  on query rows: the query's positive references as space-separated positions in the
                reference set (0-based, in the manifest's order of reference rows; empty: none);
                empty on other rows
@@ -30,6 +31,8 @@ import pandas as pd
 COLUMNS = ["image", "role", "place", "condition"]
 POSE_COLUMNS = ["qw", "qx", "qy", "qz", "tx", "ty", "tz"]
 POSITION_COLUMNS = ["x", "y"]
+Z_COLUMN = "z"
+YAW_COLUMN = "yaw"
 POSITIVES_COLUMN = "positives"
 SEGMENT_COLUMN = "segment"
 ROLES = ("train", "reference", "query")

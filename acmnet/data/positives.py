@@ -9,7 +9,10 @@ A dataset type says how its positives are found (`DatasetType.ground_truth`):
   VPR-methods-evaluation and deep-visual-geo-localization-benchmark count them (25 m);
 - `listed`: lists fixed when the dataset is prepared, written into the manifest's `positives`
   column: those the dataset ships (VPR-Bench's `ground_truth_new.npy`, MSLS-val's
-  `msls_val_pIdx.npy`) or, for NetVLAD's dbStruct, the database images within its posDistThr.
+  `msls_val_pIdx.npy`) or, for NetVLAD's dbStruct, the database images within its posDistThr;
+- `poses`: the references within `positive_distance` metres in 2-D (`x`, `y`) or 3-D (with `z`), and,
+  with a `positive_angle`, within that many degrees of yaw (`yaw`, wrap-around), both inclusive
+  (`poses_csv`).
 
 `PositiveSets` holds them as CSR arrays over the queries in manifest order: the positives of query
 q are `indices[indptr[q]:indptr[q + 1]]`, sorted positions in the reference set (the manifest's
@@ -147,6 +150,37 @@ def from_positions(query_xy: np.ndarray, reference_xy: np.ndarray, distance: flo
     return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xy))
 
 
+def yaw_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest angle between yaws `a` and `b` (degrees, any range) with wrap-around: 0..180 (359, 1 -> 2)."""
+    return np.abs(np.remainder(np.asarray(a, np.float64) - np.asarray(b, np.float64) + 180.0, 360.0) - 180.0)
+
+
+def from_poses(
+    query_xyz: np.ndarray,
+    reference_xyz: np.ndarray,
+    distance: float,
+    query_yaw: np.ndarray | None = None,
+    reference_yaw: np.ndarray | None = None,
+    angle: float | None = None,
+) -> PositiveSets:
+    """References within `distance` metres (inclusive, Euclidean over the D columns given: float (Q, D),
+    (R, D), D = 2 or 3) and, with `angle`, within `angle` degrees of yaw (inclusive, `yaw_gap`)."""
+    from scipy.spatial import cKDTree
+
+    query_xyz, reference_xyz = np.asarray(query_xyz, np.float64), np.asarray(reference_xyz, np.float64)
+    candidates = cKDTree(reference_xyz).query_ball_point(query_xyz, r=distance * (1 + 1e-9) + 1e-9, return_sorted=True)
+    counts = np.fromiter((len(c) for c in candidates), dtype=np.int64, count=len(candidates))
+    indices = np.fromiter((i for c in candidates for i in c), dtype=np.int64, count=int(counts.sum()))
+    rows = np.repeat(np.arange(len(counts)), counts)
+    gap = np.linalg.norm(reference_xyz[indices] - query_xyz[rows], axis=1) if len(indices) else np.empty(0)
+    keep = gap <= distance
+    if angle is not None:
+        if query_yaw is None or reference_yaw is None:
+            raise ValueError("a positive angle needs the yaw of every query and reference")
+        keep &= yaw_gap(np.asarray(query_yaw)[rows], np.asarray(reference_yaw)[indices]) <= angle
+    return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xyz))
+
+
 def from_lists(texts: list[str], n_references: int, where: str) -> PositiveSets:
     """Positives written as space-separated reference positions, one text per query."""
     rows = [np.array(text.split(), dtype=np.int64) if text.strip() else np.empty(0, np.int64) for text in texts]
@@ -160,8 +194,11 @@ def from_lists(texts: list[str], n_references: int, where: str) -> PositiveSets:
     return PositiveSets(_indptr(counts), indices.astype(np.int64), n_references)
 
 
-def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distance: float | None) -> PositiveSets:
-    """The positives of every query row of a manifest (in manifest order) under `ground_truth`."""
+def positives_of(
+    frame: pd.DataFrame, ground_truth: str, tolerance: int, distance: float | None, angle: float | None = None
+) -> PositiveSets:
+    """The positives of every query row of a manifest (in manifest order) under `ground_truth`
+    (`angle`: the `poses` ground truth's yaw limit in degrees, None: none)."""
     queries = frame[frame["role"] == "query"]
     references = frame[frame["role"] == "reference"]
     if ground_truth == "places":
@@ -179,11 +216,33 @@ def positives_of(frame: pd.DataFrame, ground_truth: str, tolerance: int, distanc
             raise mf.ManifestError(f"the manifest lacks position column(s) {missing} (or no positive distance)")
         xy = mf.POSITION_COLUMNS
         return from_positions(queries[xy].to_numpy(float), references[xy].to_numpy(float), distance)
+    if ground_truth == "poses":
+        return _poses_of(frame, queries, references, distance, angle)
     if ground_truth == "listed":
         if mf.POSITIVES_COLUMN not in frame.columns:
             raise mf.ManifestError(f"the manifest lacks the `{mf.POSITIVES_COLUMN}` column its dataset type writes")
         return from_lists(queries[mf.POSITIVES_COLUMN].tolist(), len(references), "manifest positives")
-    raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions or listed")
+    raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions, poses or listed")
+
+
+def pose_columns(frame: pd.DataFrame) -> list[str]:
+    """The position columns a `poses` manifest holds: x, y and z where it has one."""
+    return [*mf.POSITION_COLUMNS, *([mf.Z_COLUMN] if mf.Z_COLUMN in frame.columns else [])]
+
+
+def _poses_of(
+    frame: pd.DataFrame, queries: pd.DataFrame, references: pd.DataFrame, distance: float | None, angle: float | None
+) -> PositiveSets:
+    xyz = pose_columns(frame)
+    missing = [c for c in [*xyz, *([mf.YAW_COLUMN] if angle is not None else [])] if c not in frame.columns]
+    if missing or distance is None:
+        raise mf.ManifestError(f"the manifest lacks pose column(s) {missing} (or no positive distance)")
+    yaws = (
+        (None, None)
+        if angle is None
+        else (queries[mf.YAW_COLUMN].to_numpy(float), references[mf.YAW_COLUMN].to_numpy(float))
+    )
+    return from_poses(queries[xyz].to_numpy(float), references[xyz].to_numpy(float), distance, *yaws, angle)
 
 
 def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
@@ -202,6 +261,11 @@ def ground_truth_of(spec: DatasetConfig) -> tuple[str, int, float | None]:
     return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
 
 
+def positive_angle_of(spec: DatasetConfig) -> float | None:
+    """The yaw limit (degrees) of a configured `poses` dataset; None for every other dataset."""
+    return getattr(spec.options, "positive_angle", None)
+
+
 def count_positives(spec: DatasetConfig, frame: pd.DataFrame) -> str:
     """What a dataset's positives are and how many queries have none (as `prepare` prints it)."""
-    return describe_counts(frame, positives_of(frame, *ground_truth_of(spec)))
+    return describe_counts(frame, positives_of(frame, *ground_truth_of(spec), positive_angle_of(spec)))

@@ -6,9 +6,11 @@ is correct at tolerance t when its place lies within +/- t of the query's in the
 the route (`places` ground truth: windows 0..10 in the dataset's place unit, frames or kept
 frames; a `segment` column marks the stretches) or when it lies within t metres
 (`positions`: 5..100 m), exactly as `acmnet.data.positives` counts a positive at that tolerance;
-the configured tolerance is always on the grid and marked. Only the top-1 matters, so the top-K
-kept per query is enough at any tolerance. A dataset whose ground truth is a shipped list
-(VPR-Bench) has no tolerance to vary: it is skipped, and `skipped` says why.
+the configured tolerance is always on the grid and marked. A `poses` dataset (`poses_csv`) gets a
+distance curve (2-D or 3-D, at its configured yaw limit) and, with a `positive_angle`, a yaw curve
+(5..180 degrees, wrap-around, at its configured distance), told apart by the `unit` column. Only
+the top-1 matters, so the top-K kept per query is enough at any tolerance. A dataset whose ground
+truth is a shipped list (VPR-Bench) has no tolerance to vary: it is skipped, and `skipped` says why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from acmnet.data import manifest as mf
 
 WINDOWS = tuple(range(11))  # +/- places
 DISTANCES = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0, 75.0, 100.0)  # metres
+ANGLES = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 135.0, 180.0)  # degrees of yaw
+DEGREES = "deg"  # the unit of a yaw curve
 # What a listed ground truth is, per dataset type (for the skip line).
 LISTS = {
     "vprbench": "ground_truth_new.npy",
@@ -42,10 +46,16 @@ def grid(cfg: Config, dataset: str) -> tuple[str, str, list[float], float] | Non
     if kind.ground_truth == "places":
         unit = kind.window(spec.options, 1).split(" (")[0].removeprefix("±1 ") if kind.window else "places"
         return "places", unit, sorted({*map(float, WINDOWS), float(spec.tolerance)}), float(spec.tolerance)
-    if kind.ground_truth == "positions":
+    if kind.ground_truth in ("positions", "poses"):
         distance = float(spec.options.positive_distance)
-        return "positions", "m", sorted({*DISTANCES, distance}), distance
+        return kind.ground_truth, "m", sorted({*DISTANCES, distance}), distance
     return None
+
+
+def angle_grid(cfg: Config, dataset: str) -> tuple[list[float], float] | None:
+    """(yaw limits in degrees, configured limit) of a `poses` dataset with a positive_angle; else None."""
+    angle = getattr(cfg.dataset(dataset).options, "positive_angle", None)
+    return None if angle is None else (sorted({*ANGLES, float(angle)}), float(angle))
 
 
 def skipped(cfg: Config, datasets: list[str]) -> list[str]:
@@ -72,21 +82,40 @@ def top1_gaps(manifest: Manifest, retrieval: Retrieval, ground_truth: str) -> np
             gaps[queries[segments.name].to_numpy() != top1[segments.name].to_numpy()] = np.inf
         return gaps
     xy = list(mf.POSITION_COLUMNS)
-    return np.hypot(*(queries[xy].to_numpy(np.float64) - top1[xy].to_numpy(np.float64)).T)
+    if ground_truth == "poses":
+        from acmnet.data.positives import pose_columns
+
+        xy = pose_columns(frame)
+    return np.linalg.norm(queries[xy].to_numpy(np.float64) - top1[xy].to_numpy(np.float64), axis=1)
+
+
+def top1_yaw_gaps(manifest: Manifest, retrieval: Retrieval) -> np.ndarray:
+    """Per query, the yaw between it and its top-1 (degrees, 0..180 with wrap-around): float64 (Q,)."""
+    from acmnet.data.positives import yaw_gap
+
+    yaw = manifest.frame[mf.YAW_COLUMN].to_numpy(np.float64)
+    return yaw_gap(yaw[retrieval.query_rows], yaw[retrieval.reference_rows[retrieval.indices[:, 0]]])
 
 
 def recall_vs_tolerance(cfg: Config, dataset: str, manifest: Manifest, retrieval: Retrieval) -> pd.DataFrame:
     """R@1 (percent) of one row at every tolerance of `grid`, per query set (`COLUMNS`)."""
     ground_truth, unit, tolerances, configured = grid(cfg, dataset)
     gaps = top1_gaps(manifest, retrieval, ground_truth)
+    angles = angle_grid(cfg, dataset) if ground_truth == "poses" else None
+    yaw = top1_yaw_gaps(manifest, retrieval) if angles is not None else np.zeros(len(gaps))
+    within_angle = yaw <= (angles[1] if angles is not None else 0.0)
     conditions = manifest.frame["condition"].to_numpy()[retrieval.query_rows]
     rows = []
     for queries in mf.query_sets(manifest.frame):
-        chosen = gaps[conditions == queries]
-        for t in tolerances:
-            recall = 100.0 * float(np.mean(chosen <= t))
-            rows.append([dataset, queries, made_for(retrieval), ground_truth, unit, t, recall, t == configured])
-            rows[-1].append(len(chosen))
+        chosen = conditions == queries
+        curves = [(unit, tolerances, configured, lambda t: (gaps <= t) & within_angle)]
+        if angles is not None:
+            curves.append((DEGREES, angles[0], angles[1], lambda t: (gaps <= configured) & (yaw <= t)))
+        for curve_unit, grid_, marked, correct in curves:
+            for t in grid_:
+                recall = 100.0 * float(np.mean(correct(t)[chosen]))
+                rows.append([dataset, queries, made_for(retrieval), ground_truth, curve_unit, t, recall, t == marked])
+                rows[-1].append(int(chosen.sum()))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

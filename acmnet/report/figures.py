@@ -62,7 +62,7 @@ def recall_curves(curves: pd.DataFrame, outs: list[Path]) -> None:
     curves = curves.reset_index()
     groups = list(curves.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(len(groups))
-    for ax, ((dataset, queries), group) in zip(axes, groups):
+    for ax, ((dataset, queries, _), group) in zip(axes, groups):
         for method, line in group.groupby("method", sort=False):
             label = method if seeds[method] == 1 else f"{method} (mean of {seeds[method]} seeds and of their bands)"
             (drawn,) = ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=label)
@@ -82,7 +82,7 @@ def seed_spread(metrics: pd.DataFrame, n: int, outs: list[Path]) -> None:
     metrics = metrics.assign(base=metrics["method"].map(lambda m: split_seed(m)[0]))
     groups = list(metrics.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(len(groups), width=max(4.2, 0.9 * metrics["base"].nunique()))
-    for ax, ((dataset, queries), group) in zip(axes, groups):
+    for ax, ((dataset, queries, _), group) in zip(axes, groups):
         bases = list(dict.fromkeys(group["base"]))
         for x, base in enumerate(bases):
             values = group.loc[group["base"] == base, f"R@{n}"].to_numpy()
@@ -183,7 +183,7 @@ def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
     single = ranks[~ranks["method"].str.contains("+seq", regex=False)]
     groups = list(single.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(max(len(groups), 1), width=5.0, height=4.0)
-    for ax, ((dataset, queries), group) in zip(axes, groups):
+    for ax, ((dataset, queries, _), group) in zip(axes, groups):
         by_base: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         for run, rows in group.groupby("method", sort=False):
             top1 = (rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64))
@@ -214,18 +214,18 @@ def tolerance_curves(table: pd.DataFrame, outs: list[Path]) -> None:
     from acmnet.config import split_seed
 
     table = table.assign(method=table["method"].map(lambda m: split_seed(m)[0]))
-    groups = list(table.groupby(["dataset", "queries"], sort=False))
+    groups = list(table.groupby(["dataset", "queries", "unit"], sort=False))
     fig, axes = _panels(max(len(groups), 1))
     if not groups:
         axes[0].text(0.5, 0.5, "no dataset with a tolerance to vary\n(shipped ground-truth lists only)", ha="center")
         axes[0].axis("off")
-    for ax, ((dataset, queries), group) in zip(axes, groups):
+    for ax, ((dataset, queries, _), group) in zip(axes, groups):
         mean = group.groupby(["method", "tolerance"], sort=False)["R@1"].mean().reset_index()
         for method, line in mean.groupby("method", sort=False):
             ax.plot(line["tolerance"], line["R@1"], marker="o", markersize=2.5, label=method)
         configured = float(group.loc[group["configured"].astype(bool), "tolerance"].iloc[0])
         unit = group["unit"].iloc[0]
-        within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance"
+        within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance" if unit != "deg" else "yaw"
         sign = "±" if group["ground_truth"].iloc[0] == "places" else ""
         ax.axvline(
             configured, color="black", linestyle=":", linewidth=1, label=f"configured: {sign}{configured:g} {unit}"

@@ -111,6 +111,10 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
             parts.append(f"{name} {words}")
         elif kind.ground_truth == "positions":
             parts.append(f"{name} within {spec.options.positive_distance:g} m")
+        elif kind.ground_truth == "poses":
+            angle = spec.options.positive_angle
+            yaw = f" and {angle:g}° of yaw" if angle is not None else ""
+            parts.append(f"{name} within {spec.options.positive_distance:g} m{yaw} (poses.csv)")
         else:
             parts.append(f"{name} as the dataset's ground-truth file lists them")
         note = kind.ground_truth_note(Path(spec.root), spec.options) if kind.ground_truth_note else None

@@ -117,3 +117,23 @@ def test_positives_file_round_trip_and_provenance(tmp_path):
     other = write_manifest(_frame(x=[0.0, 30, 100, 1, 50, 2000], y=[0.0] * 6), tmp_path / "other.csv")
     with pytest.raises(ProvenanceError, match=r"p\.npz was made from manifest .*m\.csv.*not from .*other\.csv"):
         load_positives(tmp_path / "p.npz", other)
+
+
+def test_poses_distance_is_3d_and_inclusive_and_yaw_wraps_around():
+    from acmnet.data.positives import from_poses, yaw_gap
+
+    assert yaw_gap(np.array([359.0, 1.0, -179.0, 90.0]), np.array([1.0, 359.0, 179.0, 270.0])).tolist() == [
+        2,
+        2,
+        2,
+        180,
+    ]
+    refs = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 5.0], [0.0, 0.0, 5.1], [0.0, 0.0, 0.0]])
+    query = np.zeros((1, 3))
+    assert from_poses(query, refs, 5.0).of(0).tolist() == [0, 1, 3]  # 3-D: (0, 0, 5.1) is out
+    assert from_poses(query[:, :2], refs[:, :2], 5.0).of(0).tolist() == [0, 1, 2, 3]  # 2-D: z ignored
+    yaws = np.array([350.0, 20.0, 0.0, -170.0])
+    # yaw 10 against 350 (20 apart with wrap-around; AnyLoc's |a - b| would say 340) and 20 (10 apart)
+    assert from_poses(query, refs, 5.0, np.array([10.0]), yaws, 20.0).of(0).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="needs the yaw"):
+        from_poses(query, refs, 5.0, angle=20.0)

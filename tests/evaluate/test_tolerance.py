@@ -156,3 +156,30 @@ def test_places_windows_never_cross_a_join_between_separate_stretches(tmp_path):
         counts = table[table["tolerance"] == t].set_index("queries")["n_queries"]
         assert (got * counts).sum() / counts.sum() == pytest.approx(want)
     assert crossing > 0  # the fixture has top-1 matches across the join that a plain window would count
+
+
+POSES_CFG = config_from_dict(
+    {"datasets": {"own": {"type": "poses_csv", "root": ".", "positive_distance": 10, "positive_angle": 30}}}
+)
+
+
+def test_poses_curves_vary_distance_at_the_yaw_limit_and_yaw_at_the_distance(tmp_path):
+    from acmnet.data.positives import from_poses
+
+    rng = np.random.default_rng(2)
+    frame = _frame(rng, positions=True)
+    frame["z"] = rng.uniform(-5, 5, len(frame))
+    frame["yaw"] = rng.uniform(-180, 540, len(frame))
+    manifest = write_manifest(frame, tmp_path / "m.csv")
+    indices = np.stack([rng.permutation(50)[:3] for _ in range(40)])
+    table = recall_vs_tolerance(POSES_CFG, "own", manifest, write_retrieval(tmp_path, manifest, indices))
+    assert set(table["unit"]) == {"m", "deg"} and set(table["ground_truth"]) == {"poses"}
+    marked = table[table["configured"]]
+    assert sorted(zip(marked["unit"], marked["tolerance"])) == [("deg", 30.0), ("deg", 30.0), ("m", 10.0), ("m", 10.0)]
+    xyz, yaw, queries = frame[["x", "y", "z"]].to_numpy(), frame["yaw"].to_numpy(), manifest.rows("query")
+    chosen = frame["condition"].to_numpy()[queries] == "snow"
+    q, qy = xyz[queries][chosen], yaw[queries][chosen]
+    for unit, t, d, a in [("m", 40.0, 40.0, 30.0), ("deg", 90.0, 10.0, 90.0), ("deg", 180.0, 10.0, 180.0)]:
+        truth = from_poses(q, xyz[:50], d, qy, yaw[:50], a)
+        got = table[(table["queries"] == "snow") & (table["unit"] == unit) & (table["tolerance"] == t)]["R@1"].item()
+        assert got == pytest.approx(recall_curve(truth.hits(indices[chosen]))[0])

@@ -23,6 +23,7 @@ DATASET_TYPES = {
     "msls_val": "acmnet.data.datasets.msls_val",
     "nordland": "acmnet.data.datasets.nordland",
     "nordland64": "acmnet.data.datasets.nordland64",
+    "poses_csv": "acmnet.data.datasets.poses_csv",
     "robotcar": "acmnet.data.datasets.robotcar",
     "synthetic": "acmnet.data.datasets.synthetic",
     "utm": "acmnet.data.datasets.utm",

@@ -31,7 +31,7 @@ from acmnet.data.sources import Source
 from acmnet.io import list_folders
 
 Scoring = Literal["recall", "pose"]
-GroundTruth = Literal["places", "positions", "listed"]
+GroundTruth = Literal["places", "positions", "poses", "listed", "none"]
 
 
 def _always(options: Any) -> bool:
@@ -60,7 +60,9 @@ class DatasetType:
     ground_truth: how a query's positive references are found (`acmnet.data.positives`):
         `places` (the manifest's `place` within +/- the dataset's `tolerance`), `positions` (the
         manifest's `x`, `y` in metres within the options' `positive_distance`, inclusive) or
-        `listed` (the manifest's `positives` column, written by `prepare` from the dataset's file).
+        `listed` (the manifest's `positives` column, written by `prepare` from the dataset's file),
+        `poses` (`x`, `y`[, `z`] within `positive_distance` and `yaw` within `positive_angle`) or
+        `none` (no public ground truth: nothing is scored, see `msls_test`).
     route_order: options -> whether each query set and the references are frames of one drive in
         manifest order (sequence matching and block resampling need it; city-scale sets have none).
     window: (options, tolerance) -> the place window in words for captions, where a `place` is not
