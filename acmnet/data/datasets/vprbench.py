@@ -23,6 +23,10 @@ indices joined by single spaces (positions in the reference set, which is exactl
 recall denominator. A positive list may be a list, tuple or 1-d integer array, of Python or NumPy
 integers, or a single integer. The rows of the file may come in any query order.
 
+Name order (option `order`): `plain` (string order, VPR-Bench's) or `natural` (`img2` before
+`img10`, AnyLoc's `natsorted`); left out, a folder whose two orders differ is refused, naming two
+files that sort differently (`acmnet.data.datasets.natural`).
+
 The files as VPR-Bench released them (its repository at commit 77ad30f, `datasets/<name>/`) are
 read as VPR-Bench scores them: a retrieval is correct when `retrieved_index in list`
 (`performance_comparison.py`), so a listed index that names no reference never matches:
@@ -51,13 +55,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from acmnet.config import ConfigError
 from acmnet.data.datasets.base import DatasetType, LayoutError, listing, note
+from acmnet.data.datasets.natural import ordered
 from acmnet.data.manifest import COLUMNS, POSITIVES_COLUMN
 from acmnet.io import list_files, list_folders
 from acmnet.pickled import UnsafePickleError, load_npy
@@ -78,6 +83,7 @@ class VprBenchOptions:
     reference: str = "ref"  # folder of the reference images
     query: str = "query"  # folder of the query images
     route_order: bool = False  # true only when the sorted names are frames of one drive
+    order: Literal["plain", "natural"] | None = None  # the folders' name order; None: refused where they differ
 
     def check(self, where: str) -> None:
         for key in ("ground_truth", "reference", "query"):
@@ -123,8 +129,8 @@ def list_images(root: Path, folder: str) -> list[str]:
 def read_tree(root: Path, opts: VprBenchOptions) -> Tree:
     """The folders' sorted image names, after checking the ground-truth file exists (nothing decoded)."""
     root = Path(root)
-    references = list_images(root, opts.reference)
-    queries = list_images(root, opts.query)
+    references = ordered(list_images(root, opts.reference), opts.order, root / opts.reference, "order")
+    queries = ordered(list_images(root, opts.query), opts.order, root / opts.query, "order")
     path = root / opts.ground_truth
     if not path.is_file():
         raise LayoutError(

@@ -232,3 +232,28 @@ def test_options_and_type_fields(tmp_path):
         prepare(tmp_path, {"query": ""})
     with pytest.raises(ConfigError, match="unknown config key `datasets.vprbench.refs`"):
         prepare(tmp_path, {"refs": "db"})
+
+
+def test_natural_order_is_asked_for_where_the_two_orders_differ(tmp_path):
+    """`img2` and `img10`: plain order puts img10 first, AnyLoc's natsorted img2; without `order` the
+    folder is refused naming the two files, and each order lines the listed ground truth up its way."""
+    for name in ("img1.jpg", "img2.jpg", "img10.jpg"):
+        _touch(tmp_path / "ref" / name)
+        _touch(tmp_path / "query" / name)
+    _gt(tmp_path, [[0, [0]], [1, [1]], [2, [2]]])
+    with pytest.raises(LayoutError, match=r"ref: img10.jpg comes before img2.jpg in plain name order .* set `order"):
+        prepare(tmp_path)
+    natural = prepare(tmp_path, {"order": "natural"})
+    assert natural.loc[natural["role"] == "reference", "image"].tolist() == [
+        "ref/img1.jpg",
+        "ref/img2.jpg",
+        "ref/img10.jpg",
+    ]
+    plain = prepare(tmp_path, {"order": "plain"})
+    assert plain.loc[plain["role"] == "query", "image"].tolist() == [
+        "query/img1.jpg",
+        "query/img10.jpg",
+        "query/img2.jpg",
+    ]
+    with pytest.raises(ConfigError, match="order"):
+        prepare(tmp_path, {"order": "natsort"})
