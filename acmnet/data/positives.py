@@ -10,6 +10,9 @@ A dataset type says how its positives are found (`DatasetType.ground_truth`):
 - `listed`: lists fixed when the dataset is prepared, written into the manifest's `positives`
   column: those the dataset ships (VPR-Bench's `ground_truth_new.npy`, MSLS-val's
   `msls_val_pIdx.npy`) or, for NetVLAD's dbStruct, the database images within its posDistThr;
+- `frames` (a `utm` dataset with `positive_frames: K`, whose file-name coordinates are frame
+  numbers, e.g. Olid's Nordland as `@i@i@` names): the references whose coordinates differ from the
+  query's by at most K in each (Chebyshev), exact in integers: never a float radius such as 2*sqrt(2);
 - `poses`: the references within `positive_distance` metres in 2-D (`x`, `y`) or 3-D (with `z`), and,
   with a `positive_angle`, within that many degrees of yaw (`yaw`, wrap-around), both inclusive
   (`poses_csv`).
@@ -23,6 +26,7 @@ figures, Grad-CAM) asks `PositiveSets.hits`.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -150,6 +154,54 @@ def from_positions(query_xy: np.ndarray, reference_xy: np.ndarray, distance: flo
     return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xy))
 
 
+def from_frames(query_xy: np.ndarray, reference_xy: np.ndarray, frames: int) -> PositiveSets:
+    """References whose integer coordinates (frame numbers, float or int (Q, 2), (R, 2)) differ from the
+    query's by at most `frames` in each coordinate; a non-integer coordinate raises ValueError."""
+    from scipy.spatial import cKDTree
+
+    query_xy, reference_xy = np.asarray(query_xy, np.float64), np.asarray(reference_xy, np.float64)
+    for name, xy in (("query", query_xy), ("reference", reference_xy)):
+        bad = np.flatnonzero(~np.all(xy == np.round(xy), axis=1))
+        if len(bad):
+            raise ValueError(f"{name} {bad[0]} has coordinates {xy[bad[0]].tolist()}, not frame numbers (integers)")
+    candidates = cKDTree(reference_xy).query_ball_point(query_xy, r=frames + 0.5, p=np.inf, return_sorted=True)
+    counts = np.fromiter((len(c) for c in candidates), dtype=np.int64, count=len(candidates))
+    indices = np.fromiter((i for c in candidates for i in c), dtype=np.int64, count=int(counts.sum()))
+    rows = np.repeat(np.arange(len(counts)), counts)
+    gap = np.abs(reference_xy[indices] - query_xy[rows]).max(axis=1) if len(indices) else np.empty(0)
+    keep = gap <= frames
+    return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xy))
+
+
+def boundary_pairs(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float, eps: float = 1e-6) -> np.ndarray:
+    """(query, reference) position pairs whose distance lies within `eps` of `distance`: int64 (n, 2).
+    Whether such a pair counts as a positive depends on float rounding (a radius of 2*sqrt(2) over
+    frame-number coordinates); empty on real metric data."""
+    from scipy.spatial import cKDTree
+
+    query_xy, reference_xy = np.asarray(query_xy, np.float64), np.asarray(reference_xy, np.float64)
+    if not len(query_xy) or not len(reference_xy):
+        return np.empty((0, 2), np.int64)
+    near = cKDTree(reference_xy).query_ball_point(query_xy, r=distance + eps, return_sorted=True)
+    pairs = np.array([(q, r) for q, refs in enumerate(near) for r in refs], dtype=np.int64).reshape(-1, 2)
+    gaps = np.linalg.norm(reference_xy[pairs[:, 1]] - query_xy[pairs[:, 0]], axis=1) if len(pairs) else np.empty(0)
+    return pairs[np.abs(gaps - distance) <= eps]
+
+
+def warn_boundary(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float) -> None:
+    """A warning on stderr when some query-reference distance lies within 1e-6 m of `distance`."""
+    pairs = boundary_pairs(query_xy, reference_xy, distance)
+    if len(pairs):
+        q, r = pairs[0]
+        gap = float(np.linalg.norm(np.asarray(reference_xy, np.float64)[r] - np.asarray(query_xy, np.float64)[q]))
+        print(
+            f"warning: {len(pairs)} query-reference pairs lie within 1e-6 m of positive_distance {distance!r} (e.g. "
+            f"query {q} and reference {r}, {gap!r} m apart): whether they count depends on float rounding; if the "
+            "coordinates are frame numbers, set `positive_frames: K` instead (exact in integers)",
+            file=sys.stderr,
+        )
+
+
 def yaw_gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Smallest angle between yaws `a` and `b` (degrees, any range) with wrap-around: 0..180 (359, 1 -> 2)."""
     return np.abs(np.remainder(np.asarray(a, np.float64) - np.asarray(b, np.float64) + 180.0, 360.0) - 180.0)
@@ -215,14 +267,19 @@ def positives_of(
         if missing or distance is None:
             raise mf.ManifestError(f"the manifest lacks position column(s) {missing} (or no positive distance)")
         xy = mf.POSITION_COLUMNS
-        return from_positions(queries[xy].to_numpy(float), references[xy].to_numpy(float), distance)
+        query_xy, reference_xy = queries[xy].to_numpy(float), references[xy].to_numpy(float)
+        warn_boundary(query_xy, reference_xy, distance)
+        return from_positions(query_xy, reference_xy, distance)
+    if ground_truth == "frames":
+        xy = mf.POSITION_COLUMNS
+        return from_frames(queries[xy].to_numpy(float), references[xy].to_numpy(float), tolerance)
     if ground_truth == "poses":
         return _poses_of(frame, queries, references, distance, angle)
     if ground_truth == "listed":
         if mf.POSITIVES_COLUMN not in frame.columns:
             raise mf.ManifestError(f"the manifest lacks the `{mf.POSITIVES_COLUMN}` column its dataset type writes")
         return from_lists(queries[mf.POSITIVES_COLUMN].tolist(), len(references), "manifest positives")
-    raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions, poses or listed")
+    raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions, frames, poses or listed")
 
 
 def pose_columns(frame: pd.DataFrame) -> list[str]:
@@ -257,7 +314,11 @@ def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:
 
 
 def ground_truth_of(spec: DatasetConfig) -> tuple[str, int, float | None]:
-    """(ground truth kind, place tolerance, positive distance) of a configured dataset."""
+    """(ground truth kind, place tolerance, positive distance) of a configured dataset; a dataset with
+    `positive_frames: K` gives (`frames`, K, None)."""
+    frames = getattr(spec.options, "positive_frames", None)
+    if frames is not None:
+        return "frames", int(frames), None
     return dataset_type(spec.type).ground_truth, spec.tolerance, getattr(spec.options, "positive_distance", None)
 
 

@@ -6,7 +6,8 @@ is correct at tolerance t when its place lies within +/- t of the query's in the
 the route (`places` ground truth: windows 0..10 in the dataset's place unit, frames or kept
 frames; a `segment` column marks the stretches) or when it lies within t metres
 (`positions`: 5..100 m), exactly as `acmnet.data.positives` counts a positive at that tolerance;
-the configured tolerance is always on the grid and marked. A `poses` dataset (`poses_csv`) gets a
+the configured tolerance is always on the grid and marked; a `utm` dataset with `positive_frames`
+gets windows 0..10 frames (`frames`). A `poses` dataset (`poses_csv`) gets a
 distance curve (2-D or 3-D, at its configured yaw limit) and, with a `positive_angle`, a yaw curve
 (5..180 degrees, wrap-around, at its configured distance), told apart by the `unit` column. Only
 the top-1 matters, so the top-K kept per query is enough at any tolerance. A dataset whose ground
@@ -43,6 +44,9 @@ def grid(cfg: Config, dataset: str) -> tuple[str, str, list[float], float] | Non
 
     spec = cfg.dataset(dataset)
     kind = dataset_type(spec.type)
+    frames = getattr(spec.options, "positive_frames", None)
+    if frames is not None:  # a utm dataset whose coordinates are frame numbers
+        return "frames", "frames", sorted({*map(float, WINDOWS), float(frames)}), float(frames)
     if kind.ground_truth == "places":
         unit = kind.window(spec.options, 1).split(" (")[0].removeprefix("±1 ") if kind.window else "places"
         return "places", unit, sorted({*map(float, WINDOWS), float(spec.tolerance)}), float(spec.tolerance)
@@ -82,6 +86,8 @@ def top1_gaps(manifest: Manifest, retrieval: Retrieval, ground_truth: str) -> np
             gaps[queries[segments.name].to_numpy() != top1[segments.name].to_numpy()] = np.inf
         return gaps
     xy = list(mf.POSITION_COLUMNS)
+    if ground_truth == "frames":  # Chebyshev in frame numbers, as `positives.from_frames` counts them
+        return np.abs(queries[xy].to_numpy(np.float64) - top1[xy].to_numpy(np.float64)).max(axis=1)
     if ground_truth == "poses":
         from acmnet.data.positives import pose_columns
 

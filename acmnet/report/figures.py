@@ -225,8 +225,9 @@ def tolerance_curves(table: pd.DataFrame, outs: list[Path]) -> None:
             ax.plot(line["tolerance"], line["R@1"], marker="o", markersize=2.5, label=method)
         configured = float(group.loc[group["configured"].astype(bool), "tolerance"].iloc[0])
         unit = group["unit"].iloc[0]
-        within = "± window" if group["ground_truth"].iloc[0] == "places" else "distance" if unit != "deg" else "yaw"
-        sign = "±" if group["ground_truth"].iloc[0] == "places" else ""
+        windowed = group["ground_truth"].iloc[0] in ("places", "frames")
+        within = "± window" if windowed else "yaw" if unit == "deg" else "distance"
+        sign = "±" if windowed else ""
         ax.axvline(
             configured, color="black", linestyle=":", linewidth=1, label=f"configured: {sign}{configured:g} {unit}"
         )

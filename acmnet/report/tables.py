@@ -109,6 +109,8 @@ def ground_truth_text(cfg: Config, missing: dict[tuple[str, str], tuple[int, int
         if kind.ground_truth == "places":
             words = kind.window(spec.options, spec.tolerance) if kind.window else f"±{spec.tolerance} places"
             parts.append(f"{name} {words}")
+        elif getattr(spec.options, "positive_frames", None) is not None:
+            parts.append(f"{name} within ±{spec.options.positive_frames} frames (file-name coordinates)")
         elif kind.ground_truth == "positions":
             parts.append(f"{name} within {spec.options.positive_distance:g} m")
         elif kind.ground_truth == "poses":

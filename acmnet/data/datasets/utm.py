@@ -34,7 +34,13 @@ needs it.
 
 Ground truth (`positions`): a query's positives are the database images within
 `positive_distance` metres (default 25, Euclidean in UTM, inclusive), as VPR-methods-evaluation
-counts them; a query without any positive is kept and counts in the denominator.
+counts them; a query without any positive is kept and counts in the denominator. A radius that
+lies within 1e-6 m of some query-reference distance is warned about (`positives.warn_boundary`).
+Frame numbers as coordinates (option `positive_frames: K`, e.g. Olid's Nordland partition named
+`@i@i@`, which papers score with a radius of 2*sqrt(2), Patch-NetVLAD #64): every coordinate must be
+an integer (else refused, naming the file), and the positives are the database images whose
+coordinates differ by at most K in each, exact (`frames` ground truth); `positive_distance` is then
+not read.
 
 Refused, each with one line naming the file or folder and what to do: a missing `images/` or
 `images/<split>` (the folders that are there are listed), a missing database or query folder
@@ -80,6 +86,7 @@ class UtmOptions:
     positive_distance: float = bounded(25.0, above=0)  # metres
     train: str | None = None  # relative to the dataset folder; None: images/train/database if present
     route_order: bool = False  # true only when file names sort in driving order
+    positive_frames: int | None = bounded(None, lo=0)  # coordinates are frame numbers: +/- K each, exact
 
     def check(self, where: str) -> None:
         if not self.split.strip():
@@ -321,6 +328,16 @@ def _refuse_out_of_range(folder: Folder, image: str, position: Position) -> None
             )
 
 
+def _refuse_fractional(folder: Folder) -> None:
+    """With `positive_frames`, coordinates are frame numbers: a non-integer one is refused, naming the file."""
+    for image, (x, y, _) in zip(folder.images, folder.positions):
+        if x != round(x) or y != round(y):
+            raise LayoutError(
+                f"{folder.describe(image)}: coordinates {x:g}, {y:g} are not frame numbers (integers), which the "
+                "option positive_frames needs: leave it out to count metres with positive_distance"
+            )
+
+
 def _refuse_other_zones(database: Folder, query: Folder) -> None:
     """Query images in a UTM zone that no database image is in (where names give a zone)."""
     first: dict[str | None, str] = {}
@@ -350,6 +367,9 @@ def _layout(root: Path, opts: UtmOptions, where: str) -> Layout:
         folder.positions = _positions(folder)
     for query in queries:
         _refuse_other_zones(ref, query)
+    if opts.positive_frames is not None:
+        for folder in [ref, *queries]:
+            _refuse_fractional(folder)
     return Layout(_train_folder(base, prefix, split_rel, opts, where), ref, queries)
 
 
@@ -381,6 +401,11 @@ def prepare(root: Path, opts: UtmOptions, name: str = "utm") -> pd.DataFrame:
 
 def protocol(opts: UtmOptions) -> str:
     """Caption fragment: the ground truth and the split read."""
+    if opts.positive_frames is not None:
+        return (
+            f"positives: database images within ±{opts.positive_frames} frames (file-name coordinates as frame "
+            f"numbers, exact in integers); split {opts.split}"
+        )
     return (
         f"positives: database images within {opts.positive_distance:g} m (UTM, Euclidean, inclusive), as "
         f"VPR-methods-evaluation counts them; split {opts.split}"

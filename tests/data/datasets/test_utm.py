@@ -333,3 +333,49 @@ def test_coordinates_outside_the_utm_range_are_refused(pitts, east, north, what)
         LayoutError, match=rf"queries/{re.escape(name)}: {what} is outside the UTM range .*0 \.\. 1,000,000"
     ):
         prepare(pitts)
+
+
+def _frames_tree(root, n=12):
+    """Olid's Nordland partition as `@UTM@` names: frame i at (i, i), database summer, queries winter."""
+    names = [f"@{i:07d}@{i:07d}@@@@@{i:05d}@.jpg" for i in range(n)]
+    return tree(root, {"images/test/database": names, "images/test/queries": names})
+
+
+def test_positive_frames_are_exact_in_integers_where_a_radius_of_2_sqrt2_sits_on_the_boundary(tmp_path, capsys):
+    """Patch-NetVLAD #64: (i, i) names with radius 2*sqrt(2) mean +/-2 frames only if the float distance of
+    (i+2, i+2) rounds to at most the radius; `positive_frames: 2` counts +/-2 exactly, and the radius is warned."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from acmnet.data.positives import positives_of
+
+    frame = prepare(_frames_tree(tmp_path), {"positive_frames": 2})
+    sets = positives_of(frame, "frames", 2, None)
+    assert [sets.of(q).tolist() for q in (0, 5, 11)] == [[0, 1, 2], [3, 4, 5, 6, 7], [9, 10, 11]]
+    capsys.readouterr()
+    xy = frame.loc[frame["role"] == "reference", ["x", "y"]].to_numpy()
+    by_radius = positives_of(frame, "positions", 0, 2 * math.sqrt(2))
+    assert "pairs lie within 1e-6 m of positive_distance 2.828" in capsys.readouterr().err
+    # VPR-methods-evaluation's rule (sklearn radius_neighbors) on the same radius, transcribed
+    knn = NearestNeighbors(n_jobs=1).fit(xy)
+    theirs = knn.radius_neighbors(xy, radius=2 * math.sqrt(2), return_distance=False)
+    assert [sorted(t.tolist()) for t in theirs] == [by_radius.of(q).tolist() for q in range(len(xy))]
+    positives_of(frame, "positions", 0, 25.0)
+    assert "warning" not in capsys.readouterr().err  # no distance near 25 m: no warning
+
+
+def test_positive_frames_refuse_fractional_coordinates(tmp_path):
+    root = _frames_tree(tmp_path)
+    touch(root / "images/test/queries/@3.5@3@@@@@x@.jpg")
+    with pytest.raises(LayoutError, match=r"@3.5@3@@@@@x@.jpg: coordinates 3.5, 3 are not frame numbers"):
+        prepare(root, {"positive_frames": 2})
+    assert len(prepare(root)) == 25  # metres: fractional coordinates are fine
+
+
+def test_positive_frames_set_the_ground_truth_and_the_tolerance_grid():
+    from acmnet.config_loader import config_from_dict
+    from acmnet.data.positives import ground_truth_of
+    from acmnet.evaluate.tolerance import grid
+
+    cfg = config_from_dict({"datasets": {"nl": {"type": "utm", "root": ".", "positive_frames": 2}}})
+    assert ground_truth_of(cfg.dataset("nl")) == ("frames", 2, None)
+    assert grid(cfg, "nl")[:2] == ("frames", "frames") and grid(cfg, "nl")[3] == 2.0
