@@ -29,16 +29,19 @@ include: "workflow/rules/report.smk"
 onsuccess:
     if os.path.exists(rules.report.output.markdown):
         print(f"\nResults ({rules.report.output.markdown}):\n\n" + open(rules.report.output.markdown).read())
+    for line in unscored_lines(CFG):
+        print(f"\n{line}")
 
 
 rule all:
     default_target: True
     input:
-        rules.report.output,
-        rules.paper_tables.output,
+        rules.report.output if SCORED else [],
+        rules.paper_tables.output if SCORED else [],
         expand(rules.figure_retrievals.output.png, dataset=RECALL, method=FIGURED or METHODS[:1]),
         expand(rules.localize.output.submission, dataset=POSED, method=METHODS),
+        expand(rules.export_msls.output.submission, dataset=SUBMITTED, method=METHODS),
         expand(rules.gradcam.output.png, dataset=RECALL, method=FIGURED),
         expand(rules.export_pairs.output.pairs, dataset=RECALL, method=DESCRIBED) if CFG.evaluate.export_pairs else [],
-        rules.pr_curves.output if CFG.evaluate.pr else [],
-        rules.recall_vs_tolerance.output if CFG.evaluate.tolerance_curve else [],
+        rules.pr_curves.output if CFG.evaluate.pr and SCORED else [],
+        rules.recall_vs_tolerance.output if CFG.evaluate.tolerance_curve and SCORED else [],

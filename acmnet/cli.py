@@ -231,6 +231,19 @@ def cmd_export_pairs(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {lines} pairs, the top {n} of every query (hloc's pairs_from_retrieval form)")
 
 
+def cmd_export_msls(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.msls_submission import write_submission
+
+    cfg = _config(args)
+    cfg.method(args.method)
+    k = cfg.evaluate.export_msls
+    n = write_submission(Path(args.manifest), Path(args.retrieval), Path(args.out), k)
+    print(
+        f"wrote {args.out}: {n} queries, each with its top {k} database keys (the MSLS challenge file, as SALAD's "
+        "save_predictions writes it); no recall is computed: MSLS-test's ground truth is the challenge server's"
+    )
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from acmnet.evaluate.metrics import score
 
@@ -521,6 +534,12 @@ STEPS = (
         cmd_export_pairs,
         "write a method's top N per query (evaluate.export_pairs) as hloc's pairs_from_retrieval pairs file",
         (METHOD, MANIFEST, RETRIEVAL, arg("--out", required=True, help="pairs .txt to write")),
+    ),
+    Step(
+        "export-msls",
+        cmd_export_msls,
+        "write a method's top K database keys per MSLS-test query (evaluate.export_msls): the challenge file",
+        (METHOD, MANIFEST, RETRIEVAL, arg("--out", required=True, help="submission .txt to write")),
     ),
     Step(
         "score",

@@ -224,6 +224,9 @@ class EvaluateConfig:
     # Two-stage pipelines: write each (dataset, method)'s top N per query as the pairs file hloc's
     # pairs_from_retrieval writes (<dataset>/<method>/pairs.txt), for a re-ranker; 0: none (at most top_k).
     export_pairs: int = bounded(0, lo=0)
+    # The MSLS challenge file of every `msls_test` dataset: each method's top K database keys per query, as
+    # SALAD's save_predictions writes it (<dataset>/<method>/msls_predictions.txt; at most top_k).
+    export_msls: int = bounded(25, lo=1)
     # Beyond the paper: precision-recall from each query's top-1 match (AUC-PR, EP, R@100P under the `vprbench`
     # and `tutorial` conventions, acmnet/evaluate/precision.py) in metrics.csv and the summary (AUC-PR with its
     # bootstrap interval), and figures/<experiment>/pr_curves.*.
@@ -240,6 +243,11 @@ class EvaluateConfig:
                 f"{where}.recall_at {self.recall_at} asks for N up to {max(self.recall_at)}, but only "
                 f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
                 f"{max(self.recall_at)}"
+            )
+        if self.export_msls > self.top_k:
+            raise ConfigError(
+                f"{where}.export_msls = {self.export_msls} asks for more keys per query than the top_k = "
+                f"{self.top_k} retrievals kept: raise {where}.top_k to at least {self.export_msls}"
             )
         if self.export_pairs > self.top_k:
             raise ConfigError(
@@ -427,6 +435,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "retrieve": ("evaluate.top_k",),
     "import_ranking": ("evaluate.top_k", "evaluate.recall_at"),
     "export_pairs": ("evaluate.export_pairs",),
+    "export_msls": ("evaluate.export_msls",),
     "positives": (
         "dataset.type",
         "dataset.tolerance",

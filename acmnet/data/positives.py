@@ -279,6 +279,11 @@ def positives_of(
         if mf.POSITIVES_COLUMN not in frame.columns:
             raise mf.ManifestError(f"the manifest lacks the `{mf.POSITIVES_COLUMN}` column its dataset type writes")
         return from_lists(queries[mf.POSITIVES_COLUMN].tolist(), len(references), "manifest positives")
+    if ground_truth == "none":
+        raise mf.ManifestError(
+            "the dataset has no public ground truth (msls_test: its challenge server scores the predictions): "
+            "no positives to write; write the submission with `acmnet export-msls` instead"
+        )
     raise ValueError(f"unknown ground truth `{ground_truth}`: places, positions, frames, poses or listed")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
+from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.io import atomic_write_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
@@ -71,6 +72,7 @@ def _write(
     summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
+    text += "".join(f"\n\n{line}" for line in unscored_lines(cfg))
     text += "".join(
         f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
     )

@@ -12,6 +12,7 @@ from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_string
 from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
+from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.methods import method_kind, trained_methods, training_dataset
 
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
@@ -40,7 +41,10 @@ LOG = f"logs/{CFG.experiment}"
 DATASETS = list(CFG.datasets)
 # How each dataset is scored (recall@N, or camera pose) is its type's own declaration.
 POSED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).scoring == "pose"]
-RECALL = [d for d in DATASETS if d not in POSED]
+# Datasets without public ground truth (msls_test): a challenge file per method, nothing scored.
+SUBMITTED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).scoring == "submission"]
+RECALL = [d for d in DATASETS if d not in POSED and d not in SUBMITTED]
+SCORED = RECALL + POSED  # none (only msls_test): no report, only the challenge files
 SYNTHETIC = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).synthesize is not None]
 DOWNLOADED = [d for d in DATASETS if dataset_type(CFG.datasets[d].type).sources]
 # One download per dataset root (datasets may share one: two stretches of one route, say).

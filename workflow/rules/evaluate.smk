@@ -81,6 +81,23 @@ rule export_pairs:
         "--retrieval {input.retrieval:q} --out {output.pairs:q} 2>&1 | tee {log:q}"
 
 
+rule export_msls:
+    input:
+        manifest=rules.prepare.output.manifest,
+        retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
+    output:
+        submission=f"{EXP}/{{dataset}}/{{method}}/msls_predictions.txt",
+    log:
+        f"{LOG}/export_msls/{{dataset}}_{{method}}.log",
+    wildcard_constraints:
+        dataset="|".join(SUBMITTED) or "^$",
+    params:
+        settings=settings("export_msls"),
+    shell:
+        "acmnet export-msls --config-json {CONFIG_ARG} --method {wildcards.method:q} --manifest {input.manifest:q} "
+        "--retrieval {input.retrieval:q} --out {output.submission:q} 2>&1 | tee {log:q}"
+
+
 rule score:
     input:
         manifest=rules.prepare.output.manifest,

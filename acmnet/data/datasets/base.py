@@ -30,7 +30,7 @@ from acmnet.config import ConfigError, build_dataclass
 from acmnet.data.sources import Source
 from acmnet.io import list_folders
 
-Scoring = Literal["recall", "pose"]
+Scoring = Literal["recall", "pose", "submission"]
 GroundTruth = Literal["places", "positions", "poses", "listed", "none"]
 
 
@@ -52,7 +52,8 @@ class DatasetType:
         checks the layout first and never decodes images unless the module says so.
     check_layout: (root, options) -> None; raises LayoutError naming what is missing and how to fix it.
     sources: where the files come from (`acmnet.data.sources` entries); empty: nothing to download.
-    scoring: `recall` (recall@N, place window) or `pose` (localisation by the top-1 reference pose).
+    scoring: `recall` (recall@N, place window), `pose` (localisation by the top-1 reference pose) or
+        `submission` (no public ground truth: a challenge file per method, `msls_test`; nothing scored).
     paper_table: the paper's table its rows join (`table2`, `table3`, `table4`), or None.
     synthesize: for generated datasets, (root, options, name) -> None renders the data into root.
     protocol: options -> a sentence for table captions naming the choices of ours (not the
