@@ -431,3 +431,30 @@ def test_a_snakemake_template_config_is_refused_by_the_workflow(tmp_path):
     out = result.stdout + result.stderr
     assert result.returncode != 0 and "template.yaml sets `__use_yte__`, Snakemake's templating" in out, out[-2000:]
     assert "rule prepare" not in out and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("with_recall", [True, False])
+def test_msls_test_plans_the_challenge_file_and_nothing_that_needs_ground_truth(tmp_path, with_recall):
+    """A dataset without public ground truth gets `export_msls` per method and no positives or score; a
+    config holding only such datasets plans no report (nothing to score) and no job fails for it."""
+    import numpy as np
+
+    root = tmp_path / "msls"
+    root.mkdir()
+    lists = (["test/a/database/images/d0.jpg", "test/a/database/images/d1.jpg"], ["test/a/query/images/q0.jpg"])
+    for name, paths in zip(("msls_test_dbImages.npy", "msls_test_qImages.npy"), lists):
+        np.save(root / name, np.array(paths, dtype=object), allow_pickle=True)
+        for path in paths:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(b"")
+    cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    cfg["results_dir"], cfg["figures_dir"] = str(tmp_path / "results"), str(tmp_path / "figures")
+    cfg["datasets"] = {**(cfg["datasets"] if with_recall else {}), "mslst": {"type": "msls_test", "root": str(root)}}
+    if not with_recall:
+        cfg["methods"] = {"pixels": {"kind": "pixels"}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    plan = _snakemake(["-n", "-p", "--cores", "1", "--configfile", str(path)], cwd=tmp_path).stdout
+    assert all(f"mslst/{method}/msls_predictions.txt" in plan for method in cfg["methods"])
+    assert "mslst/positives.npz" not in plan and "mslst/pixels/metrics.csv" not in plan
+    assert ("\nreport " in plan or "rule report:" in plan) == with_recall
