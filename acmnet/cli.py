@@ -236,7 +236,7 @@ def cmd_export_msls(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     cfg.method(args.method)
-    k = cfg.evaluate.export_msls
+    k = cfg.evaluate.msls_keys()
     n = write_submission(Path(args.manifest), Path(args.retrieval), Path(args.out), k)
     print(
         f"wrote {args.out}: {n} queries, each with its top {k} database keys (the MSLS challenge file, as SALAD's "

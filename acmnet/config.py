@@ -225,8 +225,8 @@ class EvaluateConfig:
     # pairs_from_retrieval writes (<dataset>/<method>/pairs.txt), for a re-ranker; 0: none (at most top_k).
     export_pairs: int = bounded(0, lo=0)
     # The MSLS challenge file of every `msls_test` dataset: each method's top K database keys per query, as
-    # SALAD's save_predictions writes it (<dataset>/<method>/msls_predictions.txt; at most top_k).
-    export_msls: int = bounded(25, lo=1)
+    # SALAD's save_predictions writes it (<dataset>/<method>/msls_predictions.txt); None: top_k (SALAD: 25).
+    export_msls: int | None = bounded(None, lo=1)
     # Beyond the paper: precision-recall from each query's top-1 match (AUC-PR, EP, R@100P under the `vprbench`
     # and `tutorial` conventions, acmnet/evaluate/precision.py) in metrics.csv and the summary (AUC-PR with its
     # bootstrap interval), and figures/<experiment>/pr_curves.*.
@@ -244,7 +244,7 @@ class EvaluateConfig:
                 f"top_k = {self.top_k} retrievals are kept: raise {where}.top_k to at least "
                 f"{max(self.recall_at)}"
             )
-        if self.export_msls > self.top_k:
+        if self.export_msls is not None and self.export_msls > self.top_k:
             raise ConfigError(
                 f"{where}.export_msls = {self.export_msls} asks for more keys per query than the top_k = "
                 f"{self.top_k} retrievals kept: raise {where}.top_k to at least {self.export_msls}"
@@ -254,6 +254,10 @@ class EvaluateConfig:
                 f"{where}.export_pairs = {self.export_pairs} asks for more pairs per query than the top_k = "
                 f"{self.top_k} retrievals kept: raise {where}.top_k to at least {self.export_pairs}"
             )
+
+    def msls_keys(self) -> int:
+        """K of the MSLS challenge file: `export_msls`, or `top_k` when unset."""
+        return self.top_k if self.export_msls is None else self.export_msls
 
 
 @dataclass
@@ -435,7 +439,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "retrieve": ("evaluate.top_k",),
     "import_ranking": ("evaluate.top_k", "evaluate.recall_at"),
     "export_pairs": ("evaluate.export_pairs",),
-    "export_msls": ("evaluate.export_msls",),
+    "export_msls": ("evaluate.export_msls", "evaluate.top_k"),
     "positives": (
         "dataset.type",
         "dataset.tolerance",

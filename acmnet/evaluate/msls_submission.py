@@ -11,7 +11,7 @@ one line per query, in qImages order: the query's key, then its K references' ke
 separated by single spaces, each line ending in a newline; no header. MSLS's own `evaluate.py`
 (mapillary/mapillary_sls) reads such a file with `np.loadtxt(path, ndmin=2, dtype=str)`: one row
 per query, its key first. SALAD writes K = max(k_values) = 25; here K is `evaluate.export_msls`
-(default 25, at most `evaluate.top_k`). A key is the image's file name without its extension
+(default: `evaluate.top_k`, 25 unless changed). A key is the image's file name without its extension
 (`acmnet.data.datasets.msls_test.key_of`). No recall is computed: the ground truth is the server's.
 """
 
@@ -61,7 +61,7 @@ def unscored_lines(cfg: Config) -> list[str]:
 
     return [
         f"{name} (`{spec.type}`): no recall computed: MSLS-test's ground truth is not public, MSLS's challenge "
-        f"server scores the predictions; each method's top {cfg.evaluate.export_msls} database keys per query are "
+        f"server scores the predictions; each method's top {cfg.evaluate.msls_keys()} database keys per query are "
         f"in {cfg.experiment_dir}/{name}/<method>/msls_predictions.txt, the file to submit"
         for name, spec in cfg.datasets.items()
         if dataset_type(spec.type).scoring == "submission"

@@ -62,7 +62,7 @@ def recall_curves(curves: pd.DataFrame, outs: list[Path]) -> None:
     curves = curves.reset_index()
     groups = list(curves.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(len(groups))
-    for ax, ((dataset, queries, _), group) in zip(axes, groups):
+    for ax, ((dataset, queries), group) in zip(axes, groups):
         for method, line in group.groupby("method", sort=False):
             label = method if seeds[method] == 1 else f"{method} (mean of {seeds[method]} seeds and of their bands)"
             (drawn,) = ax.plot(line["N"], line["recall"], marker="o", markersize=2.5, label=label)
@@ -82,7 +82,7 @@ def seed_spread(metrics: pd.DataFrame, n: int, outs: list[Path]) -> None:
     metrics = metrics.assign(base=metrics["method"].map(lambda m: split_seed(m)[0]))
     groups = list(metrics.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(len(groups), width=max(4.2, 0.9 * metrics["base"].nunique()))
-    for ax, ((dataset, queries, _), group) in zip(axes, groups):
+    for ax, ((dataset, queries), group) in zip(axes, groups):
         bases = list(dict.fromkeys(group["base"]))
         for x, base in enumerate(bases):
             values = group.loc[group["base"] == base, f"R@{n}"].to_numpy()
@@ -183,7 +183,7 @@ def pr_curves(ranks: pd.DataFrame, outs: list[Path]) -> None:
     single = ranks[~ranks["method"].str.contains("+seq", regex=False)]
     groups = list(single.groupby(["dataset", "queries"], sort=False))
     fig, axes = _panels(max(len(groups), 1), width=5.0, height=4.0)
-    for ax, ((dataset, queries, _), group) in zip(axes, groups):
+    for ax, ((dataset, queries), group) in zip(axes, groups):
         by_base: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         for run, rows in group.groupby("method", sort=False):
             top1 = (rows["first_hit"].to_numpy() == 1, rows["top1_score"].to_numpy(np.float64))

@@ -117,4 +117,6 @@ def test_config_and_report_say_no_recall_is_computed():
     cfg = config_from_dict({"datasets": {"mslst": {"type": "msls_test", "root": "."}}})
     (line,) = unscored_lines(cfg)
     assert line.startswith("mslst (`msls_test`): no recall computed: MSLS-test's ground truth is not public")
-    assert "mslst/<method>/msls_predictions.txt" in line
+    assert "mslst/<method>/msls_predictions.txt" in line and "top 25 database keys" in line
+    wider = config_from_dict({"evaluate": {"top_k": 40}, "datasets": {"mslst": {"type": "msls_test", "root": "."}}})
+    assert wider.evaluate.msls_keys() == 40  # unset: top_k
