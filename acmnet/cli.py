@@ -98,6 +98,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
     if dataset_type(spec.type).scoring == "recall":
         print(f"ground truth: {count_positives(spec, manifest.frame)}")
+    elif dataset_type(spec.type).scoring == "submission":
+        print(
+            "ground truth: none public (MSLS's challenge server scores it): no recall; acmnet export-msls writes the file"
+        )
 
 
 def cmd_positives(args: argparse.Namespace) -> None:
