@@ -99,9 +99,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     if dataset_type(spec.type).scoring == "recall":
         print(f"ground truth: {count_positives(spec, manifest.frame)}")
     elif dataset_type(spec.type).scoring == "submission":
-        print(
-            "ground truth: none public (MSLS's challenge server scores it): no recall; acmnet export-msls writes the file"
-        )
+        print("ground truth: none public (MSLS's server scores it): no recall; acmnet export-msls writes the file")
 
 
 def cmd_positives(args: argparse.Namespace) -> None:
