@@ -1,10 +1,14 @@
 """Name order of a folder: plain (string order, `sorted`) or natural (`img2` before `img10`).
 
 A listed ground truth (VPR-Bench's `ground_truth_new.npy`) names images by their position in the
-folder's order, so the order decides which image each index means. VPR-Bench sorts file names as
-strings; AnyLoc lists the same folders with `natsorted(os.listdir(...))` (custom_datasets/*.py,
-natsort 8), which puts `img2.jpg` before `img10.jpg`. Where the two orders differ and no `order`
-is given, `ordered` refuses, naming two files that sort differently: never a guess.
+folder's order, so the order decides which image each index means. VPR-Bench's
+`evaluate_vpr_techniques.py` (commit 77ad30f) orders by the integer a name is
+(`sorted(names, key=lambda x: int(x.split(".")[0]))`) and its released names are zero-padded
+(`0000000.jpg`), so string order gives the same; AnyLoc lists folders with
+`natsorted(os.listdir(...))` (custom_datasets/*.py, natsort 8), which puts `img2.jpg` before
+`img10.jpg` (and, on integer names, agrees with VPR-Bench's `int` order). Where plain (string) and
+natural order differ and no `order` is given, `ordered` refuses, naming two files that sort
+differently: never a guess.
 
 `natural_key` is natsort's default key (`natsort_keygen()`, `ns.INT`): the name split into runs of
 decimal digits, compared as unsigned integers, and the text between them, compared as is (case
@@ -52,7 +56,8 @@ def ordered(names: list[str], order: Order | None, folder: Path, option: str) ->
         return plain
     at = next(i for i, (a, b) in enumerate(zip(plain, natural)) if a != b)
     raise OrderError(
-        f"{folder}: {plain[at]} comes before {natural[at]} in plain name order (VPR-Bench's sorted) but after it "
-        f"in natural order (AnyLoc's natsorted), so the listed ground truth means different images in each; set "
+        f"{folder}: {plain[at]} comes before {natural[at]} in plain name order (string sort) but after it in "
+        f"natural order (AnyLoc's natsorted; VPR-Bench's int(name) order on integer names), so the listed ground "
+        "truth means different images in each; set "
         f"`{option}: plain` or `{option}: natural` to the order the ground truth was written for"
     )

@@ -23,8 +23,9 @@ indices joined by single spaces (positions in the reference set, which is exactl
 recall denominator. A positive list may be a list, tuple or 1-d integer array, of Python or NumPy
 integers, or a single integer. The rows of the file may come in any query order.
 
-Name order (option `order`): `plain` (string order, VPR-Bench's) or `natural` (`img2` before
-`img10`, AnyLoc's `natsorted`); left out, a folder whose two orders differ is refused, naming two
+Name order (option `order`): `plain` (string order) or `natural` (`img2` before `img10`: AnyLoc's
+`natsorted`, and VPR-Bench's own `int(name)` order on integer names; its released names are
+zero-padded, where both agree); left out, a folder whose two orders differ is refused, naming two
 files that sort differently (`acmnet.data.datasets.natural`).
 
 The files as VPR-Bench released them (its repository at commit 77ad30f, `datasets/<name>/`) are

@@ -32,3 +32,12 @@ def test_ordered_refuses_only_where_the_orders_differ(tmp_path):
     with pytest.raises(OrderError, match=r"img10.jpg comes before img9.jpg in plain name order"):
         ordered(["img9.jpg", "img10.jpg"], None, tmp_path, "order")
     assert ordered(["img9.jpg", "img10.jpg"], "plain", tmp_path, "order") == ["img10.jpg", "img9.jpg"]
+
+
+def test_natural_order_is_vprbenchs_int_order_on_integer_names():
+    """VPR-Bench's evaluate_vpr_techniques.py: `sorted(names, key=lambda x: int(x.split(".")[0]))`, transcribed."""
+    names = [f"{i}.jpg" for i in (0, 1, 2, 10, 11, 100, 9)]
+    vprbench = sorted(names, key=lambda x: int(x.split(".")[0]))
+    assert natural_sorted(names) == vprbench != sorted(names)
+    padded = [f"{i:07d}.jpg" for i in (0, 1, 2, 10, 11, 100, 9)]  # as VPR-Bench releases them
+    assert sorted(padded) == natural_sorted(padded) == sorted(padded, key=lambda x: int(x.split(".")[0]))
