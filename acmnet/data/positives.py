@@ -304,7 +304,9 @@ def _poses_of(
         if angle is None
         else (queries[mf.YAW_COLUMN].to_numpy(float), references[mf.YAW_COLUMN].to_numpy(float))
     )
-    return from_poses(queries[xyz].to_numpy(float), references[xyz].to_numpy(float), distance, *yaws, angle)
+    query_xyz, reference_xyz = queries[xyz].to_numpy(float), references[xyz].to_numpy(float)
+    warn_boundary(query_xyz, reference_xyz, distance)
+    return from_poses(query_xyz, reference_xyz, distance, *yaws, angle)
 
 
 def describe_counts(frame: pd.DataFrame, sets: PositiveSets) -> str:

@@ -46,11 +46,12 @@ def test_rows_columns_and_positives_in_metres_with_yaw(tmp_path):
     assert [positives_of(frame, "poses", 0, 10.0).of(q).tolist() for q in (0, 1)] == [[0, 1], [2]]
 
 
-def test_3d_positions_use_z(tmp_path):
+def test_3d_positions_use_z(tmp_path, capsys):
     write(tmp_path / "database", "name,x,y,z", [("a.jpg", 0, 0, 0), ("b.jpg", 0, 0, 4)])
     write(tmp_path / "queries_night", "name,x,y,z", [("q.jpg", 0, 0, 9)])
     frame = TYPE.prepare_manifest(tmp_path, {"positive_distance": 5})
-    assert positives_of(frame, "poses", 0, 5.0).of(0).tolist() == [1]
+    assert positives_of(frame, "poses", 0, 5.0).of(0).tolist() == [1]  # (0, 0, 4) is 5 m away: inclusive
+    assert "1 query-reference pairs lie within 1e-6 m of positive_distance 5.0" in capsys.readouterr().err
     assert set(frame.loc[frame["role"] == "query", "condition"]) == {"queries_night"}
 
 
