@@ -173,29 +173,38 @@ def from_frames(query_xy: np.ndarray, reference_xy: np.ndarray, frames: int) -> 
     return PositiveSets(_indptr(np.bincount(rows[keep], minlength=len(counts))), indices[keep], len(reference_xy))
 
 
-def boundary_pairs(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float, eps: float = 1e-6) -> np.ndarray:
-    """(query, reference) position pairs whose distance lies within `eps` of `distance`: int64 (n, 2).
-    Whether such a pair counts as a positive depends on float rounding (a radius of 2*sqrt(2) over
-    frame-number coordinates); empty on real metric data."""
+def boundary_pairs(
+    query_xy: np.ndarray, reference_xy: np.ndarray, distance: float, eps: float = 1e-6
+) -> tuple[int, tuple[int, int, float] | None]:
+    """How many (query, reference) pairs lie within `eps` of `distance` (float (Q, D), (R, D)), and one
+    of them as (query, reference, its distance); (0, None) when none. Whether such a pair counts as a
+    positive depends on float rounding (a radius of 2*sqrt(2) over frame-number coordinates). Counted
+    by two radius searches (lengths only: no list of every pair in memory)."""
     from scipy.spatial import cKDTree
 
     query_xy, reference_xy = np.asarray(query_xy, np.float64), np.asarray(reference_xy, np.float64)
     if not len(query_xy) or not len(reference_xy):
-        return np.empty((0, 2), np.int64)
-    near = cKDTree(reference_xy).query_ball_point(query_xy, r=distance + eps, return_sorted=True)
-    pairs = np.array([(q, r) for q, refs in enumerate(near) for r in refs], dtype=np.int64).reshape(-1, 2)
-    gaps = np.linalg.norm(reference_xy[pairs[:, 1]] - query_xy[pairs[:, 0]], axis=1) if len(pairs) else np.empty(0)
-    return pairs[np.abs(gaps - distance) <= eps]
+        return 0, None
+    tree = cKDTree(reference_xy)
+    outer = tree.query_ball_point(query_xy, r=distance + eps, return_length=True)
+    inner = tree.query_ball_point(query_xy, r=max(distance - eps, 0.0), return_length=True)
+    ring = np.asarray(outer) - np.asarray(inner)
+    if not ring.any():
+        return 0, None
+    q = int(np.flatnonzero(ring)[0])
+    near = np.asarray(tree.query_ball_point(query_xy[q], r=distance + eps), dtype=np.int64)
+    gaps = np.linalg.norm(reference_xy[near] - query_xy[q], axis=1)
+    r = int(near[np.argmin(np.abs(gaps - distance))])
+    return int(ring.sum()), (q, r, float(np.linalg.norm(reference_xy[r] - query_xy[q])))
 
 
 def warn_boundary(query_xy: np.ndarray, reference_xy: np.ndarray, distance: float) -> None:
     """A warning on stderr when some query-reference distance lies within 1e-6 m of `distance`."""
-    pairs = boundary_pairs(query_xy, reference_xy, distance)
-    if len(pairs):
-        q, r = pairs[0]
-        gap = float(np.linalg.norm(np.asarray(reference_xy, np.float64)[r] - np.asarray(query_xy, np.float64)[q]))
+    count, example = boundary_pairs(query_xy, reference_xy, distance)
+    if example is not None:
+        q, r, gap = example
         print(
-            f"warning: {len(pairs)} query-reference pairs lie within 1e-6 m of positive_distance {distance!r} (e.g. "
+            f"warning: {count} query-reference pairs lie within 1e-6 m of positive_distance {distance!r} (e.g. "
             f"query {q} and reference {r}, {gap!r} m apart): whether they count depends on float rounding; if the "
             "coordinates are frame numbers, set `positive_frames: K` instead (exact in integers)",
             file=sys.stderr,

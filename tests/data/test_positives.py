@@ -137,3 +137,16 @@ def test_poses_distance_is_3d_and_inclusive_and_yaw_wraps_around():
     assert from_poses(query, refs, 5.0, np.array([10.0]), yaws, 20.0).of(0).tolist() == [0, 1]
     with pytest.raises(ValueError, match="needs the yaw"):
         from_poses(query, refs, 5.0, angle=20.0)
+
+
+def test_boundary_pairs_count_the_pairs_at_the_radius():
+    """Frame numbers (i, i) and a radius of 2*sqrt(2): the 16 pairs two frames apart sit on the boundary."""
+    import math
+
+    from acmnet.data.positives import boundary_pairs
+
+    xy = np.array([[i, i] for i in range(10)], float)
+    count, (q, r, gap) = boundary_pairs(xy, xy, 2 * math.sqrt(2))
+    assert count == 16 and abs(q - r) == 2 and gap == pytest.approx(2 * math.sqrt(2))
+    assert boundary_pairs(xy, xy, 2.5) == (0, None)
+    assert boundary_pairs(xy * 10.37, xy * 10.37, 25.0) == (0, None)
