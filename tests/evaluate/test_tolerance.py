@@ -183,3 +183,22 @@ def test_poses_curves_vary_distance_at_the_yaw_limit_and_yaw_at_the_distance(tmp
         truth = from_poses(q, xyz[:50], d, qy, yaw[:50], a)
         got = table[(table["queries"] == "snow") & (table["unit"] == unit) & (table["tolerance"] == t)]["R@1"].item()
         assert got == pytest.approx(recall_curve(truth.hits(indices[chosen]))[0])
+
+
+def test_frame_windows_count_as_the_frame_positives_at_that_window(tmp_path):
+    from acmnet.data.positives import from_frames
+
+    cfg = config_from_dict({"datasets": {"nl": {"type": "utm", "root": ".", "positive_frames": 2}}})
+    rng = np.random.default_rng(3)
+    frame = _frame(rng)
+    frame["x"] = frame["y"] = frame["place"].astype(float)  # Olid's Nordland as (i, i) names
+    manifest = write_manifest(frame, tmp_path / "m.csv")
+    indices = np.stack([rng.permutation(50)[:3] for _ in range(40)])
+    table = recall_vs_tolerance(cfg, "nl", manifest, write_retrieval(tmp_path, manifest, indices))
+    assert set(table["unit"]) == {"frames"} and set(table.loc[table["configured"], "tolerance"]) == {2.0}
+    xy, queries = frame[["x", "y"]].to_numpy(), manifest.rows("query")
+    chosen = frame["condition"].to_numpy()[queries] == "night"
+    for t in (0, 2, 7):
+        truth = from_frames(xy[queries][chosen], xy[:50], t)
+        got = table[(table["queries"] == "night") & (table["tolerance"] == t)]["R@1"].item()
+        assert got == pytest.approx(recall_curve(truth.hits(indices[chosen]))[0])
