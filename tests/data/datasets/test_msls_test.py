@@ -104,6 +104,11 @@ def test_submission_is_salads_file_byte_for_byte_and_reads_as_msls_evaluate_read
     assert write_submission(manifest.path, retrieval.path, out, 3) == 4
     _salad_save_predictions(queries, DB, indices[:, :3], tmp_path / "salad.txt")
     assert out.read_bytes() == (tmp_path / "salad.txt").read_bytes()
+    # mapillary_sls's own writer (create_dummy_predictions), without its `#` header: the same bytes
+    keys = np.array([[Path(q).stem] for q in queries])
+    ranks = np.array([[Path(DB[j]).stem for j in row] for row in indices[:, :3]])
+    np.savetxt(tmp_path / "msls.txt", np.concatenate([keys, ranks], axis=1), fmt="%s")
+    assert out.read_bytes() == (tmp_path / "msls.txt").read_bytes()
     read = np.loadtxt(out, ndmin=2, dtype=str)  # mapillary_sls evaluate.py's reader
     assert read.shape == (4, 4) and read[0, 0] == Path(queries[0]).stem and read[0, 1] == f"db{indices[0, 0]}"
     assert submission_text(manifest, indices[:, :1]).count("\n") == 4
