@@ -12,8 +12,9 @@ separated by single spaces, each line ending in a newline; no header. mapillary/
 no `save_predictions`: its own writer, `create_dummy_predictions` (mapillary_sls/utils/eval.py),
 writes the same rows with `np.savetxt(path, np.concatenate([query_keys, ranks], axis=1), fmt='%s',
 header=...)` (a `#` header line, which the reader skips), and its `evaluate.py` reads the file with
-`np.loadtxt(path, ndmin=2, dtype=str)`: one row per query, its key first. SALAD writes K = max(k_values) = 25; here K is `evaluate.export_msls`
-(default: `evaluate.top_k`, 25 unless changed). A key is the image's file name without its extension
+`np.loadtxt(path, ndmin=2, dtype=str)`: one row per query, its key first. SALAD writes
+K = max(k_values) = 25; here K is `evaluate.export_msls` (default: `evaluate.top_k`, 25 unless
+changed). A key is the image's file name without its extension
 (`acmnet.data.datasets.msls_test.key_of`). No recall is computed: the ground truth is the server's.
 """
 
