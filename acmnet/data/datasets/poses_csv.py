@@ -9,7 +9,7 @@ the images and a `poses.csv`::
 
 Columns: `name` (the image file, relative to its folder) and either `lat, lon` (WGS84 degrees,
 converted to UTM metres with pyproj; the zone and hemisphere come from the data, one for the whole
-dataset, else refused) or `x, y` (metres) with an optional `z` (metres: positives in 3-D); `yaw`
+dataset, else refused) or `x, y` (metres), either with an optional `z` (metres: positives in 3-D); `yaw`
 (degrees, any range) is needed when the option `positive_angle` is set. Every folder of a dataset
 has the same columns. Other columns are ignored.
 
@@ -98,7 +98,7 @@ def _form(path: Path, header: list[str]) -> tuple[str, ...]:
     if geo and metric:
         raise PosesError(f"{path}, line 1: both lat/lon and x/y columns: keep one form")
     if geo == {"lat", "lon"}:
-        form: tuple[str, ...] = ("lat", "lon")
+        form: tuple[str, ...] = ("lat", "lon", "z") if "z" in have else ("lat", "lon")
     elif metric == {"x", "y"}:
         form = ("x", "y", "z") if "z" in have else ("x", "y")
     else:
@@ -214,7 +214,7 @@ def to_utm(folders: list[PoseFolder]) -> int | None:
         return None
     zones: dict[tuple[int, bool], tuple[Path, int]] = {}
     for folder in folders:
-        for (lat, lon), line in zip(folder.xyz, folder.lines):
+        for (lat, lon), line in zip(folder.xyz[:, :2], folder.lines):
             zones.setdefault(utm_zone(lat, lon), (folder.csv, line))
     if len(zones) > 1:
         (za, (fa, la)), (zb, (fb, lb)) = list(zones.items())[:2]
@@ -230,7 +230,7 @@ def to_utm(folders: list[PoseFolder]) -> int | None:
     transformer = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
     for folder in folders:
         east, north = transformer.transform(folder.xyz[:, 1], folder.xyz[:, 0])
-        folder.xyz = np.column_stack([east, north]).astype(np.float64)
+        folder.xyz = np.column_stack([east, north, folder.xyz[:, 2:]]).astype(np.float64)
     return epsg
 
 

@@ -75,6 +75,15 @@ def test_lat_lon_to_utm_matches_the_downloaders_own_names(tmp_path):
         assert np.hypot(frame["x"].iloc[0] - east, frame["y"].iloc[0] - north) < 1.5
 
 
+def test_lat_lon_with_heights_is_3d(tmp_path):
+    write(tmp_path / "database", "name,lat,lon,z", [("a.jpg", 40.44, -80.0, 0.0), ("b.jpg", 40.44, -80.0, 7.0)])
+    write(tmp_path / "queries", "name,lat,lon,z", [("q.jpg", 40.44, -80.0, 3.5)])
+    frame = TYPE.prepare_manifest(tmp_path, {"positive_distance": 4})
+    assert frame["z"].tolist()[-1] == 3.5 and list(frame.columns[-3:]) == ["x", "y", "z"]
+    assert positives_of(frame, "poses", 0, 3.0).of(0).tolist() == []  # 3.5 m above/below: out at 3 m
+    assert positives_of(frame, "poses", 0, 4.0).of(0).tolist() == [0, 1]
+
+
 def test_utm_zone_exceptions_as_the_utm_package():
     assert utm_zone(60.0, 5.0) == (32, False)  # Norway 32V
     assert utm_zone(78.0, 15.0) == (33, False)  # Svalbard
