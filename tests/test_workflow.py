@@ -433,7 +433,7 @@ def test_a_snakemake_template_config_is_refused_by_the_workflow(tmp_path):
     assert "rule prepare" not in out and not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("with_recall", [True, False])
+@pytest.mark.parametrize("with_recall", [pytest.param(True, marks=pytest.mark.e2e), False])
 def test_msls_test_plans_the_challenge_file_and_nothing_that_needs_ground_truth(tmp_path, with_recall):
     """A dataset without public ground truth gets `export_msls` per method and no positives or score; a
     config holding only such datasets plans no report (nothing to score) and no job fails for it."""
