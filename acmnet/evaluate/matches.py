@@ -244,10 +244,18 @@ def _streamed(fh: Any, shape: tuple, dtype: np.dtype, block_bytes: int, path: Pa
         yield start, np.frombuffer(buffer, dtype=dtype).reshape(n, shape[1])
 
 
+def _member(data: Any, key: str, path: Path) -> np.ndarray:
+    """The small member `key` of an open `.npz`, read whole; refused when it is pickled objects."""
+    try:
+        return data[key]
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise MatchesError(f"{path}: member `{key}` cannot be read without running a pickle ({exc})") from None
+
+
 def _names(data: Any, key: str, path: Path) -> list[str] | None:
     if key not in data.files:
         return None
-    names = data[key]
+    names = _member(data, key, path)
     if names.ndim != 1 or names.dtype.kind not in "US":
         raise MatchesError(f"{path}: `{key}` is a {names.dtype} array of shape {names.shape}, not (N,) strings")
     return [str(n).replace("\\", "/").removeprefix("./") for n in names.astype(str)]
@@ -288,7 +296,9 @@ def _npz(path: Path, query_images: list[str], reference_images: list[str], k: in
         r_order = _order(_names(data, "reference_names", path), reference_images, "reference", path)
         n_q, n_r = len(query_images), len(reference_images)
         if "indices" in data.files:
-            indices, scores = _listed(data["indices"], data["scores"], r_order, n_q, n_r, k, path)
+            indices, scores = _listed(
+                _member(data, "indices", path), _member(data, "scores", path), r_order, n_q, n_r, k, path
+            )
         else:
             indices, scores = _full(data.zip, path, r_order, n_q, n_r, k, block_bytes)
     out_i, out_s = np.empty_like(indices), np.empty_like(scores)

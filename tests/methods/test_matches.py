@@ -38,7 +38,7 @@ def compute_matches(retrieved_all, ground_truth_info):
     return [1 if retr in ground_truth_info[itr][1] else 0 for itr, retr in enumerate(retrieved_all)]
 
 
-def compute_RecallRateAtN(N, all_retrievedindices_scores_allqueries, ground_truth_info):  # noqa: N802, N803
+def compute_RecallRateAtN(N, all_retrievedindices_scores_allqueries, ground_truth_info):
     matches = []
     for query in range(len(all_retrievedindices_scores_allqueries)):
         top_n = np.argpartition(all_retrievedindices_scores_allqueries[query], -1 * N)[-1 * N :]
