@@ -20,6 +20,7 @@ DATASET_TYPES = {
     "dbstruct": "acmnet.data.datasets.dbstruct",
     "folder_pair": "acmnet.data.datasets.folder_pair",
     "gardenspoint": "acmnet.data.datasets.gardenspoint",
+    "image_lists": "acmnet.data.datasets.image_lists",
     "msls_val": "acmnet.data.datasets.msls_val",
     "nordland": "acmnet.data.datasets.nordland",
     "nordland64": "acmnet.data.datasets.nordland64",
