@@ -52,7 +52,7 @@ from acmnet.artifacts import (
 from acmnet.artifacts.retrieval import STORED_COST_KEY, record_json_member
 from acmnet.pickled import UnsafePickleError, load_npy
 
-BLOCK_BYTES = 64 << 20  # one block of query rows of the similarity matrix, at most (one row if wider)
+BLOCK_BYTES = 64 << 20  # one block of query rows of the matrix with its working copies (`rows_per_block`)
 PLACEHOLDER_TIMES = (1.33, 7e-05)  # VPR-Bench's ap-gem-r101 and denseVLAD files: not measurements
 VPRBENCH = "VPR-Bench"
 
@@ -80,7 +80,7 @@ def top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k >= block.shape[1]:
         picked = np.broadcast_to(np.arange(block.shape[1]), block.shape).copy()
     else:
-        picked = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        picked = np.argpartition(block, block.shape[1] - k, axis=1)[:, block.shape[1] - k :]
         kth = np.take_along_axis(block, picked, 1).min(axis=1)
         for r in np.flatnonzero((block >= kth[:, None]).sum(axis=1) > k):  # ties run past the k-th
             above = np.flatnonzero(block[r] > kth[r])
@@ -184,8 +184,14 @@ def _vprbench(path: Path, n_queries: int, n_references: int, k: int, block_bytes
     return StoredMatches(indices, scores, cost)
 
 
+def rows_per_block(n_columns: int, itemsize: int, block_bytes: int) -> int:
+    """Query rows per block so that a block and its working copies fit in `block_bytes`: the rows
+    (twice: as read, and permuted by names), argpartition's int64 positions and a bool mask."""
+    return max(1, block_bytes // max(1, n_columns * (2 * itemsize + 8 + 1)))
+
+
 def _row_blocks(matrix: np.ndarray, block_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
-    rows = max(1, block_bytes // max(1, matrix.shape[1] * matrix.itemsize))
+    rows = rows_per_block(matrix.shape[1], matrix.itemsize, block_bytes)
     for start in range(0, len(matrix), rows):
         yield start, matrix[start : start + rows]
 
@@ -235,7 +241,7 @@ def _member_header(archive: zipfile.ZipFile, name: str, path: Path) -> tuple[Any
 def _streamed(fh: Any, shape: tuple, dtype: np.dtype, block_bytes: int, path: Path) -> Iterator[tuple[int, np.ndarray]]:
     """Row blocks of a C-ordered (Q, R) member read from its open stream, one block in memory."""
     row_bytes = shape[1] * dtype.itemsize
-    rows = max(1, block_bytes // max(1, row_bytes))
+    rows = rows_per_block(shape[1], dtype.itemsize, block_bytes)
     for start in range(0, shape[0], rows):
         n = min(rows, shape[0] - start)
         buffer = fh.read(n * row_bytes)
@@ -318,9 +324,10 @@ def _full(
             blocks: Iterator = iter([(0, np.asfortranarray(np.load(path, allow_pickle=False)["scores"]))])
         else:
             blocks = _streamed(fh, tuple(shape), dtype, block_bytes, path)
-        inverse = np.argsort(r_order)  # manifest reference m is file column inverse[m]
-        permuted = ((s, b[:, inverse]) for s, b in blocks)
-        return _ranked(permuted, n_q, min(k, n_r), path)
+        if not np.array_equal(r_order, np.arange(n_r)):
+            inverse = np.argsort(r_order)  # manifest reference m is file column inverse[m]
+            blocks = ((s, b[:, inverse]) for s, b in blocks)
+        return _ranked(blocks, n_q, min(k, n_r), path)
 
 
 def _listed(

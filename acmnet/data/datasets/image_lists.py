@@ -1,4 +1,4 @@
-"""Image lists as SALAD, CliqueMining and MixVPR evaluate with them (`type: image_lists`).
+"""Image lists as SALAD and CliqueMining evaluate with them (`type: image_lists`).
 
 Their repositories ship, per evaluation set (`datasets/<Name>/`: Nordland, SPED, Pittsburgh),
 three files that their loaders (`dataloaders/val/<Name>Dataset.py`) read::
@@ -201,7 +201,7 @@ def ground_truth_note(root: Path, opts: ImageListsOptions) -> str | None:
 
 def protocol(opts: ImageListsOptions) -> str:
     return (
-        "references, queries and positives as SALAD/CliqueMining/MixVPR list them (<Name>_dbImages, _qImages, "
+        "references, queries and positives as SALAD/CliqueMining list them (<Name>_dbImages, _qImages, "
         "_gt .npy); references double as the training set"
     )
 
