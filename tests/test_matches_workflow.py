@@ -4,17 +4,28 @@ VPR-Bench's own numbers (its functions transcribed in tests/methods/test_matches
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from tests.methods.test_matches import METHODS, SIZES, dataset_root, stored, vprbench_reference
 from tests.test_workflow import REPO, _snakemake
 
 
+def _decodable(root: Path) -> None:
+    """SPEDTEST's zero-byte stand-ins made small decodable images (the retrieval figures draw them)."""
+    for k, path in enumerate(sorted(root.rglob("*.jpg"))):
+        Image.fromarray(np.full((12, 16, 3), k % 256, dtype=np.uint8)).save(path)
+
+
 @pytest.mark.e2e
 def test_twenty_rows_through_snakemake(tmp_path):
     datasets = {d: {"type": "vprbench", "root": str(dataset_root(tmp_path, d))} for d in SIZES}
+    _decodable(tmp_path / "SPEDTEST")
     cfg = {
         "experiment": "vprbench_matches",
         "results_dir": str(tmp_path / "results"),

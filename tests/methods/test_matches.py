@@ -165,3 +165,54 @@ def test_a_replaced_file_is_refused_on_load(tmp_path):
 
     with pytest.raises(ProvenanceError, match="NetVLAD.npy with content digest"):
         load_retrieval(retrieval_path, load_manifest(manifest))
+
+
+def _config_with(matches: dict, **evaluate):
+    from acmnet.config_loader import config_from_dict
+
+    return config_from_dict(
+        {
+            "datasets": {"corridor": {"type": "vprbench", "root": "data/corridor", "route_order": True}},
+            "methods": {"netvlad": {"kind": "matches", **matches}},
+            "evaluate": {"top_k": 10, **evaluate},
+        }
+    )
+
+
+def test_label_and_kind():
+    from acmnet.methods import method_kind
+
+    cfg = _config_with({"matches": {"corridor": "m.npy"}})
+    kind = method_kind("matches")
+    assert kind.imports_ranking and kind.import_ranking is not None and not kind.trains
+    assert kind.label(cfg, "netvlad", cfg.methods["netvlad"].options) == "stored matches (m.npy)"
+
+
+@pytest.mark.parametrize(
+    ("matches", "evaluate", "pattern"),
+    [
+        ({"matches": {}}, {}, r"methods.netvlad.matches has no entry for dataset `corridor`"),
+        ({"matches": {"corridor": "a.npy", "coridor": "b.npy"}}, {}, r"matches.coridor: `coridor` is not a configured"),
+        ({"matches": {"corridor": ""}}, {}, r"matches.corridor must be the path of a stored-matches file"),
+        ({"matches": {"corridor": "a.npy"}}, {"sequence_lengths": [3]}, r"stored matches without descriptors"),
+    ],
+)
+def test_config_refusals(matches, evaluate, pattern):
+    from acmnet.config import ConfigError
+
+    with pytest.raises(ConfigError, match=pattern):
+        _config_with(matches, **evaluate)
+
+
+def test_import_refusal_names_the_row_and_key(tmp_path, capsys):
+    config = suite_config(tmp_path, "corridor")
+    text = yaml.safe_load(config.read_text())
+    text["methods"]["NetVLAD"]["matches"]["corridor"] = str(stored("SPEDTEST", "NetVLAD"))  # another dataset's
+    config.write_text(yaml.safe_dump(text))
+    manifest = tmp_path / "manifest.csv"
+    assert main(["prepare", "vprbench", "--root", str(VENDORED / "corridor"), "--out", str(manifest)]) == 0
+    common = ["--config", str(config), "--dataset", "corridor", "--method", "NetVLAD", "--manifest", str(manifest)]
+    assert main(["import-ranking", *common, "--out", str(tmp_path / "r.npz")]) != 0
+    err = capsys.readouterr().err
+    assert "methods.NetVLAD.matches.corridor:" in err and "shape (607, 607), but the manifest has 111" in err
+    assert "Traceback" not in err
