@@ -202,10 +202,14 @@ def cmd_import_ranking(args: argparse.Namespace) -> None:
     if not kind.imports_ranking:
         raise ConfigError(
             f"methods.{args.method} has kind `{kind.kind}`, which ranks by its descriptors (`acmnet retrieve`); "
-            "`acmnet import-ranking` reads a `kind: reranked` method's list"
+            "`acmnet import-ranking` reads a `kind: reranked` method's list or a `kind: matches` method's file"
         )
     cfg.dataset(args.dataset)
     (path,) = kind.files(options, args.dataset)
+    if kind.import_ranking is not None:  # another tool's stored matches (`kind: matches`)
+        out = kind.import_ranking(cfg, args.method, options, args.dataset, Path(args.manifest), Path(args.out))
+        print(f"wrote {args.out}: the top {out.indices.shape[1]} of {len(out.query_rows)} queries from {path}")
+        return
     ev = cfg.evaluate
     out = import_ranking(
         Path(path),

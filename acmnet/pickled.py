@@ -66,8 +66,8 @@ class _ArraysOnly(pickle._Unpickler):  # the Python unpickler: its BUILD can be 
     """Resolves only `_ALLOWED` (and `_reconstruct`, bounded): every array it allocates, together,
     fits in `budget` bytes (the pickle's own size: an honest array's bytes are in the file)."""
 
-    def __init__(self, data: bytes) -> None:
-        super().__init__(io.BytesIO(data))
+    def __init__(self, data: bytes, encoding: str = "ASCII") -> None:
+        super().__init__(io.BytesIO(data), encoding=encoding)
         self.budget = len(data)
 
     def find_class(self, module: str, name: str) -> Any:
@@ -108,14 +108,15 @@ class _ArraysOnly(pickle._Unpickler):  # the Python unpickler: its BUILD can be 
         raise UnsafePickleError("it uses persistent ids, which plain NumPy data never does")
 
 
-def loads(data: bytes, where: str) -> Any:
+def loads(data: bytes, where: str, encoding: str = "ASCII") -> Any:
     """Unpickle `data` allowing only NumPy arrays, dtypes, scalars and plain containers and numbers.
 
     `where` names the file in errors: UnsafePickleError when it names any other code or is not a
-    readable pickle.
+    readable pickle. `encoding`: how Python 2 strings are decoded (`latin1` for a Python 2 pickle of
+    arrays, whose buffers are such strings, as `np.load(..., encoding='latin1')` reads them).
     """
     try:
-        return _ArraysOnly(data).load()
+        return _ArraysOnly(data, encoding).load()
     except _TooLarge as exc:
         raise UnsafePickleError(f"{where} was refused: {exc}") from None
     except UnsafePickleError as exc:
@@ -132,8 +133,9 @@ def load_pickle(path: Path) -> Any:
     return loads(Path(path).read_bytes(), str(path))
 
 
-def load_npy(path: Path) -> np.ndarray:
-    """A `.npy` file's array; an object array's pickled payload is read with `loads`, never `allow_pickle`."""
+def load_npy(path: Path, encoding: str = "ASCII") -> np.ndarray:
+    """A `.npy` file's array; an object array's pickled payload is read with `loads` (Python 2 strings
+    decoded with `encoding`), never `allow_pickle`."""
     path = Path(path)
     with open(path, "rb") as fh:
         try:
@@ -145,7 +147,7 @@ def load_npy(path: Path) -> np.ndarray:
         if not dtype.hasobject:
             fh.seek(0)
             return np.load(fh, allow_pickle=False)
-        array = loads(fh.read(), str(path))
+        array = loads(fh.read(), str(path), encoding)
     if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
         raise UnsafePickleError(f"{path}: its pickled payload is not the {shape} array its header announces")
     return np.asfortranarray(array) if fortran else array

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from acmnet.config_loader import load_config
@@ -40,3 +41,18 @@ def test_identical_allows_ties_that_run_past_the_end_of_the_list():
     assert identical(ours, (scores, np.array([[4, 7, 9]])))  # reference 9 ties with 2 at 0.3, past the list
     assert not identical(ours, (scores, np.array([[4, 8, 2]])))
     assert not identical(ours, (np.nextafter(scores, 1.0), np.array([[4, 7, 2]])))
+
+
+def test_matches_memory_writes_the_matrix_it_reads(tmp_path):
+    """bench.matches_memory's writer (row blocks into an .npz member) gives the file np.load reads,
+    and the stored-matches reader ranks it in blocks as a whole-matrix stable sort does."""
+    from acmnet.evaluate.matches import read_matches
+    from bench.matches_memory import write_scores
+
+    path = tmp_path / "s.npz"
+    write_scores(path, 50, 40, seed=0, rows=7)
+    scores = np.load(path)["scores"]
+    assert scores.shape == (50, 40) and scores.dtype == np.float32
+    names = [f"q{i}" for i in range(50)], [f"r{i}" for i in range(40)]
+    found = read_matches(path, *names, top_k=5, needed=5, block_bytes=40 * 17 * 3)  # blocks of 3 rows
+    np.testing.assert_array_equal(found.indices, np.argsort(-scores, axis=1, kind="stable")[:, :5])

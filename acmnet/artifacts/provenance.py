@@ -129,6 +129,24 @@ def check_external_sources(prov: Provenance, where: Path) -> None:
             )
 
 
+def check_file_sources(prov: Provenance, where: Path) -> None:
+    """Another tool's stored matches a retrieval was read from (sources `matches`, at any depth of
+    the lineage) must still hold the bytes they held then (`file_digest`), like `check_external_sources`."""
+    for key, source in prov.sources.items():
+        if not re.fullmatch(r"(.*\.)?matches", key):
+            continue
+        try:
+            now = file_digest(Path(source.path))
+        except OSError as exc:
+            raise ArtifactError(f"{where} was made from {source.path}, which cannot be read now ({exc})") from None
+        if now != source.digest:
+            raise ProvenanceError(
+                f"{where} was made from {source.path} with content digest {source.digest}, but the file now gives "
+                f"{now}: it was replaced or edited since; import it again (Snakemake reruns import_ranking and "
+                "every step after it)"
+            )
+
+
 def check_made_from(artifact: Any, kind: str, source: Any) -> None:
     """`artifact` (with a provenance) must have been made from the file `source` (of `kind`)."""
     found = artifact.provenance.find(kind)

@@ -14,7 +14,7 @@ import numpy as np
 from acmnet.artifacts.descriptors import Descriptors
 from acmnet.artifacts.manifest import Manifest
 from acmnet.artifacts.npz import check_rows, load_npz, save_npz
-from acmnet.artifacts.provenance import Provenance, check_external_sources, check_made_from
+from acmnet.artifacts.provenance import Provenance, check_external_sources, check_file_sources, check_made_from
 from acmnet.io import atomic_path
 
 
@@ -31,26 +31,33 @@ class Retrieval:
     digest: str
     provenance: Provenance
     timing: dict[str, Any] | None = None  # the retrieve step's wall time (`record_timing`); None if not recorded
+    stored_cost: dict[str, Any] | None = None  # times another tool stored with its matches (`kind: matches`)
 
 
 TIMING_KEY = "timing"  # an optional member of a retrieval.npz: the step's wall time, outside the provenance
+# an optional member: {describe_ms_per_image, search_ms_per_query (None: empty), device (label or why empty)}
+STORED_COST_KEY = "stored_cost"
+
+
+def record_json_member(path: Path, key: str, value: dict[str, Any]) -> None:
+    """Add `value` to the `.npz` at `path` as its member `key` (JSON), atomically; the arrays and
+    the provenance stay as they were."""
+    with atomic_path(Path(path)) as tmp:
+        shutil.copyfile(path, tmp)
+        with zipfile.ZipFile(tmp, "a") as archive, archive.open(f"{key}.npy", "w") as fh:
+            np.lib.format.write_array(fh, np.array(json.dumps(value)))
 
 
 def record_timing(path: Path, seconds: float, items: int, device: str) -> None:
     """Add the wall time of the step that wrote the `.npz` at `path` (`seconds` for `items` queries
-    on `device`) to that file, as its `timing` member (JSON), atomically; the arrays and the
-    provenance stay as they were."""
-    timing = {"seconds": float(seconds), "items": int(items), "device": device}
-    with atomic_path(Path(path)) as tmp:
-        shutil.copyfile(path, tmp)
-        with zipfile.ZipFile(tmp, "a") as archive, archive.open(f"{TIMING_KEY}.npy", "w") as fh:
-            np.lib.format.write_array(fh, np.array(json.dumps(timing)))
+    on `device`) to that file, as its `timing` member (JSON)."""
+    record_json_member(path, TIMING_KEY, {"seconds": float(seconds), "items": int(items), "device": device})
 
 
-def _timing_of(path: Path) -> dict[str, Any] | None:
-    """The `timing` member of an `.npz` (`record_timing`), or None when it has none."""
+def _json_member(path: Path, key: str) -> dict[str, Any] | None:
+    """The JSON member `key` of an `.npz` (`record_json_member`), or None when it has none."""
     with np.load(path, allow_pickle=False) as data:
-        return json.loads(str(data[TIMING_KEY])) if TIMING_KEY in data.files else None
+        return json.loads(str(data[key])) if key in data.files else None
 
 
 def save_retrieval(
@@ -69,8 +76,12 @@ def save_retrieval(
 def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: Descriptors | None = None) -> Retrieval:
     """Retrieval file; with `manifest` / `descriptors`, it must have been made from them."""
     arrays, prov, digest = load_npz(path, "retrieval")
-    out = Retrieval(**arrays, path=Path(path), digest=digest, provenance=prov, timing=_timing_of(Path(path)))
+    out = Retrieval(
+        **arrays, path=Path(path), digest=digest, provenance=prov, timing=_json_member(Path(path), TIMING_KEY)
+    )
+    out.stored_cost = _json_member(Path(path), STORED_COST_KEY)
     check_external_sources(prov, Path(path))
+    check_file_sources(prov, Path(path))
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
         check_rows(out, manifest)

@@ -148,11 +148,21 @@ def pr_columns(cfg: Config, ranks: np.ndarray, top1: np.ndarray, has_positive: n
     return {**{k: round(v, 4) for k, v in numbers.items()}, "pr_note": note}
 
 
+DESCRIBE, SEARCH = "describe_ms_per_image", "search_ms_per_query"
+
+
 def cost_columns(cost: DescriptorCost | None, retrieval: Retrieval, sequence: bool) -> dict:
     """What one row costs: `dim`, `bytes_per_image` (float32 as stored), `describe_ms_per_image`
     (the describe jobs' wall time per image; empty for another tool's descriptors),
     `search_ms_per_query` (the retrieve step's wall time per query; empty for a `+seq` row, whose
-    search runs in `score`), `device` (where each was timed)."""
+    search runs in `score`), `device` (where each was timed). A `kind: matches` row: the times its
+    tool stored (`Retrieval.stored_cost`), `device` saying so, or why a cell is empty."""
+    if retrieval.stored_cost is not None:
+        stored = retrieval.stored_cost
+        describe, search = (stored[c] if stored[c] is not None else np.nan for c in (DESCRIBE, SEARCH))
+        return {"dim": np.nan, "bytes_per_image": np.nan, DESCRIBE: round(describe, 3), SEARCH: round(search, 4)} | {
+            "device": stored["device"]
+        }
     timing = retrieval.timing
     describe = cost.seconds * 1e3 / cost.images if cost is not None and cost.seconds is not None else np.nan
     search = timing["seconds"] * 1e3 / timing["items"] if timing is not None and not sequence else np.nan

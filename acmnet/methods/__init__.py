@@ -15,6 +15,7 @@ from acmnet.methods.base import MethodKind
 METHOD_KINDS = {
     "acmnet": "acmnet.methods.acmnet",
     "external": "acmnet.methods.external",
+    "matches": "acmnet.methods.matches",
     "pretrained": "acmnet.methods.pretrained",
     "pixels": "acmnet.methods.pixels",
     "reranked": "acmnet.methods.reranked",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +50,9 @@ class MethodKind:
         its old time); every reader of the descriptors re-checks them (`acmnet.artifacts`).
     imports_ranking: the row's retrieval is a ranked list another tool made (`kind: reranked`),
         read by `acmnet import-ranking` from `files`: no describer, no descriptors.
+    import_ranking: for `imports_ranking` kinds whose file is not a ranked list (`kind: matches`):
+        (cfg, method name, options, dataset name, manifest path, out path) -> the written Retrieval;
+        None: `acmnet.evaluate.pairs.import_ranking` reads the list.
     """
 
     kind: str
@@ -62,6 +66,7 @@ class MethodKind:
     files: Callable[[Any, str], list[str]] | None = None
     digests: Callable[[Any, str], dict[str, str]] | None = None
     imports_ranking: bool = False
+    import_ranking: Callable[[Config, str, Any, str, Path, Path], Any] | None = None
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):

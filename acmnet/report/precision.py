@@ -192,6 +192,8 @@ def cost_markdown(summary: pd.DataFrame) -> str:
         f"search, writing) per query. Timed on {devices or 'an unrecorded device'}. Empty describe time: "
         "descriptors another tool computed (external rows), whose time is not ours to measure; empty search "
         "time: +seq rows, whose sequence search runs in the score step. A re-ranked row (kind reranked) has no "
-        "cost cells: its list and its time come from another tool."
+        "cost cells: its list and its time come from another tool. A stored-matches row (kind matches): the times its "
+        "tool stored beside the matches, not timed here (its device cell says so), empty where they are "
+        "placeholders or absent (the device cell says why)."
     )
     return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"

@@ -21,6 +21,7 @@ DATASET_TYPES = {
     "folder_pair": "acmnet.data.datasets.folder_pair",
     "gardenspoint": "acmnet.data.datasets.gardenspoint",
     "msls_test": "acmnet.data.datasets.msls_test",
+    "image_lists": "acmnet.data.datasets.image_lists",
     "msls_val": "acmnet.data.datasets.msls_val",
     "nordland": "acmnet.data.datasets.nordland",
     "nordland64": "acmnet.data.datasets.nordland64",
