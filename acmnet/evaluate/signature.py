@@ -184,7 +184,26 @@ def parse(text: str) -> Signature:
     return Signature(fields)
 
 
-def legend(signatures: list[str]) -> list[str]:
-    """One line `sig <id>: <text>` per distinct signature, in order of first appearance."""
-    seen = dict.fromkeys(s for s in signatures if isinstance(s, str) and s)
-    return [f"sig {parse(s).short()}: {s}" for s in seen]
+def signature_column(table: object) -> list[str]:
+    """`["signature"]` when a table (metrics, summary) has the column, else `[]` (files of an older acmnet)."""
+    return ["signature"] if "signature" in getattr(table, "columns", ()) else []
+
+
+def short_of(text: object) -> str:
+    """The 8-digit id of a signature text; `none` for a row without one (a metrics file of an older acmnet)."""
+    return parse(text).short() if isinstance(text, str) and text else "none"
+
+
+def legend(signatures: list[object]) -> list[str]:
+    """One line `- sig <id>: <text>` per distinct signature, in order of first appearance; a line
+    saying so when rows have none."""
+    seen = list(dict.fromkeys(s for s in signatures if isinstance(s, str) and s))
+    lines = [f"- sig {parse(s).short()}: {s}" for s in seen]
+    if not lines or any(not (isinstance(s, str) and s) for s in signatures):
+        lines.append("- sig none: a metrics file without signatures (an older acmnet): rerun `acmnet score`")
+    return lines
+
+
+def sentence(signatures: list[object]) -> str:
+    """The signatures of a caption as plain text: `Protocol signatures: sig <id>: <text>; ...`."""
+    return "Protocol signatures (docs/statistics.md): " + "; ".join(line[2:] for line in legend(signatures)) + "."

@@ -109,4 +109,5 @@ def test_malformed_signatures_are_refused_naming_the_part():
         parse(good + "|colour:red")
     with pytest.raises(SignatureError, match="no signature"):
         parse("")
-    assert legend([good, good]) == [f"sig {parse(good).short()}: {good}"]
+    assert legend([good, good]) == [f"- sig {parse(good).short()}: {good}"]
+    assert legend([good, float("nan")])[1].startswith("- sig none: a metrics file without signatures")
