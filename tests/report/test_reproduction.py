@@ -1,5 +1,7 @@
 """The verdict beside every published number: reproduced, not reproduced, not comparable (never across protocols)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from acmnet.report.published import PublishedResultsError, load_user_published
 from acmnet.report.reproduction import markdown, reproduction
 from acmnet.report.summary import summarise
 
+REPO = Path(__file__).resolve().parents[2]
 OURS = {
     "type": "folder_pair",
     "set": "night/day",
@@ -184,3 +187,34 @@ def test_malformed_published_files_and_mappings_are_refused_naming_the_key(tmp_p
     with pytest.raises(ConfigError, match=r"report\.published_tables\.d names \['table9'\]"):
         _table(cfg, {"acmnet": _first_hits(np.random.default_rng(5), 400, 200, 240)})
     assert parse(SIGNATURE).fields == OURS
+
+
+def test_the_nordland64_preset_compares_both_acmnet_rows_with_table_2_and_says_why_not(tmp_path):
+    """The committed run's counts (results/nordland64/metrics.csv), signed as `acmnet score` signs them."""
+    from acmnet.config_loader import load_config
+    from acmnet.data.positives import from_places
+    from acmnet.evaluate.signature import make_signature
+
+    cfg = load_config(REPO / "config" / "nordland64.yaml")
+    committed = pd.read_csv(REPO / "results" / "nordland64" / "metrics.csv")
+    rows = committed[~committed["method"].str.contains("+seq", regex=False)].copy()
+    rows["method"] = rows["method"].str.replace(r"@s\d+$", "", regex=True)
+    rows = rows.drop_duplicates(["dataset", "method"])
+    signatures = []
+    for _, r in rows.iterrows():
+        places = np.arange(int(r["n_queries"]))
+        truth = from_places(places, places, int(r["tolerance"]))
+        signatures.append(
+            make_signature(cfg, r["dataset"], r["method"], r["method"], "winter", ["summer"], truth, 25, int(r["dim"]))
+        )
+    summary = rows.assign(n_seeds=1, signature=[s.text() for s in signatures])
+    table = reproduction(cfg, summary, pd.DataFrame())
+    assert sorted(set(zip(table["dataset"], table["method"]))) == [
+        (d, m) for d in ("east", "west") for m in ("acmnet_grid", "acmnet_projector")
+    ]  # the trained rows against the paper's own row; the untrained and pixel rows have no published counterpart
+    assert set(table["published_method"]) == {"ACM-Net"} and set(table["metric"]) == {"R@1", "R@5", "R@10"}
+    assert (table["verdict"] == "not comparable").all()
+    assert table["reasons"].str.contains("dataset type nordland64 (ours) vs nordland", regex=False).all()
+    assert table["reasons"].str.contains("image size unknown in the paper", regex=False).all()
+    grid = table[table["method"] == "acmnet_grid"]["reasons"]
+    assert grid.str.contains("descriptor dimension 2560 (ours) vs 1024", regex=False).all()
