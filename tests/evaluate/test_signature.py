@@ -111,3 +111,27 @@ def test_malformed_signatures_are_refused_naming_the_part():
         parse("")
     assert legend([good, good]) == [f"- sig {parse(good).short()}: {good}"]
     assert legend([good, float("nan")])[1].startswith("- sig none: a metrics file without signatures")
+
+
+def test_summary_md_gives_every_row_its_signature_id_and_the_legend_its_text(tmp_path):
+    from acmnet.report.summary import markdown, summarise
+
+    sig = _signatures(tmp_path)
+    cfg = config_from_dict(
+        {"datasets": {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}, "methods": {"m": {}}}
+    )
+    rng = np.random.default_rng(0)
+    ranks = pd.concat(
+        pd.DataFrame(
+            {"dataset": "d", "queries": q, "method": "m", "query_row": range(20), "first_hit": rng.integers(0, 4, 20)}
+        )
+        for q in sig
+    )
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": list(sig), "method": "m", "n_queries": 20, "n_references": 5, "tolerance": 1}
+    ).assign(signature=list(sig.values()))
+    text = markdown(summarise(metrics, ranks, cfg), cfg.evaluate)
+    for q, s in sig.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| d         | {q}"))
+        assert row.rstrip(" |").endswith(parse(s).short())
+        assert f"- sig {parse(s).short()}: {s}" in text
