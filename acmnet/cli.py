@@ -290,6 +290,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         [Path(p) for p in args.figures],
         [Path(p) for p in args.seed_figures],
         Path(args.out_config) if args.out_config else None,
+        Path(args.out_reproduction) if args.out_reproduction else None,
+        Path(args.out_reproduction_csv) if args.out_reproduction_csv else None,
     )
     text = write_report(
         cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], [Path(p) for p in args.ranks], out
@@ -594,6 +596,8 @@ STEPS = (
             arg("--figures", required=True, nargs="+", help="recall-curve figure(s); the suffix picks the format"),
             arg("--seed-figures", required=True, nargs="+", help="figure(s) of R@1 over training seeds"),
             arg("--out-config", help="write the resolved config of the run here"),
+            arg("--out-reproduction", help="the verdict beside every published number with a counterpart (Markdown)"),
+            arg("--out-reproduction-csv", help="the same as CSV (acmnet.report.reproduction)"),
         ),
     ),
     Step(

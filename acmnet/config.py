@@ -304,6 +304,19 @@ class ResourcesConfig:
     describe_runtime: int = bounded(240, lo=1)  # minutes, per describe job
 
 
+@dataclass
+class ReportConfig:
+    """Published numbers our rows are compared with (`reproduction.md`; acmnet/report/reproduction.py)."""
+
+    # Further published-results files (baselines/published.yaml's schema) beside the paper's own file.
+    published: list[str] = field(default_factory=list)
+    # Dataset -> the published tables its rows are compared with; a dataset not named: its type's paper table.
+    published_tables: dict[str, list[str]] = field(default_factory=dict)
+    # Our row -> the published method it reproduces; a row not named: the paper's own row for a trained
+    # ACM-Net row, else a published method of the same name.
+    published_rows: dict[str, str] = field(default_factory=dict)
+
+
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 # Experiment, dataset and method names: safe as a folder, a Snakemake wildcard and a shell word.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -355,6 +368,7 @@ class Config:
     methods: dict[str, MethodConfig] = field(default_factory=dict)
     datasets: dict[str, DatasetConfig] = field(default_factory=dict)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def check(self, where: str) -> None:
         check_path(self.results_dir, "results_dir")
@@ -460,7 +474,7 @@ STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
     "tolerance": ("datasets",),
     "localize": (),
-    "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets"),
+    "report": ("experiment", "image_size", "model", "train", "evaluate", "methods", "datasets", "report"),
     "figure": (),
     "gradcam": (),
 }

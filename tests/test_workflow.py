@@ -163,6 +163,20 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     )
     assert ((metrics["R@1"] <= metrics["R@5"]) & (metrics["R@5"] <= metrics["R@10"])).all()
     assert (metrics["n_queries"] == 24).all()
+    assert metrics["signature"].str.startswith("type:synthetic|set:").all()  # every number carries its protocol
+    # The paper's Tables 2 (winter) and 3 (night) beside the demo's rows: never a verdict across protocols.
+    reproduction = pd.read_csv(exp / "reproduction.csv")
+    assert sorted(set(zip(reproduction["table"], reproduction["queries"]))) == [
+        ("table2", "winter"),
+        ("table3", "night"),
+    ]
+    assert set(reproduction["method"]) == {"acmnet"} and (reproduction["verdict"] == "not comparable").all()
+    assert reproduction["reasons"].str.contains("dataset type synthetic \\(ours\\) vs nordland|vs alderley").all()
+    assert "not comparable" in (exp / "reproduction.md").read_text()
+    assert (
+        "sig " in (exp / "summary.md").read_text()
+        and "Protocol signatures" in (exp / "tables" / "recall.tex").read_text()
+    )
     assert "ACM-Net (published)" in (exp / "tables" / "table2.tex").read_text()
     table = (exp / "tables" / "recall.tex").read_text()
     assert r"\toprule" in table and r"\bottomrule" in table and "tf\\_efficientnet\\_lite0" in table
@@ -204,6 +218,7 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
     _snakemake(["--cores", "2", "--configfile", str(config), tolerance], cwd=tmp_path)
     assert {n: (method_dir / n).stat().st_mtime_ns for n in trained} == trained
     assert (pd.read_csv(exp / "metrics.csv")["tolerance"] == 3).all()
+    assert pd.read_csv(exp / "metrics.csv")["signature"].str.contains("|rule:places±3|", regex=False).all()
 
     # A nested override from the command line retrains; a bad one is one clear line.
     assert "\ntrain " in _plan(config, tmp_path, "--config=train={epochs: 3, lr: 1e-4}")

@@ -45,6 +45,7 @@ from acmnet.artifacts import (
 from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
 from acmnet.evaluate.precision import degenerate, pr_numbers
+from acmnet.evaluate.signature import make_signature
 from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at, too_few
 
 
@@ -277,6 +278,7 @@ def score(
     segments = mf.segments(manifest.frame)
     segments = None if segments is None else segments.to_numpy()
     cost = descriptor_cost(descriptors_path, retrieval) if descriptors_path is not None else None
+    references = list(dict.fromkeys(manifest.frame["condition"].to_numpy()[retrieval.reference_rows]))
     rows, curves, ranks_frames = [], [], []
     for queries in mf.query_sets(manifest.frame):
         selected = conditions == queries
@@ -286,6 +288,9 @@ def score(
             n_refs, has_positive = len(retrieval.reference_rows), truth.counts() > 0
             row, curve = _rows(cfg, dataset, queries, name, ranks, found.shape[1], n_refs, top1, has_positive)
             row.update(cost_columns(cost, retrieval, name != method))
+            row["signature"] = make_signature(
+                cfg, dataset, method, name, queries, references, truth, found.shape[1], cost.dim if cost else None
+            ).text()
             if row.get("pr_note"):
                 print(f"{dataset}/{queries} {name}: precision-recall left empty: {row['pr_note']}")
             rows.append(row)

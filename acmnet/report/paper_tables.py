@@ -78,6 +78,7 @@ import pandas as pd
 
 from acmnet.artifacts import ArtifactError, load_metrics, load_pose_accuracy
 from acmnet.config import Config, split_seed
+from acmnet.evaluate.signature import sentence as signature_sentence
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
 from acmnet.report.published import (
@@ -254,7 +255,7 @@ def _read_metrics(
                         c: row[c]
                         for c in ("dataset", "queries", "method", *cols, "n_queries", "n_references", "tolerance")
                     }
-                    | {"bounds": bounds, "n_seeds": int(row.get("n_seeds", 1) or 1)}
+                    | {"bounds": bounds, "n_seeds": int(row.get("n_seeds", 1) or 1), "signature": row.get("signature")}
                 )
     out = {}
     for table, recs in records.items():
@@ -278,6 +279,8 @@ def _read_metrics(
                 f"{'/'.join(map(str, nr))} references, tolerance ±{'/'.join(tol)} places, every query counted, "
                 f"method(s) {methods}" + _interval_note(group, cfg)
             )
+        if recs:
+            measured.notes.append(signature_sentence([r["signature"] for r in recs]).rstrip("."))
         out[table] = measured
     return out
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.precision import PR_COLUMNS, auc_pr, degenerate, pr_numbers
+from acmnet.evaluate.signature import short_of
 from acmnet.evaluate.statistics import p_text, percentile_interval, resampled_statistic, two_sided_p
 
 PR_RANK_COLUMNS = ("top1_score", "n_positives")
@@ -141,9 +142,9 @@ def precision_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
             auc = f"{r['AUC-PR']:.3f} [{r['AUC-PR_lo']:.3f}, {r['AUC-PR_hi']:.3f}] ({p})"
         cells = [r["dataset"], r["queries"], r["method"], auc]
         cells += [_number(r[c], 3) for c in ("EP", "R@100P", "AUC-PR_tutorial", "R@100P_tutorial")]
-        rows.append(cells)
+        rows.append([*cells, short_of(r.get("signature"))])
     headers = ["dataset", "queries", "method", "AUC-PR vprbench [interval] (vs best)", "EP vprbench"]
-    headers += ["R@100P vprbench", "AUC-PR tutorial", "R@100P tutorial"]
+    headers += ["R@100P vprbench", "AUC-PR tutorial", "R@100P tutorial", "sig"]
     notes = [
         f"{r['dataset']}/{r['queries']} {r['method']}: {r['pr_note']}"
         for _, r in summary.iterrows()
@@ -180,10 +181,11 @@ def cost_markdown(summary: pd.DataFrame) -> str:
             _number(r["bytes_per_image"], 0),
             _number(r["describe_ms_per_image"], 2),
             _number(r["search_ms_per_query"], 3),
+            short_of(r.get("signature")),
         ]
         for _, r in summary.iterrows()
     ]
-    headers = ["dataset", "queries", "method", "dim", "bytes/image", "describe ms/image", "search ms/query"]
+    headers = ["dataset", "queries", "method", "dim", "bytes/image", "describe ms/image", "search ms/query", "sig"]
     devices = "; ".join(sorted({d for d in summary["device"].fillna("") if d}))
     text = (
         "Cost: descriptor dimension and bytes per image as stored (float32); describe: the describe step's wall "

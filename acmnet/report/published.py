@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import yaml
+
+from acmnet.evaluate.signature import FIELDS, NAMES, UNKNOWN
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "baselines" / "published.yaml"
 """``baselines/published.yaml`` at the repository root (this package is installed editable)."""
@@ -47,7 +49,8 @@ TABLE4_THRESHOLDS: tuple[tuple[float, int], ...] = ((0.25, 2), (0.5, 5), (5.0, 1
 
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 _CITATION_KEYS = {"ref", "this_paper", "authors", "title", "venue", "pages", "publisher", "year"}
-_ROW_KEYS = {"method", "label", "values", "ours_in_paper"}
+_ROW_KEYS = {"method", "label", "values", "ours_in_paper", "protocol"}
+_RECALL_COLUMN = re.compile(r"^R@\d+$")
 _REQUIRED_FACTS = ("caption", "dataset", "queries", "reference", "metric", "units")
 
 
@@ -101,6 +104,7 @@ class Row:
     label: str
     ours_in_paper: bool
     values: Mapping[Any, Number]
+    protocol: Mapping[str, str] = field(default_factory=dict)  # this row's own protocol fields (dim, sim, ...)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,11 @@ class Table:
             if row.method == method:
                 return row
         raise KeyError(f"{self.name} has no row for method {method!r}")
+
+    def protocol(self, method: str) -> dict[str, str]:
+        """The protocol of `method`'s numbers in the signature's fields: the table's `protocol`, then
+        the row's own; `unknown` where the paper states nothing."""
+        return {f: UNKNOWN for f in FIELDS} | dict(self.facts.get("protocol") or {}) | dict(self.row(method).protocol)
 
 
 @dataclass(frozen=True)
@@ -349,7 +358,27 @@ class _Parser:
         if len(ours) != 1:
             raise self.fail(name, f"exactly one row must be marked ours_in_paper, found {ours}")
         facts = {k: v for k, v in raw.items() if k != "rows"}
+        facts["protocol"] = self.protocol(f"{name} protocol", raw.get("protocol"))
         return Table(name=name, facts=facts, rows=tuple(rows))
+
+    def protocol(self, where: str, raw: Any) -> dict[str, str]:
+        """A `protocol` mapping: signature field -> value as text (`unknown` where not stated)."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"must map signature fields {list(FIELDS)} to values, got {type(raw).__name__}")
+        out = {}
+        for key, value in raw.items():
+            if key not in FIELDS:
+                raise self.fail(where, f"unknown field {key!r}; the signature's fields: {list(FIELDS)}")
+            text = str(value).strip() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+            if not text or "|" in text:
+                raise self.fail(
+                    f"{where} {key}",
+                    f"{value!r} is not a value ({NAMES[key]}: text or a number; `{UNKNOWN}` if unstated)",
+                )
+            out[key] = text
+        return out
 
     def table4_axes(self, raw: dict) -> None:
         if tuple(raw.get("conditions") or ()) != TABLE4_CONDITIONS:
@@ -416,4 +445,85 @@ class _Parser:
                 raise self.fail(where, f"row has {got} numbers, expected {len(cols)} ({', '.join(cols)})")
             for c, v in zip(cols, raw_values):
                 values[c] = self.number(f"{where} {c}", v)
-        return Row(method=method, label=label, ours_in_paper=ours, values=values)
+        protocol = self.protocol(f"{where} protocol", r.get("protocol"))
+        return Row(method=method, label=label, ours_in_paper=ours, values=values, protocol=protocol)
+
+
+def load_user_published(path: Path) -> PublishedResults:
+    """A user's published-results file: the schema of ``baselines/published.yaml`` (``methods``
+    with citations; tables with ``dataset``, ``queries``, ``units: percent``, ``columns`` (R@N),
+    ``rows`` and ``protocol``), for any methods and any number of recall tables, each a top-level key
+    other than ``schema_version``, ``paper`` and ``methods``. A citation's ``ref`` may be left out.
+
+    Raises FileNotFoundError if missing, :class:`PublishedResultsError` naming the file, table, row
+    or field if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"published results file not found: {path} (report.published)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PublishedResultsError(f"{path}: not valid YAML: {exc}") from exc
+    return _UserParser(path).parse(data)
+
+
+class _UserParser(_Parser):
+    """The paper file's checks, for any recall tables: no fixed table names, row counts or own row."""
+
+    def parse(self, data: Any) -> PublishedResults:
+        if not isinstance(data, dict) or "methods" not in data:
+            raise self.fail("top level", "expected a mapping with `methods` (citations) and one key per table")
+        raw_methods = data["methods"]
+        if isinstance(raw_methods, dict):  # `ref` is the paper's own reference number: optional here
+            raw_methods = {
+                k: ({"ref": 1} | v if isinstance(v, dict) and "ref" not in v else v) for k, v in raw_methods.items()
+            }
+        methods = self.methods(raw_methods)
+        names = [k for k in data if k not in ("schema_version", "paper", "methods")]
+        if not names:
+            raise self.fail("top level", "no table: add one key per table (dataset, queries, columns, rows, protocol)")
+        tables = {str(n): self.table(str(n), data[n], methods) for n in names}
+        return PublishedResults(path=self.path, paper=dict(data.get("paper") or {}), methods=methods, tables=tables)
+
+    def table(self, name: str, raw: Any, methods: Mapping[str, Citation]) -> Table:
+        if not isinstance(raw, dict):
+            raise self.fail(name, "expected a mapping with dataset, queries, units, columns, rows, protocol")
+        for key in ("dataset", "queries", "units", "columns", "rows"):
+            if key not in raw:
+                raise self.fail(name, f"missing {key!r}")
+        if raw["units"] != "percent":
+            raise self.fail(name, f"units must be 'percent', got {raw['units']!r}")
+        cols = raw["columns"]
+        if (
+            not isinstance(cols, list)
+            or not cols
+            or not all(isinstance(c, str) and _RECALL_COLUMN.match(c) for c in cols)
+        ):
+            raise self.fail(name, f"columns must be a list of recall columns such as [R@1, R@5], got {cols!r}")
+        if not isinstance(raw["rows"], list) or not raw["rows"]:
+            raise self.fail(name, "'rows' must be a non-empty list")
+        rows = []
+        for i, r in enumerate(raw["rows"]):
+            where = f"{name} rows[{i}]"
+            if not isinstance(r, dict) or set(r) - _ROW_KEYS or r.get("method") not in methods:
+                raise self.fail(
+                    where, f"a row maps method (a key of `methods`), label, values (and protocol); got {r!r}"
+                )
+            values = r.get("values")
+            if not isinstance(values, list) or len(values) != len(cols):
+                raise self.fail(where, f"values must list {len(cols)} numbers ({', '.join(cols)}), got {values!r}")
+            rows.append(
+                Row(
+                    method=r["method"],
+                    label=str(r.get("label") or r["method"]),
+                    ours_in_paper=bool(r.get("ours_in_paper", False)),
+                    values={c: self.number(f"{where} {c}", v) for c, v in zip(cols, values)},
+                    protocol=self.protocol(f"{where} protocol", r.get("protocol")),
+                )
+            )
+        seen = [r.method for r in rows]
+        if len(set(seen)) != len(seen):
+            raise self.fail(name, f"a method appears twice: {seen}")
+        facts = {k: v for k, v in raw.items() if k != "rows"}
+        facts["protocol"] = self.protocol(f"{name} protocol", raw.get("protocol"))
+        return Table(name=name, facts=facts, rows=tuple(rows))

@@ -23,12 +23,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
+import pandas as pd
+
+from acmnet.artifacts import Provenance, Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
 from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.io import atomic_write_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
+from acmnet.report.reproduction import markdown as reproduction_markdown
+from acmnet.report.reproduction import reproduction
 from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
@@ -44,11 +48,12 @@ class ReportFiles:
     curves: list[Path]  # recall@N curves with bands (PNG / PDF)
     seeds: list[Path]  # R@1 of every training seed (PNG / PDF)
     config: Path | None = None  # the resolved config of the run
+    reproduction: Path | None = None  # the verdict beside every published number (Markdown)
+    reproduction_csv: Path | None = None  # the same as CSV
 
     def paths(self) -> list[Path]:
-        return [self.metrics, self.summary, self.markdown, self.table, *self.curves, *self.seeds] + (
-            [self.config] if self.config is not None else []
-        )
+        extra = [p for p in (self.config, self.reproduction, self.reproduction_csv) if p is not None]
+        return [self.metrics, self.summary, self.markdown, self.table, *self.curves, *self.seeds, *extra]
 
 
 def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: list[Path], out: ReportFiles) -> str:
@@ -86,7 +91,27 @@ def _write(
     seed_spread(table, cfg.evaluate.recall_at[0], [stage(p) for p in out.seeds])
     if out.config is not None:
         save_config(cfg, stage(out.config))
-    return text
+    return text + write_reproduction(cfg, summary, rank_table, out, stage, prov)
+
+
+def write_reproduction(
+    cfg: Config,
+    summary: pd.DataFrame,
+    ranks: pd.DataFrame,
+    out: ReportFiles,
+    stage: Callable[[Path], Path],
+    prov: Provenance,
+) -> str:
+    """reproduction.md / .csv when asked for (`acmnet.report.reproduction`); the Markdown to print ('' if not)."""
+    if out.reproduction is None and out.reproduction_csv is None:
+        return ""
+    table = reproduction(cfg, summary, ranks)
+    text = reproduction_markdown(table, cfg.evaluate.bootstrap_resamples)
+    if out.reproduction is not None:
+        atomic_write_text(stage(out.reproduction), text + "\n")
+    if out.reproduction_csv is not None:
+        save_table(table, stage(out.reproduction_csv), prov)
+    return f"\n\n{text}"
 
 
 STAGING_PREFIX = ".staging."

@@ -34,6 +34,7 @@ import pandas as pd
 
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.metrics import block_length
+from acmnet.evaluate.signature import legend, short_of, signature_column
 from acmnet.evaluate.statistics import holm, p_text, percentile_interval, resampled_recall, too_few, two_sided_p
 from acmnet.methods.reranked import first_stage
 
@@ -139,7 +140,7 @@ def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.Dat
     evaluate settings and each dataset's route order."""
     counts = metrics.assign(method=metrics["method"].map(lambda m: split_seed(m)[0]))
     counts = counts.drop_duplicates(["dataset", "queries", "method"])[
-        ["dataset", "queries", "method", "n_queries", "n_references", "tolerance"]
+        ["dataset", "queries", "method", "n_queries", "n_references", "tolerance", *signature_column(metrics)]
     ]
     parts = [
         _query_set(group, cfg, dataset, queries).assign(dataset=dataset, queries=queries)
@@ -253,11 +254,12 @@ def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
             interval = "[no interval]" if np.isnan(lo) or np.isnan(hi) else f"[{lo:.1f}, {hi:.1f}]"
             p = _p_cell(r[f"R@{n}_p"], adjusted[n][i], bool(best[n][i]), resamples)
             cells.append(f"{r[f'R@{n}']:.1f} {interval}{sd} ({p})")
-        rows.append(cells)
-    headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at]]
+        rows.append([*cells, short_of(r.get("signature"))])
+    headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at], "sig"]
     table = tabulate(rows, headers=headers, tablefmt="github")
     lines = [table, "", f"Intervals and tests: {resampling_text(summary)}.{first_stage_text(summary, ev)}"]
     lines += ["", f"Method: {method_text(ev)}."]
+    lines += ["", "Protocol signatures (docs/statistics.md):", *legend(list(summary.get("signature", [])))]
     lines += [f"No interval and no test for {d}/{q}: {why}." for (d, q), why in without_interval(summary).items()]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from acmnet.artifacts import load_metrics
 from acmnet.config import Config
+from acmnet.evaluate.signature import sentence as signature_sentence
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
 from acmnet.report.summary import resampling_text, without_interval
@@ -163,6 +164,11 @@ def caption(
         f"significantly below the bold row it is ranked with (paired bootstrap, two-sided, at {level}\\%), "
         "which does not make the two equivalent. "
         f"{settings_sentence(cfg)}"
+        + (
+            f" {tex_escape(signature_sentence(summary['signature']))}"
+            if "signature" in getattr(summary, "columns", ())
+            else ""
+        )
     )
 
 

@@ -477,3 +477,13 @@ def test_table2_prints_the_interval_itself_over_queries_and_seeds(tmp_path, cfg)
     assert cells(row_line(tex, "ACM-Net (ours, acmnet)"))[0] == r"\textbf{81.2} [73.0, 90.8]"
     assert "in brackets the 95\\% percentile bootstrap interval over queries and training seeds (rows with 2" in tex
     assert "half-width" not in tex and "8.9" not in tex
+
+
+def test_our_rows_signatures_are_in_the_caption(tmp_path):
+    sig = "type:nordland|set:winter/summer|ref:3450|q:3450|pos:17242|gt:0123456789ab|rule:places±2|nopos:none|"
+    sig += "img:224x224/resize|dim:1024|dtype:float32|sim:cos|k:25"
+    frame = pd.DataFrame([nordland("acmnet", 40.0)], columns=METRICS_HEADER[:9]).assign(signature=sig)
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    caption = render(tmp_path, metrics=[tmp_path / "m.csv"], dataset_tables=NAMES)["table2"]
+    assert r"Protocol signatures (docs/statistics.md): sig " in caption
+    assert r"rule:places$\pm$2|nopos:none|img:224x224/resize" in caption

@@ -6,8 +6,11 @@ rule report:
         metrics=expand(rules.score.output.metrics, dataset=RECALL, method=METHODS),
         curves=expand(rules.score.output.curve, dataset=RECALL, method=METHODS),
         ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
+        published=[workflow.source_path("../../baselines/published.yaml"), *CFG.report.published],
     output:
         metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
+        reproduction=f"{EXP}/reproduction.md",
+        reproduction_csv=report(f"{EXP}/reproduction.csv", caption="../report/reproduction.rst", category="Results"),
         summary=report(f"{EXP}/summary.csv", caption="../report/summary.rst", category="Results"),
         markdown=f"{EXP}/summary.md",
         table=report(f"{EXP}/tables/recall.tex", caption="../report/tables.rst", category="Tables"),
@@ -28,7 +31,8 @@ rule report:
         "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics:q} --curves {input.curves:q} "
         "--ranks {input.ranks:q} --out-metrics {output.metrics:q} --out-summary {output.summary:q} "
         "--out-markdown {output.markdown:q} --out-table {output.table:q} --figures {output.figures:q} "
-        "--seed-figures {output.seeds:q} --out-config {output.config:q} 2>&1 | tee {log:q}"
+        "--seed-figures {output.seeds:q} --out-config {output.config:q} --out-reproduction {output.reproduction:q} "
+        "--out-reproduction-csv {output.reproduction_csv:q} 2>&1 | tee {log:q}"
 
 
 rule paper_tables:
