@@ -86,9 +86,9 @@ def test_the_default_sampler_keeps_earlier_runs_digests_and_places_names_its_win
     spread = _cfg({"sampler": "places", "place_window": 1}).settings("train", method="a")["method.options.train"]
     assert spread["sampler"] == "places" and spread["place_window"] == 1
     other = _cfg({"sampler": "places", "place_window": 2})
-    assert other.settings_digest("train", method="a") != _cfg(
-        {"sampler": "places", "place_window": 1}
-    ).settings_digest("train", method="a")
+    assert other.settings_digest("train", method="a") != _cfg({"sampler": "places", "place_window": 1}).settings_digest(
+        "train", method="a"
+    )
 
 
 def test_training_with_places_batches_by_the_manifest_places(tmp_path, monkeypatch):
