@@ -208,6 +208,26 @@ def train_identity(trained: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
+class OperatingPointConfig:
+    """A top-1 score threshold chosen on one query set or dataset and reported on every other
+    (acmnet/evaluate/operating_point.py)."""
+
+    # `dataset/queries` (one query set) or a dataset (its query sets pooled); None: no operating point
+    calibrate_on: str | None = None
+    target: str = "precision 0.99"  # `precision P` (0 < P <= 1: the largest recall at that precision) or `F1`
+
+    def check(self, where: str) -> None:
+        from acmnet.evaluate.operating_point import parse_target
+
+        try:
+            parse_target(self.target)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+        if self.calibrate_on is not None and not self.calibrate_on.strip():
+            raise ConfigError(f"{where}.calibrate_on is empty: name a query set (dataset/queries) or a dataset")
+
+
+@dataclass
 class EvaluateConfig:
     top_k: int = bounded(25, lo=1)  # retrievals kept per query (recall curves go up to this N)
     recall_at: list[int] = bounded(factory=lambda: [1, 5, 10], lo=1)
@@ -249,6 +269,9 @@ class EvaluateConfig:
     # Beyond the paper: recall_vs_tolerance.csv and its figure, R@1 of every row as the place window (0..10 of
     # the dataset's unit) or the distance (5..100 m) grows, from the retrievals on disk (acmnet/evaluate/tolerance.py).
     tolerance_curve: bool = True
+    # Beyond the paper: a top-1 score threshold fixed on other data (evaluate/operating_point.py), its
+    # precision, recall and F1 on every other query set in summary.csv and summary.md.
+    operating_point: OperatingPointConfig = field(default_factory=OperatingPointConfig)
 
     def check(self, where: str) -> None:
         if not self.recall_at:

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
+from acmnet.evaluate.operating_point import add_operating_point
 from acmnet.io import atomic_write_text
+from acmnet.report.checks import operating_point_markdown
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.summary import markdown, summarise
@@ -69,11 +71,13 @@ def _write(
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
     summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
+    summary = add_operating_point(summary, rank_table, cfg)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     text += "".join(
         f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
     )
+    text += "".join(f"\n\n{part}" for part in (operating_point_markdown(summary, cfg.evaluate),) if part)
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
     save_table(table, stage(out.metrics), prov)
