@@ -272,6 +272,11 @@ class EvaluateConfig:
     # Beyond the paper: a top-1 score threshold fixed on other data (evaluate/operating_point.py), its
     # precision, recall and F1 on every other query set in summary.csv and summary.md.
     operating_point: OperatingPointConfig = field(default_factory=OperatingPointConfig)
+    # Beyond the paper: describe a sample of each set in two batch sizes and two orders and report the largest
+    # descriptor change and the top-1 changes per row (acmnet check-invariance, acmnet/evaluate/invariance.py).
+    check_invariance: bool = False
+    invariance_sample: int = bounded(64, lo=2)  # images of each set described (evenly spaced)
+    invariance_tolerance: float = bounded(1e-4, above=0.0)  # largest L2 change of a descriptor still invariant
 
     def check(self, where: str) -> None:
         if not self.recall_at:

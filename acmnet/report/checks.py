@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from acmnet.config import EvaluateConfig
+from acmnet.config import EvaluateConfig, split_seed
 from acmnet.evaluate.operating_point import STATISTICS, calibration_sets
 
 
@@ -54,3 +54,51 @@ def operating_point_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
     ]
     headers = ["dataset", "queries", "method", "threshold", "accepted", *[f"{s} [interval]" for s in STATISTICS]]
     return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{operating_point_caption(summary, ev)}"
+
+
+def _worst(checks: pd.DataFrame, dataset: str, method: str, set_name: str) -> pd.Series | None:
+    """The check of `set_name` for a base method (its seeds' worst: largest change and top-1 changes)."""
+    rows = checks[(checks["dataset"] == dataset) & (checks["base"] == method) & (checks["set"] == set_name)]
+    if rows.empty:
+        return None
+    return rows.sort_values(["max_change", "top1_changes"], ascending=False, na_position="last").iloc[0]
+
+
+def invariance_markdown(summary: pd.DataFrame, checks: pd.DataFrame | None, ev: EvaluateConfig) -> str:
+    """The batch-invariance check per row of the summary (Markdown) with what it measured; '' without checks."""
+    from tabulate import tabulate
+
+    if checks is None:
+        return ""
+    checks = checks.assign(base=checks["method"].map(lambda m: split_seed(str(m))[0]))
+    rows = []
+    for _, r in summary.iterrows():
+        method = str(r["method"]).split("+seq")[0]  # a +seq row matches over its method's descriptors
+        query = _worst(checks, r["dataset"], method, f"query {r['queries']}")
+        reference = _worst(checks, r["dataset"], method, "reference")
+        if query is None or reference is None:
+            rows.append([r["dataset"], r["queries"], r["method"], "", "", "", "not checked"])
+            continue
+        flagged = not (bool(query["invariant"]) and bool(reference["invariant"]))
+        rows.append(
+            [
+                r["dataset"],
+                r["queries"],
+                r["method"],
+                f"{query['max_change']:.2g}",
+                f"{int(query['top1_changes'])} of {int(query['images'])}",
+                f"{reference['max_change']:.2g}",
+                "DEPENDS ON THE BATCH" if flagged else "invariant",
+            ]
+        )
+    headers = ["dataset", "queries", "method", "query change", "top-1 changes", "reference change", "batch"]
+    sizes = "/".join(dict.fromkeys(str(b) for b in checks["batch_sizes"]))
+    text = (
+        f"Batch invariance (acmnet check-invariance): up to {ev.invariance_sample} images of each set described at "
+        f"batch sizes {sizes}, in manifest and in shuffled order; change: the largest L2 distance between an image's "
+        "descriptors in two of these runs (0..2); top-1 changes: sampled queries whose top-1 among the sampled "
+        f"references moves; a row is flagged when a change exceeds {ev.invariance_tolerance:g}: its numbers then "
+        "depend on how the test set is batched and ordered. +seq rows use their method's descriptors; rows of "
+        "another tool's descriptors or ranked lists are not checked."
+    )
+    return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"
