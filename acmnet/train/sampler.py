@@ -51,16 +51,22 @@ def route_positions(manifest: Manifest, cache: ImageCache, rows: np.ndarray) -> 
     return RoutePositions(frame["place"].to_numpy(np.int64)[at], np.asarray(segment, dtype=np.int64)[at])
 
 
+def spread(positions: RoutePositions, window: int) -> np.ndarray:
+    """Positions of a largest set of images more than `window` places apart on each stretch: per
+    segment, greedily in place order (optimal for points on a line)."""
+    order = np.lexsort((positions.place, positions.segment))
+    chosen, last = [], None
+    for i in order:
+        key = (int(positions.segment[i]), int(positions.place[i]))
+        if last is None or key[0] != last[0] or key[1] - last[1] > window:
+            chosen.append(int(i))
+            last = key
+    return np.asarray(chosen, dtype=np.int64)
+
+
 def spread_capacity(positions: RoutePositions, window: int) -> int:
-    """The most images that can share a batch under the `places` rule: per segment, the greedy
-    count of places more than `window` apart in place order (optimal for points on a line)."""
-    total = 0
-    for seg in np.unique(positions.segment):
-        last = None
-        for p in np.unique(positions.place[positions.segment == seg]):
-            if last is None or p - last > window:
-                total, last = total + 1, p
-    return total
+    """The most images that can share a batch under the `places` rule (`spread`)."""
+    return len(spread(positions, window))
 
 
 def check_places(positions: RoutePositions, batch_size: int, window: int, where: str) -> None:
@@ -96,25 +102,13 @@ def _fill(
     return batch, passed + pool[at:]
 
 
-def _spread(positions: RoutePositions, window: int) -> np.ndarray:
-    """Positions of a largest set of images more than `window` places apart (`spread_capacity`'s)."""
-    order = np.lexsort((positions.place, positions.segment))
-    chosen, last = [], None
-    for i in order:
-        key = (int(positions.segment[i]), int(positions.place[i]))
-        if last is None or key[0] != last[0] or key[1] - last[1] > window:
-            chosen.append(int(i))
-            last = key
-    return np.asarray(chosen, dtype=np.int64)
-
-
 def place_batches(
     positions: RoutePositions, batch_size: int, window: int, steps: int, generator: np.random.Generator
 ) -> tuple[np.ndarray, int]:
     """(positions into the images of `steps` batches of `batch_size`, int64 (steps * batch_size,);
     how many images refill batches the epoch's leftovers could not fill), under the `places` rule.
     A short batch is completed from all the images in a fresh random order; if even that falls
-    short, it is `batch_size` images drawn from a largest spread set (`_spread`)."""
+    short, it is `batch_size` images drawn from a largest spread set (`spread`)."""
     n = len(positions.place)
     pool = [int(i) for i in generator.permutation(n)]
     out, refills = [], 0
@@ -124,7 +118,7 @@ def place_batches(
             short = len(batch)
             batch, _ = _fill([int(i) for i in generator.permutation(n)], positions, batch_size, window, batch)
             if len(batch) < batch_size:
-                batch = [int(i) for i in generator.choice(_spread(positions, window), batch_size, replace=False)]
+                batch = [int(i) for i in generator.choice(spread(positions, window), batch_size, replace=False)]
             refills += batch_size - short
         out.extend(batch)
     return np.asarray(out, dtype=np.int64), refills

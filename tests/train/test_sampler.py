@@ -64,6 +64,14 @@ def test_leftovers_too_close_together_are_refilled_within_the_rule():
     assert min(_closest_pair(positions, list(b)) for b in order.reshape(-1, 10)) > 1
 
 
+def test_a_route_that_barely_holds_a_batch_still_keeps_the_rule_in_every_batch():
+    """Capacity 5 (places 0, 2, 4, 6, 8) at batch 5: greedy filling often fails; the fallback keeps the rule."""
+    positions = _route(np.repeat(np.arange(10), 4))
+    order, refills = place_batches(positions, 5, 1, 8, np.random.default_rng(2))
+    assert refills > 0 and len(order) == 40
+    assert min(_closest_pair(positions, list(b)) for b in order.reshape(-1, 5)) > 1
+
+
 def test_capacity_is_the_greedy_count_and_a_batch_that_cannot_keep_the_rule_is_refused():
     positions = _route([0, 1, 2, 3, 4, 10, 11, 20])
     assert spread_capacity(positions, 1) == 5  # 0, 2, 4, 10, 20
