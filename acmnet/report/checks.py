@@ -36,8 +36,9 @@ def operating_point_caption(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
         f"reported), applied to every other query set. Thresholds: {limits} (a method's mean over its seeds; "
         "none: the target is not reached on the calibration set). Precision: correct among the accepted queries "
         "(score >= threshold); recall: correct accepted among the queries with a positive; fractions. "
-        f"Intervals: nominal {level} moving-block bootstrap over the reported set's queries (the summary's blocks), "
-        "the threshold held fixed."
+        f"Intervals: nominal {level} bootstrap over the reported set's queries in the summary's blocks (moving "
+        "blocks on a route, iid otherwise), the threshold held fixed: they do not cover the transfer to a new route "
+        "(docs/statistics.md)."
     )
 
 
