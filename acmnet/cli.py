@@ -172,6 +172,27 @@ def cmd_describe(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_check_invariance(args: argparse.Namespace) -> None:
+    from acmnet.evaluate.invariance import check_invariance, write_invariance
+
+    cfg = _config(args)
+    table = check_invariance(
+        cfg,
+        args.dataset,
+        args.method,
+        Path(args.manifest),
+        Path(args.cache) if args.cache else None,
+        Path(args.checkpoint) if args.checkpoint else None,
+    )
+    write_invariance(cfg, args.dataset, args.method, Path(args.manifest), table, Path(args.out))
+    print(table.to_string(index=False))
+    for _, r in table[~table["invariant"]].iterrows():
+        print(
+            f"warning: {args.method} on {args.dataset} {r['set']}: descriptors change by up to {r['max_change']:.3g} "
+            f"with the batch (batch sizes {r['batch_sizes']}, two orders): its results depend on how the set is batched"
+        )
+
+
 def cmd_retrieve(args: argparse.Namespace) -> None:
     import faiss
 
@@ -294,7 +315,12 @@ def cmd_report(args: argparse.Namespace) -> None:
         Path(args.out_reproduction_csv) if args.out_reproduction_csv else None,
     )
     text = write_report(
-        cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], [Path(p) for p in args.ranks], out
+        cfg,
+        [Path(p) for p in args.metrics],
+        [Path(p) for p in args.curves],
+        [Path(p) for p in args.ranks],
+        out,
+        invariance=[Path(p) for p in args.invariance],
     )
     print(text)
 
@@ -550,6 +576,20 @@ STEPS = (
         (METHOD, MANIFEST, RETRIEVAL, arg("--out", required=True, help="submission .txt to write")),
     ),
     Step(
+        "check-invariance",
+        cmd_check_invariance,
+        "describe a sample of each set in two batch sizes and two orders: the largest descriptor change and the "
+        "top-1 changes per set (a describer that mixes images across its batch is flagged)",
+        (
+            DATASET,
+            METHOD,
+            MANIFEST,
+            arg("--cache", help="image cache .npy (from acmnet cache); without it the dataset's files are decoded"),
+            arg("--checkpoint", help="checkpoint of a trained method"),
+            arg("--out", required=True, help="batch-invariance CSV to write"),
+        ),
+    ),
+    Step(
         "score",
         cmd_score,
         "recall@N per query set against each query's positives (the dataset's ground truth)",
@@ -598,6 +638,7 @@ STEPS = (
             arg("--out-config", help="write the resolved config of the run here"),
             arg("--out-reproduction", help="the verdict beside every published number with a counterpart (Markdown)"),
             arg("--out-reproduction-csv", help="the same as CSV (acmnet.report.reproduction)"),
+            arg("--invariance", nargs="*", default=[], help="batch-invariance files (check-invariance), per row"),
         ),
     ),
     Step(

@@ -171,6 +171,11 @@ class TrainConfig:
     checkpoint_every: int = bounded(1, lo=1)  # epochs
     checkpoint_every_steps: int = bounded(0, lo=0)  # also checkpoint inside an epoch every this many steps; 0: off
     log_every: int = bounded(50, lo=0)  # steps between rows of train_steps.csv (and TensorBoard); 0: off
+    # Batches (section 3.4 speaks of "N different places"): a plain permutation of the training images
+    # (`permutation`), or the paper's reading (`places`): no two images of a batch within `place_window`
+    # places of each other on one stretch of the route (acmnet/train/sampler.py; datasets with a route).
+    sampler: Literal["permutation", "places"] = "permutation"
+    place_window: int = bounded(2, lo=0)  # +/- places that never share a batch, with sampler `places`
 
     def check(self, where: str) -> None:
         if self.contrastive_weight == 0 and self.rotation_weight == 0:
@@ -187,6 +192,39 @@ class TrainConfig:
 
 # Training settings that may change between a run and its resumption (how often it logs and saves).
 TRAIN_CADENCE = ("log_every", "checkpoint_every", "checkpoint_every_steps")
+# Training settings added after runs existed: left out of a run's identity (its digest) while they
+# have these values, so those runs keep their folders; `place_window` only counts with `places`.
+TRAIN_LATER = {"sampler": "permutation"}
+
+
+def train_identity(trained: dict[str, Any]) -> dict[str, Any]:
+    """The training settings that name a run: `trained` without the cadence (`TRAIN_CADENCE`) and
+    without the later keys at their old behaviour (`TRAIN_LATER`)."""
+    out = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
+    if out.get("sampler") == TRAIN_LATER["sampler"]:
+        out.pop("sampler")
+        out.pop("place_window", None)
+    return out
+
+
+@dataclass
+class OperatingPointConfig:
+    """A top-1 score threshold chosen on one query set or dataset and reported on every other
+    (acmnet/evaluate/operating_point.py)."""
+
+    # `dataset/queries` (one query set) or a dataset (its query sets pooled); None: no operating point
+    calibrate_on: str | None = None
+    target: str = "precision 0.99"  # `precision P` (0 < P <= 1: the largest recall at that precision) or `F1`
+
+    def check(self, where: str) -> None:
+        from acmnet.evaluate.operating_point import parse_target
+
+        try:
+            parse_target(self.target)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+        if self.calibrate_on is not None and not self.calibrate_on.strip():
+            raise ConfigError(f"{where}.calibrate_on is empty: name a query set (dataset/queries) or a dataset")
 
 
 @dataclass
@@ -234,6 +272,14 @@ class EvaluateConfig:
     # Beyond the paper: recall_vs_tolerance.csv and its figure, R@1 of every row as the place window (0..10 of
     # the dataset's unit) or the distance (5..100 m) grows, from the retrievals on disk (acmnet/evaluate/tolerance.py).
     tolerance_curve: bool = True
+    # Beyond the paper: a top-1 score threshold fixed on other data (evaluate/operating_point.py), its
+    # precision, recall and F1 on every other query set in summary.csv and summary.md.
+    operating_point: OperatingPointConfig = field(default_factory=OperatingPointConfig)
+    # Beyond the paper: describe a sample of each set in two batch sizes and two orders and report the largest
+    # descriptor change and the top-1 changes per row (acmnet check-invariance, acmnet/evaluate/invariance.py).
+    check_invariance: bool = False
+    invariance_sample: int = bounded(64, lo=2)  # images of each set described (evenly spaced)
+    invariance_tolerance: float = bounded(1e-4, above=0.0)  # largest L2 change of a descriptor still invariant
 
     def check(self, where: str) -> None:
         if not self.recall_at:
@@ -433,7 +479,7 @@ class Config:
             view["method"]["seed"] = self.seed_for(method)
             if hasattr(self.methods[method].options, "train"):
                 trained = dataclasses.asdict(self.train_for(method))
-                view["method"]["options"]["train"] = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
+                view["method"]["options"]["train"] = train_identity(trained)
         return {path: _lookup(view, path) for path in STEP_SETTINGS[step]}
 
     def settings_digest(self, step: str, dataset: str | None = None, method: str | None = None) -> str:

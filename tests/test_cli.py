@@ -16,6 +16,7 @@ STEPS = [
     "train",
     "prune",
     "describe",
+    "check-invariance",
     "retrieve",
     "score",
     "report",

@@ -33,6 +33,7 @@ def _tiny_config(tmp_path: Path) -> Path:
     cfg["figures_dir"] = str(tmp_path / "figures")
     cfg["train"].update(epochs=2, batch_size=8)
     cfg["evaluate"].update(top_k=10, batch_size=32)
+    cfg["methods"].pop("acmnet_places")  # one trained row is enough here (the sampler: tests/train/test_sampler.py)
     cfg["datasets"]["demo_route"].update(
         root=str(tmp_path / "route"), places=24, render_size=[32, 48], query_conditions=["winter", "night"]
     )
@@ -313,14 +314,14 @@ def test_slurm_profile_plans_one_describe_job_per_shard_with_its_resources(tmp_p
     planned = sorted(b.split("wildcards: ")[1].split("\n")[0] for b in jobs)
     assert planned == [
         f"dataset=demo_route, method={m}, shard={s:04d}, shards=0003"
-        for m in ("acmnet", "imagenet_avg")
+        for m in ("acmnet", "acmnet_places", "imagenet_avg")
         for s in range(3)
     ], out[-3000:]
     for block in jobs:  # demo.yaml's describe resources, per job
         assert "mem_mb=4000" in block and "runtime=10" in block and "gpu=0" in block
         assert "--shard " in block and "--shards 3" in block and "--workers " in block
     retrieve = [block for block in out.split("\n\n") if "rule retrieve:" in block]
-    assert len(retrieve) == 2
+    assert len(retrieve) == 3
     for block in retrieve:
         inputs = block.split("input: ")[1].split("\n")[0].split(", ")
         assert [i.rsplit("/", 1)[1] for i in inputs] == [f"part-{s:04d}-of-0003.json" for s in range(3)]

@@ -146,6 +146,26 @@ def describe(
     return part
 
 
+def build_describer(
+    cfg: Config, method: str, checkpoint: Path | None
+) -> tuple[torch.nn.Module, torch.device, bool, object | None]:
+    """(the method's describer on the configured device in eval mode, that device, whether it runs
+    channels-last, the checkpoint it was built from or None): what `describe` runs. A trained
+    method's checkpoint must be its own, trained with the settings the config gives it now."""
+    kind = method_of(cfg, method)
+    if kind.trains and checkpoint is None:
+        raise ConfigError(f"method `{method}` is trained: give its checkpoint (--checkpoint)")
+    model = load_checkpoint(Path(checkpoint)) if kind.trains else None
+    if model is not None:  # the method's own checkpoint, trained with the settings it has now
+        check_trained_for(model, method, cfg.settings("train", method=method))
+    device = resolve_device(cfg.device)
+    describer = kind.build(cfg, method, cfg.method(method).options, model).to(device).eval()
+    channels_last = cfg.train.channels_last == "on"
+    if channels_last:
+        describer.to(memory_format=torch.channels_last)
+    return describer, device, channels_last, model
+
+
 def _describe_images(
     cfg: Config,
     method: str,
@@ -179,14 +199,7 @@ def _describe_images(
             )
         root = Path(cfg.dataset(dataset).root)
     cache = load_cache(cache_path, manifest) if cached else None
-    model = load_checkpoint(Path(checkpoint)) if kind.trains else None
-    if model is not None:  # the method's own checkpoint, trained with the settings it has now
-        check_trained_for(model, method, cfg.settings("train", method=method))
-    device = resolve_device(cfg.device)
-    describer = kind.build(cfg, method, cfg.method(method).options, model).to(device).eval()
-    channels_last = cfg.train.channels_last == "on"
-    if channels_last:
-        describer.to(memory_format=torch.channels_last)
+    describer, device, channels_last, model = build_describer(cfg, method, checkpoint)
     every = {role: manifest.rows(role) for role in ROLES}
     mine = {role: shard_slice(len(every[role]), shard, shards) for role in ROLES}
     source = "the image cache" if cache is not None else f"the image files under {root} ({workers} workers)"

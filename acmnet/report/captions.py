@@ -14,6 +14,7 @@ from typing import Any
 from acmnet.config import Config, ModelConfig, TrainConfig, split_seed
 from acmnet.config_loader import seen_places_notes
 from acmnet.methods import method_kind
+from acmnet.report.sampling import batch_choice
 
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -102,6 +103,7 @@ def train_choices(t: TrainConfig) -> list[str]:
         f"{t.epochs} epochs",
         f"mixed precision: {amp}; losses in float32",
         f"{passes}; encoder batch-norm running statistics {t.encoder_bn}",
+        batch_choice(t),
     ]
 
 

@@ -28,7 +28,9 @@ import pandas as pd
 from acmnet.artifacts import Provenance, Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
 from acmnet.evaluate.msls_submission import unscored_lines
+from acmnet.evaluate.operating_point import add_operating_point
 from acmnet.io import atomic_write_text
+from acmnet.report.checks import invariance_markdown, operating_point_markdown
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.reproduction import markdown as reproduction_markdown
@@ -56,11 +58,23 @@ class ReportFiles:
         return [self.metrics, self.summary, self.markdown, self.table, *self.curves, *self.seeds, *extra]
 
 
-def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: list[Path], out: ReportFiles) -> str:
-    """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary."""
+def write_report(
+    cfg: Config,
+    metrics: list[Path],
+    curves: list[Path],
+    ranks: list[Path],
+    out: ReportFiles,
+    invariance: list[Path] | None = None,
+) -> str:
+    """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary.
+    `invariance`: batch-invariance files (`acmnet check-invariance`), printed per row in the summary."""
+    from acmnet.evaluate.invariance import load_invariance
+
     check_figure_paths(out.curves + out.seeds)
+    checks = load_invariance(invariance) if invariance else None
     with staged(out.paths(), "acmnet report") as stage:  # nothing is staged before the inputs are checked
-        return _write(cfg, metrics, curves, ranks, out, stage)
+        text = _write(cfg, metrics, curves, ranks, out, stage, checks)
+    return text
 
 
 def _write(
@@ -70,17 +84,21 @@ def _write(
     ranks: list[Path],
     out: ReportFiles,
     stage: Callable[[Path], Path],
+    checks: pd.DataFrame | None = None,
 ) -> str:
     table = merge_metrics(metrics, cfg)  # this config's runs, all of them (check_configured)
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
     summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
+    summary = add_operating_point(summary, rank_table, cfg)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     text += "".join(f"\n\n{line}" for line in unscored_lines(cfg))
     text += "".join(
         f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
     )
+    extra = (operating_point_markdown(summary, cfg.evaluate), invariance_markdown(summary, checks, cfg.evaluate))
+    text += "".join(f"\n\n{part}" for part in extra if part)
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)
     save_table(table, stage(out.metrics), prov)

@@ -32,6 +32,7 @@ from acmnet.train.batchnorm import to_global_batchnorm
 from acmnet.train.checkpoint import Checkpointer, Progress, rng_state, training_digest
 from acmnet.train.distributed import Group, barrier, check_replicas_agree, join, leave, mean_loss_and_stop
 from acmnet.train.logger import TrainLogger, write_log
+from acmnet.train.sampler import RoutePositions, check_places, epoch_order, route_positions
 from acmnet.train.step import LOSS_TERMS, TrainingError, set_train_mode, step_losses
 from acmnet.train.views import ViewQueue
 
@@ -186,9 +187,21 @@ def _train_in_group(
             print(f"{method}: run {ckpt.dir} is complete; publishing it")
         else:
             prov = provenance("train", settings, manifest=manifest, cache=cache)
-            _run(cfg, tcfg, method, cache, train_index, ckpt, group, progress, prov)
+            positions = _positions(tcfg, manifest, cache, train_index)
+            _run(cfg, tcfg, method, cache, train_index, ckpt, group, progress, prov, positions)
         barrier(group)
         return ckpt.publish(out_dir) if group.main else out_dir / "checkpoint.pt"
+
+
+def _positions(
+    tcfg: TrainConfig, manifest: Manifest, cache: ImageCache, train_index: np.ndarray
+) -> RoutePositions | None:
+    """The training images' places when `train.sampler` is `places` (checked to fill a batch), else None."""
+    if tcfg.sampler != "places":
+        return None
+    positions = route_positions(manifest, cache, train_index)
+    check_places(positions, tcfg.batch_size, tcfg.place_window, str(manifest.path))
+    return positions
 
 
 def _run(
@@ -201,6 +214,7 @@ def _run(
     group: Group,
     progress: bool,
     prov: object,
+    positions: RoutePositions | None = None,
 ) -> None:
     """Resume or start the run in `ckpt.dir` and train it to the end; write its checkpoint.pt."""
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
@@ -228,7 +242,8 @@ def _run(
         stop_asked = stack.enter_context(stop_signals())
         for epoch in range(state.epoch, tcfg.epochs):
             if state.batch == 0:  # a new epoch (else: resumed inside this one)
-                state = Progress(epoch, 0, state.step, generator.permutation(train_index), {}, 0)
+                order = epoch_order(train_index, positions, tcfg.sampler, tcfg.batch_size, tcfg.place_window, generator)
+                state = Progress(epoch, 0, state.step, order, {}, 0)
             stopped = _epoch(setup, tcfg, queue, logger, ckpt, state, steps_per_epoch, group, stop_asked, method)
             state = Progress(epoch + 1, 0, state.step)
             if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs or stopped:

@@ -136,6 +136,8 @@ def shards_of(method):
 # Rows whose retrieval is a ranked list another tool made (`kind: reranked`): no descriptors.
 RANKED = [m for m in METHODS if method_kind(CFG.methods[m].kind).imports_ranking]
 DESCRIBED = [m for m in METHODS if m not in RANKED]
+# Rows whose describer is checked for batch invariance (evaluate.check_invariance): every row that describes images.
+INVARIANCE = [m for m in DESCRIBED if not reads_files(m)] if CFG.evaluate.check_invariance else []
 
 
 def ranking_files(wildcards):

@@ -33,6 +33,32 @@ rule describe:
         "--workers {threads} 2>&1 | tee {log:q}"
 
 
+rule check_invariance:
+    input:
+        manifest=rules.prepare.output.manifest,
+        cache=cache_of,
+        checkpoint=checkpoint_of,
+    output:
+        table=f"{EXP}/{{dataset}}/{{method}}/invariance.csv",
+    log:
+        f"{LOG}/check_invariance/{{dataset}}_{{method}}.log",
+    wildcard_constraints:
+        dataset="|".join(RECALL) or "^$",
+        method="|".join(INVARIANCE) or "^$",
+    resources:
+        gpu=describe_gpus,
+        mem_mb=CFG.resources.describe_mem_mb,
+        runtime=CFG.resources.describe_runtime,
+    params:
+        checkpoint=lambda w, input: flag("--checkpoint", input.checkpoint),
+        cache=lambda w, input: flag("--cache", input.cache),
+        settings=describe_settings,
+    shell:
+        "acmnet check-invariance --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} "
+        "--method {wildcards.method:q} --manifest {input.manifest:q} {params.cache:q} {params.checkpoint:q} "
+        "--out {output.table:q} 2>&1 | tee {log:q}"
+
+
 rule retrieve:
     input:
         descriptors=descriptor_parts,

@@ -7,6 +7,7 @@ rule report:
         curves=expand(rules.score.output.curve, dataset=RECALL, method=METHODS),
         ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
         published=[workflow.source_path("../../baselines/published.yaml"), *CFG.report.published],
+        invariance=expand(rules.check_invariance.output.table, dataset=RECALL, method=INVARIANCE),
     output:
         metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
         reproduction=f"{EXP}/reproduction.md",
@@ -27,12 +28,13 @@ rule report:
         f"{LOG}/report.log",
     params:
         settings=settings("report"),
+        invariance=lambda w, input: flag("--invariance", input.invariance),
     shell:
         "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics:q} --curves {input.curves:q} "
         "--ranks {input.ranks:q} --out-metrics {output.metrics:q} --out-summary {output.summary:q} "
         "--out-markdown {output.markdown:q} --out-table {output.table:q} --figures {output.figures:q} "
         "--seed-figures {output.seeds:q} --out-config {output.config:q} --out-reproduction {output.reproduction:q} "
-        "--out-reproduction-csv {output.reproduction_csv:q} 2>&1 | tee {log:q}"
+        "--out-reproduction-csv {output.reproduction_csv:q} {params.invariance:q} 2>&1 | tee {log:q}"
 
 
 rule paper_tables:
