@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acmnet.config import Config, ConfigError, ModelConfig, bounded, closest_hint
+from acmnet.config import Config, ConfigError, ModelConfig, TrainConfig, bounded, closest_hint
 from acmnet.methods.backbone import check_grid_stage, create_encoder, input_normalization
 from acmnet.methods.base import MethodKind
 from acmnet.methods.pooling import grid_descriptor
@@ -143,6 +143,21 @@ def _label(cfg: Config, name: str, options: AcmNetOptions) -> str:
     return "ACM-Net" if options.descriptor == "projector" else "ACM-Net encoder E(x)"
 
 
+def _check_validation(cfg: Config, name: str, options: AcmNetOptions, tcfg: TrainConfig) -> None:
+    """The validation slice (`train.validate_*`, train images) must not be a reported query set: refused for a
+    training dataset whose `train` images are query images (`train_on_queries`); the loop checks each image."""
+    if not tcfg.validate_every:
+        return
+    trained_on = [options.train_on] if options.train_on else list(cfg.datasets)
+    for dataset in trained_on:
+        if getattr(cfg.datasets[dataset].options, "train_on_queries", False):
+            raise ConfigError(
+                f"methods.{name} validates on the `train` images of datasets.{dataset} (train.validate_every), but "
+                f"that dataset trains on its query images (train_on_queries): the validation slice would be a "
+                "reported query set; set train.validate_every: 0 or train on other images"
+            )
+
+
 def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
     tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
     cfg.model_for(name)
@@ -164,6 +179,7 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
             "which rotates images by 90 degrees in one batch: set image_size to [S, S] (the paper prints no input "
             "size; the paper preset uses 224)"
         )
+    _check_validation(cfg, name, options, tcfg)
     if options.descriptor == "grid":  # before any training: the stage must exist in the backbone
         check_grid_stage(options.grid_stage, cfg.model_for(name).backbone, f"methods.{name}.grid_stage")
 

@@ -61,7 +61,9 @@ def write_figure(rows: list[dict], path: Path, title: str, threshold: float | No
     fig, axes = plt.subplots(2, 3, figsize=(12, 6), constrained_layout=True)
     for ax, (name, columns) in zip(axes.flat, PANELS):
         for column in columns:
-            points = [(r["epoch"], float(r[column])) for r in rows if r.get(column, "") != "" and r[column] == r[column]]
+            points = [
+                (r["epoch"], float(r[column])) for r in rows if r.get(column, "") != "" and r[column] == r[column]
+            ]
             if points:
                 ax.plot(*zip(*points), marker=".", label=column)
         if name == "collapse measure" and threshold is not None:

@@ -99,7 +99,9 @@ def monitor_terms(z0: torch.Tensor, z1: torch.Tensor) -> dict[str, torch.Tensor]
         return {
             "collapse_std": collapse_measure(z0),
             "alignment": alignment(z0, z1),
-            "uniformity": (uniformity(z0) + uniformity(z1)) / 2 if len(z0) > 1 else z0.new_full((), float("nan")).float(),
+            "uniformity": (uniformity(z0) + uniformity(z1)) / 2
+            if len(z0) > 1
+            else z0.new_full((), float("nan")).float(),
         }
 
 
