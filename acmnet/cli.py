@@ -272,7 +272,12 @@ def cmd_report(args: argparse.Namespace) -> None:
         Path(args.out_config) if args.out_config else None,
     )
     text = write_report(
-        cfg, [Path(p) for p in args.metrics], [Path(p) for p in args.curves], [Path(p) for p in args.ranks], out
+        cfg,
+        [Path(p) for p in args.metrics],
+        [Path(p) for p in args.curves],
+        [Path(p) for p in args.ranks],
+        out,
+        [Path(p) for p in args.train_logs or []],
     )
     print(text)
 
@@ -568,6 +573,7 @@ STEPS = (
             arg("--figures", required=True, nargs="+", help="recall-curve figure(s); the suffix picks the format"),
             arg("--seed-figures", required=True, nargs="+", help="figure(s) of R@1 over training seeds"),
             arg("--out-config", help="write the resolved config of the run here"),
+            arg("--train-logs", nargs="*", help="every trained run's train_log.csv (collapse warnings)"),
         ),
     ),
     Step(

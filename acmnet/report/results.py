@@ -29,6 +29,7 @@ from acmnet.io import atomic_write_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.summary import markdown, summarise
+from acmnet.report.training import collapse_markdown
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
 
@@ -50,11 +51,19 @@ class ReportFiles:
         )
 
 
-def write_report(cfg: Config, metrics: list[Path], curves: list[Path], ranks: list[Path], out: ReportFiles) -> str:
-    """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary."""
+def write_report(
+    cfg: Config,
+    metrics: list[Path],
+    curves: list[Path],
+    ranks: list[Path],
+    out: ReportFiles,
+    train_logs: list[Path] | None = None,
+) -> str:
+    """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary (with a
+    warning paragraph when a run's `train_logs` flag a collapse)."""
     check_figure_paths(out.curves + out.seeds)
     with staged(out.paths(), "acmnet report") as stage:  # nothing is staged before the inputs are checked
-        return _write(cfg, metrics, curves, ranks, out, stage)
+        return _write(cfg, metrics, curves, ranks, out, stage, train_logs or [])
 
 
 def _write(
@@ -64,6 +73,7 @@ def _write(
     ranks: list[Path],
     out: ReportFiles,
     stage: Callable[[Path], Path],
+    train_logs: list[Path],
 ) -> str:
     table = merge_metrics(metrics, cfg)  # this config's runs, all of them (check_configured)
     curve_table = load_curves(curves)
@@ -72,7 +82,9 @@ def _write(
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     text += "".join(
-        f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
+        f"\n\n{part}"
+        for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary), collapse_markdown(train_logs))
+        if part
     )
     sources = {f"metrics[{i}]": Source(str(p), file_digest(p)) for i, p in enumerate(metrics)}
     prov = dataclasses.replace(provenance("report", cfg.settings("report")), sources=sources)

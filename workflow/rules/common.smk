@@ -111,6 +111,8 @@ def reads_files(method):
 # dataset is described (and drawn) straight from its image files, and so is any dataset above
 # evaluate.cache_images_max images (`acmnet describe` counts them).
 CACHED = [d for d in DATASETS if d in {training_dataset(CFG, m, other) for m in TRAINED for other in DATASETS}]
+# Every training run's log (the report warns about runs whose outputs collapsed).
+TRAIN_LOGS = sorted({f"{EXP}/{training_dataset(CFG, m, d)}/{m}/train_log.csv" for m in TRAINED for d in DATASETS})
 
 
 def dataset_cache(wildcards):

@@ -6,6 +6,7 @@ rule report:
         metrics=expand(rules.score.output.metrics, dataset=RECALL, method=METHODS),
         curves=expand(rules.score.output.curve, dataset=RECALL, method=METHODS),
         ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
+        train_logs=TRAIN_LOGS,
     output:
         metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
         summary=report(f"{EXP}/summary.csv", caption="../report/summary.rst", category="Results"),
@@ -28,7 +29,8 @@ rule report:
         "acmnet report --config-json {CONFIG_ARG} --metrics {input.metrics:q} --curves {input.curves:q} "
         "--ranks {input.ranks:q} --out-metrics {output.metrics:q} --out-summary {output.summary:q} "
         "--out-markdown {output.markdown:q} --out-table {output.table:q} --figures {output.figures:q} "
-        "--seed-figures {output.seeds:q} --out-config {output.config:q} 2>&1 | tee {log:q}"
+        "--seed-figures {output.seeds:q} --out-config {output.config:q} --train-logs {input.train_logs:q} "
+        "2>&1 | tee {log:q}"
 
 
 rule paper_tables:
