@@ -169,6 +169,13 @@ def cmd_describe(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from acmnet.export import export
+
+    out = export(Path(args.checkpoint), Path(args.out), Path(args.report) if args.report else None, args.descriptor)
+    print(f"wrote {out}: model.safetensors, config.json, README.md (torch.hub.load(..., 'acmnet', weights='{out}'))")
+
+
 def cmd_retrieve(args: argparse.Namespace) -> None:
     import faiss
 
@@ -498,6 +505,18 @@ STEPS = (
             arg("--workers", type=int, help="processes decoding image files (default: every core of this job)"),
             NO_PROGRESS,
         ),
+    ),
+    Step(
+        "export",
+        cmd_export,
+        "release a trained ACM-Net as a Hugging Face model folder: model.safetensors, config.json, model card",
+        (
+            arg("--checkpoint", required=True, help="checkpoint.pt of a `kind: acmnet` row (from acmnet train)"),
+            arg("--out", required=True, help="folder to write"),
+            arg("--report", help="the run's results folder (results/<experiment>): its R@N go into the card"),
+            arg("--descriptor", default="projector", help="projector (the paper's, default) or encoder"),
+        ),
+        config="none",
     ),
     Step(
         "retrieve",

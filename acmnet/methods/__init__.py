@@ -48,7 +48,7 @@ def method_of(cfg: Config, name: str) -> MethodKind:
 
 def trained_methods(cfg: Config) -> list[str]:
     """The configured methods that `acmnet train` makes a model for, in config order."""
-    return [name for name, spec in cfg.methods.items() if method_kind(spec.kind).trains]
+    return [name for name, spec in cfg.methods.items() if method_kind(spec.kind).trains_with(spec.options)]
 
 
 def training_dataset(cfg: Config, method: str, dataset: str) -> str:
@@ -58,8 +58,9 @@ def training_dataset(cfg: Config, method: str, dataset: str) -> str:
 
 def check_trained(cfg: Config, method: str, step: str) -> None:
     """Configured method `method` must be of a kind that trains (what `acmnet <step>` needs): ConfigError otherwise."""
-    if not method_of(cfg, method).trains:
+    if not method_of(cfg, method).trains_with(cfg.method(method).options):
         raise ConfigError(
-            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
+            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained (or describes with a "
+            f"released model, `exported`); `acmnet {step}` "
             f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
         )

@@ -9,6 +9,7 @@ option overrides the top-level `train` section for ablations (e.g. `{rotation_we
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -120,6 +121,8 @@ class AcmNetOptions:
     descriptor: Literal["projector", "encoder", "grid"] = "projector"
     grid_stage: int = bounded(2, lo=0)
     grid_size: tuple[int, int] = bounded((8, 8), lo=1)
+    # A folder written by `acmnet export`: the row describes with that released model and is not trained here.
+    exported: str | None = None
 
 
 def load_model(checkpoint: Checkpoint) -> AcmNet:
@@ -131,6 +134,10 @@ def load_model(checkpoint: Checkpoint) -> AcmNet:
 
 
 def _build(cfg: Config, name: str, options: AcmNetOptions, checkpoint: Checkpoint | None) -> nn.Module:
+    if options.exported:
+        from acmnet.export import load_exported
+
+        return AcmNetDescriber(load_exported(Path(options.exported))[0], options).eval()
     if checkpoint is None:
         raise ConfigError(f"method `{name}` is trained: give its checkpoint (acmnet describe --checkpoint)")
     return AcmNetDescriber(load_model(checkpoint), options).eval()
@@ -158,7 +165,33 @@ def _check_validation(cfg: Config, name: str, options: AcmNetOptions, tcfg: Trai
             )
 
 
+def _check_exported(cfg: Config, name: str, options: AcmNetOptions) -> None:
+    """A released model's row: its folder is an export's, and no training option is set for it."""
+    from acmnet.export import ExportError, read_export_config, train_config_of
+
+    try:
+        config = read_export_config(Path(options.exported))
+    except ExportError as exc:
+        raise ConfigError(f"methods.{name}.exported: {exc}") from exc
+    set_here = [key for key in ("train", "model", "train_on") if getattr(options, key)]
+    if set_here:
+        raise ConfigError(
+            f"methods.{name} describes with the released model {options.exported} (exported), which is not trained "
+            f"here: remove methods.{name}.{set_here[0]}"
+        )
+    if train_config_of(config).contrastive_weight == 0 and options.descriptor == "projector":
+        raise ConfigError(
+            f"methods.{name}: the released model {options.exported} was trained without the contrastive loss, so its "
+            f"P_A is untrained: set methods.{name}.descriptor: encoder (or grid)"
+        )
+    if options.descriptor == "grid":
+        check_grid_stage(options.grid_stage, config["model"]["backbone"], f"methods.{name}.grid_stage")
+
+
 def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
+    if options.exported:
+        _check_exported(cfg, name, options)
+        return
     tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
     cfg.model_for(name)
     if options.train_on is not None and options.train_on not in cfg.datasets:
@@ -184,4 +217,30 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
         check_grid_stage(options.grid_stage, cfg.model_for(name).backbone, f"methods.{name}.grid_stage")
 
 
-METHOD = MethodKind(kind="acmnet", options=AcmNetOptions, build=_build, label=_label, trains=True, check=_check)
+def _released_files(options: AcmNetOptions, dataset: str) -> list[str]:
+    """The files of a released model's row (its describe step's inputs); none for a row trained here."""
+    if not options.exported:
+        return []
+    from acmnet.export import CONFIG, WEIGHTS
+
+    return [str(Path(options.exported) / WEIGHTS), str(Path(options.exported) / CONFIG)]
+
+
+def _released_digests(options: AcmNetOptions, dataset: str) -> dict[str, str]:
+    """{file: content digest} of a released model's files (describe's record and rerun trigger)."""
+    from acmnet.artifacts import file_digest
+
+    return {path: file_digest(Path(path)) for path in _released_files(options, dataset)}
+
+
+METHOD = MethodKind(
+    kind="acmnet",
+    options=AcmNetOptions,
+    build=_build,
+    label=_label,
+    trains=True,
+    check=_check,
+    files=_released_files,
+    digests=_released_digests,
+    untrained=lambda options: bool(options.exported),
+)

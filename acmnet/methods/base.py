@@ -49,6 +49,8 @@ class MethodKind:
         its old time); every reader of the descriptors re-checks them (`acmnet.artifacts`).
     imports_ranking: the row's retrieval is a ranked list another tool made (`kind: reranked`),
         read by `acmnet import-ranking` from `files`: no describer, no descriptors.
+    untrained: for a kind that trains, options -> whether a row with them is not trained here (it
+        describes with a released model, `kind: acmnet` with `exported`); `trains_with` asks it.
     """
 
     kind: str
@@ -62,6 +64,11 @@ class MethodKind:
     files: Callable[[Any, str], list[str]] | None = None
     digests: Callable[[Any, str], dict[str, str]] | None = None
     imports_ranking: bool = False
+    untrained: Callable[[Any], bool] | None = None
+
+    def trains_with(self, options: Any) -> bool:
+        """Whether a row of this kind with `options` is trained by `acmnet train` (described with its checkpoint)."""
+        return self.trains and not (self.untrained is not None and self.untrained(options))
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):
