@@ -23,14 +23,15 @@ from acmnet.report.captions import model_choices, train_choices
 TITLE = (
     "Self-Supervised Learning for Biologically-Inspired Place Representation Generalization across Appearance Changes"
 )
-CITATION = (
-    """@article{musallam2023acmnet,
-  title   = {%s},
-  author  = {Musallam, Mohamed Adel and Gaudilli{\\`e}re, Vincent and Aouada, Djamila},
-  journal = {arXiv preprint arXiv:2303.02370},
-  year    = {2023}
-}"""
-    % TITLE
+CITATION = "\n".join(
+    [
+        "@article{musallam2023acmnet,",
+        f"  title   = {{{TITLE}}},",
+        "  author  = {Musallam, Mohamed Adel and Gaudilli{\\`e}re, Vincent and Aouada, Djamila},",
+        "  journal = {arXiv preprint arXiv:2303.02370},",
+        "  year    = {2023}",
+        "}",
+    ]
 )
 
 
