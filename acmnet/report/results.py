@@ -30,7 +30,7 @@ from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
-from acmnet.report.training import collapse_markdown
+from acmnet.train.monitor import collapse_markdown
 
 
 @dataclass(frozen=True)

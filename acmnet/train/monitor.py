@@ -10,11 +10,16 @@
   L2-normalised outputs. Alignment: mean ||x - y||^alpha over positive pairs (0 is perfect, 4 the
   most); uniformity: log of the mean of exp(-t ||x_i - x_j||^2) over distinct pairs (lower is more
   uniform, 0 when collapsed).
+
+`collapse_warning` is the log's warning for a flagged epoch; `collapse_markdown` the report's paragraph
+on every run whose `train_log.csv` flags an epoch (`collapsed` = 1).
 """
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -67,4 +72,25 @@ def collapse_warning(measure: float, threshold: float, epoch: int, where: str) -
         f"WARNING: {where}: the outputs may have collapsed at epoch {epoch}: collapse measure (std of the "
         f"L2-normalised projector outputs times sqrt(d); ~1 healthy, 0 collapsed) is {measure:.4f}, below "
         f"train.collapse_threshold = {threshold:g}. Lower train.lr, raise train.tau or check the augmentations"
+    )
+
+
+def collapse_markdown(train_logs: list[Path]) -> str:
+    """A warning paragraph naming each train log with flagged epochs (first, last, lowest measure), or ''."""
+    lines = []
+    for path in train_logs:
+        with open(path, newline="") as fh:
+            flagged = [row for row in csv.DictReader(fh) if row.get("collapsed") == "1"]
+        if flagged:
+            low = min(flagged, key=lambda r: float(r["collapse_std"]))
+            lines.append(
+                f"- {path}: {len(flagged)} epoch(s) flagged, {flagged[0]['epoch']} to {flagged[-1]['epoch']}; lowest "
+                f"collapse measure {float(low['collapse_std']):.4f} at epoch {low['epoch']}"
+            )
+    if not lines:
+        return ""
+    return (
+        "**Warning: training may have collapsed** (the std of the L2-normalised projector outputs times sqrt(d) fell "
+        "below train.collapse_threshold; ~1 is healthy, 0 is one output for every image): the rows of these runs "
+        "may measure a collapsed model.\n" + "\n".join(lines)
     )

@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 
-from acmnet.train.monitor import alignment, collapse_measure, collapse_warning, std_of_l2_normalized, uniformity
+from acmnet.train.logger import write_log
+from acmnet.train.monitor import (
+    alignment,
+    collapse_markdown,
+    collapse_measure,
+    collapse_warning,
+    std_of_l2_normalized,
+    uniformity,
+)
 from tests.conftest import REPO
 
 
@@ -79,3 +87,15 @@ def test_warning_below_the_threshold_only():
     assert collapse_warning(float("nan"), 0.1, 3, "train acmnet") is None  # not measured
     text = collapse_warning(0.01, 0.1, 3, "train acmnet")
     assert "epoch 3" in text and "train.collapse_threshold = 0.1" in text and "0.0100" in text
+
+
+def test_flagged_epochs_are_named_with_their_run_and_lowest_measure(tmp_path):
+    healthy, collapsed = tmp_path / "healthy.csv", tmp_path / "collapsed.csv"
+    write_log([{"epoch": e, "collapse_std": 0.8, "collapsed": 0} for e in (1, 2, 3)], healthy)
+    measures = {1: 0.5, 2: 0.05, 3: 0.01, 4: 0.02}
+    write_log([{"epoch": e, "collapse_std": m, "collapsed": int(m < 0.1)} for e, m in measures.items()], collapsed)
+    text = collapse_markdown([healthy, collapsed])
+    assert text.startswith("**Warning: training may have collapsed**")
+    assert f"- {collapsed}: 3 epoch(s) flagged, 2 to 4; lowest collapse measure 0.0100 at epoch 3" in text
+    assert str(healthy) not in text
+    assert collapse_markdown([healthy]) == ""
