@@ -58,9 +58,13 @@ def training_dataset(cfg: Config, method: str, dataset: str) -> str:
 
 def check_trained(cfg: Config, method: str, step: str) -> None:
     """Configured method `method` must be of a kind that trains (what `acmnet <step>` needs): ConfigError otherwise."""
-    if not method_of(cfg, method).trains_with(cfg.method(method).options):
-        raise ConfigError(
-            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained (or describes with a "
-            f"released model, `exported`); `acmnet {step}` "
-            f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
-        )
+    kind, options = method_of(cfg, method), cfg.method(method).options
+    if kind.trains_with(options):
+        return
+    why = (
+        "describes with a released model its options name (e.g. `exported`), which is not trained here"
+        if kind.trains
+        else f"has kind `{cfg.method(method).kind}`, which is not trained"
+    )
+    trained = ", ".join(trained_methods(cfg)) or "none configured"
+    raise ConfigError(f"methods.{method} {why}; `acmnet {step}` takes a trained method ({trained})")
