@@ -514,7 +514,12 @@ STEPS = (
             arg("--checkpoint", required=True, help="checkpoint.pt of a `kind: acmnet` row (from acmnet train)"),
             arg("--out", required=True, help="folder to write"),
             arg("--report", help="the run's results folder (results/<experiment>): its R@N go into the card"),
-            arg("--descriptor", default="projector", help="projector (the paper's, default) or encoder"),
+            arg(
+                "--descriptor",
+                default="projector",
+                choices=["projector", "encoder"],
+                help="the descriptor the hub module gives: projector (the paper's, default) or encoder",
+            ),
         ),
         config="none",
     ),

@@ -131,6 +131,17 @@ def test_another_tools_weights_are_refused(tmp_path):
         export(foreign, tmp_path / "out")
 
 
+def test_the_command_names_the_foreign_file_in_one_line(tmp_path, capsys):
+    from acmnet.cli import main
+
+    foreign = tmp_path / "model.pth"
+    torch.save({"backbone.weight": torch.zeros(2)}, foreign)
+    assert main(["export", "--checkpoint", str(foreign), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("acmnet export: error: acmnet export takes the checkpoint.pt") and str(foreign) in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_checkpoint_of_another_method_kind_is_refused(trained, tmp_path):
     made = load_checkpoint(trained[2])
     settings = {**made.provenance.settings, "method.kind": "pretrained"}

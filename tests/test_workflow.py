@@ -151,6 +151,24 @@ def _assert_pr_cost_and_tolerance(tmp_path: Path, exp: Path, metrics: pd.DataFra
     assert at_configured.to_dict() == pytest.approx(metrics.set_index(["queries", "method"])["R@1"].to_dict(), abs=0.01)
 
 
+def _assert_healthy_and_released(tmp_path, exp, method_dir):
+    """The demo run is not flagged as collapsed; its export's card gives the report's R@N of its rows."""
+    log = pd.read_csv(method_dir / "train_log.csv")
+    assert (log["collapsed"] == 0).all() and (log["collapse_std"] > 0.1).all(), log.to_string()
+    assert log[["alignment", "uniformity"]].notna().all().all()
+    assert (method_dir / "training.png").stat().st_size > 1000
+    assert "training may have collapsed" not in (exp / "summary.md").read_text()
+    out = tmp_path / "release"
+    subprocess.run(
+        ["acmnet", "export", "--checkpoint", str(method_dir / "checkpoint.pt"), "--out", str(out), "--report", str(exp)],
+        check=True,
+    )
+    card = (out / "README.md").read_text()
+    metrics = pd.read_csv(exp / "metrics.csv").query("method == 'acmnet'")
+    for _, row in metrics.iterrows():
+        assert f"{row['R@1']:.1f} [{row['R@1_lo']:.1f}, {row['R@1_hi']:.1f}]" in card
+
+
 @pytest.mark.e2e
 def test_tiny_end_to_end_run_and_reruns(tmp_path):
     config = _tiny_config(tmp_path)
@@ -185,6 +203,7 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
         assert (method_dir / name).is_file()
     assert len(pd.read_csv(method_dir / "train_log.csv")) == 2
     assert (tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log").is_file()
+    _assert_healthy_and_released(tmp_path, exp, method_dir)
     assert yaml.safe_load((exp / "config.yaml").read_text())["train"]["epochs"] == 2
 
     # Rerunning one rule reuses everything upstream of it.
