@@ -160,7 +160,16 @@ def _assert_healthy_and_released(tmp_path, exp, method_dir):
     assert "training may have collapsed" not in (exp / "summary.md").read_text()
     out = tmp_path / "release"
     subprocess.run(
-        ["acmnet", "export", "--checkpoint", str(method_dir / "checkpoint.pt"), "--out", str(out), "--report", str(exp)],
+        [
+            "acmnet",
+            "export",
+            "--checkpoint",
+            str(method_dir / "checkpoint.pt"),
+            "--out",
+            str(out),
+            "--report",
+            str(exp),
+        ],
         check=True,
     )
     card = (out / "README.md").read_text()
