@@ -66,8 +66,12 @@ def write_figure(rows: list[dict], path: Path, title: str, threshold: float | No
             ]
             if points:
                 ax.plot(*zip(*points), marker=".", label=column)
-        if name == "collapse measure" and threshold is not None:
-            ax.axhline(threshold, color="red", linestyle="--", label="collapse threshold")
+        if name == "collapse measure":
+            ax.set_ylim(bottom=0)  # 0 is collapse
+            if threshold is not None:
+                ax.axhline(threshold, color="red", linestyle="--", label="collapse threshold")
+        if not ax.lines:
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(name)
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:

@@ -182,7 +182,7 @@ def _train_in_group(
             f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({group.world})"
         )
     settings, digest = run_identity(cfg, method, cache, train_index)
-    validation = validation_slice(manifest, cache, tcfg) if group.main else None
+    validation = validation_slice(manifest, cache, tcfg)  # checked on every rank, so every rank stops on a bad one
     runs = Path(runs_dir) if runs_dir is not None else out_dir / "runs"
     ckpt = Checkpointer(runs, digest, group)
     with ckpt.lock():
@@ -276,7 +276,7 @@ def _watched(
     row["collapsed"] = int(warning is not None)
     if warning and group.main:
         print(warning, file=sys.stderr, flush=True)
-    if validation is not None and epoch % tcfg.validate_every == 0:
+    if validation is not None and group.main and epoch % tcfg.validate_every == 0:
         describer = AcmNetDescriber(setup.model, cfg.method(method).options).eval()
         row["val_r1"] = validation_recall(
             describer, cache.array, validation, group.device, cfg.evaluate.batch_size, setup.channels_last
