@@ -89,7 +89,8 @@ def export_config(checkpoint: Checkpoint, descriptor: str, weights_sha256: str) 
         "descriptor_dim": model["projector_dim"] if descriptor == "projector" else None,
         "image_size": settings.get("image_size"),
         "input": {
-            "acmnet": "float RGB in [0, 1], (B, 3, H, W), at image_size; the model applies mean/std below",
+            "acmnet": "float RGB in [0, 1], (B, 3, H, W), at image_size; the model applies its backbone's own "
+            "mean and std (buffers `mean`, `std` of the weights)",
             "hub": "ImageNet-normalised RGB (B, 3, H, W), as VPR-methods-evaluation feeds it",
             "imagenet_mean": list(IMAGENET_MEAN),
             "imagenet_std": list(IMAGENET_STD),

@@ -115,7 +115,8 @@ def front_matter(trained_from: dict[str, Any], rows: pd.DataFrame | None, name: 
 def model_card(config: dict[str, Any], checkpoint: Checkpoint, report: Path | None) -> str:
     """The card's text (Markdown with YAML front matter)."""
     training = config["training"]
-    name = f"acmnet-{training['method']}"
+    trained_on = Path((training.get("manifest") or {}).get("path", "unknown/manifest.csv")).parent.name
+    name = f"{training['method']}-{trained_on}"
     rows = report_rows(Path(report), checkpoint) if report is not None else None
     fields_t = {f for f in TrainConfig.__dataclass_fields__}
     fields_m = {f for f in ModelConfig.__dataclass_fields__}
@@ -125,7 +126,7 @@ def model_card(config: dict[str, Any], checkpoint: Checkpoint, report: Path | No
     size = config.get("image_size")
     parts = [
         "---\n" + yaml.safe_dump(front_matter(checkpoint.model_config, rows, name), sort_keys=False) + "---",
-        f"# {name}",
+        f"# ACM-Net: {training['method']}, trained on {trained_on}",
         "ACM-Net (Musallam, Gaudillière, Aouada, arXiv 2303.02370): a self-supervised global descriptor for visual "
         "place recognition, released by the ACM-Net reproduction suite (`acmnet export`). Descriptor: "
         + (
