@@ -9,7 +9,8 @@
 - `README.md`: the model card (YAML front matter, then training data, settings, R@N with intervals
   of the run's report when one is given, the departures from the paper).
 
-`load_exported(folder)` builds the AcmNet again (no weight download); `ImageNetDescriber` wraps it
+`load_exported(folder)` (kept with the method, `acmnet.methods.acmnet`, which reads it for rows with
+`exported`) builds the AcmNet again (no weight download); `ImageNetDescriber` wraps it
 in VPR-methods-evaluation's contract (github.com/gmberton/VPR-methods-evaluation, main.py and
 test_dataset.py: ImageNet-normalised (B, 3, H, W) in, (B, D) descriptors out), which `hubconf.py`
 returns to `torch.hub.load`.
@@ -18,7 +19,6 @@ returns to `torch.hub.load`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,27 +28,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from acmnet.artifacts import ArtifactError, Checkpoint, load_checkpoint
-from acmnet.config import ModelConfig, TrainConfig
 from acmnet.io import atomic_path, atomic_write_text
-from acmnet.methods.acmnet import AcmNet, build_model
+from acmnet.methods.acmnet import (
+    CONFIG,
+    FORMAT,
+    VERSION,
+    WEIGHTS,
+    AcmNet,
+    ExportError,
+    load_exported,
+    read_export_config,
+    sha256,
+    train_config_of,
+)
 
-FORMAT = "acmnet-export"
-VERSION = 1
-WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
+__all__ = ["ExportError", "ImageNetDescriber", "export", "load_exported", "read_export_config", "train_config_of"]
+
+CARD = "README.md"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # VPR-methods-evaluation's Normalize
 DESCRIPTORS = ("projector", "encoder")
-
-
-class ExportError(ArtifactError):
-    """A checkpoint that cannot be exported, or an export folder that cannot be loaded; names the file."""
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def acmnet_checkpoint(path: Path) -> Checkpoint:
@@ -132,49 +130,6 @@ def export(checkpoint_path: Path, out: Path, report: Path | None = None, descrip
     atomic_write_text(out / CONFIG, json.dumps(config, indent=2, sort_keys=False) + "\n")
     atomic_write_text(out / CARD, model_card(config, checkpoint, report))
     return out
-
-
-def read_export_config(folder: Path) -> dict[str, Any]:
-    """config.json of an export folder (ExportError naming the file when it is missing or not an export's)."""
-    path = Path(folder) / CONFIG
-    if not path.is_file():
-        raise ExportError(
-            f"{path} does not exist: give a folder written by `acmnet export` (model.safetensors, config.json)"
-        )
-    try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ExportError(f"{path} is not JSON ({exc}): export the checkpoint again") from exc
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ExportError(f"{path} is not the config.json of an `acmnet export` folder (format {FORMAT!r})")
-    return config
-
-
-def load_exported(folder: Path) -> tuple[AcmNet, dict[str, Any]]:
-    """(the AcmNet of an export folder, eval mode, CPU; its config.json). The weights must be the file
-    config.json names (its SHA-256): ExportError otherwise."""
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    config = read_export_config(folder)
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise ExportError(f"{weights} does not exist: export the checkpoint again (acmnet export)")
-    if sha256(weights) != config["weights_sha256"]:
-        raise ExportError(
-            f"{weights} is not the file {folder / CONFIG} was written with (its SHA-256 differs): a replaced or "
-            "damaged weights file; export the checkpoint again"
-        )
-    fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    model = build_model(ModelConfig(**{k: v for k, v in config["model"].items() if k in fields}))
-    model.load_state_dict(load_file(str(weights)))
-    return model.eval(), config
-
-
-def train_config_of(config: dict[str, Any]) -> TrainConfig:
-    """The training settings an export records (keys of newer versions left out)."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in config["training"]["train"].items() if k in fields})
 
 
 class ImageNetDescriber(nn.Module):

@@ -3,11 +3,16 @@
 The method kind `acmnet` is trained here (`acmnet train`); its descriptor is
 normalize(P_A(E(x))) as in the paper (`descriptor: projector`), or the pooled encoder output
 normalize(E(x)) (`descriptor: encoder`), a row of its own for the same model. Its `train:`
-option overrides the top-level `train` section for ablations (e.g. `{rotation_weight: 0.0}`).
+option overrides the top-level `train` section for ablations (e.g. `{rotation_weight: 0.0}`). With
+`exported: DIR` (a folder `acmnet export` wrote) the row describes with that released model and is not
+trained here; `load_exported` reads such a folder (also for `hubconf.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -133,10 +138,71 @@ def load_model(checkpoint: Checkpoint) -> AcmNet:
     return model.eval()
 
 
+# ---- a released model (`acmnet export`, acmnet/export.py): read back for rows with `exported` and torch.hub ----
+
+FORMAT = "acmnet-export"  # config.json's `format`
+VERSION = 1
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class ExportError(ValueError):
+    """A checkpoint that cannot be exported, or an export folder that cannot be loaded; names the file."""
+
+
+def sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, 64 hex digits (what config.json records of model.safetensors)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_export_config(folder: Path) -> dict[str, Any]:
+    """config.json of an export folder (ExportError naming the file when it is missing or not an export's)."""
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise ExportError(
+            f"{path} does not exist: give a folder written by `acmnet export` (model.safetensors, config.json)"
+        )
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ExportError(f"{path} is not JSON ({exc}): export the checkpoint again") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ExportError(f"{path} is not the config.json of an `acmnet export` folder (format {FORMAT!r})")
+    return config
+
+
+def load_exported(folder: Path) -> tuple[AcmNet, dict[str, Any]]:
+    """(the AcmNet of an export folder, eval mode, CPU; its config.json). The weights must be the file
+    config.json names (its SHA-256): ExportError otherwise."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_export_config(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise ExportError(f"{weights} does not exist: export the checkpoint again (acmnet export)")
+    if sha256(weights) != config["weights_sha256"]:
+        raise ExportError(
+            f"{weights} is not the file {folder / CONFIG} was written with (its SHA-256 differs): a replaced or "
+            "damaged weights file; export the checkpoint again"
+        )
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model = build_model(ModelConfig(**{k: v for k, v in config["model"].items() if k in fields}))
+    model.load_state_dict(load_file(str(weights)))
+    return model.eval(), config
+
+
+def train_config_of(config: dict[str, Any]) -> TrainConfig:
+    """The training settings an export records (keys of newer versions left out)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in config["training"]["train"].items() if k in fields})
+
+
 def _build(cfg: Config, name: str, options: AcmNetOptions, checkpoint: Checkpoint | None) -> nn.Module:
     if options.exported:
-        from acmnet.export import load_exported
-
         return AcmNetDescriber(load_exported(Path(options.exported))[0], options).eval()
     if checkpoint is None:
         raise ConfigError(f"method `{name}` is trained: give its checkpoint (acmnet describe --checkpoint)")
@@ -167,8 +233,6 @@ def _check_validation(cfg: Config, name: str, options: AcmNetOptions, tcfg: Trai
 
 def _check_exported(cfg: Config, name: str, options: AcmNetOptions) -> None:
     """A released model's row: its folder is an export's, and no training option is set for it."""
-    from acmnet.export import ExportError, read_export_config, train_config_of
-
     try:
         config = read_export_config(Path(options.exported))
     except ExportError as exc:
@@ -221,8 +285,6 @@ def _released_files(options: AcmNetOptions, dataset: str) -> list[str]:
     """The files of a released model's row (its describe step's inputs); none for a row trained here."""
     if not options.exported:
         return []
-    from acmnet.export import CONFIG, WEIGHTS
-
     return [str(Path(options.exported) / WEIGHTS), str(Path(options.exported) / CONFIG)]
 
 
