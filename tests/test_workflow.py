@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -393,6 +394,26 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     grid = east["acmnet_grid@s1"]
     assert "input:" in grid and "results/nordland64/west/acmnet_grid@s1/checkpoint.pt" in grid
     assert "checkpoint.pt" not in east["imagenet_grid"]
+
+
+def test_a_released_model_row_is_described_from_its_folder_and_never_trained(tmp_path):
+    """A `kind: acmnet` row with `exported`: no train job for it; its describe jobs take the folder's files as
+    inputs (so a replaced model describes again), and no checkpoint; the other rows are planned as before."""
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "model.safetensors").write_bytes(b"weights")
+    (release / "config.json").write_text(json.dumps({"format": "acmnet-export", "training": {"train": {}}}))
+    config = _tiny_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["methods"]["released"] = {"kind": "acmnet", "exported": str(release)}
+    config.write_text(yaml.safe_dump(cfg))
+    out = _snakemake(["-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+    jobs = out.split("\nrule ")[1:]
+    trained = [j for j in jobs if j.startswith("train:")]
+    assert [j.split("method=")[1].split(",")[0].split("\n")[0] for j in trained] == ["acmnet"]
+    (describe,) = [j for j in jobs if j.startswith("describe:") and "method=released" in j]
+    assert str(release / "model.safetensors") in describe and str(release / "config.json") in describe
+    assert "checkpoint.pt" not in describe
 
 
 @pytest.mark.e2e
