@@ -193,6 +193,13 @@ def cmd_check_invariance(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from acmnet.export import export
+
+    out = export(Path(args.checkpoint), Path(args.out), Path(args.report) if args.report else None, args.descriptor)
+    print(f"wrote {out}: model.safetensors, config.json, README.md (torch.hub.load(..., 'acmnet', weights='{out}'))")
+
+
 def cmd_retrieve(args: argparse.Namespace) -> None:
     import faiss
 
@@ -321,6 +328,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         [Path(p) for p in args.ranks],
         out,
         invariance=[Path(p) for p in args.invariance],
+        train_logs=[Path(p) for p in args.train_logs or []],
     )
     print(text)
 
@@ -543,6 +551,23 @@ STEPS = (
         ),
     ),
     Step(
+        "export",
+        cmd_export,
+        "release a trained ACM-Net as a Hugging Face model folder: model.safetensors, config.json, model card",
+        (
+            arg("--checkpoint", required=True, help="checkpoint.pt of a `kind: acmnet` row (from acmnet train)"),
+            arg("--out", required=True, help="folder to write"),
+            arg("--report", help="the run's results folder (results/<experiment>): its R@N go into the card"),
+            arg(
+                "--descriptor",
+                default="projector",
+                choices=["projector", "encoder"],
+                help="the descriptor the hub module gives: projector (the paper's, default) or encoder",
+            ),
+        ),
+        config="none",
+    ),
+    Step(
         "retrieve",
         cmd_retrieve,
         "exact inner-product top-K search of every query (faiss)",
@@ -639,6 +664,7 @@ STEPS = (
             arg("--out-reproduction", help="the verdict beside every published number with a counterpart (Markdown)"),
             arg("--out-reproduction-csv", help="the same as CSV (acmnet.report.reproduction)"),
             arg("--invariance", nargs="*", default=[], help="batch-invariance files (check-invariance), per row"),
+            arg("--train-logs", nargs="*", help="every trained run's train_log.csv (collapse warnings)"),
         ),
     ),
     Step(

@@ -176,8 +176,31 @@ class TrainConfig:
     # places of each other on one stretch of the route (acmnet/train/sampler.py; datasets with a route).
     sampler: Literal["permutation", "places"] = "permutation"
     place_window: int = bounded(2, lo=0)  # +/- places that never share a batch, with sampler `places`
+    # Watching a run (acmnet/train/monitor.py): an epoch whose mean collapse measure (std of the L2-normalised
+    # projector outputs times sqrt(d): ~1 healthy, 0 collapsed) is below this is flagged in the log and the report.
+    collapse_threshold: float = bounded(0.1, lo=0.0, hi=1.0)
+    # Every this many epochs, R@1 of a validation slice of the training dataset's `train` images (never a
+    # reported query set): queries of condition `validate_queries` (at most `validate_max_queries`, evenly
+    # spaced) against the references of condition `validate_references`, correct within +/- `validate_tolerance`
+    # places (acmnet/train/validate.py). 0: off.
+    validate_every: int = bounded(0, lo=0)
+    validate_queries: str | None = None
+    validate_references: str | None = None
+    validate_max_queries: int = bounded(200, lo=1)
+    validate_tolerance: int = bounded(2, lo=0)
 
     def check(self, where: str) -> None:
+        if self.validate_every and not (self.validate_queries and self.validate_references):
+            raise ConfigError(
+                f"{where}.validate_every is {self.validate_every}, but validate_queries and validate_references do "
+                "not both name a condition of the training dataset's `train` images: name both (e.g. winter and "
+                "summer on partitioned Nordland), or set validate_every: 0"
+            )
+        if self.validate_every and self.validate_queries == self.validate_references:
+            raise ConfigError(
+                f"{where}.validate_queries and validate_references are both `{self.validate_queries}`: each image "
+                "would find itself; name two conditions"
+            )
         if self.contrastive_weight == 0 and self.rotation_weight == 0:
             raise ConfigError(
                 f"{where}: contrastive_weight and rotation_weight are both 0, so nothing would be "
@@ -191,7 +214,17 @@ class TrainConfig:
 
 
 # Training settings that may change between a run and its resumption (how often it logs and saves).
-TRAIN_CADENCE = ("log_every", "checkpoint_every", "checkpoint_every_steps")
+TRAIN_CADENCE = (
+    "log_every",
+    "checkpoint_every",
+    "checkpoint_every_steps",
+    "collapse_threshold",
+    "validate_every",
+    "validate_queries",
+    "validate_references",
+    "validate_max_queries",
+    "validate_tolerance",
+)
 # Training settings added after runs existed: left out of a run's identity (its digest) while they
 # have these values, so those runs keep their folders; `place_window` only counts with `places`.
 TRAIN_LATER = {"sampler": "permutation"}

@@ -123,7 +123,7 @@ def _per_seed(methods: dict[str, MethodConfig], seeds: list[int]) -> dict[str, M
     for name, spec in methods.items():
         if SEED_MARK in name:
             raise ConfigError(f"methods.{name}: `{SEED_MARK}` is kept for the rows of `seeds`; rename the method")
-        if seeds and method_kind(spec.kind).trains:
+        if seeds and method_kind(spec.kind).trains_with(spec.options):
             out.update({f"{name}{SEED_MARK}{s}": dataclasses.replace(spec, seed=s) for s in seeds})
         else:
             out[name] = spec

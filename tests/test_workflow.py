@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -152,6 +153,33 @@ def _assert_pr_cost_and_tolerance(tmp_path: Path, exp: Path, metrics: pd.DataFra
     assert at_configured.to_dict() == pytest.approx(metrics.set_index(["queries", "method"])["R@1"].to_dict(), abs=0.01)
 
 
+def _assert_healthy_and_released(tmp_path, exp, method_dir):
+    """The demo run is not flagged as collapsed; its export's card gives the report's R@N of its rows."""
+    log = pd.read_csv(method_dir / "train_log.csv")
+    assert (log["collapsed"] == 0).all() and (log["collapse_std"] > 0.1).all(), log.to_string()
+    assert log[["alignment", "uniformity"]].notna().all().all()
+    assert (method_dir / "training.png").stat().st_size > 1000
+    assert "training may have collapsed" not in (exp / "summary.md").read_text()
+    out = tmp_path / "release"
+    subprocess.run(
+        [
+            "acmnet",
+            "export",
+            "--checkpoint",
+            str(method_dir / "checkpoint.pt"),
+            "--out",
+            str(out),
+            "--report",
+            str(exp),
+        ],
+        check=True,
+    )
+    card = (out / "README.md").read_text()
+    metrics = pd.read_csv(exp / "metrics.csv").query("method == 'acmnet'")
+    for _, row in metrics.iterrows():
+        assert f"{row['R@1']:.1f} [{row['R@1_lo']:.1f}, {row['R@1_hi']:.1f}]" in card
+
+
 @pytest.mark.e2e
 def test_tiny_end_to_end_run_and_reruns(tmp_path):
     config = _tiny_config(tmp_path)
@@ -200,6 +228,7 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
         assert (method_dir / name).is_file()
     assert len(pd.read_csv(method_dir / "train_log.csv")) == 2
     assert (tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log").is_file()
+    _assert_healthy_and_released(tmp_path, exp, method_dir)
     assert yaml.safe_load((exp / "config.yaml").read_text())["train"]["epochs"] == 2
 
     # Rerunning one rule reuses everything upstream of it.
@@ -381,6 +410,26 @@ def test_train_on_trains_once_and_describes_every_dataset_with_that_model(tmp_pa
     grid = east["acmnet_grid@s1"]
     assert "input:" in grid and "results/nordland64/west/acmnet_grid@s1/checkpoint.pt" in grid
     assert "checkpoint.pt" not in east["imagenet_grid"]
+
+
+def test_a_released_model_row_is_described_from_its_folder_and_never_trained(tmp_path):
+    """A `kind: acmnet` row with `exported`: no train job for it; its describe jobs take the folder's files as
+    inputs (so a replaced model describes again), and no checkpoint; the other rows are planned as before."""
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "model.safetensors").write_bytes(b"weights")
+    (release / "config.json").write_text(json.dumps({"format": "acmnet-export", "training": {"train": {}}}))
+    config = _tiny_config(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["methods"]["released"] = {"kind": "acmnet", "exported": str(release)}
+    config.write_text(yaml.safe_dump(cfg))
+    out = _snakemake(["-n", "--cores", "1", "--configfile", str(config)], cwd=tmp_path).stdout
+    jobs = out.split("\nrule ")[1:]
+    trained = [j for j in jobs if j.startswith("train:")]
+    assert [j.split("method=")[1].split(",")[0].split("\n")[0] for j in trained] == ["acmnet"]
+    (describe,) = [j for j in jobs if j.startswith("describe:") and "method=released" in j]
+    assert str(release / "model.safetensors") in describe and str(release / "config.json") in describe
+    assert "checkpoint.pt" not in describe
 
 
 @pytest.mark.e2e

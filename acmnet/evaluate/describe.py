@@ -153,9 +153,10 @@ def build_describer(
     channels-last, the checkpoint it was built from or None): what `describe` runs. A trained
     method's checkpoint must be its own, trained with the settings the config gives it now."""
     kind = method_of(cfg, method)
-    if kind.trains and checkpoint is None:
+    trained = kind.trains_with(cfg.method(method).options)
+    if trained and checkpoint is None:
         raise ConfigError(f"method `{method}` is trained: give its checkpoint (--checkpoint)")
-    model = load_checkpoint(Path(checkpoint)) if kind.trains else None
+    model = load_checkpoint(Path(checkpoint)) if trained else None
     if model is not None:  # the method's own checkpoint, trained with the settings it has now
         check_trained_for(model, method, cfg.settings("train", method=method))
     device = resolve_device(cfg.device)
@@ -182,7 +183,8 @@ def _describe_images(
     started: float,
 ) -> DescriptorPart:
     kind = method_of(cfg, method)
-    if kind.trains and checkpoint is None:
+    trained = kind.trains_with(cfg.method(method).options)
+    if trained and checkpoint is None:
         raise ConfigError(f"method `{method}` is trained: give its checkpoint (acmnet describe --checkpoint)")
     n_images = len(mf.unique_images(manifest.frame))
     cached = cache_path is not None and n_images <= cfg.evaluate.cache_images_max
@@ -235,7 +237,9 @@ def _describe_images(
             if cache is None:
                 pixels[role] = digest_of(digests)
         settings = {**cfg.settings("describe", method=method), "method_name": method}
-        prov = provenance("describe", settings, manifest=manifest, checkpoint=model)
+        released = kind.digests(cfg.method(method).options, dataset) if kind.digests and not kind.read else {}
+        files = {f"released{i}": ExternalFile(Path(p), d) for i, (p, d) in enumerate(released.items())}
+        prov = provenance("describe", settings, manifest=manifest, checkpoint=model, **files)
         starts = {role: mine[role].start for role in ROLES}
         if device.type == "cuda":
             torch.cuda.synchronize(device)

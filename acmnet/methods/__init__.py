@@ -49,7 +49,7 @@ def method_of(cfg: Config, name: str) -> MethodKind:
 
 def trained_methods(cfg: Config) -> list[str]:
     """The configured methods that `acmnet train` makes a model for, in config order."""
-    return [name for name, spec in cfg.methods.items() if method_kind(spec.kind).trains]
+    return [name for name, spec in cfg.methods.items() if method_kind(spec.kind).trains_with(spec.options)]
 
 
 def training_dataset(cfg: Config, method: str, dataset: str) -> str:
@@ -59,8 +59,13 @@ def training_dataset(cfg: Config, method: str, dataset: str) -> str:
 
 def check_trained(cfg: Config, method: str, step: str) -> None:
     """Configured method `method` must be of a kind that trains (what `acmnet <step>` needs): ConfigError otherwise."""
-    if not method_of(cfg, method).trains:
-        raise ConfigError(
-            f"methods.{method} has kind `{cfg.method(method).kind}`, which is not trained; `acmnet {step}` "
-            f"takes a trained method ({', '.join(trained_methods(cfg)) or 'none configured'})"
-        )
+    kind, options = method_of(cfg, method), cfg.method(method).options
+    if kind.trains_with(options):
+        return
+    why = (
+        "describes with a released model its options name (e.g. `exported`), which is not trained here"
+        if kind.trains
+        else f"has kind `{cfg.method(method).kind}`, which is not trained"
+    )
+    trained = ", ".join(trained_methods(cfg)) or "none configured"
+    raise ConfigError(f"methods.{method} {why}; `acmnet {step}` takes a trained method ({trained})")

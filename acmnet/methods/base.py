@@ -53,6 +53,8 @@ class MethodKind:
     import_ranking: for `imports_ranking` kinds whose file is not a ranked list (`kind: matches`):
         (cfg, method name, options, dataset name, manifest path, out path) -> the written Retrieval;
         None: `acmnet.evaluate.pairs.import_ranking` reads the list.
+    untrained: for a kind that trains, options -> whether a row with them is not trained here (it
+        describes with a released model, `kind: acmnet` with `exported`); `trains_with` asks it.
     """
 
     kind: str
@@ -67,6 +69,11 @@ class MethodKind:
     digests: Callable[[Any, str], dict[str, str]] | None = None
     imports_ranking: bool = False
     import_ranking: Callable[[Config, str, Any, str, Path, Path], Any] | None = None
+    untrained: Callable[[Any], bool] | None = None
+
+    def trains_with(self, options: Any) -> bool:
+        """Whether a row of this kind with `options` is trained by `acmnet train` (described with its checkpoint)."""
+        return self.trains and not (self.untrained is not None and self.untrained(options))
 
     def parse_options(self, raw: dict[str, Any], where: str) -> Any:
         if not isinstance(raw, dict):

@@ -132,6 +132,8 @@ def _row_differences(cfg: Config) -> list[str]:
             )
         elif descriptor != "projector":
             out.append(f"row {name}: descriptor {descriptor}, not the paper's E → P_A → L2")
+        elif getattr(spec.options, "exported", None):
+            out.append(f"row {name}: the released model {spec.options.exported} (its model card names its settings)")
         elif method_kind(spec.kind).trains:
             departures = paper_departures(cfg, full)
             if departures:

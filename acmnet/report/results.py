@@ -37,6 +37,7 @@ from acmnet.report.reproduction import markdown as reproduction_markdown
 from acmnet.report.reproduction import reproduction
 from acmnet.report.summary import markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
+from acmnet.train.monitor import collapse_markdown
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,17 @@ def write_report(
     ranks: list[Path],
     out: ReportFiles,
     invariance: list[Path] | None = None,
+    train_logs: list[Path] | None = None,
 ) -> str:
     """Check every input, then write the outputs as one set (`staged`); returns the Markdown summary.
-    `invariance`: batch-invariance files (`acmnet check-invariance`), printed per row in the summary."""
+    `invariance`: batch-invariance files (`acmnet check-invariance`), printed per row in the summary;
+    `train_logs`: every trained run's train_log.csv (a warning paragraph when one flags a collapse)."""
     from acmnet.evaluate.invariance import load_invariance
 
     check_figure_paths(out.curves + out.seeds)
     checks = load_invariance(invariance) if invariance else None
     with staged(out.paths(), "acmnet report") as stage:  # nothing is staged before the inputs are checked
-        text = _write(cfg, metrics, curves, ranks, out, stage, checks)
-    return text
+        return _write(cfg, metrics, curves, ranks, out, stage, checks, train_logs or [])
 
 
 def _write(
@@ -84,7 +86,8 @@ def _write(
     ranks: list[Path],
     out: ReportFiles,
     stage: Callable[[Path], Path],
-    checks: pd.DataFrame | None = None,
+    checks: pd.DataFrame | None,
+    train_logs: list[Path],
 ) -> str:
     table = merge_metrics(metrics, cfg)  # this config's runs, all of them (check_configured)
     curve_table = load_curves(curves)
@@ -95,7 +98,9 @@ def _write(
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     text += "".join(f"\n\n{line}" for line in unscored_lines(cfg))
     text += "".join(
-        f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
+        f"\n\n{part}"
+        for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary), collapse_markdown(train_logs))
+        if part
     )
     extra = (operating_point_markdown(summary, cfg.evaluate), invariance_markdown(summary, checks, cfg.evaluate))
     text += "".join(f"\n\n{part}" for part in extra if part)

@@ -32,7 +32,7 @@ from acmnet.train.distributed import Group, gather
 from acmnet.train.step import TrainingError
 
 STATE_FORMAT = 4  # version of last.pt's layout; another version is not resumed from
-PUBLISHED = ("checkpoint.pt", "train_log.csv", "train_steps.csv")
+PUBLISHED = ("checkpoint.pt", "train_log.csv", "train_steps.csv", "training.png")
 
 
 def training_digest(settings: dict[str, Any], images_digest: str) -> str:

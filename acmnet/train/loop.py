@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,14 +27,16 @@ import torch
 from acmnet.artifacts import ImageCache, Manifest, load_cache, load_manifest, provenance, save_checkpoint
 from acmnet.config import Config, TrainConfig
 from acmnet.device import amp_dtype_for
-from acmnet.methods.acmnet import AcmNet, build_model
+from acmnet.methods.acmnet import AcmNet, AcmNetDescriber, build_model
 from acmnet.train.augment import build_appearance_augmentation
 from acmnet.train.batchnorm import to_global_batchnorm
 from acmnet.train.checkpoint import Checkpointer, Progress, rng_state, training_digest
 from acmnet.train.distributed import Group, barrier, check_replicas_agree, join, leave, mean_loss_and_stop
-from acmnet.train.logger import TrainLogger, write_log
+from acmnet.train.logger import TrainLogger, write_figure, write_log
+from acmnet.train.monitor import collapse_warning
 from acmnet.train.sampler import RoutePositions, check_places, epoch_order, route_positions
-from acmnet.train.step import LOSS_TERMS, TrainingError, set_train_mode, step_losses
+from acmnet.train.step import LOSS_TERMS, MONITOR_TERMS, TrainingError, set_train_mode, step_losses
+from acmnet.train.validate import ValidationSlice, validation_recall, validation_slice
 from acmnet.train.views import ViewQueue
 
 
@@ -180,6 +183,7 @@ def _train_in_group(
             f"train.batch_size ({tcfg.batch_size}) must be divisible by the number of processes ({group.world})"
         )
     settings, digest = run_identity(cfg, method, cache, train_index)
+    validation = validation_slice(manifest, cache, tcfg)  # checked on every rank, so every rank stops on a bad one
     runs = Path(runs_dir) if runs_dir is not None else out_dir / "runs"
     ckpt = Checkpointer(runs, digest, group)
     with ckpt.lock():
@@ -188,7 +192,7 @@ def _train_in_group(
         else:
             prov = provenance("train", settings, manifest=manifest, cache=cache)
             positions = _positions(tcfg, manifest, cache, train_index)
-            _run(cfg, tcfg, method, cache, train_index, ckpt, group, progress, prov, positions)
+            _run(cfg, tcfg, method, cache, train_index, ckpt, group, progress, prov, positions, validation)
         barrier(group)
         return ckpt.publish(out_dir) if group.main else out_dir / "checkpoint.pt"
 
@@ -215,6 +219,7 @@ def _run(
     progress: bool,
     prov: object,
     positions: RoutePositions | None = None,
+    validation: ValidationSlice | None = None,
 ) -> None:
     """Resume or start the run in `ckpt.dir` and train it to the end; write its checkpoint.pt."""
     steps_per_epoch = len(train_index) // tcfg.batch_size  # drop_last: every batch has N originals
@@ -244,7 +249,8 @@ def _run(
             if state.batch == 0:  # a new epoch (else: resumed inside this one)
                 order = epoch_order(train_index, positions, tcfg.sampler, tcfg.batch_size, tcfg.place_window, generator)
                 state = Progress(epoch, 0, state.step, order, {}, 0)
-            stopped = _epoch(setup, tcfg, queue, logger, ckpt, state, steps_per_epoch, group, stop_asked, method)
+            stopped, row = _epoch(setup, tcfg, queue, logger, ckpt, state, steps_per_epoch, group, stop_asked, method)
+            logger.epoch_row(_watched(row, cfg, tcfg, method, setup, cache, validation, group))
             state = Progress(epoch + 1, 0, state.step)
             if (epoch + 1) % tcfg.checkpoint_every == 0 or epoch + 1 == tcfg.epochs or stopped:
                 ckpt.save(state, rng_state(generator), setup.model, setup.optimizer, setup.scheduler, logs)
@@ -263,8 +269,35 @@ def _run(
         }
         with ckpt.writing("the finished model"):
             write_log(logs["log"], ckpt.dir / "train_log.csv")
+            write_figure(logs["log"], ckpt.dir / "training.png", f"{method} ({ckpt.digest})", tcfg.collapse_threshold)
             model_config, train_config = asdict(cfg.model_for(method)), asdict(tcfg)
             save_checkpoint(ckpt.final, setup.model.state_dict(), model_config, train_config, info, prov)
+
+
+def _watched(
+    row: dict,
+    cfg: Config,
+    tcfg: TrainConfig,
+    method: str,
+    setup: Setup,
+    cache: ImageCache,
+    validation: ValidationSlice | None,
+    group: Group,
+) -> dict:
+    """The epoch's row with its collapse flag (warned about on stderr) and, every `validate_every` epochs,
+    the validation slice's R@1 (rank 0 only; eval mode, then back to training mode)."""
+    epoch = row["epoch"]
+    warning = collapse_warning(row["collapse_std"], tcfg.collapse_threshold, epoch, f"train {method}")
+    row["collapsed"] = int(warning is not None)
+    if warning and group.main:
+        print(warning, file=sys.stderr, flush=True)
+    if validation is not None and group.main and epoch % tcfg.validate_every == 0:
+        describer = AcmNetDescriber(setup.model, cfg.method(method).options).eval()
+        row["val_r1"] = validation_recall(
+            describer, cache.array, validation, group.device, cfg.evaluate.batch_size, setup.channels_last
+        )
+        set_train_mode(setup.model, tcfg)
+    return row
 
 
 def _epoch(
@@ -278,9 +311,10 @@ def _epoch(
     group: Group,
     stop_asked: Callable[[], bool],
     method: str,
-) -> bool:
+) -> tuple[bool, dict]:
     """Train the rest of epoch `state.epoch` from batch `state.batch`, updating `state` in place;
-    True when a stop signal came at its last batch (a stop before it saves and raises Preempted)."""
+    (True when a stop signal came at its last batch (a stop before it saves and raises Preempted),
+    the epoch's row of train_log.csv: mean loss terms and measures over its steps)."""
     per_rank = tcfg.batch_size // group.world  # every rank takes its slice of each global batch
     epoch, first = state.epoch, state.batch
     sums = {k: torch.tensor(v) for k, v in state.sums.items()}
@@ -313,7 +347,7 @@ def _epoch(
             )
         state.seen += views.n * group.world
         seen_log += views.n * group.world
-        for key in LOSS_TERMS:
+        for key in LOSS_TERMS + MONITOR_TERMS:
             sums[key] = sums.get(key, 0.0) + out[key].detach().float()
         logger.step(epoch + 1, loss)
         if tcfg.log_every and state.step % tcfg.log_every == 0:
@@ -322,7 +356,7 @@ def _epoch(
                 {
                     "epoch": epoch + 1,
                     "step": state.step,
-                    **{k: float(out[k].detach()) for k in LOSS_TERMS},
+                    **{k: float(out[k].detach()) for k in LOSS_TERMS + MONITOR_TERMS},
                     "lr": setup.scheduler.get_last_lr()[0],
                     "images_per_s": seen_log / (now - tic_log),
                 }
@@ -337,13 +371,12 @@ def _epoch(
                     f"stopped by a signal at step {state.step} of {method}; rerun to resume from {ckpt.last}"
                 )
     elapsed = time.perf_counter() - tic
-    logger.epoch_row(
-        {
-            "epoch": epoch + 1,
-            "step": state.step,
-            **{k: float(v) / steps_per_epoch for k, v in sums.items()},
-            "lr": setup.scheduler.get_last_lr()[0],
-            "images_per_s": ((steps_per_epoch - first) * tcfg.batch_size) / elapsed,
-        }
-    )
-    return stop
+    row = {
+        "epoch": epoch + 1,
+        "step": state.step,
+        **{k: float("nan") for k in MONITOR_TERMS},  # a run resumed from a state saved before they were logged
+        **{k: float(v) / steps_per_epoch for k, v in sums.items()},
+        "lr": setup.scheduler.get_last_lr()[0],
+        "images_per_s": ((steps_per_epoch - first) * tcfg.batch_size) / elapsed,
+    }
+    return stop, row

@@ -12,9 +12,12 @@ from acmnet.config import TrainConfig
 from acmnet.device import autocast
 from acmnet.methods.acmnet import AcmNet
 from acmnet.train.losses import contrastive_loss, positive_alignment, rotation_loss
+from acmnet.train.monitor import alignment, collapse_measure, uniformity
 from acmnet.train.views import Views, make_views
 
 LOSS_TERMS = ("loss", "loss_contrastive", "loss_rotation", "rotation_accuracy", "positive_alignment")
+# Health measures of the projector outputs z of the step (`acmnet.train.monitor`); NaN without the contrastive branch.
+MONITOR_TERMS = ("collapse_std", "alignment", "uniformity")
 
 
 class TrainingError(RuntimeError):
@@ -22,7 +25,8 @@ class TrainingError(RuntimeError):
 
 
 class StepOutput(dict):
-    """Loss terms and diagnostics of one step (tensors, keys `LOSS_TERMS`); `loss` is the total to minimise."""
+    """Loss terms and diagnostics of one step (tensors, keys `LOSS_TERMS` and `MONITOR_TERMS`); `loss` is the
+    total to minimise."""
 
 
 def set_train_mode(model: AcmNet, tcfg: TrainConfig) -> None:
@@ -72,18 +76,33 @@ def step_losses(
     core = getattr(model, "module", model)  # under DistributedDataParallel, the wrapped AcmNet
     zero = views.batch.new_zeros((), dtype=torch.float32)
     out = StepOutput(loss_contrastive=zero, positive_alignment=zero, loss_rotation=zero, rotation_accuracy=zero)
+    out.update({k: torch.full_like(zero, float("nan")) for k in MONITOR_TERMS})
     with autocast(views.batch.device, amp_dtype):
         pair, rotated = encode(model, views, tcfg)
         if pair is not None:
             z = core.projector(pair)
             out["loss_contrastive"] = contrastive_loss(tcfg.contrastive, z[:n], z[n:], tcfg.tau)
             out["positive_alignment"] = positive_alignment(z[:n], z[n:]).detach()
+            out.update(monitor_terms(z[:n].detach(), z[n:].detach()))
         if rotated is not None:
             logits = core.rotation_head(rotated)
             out["loss_rotation"] = rotation_loss(logits, views.rotation_labels, tcfg.rotation_reduction)
             out["rotation_accuracy"] = (logits.argmax(-1) == views.rotation_labels).float().mean().detach()
     out["loss"] = tcfg.contrastive_weight * out["loss_contrastive"] + tcfg.rotation_weight * out["loss_rotation"]
     return out
+
+
+def monitor_terms(z0: torch.Tensor, z1: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`MONITOR_TERMS` of the projections z0, z1 (N, d) of the step's positive pairs, on the device (no
+    host read): the collapse measure of the originals', alignment of the pairs, mean uniformity of both views."""
+    with torch.autocast(z0.device.type, enabled=False):
+        return {
+            "collapse_std": collapse_measure(z0),
+            "alignment": alignment(z0, z1),
+            "uniformity": (uniformity(z0) + uniformity(z1)) / 2
+            if len(z0) > 1
+            else z0.new_full((), float("nan")).float(),
+        }
 
 
 def training_step(

@@ -382,3 +382,15 @@ def test_a_report_of_query_sets_too_small_for_intervals_is_written_without_them(
     summary = pd.read_csv(_outputs(tmp_path).summary)
     assert summary["R@1_lo"].isna().all() and summary["R@1_p"].isna().all()
     assert "[no interval]" in _outputs(tmp_path).table.read_text()
+
+
+def test_a_collapsed_training_run_is_warned_about_in_the_summary(tmp_path):
+    from acmnet.train.logger import write_log
+
+    log = tmp_path / "train_log.csv"
+    write_log([{"epoch": 1, "collapse_std": 0.02, "collapsed": 1}], log)
+    runs = [_run_files(tmp_path, name, np.zeros(50, dtype=int)) for name in ("acmnet", "pixels")]
+    files = list(zip(*runs))
+    text = write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path), [log])
+    assert "**Warning: training may have collapsed**" in text and f"- {log}: 1 epoch(s) flagged" in text
+    assert "Warning" in _outputs(tmp_path).markdown.read_text()

@@ -115,6 +115,8 @@ def reads_files(method):
 # dataset is described (and drawn) straight from its image files, and so is any dataset above
 # evaluate.cache_images_max images (`acmnet describe` counts them).
 CACHED = [d for d in DATASETS if d in {training_dataset(CFG, m, other) for m in TRAINED for other in DATASETS}]
+# Every training run's log (the report warns about runs whose outputs collapsed).
+TRAIN_LOGS = sorted({f"{EXP}/{training_dataset(CFG, m, d)}/{m}/train_log.csv" for m in TRAINED for d in DATASETS})
 
 
 def dataset_cache(wildcards):
@@ -167,11 +169,13 @@ def descriptor_parts(wildcards):
 
 
 def external_files(wildcards):
-    """Another tool's descriptor files a method reads for a dataset (its describe step's inputs)."""
-    if not reads_files(wildcards.method):
-        return []
+    """Another tool's descriptor files a method reads for a dataset, or a released model's files (`kind: acmnet`
+    with `exported`): its describe step's inputs."""
     spec = CFG.methods[wildcards.method]
-    return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+    kind = method_kind(spec.kind)
+    if kind.files is None or kind.imports_ranking:
+        return []
+    return kind.files(spec.options, wildcards.dataset)
 
 
 def describe_settings(wildcards):
@@ -180,7 +184,7 @@ def describe_settings(wildcards):
     old time (cp -p, rsync -t) reruns describe and every step after it. One value, so the other
     methods' describe jobs keep the parameter they had."""
     step = CFG.settings_digest("describe", wildcards.dataset, wildcards.method)
-    if not reads_files(wildcards.method):
+    if not external_files(wildcards):
         return step
     spec = CFG.methods[wildcards.method]
     try:

@@ -8,6 +8,7 @@ rule report:
         ranks=expand(rules.score.output.ranks, dataset=RECALL, method=METHODS),
         published=[workflow.source_path("../../baselines/published.yaml"), *CFG.report.published],
         invariance=expand(rules.check_invariance.output.table, dataset=RECALL, method=INVARIANCE),
+        train_logs=TRAIN_LOGS,
     output:
         metrics=report(f"{EXP}/metrics.csv", caption="../report/metrics.rst", category="Results"),
         reproduction=f"{EXP}/reproduction.md",
@@ -34,7 +35,7 @@ rule report:
         "--ranks {input.ranks:q} --out-metrics {output.metrics:q} --out-summary {output.summary:q} "
         "--out-markdown {output.markdown:q} --out-table {output.table:q} --figures {output.figures:q} "
         "--seed-figures {output.seeds:q} --out-config {output.config:q} --out-reproduction {output.reproduction:q} "
-        "--out-reproduction-csv {output.reproduction_csv:q} {params.invariance:q} 2>&1 | tee {log:q}"
+        "--out-reproduction-csv {output.reproduction_csv:q} --train-logs {input.train_logs:q} {params.invariance:q} 2>&1 | tee {log:q}"
 
 
 rule paper_tables:
