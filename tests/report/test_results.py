@@ -391,6 +391,6 @@ def test_a_collapsed_training_run_is_warned_about_in_the_summary(tmp_path):
     write_log([{"epoch": 1, "collapse_std": 0.02, "collapsed": 1}], log)
     runs = [_run_files(tmp_path, name, np.zeros(50, dtype=int)) for name in ("acmnet", "pixels")]
     files = list(zip(*runs))
-    text = write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path), [log])
+    text = write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path), train_logs=[log])
     assert "**Warning: training may have collapsed**" in text and f"- {log}: 1 epoch(s) flagged" in text
     assert "Warning" in _outputs(tmp_path).markdown.read_text()
