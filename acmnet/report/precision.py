@@ -66,7 +66,11 @@ def _nan_interval(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarra
 
 
 def _interval_and_test(
-    runs_of: list[tuple[np.ndarray, np.ndarray]], estimate: np.ndarray, methods: list[str], block: int, ev: EvaluateConfig
+    runs_of: list[tuple[np.ndarray, np.ndarray]],
+    estimate: np.ndarray,
+    methods: list[str],
+    block: int,
+    ev: EvaluateConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lo, hi, p) of each method's AUC-PR (M,) from its (top-1 correct, top-1 score) per seed, all NaN
     where the query set is too small for an interval or a test (`TooFew`, as R@N)."""

@@ -341,7 +341,8 @@ def test_sequence_rows_are_ranked_apart_and_every_dagger_is_tested_against_its_b
     caption_text = caption(cfg, None, summary)
     assert "not significantly below the bold row it is ranked with" in caption_text
     assert "does not make the two equivalent" in caption_text and "below the thin rule" in caption_text
-    assert "In brackets: the nominal 95\\% percentile bootstrap interval" in caption_text and "half-width" not in caption_text
+    assert "In brackets: the nominal 95\\% percentile bootstrap interval" in caption_text
+    assert "half-width" not in caption_text
 
 
 def test_a_query_set_too_small_for_an_interval_is_printed_without_one():
