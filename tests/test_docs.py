@@ -93,6 +93,62 @@ def test_no_file_outside_tests_points_at_the_development_tree():
     assert not pointing, f"these lines point at the development tree's shared/ folder: {pointing}"
 
 
+# Names a text may give that are not files of the repository, each with why: what a run writes, what a
+# dataset's download holds, what a how-to asks the reader to create.
+NOT_IN_THE_REPOSITORY = {
+    "summary.md": "written by every run (results/<experiment>/summary.md)",
+    "README_RobotCar_v2.md": "in RobotCar Seasons v2's download",
+    "results/demo/summary.md": "written by the demo run",
+    "results/demo/metrics.csv": "written by the demo run",
+    "acmnet/data/datasets/csv_positions.py": "the dataset type docs/extending.md shows how to write",
+    "acmnet/methods/histogram.py": "the method kind docs/extending.md shows how to write",
+    "config/my_large.yaml": "the reader's own config in docs/performance.md",
+}
+_DOCUMENT = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md\b")
+_REPO_PATH = re.compile(
+    r"\b(?:acmnet|bench|studies|tests|workflow|config|docs|baselines|figures|results)/[A-Za-z0-9_./-]+"
+    r"\.(?:py|md|yaml|smk|rst|csv|sh|txt)\b"
+)
+
+
+def _pointers_elsewhere(name: str, text: str, tracked: set[str]) -> list[str]:
+    """The file names in `text` (of tracked file `name`) that are no file of the repository and not a
+    name of NOT_IN_THE_REPOSITORY: a `.md` by its path (from the root or from `name`'s folder) or name,
+    and any path under one of the repository's folders."""
+    names = {Path(t).name for t in tracked}
+    folder = Path(name).parent
+    out = []
+    for target in set(_DOCUMENT.findall(text)) | set(_REPO_PATH.findall(text)):
+        if target in NOT_IN_THE_REPOSITORY or target.startswith(("results/<", "/")):
+            continue
+        relative = (REPO / folder / target).resolve()
+        known = target.lstrip("./") in tracked or relative.is_file() or ("/" not in target and target in names)
+        if not known:
+            out.append(f"{name}: {target}")
+    return out
+
+
+def test_no_code_caption_or_doc_points_at_a_file_the_repository_does_not_ship():
+    """Issue 32 item 8: no reference to SPEC.md (or any file a clone lacks) in code, captions or docs."""
+    from acmnet.report.captions import choices
+
+    tracked = set(_tracked_files())
+    scanned = [f for f in tracked if not f.startswith("tests/data/") and f != "tests/test_docs.py"]  # this file: examples
+    texts = {f: (REPO / f).read_text() for f in scanned if _is_text(REPO / f)}
+    texts["caption of config/config.yaml"] = "; ".join(choices(load_config(REPO / "config" / "config.yaml")))
+    missing = [m for name, text in texts.items() for m in _pointers_elsewhere(name, text, tracked)]
+    assert not missing, f"these point at files the repository does not ship: {missing}"
+    assert _pointers_elsewhere("acmnet/x.py", "defaults in SPEC.md", tracked) == ["acmnet/x.py: SPEC.md"]
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        path.read_text()
+    except (UnicodeDecodeError, IsADirectoryError, FileNotFoundError):
+        return False
+    return True
+
+
 def test_relative_links_of_the_manual_resolve():
     pages = [README, CONFIG_README, REPO / "results" / "nordland64" / "README.md", *(REPO / "docs").glob("*.md")]
     assert len(pages) >= 10

@@ -189,7 +189,7 @@ def choices(cfg: Config) -> list[str]:
         *model_choices(cfg.model),
         *train_choices(cfg.train),
         "augmentations: Table 1's probabilities, magnitudes of ours (the augment section of the run's "
-        "config.yaml; defaults in SPEC.md)",
+        "config.yaml; defaults in config/README.md)",
         f"training seeds {', '.join(map(str, cfg.seeds))} (mean and sd over seeds)"
         if cfg.seeds
         else f"seed {cfg.seed}",

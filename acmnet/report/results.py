@@ -28,7 +28,7 @@ from acmnet.config import Config, save_config
 from acmnet.io import atomic_write_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
-from acmnet.report.summary import markdown, summarise
+from acmnet.report.summary import floor_run_blocks, markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 
 
@@ -69,6 +69,7 @@ def _write(
     curve_table = load_curves(curves)
     rank_table = load_ranks(ranks)
     summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
+    table = floor_run_blocks(table, rank_table, summary, cfg.evaluate)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
     text += "".join(

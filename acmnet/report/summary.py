@@ -39,7 +39,16 @@ import pandas as pd
 
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.metrics import block_length
-from acmnet.evaluate.statistics import TooFew, holm, p_text, percentile_interval, resampled_recall, too_few, two_sided_p
+from acmnet.evaluate.statistics import (
+    TooFew,
+    bootstrap_interval,
+    holm,
+    p_text,
+    percentile_interval,
+    resampled_recall,
+    too_few,
+    two_sided_p,
+)
 from acmnet.methods.reranked import first_stage
 
 
@@ -166,6 +175,36 @@ def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.Dat
     summary = pd.concat(parts, ignore_index=True).merge(counts, on=["dataset", "queries", "method"])
     first, last = ["dataset", "queries", "method", "n_seeds"], ["bootstrap_block"]
     return summary[first + [c for c in summary.columns if c not in first + last] + last]
+
+
+def floor_run_blocks(
+    metrics: pd.DataFrame, ranks: pd.DataFrame, summary: pd.DataFrame, ev: EvaluateConfig
+) -> pd.DataFrame:
+    """The merged per-run metrics with every run's `bootstrap_block` floored at the pooled block of
+    its query set (the summary's): a run whose own hits gave a shorter block (down to 1, iid, on a
+    route) gets its `R@N_lo`/`R@N_hi` recomputed from its ranks in the pooled blocks, so no per-run
+    interval on route data is narrowed by one run's hits showing little dependence. Unchanged
+    without `bootstrap_block` columns (hand-made files)."""
+    if "bootstrap_block" not in metrics.columns or "bootstrap_block" not in summary.columns:
+        return metrics
+    pooled = summary.drop_duplicates(["dataset", "queries"]).set_index(["dataset", "queries"])["bootstrap_block"]
+    out = metrics.copy()
+    for i, row in metrics.iterrows():
+        block = int(pooled.get((row["dataset"], row["queries"]), 0))
+        if pd.isna(row["bootstrap_block"]) or int(row["bootstrap_block"]) >= block:
+            continue
+        mine = ranks[(ranks["dataset"] == row["dataset"]) & (ranks["queries"] == row["queries"])]
+        first = mine[mine["method"] == row["method"]].sort_values("query_row")["first_hit"].to_numpy()
+        try:
+            bounds = bootstrap_interval(
+                first, ev.recall_at, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block
+            )
+        except TooFew:
+            bounds = dict.fromkeys(ev.recall_at, (np.nan, np.nan))
+        for n, (lo, hi) in bounds.items():
+            out.loc[i, [f"R@{n}_lo", f"R@{n}_hi"]] = round(lo, 2), round(hi, 2)
+        out.loc[i, "bootstrap_block"] = block
+    return out
 
 
 def _blocks_text(blocks: dict[str, int]) -> str:

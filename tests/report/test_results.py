@@ -432,3 +432,24 @@ def test_recall_tex_daggers_follow_the_holm_p_that_summary_md_prints():
     for method in ("a", "b", "c"):
         assert ("dagger" in rows[method]) == (adjusted[method] >= 0.05), (method, rows[method])
     assert "Holm-adjusted" in tex.split(r"\caption")[1]
+
+
+def test_per_run_blocks_are_floored_at_the_pooled_block_of_their_query_set():
+    """Issue 32 item 4: a per-run row whose own hits chose block 1 (iid) on a route-ordered set
+    (committed: east acmnet_projector@s1) gets the pooled block and its interval from it."""
+    from acmnet.evaluate.statistics import bootstrap_interval
+    from acmnet.report.summary import floor_run_blocks
+
+    rng = np.random.default_rng(0)
+    hits = {"a@s0": rng.random(200) < 0.5, "a@s1": rng.random(200) < 0.5, "b": rng.random(200) < 0.5}
+    ranks = pd.concat([_ranks(n, h) for n, h in hits.items()], ignore_index=True)
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "q", "method": list(hits), "R@1": 50.0, "R@1_lo": 45.0, "R@1_hi": 55.0}
+    ).assign(bootstrap_block=[1, 12, 9])
+    summary = pd.DataFrame({"dataset": ["d"], "queries": ["q"], "bootstrap_block": [9]})
+    ev = config_from_dict({"datasets": {"d": {"type": "nordland", "root": "."}}}).evaluate
+    floored = floor_run_blocks(metrics, ranks, summary, ev).set_index("method")
+    assert floored["bootstrap_block"].tolist() == [9, 12, 9]
+    lo, hi = bootstrap_interval(np.where(hits["a@s0"], 1, 0), [1], 1000, 0, 0.95, block=9)[1]
+    assert (floored.loc["a@s0", "R@1_lo"], floored.loc["a@s0", "R@1_hi"]) == (round(lo, 2), round(hi, 2))
+    assert floored.loc[["a@s1", "b"], "R@1_lo"].tolist() == [45.0, 45.0]  # at or above the pooled block: kept
