@@ -248,7 +248,6 @@ def p_text(p: float, resamples: int) -> str:
     return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1g}"
 
 
-
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment of k p-values (one family of tests): the i-th smallest p times
     (k - i + 1) (i from 1), made monotone by a running maximum and capped at 1; NaN entries are left
