@@ -26,6 +26,7 @@ from pathlib import Path
 from acmnet.artifacts import Source, file_digest, load_curves, load_ranks, provenance, save_table
 from acmnet.config import Config, save_config
 from acmnet.io import atomic_write_text
+from acmnet.report.captions import train_sets, train_sets_text
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.summary import floor_run_blocks, markdown, summarise
@@ -72,6 +73,7 @@ def _write(
     table = floor_run_blocks(table, rank_table, summary, cfg.evaluate)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
+    text += f"\n\n{train_sets_text(cfg)}" if train_sets(cfg) else ""
     text += "".join(
         f"\n\n{part}" for part in (precision_markdown(summary, cfg.evaluate), cost_markdown(summary)) if part
     )

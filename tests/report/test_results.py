@@ -92,6 +92,7 @@ def test_report_writes_every_output_with_provenance(tmp_path):
     assert "| d " in text and "acmnet" in text and "(best)" in text  # the Markdown summary the terminal shows
     assert "(p <= 0.004)" in text  # 50 % vs 20 % of 200 queries: at the floor of 500 resamples, 2 / 501
     assert out.markdown.read_text().strip() == text.strip()
+    assert "Trained rows train (without labels) on: d: folder a, the reference images themselves" in text
     assert table_provenance(out.metrics).sources["metrics[0]"].path == str(runs[0][0])
     summary = pd.read_csv(out.summary)
     assert summary.set_index("method").loc["pixels", "R@1_p"] < 0.05  # 50 % vs 20 % of 200 queries

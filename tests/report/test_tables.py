@@ -443,3 +443,38 @@ def test_leftover_wording_is_gone():
     for phrase, files in gone.items():
         for name in files:
             assert phrase not in (REPO / name).read_text(), (phrase, name)
+
+
+def test_every_trained_rows_caption_names_what_it_trained_on(tmp_path):
+    """Issue 32 item 1: the train set of every dataset a trained row trains on is in the dataset's
+    protocol sentence, in recall.tex's caption, the paper tables' and summary.md's line."""
+    from acmnet.config_loader import load_config
+    from acmnet.data.datasets import DATASET_TYPES, dataset_type
+    from acmnet.methods import trained_methods, training_dataset
+    from acmnet.report.captions import settings_sentence, tex_escape, train_sets_text
+    from acmnet.report.paper_tables import render_paper_tables
+    from tests.conftest import REPO
+
+    assert all(dataset_type(kind).train_set is not None for kind in DATASET_TYPES)  # every type has `train` images
+    for preset in ("config.yaml", "demo.yaml", "nordland64.yaml", "standard_formats.yaml"):
+        cfg = load_config(REPO / "config" / preset)
+        used = {training_dataset(cfg, m, d) for m in trained_methods(cfg) for d in cfg.datasets}
+        assert used, preset
+        for name in used:
+            spec = cfg.dataset(name)
+            words = dataset_type(spec.type).train_set(spec.options)
+            sentence = f"{name}: " if dataset_type(spec.type).protocol is None else "; "
+            sentence += f"trained rows train (without labels) on {words}"
+            assert tex_escape(sentence) in settings_sentence(cfg) and tex_escape(words) in caption(cfg), (preset, name)
+            assert f"{name}: {words}" in train_sets_text(cfg)
+    paper = load_config(REPO / "config" / "config.yaml")
+    nordland = "the summer images of Olid et al.'s train partition (24570 frames, places disjoint from the 3450"
+    alderley = "every frame of the day drive FRAMESB, the reference images themselves"
+    robotcar = "the 6954 rear-camera overcast-reference images (the reference database) and the 1906 v2 train-split"
+    metrics = tmp_path / "m.csv"
+    pd.DataFrame(
+        [{"dataset": "nordland", "queries": "winter", "method": "acmnet", "R@1": 50.0, "R@5": 60.0, "R@10": 70.0}]
+    ).assign(n_queries=3450, n_references=3450, tolerance=2).to_csv(metrics, index=False)
+    table2 = render_paper_tables(tmp_path / "out", [metrics], paper)[0].read_text()
+    for words in (nordland, alderley, robotcar):
+        assert tex_escape(words) in table2 and words in train_sets_text(paper)
