@@ -116,7 +116,9 @@ def test_published_only_marks_match_the_paper(tmp_path):
         r"\textbf{80.2}",
     ]
     assert cells(row_line(tex["table3"], "ACM-Net (published)")) == [r"\textbf{25.2}"]
-    assert cells(row_line(tex["table3"], "AFD [40]")) == [r"\textit{21.0}"]
+    # Table 3 prints the best alone (bold), as published.yaml records it: no italic second (AFD's 21.0)
+    assert cells(row_line(tex["table3"], "AFD [40]")) == ["21.0"] and r"\textit" not in tex["table3"]
+    assert "Best in bold, per column" in tex["table3"] and "second best" not in tex["table3"]
     t4 = cells(row_line(tex["table4"], "TransVPR [47]"))
     assert t4[0] == r"\textbf{18.5}" and t4[5] == r"\textbf{100.0}"
     # night-rain 5 m / 10 deg: DELG local 53.0 best, SuperGlue 31.8 second
@@ -165,7 +167,9 @@ def test_ties_share_the_mark_as_printed(tmp_path):
     assert cells(row_line(tex["table2"], "ACM-Net (published)"))[:2] == [r"\textit{53.0}", r"\textit{73.8}"]
     assert cells(row_line(tex["table3"], "ACM-Net (ours, acmnet)")) == [r"\textbf{25.2}"]
     assert cells(row_line(tex["table3"], "ACM-Net (published)")) == [r"\textbf{25.2}"]
-    assert cells(row_line(tex["table3"], "AFD [40]")) == [r"\textit{21.0}"]
+    # Table 3 prints the best alone (bold), as published.yaml records it: no italic second (AFD's 21.0)
+    assert cells(row_line(tex["table3"], "AFD [40]")) == ["21.0"] and r"\textit" not in tex["table3"]
+    assert "Best in bold, per column" in tex["table3"] and "second best" not in tex["table3"]
 
 
 def test_caption_states_protocol_and_choices(tmp_path, cfg):
@@ -477,3 +481,21 @@ def test_table2_prints_the_interval_itself_over_queries_and_seeds(tmp_path, cfg)
     assert cells(row_line(tex, "ACM-Net (ours, acmnet)"))[0] == r"\textbf{81.2} [73.0, 90.8]"
     assert "in brackets the 95\\% percentile bootstrap interval over queries and training seeds (rows with 2" in tex
     assert "half-width" not in tex and "8.9" not in tex
+
+
+def test_the_marks_of_each_table_are_read_from_published_yaml(tmp_path):
+    """Issue 32 item 7: `marks` of published.yaml decides which marks a table prints."""
+    import dataclasses
+
+    from acmnet.report.published import load_published
+
+    pub = load_published()
+    assert dict(pub.tables["table3"].facts["marks"]) == {"best": "bold"}
+    table2 = pub.tables["table2"]
+    only_best = dataclasses.replace(table2, facts={**table2.facts, "marks": {"best": "bold"}})
+    changed = dataclasses.replace(pub, tables={**pub.tables, "table2": only_best})
+    tex = render(tmp_path, published=changed)
+    assert cells(row_line(tex["table2"], "TransVPR [47]")) == [r"\textbf{58.8}", r"\textbf{75.0}", "78.7"]
+    bad = dataclasses.replace(table2, facts={**table2.facts, "marks": {"best": "underline"}})
+    with pytest.raises(ValueError, match=r"table2.marks \{'best': 'underline'\}"):
+        render(tmp_path, published=dataclasses.replace(pub, tables={**pub.tables, "table2": bad}))
