@@ -4,6 +4,7 @@ evaluate-only preset, the links, and no pointer at files a clone does not have."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import re
 import subprocess
@@ -98,8 +99,6 @@ def test_no_file_outside_tests_points_at_the_development_tree():
 NOT_IN_THE_REPOSITORY = {
     "summary.md": "written by every run (results/<experiment>/summary.md)",
     "README_RobotCar_v2.md": "in RobotCar Seasons v2's download",
-    "results/demo/summary.md": "written by the demo run",
-    "results/demo/metrics.csv": "written by the demo run",
     "acmnet/data/datasets/csv_positions.py": "the dataset type docs/extending.md shows how to write",
     "acmnet/methods/histogram.py": "the method kind docs/extending.md shows how to write",
     "config/my_large.yaml": "the reader's own config in docs/performance.md",
@@ -111,15 +110,22 @@ _REPO_PATH = re.compile(
 )
 
 
+@functools.cache
+def _run_folders() -> tuple[str, ...]:
+    """`results/<experiment>/` of every shipped preset: what its run writes."""
+    return tuple(f"results/{load_config(p).experiment}/" for p in sorted((REPO / "config").glob("*.yaml")))
+
+
 def _pointers_elsewhere(name: str, text: str, tracked: set[str]) -> list[str]:
     """The file names in `text` (of tracked file `name`) that are no file of the repository and not a
-    name of NOT_IN_THE_REPOSITORY: a `.md` by its path (from the root or from `name`'s folder) or name,
-    and any path under one of the repository's folders."""
+    name of NOT_IN_THE_REPOSITORY or a run's output (`results/<experiment of a preset>/`): a `.md` by its
+    path (from the root or from `name`'s folder) or name, and any path under one of the repository's folders."""
     names = {Path(t).name for t in tracked}
     folder = Path(name).parent
+    runs = _run_folders()
     out = []
     for target in set(_DOCUMENT.findall(text)) | set(_REPO_PATH.findall(text)):
-        if target in NOT_IN_THE_REPOSITORY or target.startswith(("results/<", "/")):
+        if target in NOT_IN_THE_REPOSITORY or target.startswith(("results/<", "/", *runs)):  # runs write these
             continue
         relative = (REPO / folder / target).resolve()
         known = target.lstrip("./") in tracked or relative.is_file() or ("/" not in target and target in names)

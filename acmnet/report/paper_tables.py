@@ -479,6 +479,14 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
             f"numbers: {_references(pub, table)}. ACM-Net (published) is the paper's own row."
         )
     )
+    if measured.rows and all(r.kind == "local" for r in measured.rows):
+        parts.append(
+            tex_escape(
+                "None of our rows is scored on the paper's test queries: 'ours' here is not the paper's measure "
+                "and is not ranked with the published rows; the comparable row is the benchmark server's score of "
+                "our submission.txt, given to acmnet tables --robotcar-scores with query_set test (docs/paper-run.md)."
+            )
+        )
     if measured.rows:
         parts.append(tex_escape("Our rows (ours, to one decimal): " + "; ".join(measured.notes) + "."))
         if cfg is not None:

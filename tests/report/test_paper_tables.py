@@ -499,3 +499,22 @@ def test_the_marks_of_each_table_are_read_from_published_yaml(tmp_path):
     bad = dataclasses.replace(table2, facts={**table2.facts, "marks": {"best": "underline"}})
     with pytest.raises(ValueError, match=r"table2.marks \{'best': 'underline'\}"):
         render(tmp_path, published=dataclasses.replace(pub, tables={**pub.tables, "table2": bad}))
+
+
+def test_the_documented_server_scores_file_renders_a_ranked_test_row(tmp_path, cfg):
+    """Issue 32 item 6: docs/paper-run.md's example file (the paper's ACM-Net row in the form the
+    server's scores are written in) renders a `test` row ranked with the published rows: the same
+    cells and marks as the paper's own row. Local rows alone: the caption says 'ours' is not the
+    paper's measure."""
+    from tests.conftest import REPO
+
+    example = REPO / "docs" / "examples" / "robotcar_test_scores.csv"
+    assert "](examples/robotcar_test_scores.csv)" in (REPO / "docs" / "paper-run.md").read_text()
+    t4 = render(tmp_path, cfg=cfg, robotcar_scores=example)["table4"]
+    ours, paper = cells(row_line(t4, "ACM-Net (ours, acmnet)")), cells(row_line(t4, "ACM-Net (published)"))
+    assert ours == paper and any(r"\text" in c for c in ours)  # ranked: marked where the paper's row is
+    assert "not the paper's measure" not in t4
+    local = robotcar_csv(tmp_path / "local.csv", lambda c, k: 5.0, query_set="train")
+    t4_local = render(tmp_path, cfg=cfg, robotcar_scores=local)["table4"]
+    assert "'ours' here is not the paper's measure" in t4_local and "docs/paper-run.md" in t4_local
+    assert all(r"\text" not in c for c in cells(row_line(t4_local, "ACM-Net (ours, acmnet; local score, train-split queries)")))
