@@ -517,4 +517,5 @@ def test_the_documented_server_scores_file_renders_a_ranked_test_row(tmp_path, c
     local = robotcar_csv(tmp_path / "local.csv", lambda c, k: 5.0, query_set="train")
     t4_local = render(tmp_path, cfg=cfg, robotcar_scores=local)["table4"]
     assert "'ours' here is not the paper's measure" in t4_local and "docs/paper-run.md" in t4_local
-    assert all(r"\text" not in c for c in cells(row_line(t4_local, "ACM-Net (ours, acmnet; local score, train-split queries)")))
+    label = "ACM-Net (ours, acmnet; local score, train-split queries)"
+    assert all(r"\text" not in c for c in cells(row_line(t4_local, label)))
