@@ -90,6 +90,7 @@ from acmnet.report.published import (
     PublishedResults,
     load_published,
 )
+from acmnet.report.summary import COVERAGE_NOTE, level_text
 from acmnet.report.tables import rank_marks
 
 PAPER_TABLES = ("table2", "table3", "table4")
@@ -303,12 +304,15 @@ def _interval_note(group: list[dict], cfg: Config | None) -> str:
     seeds too where a row is the mean of several (summary.csv); '' without intervals."""
     if not any(r["bounds"] for r in group):
         return ""
-    level = f"{100 * cfg.evaluate.confidence:g}% " if cfg is not None else ""
+    level = level_text(cfg.evaluate.confidence) if cfg is not None else "nominal"
     seeds = sorted({r["n_seeds"] for r in group if r["n_seeds"] > 1})
     over = "queries"
     if seeds:
         over = f"queries and training seeds (rows with {' or '.join(map(str, seeds))} seeds show their mean)"
-    return f"; in brackets the {level}percentile bootstrap interval over {over} (summary.csv)"
+    return (
+        f"; in brackets the {level} percentile bootstrap interval over {over} (summary.csv), whose coverage is "
+        f"below nominal on route data ({COVERAGE_NOTE})"
+    )
 
 
 _CONDITION_ALIASES = {"oc-summer": "overcast-summer", "oc-winter": "overcast-winter"}

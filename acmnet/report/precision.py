@@ -204,7 +204,8 @@ def cost_markdown(summary: pd.DataFrame) -> str:
         for _, r in summary.iterrows()
     ]
     headers = ["dataset", "queries", "method", "dim", "bytes/image", "describe ms/image", "search ms/query"]
-    devices = "; ".join(sorted({d for d in summary["device"].fillna("") if d}))
+    # each row's `device` names its steps' devices ("describe: ...; search: ..."): every one once
+    devices = "; ".join(sorted({part for d in summary["device"].fillna("") for part in str(d).split("; ") if part}))
     text = (
         "Cost: descriptor dimension and bytes per image as stored (float32); describe: the describe step's wall "
         "time (loading the model, reading and decoding the images, the forward passes, writing) over every "

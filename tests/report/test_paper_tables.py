@@ -479,7 +479,10 @@ def test_table2_prints_the_interval_itself_over_queries_and_seeds(tmp_path, cfg)
     pd.DataFrame([row]).to_csv(path, index=False)
     tex = render(tmp_path, metrics=[path], cfg=cfg)["table2"]
     assert cells(row_line(tex, "ACM-Net (ours, acmnet)"))[0] == r"\textbf{81.2} [73.0, 90.8]"
-    assert "in brackets the 95\\% percentile bootstrap interval over queries and training seeds (rows with 2" in tex
+    assert (
+        "in brackets the nominal 95\\% percentile bootstrap interval over queries and training seeds (rows with 2"
+        in tex
+    )
     assert "half-width" not in tex and "8.9" not in tex
 
 
@@ -519,3 +522,25 @@ def test_the_documented_server_scores_file_renders_a_ranked_test_row(tmp_path, c
     assert "'ours' here is not the paper's measure" in t4_local and "docs/paper-run.md" in t4_local
     label = "ACM-Net (ours, acmnet; local score, train-split queries)"
     assert all(r"\text" not in c for c in cells(row_line(t4_local, label)))
+
+
+def test_every_printed_interval_level_says_nominal_and_points_to_the_coverage_note(tmp_path, cfg):
+    """Issue 32 item 2: recall.tex, Tables 2-3 and summary.md print "nominal 95%" and the pointer."""
+    from acmnet.report.summary import COVERAGE_NOTE, method_text
+    from acmnet.report.tables import caption
+    from tests.conftest import REPO
+
+    assert (REPO / COVERAGE_NOTE.split(",")[0]).is_file()
+    note = "Over queries"
+    assert f"**{note}**" in (REPO / "docs" / "statistics.md").read_text() and note in COVERAGE_NOTE
+    metrics = write_metrics(tmp_path / "m.csv", [nordland("acmnet", 50.0, 60.0, 70.0)])
+    frame = pd.read_csv(metrics).assign(**{"R@1_lo": 45.0, "R@1_hi": 55.0})
+    frame.to_csv(metrics, index=False)
+    texts = {
+        "table2": render(tmp_path, metrics=[metrics], cfg=cfg)["table2"],
+        "recall.tex": caption(cfg),
+        "summary.md": method_text(cfg.evaluate),
+    }
+    for name, text in texts.items():
+        flat = text.replace("\\%", "%").replace("\\_", "_")
+        assert "nominal 95%" in flat and COVERAGE_NOTE in flat, name

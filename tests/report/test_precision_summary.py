@@ -123,6 +123,26 @@ def test_costs_are_averaged_over_seeds_and_external_rows_say_why_they_are_empty(
     assert "CPU (2 threads)" in text and "external rows" in text
 
 
+def test_the_cost_note_names_each_device_once():
+    """Issue 32 item 10: a +seq row's device ("describe: X") is not printed again beside its row's."""
+    metrics = pd.DataFrame(
+        {
+            "dataset": "route",
+            "queries": "winter",
+            "method": ["a", "a+seq5"],
+            "dim": [128, 128],
+            "bytes_per_image": [512, 512],
+            "describe_ms_per_image": ["2.0", "2.0"],
+            "search_ms_per_query": ["0.1", ""],
+            "device": ["describe: CPU (2 threads); search: CPU (faiss, 1 threads)", "describe: CPU (2 threads)"],
+        }
+    )
+    summary = pd.DataFrame({"dataset": "route", "queries": "winter", "method": ["a", "a+seq5"]})
+    text = cost_markdown(add_costs(summary, metrics))
+    assert "Timed on describe: CPU (2 threads); search: CPU (faiss, 1 threads). " in text
+    assert text.count("describe: CPU (2 threads)") == 1
+
+
 def test_pr_figure_draws_both_conventions_and_names_a_degenerate_row(tmp_path, monkeypatch):
     import acmnet.report.figures as figures
 
