@@ -1,7 +1,7 @@
 """The suite's configuration: one typed, validated tree, loaded from YAML.
 
-Every choice the paper leaves open is a named field here with the default from SPEC.md. The
-same `Config` is read by the Snakefile (to plan the DAG) and by every `acmnet` command (to do
+Every choice the paper leaves open is a named field here with its default (config/README.md
+lists them). The same `Config` is read by the Snakefile (to plan the DAG) and by every `acmnet` command (to do
 the work), so the two can never disagree. Everything is checked when the config is loaded:
 unknown keys (named with the closest valid key), types, ranges (named with the valid range),
 the options of every dataset type and method kind (by their registries), and values that
@@ -55,18 +55,18 @@ def bounded(
 
 @dataclass
 class ModelConfig:
-    """Encoder E, projector P_A and rotation head P_G (SPEC.md, Method)."""
+    """Encoder E, projector P_A and rotation head P_G (the paper's section 3; config/README.md, model)."""
 
     backbone: str = "resnet50.a1_in1k"  # any timm model name; a tag names the weights (timm resolves resnet50 to it)
     pretrained: bool = True  # ImageNet weights for the backbone
     weights: str | None = None  # local weights file, or a packaged name; else timm's hub download
     # P_A, "a 1-layer perceptron with batch norm and ReLU" to 1024-d. Two readings: `2` (default,
-    # SPEC.md): Linear(D, hidden) -> BN -> ReLU -> Linear(hidden, dim); `1`: Linear(D, dim) -> BN -> ReLU.
+    # config/README.md): Linear(D, hidden) -> BN -> ReLU -> Linear(hidden, dim); `1`: Linear(D, dim) -> BN -> ReLU.
     projector_layers: Literal[1, 2] = 2
     projector_hidden: int = bounded(2048, lo=1)  # P_A hidden width (not printed; with projector_layers 2)
     projector_dim: int = bounded(1024, lo=1)  # descriptor size (paper: 1024)
     # P_G, "a 1-layer perceptron with layer norm and ReLU", 4 classes. Two readings: `2` (default,
-    # SPEC.md): Linear(D, hidden) -> LN -> ReLU -> Linear(hidden, 4); `1`: Linear(D, 4) -> LN -> ReLU.
+    # config/README.md): Linear(D, hidden) -> LN -> ReLU -> Linear(hidden, 4); `1`: Linear(D, 4) -> LN -> ReLU.
     rotation_layers: Literal[1, 2] = 2
     rotation_hidden: int = bounded(512, lo=1)  # P_G hidden width (not printed; with rotation_layers 2)
 

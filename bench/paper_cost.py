@@ -28,7 +28,7 @@ from acmnet.config_loader import load_config
 from acmnet.methods import trained_methods, training_dataset
 from bench.common import save_plot, write_rows
 
-# `train` images per dataset type, as published (DATASETS.md): Nordland's summer train partition,
+# `train` images per dataset type, as published (docs/datasets.md): Nordland's summer train partition,
 # Alderley's day drive (FRAMESB, 14607), RobotCar's rear overcast-reference (6954) + v2 train split (1906).
 TRAIN_IMAGES = {"nordland": 24570, "alderley": 14607, "robotcar": 6954 + 1906}
 H200_IMAGES_PER_S = 840.0  # bench/train_speed.py, paper settings, one H200, bf16, eager (docs/performance.md)

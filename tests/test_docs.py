@@ -4,6 +4,7 @@ evaluate-only preset, the links, and no pointer at files a clone does not have."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import re
 import subprocess
@@ -91,6 +92,67 @@ def test_no_file_outside_tests_points_at_the_development_tree():
             continue
         pointing += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if re.search(r"\bshared/", line)]
     assert not pointing, f"these lines point at the development tree's shared/ folder: {pointing}"
+
+
+# Names a text may give that are not files of the repository, each with why: what a run writes, what a
+# dataset's download holds, what a how-to asks the reader to create.
+NOT_IN_THE_REPOSITORY = {
+    "summary.md": "written by every run (results/<experiment>/summary.md)",
+    "README_RobotCar_v2.md": "in RobotCar Seasons v2's download",
+    "acmnet/data/datasets/csv_positions.py": "the dataset type docs/extending.md shows how to write",
+    "acmnet/methods/histogram.py": "the method kind docs/extending.md shows how to write",
+    "config/my_large.yaml": "the reader's own config in docs/performance.md",
+}
+_DOCUMENT = re.compile(r"[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.md\b")
+_REPO_PATH = re.compile(
+    r"\b(?:acmnet|bench|studies|tests|workflow|config|docs|baselines|figures|results)/[A-Za-z0-9_./-]+"
+    r"\.(?:py|md|yaml|smk|rst|csv|sh|txt)\b"
+)
+
+
+@functools.cache
+def _run_folders() -> tuple[str, ...]:
+    """`results/<experiment>/` of every shipped preset: what its run writes."""
+    return tuple(f"results/{load_config(p).experiment}/" for p in sorted((REPO / "config").glob("*.yaml")))
+
+
+def _pointers_elsewhere(name: str, text: str, tracked: set[str]) -> list[str]:
+    """The file names in `text` (of tracked file `name`) that are no file of the repository and not a
+    name of NOT_IN_THE_REPOSITORY or a run's output (`results/<experiment of a preset>/`): a `.md` by its
+    path (from the root or from `name`'s folder) or name, and any path under one of the repository's folders."""
+    names = {Path(t).name for t in tracked}
+    folder = Path(name).parent
+    runs = _run_folders()
+    out = []
+    for target in set(_DOCUMENT.findall(text)) | set(_REPO_PATH.findall(text)):
+        if target in NOT_IN_THE_REPOSITORY or target.startswith(("results/<", "/", *runs)):  # runs write these
+            continue
+        relative = (REPO / folder / target).resolve()
+        known = target.lstrip("./") in tracked or relative.is_file() or ("/" not in target and target in names)
+        if not known:
+            out.append(f"{name}: {target}")
+    return out
+
+
+def test_no_code_caption_or_doc_points_at_a_file_the_repository_does_not_ship():
+    """Issue 32 item 8: no reference to SPEC.md (or any file a clone lacks) in code, captions or docs."""
+    from acmnet.report.captions import choices
+
+    tracked = set(_tracked_files())
+    scanned = [f for f in tracked if not f.startswith("tests/")]  # tests name missing files on purpose
+    texts = {f: (REPO / f).read_text() for f in scanned if _is_text(REPO / f)}
+    texts["caption of config/config.yaml"] = "; ".join(choices(load_config(REPO / "config" / "config.yaml")))
+    missing = [m for name, text in texts.items() for m in _pointers_elsewhere(name, text, tracked)]
+    assert not missing, f"these point at files the repository does not ship: {missing}"
+    assert _pointers_elsewhere("acmnet/x.py", "defaults in SPEC.md", tracked) == ["acmnet/x.py: SPEC.md"]
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        path.read_text()
+    except (UnicodeDecodeError, IsADirectoryError, FileNotFoundError):
+        return False
+    return True
 
 
 def test_relative_links_of_the_manual_resolve():

@@ -46,7 +46,7 @@ from acmnet.config import Config, ConfigError
 from acmnet.data import manifest as mf
 from acmnet.evaluate.precision import degenerate, pr_numbers
 from acmnet.evaluate.signature import make_signature
-from acmnet.evaluate.statistics import automatic_block, bootstrap_interval, first_hit_ranks, recall_at, too_few
+from acmnet.evaluate.statistics import TooFew, automatic_block, bootstrap_interval, first_hit_ranks, recall_at
 
 
 def recall_curve(hit: np.ndarray) -> np.ndarray:
@@ -194,9 +194,9 @@ def _rows(
     ev = cfg.evaluate
     ns = list(range(1, k + 1))
     block = block_length(cfg, dataset, np.stack([(ranks > 0) & (ranks <= n) for n in ev.recall_at]), queries)
-    if too_few(len(ranks), block) is None:
+    try:
         bounds = bootstrap_interval(ranks, ns, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block)
-    else:  # no interval from too few queries or blocks: empty bounds (the report says why)
+    except TooFew:  # no interval from too few queries or blocks: empty bounds (the report says why)
         bounds = dict.fromkeys(ns, (np.nan, np.nan))
     curve = [recall_at(ranks, n) for n in ns]  # as recall_curve, from the ranks already at hand
     row = {"dataset": dataset, "queries": queries, "method": name}

@@ -25,6 +25,8 @@ the share of queries with 0 < rank <= N.
   (`p_floor`, printed by `p_text` as "p <= 0.002" for 1000 resamples); `holm` adjusts a family of
   them (the rows compared with one best).
 - `too_few`: why a query set gives no interval and no test (too few queries or independent blocks).
+  Every resampled statistic goes through `query_resamples`, which refuses such a set (`TooFew`), so
+  no statistic, present or future, gets an interval or a test where R@N gets none.
 """
 
 from __future__ import annotations
@@ -46,6 +48,39 @@ def first_hit_ranks(hit: np.ndarray) -> np.ndarray:
 def recall_at(ranks: np.ndarray, n: int) -> float:
     """Recall@n in percent from first-hit ranks."""
     return 100.0 * float(np.mean((ranks > 0) & (ranks <= n)))
+
+
+MIN_BLOCKS = 2  # independent blocks an interval or a test needs at the least
+MIN_QUERIES = 5  # queries an interval or a test needs at the least, blocks aside
+
+
+class TooFew(ValueError):
+    """A query set too small for any bootstrap interval or test; the message says why (`too_few`)."""
+
+
+def too_few(q: int, block: int) -> str | None:
+    """Why Q queries in blocks of `block` support no bootstrap interval or test (plain text), or None
+    when they do: fewer than MIN_QUERIES queries, or fewer than MIN_BLOCKS independent blocks
+    (Q // block), in which every resample is (nearly) the whole set and gives a zero-width interval
+    and a p-value at its floor that say nothing."""
+    if q < MIN_QUERIES:
+        return f"{q} {'query' if q == 1 else 'queries'}, fewer than the {MIN_QUERIES} an interval or a test needs"
+    if q // max(int(block), 1) < MIN_BLOCKS:
+        return (
+            f"{q} queries hold {q // max(int(block), 1)} independent block(s) of {block}, fewer than the "
+            f"{MIN_BLOCKS} an interval or a test needs"
+        )
+    return None
+
+
+def query_resamples(q: int, block: int, rng: np.random.Generator, count: int) -> np.ndarray:
+    """`block_positions` of the queries of one set for an interval or a test: the one guard every
+    resampled statistic passes (`resampled_recall`, `resampled_statistic`). Raises `TooFew` (its
+    message `too_few`'s reason) where Q queries in blocks of `block` are too few: int64 (count, Q)."""
+    why = too_few(q, block)
+    if why is not None:
+        raise TooFew(why)
+    return block_positions(q, block, rng, count)
 
 
 def block_positions(q: int, block: int, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -92,7 +127,8 @@ def resampled_recall(hits: np.ndarray | Sequence[np.ndarray], resamples: int, se
     (resamples, M). `hits`: 1.0 where the query is found, per method (S_m seeds, Q queries in their
     order) as `_per_method` reads them; a method's S_m seeds are drawn with replacement in each
     resample (its own generator) and averaged. Gathered in chunks of at most CHUNK_ELEMENTS values;
-    the result does not depend on the chunking."""
+    the result does not depend on the chunking. Raises `TooFew` where the queries are too few for
+    any interval or test (`query_resamples`)."""
     runs = _per_method(hits)
     q = runs[0].shape[1]
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(1 + len(runs))]
@@ -100,7 +136,7 @@ def resampled_recall(hits: np.ndarray | Sequence[np.ndarray], resamples: int, se
     per_chunk = max(1, CHUNK_ELEMENTS // max(q * max(len(r) for r in runs), 1))
     for start in range(0, resamples, per_chunk):
         count = min(per_chunk, resamples - start)
-        picks = block_positions(q, block, streams[0], count)
+        picks = query_resamples(q, block, streams[0], count)
         for m, (run, rng) in enumerate(zip(runs, streams[1:], strict=True)):
             out[start : start + count, m] = 100.0 * _seed_mean(run[:, picks].mean(axis=2), rng)
     return out
@@ -212,25 +248,6 @@ def p_text(p: float, resamples: int) -> str:
     return f"p = {p:.3f}" if p >= 0.001 else f"p = {p:.1g}"
 
 
-MIN_BLOCKS = 2  # independent blocks an interval or a test needs at the least
-MIN_QUERIES = 5  # queries an interval or a test needs at the least, blocks aside
-
-
-def too_few(q: int, block: int) -> str | None:
-    """Why Q queries in blocks of `block` support no bootstrap interval or test (plain text), or None
-    when they do: fewer than MIN_QUERIES queries, or fewer than MIN_BLOCKS independent blocks
-    (Q // block), in which every resample is (nearly) the whole set and gives a zero-width interval
-    and a p-value at its floor that say nothing."""
-    if q < MIN_QUERIES:
-        return f"{q} {'query' if q == 1 else 'queries'}, fewer than the {MIN_QUERIES} an interval or a test needs"
-    if q // max(int(block), 1) < MIN_BLOCKS:
-        return (
-            f"{q} queries hold {q // max(int(block), 1)} independent block(s) of {block}, fewer than the "
-            f"{MIN_BLOCKS} an interval or a test needs"
-        )
-    return None
-
-
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjustment of k p-values (one family of tests): the i-th smallest p times
     (k - i + 1) (i from 1), made monotone by a running maximum and capped at 1; NaN entries are left
@@ -255,7 +272,8 @@ def resampled_statistic(
     same `seed`, `block` and methods' seed counts, the same query positions and the same seeds
     drawn): float64 (resamples, M). `runs[m]`: the method's per-query arrays, each (S_m, Q) (e.g.
     top-1 labels and scores); `statistic(*arrays)` of one seed's resampled (Q,) arrays, NaN where
-    undefined. A resample's value is the mean over the seeds drawn (NaN when a drawn seed's is)."""
+    undefined. A resample's value is the mean over the seeds drawn (NaN when a drawn seed's is).
+    Raises `TooFew` as `resampled_recall` does (`query_resamples`)."""
     runs = [tuple(np.atleast_2d(np.asarray(a)) for a in arrays) for arrays in runs]
     q = runs[0][0].shape[1]
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(1 + len(runs))]
@@ -263,7 +281,7 @@ def resampled_statistic(
     per_chunk = max(1, CHUNK_ELEMENTS // max(q * max(len(r[0]) for r in runs), 1))
     for start in range(0, resamples, per_chunk):
         count = min(per_chunk, resamples - start)
-        picks = block_positions(q, block, streams[0], count)
+        picks = query_resamples(q, block, streams[0], count)
         for m, (arrays, rng) in enumerate(zip(runs, streams[1:], strict=True)):
             s = len(arrays[0])
             per_seed = np.array([[statistic(*(a[i, p] for a in arrays)) for p in picks] for i in range(s)])

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def projector(width: int, cfg: ModelConfig) -> nn.Sequential:
     """P_A, "a 1-layer perceptron with batch norm and ReLU" to `projector_dim` (paper section 3.3).
 
-    `projector_layers: 2` (SPEC.md decision): Linear(width, hidden) -> BN -> ReLU -> Linear(hidden, dim);
+    `projector_layers: 2` (our reading, config/README.md): Linear(width, hidden) -> BN -> ReLU -> Linear(hidden, dim);
     `projector_layers: 1` (the literal reading): Linear(width, dim) -> BN -> ReLU.
     """
     if cfg.projector_layers == 1:
@@ -50,7 +50,7 @@ def projector(width: int, cfg: ModelConfig) -> nn.Sequential:
 def rotation_head(width: int, cfg: ModelConfig) -> nn.Sequential:
     """P_G, "a 1-layer perceptron with layer normalization and ReLU" to 4 rotation logits (section 3.3).
 
-    `rotation_layers: 2` (SPEC.md reading): Linear(width, hidden) -> LN -> ReLU -> Linear(hidden, 4);
+    `rotation_layers: 2` (our reading, config/README.md): Linear(width, hidden) -> LN -> ReLU -> Linear(hidden, 4);
     `rotation_layers: 1` (the literal reading): Linear(width, 4) -> LN -> ReLU, whose logits are
     then non-negative.
     """

@@ -193,16 +193,43 @@ def choices(cfg: Config) -> list[str]:
         *model_choices(cfg.model),
         *train_choices(cfg.train),
         "augmentations: Table 1's probabilities, magnitudes of ours (the augment section of the run's "
-        "config.yaml; defaults in SPEC.md)",
+        "config.yaml; defaults in config/README.md)",
         f"training seeds {', '.join(map(str, cfg.seeds))} (mean and sd over seeds)"
         if cfg.seeds
         else f"seed {cfg.seed}",
     ]
+    trained = train_sets(cfg)
     for name, spec in cfg.datasets.items():
         protocol = dataset_type(spec.type).protocol
-        if protocol is not None:
-            items.append(f"{name}: {protocol(spec.options)}")
+        parts = [protocol(spec.options)] if protocol is not None else []
+        if name in trained:
+            parts.append(f"trained rows train (without labels) on {trained[name]}")
+        if parts:
+            items.append(f"{name}: {'; '.join(parts)}")
     return items + _row_differences(cfg) + _sequence_rows(cfg)
+
+
+def train_sets(cfg: Config) -> dict[str, str]:
+    """Dataset -> the images the trained rows train on there (its type's `train_set`), for every
+    dataset some trained row trains on (its own, or the one its `train_on` names)."""
+    from acmnet.data.datasets import dataset_type
+    from acmnet.methods import trained_methods, training_dataset
+
+    used = dict.fromkeys(training_dataset(cfg, m, d) for m in trained_methods(cfg) for d in cfg.datasets)
+    out = {}
+    for name in used:
+        spec = cfg.dataset(name)
+        words = dataset_type(spec.type).train_set
+        out[name] = words(spec.options) if words is not None else "the images its manifest marks `train`"
+    return out
+
+
+def train_sets_text(cfg: Config) -> str:
+    """The training sets of the trained rows as one plain-text sentence for summary.md; '' without trained rows."""
+    sets = train_sets(cfg)
+    if not sets:
+        return ""
+    return "Trained rows train (without labels) on: " + "; ".join(f"{d}: {w}" for d, w in sets.items()) + "."
 
 
 def settings_sentence(cfg: Config) -> str:

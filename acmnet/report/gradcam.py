@@ -3,8 +3,9 @@
 For a query and its top-1 reference, the query's CAM shows which regions raise the cosine
 similarity of its descriptor to the reference's descriptor, and the reference's CAM the same the
 other way round. The CAM target is that similarity (`SimilarityTarget`), the model is the
-descriptor function (`DescriptorModel`) and the layer is the backbone's last convolutional stage
-(`target_layer`). Weights are never updated: the parameters are frozen while the CAM runs (the
+descriptor function (`DescriptorModel`) and the layer is one encoder stage (`cam_stage`,
+`target_layer`): a grid descriptor's own stage, otherwise the deepest stage whose map has at least
+4x4 cells at the input size. Weights are never updated: the parameters are frozen while the CAM runs (the
 gradient flows from the input), so no `.grad` is left on them.
 """
 
@@ -101,10 +102,11 @@ def cam_stage(describer: nn.Module, image_size: tuple[int, int]) -> int:
 
 
 def target_layer(encoder: nn.Module, stage: int | None = None) -> nn.Module:
-    """The last convolutional stage of a backbone: the layer whose activations Grad-CAM weighs.
+    """Stage `stage` of a backbone (an index of its `feature_info`; None: the last): the layer whose
+    activations Grad-CAM weighs (the figures take `cam_stage`'s).
 
     A timm backbone declares its stages in `encoder.feature_info` (a list of dicts, or a timm
-    FeatureInfo); the last entry's `module` names the final stage (`layer4` in a ResNet,
+    FeatureInfo); an entry's `module` names its stage, the last entry's the final stage (`layer4` in a ResNet,
     `blocks.6` in an EfficientNet, `stages.3` in a ConvNeXt): that submodule is taken. It must
     contain a Conv2d, which rules out transformers (their stages emit tokens; Grad-CAM would need
     a reshape_transform). Without `feature_info`, the last registered nn.Conv2d is taken. An
@@ -402,12 +404,12 @@ def gradcam_figure(
 
     Rows: query | query Grad-CAM | top-1 reference | reference Grad-CAM; correct means the top-1
     reference is one of the query's positives (`positives_path`, the dataset's ground truth). The
-    describer is the method's own (its kind builds it from the checkpoint), the layer its
-    encoder's last convolutional stage. The retrieval and the checkpoint must be `method`'s (and the
-    retrieval made with that checkpoint), refused otherwise. Each of
-    `out_paths` is written atomically, its format picked by its suffix (.png, .pdf or .svg). The
-    images are the cache's rows, or, without a cache (a dataset that is not cached), decoded from
-    the files under `root` as the cache decodes them.
+    describer is the method's own (its kind builds it from the checkpoint), the layer the encoder
+    stage `cam_stage` picks (a grid descriptor's own, else the deepest with at least 4x4 cells).
+    The retrieval and the checkpoint must be `method`'s (and the retrieval made with that
+    checkpoint), refused otherwise. Each of `out_paths` is written atomically, its format picked by
+    its suffix (.png, .pdf or .svg). The images are the cache's rows, or, without a cache (a dataset
+    that is not cached), decoded from the files under `root` as the cache decodes them.
     """
     from acmnet.artifacts import (
         check_made_from,

@@ -12,7 +12,8 @@ its own. A table holds:
 * the paper's own row, labelled ``ACM-Net (published)``;
 * our measured rows, one per measured method (``ACM-Net (ours, acmnet)``), to one decimal.
 
-Best is bold and second best italic per column, over all rows shown; ties share the mark. Marks
+Best is bold and second best italic per column, over all rows shown, as the paper marks each table
+(`marks` of published.yaml: Table 3 prints the best alone, bold); ties share the mark. Marks
 compare the numbers as printed (ours rounded to one decimal first), so two cells that read the
 same always carry the same mark. The caption states the protocol (dataset, query/reference,
 tolerance, metric), the citations behind the reference numbers, the protocol of our rows and, when
@@ -90,6 +91,7 @@ from acmnet.report.published import (
     PublishedResults,
     load_published,
 )
+from acmnet.report.summary import COVERAGE_NOTE, level_text
 from acmnet.report.tables import rank_marks
 
 PAPER_TABLES = ("table2", "table3", "table4")
@@ -119,12 +121,27 @@ class PaperTablesError(ArtifactError):
 # --- LaTeX text -----------------------------------------------------------------------------------
 
 
-def _mark(text: str, mark: str | None) -> str:
-    if mark == "best":
-        return r"\textbf{" + text + "}"
-    if mark == "second":
-        return r"\textit{" + text + "}"
-    return text
+STYLES = {"bold": r"\textbf", "italic": r"\textit"}  # the styles `marks` of published.yaml may name
+DEFAULT_MARKS = {"best": "bold", "second": "italic"}
+
+
+def table_marks(pub: PublishedResults, table: str) -> dict[str, str]:
+    """Rank ('best', 'second') -> style ('bold', 'italic') of the marks the paper prints in `table`,
+    from its `marks` in published.yaml (Table 3 marks the best alone); both when it records none."""
+    marks = dict(pub.tables[table].facts.get("marks") or DEFAULT_MARKS)
+    unknown = {k: v for k, v in marks.items() if k not in DEFAULT_MARKS or v not in STYLES}
+    if unknown:
+        raise ValueError(
+            f"published.yaml: {table}.marks {unknown}: a mark is one of {list(DEFAULT_MARKS)} styled "
+            f"{' or '.join(STYLES)}"
+        )
+    return marks
+
+
+def _mark(text: str, mark: str | None, styles: Mapping[str, str] = DEFAULT_MARKS) -> str:
+    """`text` in the style of its rank `mark` ('best', 'second'), or plain when the table prints no such mark."""
+    style = styles.get(mark) if mark else None
+    return STYLES[style] + "{" + text + "}" if style else text
 
 
 # --- rows -----------------------------------------------------------------------------------------
@@ -196,7 +213,7 @@ def _marks(rows: list[_Row], keys: Iterable[object]) -> dict[tuple[int, object],
     return marks
 
 
-def _body(rows: list[_Row], keys: list[object]) -> list[str]:
+def _body(rows: list[_Row], keys: list[object], styles: Mapping[str, str]) -> list[str]:
     marks = _marks(rows, keys)
     lines = []
     for i, row in enumerate(rows):
@@ -205,7 +222,7 @@ def _body(rows: list[_Row], keys: list[object]) -> list[str]:
         cells = [row.label]
         for key in keys:
             text = row.cells.get(key)
-            cells.append("--" if text is None else _mark(text, marks.get((i, key))) + row.after.get(key, ""))
+            cells.append("--" if text is None else _mark(text, marks.get((i, key)), styles) + row.after.get(key, ""))
         lines.append(" & ".join(cells) + r" \\")
     return lines
 
@@ -290,12 +307,15 @@ def _interval_note(group: list[dict], cfg: Config | None) -> str:
     seeds too where a row is the mean of several (summary.csv); '' without intervals."""
     if not any(r["bounds"] for r in group):
         return ""
-    level = f"{100 * cfg.evaluate.confidence:g}% " if cfg is not None else ""
+    level = level_text(cfg.evaluate.confidence) if cfg is not None else "nominal"
     seeds = sorted({r["n_seeds"] for r in group if r["n_seeds"] > 1})
     over = "queries"
     if seeds:
         over = f"queries and training seeds (rows with {' or '.join(map(str, seeds))} seeds show their mean)"
-    return f"; in brackets the {level}percentile bootstrap interval over {over} (summary.csv)"
+    return (
+        f"; in brackets the {level} percentile bootstrap interval over {over} (summary.csv), whose coverage is "
+        f"below nominal on route data ({COVERAGE_NOTE})"
+    )
 
 
 _CONDITION_ALIASES = {"oc-summer": "overcast-summer", "oc-winter": "overcast-winter"}
@@ -466,6 +486,14 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
             f"numbers: {_references(pub, table)}. ACM-Net (published) is the paper's own row."
         )
     )
+    if measured.rows and all(r.kind == "local" for r in measured.rows):
+        parts.append(
+            tex_escape(
+                "None of our rows is scored on the paper's test queries: 'ours' here is not the paper's measure "
+                "and is not ranked with the published rows; the comparable row is the benchmark server's score of "
+                "our submission.txt, given to acmnet tables --robotcar-scores with query_set test (docs/paper-run.md)."
+            )
+        )
     if measured.rows:
         parts.append(tex_escape("Our rows (ours, to one decimal): " + "; ".join(measured.notes) + "."))
         if cfg is not None:
@@ -474,7 +502,8 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
         parts.append("No measured rows: the published numbers alone, to check the transcription.")
     sequence = any(r.kind == "sequence" for r in measured.rows)
     parts.append(
-        "Best in bold, second best in italic, per column over the single-image rows shown"
+        _marks_text(table_marks(pub, table))
+        + ", per column over the single-image rows shown"
         + (" that are scored on the published rows' queries" if any(r.kind == "local" for r in measured.rows) else "")
         + (" (ours compared as printed, to one decimal)" if measured.rows else "")
         + "; ties share the mark."
@@ -486,6 +515,13 @@ def _caption(pub: PublishedResults, table: str, measured: _Measured, cfg: Config
         )
     )
     return " ".join(parts)
+
+
+def _marks_text(styles: Mapping[str, str]) -> str:
+    """`Best in bold, second best in italic` (or the best alone, as Table 3 prints it) from `table_marks`."""
+    words = {"best": "best", "second": "second best"}
+    text = ", ".join(f"{words[rank]} in {style}" for rank, style in styles.items())
+    return text[0].upper() + text[1:]
 
 
 def _document(tabular: list[str], caption_text: str, label: str, landscape: bool) -> str:
@@ -524,7 +560,7 @@ def _recall_table(pub: PublishedResults, table: str, measured: _Measured) -> lis
         rf"\cmidrule(lr){{2-{n + 1}}}",
         "Method & " + " & ".join(cols) + r" \\",
         r"\midrule",
-        *_body(rows, cols),
+        *_body(rows, cols, table_marks(pub, table)),
         r"\bottomrule",
         r"\end{tabular}",
     ]
@@ -554,7 +590,7 @@ def _table4(pub: PublishedResults, measured: _Measured) -> list[str]:
         "m & " + " & ".join(tex_escape(p["printed_m"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
         "deg & " + " & ".join(tex_escape(p["printed_deg"]) for _ in TABLE4_CONDITIONS for p in printed) + r" \\",
         r"\midrule",
-        *_body(rows, keys),
+        *_body(rows, keys, table_marks(pub, "table4")),
         r"\bottomrule",
         r"\end{tabular}",
     ]

@@ -10,7 +10,8 @@ From every run's ranks file (`first_hit`, `top1_score`, `n_positives` per query,
   resampled AUC-PR is biased: a duplicated query ties with itself); resamples in which the set
   is degenerate are left out of the percentiles. `AUC-PR_p`, `AUC-PR_same`: the paired test
   against the best row of the family (single-image or `+seq`), on the resamples where both are
-  defined. No anchor gives an interval on these numbers.
+  defined. Where the query set is too small for R@N's interval and test (`TooFew`), AUC-PR gets
+  none either. No anchor gives an interval on these numbers.
 - `EP`, `R@100P`, `AUC-PR_tutorial`, `R@100P_tutorial`: means over seeds, no interval; `pr_note`
   says why a row's cells are empty (a degenerate set).
 - `dim`, `bytes_per_image`, `describe_ms_per_image`, `search_ms_per_query`, `device` from the
@@ -25,7 +26,8 @@ import pandas as pd
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.precision import PR_COLUMNS, auc_pr, degenerate, pr_numbers
 from acmnet.evaluate.signature import short_of
-from acmnet.evaluate.statistics import p_text, percentile_interval, resampled_statistic, two_sided_p
+from acmnet.evaluate.statistics import TooFew, p_text, percentile_interval, resampled_statistic, two_sided_p
+from acmnet.report.summary import markdown_table
 
 PR_RANK_COLUMNS = ("top1_score", "n_positives")
 COST_COLUMNS = ("dim", "bytes_per_image", "describe_ms_per_image", "search_ms_per_query", "device")
@@ -64,6 +66,25 @@ def _nan_interval(boot: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarra
     return np.array(lows), np.array(highs)
 
 
+def _interval_and_test(
+    runs_of: list[tuple[np.ndarray, np.ndarray]],
+    estimate: np.ndarray,
+    methods: list[str],
+    block: int,
+    ev: EvaluateConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lo, hi, p) of each method's AUC-PR (M,) from its (top-1 correct, top-1 score) per seed, all NaN
+    where the query set is too small for an interval or a test (`TooFew`, as R@N)."""
+    try:
+        boot = resampled_statistic(runs_of, auc_pr, ev.bootstrap_resamples, ev.bootstrap_seed, block)
+    except TooFew:
+        return (np.full(len(methods), np.nan),) * 3
+    lo, hi = _nan_interval(boot, ev.confidence)
+    defined = np.isfinite(estimate)
+    lo, hi = np.where(defined, np.fmin(lo, estimate), np.nan), np.where(defined, np.fmax(hi, estimate), np.nan)
+    return lo, hi, _paired(boot, estimate, methods)
+
+
 def _query_set(ranks: pd.DataFrame, block: int, ev: EvaluateConfig) -> pd.DataFrame:
     """The precision-recall columns of one query set (its ranks rows), one row per base method."""
     runs = list(dict.fromkeys(ranks["method"]))
@@ -76,12 +97,8 @@ def _query_set(ranks: pd.DataFrame, block: int, ev: EvaluateConfig) -> pd.DataFr
     per_run = pd.DataFrame([pr_numbers(correct[i], scores[i], has_positive) for i in range(len(runs))])
     means = pd.DataFrame([per_run.iloc[rows].mean(skipna=False) for rows in groups.values()])
     runs_of = [(correct[rows], scores[rows]) for rows in groups.values()]
-    boot = resampled_statistic(runs_of, auc_pr, ev.bootstrap_resamples, ev.bootstrap_seed, block)
     estimate = means["AUC-PR"].to_numpy()
-    lo, hi = _nan_interval(boot, ev.confidence)
-    defined = np.isfinite(estimate)
-    lo, hi = np.where(defined, np.fmin(lo, estimate), np.nan), np.where(defined, np.fmax(hi, estimate), np.nan)
-    p = _paired(boot, estimate, list(groups))
+    lo, hi, p = _interval_and_test(runs_of, estimate, list(groups), block, ev)
     out = pd.DataFrame({"method": list(groups)})
     for column in PR_COLUMNS:
         out[column] = means[column].round(4).to_numpy()
@@ -127,19 +144,24 @@ def _number(value: float, digits: int) -> str:
     return "" if pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _auc_interval(r: pd.Series, resamples: int) -> str:
+    """`[0.761, 0.960] (p = 0.012)`, or `[no interval] (no test)` where too few queries gave none."""
+    if pd.isna(r["AUC-PR_p"]):
+        return "[no interval] (no test)"
+    p = "best" if r["AUC-PR_p"] >= 1.0 else p_text(r["AUC-PR_p"], resamples)
+    return f"[{r['AUC-PR_lo']:.3f}, {r['AUC-PR_hi']:.3f}] ({p})"
+
+
 def precision_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
     """The precision-recall table of the summary (Markdown), its conventions named, and its notes;
     '' when the summary has none."""
-    from tabulate import tabulate
-
     if "AUC-PR" not in summary.columns:
         return ""
     rows = []
     for _, r in summary.iterrows():
         auc = ""
         if not pd.isna(r["AUC-PR"]):
-            p = "best" if r["AUC-PR_p"] >= 1.0 else p_text(r["AUC-PR_p"], ev.bootstrap_resamples)
-            auc = f"{r['AUC-PR']:.3f} [{r['AUC-PR_lo']:.3f}, {r['AUC-PR_hi']:.3f}] ({p})"
+            auc = f"{r['AUC-PR']:.3f} " + _auc_interval(r, ev.bootstrap_resamples)
         cells = [r["dataset"], r["queries"], r["method"], auc]
         cells += [_number(r[c], 3) for c in ("EP", "R@100P", "AUC-PR_tutorial", "R@100P_tutorial")]
         rows.append([*cells, short_of(r.get("signature"))])
@@ -160,7 +182,7 @@ def precision_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
         "resamples of R@N (same blocks, same seeds drawn), widened to the estimate where the percentiles miss it; "
         "p against the best row of the family on the same resamples. No anchor gives an interval."
     )
-    text = f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"
+    text = f"{markdown_table(rows, headers)}\n\n{text}"
     if notes:
         text += "\n\nLeft empty (a degenerate set: no curve, never a made-up 0 or 1): " + "; ".join(notes) + "."
     return text
@@ -168,8 +190,6 @@ def precision_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
 
 def cost_markdown(summary: pd.DataFrame) -> str:
     """What each row costs (Markdown), with the devices timed and why a cell is empty; '' without costs."""
-    from tabulate import tabulate
-
     if "dim" not in summary.columns:
         return ""
     rows = [
@@ -186,7 +206,8 @@ def cost_markdown(summary: pd.DataFrame) -> str:
         for _, r in summary.iterrows()
     ]
     headers = ["dataset", "queries", "method", "dim", "bytes/image", "describe ms/image", "search ms/query", "sig"]
-    devices = "; ".join(sorted({d for d in summary["device"].fillna("") if d}))
+    # each row's `device` names its steps' devices ("describe: ...; search: ..."): every one once
+    devices = "; ".join(sorted({part for d in summary["device"].fillna("") for part in str(d).split("; ") if part}))
     text = (
         "Cost: descriptor dimension and bytes per image as stored (float32); describe: the describe step's wall "
         "time (loading the model, reading and decoding the images, the forward passes, writing) over every "
@@ -198,4 +219,4 @@ def cost_markdown(summary: pd.DataFrame) -> str:
         "tool stored beside the matches, not timed here (its device cell says so), empty where they are "
         "placeholders or absent (the device cell says why)."
     )
-    return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"
+    return f"{markdown_table(rows, headers)}\n\n{text}"

@@ -30,12 +30,13 @@ from acmnet.config import Config, save_config
 from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.evaluate.operating_point import add_operating_point
 from acmnet.io import atomic_write_text
+from acmnet.report.captions import train_sets, train_sets_text
 from acmnet.report.checks import invariance_markdown, operating_point_markdown
 from acmnet.report.figures import check_figure_paths, recall_curves, seed_spread
 from acmnet.report.precision import add_costs, add_precision, cost_markdown, precision_markdown
 from acmnet.report.reproduction import markdown as reproduction_markdown
 from acmnet.report.reproduction import reproduction
-from acmnet.report.summary import markdown, summarise
+from acmnet.report.summary import floor_run_blocks, markdown, summarise
 from acmnet.report.tables import ground_truth_text, merge_metrics, without_positives, write_table
 from acmnet.train.monitor import collapse_markdown
 
@@ -94,8 +95,10 @@ def _write(
     rank_table = load_ranks(ranks)
     summary = add_costs(add_precision(summarise(table, rank_table, cfg), rank_table, cfg), table)
     summary = add_operating_point(summary, rank_table, cfg)
+    table = floor_run_blocks(table, rank_table, summary, cfg.evaluate)
     missing = without_positives(rank_table)
     text = markdown(summary, cfg.evaluate) + f"\n\nGround truth: {ground_truth_text(cfg, missing)}."
+    text += f"\n\n{train_sets_text(cfg)}" if train_sets(cfg) else ""
     text += "".join(f"\n\n{line}" for line in unscored_lines(cfg))
     text += "".join(
         f"\n\n{part}"

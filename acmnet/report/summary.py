@@ -17,12 +17,17 @@ queries in manifest order (`query_row`, recording order on a dataset with a rout
 - `R@N_p`: the two-sided paired-bootstrap p-value of the difference to the best method of the
   query set at that N (1 for the best itself): (resamples in which the difference falls on the
   other side of zero, + 1) / (resamples + 1) per tail, doubled (`two_sided_p`; at least
-  2 / (resamples + 1)); `R@N_same` marks a difference that is not significant at the configured
-  confidence (p >= 1 - confidence). Single-image rows are compared with the best single-image row,
+  2 / (resamples + 1)). Single-image rows are compared with the best single-image row,
   sequence-matching rows (`+seq<L>`) with the best of theirs.
+- `R@N_holm`: that p adjusted by Holm over its family, every test made against the same best row
+  (every row of the family but the best itself: rows tied with it and rows whose capped p is 1
+  stay in; empty for the best and where there is no test). `R@N_same` marks a difference that is
+  not significant at the configured confidence after that adjustment (`R@N_holm` >= 1 - confidence),
+  which is what the daggers of `recall.tex` show.
 - Where a query set is too small for an interval (`acmnet.evaluate.statistics.too_few`: fewer than
   MIN_QUERIES queries or MIN_BLOCKS independent blocks), `R@N_lo`, `R@N_hi` and `R@N_p` are empty
-  and `markdown` says why; `markdown` prints Holm-adjusted p-values (`holm`) beside the raw ones.
+  and `markdown` says why; `markdown` prints the Holm-adjusted p-values beside the raw ones where a
+  family holds several tests.
 - `R@N_p_first` (only with a `kind: reranked` row): the same paired test of a re-ranked row against
   the first stage it re-ranked (NaN on other rows); `summary.md` prints it after the table.
 """
@@ -35,7 +40,16 @@ import pandas as pd
 from acmnet.config import Config, EvaluateConfig, split_seed
 from acmnet.evaluate.metrics import block_length
 from acmnet.evaluate.signature import legend, short_of, signature_column
-from acmnet.evaluate.statistics import holm, p_text, percentile_interval, resampled_recall, too_few, two_sided_p
+from acmnet.evaluate.statistics import (
+    TooFew,
+    bootstrap_interval,
+    holm,
+    p_text,
+    percentile_interval,
+    resampled_recall,
+    too_few,
+    two_sided_p,
+)
 from acmnet.methods.reranked import first_stage
 
 
@@ -57,17 +71,29 @@ def _by_method(runs: list[str]) -> dict[str, list[int]]:
     return out
 
 
-def _paired_p(boot: np.ndarray, recall: np.ndarray, methods: list[str]) -> np.ndarray:
-    """Two-sided p-value of each method against the best of its family (single-image or `+seq`),
-    from resampled recalls `boot` (resamples, M) and the point estimates `recall` (M,): (M,)."""
-    family = np.array(["+seq" in m for m in methods])
-    p = np.ones(len(methods))
-    for members in (np.flatnonzero(~family), np.flatnonzero(family)):
+def _families(recall: np.ndarray, methods: list[str]) -> list[tuple[np.ndarray, int]]:
+    """(members, best) of each family of rows (single-image, `+seq`) that has members: the positions
+    of its rows and that of its best row (the first of the highest point estimates `recall` (M,))."""
+    seq = np.array(["+seq" in m for m in methods])
+    out = []
+    for members in (np.flatnonzero(~seq), np.flatnonzero(seq)):
         if len(members):
-            best = members[np.argmax(recall[members])]
-            p[members] = two_sided_p(boot[:, [best]] - boot[:, members])
-            p[best] = 1.0
-    return p
+            out.append((members, int(members[np.argmax(recall[members])])))
+    return out
+
+
+def _paired_p(boot: np.ndarray, recall: np.ndarray, methods: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided p-value of each method against the best of its family (single-image or `+seq`),
+    from resampled recalls `boot` (resamples, M) and the point estimates `recall` (M,), and its Holm
+    adjustment over every test made against that best row (all the family's rows but the best, ties
+    and capped p = 1 included; NaN for the best): (M,) each."""
+    p, adjusted = np.ones(len(methods)), np.full(len(methods), np.nan)
+    for members, best in _families(recall, methods):
+        p[members] = two_sided_p(boot[:, [best]] - boot[:, members])
+        p[best] = 1.0
+        tested = members[members != best]
+        adjusted[tested] = holm(p[tested])
+    return p, adjusted
 
 
 def _first_stage_p(boot: np.ndarray, methods: list[str], first: dict[str, str]) -> np.ndarray:
@@ -92,13 +118,13 @@ def _columns(
     `first` maps a re-ranked method to its first stage (`R@n_p_first`)."""
     recall = np.array([100.0 * h.mean() for h in hits])  # the mean over seeds (same queries)
     sd = [float(np.std(100.0 * h.mean(axis=1), ddof=1)) if len(h) > 1 else np.nan for h in hits]
-    if too_few(hits[0].shape[-1], block) is None:
+    try:
         boot = resampled_recall(hits, ev.bootstrap_resamples, ev.bootstrap_seed, block)
         lo, hi = percentile_interval(boot, ev.confidence)
-        p = _paired_p(boot, recall, methods)
+        p, adjusted = _paired_p(boot, recall, methods)
         p_first = _first_stage_p(boot, methods, first) if first else None
-    else:  # too few queries or blocks: no interval and no test (`markdown` and the caption say why)
-        lo = hi = p = np.full(len(methods), np.nan)
+    except TooFew:  # too few queries or blocks: no interval and no test (`markdown` and the caption say why)
+        lo = hi = p = adjusted = np.full(len(methods), np.nan)
         p_first = np.full(len(methods), np.nan) if first else None
     extra = {f"R@{n}_p_first": p_first.round(4)} if first else {}
     return pd.DataFrame(
@@ -109,7 +135,8 @@ def _columns(
             f"R@{n}_hi": hi.round(2),
             f"R@{n}_sd": np.round(sd, 2),
             f"R@{n}_p": p.round(4),
-            f"R@{n}_same": p >= 1.0 - ev.confidence,
+            f"R@{n}_holm": adjusted.round(4),
+            f"R@{n}_same": np.where(np.isnan(adjusted), p, adjusted) >= 1.0 - ev.confidence,
             **extra,
         }
     )
@@ -151,6 +178,36 @@ def summarise(metrics: pd.DataFrame, ranks: pd.DataFrame, cfg: Config) -> pd.Dat
     return summary[first + [c for c in summary.columns if c not in first + last] + last]
 
 
+def floor_run_blocks(
+    metrics: pd.DataFrame, ranks: pd.DataFrame, summary: pd.DataFrame, ev: EvaluateConfig
+) -> pd.DataFrame:
+    """The merged per-run metrics with every run's `bootstrap_block` floored at the pooled block of
+    its query set (the summary's): a run whose own hits gave a shorter block (down to 1, iid, on a
+    route) gets its `R@N_lo`/`R@N_hi` recomputed from its ranks in the pooled blocks, so no per-run
+    interval on route data is narrowed by one run's hits showing little dependence. Unchanged
+    without `bootstrap_block` columns (hand-made files)."""
+    if "bootstrap_block" not in metrics.columns or "bootstrap_block" not in summary.columns:
+        return metrics
+    pooled = summary.drop_duplicates(["dataset", "queries"]).set_index(["dataset", "queries"])["bootstrap_block"]
+    out = metrics.copy()
+    for i, row in metrics.iterrows():
+        block = int(pooled.get((row["dataset"], row["queries"]), 0))
+        if pd.isna(row["bootstrap_block"]) or int(row["bootstrap_block"]) >= block:
+            continue
+        mine = ranks[(ranks["dataset"] == row["dataset"]) & (ranks["queries"] == row["queries"])]
+        first = mine[mine["method"] == row["method"]].sort_values("query_row")["first_hit"].to_numpy()
+        try:
+            bounds = bootstrap_interval(
+                first, ev.recall_at, ev.bootstrap_resamples, ev.bootstrap_seed, ev.confidence, block
+            )
+        except TooFew:
+            bounds = dict.fromkeys(ev.recall_at, (np.nan, np.nan))
+        for n, (lo, hi) in bounds.items():
+            out.loc[i, [f"R@{n}_lo", f"R@{n}_hi"]] = round(lo, 2), round(hi, 2)
+        out.loc[i, "bootstrap_block"] = block
+    return out
+
+
 def _blocks_text(blocks: dict[str, int]) -> str:
     """How the queries of one dataset were resampled, from its query sets' block lengths."""
     lengths = set(blocks.values())
@@ -189,43 +246,61 @@ def without_interval(summary: pd.DataFrame) -> dict[tuple[str, str], str]:
     return {key: why for key, why in reasons.items() if why is not None}
 
 
+COVERAGE_NOTE = "docs/statistics.md, 'Over queries'"  # where the simulated coverage of the intervals is stated
+
+
+def level_text(confidence: float) -> str:
+    """The intervals' level as every table prints it: "nominal 95%" (their real coverage on route data
+    is below it: `COVERAGE_NOTE`)."""
+    return f"nominal {100 * confidence:g}%"
+
+
 def method_text(ev: EvaluateConfig) -> str:
     """How the intervals and tests of the summary are made, with their level (plain text)."""
     level = f"{100 * ev.confidence:g}%"
     return (
-        f"{level} percentile bootstrap intervals ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}); "
+        f"{level_text(ev.confidence)} percentile bootstrap intervals ({ev.bootstrap_resamples} resamples, seed "
+        f"{ev.bootstrap_seed}; coverage below nominal on route data, see {COVERAGE_NOTE}); "
         "p: two-sided paired bootstrap test against the best row of the query set (single-image rows against the "
         "best single-image row, sequence-matching rows against the best of theirs), with Holm's adjustment over "
-        f"the rows compared with the same best row beside it where there are several; a row not significantly "
-        f"below the best at {level} is not shown to be equivalent to it"
+        "every test made against the same best row beside it where there are several; a screen, not a "
+        f"confirmatory test (the best row is chosen on the same data); a row not significantly below the best "
+        f"at {level} is not shown to be equivalent to it"
     )
 
 
-def _md(text: object) -> str:
-    """A cell as Markdown text: `|` escaped, so a name holding one cannot shift the columns."""
+def md_cell(text: object) -> str:
+    """A cell as Markdown text: `\\` and `|` escaped, so a name holding one cannot shift the columns."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|")
 
 
+def markdown_table(rows: list[list[object]], headers: list[str]) -> str:
+    """A GitHub Markdown table (tabulate), every header and cell escaped by `md_cell`: the one way
+    the report writes a Markdown table (R@N, precision-recall, cost)."""
+    from tabulate import tabulate
+
+    cells = [[md_cell(c) for c in row] for row in rows]
+    return tabulate(cells, headers=[md_cell(h) for h in headers], tablefmt="github")
+
+
 def _holm_columns(summary: pd.DataFrame, recall_at: list[int]) -> dict[int, pd.Series]:
-    """N -> Holm-adjusted p of every row over the rows compared with the same best row (one family of
-    tests per query set, kind of row and N); NaN for the best itself, where there is no test, and in a
-    family of one test (nothing to adjust)."""
+    """N -> the Holm-adjusted p of every row (`R@N_holm`, over every test made against the same best
+    row), NaN for the best itself, where there is no test, and in a family of one test (nothing to
+    adjust: the raw p is printed alone)."""
     family = [summary["dataset"], summary["queries"], summary["method"].str.contains("+seq", regex=False)]
     out = {}
     for n in recall_at:
-        raw = summary[f"R@{n}_p"].where(summary[f"R@{n}_p"] < 1.0)  # the best (p = 1) is compared with nothing
-        best = summary[f"R@{n}"] == summary.groupby(family)[f"R@{n}"].transform("max")
-        raw = raw.where(~best)
-        adjusted = raw.groupby(family).transform(lambda p: pd.Series(holm(p.to_numpy()), index=p.index))
-        tests = raw.notna().groupby(family).transform("sum")
-        out[n] = adjusted.where(tests > 1)  # one test: nothing to adjust
+        adjusted = summary[f"R@{n}_holm"]
+        tests = adjusted.notna().groupby(family).transform("sum")
+        out[n] = adjusted.where(tests > 1)
     return out
 
 
 def _p_cell(raw: float, adjusted: float, best: bool, resamples: int) -> str:
+    """`best`, `no test`, `p = 0.012` or `p <= 0.002; Holm <= 0.008` (`adjusted`: NaN where not adjusted)."""
     if np.isnan(raw):
         return "no test"
-    if best and raw >= 1.0:
+    if best:
         return "best"
     text = p_text(raw, resamples)
     if np.isnan(adjusted):
@@ -239,15 +314,12 @@ def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
     """The summary as a Markdown table (tabulate): R@N (N in `ev.recall_at`) with its interval, sd over
     seeds, p vs best (`p_text`) with its Holm adjustment, then lines naming the level and method, the
     resampling of each dataset and the query sets too small for an interval."""
-    from tabulate import tabulate
-
     recall_at, resamples = ev.recall_at, ev.bootstrap_resamples
-    family = [summary["dataset"], summary["queries"], summary["method"].str.contains("+seq", regex=False)]
-    best = {n: summary[f"R@{n}"] == summary.groupby(family)[f"R@{n}"].transform("max") for n in recall_at}
+    best = {n: (summary[f"R@{n}_p"] >= 1.0) & summary[f"R@{n}_holm"].isna() for n in recall_at}
     adjusted = _holm_columns(summary, recall_at)
     rows = []
     for i, r in summary.iterrows():
-        cells = [_md(r["dataset"]), _md(r["queries"]), _md(r["method"]), int(r["n_seeds"])]
+        cells = [r["dataset"], r["queries"], r["method"], int(r["n_seeds"])]
         for n in recall_at:
             sd = "" if np.isnan(r[f"R@{n}_sd"]) else f" sd {r[f'R@{n}_sd']:.1f}"
             lo, hi = r[f"R@{n}_lo"], r[f"R@{n}_hi"]
@@ -256,7 +328,7 @@ def markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
             cells.append(f"{r[f'R@{n}']:.1f} {interval}{sd} ({p})")
         rows.append([*cells, short_of(r.get("signature"))])
     headers = ["dataset", "queries", "method", "seeds", *[f"R@{n} [interval] (vs best)" for n in recall_at], "sig"]
-    table = tabulate(rows, headers=headers, tablefmt="github")
+    table = markdown_table(rows, headers)
     lines = [table, "", f"Intervals and tests: {resampling_text(summary)}.{first_stage_text(summary, ev)}"]
     lines += ["", f"Method: {method_text(ev)}."]
     lines += ["", "Protocol signatures (docs/statistics.md):", *legend(list(summary.get("signature", [])))]

@@ -13,7 +13,7 @@ from acmnet.config import Config
 from acmnet.evaluate.signature import sentence as signature_sentence
 from acmnet.io import atomic_write_text
 from acmnet.report.captions import settings_sentence, tex_escape
-from acmnet.report.summary import resampling_text, without_interval
+from acmnet.report.summary import COVERAGE_NOTE, level_text, resampling_text, without_interval
 
 
 def merge_metrics(paths: list[Path], cfg: Config | None = None) -> pd.DataFrame:
@@ -157,11 +157,13 @@ def caption(
         family += " (sequence-matching rows, below the thin rule, among themselves)"
     return (
         f"Recall@N (\\%) of each query set against its reference set; {truth}. "
-        f"In brackets: the {level}\\% percentile bootstrap "
-        f"interval ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}; {resampled}); with several "
+        f"In brackets: the {tex_escape(level_text(ev.confidence))} percentile bootstrap "
+        f"interval ({ev.bootstrap_resamples} resamples, seed {ev.bootstrap_seed}; {resampled}), whose coverage is "
+        f"below nominal on route data ({tex_escape(COVERAGE_NOTE)}); with several "
         "training seeds the mean over seeds, its interval over queries and seeds and, in parentheses, the standard "
         f"deviation over seeds. Ranked within {family}: best in bold, second in italic; $^\\dagger$: not "
-        f"significantly below the bold row it is ranked with (paired bootstrap, two-sided, at {level}\\%), "
+        f"significantly below the bold row it is ranked with (paired bootstrap, two-sided, Holm-adjusted over "
+        f"every test made against that row, at {level}\\%; a screen, the best row being chosen on the same data), "
         "which does not make the two equivalent. "
         f"{settings_sentence(cfg)}"
         + (
@@ -187,7 +189,8 @@ def _interval(row: pd.Series, n: int) -> str:
 
 def _cell(row: pd.Series, n: int, mark: str | None) -> str:
     """`62.3 [60.1, 64.4]` (the interval itself), `(sd 0.8)` with seeds, bold/italic by rank within the
-    row's family, a dagger when not significantly below the bold row of that family."""
+    row's family, a dagger when not significantly below the bold row of that family after Holm's
+    adjustment (`R@N_same`, the Holm p that summary.md prints)."""
     value = f"{row[f'R@{n}']:.1f}"
     value = r"\textbf{" + value + "}" if mark == "best" else r"\textit{" + value + "}" if mark == "second" else value
     text = f"{value} {_interval(row, n)}"

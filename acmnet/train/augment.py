@@ -2,7 +2,7 @@
 
 Applied to whole batches on the training device, with per-sample random parameters; input and
 output are float images in [0, 1], shape (N, 3, H, W). Probabilities are the paper's; the
-magnitudes (not printed) come from `AugmentConfig` (defaults in SPEC.md).
+magnitudes (not printed) come from `AugmentConfig` (defaults in config/README.md, `augment`).
 """
 
 from __future__ import annotations

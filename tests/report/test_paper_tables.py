@@ -116,7 +116,9 @@ def test_published_only_marks_match_the_paper(tmp_path):
         r"\textbf{80.2}",
     ]
     assert cells(row_line(tex["table3"], "ACM-Net (published)")) == [r"\textbf{25.2}"]
-    assert cells(row_line(tex["table3"], "AFD [40]")) == [r"\textit{21.0}"]
+    # Table 3 prints the best alone (bold), as published.yaml records it: no italic second (AFD's 21.0)
+    assert cells(row_line(tex["table3"], "AFD [40]")) == ["21.0"] and r"\textit" not in tex["table3"]
+    assert "Best in bold, per column" in tex["table3"] and "second best" not in tex["table3"]
     t4 = cells(row_line(tex["table4"], "TransVPR [47]"))
     assert t4[0] == r"\textbf{18.5}" and t4[5] == r"\textbf{100.0}"
     # night-rain 5 m / 10 deg: DELG local 53.0 best, SuperGlue 31.8 second
@@ -165,7 +167,9 @@ def test_ties_share_the_mark_as_printed(tmp_path):
     assert cells(row_line(tex["table2"], "ACM-Net (published)"))[:2] == [r"\textit{53.0}", r"\textit{73.8}"]
     assert cells(row_line(tex["table3"], "ACM-Net (ours, acmnet)")) == [r"\textbf{25.2}"]
     assert cells(row_line(tex["table3"], "ACM-Net (published)")) == [r"\textbf{25.2}"]
-    assert cells(row_line(tex["table3"], "AFD [40]")) == [r"\textit{21.0}"]
+    # Table 3 prints the best alone (bold), as published.yaml records it: no italic second (AFD's 21.0)
+    assert cells(row_line(tex["table3"], "AFD [40]")) == ["21.0"] and r"\textit" not in tex["table3"]
+    assert "Best in bold, per column" in tex["table3"] and "second best" not in tex["table3"]
 
 
 def test_caption_states_protocol_and_choices(tmp_path, cfg):
@@ -475,7 +479,10 @@ def test_table2_prints_the_interval_itself_over_queries_and_seeds(tmp_path, cfg)
     pd.DataFrame([row]).to_csv(path, index=False)
     tex = render(tmp_path, metrics=[path], cfg=cfg)["table2"]
     assert cells(row_line(tex, "ACM-Net (ours, acmnet)"))[0] == r"\textbf{81.2} [73.0, 90.8]"
-    assert "in brackets the 95\\% percentile bootstrap interval over queries and training seeds (rows with 2" in tex
+    assert (
+        "in brackets the nominal 95\\% percentile bootstrap interval over queries and training seeds (rows with 2"
+        in tex
+    )
     assert "half-width" not in tex and "8.9" not in tex
 
 
@@ -487,3 +494,63 @@ def test_our_rows_signatures_are_in_the_caption(tmp_path):
     caption = render(tmp_path, metrics=[tmp_path / "m.csv"], dataset_tables=NAMES)["table2"]
     assert r"Protocol signatures (docs/statistics.md): sig " in caption
     assert r"rule:places$\pm$2|nopos:none|img:224x224/resize" in caption
+
+
+def test_the_marks_of_each_table_are_read_from_published_yaml(tmp_path):
+    """Issue 32 item 7: `marks` of published.yaml decides which marks a table prints."""
+    import dataclasses
+
+    from acmnet.report.published import load_published
+
+    pub = load_published()
+    assert dict(pub.tables["table3"].facts["marks"]) == {"best": "bold"}
+    table2 = pub.tables["table2"]
+    only_best = dataclasses.replace(table2, facts={**table2.facts, "marks": {"best": "bold"}})
+    changed = dataclasses.replace(pub, tables={**pub.tables, "table2": only_best})
+    tex = render(tmp_path, published=changed)
+    assert cells(row_line(tex["table2"], "TransVPR [47]")) == [r"\textbf{58.8}", r"\textbf{75.0}", "78.7"]
+    bad = dataclasses.replace(table2, facts={**table2.facts, "marks": {"best": "underline"}})
+    with pytest.raises(ValueError, match=r"table2.marks \{'best': 'underline'\}"):
+        render(tmp_path, published=dataclasses.replace(pub, tables={**pub.tables, "table2": bad}))
+
+
+def test_the_documented_server_scores_file_renders_a_ranked_test_row(tmp_path, cfg):
+    """Issue 32 item 6: docs/paper-run.md's example file (the paper's ACM-Net row in the form the
+    server's scores are written in) renders a `test` row ranked with the published rows: the same
+    cells and marks as the paper's own row. Local rows alone: the caption says 'ours' is not the
+    paper's measure."""
+    from tests.conftest import REPO
+
+    example = REPO / "docs" / "examples" / "robotcar_test_scores.csv"
+    assert "](examples/robotcar_test_scores.csv)" in (REPO / "docs" / "paper-run.md").read_text()
+    t4 = render(tmp_path, cfg=cfg, robotcar_scores=example)["table4"]
+    ours, paper = cells(row_line(t4, "ACM-Net (ours, acmnet)")), cells(row_line(t4, "ACM-Net (published)"))
+    assert ours == paper and any(r"\text" in c for c in ours)  # ranked: marked where the paper's row is
+    assert "not the paper's measure" not in t4
+    local = robotcar_csv(tmp_path / "local.csv", lambda c, k: 5.0, query_set="train")
+    t4_local = render(tmp_path, cfg=cfg, robotcar_scores=local)["table4"]
+    assert "'ours' here is not the paper's measure" in t4_local and "docs/paper-run.md" in t4_local
+    label = "ACM-Net (ours, acmnet; local score, train-split queries)"
+    assert all(r"\text" not in c for c in cells(row_line(t4_local, label)))
+
+
+def test_every_printed_interval_level_says_nominal_and_points_to_the_coverage_note(tmp_path, cfg):
+    """Issue 32 item 2: recall.tex, Tables 2-3 and summary.md print "nominal 95%" and the pointer."""
+    from acmnet.report.summary import COVERAGE_NOTE, method_text
+    from acmnet.report.tables import caption
+    from tests.conftest import REPO
+
+    assert (REPO / COVERAGE_NOTE.split(",")[0]).is_file()
+    note = "Over queries"
+    assert f"**{note}**" in (REPO / "docs" / "statistics.md").read_text() and note in COVERAGE_NOTE
+    metrics = write_metrics(tmp_path / "m.csv", [nordland("acmnet", 50.0, 60.0, 70.0)])
+    frame = pd.read_csv(metrics).assign(**{"R@1_lo": 45.0, "R@1_hi": 55.0})
+    frame.to_csv(metrics, index=False)
+    texts = {
+        "table2": render(tmp_path, metrics=[metrics], cfg=cfg)["table2"],
+        "recall.tex": caption(cfg),
+        "summary.md": method_text(cfg.evaluate),
+    }
+    for name, text in texts.items():
+        flat = text.replace("\\%", "%").replace("\\_", "_")
+        assert "nominal 95%" in flat and COVERAGE_NOTE in flat, name

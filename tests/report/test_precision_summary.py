@@ -123,6 +123,26 @@ def test_costs_are_averaged_over_seeds_and_external_rows_say_why_they_are_empty(
     assert "CPU (2 threads)" in text and "external rows" in text
 
 
+def test_the_cost_note_names_each_device_once():
+    """Issue 32 item 10: a +seq row's device ("describe: X") is not printed again beside its row's."""
+    metrics = pd.DataFrame(
+        {
+            "dataset": "route",
+            "queries": "winter",
+            "method": ["a", "a+seq5"],
+            "dim": [128, 128],
+            "bytes_per_image": [512, 512],
+            "describe_ms_per_image": ["2.0", "2.0"],
+            "search_ms_per_query": ["0.1", ""],
+            "device": ["describe: CPU (2 threads); search: CPU (faiss, 1 threads)", "describe: CPU (2 threads)"],
+        }
+    )
+    summary = pd.DataFrame({"dataset": "route", "queries": "winter", "method": ["a", "a+seq5"]})
+    text = cost_markdown(add_costs(summary, metrics))
+    assert "Timed on describe: CPU (2 threads); search: CPU (faiss, 1 threads). " in text
+    assert text.count("describe: CPU (2 threads)") == 1
+
+
 def test_pr_figure_draws_both_conventions_and_names_a_degenerate_row(tmp_path, monkeypatch):
     import acmnet.report.figures as figures
 
@@ -148,3 +168,48 @@ def test_pr_figure_draws_both_conventions_and_names_a_degenerate_row(tmp_path, m
     assert labels[1].startswith("pixels: degenerate (every top-1 is right")
     assert not any("seq" in label for label in labels)
     assert len([line for line in ax.get_lines() if len(line.get_xdata())]) == 4  # 2 seeds x 2 conventions
+
+
+def test_auc_pr_of_a_four_query_set_gets_no_interval_and_no_test_as_recall_does():
+    """Issue 33 item 4: one guard (`too_few`, in `query_resamples`) for every resampled statistic:
+    four queries give R@N no interval, and AUC-PR none either (no "p = 0.0031")."""
+    correct = {"a": [True, True, False, True], "b": [False, True, False, False]}
+    scores = {"a": [0.9, 0.8, 0.3, 0.7], "b": [0.2, 0.9, 0.4, 0.1]}
+    ranks = pd.concat([_ranks(n, np.array(correct[n]), np.array(scores[n])) for n in correct], ignore_index=True)
+    summary = _summary(ranks, _cfg(block=1))
+    assert summary[["R@1_lo", "R@1_hi", "R@1_p"]].isna().all().all()
+    assert summary["AUC-PR"].notna().all()  # the estimate itself stays
+    assert summary[["AUC-PR_lo", "AUC-PR_hi", "AUC-PR_p"]].isna().all().all() and not summary["AUC-PR_same"].any()
+    text = precision_markdown(summary.reset_index(), _cfg(block=1).evaluate)
+    assert "p =" not in text and "p <=" not in text and text.count("[no interval] (no test)") == 2
+
+
+def test_every_resampled_statistic_refuses_too_few_queries_in_one_place():
+    from acmnet.evaluate.statistics import TooFew, too_few
+
+    hits = [np.ones((1, 4)), np.zeros((1, 4))]
+    for resample in (
+        lambda: resampled_recall(hits, 50, 0),
+        lambda: resampled_statistic([(h,) for h in hits], np.mean, 50, 0),
+        lambda: resampled_recall([np.ones((1, 9))], 50, 0, block=5),  # 9 queries, 1 block of 5
+    ):
+        with pytest.raises(TooFew) as err:
+            resample()
+        assert str(err.value) in (too_few(4, 1), too_few(9, 5))
+
+
+def test_a_bar_in_a_name_keeps_the_precision_and_cost_tables_columns():
+    """Issue 33 item 11: one escaping function for every Markdown table the report writes."""
+    import re
+
+    rng = np.random.default_rng(0)
+    ranks = pd.concat([_ranks(n, *_route(rng, q=60, length=3)) for n in ("a|b", "c")], ignore_index=True)
+    ranks["queries"] = "q|x"
+    metrics = ranks.drop_duplicates(["dataset", "queries", "method"])[["dataset", "queries", "method"]]
+    metrics = metrics.assign(n_queries=60, n_references=100, tolerance=2)
+    costs = metrics.assign(dim=4, bytes_per_image=16, describe_ms_per_image=1.0, search_ms_per_query=0.1, device="x")
+    summary = add_costs(add_precision(summarise(metrics, ranks, _cfg()), ranks, _cfg()), costs)
+    for text in (precision_markdown(summary, _cfg().evaluate), cost_markdown(summary)):
+        table = text.split("\n\n")[0].splitlines()
+        assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1, table
+        assert r"q\|x" in table[2] and r"a\|b" in table[2]

@@ -92,6 +92,7 @@ def test_report_writes_every_output_with_provenance(tmp_path):
     assert "| d " in text and "acmnet" in text and "(best)" in text  # the Markdown summary the terminal shows
     assert "(p <= 0.004)" in text  # 50 % vs 20 % of 200 queries: at the floor of 500 resamples, 2 / 501
     assert out.markdown.read_text().strip() == text.strip()
+    assert "Trained rows train (without labels) on: d: folder a, the reference images themselves" in text
     assert table_provenance(out.metrics).sources["metrics[0]"].path == str(runs[0][0])
     summary = pd.read_csv(out.summary)
     assert summary.set_index("method").loc["pixels", "R@1_p"] < 0.05  # 50 % vs 20 % of 200 queries
@@ -293,7 +294,7 @@ def test_summary_md_states_level_method_and_holm_adjusted_p_beside_the_raw_ones(
         bound = "<=" if raw[method] < 0.003 else "="  # at the floor of 1000 resamples, both are bounds
         assert f"({p_text(raw[method], 1000)}; Holm {bound} {adjusted[method]:.3f})" in line, line
     assert "(best)" in next(line for line in text.splitlines() if line.split("|")[3].strip() == "best")
-    assert "Method: 90% percentile bootstrap intervals (1000 resamples, seed 0)" in text
+    assert "Method: nominal 90% percentile bootstrap intervals (1000 resamples, seed 0; coverage below nominal" in text
     assert "two-sided paired bootstrap test" in text and "is not shown to be equivalent to it" in text
 
 
@@ -394,3 +395,74 @@ def test_a_collapsed_training_run_is_warned_about_in_the_summary(tmp_path):
     text = write_report(CFG, list(files[0]), list(files[1]), list(files[2]), _outputs(tmp_path), train_logs=[log])
     assert "**Warning: training may have collapsed**" in text and f"- {log}: 1 epoch(s) flagged" in text
     assert "Warning" in _outputs(tmp_path).markdown.read_text()
+
+
+def _holm_family_summary():
+    """Four single-image rows against one best: `tied` has the best's very hits (p = 1), `a` and `b`
+    are far below it (p at the floor), `c` a little below."""
+    rng = np.random.default_rng(5)
+    best = rng.random(400) < 0.6
+    runs = {"best": best, "tied": best.copy(), "a": rng.random(400) < 0.2, "b": rng.random(400) < 0.2}
+    runs["c"] = best & (np.random.default_rng(103).random(400) < 0.98)  # raw p about 0.036
+    ranks = pd.concat([_ranks(n, h) for n, h in runs.items()], ignore_index=True)
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "q", "method": list(runs), "n_queries": 400, "n_references": 400, "tolerance": 2}
+    )
+    dataset = {"d": {"type": "folder_pair", "root": ".", "reference": "a", "query": "b"}}
+    cfg = config_from_dict({"datasets": dataset, "evaluate": {"recall_at": [1], "top_k": 1}})
+    return summarise(metrics, ranks, cfg), cfg
+
+
+def test_holm_family_is_every_test_made_against_the_best_row():
+    """Issue 32 item 3, issue 33 item 5: a row tied with the best (p = 1) was tested and stays in the
+    family: Holm over the 4 tests made, not the 3 with p < 1 (committed east +seq R@1: <= 0.008)."""
+    from acmnet.evaluate.statistics import holm
+    from acmnet.report.summary import markdown
+
+    summary, cfg = _holm_family_summary()
+    table = summary.set_index("method")
+    assert table.loc["tied", "R@1_p"] == 1.0 and np.isnan(table.loc["best", "R@1_holm"])
+    family = ["tied", "a", "b", "c"]
+    np.testing.assert_allclose(table.loc[family, "R@1_holm"], holm(table.loc[family, "R@1_p"].to_numpy()), atol=1e-4)
+    assert table.loc["a", "R@1_holm"] == pytest.approx(4 * 2 / 1001, abs=1e-4)  # 4 tests, raw p at its floor
+    text = markdown(summary, cfg.evaluate)
+    line = {row.split("|")[3].strip(): row for row in text.splitlines() if row.count("|") > 4}
+    assert "(best)" in line["best"] and "(p = 1.000; Holm = 1.000)" in line["tied"]
+    assert "p <= 0.002; Holm <= 0.008" in line["a"]
+
+
+def test_recall_tex_daggers_follow_the_holm_p_that_summary_md_prints():
+    """Issue 32 item 3: a dagger (not significantly below the best) wherever summary.md's Holm p is
+    >= 1 - confidence, and nowhere else; the caption says the daggers are Holm-adjusted."""
+    from acmnet.report.tables import caption, latex_table
+
+    summary, cfg = _holm_family_summary()
+    raw, adjusted = summary.set_index("method")["R@1_p"], summary.set_index("method")["R@1_holm"]
+    assert raw["c"] < 0.05 <= adjusted["c"]  # unadjusted, c would lose its dagger
+    tex = latex_table(summary, [1], caption(cfg, None, summary), "tab:x")
+    rows = {line.split(" & ")[2]: line for line in tex.splitlines() if line.startswith("d & q & ")}
+    assert r"\textbf" in rows["tied"]  # tied with the best: bold, as the best, and no dagger
+    for method in ("a", "b", "c"):
+        assert ("dagger" in rows[method]) == (adjusted[method] >= 0.05), (method, rows[method])
+    assert "Holm-adjusted" in tex.split(r"\caption")[1]
+
+
+def test_per_run_blocks_are_floored_at_the_pooled_block_of_their_query_set():
+    """Issue 32 item 4: a per-run row whose own hits chose block 1 (iid) on a route-ordered set
+    (committed: east acmnet_projector@s1) gets the pooled block and its interval from it."""
+    from acmnet.evaluate.statistics import bootstrap_interval
+    from acmnet.report.summary import floor_run_blocks
+
+    rng = np.random.default_rng(0)
+    hits = {"a@s0": rng.random(200) < 0.5, "a@s1": rng.random(200) < 0.5, "b": rng.random(200) < 0.5}
+    ranks = pd.concat([_ranks(n, h) for n, h in hits.items()], ignore_index=True)
+    metrics = pd.DataFrame(
+        {"dataset": "d", "queries": "q", "method": list(hits), "R@1": 50.0, "R@1_lo": 45.0, "R@1_hi": 55.0}
+    ).assign(bootstrap_block=[1, 12, 9])
+    summary = pd.DataFrame({"dataset": ["d"], "queries": ["q"], "bootstrap_block": [9]})
+    ev = config_from_dict({"datasets": {"d": {"type": "nordland", "root": "."}}}).evaluate
+    floored = floor_run_blocks(metrics, ranks, summary, ev).set_index("method")
+    assert floored["bootstrap_block"].tolist() == [9, 12, 9]
+    lo, hi = bootstrap_interval(np.where(hits["a@s0"], 1, 0), [1], 1000, 0, 0.95, block=9)[1]
+    assert (floored.loc["a@s0", "R@1_lo"], floored.loc["a@s0", "R@1_hi"]) == (round(lo, 2), round(hi, 2))
+    assert floored.loc[["a@s1", "b"], "R@1_lo"].tolist() == [45.0, 45.0]  # at or above the pooled block: kept

@@ -73,6 +73,9 @@ class DatasetType:
     shared_places: (root, options, other root, other options) -> the places two datasets of this type
         both hold in words (e.g. overlapping stretches of one route), or None when they hold none
         or the type cannot tell; a model trained on one has seen those places of the other.
+    train_set: options -> the images a trained row trains on (the manifest's `train` role) in words,
+        for the protocol sentence of every caption with trained rows (the paper's "access only to
+        reference images" has several readings: each type names its own); None: not stated.
     """
 
     name: str
@@ -89,6 +92,7 @@ class DatasetType:
     window: Callable[[Any, int], str] | None = None
     ground_truth_note: Callable[[Path, Any], str | None] | None = None
     shared_places: Callable[[str, Any, str, Any], str | None] | None = None
+    train_set: Callable[[Any], str] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""

@@ -233,6 +233,11 @@ def protocol(opts: DbStructOptions) -> str:
     )
 
 
+def train_set(opts: DbStructOptions) -> str:
+    """What a trained row trains on: the database images, which are the references themselves."""
+    return "the database images, the references themselves (the places evaluated are the places trained on)"
+
+
 DATASET = DatasetType(
     name="dbstruct",
     options=DbStructOptions,
@@ -240,6 +245,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="recall",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="listed",
     route_order=lambda o: False,
     ground_truth_note=ground_truth_note,

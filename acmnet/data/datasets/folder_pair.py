@@ -295,6 +295,19 @@ def protocol(opts: FolderPairOptions) -> str:
     return f"folders: {opts.reference} references, {', '.join(opts.query)} queries, training folder {train}{seen}"
 
 
+def train_set(opts: FolderPairOptions) -> str:
+    """What a trained row trains on: the `train` folder, by default the references."""
+    folder = opts.train or opts.reference
+    if os.path.normpath(folder) == os.path.normpath(opts.reference):
+        return f"folder {folder}, the reference images themselves (the places evaluated are the places trained on)"
+    return f"folder {folder}"
+
+
 DATASET = DatasetType(
-    name="folder_pair", options=FolderPairOptions, prepare=prepare, check_layout=check_layout, protocol=protocol
+    name="folder_pair",
+    options=FolderPairOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    protocol=protocol,
+    train_set=train_set,
 )

@@ -137,6 +137,13 @@ def prepare(root: Path, opts: GardensPointOptions, name: str = "gardenspoint") -
     return pd.DataFrame(rows, columns=["image", "role", "place", "condition"])
 
 
+def train_set(opts: GardensPointOptions) -> str:
+    """What a trained row trains on: the `train` traversal, by default the references."""
+    if opts.train_traversal == opts.reference:
+        return f"traversal {opts.reference}, the reference images themselves (the places evaluated are trained on)"
+    return f"traversal {opts.train_traversal} (the same places as the {opts.reference} references)"
+
+
 DATASET = DatasetType(
     name="gardenspoint",
     options=GardensPointOptions,
@@ -144,4 +151,5 @@ DATASET = DatasetType(
     check_layout=check_layout,
     sources=SOURCES,
     scoring="recall",
+    train_set=train_set,
 )

@@ -194,6 +194,11 @@ def protocol(opts: MslsValOptions) -> str:
     )
 
 
+def train_set(opts: MslsValOptions) -> str:
+    """What a trained row trains on: the database images, which are the references themselves."""
+    return "the database images, the references themselves (the places evaluated are the places trained on)"
+
+
 DATASET = DatasetType(
     name="msls_val",
     options=MslsValOptions,
@@ -201,6 +206,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="recall",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="listed",
     route_order=lambda o: False,
     ground_truth_note=ground_truth_note,

@@ -242,6 +242,15 @@ def protocol(opts: NordlandOptions) -> str:
     )
 
 
+def train_set(opts: NordlandOptions) -> str:
+    """What a trained row trains on: the train partition, other places than the test references."""
+    return (
+        f"the {opts.train_season} images of Olid et al.'s train partition (24570 frames, places disjoint from the "
+        f"3450 {opts.reference_season} test references: the paper's 'access only to reference images' read as "
+        f"images of the reference season; train_season {opts.train_season})"
+    )
+
+
 DATASET = DatasetType(
     name="nordland",
     options=NordlandOptions,
@@ -251,4 +260,5 @@ DATASET = DatasetType(
     scoring="recall",
     paper_table="table2",
     protocol=protocol,
+    train_set=train_set,
 )

@@ -387,6 +387,14 @@ def shared_places(root: str, opts: Nordland64Options, other_root: str, other: No
     return f"the stretch [{start:g}, {end:g}] of the kept frames of {root}"
 
 
+def train_set(opts: Nordland64Options) -> str:
+    """What a trained row trains on: the train season's frames of the dataset's own places."""
+    return (
+        f"the {opts.train_season} frames of the dataset's own kept frames and stretch (the places of its "
+        f"{opts.reference_season} references)"
+    )
+
+
 DATASET = DatasetType(
     name="nordland64",
     options=Nordland64Options,
@@ -397,4 +405,5 @@ DATASET = DatasetType(
     protocol=protocol,
     window=window,
     shared_places=shared_places,
+    train_set=train_set,
 )

@@ -16,7 +16,7 @@ condition folder is accepted too.
 Conditions: `overcast-reference` (the reference traversal) and the query conditions dawn, dusk,
 night, night-rain, overcast-summer, overcast-winter, rain, snow, sun.
 
-Protocol (SPEC.md, paper section 4.1-4.2), rear camera only:
+Protocol (paper section 4.1-4.2; docs/datasets.md), rear camera only:
     train      every rear overcast-reference image (6954) + the v2 train-split images (1906)
     reference  the rear overcast-reference images posed by the NVM model (world-to-camera pose)
     query      the v2 test images: condition = their folder (dawn, ...), query_set = `test`, no pose;
@@ -401,6 +401,14 @@ def protocol(opts: RobotCarOptions) -> str:
     )
 
 
+def train_set(opts: RobotCarOptions) -> str:
+    """What a trained row trains on: the reference database and the v2 train split."""
+    return (
+        "the 6954 rear-camera overcast-reference images (the reference database) and the 1906 v2 train-split "
+        "images; the latter are the train-split queries the local pose accuracy is measured on"
+    )
+
+
 DATASET = DatasetType(
     name="robotcar",
     options=RobotCarOptions,
@@ -410,4 +418,5 @@ DATASET = DatasetType(
     scoring="pose",
     paper_table="table4",
     protocol=protocol,
+    train_set=train_set,
 )

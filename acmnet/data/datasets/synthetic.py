@@ -113,6 +113,16 @@ def check_layout(root: Path, opts: SyntheticOptions, name: str = "synthetic") ->
         )
 
 
+def train_set(opts: SyntheticOptions) -> str:
+    """What a trained row trains on: the reference traversal itself."""
+    return "the reference traversal, the reference images themselves (the places evaluated are the places trained on)"
+
+
 DATASET = DatasetType(
-    name="synthetic", options=SyntheticOptions, prepare=prepare, check_layout=check_layout, synthesize=synthesize
+    name="synthetic",
+    options=SyntheticOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    synthesize=synthesize,
+    train_set=train_set,
 )

@@ -412,6 +412,13 @@ def protocol(opts: UtmOptions) -> str:
     )
 
 
+def train_set(opts: UtmOptions) -> str:
+    """What a trained row trains on: the `train` folder, else the split's images/train/database."""
+    if opts.train is not None:
+        return f"folder {opts.train}"
+    return "the images/train/database folder beside the evaluated split (the dataset's own train split)"
+
+
 DATASET = DatasetType(
     name="utm",
     options=UtmOptions,
@@ -421,4 +428,5 @@ DATASET = DatasetType(
     ground_truth="positions",
     route_order=lambda o: o.route_order,
     protocol=protocol,
+    train_set=train_set,
 )

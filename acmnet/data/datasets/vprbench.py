@@ -343,6 +343,11 @@ def ground_truth_note(root: Path, opts: VprBenchOptions) -> str | None:
     return read_positives(tree.root / opts.ground_truth, tree)[1].phrase()
 
 
+def train_set(opts: VprBenchOptions) -> str:
+    """What a trained row trains on: the reference images, which are the references themselves."""
+    return "the reference images, the references themselves (the places evaluated are the places trained on)"
+
+
 DATASET = DatasetType(
     name="vprbench",
     options=VprBenchOptions,
@@ -350,6 +355,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="recall",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="listed",
     route_order=lambda o: o.route_order,
     ground_truth_note=ground_truth_note,
