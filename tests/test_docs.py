@@ -98,6 +98,7 @@ def test_no_file_outside_tests_points_at_the_development_tree():
 # dataset's download holds, what a how-to asks the reader to create.
 NOT_IN_THE_REPOSITORY = {
     "summary.md": "written by every run (results/<experiment>/summary.md)",
+    "reproduction.md": "written by every run's report (results/<experiment>/reproduction.md)",
     "README_RobotCar_v2.md": "in RobotCar Seasons v2's download",
     "acmnet/data/datasets/csv_positions.py": "the dataset type docs/extending.md shows how to write",
     "acmnet/methods/histogram.py": "the method kind docs/extending.md shows how to write",

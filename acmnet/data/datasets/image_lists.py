@@ -206,6 +206,11 @@ def protocol(opts: ImageListsOptions) -> str:
     )
 
 
+def train_set(opts: ImageListsOptions) -> str:
+    """What a trained row trains on (the manifest's `train` rows)."""
+    return "the database images of the lists, the references themselves (the places evaluated are trained on)"
+
+
 DATASET = DatasetType(
     name="image_lists",
     options=ImageListsOptions,
@@ -213,6 +218,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="recall",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="listed",
     route_order=lambda o: o.route_order,
     ground_truth_note=ground_truth_note,

@@ -138,6 +138,11 @@ def protocol(opts: MslsTestOptions) -> str:
     )
 
 
+def train_set(opts: MslsTestOptions) -> str:
+    """What a trained row trains on (the manifest's `train` rows)."""
+    return "the database images of the six cities, the references themselves"
+
+
 DATASET = DatasetType(
     name="msls_test",
     options=MslsTestOptions,
@@ -145,6 +150,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="submission",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="none",
     route_order=lambda o: False,
 )

@@ -316,6 +316,11 @@ def protocol(opts: PosesCsvOptions) -> str:
     )
 
 
+def train_set(opts: PosesCsvOptions) -> str:
+    """What a trained row trains on (the manifest's `train` rows)."""
+    return "the database/ images, the references themselves (the places evaluated are the places trained on)"
+
+
 DATASET = DatasetType(
     name="poses_csv",
     options=PosesCsvOptions,
@@ -323,6 +328,7 @@ DATASET = DatasetType(
     check_layout=check_layout,
     scoring="recall",
     protocol=protocol,
+    train_set=train_set,
     ground_truth="poses",
     route_order=lambda o: o.route_order,
 )
