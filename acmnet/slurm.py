@@ -171,7 +171,8 @@ def _run(command: list[str]) -> str:
         return subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", "") or exc
-        raise ClusterError(f"`{' '.join(command)}` failed ({str(detail).strip()}): is this a Slurm login node?")
+        message = f"`{' '.join(command)}` failed ({str(detail).strip()}): is this a Slurm login node?"
+        raise ClusterError(message) from exc
 
 
 def check_cluster(cfg: Config, status_command: str | None, init_seconds: int, train: bool, describe_gpus: bool) -> None:
