@@ -11,12 +11,27 @@ except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
 
 
+# The thread counts Snakemake sets for a job's shell (snakemake/shell.py): each process gets its share.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
 def train_launcher(wildcards, threads):
-    """Params function: what runs `acmnet` in a training job, with the job's threads split
-    between its processes (OMP_NUM_THREADS)."""
+    """Params function: what runs `acmnet` in a training job. Several processes share the job's
+    threads: each gets threads // n in every variable Snakemake sets to the job's threads (MKL at
+    the job's count under OMP at 1 changes the arithmetic: the model would differ from a
+    hand-started torchrun's)."""
     n = processes_for(CFG, wildcards.method)
-    launch = "acmnet" if n == 1 else f"torchrun --standalone --nnodes 1 --nproc-per-node {n} -m acmnet.cli"
-    return f"OMP_NUM_THREADS={max(1, threads // n)} {launch}"
+    if n == 1:
+        return "acmnet"
+    share = " ".join(f"{name}={max(1, threads // n)}" for name in THREAD_VARIABLES)
+    return f"{share} torchrun --standalone --nnodes 1 --nproc-per-node {n} -m acmnet.cli"
 
 
 rule train:
