@@ -165,6 +165,9 @@ class TrainConfig:
     # Several processes (torchrun): batch-norm statistics over every rank's slice, as one process on
     # the whole batch would have them (`all`), for the projector only, or per rank (`off`).
     sync_batchnorm: Literal["all", "projector", "off"] = "all"
+    # Processes per training job on the CPU (gloo, started by torchrun from the workflow); with
+    # resources.train_gpu G > 1 the job starts G processes, one per GPU, and this stays 1 (or G).
+    processes: int = bounded(1, lo=1)
     amp: Literal["auto", "bf16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
     channels_last: Literal["on", "off"] = "on"  # NHWC memory format (faster on CUDA and, measured, CPU)
     compile: bool = False
@@ -378,9 +381,11 @@ class ResourcesConfig:
     train_gpu: int = bounded(1, lo=0)
     train_mem_mb: int = bounded(32000, lo=1)
     train_runtime: int = bounded(4320, lo=1)  # minutes
+    train_cpus: int = bounded(8, lo=1)  # CPUs per training job on a cluster (locally: every core given)
     describe_gpu: int = bounded(1, lo=0)
     describe_mem_mb: int = bounded(16000, lo=1)  # per describe job: one part (evaluate.describe_shards)
     describe_runtime: int = bounded(240, lo=1)  # minutes, per describe job
+    describe_cpus: int = bounded(8, lo=1)  # CPUs per describe (and image cache) job on a cluster
 
 
 @dataclass

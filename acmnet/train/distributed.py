@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from acmnet.config import Config, ConfigError
 from acmnet.device import resolve_device
 from acmnet.train.step import TrainingError
 
@@ -32,6 +33,25 @@ class Group:
     def main(self) -> bool:
         """Rank 0 writes logs and checkpoints."""
         return self.rank == 0
+
+
+def processes_for(cfg: Config, method: str) -> int:
+    """Processes one training job of `method` starts (the workflow's `torchrun --nproc-per-node`):
+    one per GPU when resources.train_gpu is above 1, else train.processes (gloo on the CPU). The
+    global batch (train.batch_size) is split evenly between them, so it must divide."""
+    gpus, tcfg = cfg.resources.train_gpu, cfg.train_for(method)
+    if gpus > 1 and tcfg.processes not in (1, gpus):
+        raise ConfigError(
+            f"train.processes is {tcfg.processes} for {method} but resources.train_gpu is {gpus}: a job on "
+            f"{gpus} GPUs starts one process per GPU; leave train.processes at 1 (or {gpus})"
+        )
+    processes = gpus if gpus > 1 else tcfg.processes
+    if tcfg.batch_size % processes:
+        raise ConfigError(
+            f"train.batch_size ({tcfg.batch_size}) of {method} must be divisible by the {processes} training "
+            "processes (resources.train_gpu or train.processes): each takes an equal slice of every batch"
+        )
+    return processes
 
 
 def join(device_name: str) -> Group:

@@ -14,6 +14,8 @@ from acmnet.data.datasets import dataset_type
 from acmnet.data.listing import folder_listing
 from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.methods import method_kind, trained_methods, training_dataset
+from acmnet.slurm import check_cluster
+from acmnet.train.distributed import processes_for
 
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
 # overrides single values of whichever file is used; nested ones as --config 'train={epochs: 5}',
@@ -61,9 +63,36 @@ def flag(name, paths):
     return [name, *paths] if paths else []
 
 
-def all_cores(wildcards):
-    """A heavy job's threads: every core Snakemake was given, so heavy jobs run one at a time."""
-    return max(1, min(workflow.cores, os.cpu_count() or 1))
+def job_cores(cpus_key):
+    """Threads function of a heavy rule. Run here (the local executor): every core Snakemake was
+    given, so heavy jobs run one at a time. On a cluster (any other executor, which leaves
+    `workflow.cores` unset, and inside the cluster job): `resources.<cpus_key>` of the config, the
+    CPUs the job asks the scheduler for and then uses (`--workers`, torch threads)."""
+
+    def threads(wildcards):
+        if workflow.local_exec:
+            return max(1, min(workflow.cores, os.cpu_count() or 1))
+        return getattr(CFG.resources, cpus_key)
+
+    return threads
+
+
+def check_slurm_cluster():
+    """Before the first submission through the Slurm executor: stop, saying what to change, when the
+    cluster would refuse a heavy job's request or the run could never see its jobs end
+    (`acmnet.slurm.check_cluster`)."""
+    plugin, settings = workflow.executor_plugin, workflow.executor_settings
+    if plugin is None or plugin.name != "slurm":
+        return
+    uses_gpu = any(method_kind(CFG.methods[m].kind).uses_gpu for m in DESCRIBED)
+    try:
+        check_cluster(CFG, settings.status_command, settings.init_seconds_before_status_checks, bool(TRAINED), uses_gpu)
+    except ConfigError as exc:
+        raise WorkflowError(f"Slurm: {exc}")
+
+
+onstart:
+    check_slurm_cluster()
 
 
 def settings(step):

@@ -69,7 +69,7 @@ rule cache:
         index=f"{EXP}/{{dataset}}/cache/images.json",
     log:
         f"{LOG}/cache/{{dataset}}.log",
-    threads: all_cores
+    threads: job_cores("describe_cpus")
     params:
         settings=settings("cache"),
     shell:

@@ -16,7 +16,7 @@ rule describe:
     wildcard_constraints:
         shard=r"\d\d\d\d+",
         shards=r"\d\d\d\d+",
-    threads: all_cores
+    threads: job_cores("describe_cpus")
     resources:
         gpu=describe_gpus,
         mem_mb=CFG.resources.describe_mem_mb,
