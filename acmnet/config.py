@@ -230,16 +230,18 @@ TRAIN_CADENCE = (
 )
 # Training settings added after runs existed: left out of a run's identity (its digest) while they
 # have these values, so those runs keep their folders; `place_window` only counts with `places`.
-TRAIN_LATER = {"sampler": "permutation"}
+TRAIN_LATER = {"sampler": "permutation", "processes": 1}
 
 
 def train_identity(trained: dict[str, Any]) -> dict[str, Any]:
     """The training settings that name a run: `trained` without the cadence (`TRAIN_CADENCE`) and
     without the later keys at their old behaviour (`TRAIN_LATER`)."""
     out = {k: v for k, v in trained.items() if k not in TRAIN_CADENCE}
-    if out.get("sampler") == TRAIN_LATER["sampler"]:
-        out.pop("sampler")
-        out.pop("place_window", None)
+    for key, old in TRAIN_LATER.items():
+        if out.get(key) == old:
+            out.pop(key)
+            if key == "sampler":
+                out.pop("place_window", None)
     return out
 
 

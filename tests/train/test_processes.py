@@ -32,3 +32,12 @@ def test_processes_that_contradict_the_gpus_are_refused_naming_both_keys():
 def test_a_global_batch_the_processes_cannot_share_is_refused():
     with pytest.raises(ConfigError, match=r"train.batch_size \(64\) of acmnet must be divisible by the 3"):
         processes_for(_cfg(3, 1), "acmnet")
+
+
+def test_one_process_keeps_earlier_runs_digests_and_several_name_their_own_run():
+    """`train.processes` came after runs existed: at 1 (their behaviour) it is left out of a run's
+    identity, so those runs keep their folders; 2 processes make another run."""
+    one, two = _cfg(0, 1), _cfg(0, 2)
+    assert "processes" not in one.settings("train", method="acmnet")["method.options.train"]
+    assert two.settings("train", method="acmnet")["method.options.train"]["processes"] == 2
+    assert one.settings_digest("train", method="acmnet") != two.settings_digest("train", method="acmnet")
