@@ -34,6 +34,7 @@ from acmnet.artifacts import (
     ROLES,
     DescriptorPart,
     ExternalFile,
+    ImageCache,
     Manifest,
     check_trained_for,
     descriptor_part_writer,
@@ -164,21 +165,7 @@ def _describe_images(
     kind = method_of(cfg, method)
     if kind.trains and checkpoint is None:
         raise ConfigError(f"method `{method}` is trained: give its checkpoint (acmnet describe --checkpoint)")
-    n_images = len(mf.unique_images(manifest.frame))
-    cached = cache_path is not None and n_images <= cfg.evaluate.cache_images_max
-    if cache_path is not None and not cached:
-        print(
-            f"{manifest.path}: {n_images} images, more than evaluate.cache_images_max = "
-            f"{cfg.evaluate.cache_images_max}: describing from the image files, not from the cache {cache_path}"
-        )
-    if not cached and root is None:
-        if dataset is None:
-            raise ConfigError(
-                f"method `{method}` describes images: give the image cache (acmnet describe --cache) or the "
-                "dataset (--dataset), whose image files are then read"
-            )
-        root = Path(cfg.dataset(dataset).root)
-    cache = load_cache(cache_path, manifest) if cached else None
+    cache, root = _image_source(cfg, method, manifest, cache_path, dataset, root)
     model = load_checkpoint(Path(checkpoint)) if kind.trains else None
     if model is not None:  # the method's own checkpoint, trained with the settings it has now
         check_trained_for(model, method, cfg.settings("train", method=method))
@@ -232,6 +219,28 @@ def _describe_images(
             every["reference"][mine["reference"]], every["query"][mine["query"]], prov, starts, pixels, timing
         )
     return writer.part
+
+
+def _image_source(
+    cfg: Config, method: str, manifest: Manifest, cache_path: Path | None, dataset: str | None, root: Path | None
+) -> tuple[ImageCache | None, Path | None]:
+    """(the image cache, or None; the image root, or None): the cache when given and it holds at most
+    `evaluate.cache_images_max` images, else the files under `root` (default: the dataset's root)."""
+    n_images = len(mf.unique_images(manifest.frame))
+    cached = cache_path is not None and n_images <= cfg.evaluate.cache_images_max
+    if cache_path is not None and not cached:
+        print(
+            f"{manifest.path}: {n_images} images, more than evaluate.cache_images_max = "
+            f"{cfg.evaluate.cache_images_max}: describing from the image files, not from the cache {cache_path}"
+        )
+    if not cached and root is None:
+        if dataset is None:
+            raise ConfigError(
+                f"method `{method}` describes images: give the image cache (acmnet describe --cache) or the "
+                "dataset (--dataset), whose image files are then read"
+            )
+        root = Path(cfg.dataset(dataset).root)
+    return (load_cache(cache_path, manifest) if cached else None), root
 
 
 def _from_files(frame, root: Path, size, batch_size: int, workers: int, device: torch.device):
