@@ -11,7 +11,8 @@ from acmnet.artifacts import file_digest
 from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
 from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
-from acmnet.data.listing import folder_listing
+from acmnet.data.datasets import files_read as dataset_files_read
+from acmnet.data.listing import prepare_trigger
 from acmnet.methods import method_kind, trained_methods, training_dataset
 
 # A --configfile replaces the paper preset instead of being merged into it. --config KEY=VALUE
@@ -80,8 +81,10 @@ def raw_data(wildcards):
 def raw_listing(wildcards):
     """Params function: what the dataset's folder holds (every file's name, size and time, no
     hashing; `acmnet.data.listing`), so replacing, adding or removing an image reruns `prepare` and
-    everything after it. A root not there yet (to be downloaded or rendered) is `absent`."""
-    return folder_listing(CFG.datasets[wildcards.dataset].root)
+    everything after it, and the content of every other file its type reads (index files, structs,
+    ground truth: `files_read`, wherever they live). A root not there yet is `absent`."""
+    d = wildcards.dataset
+    return prepare_trigger(CFG.datasets[d].root, dataset_files_read(CFG, d))
 
 
 def download_id(dataset):

@@ -18,10 +18,11 @@ named with the closest valid one, a wrong type with the expected one, and `optio
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
 import pandas as pd
@@ -70,6 +71,10 @@ class DatasetType:
     shared_places: (root, options, other root, other options) -> the places two datasets of this type
         both hold in words (e.g. overlapping stretches of one route), or None when they hold none
         or the type cannot tell; a model trained on one has seen those places of the other.
+    files_read: (root, options) -> every file besides the images that `prepare` reads (index files,
+        structs, ground truth), wherever it lives (an option may point outside the root): each is an
+        input of `prepare` by content (`acmnet.data.listing.prepare_trigger`), recorded in the
+        manifest's provenance; None: nothing but the root's own files.
     """
 
     name: str
@@ -86,6 +91,7 @@ class DatasetType:
     window: Callable[[Any, int], str] | None = None
     ground_truth_note: Callable[[Path, Any], str | None] | None = None
     shared_places: Callable[[str, Any, str, Any], str | None] | None = None
+    files_read: Callable[[Path, Any], list[Path]] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""
@@ -149,3 +155,22 @@ def require_images(root: Path, images: Sequence[str], listed_in: str) -> None:
             f"lists are missing under {root}): point the root at the folder the paths are relative to, or "
             "extract the missing images"
         )
+
+
+def inside(entry: str, folder: Path, where: str) -> str:
+    """An image path listed in a file (`where`: the file and its line or entry), normalised
+    (`./x.jpg`, `a/../x.jpg` -> `x.jpg`, `\\` -> `/`) and inside `folder`; an absolute path or one
+    that leaves the folder is a LayoutError naming `where` and the entry. The one rule of every
+    type: only images inside the dataset's root are read, which its listing watches."""
+    posix = entry.replace("\\", "/")
+    if posix.startswith("/") or PureWindowsPath(entry).drive:
+        raise LayoutError(
+            f"{where}: {entry} is an absolute path; the paths it lists must be relative to {folder} (fix the entry)"
+        )
+    normal = posixpath.normpath(posix)
+    if normal == ".." or normal.startswith("../"):
+        raise LayoutError(
+            f"{where}: {entry} leads out of {folder}: only images inside the dataset are read, so a change "
+            "outside it could never rerun the steps that read it; fix the entry"
+        )
+    return normal
