@@ -217,6 +217,7 @@ def cmd_import_ranking(args: argparse.Namespace) -> None:
         max(ev.recall_at),
         cfg.settings("import_ranking"),
         args.method,
+        Path(args.first_stage) if args.first_stage else None,
     )
     print(
         f"wrote {args.out}: {out.indices.shape[1]} references per query for {len(out.query_rows)} queries from {path}"
@@ -518,7 +519,17 @@ STEPS = (
         "import-ranking",
         cmd_import_ranking,
         "read a re-ranked list (hloc pairs file or .npz of indices) of a `kind: reranked` method as its retrieval",
-        (DATASET, METHOD, MANIFEST, arg("--out", required=True, help="retrieval .npz to write")),
+        (
+            DATASET,
+            METHOD,
+            MANIFEST,
+            arg(
+                "--first-stage",
+                help="the first stage's retrieval .npz: every listed reference must be among its retrieved ones "
+                "(it is recorded by content, and re-checked on every load)",
+            ),
+            arg("--out", required=True, help="retrieval .npz to write"),
+        ),
     ),
     Step(
         "export-pairs",

@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from acmnet.artifacts import file_digest
-from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
+from acmnet.config import ConfigError, digest_of, merge, read_yaml, split_seed, typed_strings
 from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
 from acmnet.data.datasets import files_read as dataset_files_read
@@ -141,6 +141,14 @@ def ranking_files(wildcards):
     """The ranked list a `kind: reranked` method reads for a dataset (its import step's input)."""
     spec = CFG.methods[wildcards.method]
     return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+
+
+def first_stage_retrieval(wildcards):
+    """The retrieval a re-ranked list re-ranked: its first stage's (the first configured run of that
+    method), an input of the import, which checks the list against it and records it by content."""
+    base = CFG.methods[wildcards.method].options.first_stage
+    run = next(m for m in METHODS if split_seed(m)[0] == base)
+    return f"{EXP}/{wildcards.dataset}/{run}/retrieval.npz"
 
 
 def import_settings(wildcards):

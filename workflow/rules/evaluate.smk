@@ -53,6 +53,7 @@ rule import_ranking:
     input:
         manifest=rules.prepare.output.manifest,
         ranking=ranking_files,
+        first=first_stage_retrieval,
     output:
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     log:
@@ -63,7 +64,7 @@ rule import_ranking:
         settings=import_settings,
     shell:
         "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
-        "--manifest {input.manifest:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
+        "--manifest {input.manifest:q} --first-stage {input.first:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
 
 
 rule export_pairs:
