@@ -292,3 +292,10 @@ def test_a_reranked_list_records_its_first_stage_and_is_refused_when_that_change
         load_retrieval(tmp_path / "out.npz")
     with pytest.raises(PairsError, match=r"r.txt: 4 of the 4 references it lists are not in the first stage's top 2"):
         import_ranking(*args, first_stage=first)
+
+
+def test_a_cut_npz_of_indices_is_one_error_naming_it(tmp_path):
+    np.savez(tmp_path / "r.npz", indices=np.arange(400).reshape(2, 200) % 4)
+    (tmp_path / "r.npz").write_bytes((tmp_path / "r.npz").read_bytes()[:-40])
+    with pytest.raises(ValueError, match=r"r.npz cannot be read as an .npz \(BadZipFile"):
+        read_ranking(tmp_path / "r.npz", _manifest(tmp_path), top_k=2, needed=2)

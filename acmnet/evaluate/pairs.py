@@ -42,7 +42,7 @@ from acmnet.artifacts import (
     provenance,
     save_retrieval,
 )
-from acmnet.io import atomic_write_text
+from acmnet.io import atomic_write_text, read_npz
 
 
 class PairsError(ValueError):
@@ -130,13 +130,10 @@ def _lists_from_pairs(path: Path, manifest: Manifest) -> list[list[int]]:
 
 def _lists_from_npz(path: Path, manifest: Manifest) -> list[list[int]]:
     n_queries, n_references = len(manifest.rows("query")), len(manifest.rows("reference"))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            indices = data["indices"]
-    except KeyError:
-        raise PairsError(f"{path} holds no array `indices` (Q, K): positions in the reference set") from None
-    except (ValueError, OSError) as exc:
-        raise PairsError(f"{path} is not a readable .npz ({exc})") from None
+    arrays = read_npz(path, "give the .npz of `indices` (Q, K) the re-ranker wrote")
+    if "indices" not in arrays:
+        raise PairsError(f"{path} holds no array `indices` (Q, K): positions in the reference set")
+    indices = arrays["indices"]
     if indices.ndim != 2 or indices.dtype.kind not in "iu" or len(indices) != n_queries:
         raise PairsError(
             f"{path}: `indices` is a {indices.dtype} array of shape {indices.shape}, not integer (Q, K) with the "

@@ -7,22 +7,20 @@ from pathlib import Path
 
 import numpy as np
 
+from acmnet.io import read_npz
 from acmnet.methods.external.matching import _by_name
 from acmnet.methods.external.reader import ExternalDescriptorsError, Reader, _exists, _numeric_2d, _with_names
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, list[str]]:
-    with np.load(_exists(path), allow_pickle=False) as arrays:
-        missing = [k for k in ("names", "descriptors") if k not in arrays.files]
-        if missing:
-            raise ExternalDescriptorsError(
-                f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(arrays.files) or 'none'}); "
-                "it needs `names` (one string per row) and `descriptors` (N, D)"
-            )
-        try:
-            names, rows = arrays["names"], arrays["descriptors"]
-        except ValueError as exc:  # an object array would need a pickle
-            raise ExternalDescriptorsError(f"{path}: {exc}; save `names` as strings, not objects") from None
+    arrays = read_npz(_exists(path), "save `names` as strings (not objects) and `descriptors` as numbers")
+    missing = [k for k in ("names", "descriptors") if k not in arrays]
+    if missing:
+        raise ExternalDescriptorsError(
+            f"{path} lacks array(s) {', '.join(missing)} (has {', '.join(arrays) or 'none'}); "
+            "it needs `names` (one string per row) and `descriptors` (N, D)"
+        )
+    names, rows = arrays["names"], arrays["descriptors"]
     if names.dtype.kind not in "US" or names.ndim != 1:
         raise ExternalDescriptorsError(
             f"{path}: `names` must be a 1-d array of strings, got {names.dtype} {names.shape}"
