@@ -295,6 +295,16 @@ def protocol(opts: FolderPairOptions) -> str:
     return f"folders: {opts.reference} references, {', '.join(opts.query)} queries, training folder {train}{seen}"
 
 
+def files_read(root: Path, opts: FolderPairOptions) -> list[Path]:
+    """`frames_csv` when given (an input of `prepare` by content, wherever it lives)."""
+    return [Path(root) / opts.frames_csv] if opts.frames_csv else []
+
+
 DATASET = DatasetType(
-    name="folder_pair", options=FolderPairOptions, prepare=prepare, check_layout=check_layout, protocol=protocol
+    name="folder_pair",
+    options=FolderPairOptions,
+    prepare=prepare,
+    check_layout=check_layout,
+    protocol=protocol,
+    files_read=files_read,
 )

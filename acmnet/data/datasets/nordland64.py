@@ -387,6 +387,18 @@ def shared_places(root: str, opts: Nordland64Options, other_root: str, other: No
     return f"the stretch [{start:g}, {end:g}] of the kept frames of {root}"
 
 
+def files_read(root: Path, opts: Nordland64Options) -> list[Path]:
+    """`frames_csv` (an input of `prepare` by content, wherever it lives; beside the season folders
+    when relative, the root itself when those are not found yet)."""
+    if not opts.frames_csv:
+        return []
+    try:
+        base = _locate(Path(root), opts.seasons())[0]
+    except LayoutError:
+        base = Path(root)
+    return [base / opts.frames_csv]
+
+
 DATASET = DatasetType(
     name="nordland64",
     options=Nordland64Options,
@@ -397,4 +409,5 @@ DATASET = DatasetType(
     protocol=protocol,
     window=window,
     shared_places=shared_places,
+    files_read=files_read,
 )

@@ -401,6 +401,11 @@ def protocol(opts: RobotCarOptions) -> str:
     )
 
 
+def files_read(root: Path, opts: RobotCarOptions) -> list[Path]:
+    """The 3D model and the two split files (inputs of `prepare` by content, wherever the options put them)."""
+    return [Path(root) / opts.nvm, Path(root) / opts.train_split, Path(root) / opts.test_split]
+
+
 DATASET = DatasetType(
     name="robotcar",
     options=RobotCarOptions,
@@ -410,4 +415,5 @@ DATASET = DatasetType(
     scoring="pose",
     paper_table="table4",
     protocol=protocol,
+    files_read=files_read,
 )
