@@ -133,7 +133,7 @@ def test_msls_val_and_dbstruct_equal_brute_force(run):
     assert 0 < first.loc["msls", "R@1"] < first.loc["msls", f"R@{N}"]
     summary = (tmp / "results" / "two_stage" / "summary.md").read_text()
     assert "7 of 9 queries scored (msls_val_qIdx.npy, as MixVPR scores MSLS-val)" in summary
-    assert "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct)" in summary
+    assert "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct, fields read by name)" in summary
     assert "pitts/queries 1 of 4" in summary  # the query 500 m away has no positive and stays counted
 
 
