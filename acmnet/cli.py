@@ -68,10 +68,11 @@ def cmd_synthesize(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from acmnet.artifacts import provenance, save_manifest
+    from acmnet.artifacts import ExternalFile, provenance, save_manifest
     from acmnet.config import DatasetConfig
     from acmnet.config_loader import check_fits_manifest
     from acmnet.data.datasets import dataset_type, prepare_manifest
+    from acmnet.data.listing import files_read_digests
     from acmnet.data.positives import count_positives
 
     if (args.dataset_type or args.root) and (args.config or args.config_json or args.dataset or args.set):
@@ -93,7 +94,11 @@ def cmd_prepare(args: argparse.Namespace) -> None:
         settings = cfg.settings("prepare", dataset=args.dataset)
     else:
         raise ConfigError("give either a dataset type and --root, or --config and --dataset")
-    manifest = save_manifest(frame, Path(args.out), provenance("prepare", settings))
+    kind = dataset_type(spec.type)
+    read = [] if kind.files_read is None else kind.files_read(Path(spec.root), spec.options)
+    digests = files_read_digests(read)  # recorded by content: what the manifest was made from
+    sources = {f"read{i}": ExternalFile(Path(path), digest) for i, (path, digest) in enumerate(digests.items())}
+    manifest = save_manifest(frame, Path(args.out), provenance("prepare", settings, **sources))
     counts = manifest.frame.groupby(["role", "condition"], sort=False).size()
     print(f"wrote {args.out}: " + ", ".join(f"{r}/{c}: {n}" for (r, c), n in counts.items()))
     if dataset_type(spec.type).scoring == "recall":
@@ -247,6 +252,7 @@ def cmd_import_ranking(args: argparse.Namespace) -> None:
         max(ev.recall_at),
         cfg.settings("import_ranking"),
         args.method,
+        Path(args.first_stage) if args.first_stage else None,
     )
     print(
         f"wrote {args.out}: {out.indices.shape[1]} references per query for {len(out.query_rows)} queries from {path}"
@@ -586,7 +592,17 @@ STEPS = (
         "import-ranking",
         cmd_import_ranking,
         "read a re-ranked list (hloc pairs file or .npz of indices) of a `kind: reranked` method as its retrieval",
-        (DATASET, METHOD, MANIFEST, arg("--out", required=True, help="retrieval .npz to write")),
+        (
+            DATASET,
+            METHOD,
+            MANIFEST,
+            arg(
+                "--first-stage",
+                help="the first stage's retrieval .npz: every listed reference must be among its retrieved ones "
+                "(it is recorded by content, and re-checked on every load)",
+            ),
+            arg("--out", required=True, help="retrieval .npz to write"),
+        ),
     ),
     Step(
         "export-pairs",

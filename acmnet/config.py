@@ -290,8 +290,10 @@ class EvaluateConfig:
     # Uncertainty (beyond the paper): a percentile bootstrap interval over queries (and training seeds)
     # for every R@N, and a paired bootstrap test of each method against the best on the same query
     # resamples (acmnet/evaluate/statistics.py).
-    bootstrap_resamples: int = bounded(1000, lo=100)
-    bootstrap_seed: int = 0
+    # At most 1,000,000: the resampled statistics are (resamples, methods) float64 arrays, and p-values
+    # finer than 1e-6 say nothing more.
+    bootstrap_resamples: int = bounded(1000, lo=100, hi=1_000_000)
+    bootstrap_seed: int = bounded(0, lo=0)  # numpy's SeedSequence takes non-negative integers
     # Queries per block of the moving-block bootstrap on datasets with a route order (consecutive
     # frames fail in stretches): None = chosen from the data (Politis & White), 1 = iid, a number =
     # that many queries (at most the query set). Datasets without a route order are resampled iid.
@@ -829,6 +831,8 @@ def _coerce_scalar(hint: Any, value: Any, place: str) -> Any:
             value = _float_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise ConfigError(f"{place} must be a number, got {shown(value)}")
+        if abs(value) == float("inf"):  # e.g. `positive_distance: .inf` would make every reference a positive
+            raise ConfigError(f"{place} must be a finite number, got {value}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -64,6 +64,7 @@ def config_from_json(text: str, overrides: dict | None = None) -> Config:
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a `Config` from plain data (as parsed from YAML)."""
     check_no_template(raw, "the configuration")
+    check_config_size(raw)
     raw = dict(raw)
     datasets = raw.pop("datasets", None) or {}
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
@@ -193,6 +194,51 @@ def check_fits_manifest(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:
     `acmnet prepare` checks before writing it): ConfigError naming the key and the counts otherwise."""
     _check_sequence_lengths(cfg, dataset, frame)
     _check_top_k(cfg, dataset, frame)
+    _check_pair_names(cfg, dataset, frame)
+
+
+def _check_pair_names(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:
+    """With `evaluate.export_pairs`, every image name must be one word: a pairs file is `query reference`
+    per line. Refused at `prepare`, not at export after describe and retrieve."""
+    if not cfg.evaluate.export_pairs:
+        return
+    images = frame["image"].astype(str)
+    spaced = images[images.str.contains(r"\s", regex=True)]
+    if len(spaced):
+        raise ConfigError(
+            f"evaluate.export_pairs = {cfg.evaluate.export_pairs}, but datasets.{dataset} has {len(spaced)} image "
+            f"name(s) holding white space (e.g. {spaced.iloc[0]!r}), which a pairs file (`query reference` per line) "
+            "cannot name: rename them, or set evaluate.export_pairs: 0"
+        )
+
+
+# Every step takes the run's configuration on its command line (`--config-json`), and Linux takes
+# at most 128 KiB per argument (MAX_ARG_STRLEN): a config larger than this fails every job with
+# "Argument list too long". It is refused at load, naming its largest value.
+CONFIG_ARG_MAX = 100_000
+
+
+def check_config_size(raw: dict[str, Any]) -> None:
+    """The config as JSON must fit one command-line argument (`CONFIG_ARG_MAX` characters)."""
+    size = len(json.dumps(raw, sort_keys=True))
+    if size <= CONFIG_ARG_MAX:
+        return
+    key, length = _largest_value(raw, "")
+    raise ConfigError(
+        f"the config is {size:,} characters as JSON, more than the {CONFIG_ARG_MAX:,} a step's command line "
+        f"carries: `{key}` alone holds {length:,}; shorten it"
+    )
+
+
+def _largest_value(value: Any, where: str) -> tuple[str, int]:
+    """(dotted key, JSON length) of the largest leaf value under `value`."""
+    if isinstance(value, dict) and value:
+        return max(
+            (_largest_value(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()), key=lambda x: x[1]
+        )
+    if isinstance(value, list) and value:
+        return max((_largest_value(v, f"{where}[{i}]") for i, v in enumerate(value)), key=lambda x: x[1])
+    return where, len(json.dumps(value))
 
 
 def _check_sequence_lengths(cfg: Config, dataset: str, frame: pd.DataFrame) -> None:

@@ -13,11 +13,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import sys
 import tempfile
 import threading
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +58,67 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def atomic_write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+# ---- room on disk ---------------------------------------------------------------------------
+
+
+class NoSpaceError(OSError):
+    """A file system has no room for a file about to be written; the message names the folder."""
+
+
+def reserve(path: Path, nbytes: int, what: str) -> None:
+    """Allocate `nbytes` for the existing file `path` now, before it is written through a memory map
+    (where a full disk is a `Bus error` that kills the process, leaving its temporaries behind):
+    the free space is checked first, then the blocks are allocated (`posix_fallocate`, where the
+    file system supports it). No room: NoSpaceError "no space left on <folder>" naming `what`."""
+    folder = Path(path).parent
+    free = shutil.disk_usage(folder).free
+    if nbytes > free + os.stat(path).st_blocks * 512:  # the blocks it holds already count as room
+        raise NoSpaceError(
+            errno.ENOSPC,
+            f"no space left on {folder}: {what} need {nbytes:,} bytes and {free:,} are free; free some space "
+            "or write the results elsewhere (results_dir)",
+        )
+    if not hasattr(os, "posix_fallocate") or nbytes == 0:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpaceError(
+                errno.ENOSPC, f"no space left on {folder}: {what} need {nbytes:,} bytes; free some space"
+            ) from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+# ---- reading .npz files -------------------------------------------------------------------
+
+
+class UnreadableFileError(ValueError):
+    """A file cut short, or not of the format its reader expects; the message names it (one line)."""
+
+
+NPZ_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, OSError, ValueError)
+"""What numpy raises for an `.npz` that is cut short (`BadZipFile`, `EOFError`, `zlib.error`),
+unreadable (`OSError`) or holds object arrays (`ValueError`)."""
+
+
+def read_npz(path: Path, fix: str) -> dict[str, np.ndarray]:
+    """Every array of an `.npz`, read whole (no pickles): a file cut short shows at once, not at the
+    first member read. Any failure is an UnreadableFileError naming the file, what numpy said and
+    `fix` (what to do)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except NPZ_READ_ERRORS as exc:
+        raise UnreadableFileError(
+            f"{path} cannot be read as an .npz ({type(exc).__name__}: {exc}): it is cut short or not an .npz; {fix}"
+        ) from None
 
 
 # ---- listing dataset folders ---------------------------------------------------------------

@@ -364,3 +364,51 @@ def test_evaluate_settings_must_fit_the_manifest_they_score():
     cfg, _ = _pair(top_k=4)
     with pytest.raises(ConfigError, match=r"evaluate.top_k = 4 .* datasets.pair has reference images \(3\)"):
         check_fits_manifest(cfg, "pair", frame)
+
+
+# ---- issue 33 item 8: values that passed load and failed late or silently -------------------------
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"evaluate": {"bootstrap_resamples": 10**12}}, r"evaluate.bootstrap_resamples must lie in \[100, 1e\+06\]"),
+        ({"evaluate": {"bootstrap_seed": -1}}, r"evaluate.bootstrap_seed must be at least 0, got -1"),
+        (
+            {"datasets": {"p": {"type": "utm", "root": ".", "positive_distance": float("inf")}}},
+            r"datasets.p.positive_distance must be a finite number, got inf",
+        ),
+        ({"train": {"lr": "-.inf"}}, r"train.lr must be"),
+        (
+            {"methods": {"m": {"kind": "pretrained", "pool": "avg", "label": "x" * 300_000}}},
+            r"the config is 300,\d{3} characters as JSON.*`methods.m.label` alone holds 300,002; shorten it",
+        ),
+    ],
+)
+def test_values_are_checked_at_load_naming_the_key(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({**MINIMAL, **patch})
+
+
+def test_image_names_with_spaces_and_export_pairs_are_refused_at_prepare():
+    import pandas as pd
+
+    from acmnet.config_loader import check_fits_manifest
+
+    cfg = config_from_dict(
+        {
+            **MINIMAL,
+            "evaluate": {"export_pairs": 2, "top_k": 2, "recall_at": [1]},
+            "datasets": {"d": {"type": "utm", "root": "."}},
+        }
+    )
+    frame = pd.DataFrame(
+        {
+            "image": ["db/a.jpg", "db/b c.jpg", "q/x.jpg"],
+            "role": ["reference", "reference", "query"],
+            "place": [0, 1, 0],
+        }
+    )
+    frame["condition"] = "c"
+    with pytest.raises(ConfigError, match=r"evaluate.export_pairs = 2, but datasets.d has 1 image name.*'db/b c.jpg'"):
+        check_fits_manifest(cfg, "d", frame)

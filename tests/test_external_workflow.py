@@ -77,4 +77,4 @@ def test_a_descriptor_file_replaced_under_its_old_time_is_described_again(tmp_pa
 
 
 def _log(tmp_path: Path, rule: str) -> str:
-    return "".join(p.read_text() for p in (tmp_path / "logs").rglob(f"{rule}/*.log"))
+    return "".join(p.read_text() for p in (tmp_path / "logs").rglob(f"{rule}/**/*.log"))

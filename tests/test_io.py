@@ -206,3 +206,21 @@ def test_a_very_large_image_is_told_once_in_words_not_as_a_pillow_warning(tmp_pa
         load_rgb(path)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "big.png is 40x40 pixels" in err and "DecompressionBomb" not in err
+
+
+def test_read_npz_names_a_cut_file_in_one_line(tmp_path):
+    """Issue 33 item 7: a truncated .npz raised zipfile.BadZipFile (a traceback) from every reader."""
+    from acmnet.io import UnreadableFileError, read_npz
+
+    np.savez(tmp_path / "a.npz", x=np.arange(1000), names=np.array(["a", "b"]))
+    assert read_npz(tmp_path / "a.npz", "fix").keys() == {"x", "names"}
+    whole = (tmp_path / "a.npz").read_bytes()
+    for cut in (whole[: len(whole) // 2], whole[:-30], b""):
+        (tmp_path / "a.npz").write_bytes(cut)
+        with pytest.raises(
+            UnreadableFileError, match=r"a.npz cannot be read as an .npz \(.*cut short.*; make it again"
+        ):
+            read_npz(tmp_path / "a.npz", "make it again")
+    np.savez(tmp_path / "o.npz", names=np.array(["a", None], dtype=object))
+    with pytest.raises(UnreadableFileError, match=r"o.npz cannot be read as an .npz \(ValueError: Object arrays"):
+        read_npz(tmp_path / "o.npz", "fix")

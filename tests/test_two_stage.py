@@ -12,8 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from acmnet.artifacts import load_manifest, provenance, save_manifest
-from acmnet.evaluate.pairs import PairsError, read_ranking
+from acmnet.artifacts import ProvenanceError, load_manifest, load_retrieval, provenance, save_manifest, save_retrieval
+from acmnet.evaluate.pairs import PairsError, import_ranking, read_ranking
 from tests.data.datasets.test_dbstruct import DB, Q, dbstruct_tree
 from tests.data.datasets.test_msls_val import msls_tree
 from tests.test_workflow import _snakemake
@@ -133,7 +133,7 @@ def test_msls_val_and_dbstruct_equal_brute_force(run):
     assert 0 < first.loc["msls", "R@1"] < first.loc["msls", f"R@{N}"]
     summary = (tmp / "results" / "two_stage" / "summary.md").read_text()
     assert "7 of 9 queries scored (msls_val_qIdx.npy, as MixVPR scores MSLS-val)" in summary
-    assert "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct)" in summary
+    assert "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct, fields read by name)" in summary
     assert "pitts/queries 1 of 4" in summary  # the query 500 m away has no positive and stays counted
 
 
@@ -216,8 +216,8 @@ def test_reranked_pairs_are_refused_naming_the_first_offender(tmp_path, lines, p
 
 def test_npz_of_indices(tmp_path):
     manifest = _manifest(tmp_path)
-    np.savez(tmp_path / "r.npz", indices=np.array([[3, 1, 0], [2, 2, 1]]))
-    assert read_ranking(tmp_path / "r.npz", manifest, top_k=2, needed=2).tolist() == [[3, 1], [2, 1]]
+    np.savez(tmp_path / "r.npz", indices=np.array([[3, 1, 0], [2, 0, 1]]))
+    assert read_ranking(tmp_path / "r.npz", manifest, top_k=2, needed=2).tolist() == [[3, 1], [2, 0]]
     np.savez(tmp_path / "r.npz", indices=np.array([[3, 1], [2, 4]]))
     with pytest.raises(PairsError, match=r"query 1 \(manifest row 5\), rank 2: position 4 is outside the 4 references"):
         read_ranking(tmp_path / "r.npz", manifest, top_k=2, needed=2)
@@ -245,3 +245,57 @@ def test_a_ranked_list_replaced_under_its_old_time_is_imported_again(run):
     dry = _snakemake(["-n", "--cores", "1", "--configfile", str(_config(tmp, logs, lists))], cwd=tmp)
     assert "import_ranking" in dry.stdout and "msls/vme_same/retrieval.npz" in dry.stdout
     assert "msls/vme_moved/retrieval.npz" not in dry.stdout  # only the replaced list is imported again
+
+
+# ---- issue 33 items 6 and 9: repeated references, encodings, what a re-ranked list was made from ---
+
+
+def test_an_npz_row_repeating_a_reference_is_refused_naming_the_query(tmp_path):
+    """It was silently de-duplicated, shortening every list to the shortest; a pairs file is refused."""
+    np.savez(tmp_path / "r.npz", indices=np.array([[3, 1, 0], [2, 1, 2]]))
+    with pytest.raises(PairsError, match=r"query 1 \(q/1.jpg\) lists reference position 2 twice \(ranks 1 and 3\)"):
+        read_ranking(tmp_path / "r.npz", _manifest(tmp_path), top_k=3, needed=2)
+
+
+def test_a_pairs_file_with_a_byte_order_mark_is_read_and_utf16_is_named(tmp_path):
+    manifest = _manifest(tmp_path)
+    text = "q/0.jpg db/1.jpg\nq/0.jpg db/2.jpg\nq/1.jpg db/3.jpg\nq/1.jpg db/0.jpg"
+    (tmp_path / "bom.txt").write_text(text, encoding="utf-8-sig")
+    assert read_ranking(tmp_path / "bom.txt", manifest, top_k=2, needed=2).tolist() == [[1, 2], [3, 0]]
+    (tmp_path / "u16.txt").write_text(text, encoding="utf-16")
+    with pytest.raises(PairsError, match=r"u16.txt is UTF-16 .*save it as UTF-8"):
+        read_ranking(tmp_path / "u16.txt", manifest, top_k=2, needed=2)
+    (tmp_path / "latin.txt").write_bytes("q/0.jpg db/\xe9.jpg".encode("latin-1"))
+    with pytest.raises(PairsError, match=r"latin.txt is not UTF-8 text"):
+        read_ranking(tmp_path / "latin.txt", manifest, top_k=2, needed=2)
+
+
+def _first_stage(tmp_path: Path, manifest, indices: list[list[int]]) -> Path:
+    out = tmp_path / "first.npz"
+    scores = np.zeros((len(indices), len(indices[0])), dtype=np.float32)
+    prov = provenance("retrieve", {"method_name": "first"}, manifest=manifest)
+    save_retrieval(out, np.array(indices), scores, manifest.rows("reference"), manifest.rows("query"), prov)
+    return out
+
+
+def test_a_reranked_list_records_its_first_stage_and_is_refused_when_that_changed(tmp_path):
+    manifest = _manifest(tmp_path)
+    (tmp_path / "r.txt").write_text("q/0.jpg db/1.jpg\nq/0.jpg db/0.jpg\nq/1.jpg db/3.jpg\nq/1.jpg db/2.jpg")
+    first = _first_stage(tmp_path, manifest, [[0, 1], [2, 3]])
+    args = (tmp_path / "r.txt", manifest.path, tmp_path / "out.npz", 2, 2, {}, "reranked")
+    made = import_ranking(*args, first_stage=first)
+    assert made.provenance.sources["first_stage"].path == str(first)
+    load_retrieval(tmp_path / "out.npz")  # the first stage as it was: accepted
+    # the first stage's descriptors change: its retrieval is made again, with other top 2s
+    _first_stage(tmp_path, manifest, [[2, 3], [0, 1]])
+    with pytest.raises(ProvenanceError, match=r"out.npz re-ranks the first stage's retrieval .*first.npz as it was"):
+        load_retrieval(tmp_path / "out.npz")
+    with pytest.raises(PairsError, match=r"r.txt: 4 of the 4 references it lists are not in the first stage's top 2"):
+        import_ranking(*args, first_stage=first)
+
+
+def test_a_cut_npz_of_indices_is_one_error_naming_it(tmp_path):
+    np.savez(tmp_path / "r.npz", indices=np.arange(400).reshape(2, 200) % 4)
+    (tmp_path / "r.npz").write_bytes((tmp_path / "r.npz").read_bytes()[:-40])
+    with pytest.raises(ValueError, match=r"r.npz cannot be read as an .npz \(BadZipFile"):
+        read_ranking(tmp_path / "r.npz", _manifest(tmp_path), top_k=2, needed=2)

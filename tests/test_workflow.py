@@ -106,7 +106,7 @@ def test_tiny_end_to_end_run_safe_against_dry_runs_and_refused_runs(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    train_log = tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log"
+    train_log = tmp_path / "logs" / "demo" / "train" / "demo_route" / "acmnet.log"
     for _ in range(600):
         if train_log.exists() or run.poll() is not None:
             break
@@ -217,17 +217,17 @@ def test_tiny_end_to_end_run_and_reruns(tmp_path):
         "pr_curves.pdf",
         "recall_vs_tolerance.png",
         "recall_vs_tolerance.pdf",
-        "retrievals_demo_route_acmnet.png",
-        "retrievals_demo_route_acmnet.pdf",
-        "gradcam_demo_route_acmnet.png",
-        "gradcam_demo_route_acmnet.pdf",
+        "retrievals/demo_route/acmnet.png",
+        "retrievals/demo_route/acmnet.pdf",
+        "gradcam/demo_route/acmnet.png",
+        "gradcam/demo_route/acmnet.pdf",
     ):
         assert (tmp_path / "figures" / "demo" / fig).stat().st_size > 1000
     method_dir = exp / "demo_route" / "acmnet"
     for name in ("checkpoint.pt", "train_log.csv", "descriptors/part-0000-of-0001.json", "retrieval.npz"):
         assert (method_dir / name).is_file()
     assert len(pd.read_csv(method_dir / "train_log.csv")) == 2
-    assert (tmp_path / "logs" / "demo" / "train" / "demo_route_acmnet.log").is_file()
+    assert (tmp_path / "logs" / "demo" / "train" / "demo_route" / "acmnet.log").is_file()
     _assert_healthy_and_released(tmp_path, exp, method_dir)
     assert yaml.safe_load((exp / "config.yaml").read_text())["train"]["epochs"] == 2
 
@@ -304,7 +304,7 @@ def test_changed_raw_images_redo_prepare_and_what_follows_and_reuse_a_finished_r
     assert "rule prepare:" in out and "rule cache:" in out and "rule train:" in out, out[-3000:]
     assert "Params have changed" in out and "8 files" in out  # the reason shows the listing
     _snakemake([target, "--cores", "1", "--configfile", str(config)], cwd=tmp_path)
-    assert "is complete; publishing it" in (tmp_path / "logs" / "demo" / "train" / "pair_acmnet.log").read_text()
+    assert "is complete; publishing it" in (tmp_path / "logs" / "demo" / "train" / "pair" / "acmnet.log").read_text()
     assert load_checkpoint(method_dir / "checkpoint.pt").info["training_digest"] == trained
     assert (method_dir / "train_log.csv").read_text() == log
     assert [p.name for p in (tmp_path / "results" / "demo" / "pair" / "runs").iterdir()] == [trained]
@@ -387,8 +387,8 @@ def test_results_and_figures_readmes_list_every_rule_output():
         name = re.sub(r"\{\{?(\w+)\}?\}", r"<\1>", pattern.split("/")[-1])  # {{method}} -> <method>
         if "<" in name and not name.startswith("<"):  # gradcam_<dataset>_<method>.png: match the fixed prefix
             name = name.split("<")[0]
-        elif name.startswith("<") or "(" in name:  # a folder or a computed name: its parent is listed
-            name = pattern.split("/")[-2]
+        elif name.startswith("<") or "(" in name:  # a folder or a computed name: its nearest fixed parent is listed
+            name = next(part for part in reversed(pattern.split("/")[:-1]) if "{" not in part)
         name = re.sub(r"\.(png|pdf)$", "", name)
         folder = "results" if root == "EXP" else "figures"
         assert name in readmes[root], f"{pattern} is not described in {folder}/README.md"
@@ -523,3 +523,23 @@ def test_msls_test_plans_the_challenge_file_and_nothing_that_needs_ground_truth(
     assert all(f"mslst/{method}/msls_predictions.txt" in plan for method in cfg["methods"])
     assert "mslst/positives.npz" not in plan and "mslst/pixels/metrics.csv" not in plan
     assert ("\nreport " in plan or "rule report:" in plan) == with_recall
+
+
+def test_no_two_dataset_method_pairs_share_a_log_or_a_figure():
+    """Issue 33 item 10: dataset `a_b` with method `c` and dataset `a` with method `b_c` wrote their
+    describe, retrieve and score logs (and figures) to the same `a_b_c*` file. Every path a rule makes
+    from a (dataset, method) pair keeps the two apart (a folder each: names hold no `/`)."""
+    import re
+
+    rules = "\n".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
+    patterns = [
+        p for p in re.findall(r'f"(\{(?:LOG|FIG|EXP)\}/[^"]+)"', rules) if "{{dataset}}" in p and "{{method}}" in p
+    ]
+    assert len(patterns) >= 10, "the rules' patterns moved: update this test"
+
+    def path(pattern: str, dataset: str, method: str) -> str:
+        return pattern.replace("{{dataset}}", dataset).replace("{{method}}", method)
+
+    for pattern in patterns:
+        assert path(pattern, "a_b", "c") != path(pattern, "a", "b_c"), pattern
+        assert path(pattern, "a-b", "c") != path(pattern, "a", "b-c"), pattern

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from acmnet.artifacts.provenance import (
     file_digest,
 )
 from acmnet.config import digest_of
-from acmnet.io import atomic_path, atomic_write_text
+from acmnet.io import atomic_path, atomic_write_text, reserve
 
 if TYPE_CHECKING:
     from acmnet.artifacts.retrieval import Retrieval
@@ -141,7 +142,11 @@ class DescriptorPartWriter:
         self.part: DescriptorPart | None = None
 
     def array(self, role: str, rows: int, dim: int) -> np.ndarray:
-        array = np.lib.format.open_memmap(self._tmp[role], mode="w+", dtype=np.float32, shape=(rows, dim))
+        """The role's (rows, dim) float32 array, its file's blocks allocated first (`acmnet.io.reserve`):
+        a full disk is a NoSpaceError naming the folder here, never a `Bus error` while it is filled."""
+        tmp = self._tmp[role]
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))  # sparse so far
+        reserve(tmp, os.path.getsize(tmp), f"the {role} descriptors ({rows} x {dim} float32)")
         self._arrays[role] = array
         return array
 

@@ -147,6 +147,24 @@ def check_file_sources(prov: Provenance, where: Path) -> None:
             )
 
 
+def check_first_stage_source(prov: Provenance, where: Path) -> None:
+    """A re-ranked list's first stage (source `first_stage`: the retrieval it re-ranked, by content)
+    must still be that retrieval: one made again since (other descriptors) is a ProvenanceError."""
+    source = prov.sources.get("first_stage")
+    if source is None:
+        return
+    try:
+        now = file_digest(Path(source.path))
+    except OSError:
+        now = "absent"
+    if now != source.digest:
+        raise ProvenanceError(
+            f"{where} re-ranks the first stage's retrieval {source.path} as it was (digest {source.digest}), but "
+            f"that file now gives {now}: the first stage changed since the list was made, so the re-ranked row "
+            "cannot be compared with it; export its pairs again, re-rank them and import the new list"
+        )
+
+
 def check_made_from(artifact: Any, kind: str, source: Any) -> None:
     """`artifact` (with a provenance) must have been made from the file `source` (of `kind`)."""
     found = artifact.provenance.find(kind)

@@ -14,7 +14,13 @@ import numpy as np
 from acmnet.artifacts.descriptors import Descriptors
 from acmnet.artifacts.manifest import Manifest
 from acmnet.artifacts.npz import check_rows, load_npz, save_npz
-from acmnet.artifacts.provenance import Provenance, check_external_sources, check_file_sources, check_made_from
+from acmnet.artifacts.provenance import (
+    Provenance,
+    check_external_sources,
+    check_file_sources,
+    check_first_stage_source,
+    check_made_from,
+)
 from acmnet.io import atomic_path
 
 
@@ -82,6 +88,7 @@ def load_retrieval(path: Path, manifest: Manifest | None = None, descriptors: De
     out.stored_cost = _json_member(Path(path), STORED_COST_KEY)
     check_external_sources(prov, Path(path))
     check_file_sources(prov, Path(path))
+    check_first_stage_source(prov, Path(path))
     if manifest is not None:
         check_made_from(out, "manifest", manifest)
         check_rows(out, manifest)

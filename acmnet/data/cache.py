@@ -13,6 +13,7 @@ too, so both give the same pixels, bit for bit.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from acmnet.artifacts import Manifest, file_digest, pixel_digest, provenance, write_cache_meta
 from acmnet.data import manifest as mf
-from acmnet.io import UnreadableImageError, atomic_path, image_file_problem, load_rgb
+from acmnet.io import UnreadableImageError, atomic_path, image_file_problem, load_rgb, reserve
 
 
 def image_paths(root: Path, images: list[str]) -> list[Path]:
@@ -81,6 +82,7 @@ def build_cache(
     out, digests, broken = Path(out), [], []
     with atomic_path(out) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), height, width, 3))
+        reserve(tmp, os.path.getsize(tmp), f"the image cache ({len(paths)} images of {height}x{width})")
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:  # on an error or a stop signal the images not yet decoded are dropped, not waited for
             decoded = pool.map(lambda p: _decode(p, (height, width)), paths)

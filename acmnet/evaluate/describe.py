@@ -34,6 +34,7 @@ from acmnet.artifacts import (
     ROLES,
     DescriptorPart,
     ExternalFile,
+    ImageCache,
     Manifest,
     check_trained_for,
     descriptor_part_writer,
@@ -186,21 +187,7 @@ def _describe_images(
     trained = kind.trains_with(cfg.method(method).options)
     if trained and checkpoint is None:
         raise ConfigError(f"method `{method}` is trained: give its checkpoint (acmnet describe --checkpoint)")
-    n_images = len(mf.unique_images(manifest.frame))
-    cached = cache_path is not None and n_images <= cfg.evaluate.cache_images_max
-    if cache_path is not None and not cached:
-        print(
-            f"{manifest.path}: {n_images} images, more than evaluate.cache_images_max = "
-            f"{cfg.evaluate.cache_images_max}: describing from the image files, not from the cache {cache_path}"
-        )
-    if not cached and root is None:
-        if dataset is None:
-            raise ConfigError(
-                f"method `{method}` describes images: give the image cache (acmnet describe --cache) or the "
-                "dataset (--dataset), whose image files are then read"
-            )
-        root = Path(cfg.dataset(dataset).root)
-    cache = load_cache(cache_path, manifest) if cached else None
+    cache, root = _image_source(cfg, method, manifest, cache_path, dataset, root)
     describer, device, channels_last, model = build_describer(cfg, method, checkpoint)
     every = {role: manifest.rows(role) for role in ROLES}
     mine = {role: shard_slice(len(every[role]), shard, shards) for role in ROLES}
@@ -249,6 +236,28 @@ def _describe_images(
             every["reference"][mine["reference"]], every["query"][mine["query"]], prov, starts, pixels, timing
         )
     return writer.part
+
+
+def _image_source(
+    cfg: Config, method: str, manifest: Manifest, cache_path: Path | None, dataset: str | None, root: Path | None
+) -> tuple[ImageCache | None, Path | None]:
+    """(the image cache, or None; the image root, or None): the cache when given and it holds at most
+    `evaluate.cache_images_max` images, else the files under `root` (default: the dataset's root)."""
+    n_images = len(mf.unique_images(manifest.frame))
+    cached = cache_path is not None and n_images <= cfg.evaluate.cache_images_max
+    if cache_path is not None and not cached:
+        print(
+            f"{manifest.path}: {n_images} images, more than evaluate.cache_images_max = "
+            f"{cfg.evaluate.cache_images_max}: describing from the image files, not from the cache {cache_path}"
+        )
+    if not cached and root is None:
+        if dataset is None:
+            raise ConfigError(
+                f"method `{method}` describes images: give the image cache (acmnet describe --cache) or the "
+                "dataset (--dataset), whose image files are then read"
+            )
+        root = Path(cfg.dataset(dataset).root)
+    return (load_cache(cache_path, manifest) if cached else None), root
 
 
 def _from_files(frame, root: Path, size, batch_size: int, workers: int, device: torch.device):

@@ -15,7 +15,15 @@ image of the manifest (with its line), a reference listed twice for one query, a
 manifest without any pair, an `.npz` without `indices` or with another number of queries or a
 position outside the reference set, and a list shorter than the largest N of `evaluate.recall_at`.
 The ranking kept is each query's first K = min(`evaluate.top_k`, shortest list) references; the
-retrieval file holds no similarities (NaN: a re-ranker's scores are not cosines).
+retrieval file holds no similarities (NaN: a re-ranker's scores are not cosines). An `.npz` row
+naming a reference twice is refused (naming the query), as a pairs file's is; a pairs file may
+start with a UTF-8 byte-order mark, and one in another encoding (UTF-16) is refused naming it.
+
+What a re-ranked list was made from: its first stage's retrieval. The import checks that every
+listed reference is among the first stage's retrieved ones now and records that retrieval's
+digest (source `first_stage`); every load of the re-ranked retrieval re-checks it
+(`acmnet.artifacts.check_first_stage_source`), so a row is never tested against a first stage
+whose descriptors changed after the list was made.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from acmnet.artifacts import (
     provenance,
     save_retrieval,
 )
-from acmnet.io import atomic_write_text
+from acmnet.io import atomic_write_text, read_npz
 
 
 class PairsError(ValueError):
@@ -77,6 +85,18 @@ def _index(names: list[str]) -> dict[str, int]:
     return index
 
 
+def _text(path: Path) -> str:
+    """A pairs file's text: UTF-8, with or without a byte-order mark (which is not part of the first
+    name); any other encoding (UTF-16, say) is a PairsError naming the file."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PairsError(f"{path} is UTF-16 (it starts with a UTF-16 byte-order mark): save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PairsError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+
+
 def _lists_from_pairs(path: Path, manifest: Manifest) -> list[list[int]]:
     """Per query (manifest order), its references in file order."""
     queries, references = _names(manifest, "query"), _names(manifest, "reference")
@@ -85,7 +105,7 @@ def _lists_from_pairs(path: Path, manifest: Manifest) -> list[list[int]]:
         twice = next(n for n in queries if queries.count(n) > 1)
         raise PairsError(f"{path}: the manifest lists query image {twice} twice, so a pair cannot say which it means")
     lists: list[list[int]] = [[] for _ in queries]
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_text(path).splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
@@ -110,13 +130,10 @@ def _lists_from_pairs(path: Path, manifest: Manifest) -> list[list[int]]:
 
 def _lists_from_npz(path: Path, manifest: Manifest) -> list[list[int]]:
     n_queries, n_references = len(manifest.rows("query")), len(manifest.rows("reference"))
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            indices = data["indices"]
-    except KeyError:
-        raise PairsError(f"{path} holds no array `indices` (Q, K): positions in the reference set") from None
-    except (ValueError, OSError) as exc:
-        raise PairsError(f"{path} is not a readable .npz ({exc})") from None
+    arrays = read_npz(path, "give the .npz of `indices` (Q, K) the re-ranker wrote")
+    if "indices" not in arrays:
+        raise PairsError(f"{path} holds no array `indices` (Q, K): positions in the reference set")
+    indices = arrays["indices"]
     if indices.ndim != 2 or indices.dtype.kind not in "iu" or len(indices) != n_queries:
         raise PairsError(
             f"{path}: `indices` is a {indices.dtype} array of shape {indices.shape}, not integer (Q, K) with the "
@@ -129,7 +146,17 @@ def _lists_from_npz(path: Path, manifest: Manifest) -> list[list[int]]:
             f"{path}: query {q} (manifest row {manifest.rows('query')[q]}), rank {k + 1}: position {indices[q, k]} "
             f"is outside the {n_references} references"
         )
-    return [list(dict.fromkeys(row.tolist())) for row in indices]
+    ordered = np.sort(indices, axis=1)
+    repeated = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    if len(repeated):  # as a pairs file listing a reference twice is refused: no silent shortening
+        q = int(repeated[0])
+        row = indices[q].tolist()
+        k = next(k for k in range(len(row)) if row[k] in row[:k])
+        raise PairsError(
+            f"{path}: query {q} ({_names(manifest, 'query')[q]}) lists reference position {row[k]} twice (ranks "
+            f"{row.index(row[k]) + 1} and {k + 1}): each query's list must name each reference once"
+        )
+    return [row.tolist() for row in indices]
 
 
 def read_ranking(path: Path, manifest: Manifest, top_k: int, needed: int) -> np.ndarray:
@@ -154,17 +181,46 @@ def read_ranking(path: Path, manifest: Manifest, top_k: int, needed: int) -> np.
     return np.array([ranked[:k] for ranked in lists], dtype=np.int64)
 
 
+def check_first_stage(indices: np.ndarray, first: Retrieval, manifest: Manifest, path: Path) -> None:
+    """Every reference a re-ranked list names must be among its first stage's retrieved ones now
+    (`first`, top K): a list made from an earlier first stage (other descriptors) is refused, with
+    how many of its references the current first stage no longer retrieves."""
+    outside = np.array([~np.isin(indices[q], first.indices[q]) for q in range(len(indices))])
+    if outside.any():
+        q = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise PairsError(
+            f"{path}: {int(outside.sum())} of the {indices.size} references it lists are not in the first stage's "
+            f"top {first.indices.shape[1]} ({first.path}) now, e.g. query {_names(manifest, 'query')[q]}: the "
+            "first stage's retrieval changed since the list was made; export its pairs again "
+            "(evaluate.export_pairs), re-rank them and give the new list"
+        )
+
+
 def import_ranking(
-    path: Path, manifest_path: Path, out: Path, top_k: int, needed: int, settings: dict, method: str
+    path: Path,
+    manifest_path: Path,
+    out: Path,
+    top_k: int,
+    needed: int,
+    settings: dict,
+    method: str,
+    first_stage: Path | None = None,
 ) -> Retrieval:
-    """The retrieval file of a re-ranked list (`read_ranking`), recording `method` and both inputs."""
+    """The retrieval file of a re-ranked list (`read_ranking`), recording `method` and its inputs:
+    the list by content and, when given, the first stage's retrieval it re-ranked (checked by
+    `check_first_stage`; its digest is re-checked on every load, `check_first_stage_source`)."""
     manifest = load_manifest(manifest_path)
     indices = read_ranking(path, manifest, top_k, needed)
+    first = None
+    if first_stage is not None:
+        first = load_retrieval(Path(first_stage), manifest)
+        check_first_stage(indices, first, manifest, Path(path))
     prov = provenance(
         "import_ranking",
         {**settings, "method_name": method},
         manifest=manifest,
         pairs=ExternalFile(Path(path), file_digest(Path(path))),
+        first_stage=None if first is None else ExternalFile(first.path, first.digest),
     )
     scores = np.full(indices.shape, np.nan, dtype=np.float32)
     return save_retrieval(Path(out), indices, scores, manifest.rows("reference"), manifest.rows("query"), prov)

@@ -197,3 +197,18 @@ def test_text_saved_under_an_image_name_is_named_as_text(tmp_path):
     with pytest.raises(ValueError, match=text):
         build_cache(manifest, tmp_path, tmp_path / "c.npy", (4, 4), {}, progress=False)
     assert not (tmp_path / "c.npy").exists()
+
+
+def test_a_full_disk_is_no_space_left_naming_the_folder(tmp_path, monkeypatch):
+    """Issue 33 item 7 for the cache, written through a memory map as the descriptor parts are."""
+    import shutil
+
+    from acmnet import io
+
+    _images(tmp_path, n=2)
+    manifest = _manifest(tmp_path, ["0.png", "1.png"])
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 10, 10))
+    out = tmp_path / "cache" / "c.npy"
+    with pytest.raises(io.NoSpaceError, match=rf"no space left on {out.parent}: the image cache \(2 images of 64x64\)"):
+        build_cache(manifest, tmp_path, out, (64, 64), {}, progress=False)
+    assert list(out.parent.iterdir()) == []

@@ -57,3 +57,21 @@ def test_a_root_not_there_yet_a_dangling_link_and_a_linked_loop(tmp_path):
     started = time.perf_counter()
     listing = folder_listing(root)
     assert listing != before and listing.startswith("2 files, ") and time.perf_counter() - started < 5
+
+
+def test_a_file_read_outside_the_root_changes_the_trigger_by_content(tmp_path):
+    """Issue 33 item 1: an index file outside the root, rewritten under its old size and time."""
+    from acmnet.data.listing import prepare_trigger
+
+    root, index = tmp_path / "root", tmp_path / "elsewhere" / "pIdx.npy"
+    _image(root / "a.png", 1)
+    index.parent.mkdir()
+    index.write_bytes(b"0123")
+    first = prepare_trigger(root, [index])
+    assert prepare_trigger(root, [index]) == first and first.startswith(folder_listing(root))
+    st = index.stat()
+    index.write_bytes(b"3210")
+    os.utime(index, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert prepare_trigger(root, [index]) != first
+    index.unlink()
+    assert prepare_trigger(root, [index]) not in (first, folder_listing(root))

@@ -281,7 +281,7 @@ def test_interrupted_run_leaves_no_index(tmp_path: Path, monkeypatch: pytest.Mon
     render_route(out, 3, ["day"])  # a complete earlier run: its route.csv exists
     assert (out / "route.csv").exists()
     calls = {"n": 0}
-    real = synthetic_route._write_png
+    real = synthetic_route.files._write_png
 
     def failing(path: Path, image: np.ndarray) -> None:
         calls["n"] += 1
@@ -289,7 +289,7 @@ def test_interrupted_run_leaves_no_index(tmp_path: Path, monkeypatch: pytest.Mon
             raise KeyboardInterrupt
         real(path, image)
 
-    monkeypatch.setattr(synthetic_route, "_write_png", failing)
+    monkeypatch.setattr(synthetic_route.files, "_write_png", failing)
     with pytest.raises(KeyboardInterrupt):
         render_route(out, 3, ["day", "winter"], seed=5)
     assert not (out / "route.csv").exists()

@@ -337,3 +337,41 @@ def test_another_tools_descriptors_are_written_in_parts_too(tmp_path):
     np.testing.assert_allclose(out.reference, expected[:7], rtol=1e-6)
     np.testing.assert_allclose(out.query, expected[7:], rtol=1e-6)
     assert [p.pixels for p in out.parts] == [None, None] and out.provenance.find("external0") is not None
+
+
+# ---- issue 33 item 7: a full disk while a part is written -------------------------------------------
+
+
+def _write_part(folder):
+    from acmnet.artifacts import provenance, save_descriptor_part
+
+    rows = np.ones((50, 64), np.float32)
+    return save_descriptor_part(folder, 0, 1, rows, rows, np.arange(50), np.arange(50, 100), provenance("describe", {}))
+
+
+@pytest.mark.parametrize("how", ["free_space", "fallocate"])
+def test_a_full_disk_is_no_space_left_naming_the_folder_and_leaves_no_temporaries(tmp_path, monkeypatch, how):
+    """The parts are written through a memory map: on a full disk a write to a sparse page was a
+    `Bus error` that killed the job and left its temporaries. The blocks are now allocated first."""
+    import errno
+    import os
+    import shutil
+
+    from acmnet import io
+
+    if how == "free_space":
+        monkeypatch.setattr(io.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 100, 100))
+    else:
+        if not hasattr(os, "posix_fallocate"):
+            pytest.skip("no posix_fallocate here")
+
+        def full(fd, offset, length):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(io.os, "posix_fallocate", full)
+    folder = tmp_path / "descriptors"
+    with pytest.raises(io.NoSpaceError, match=rf"no space left on {folder}: the reference descriptors \(50 x 64"):
+        _write_part(folder)
+    assert list(folder.iterdir()) == []  # no temporary part file is left filling the disk
+    monkeypatch.undo()
+    assert _write_part(folder).reference.shape == (50, 64)  # with room, the same part is written

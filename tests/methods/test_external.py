@@ -513,3 +513,13 @@ def test_positional_forms_say_they_cannot_tell_database_from_query_rows():
         flat = " ".join(text.split())
         assert "cannot tell database rows from query rows" in flat
         assert "database rows first, then the query rows" in flat
+
+
+def test_a_cut_npz_is_one_error_naming_it(tmp_path):
+    """Issue 33 item 7: np.load's BadZipFile was a traceback."""
+    manifest = make_manifest(tmp_path)
+    images = REFS + QUERIES["queries"]
+    np.savez(tmp_path / "d.npz", names=np.array(images), descriptors=np.stack([TRUE[im] for im in images]))
+    (tmp_path / "d.npz").write_bytes((tmp_path / "d.npz").read_bytes()[:-40])
+    with pytest.raises(ValueError, match=r"d.npz cannot be read as an .npz \(BadZipFile"):
+        read(manifest, str(tmp_path / "d.npz"))

@@ -8,10 +8,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from acmnet.artifacts import file_digest
-from acmnet.config import ConfigError, digest_of, merge, read_yaml, typed_strings
+from acmnet.config import ConfigError, digest_of, merge, read_yaml, split_seed, typed_strings
 from acmnet.config_loader import config_from_dict, seen_places_notes
 from acmnet.data.datasets import dataset_type
-from acmnet.data.listing import folder_listing
+from acmnet.data.datasets import files_read as dataset_files_read
+from acmnet.data.listing import prepare_trigger
 from acmnet.evaluate.msls_submission import unscored_lines
 from acmnet.methods import method_kind, trained_methods, training_dataset
 from acmnet.slurm import check_cluster
@@ -113,8 +114,10 @@ def raw_data(wildcards):
 def raw_listing(wildcards):
     """Params function: what the dataset's folder holds (every file's name, size and time, no
     hashing; `acmnet.data.listing`), so replacing, adding or removing an image reruns `prepare` and
-    everything after it. A root not there yet (to be downloaded or rendered) is `absent`."""
-    return folder_listing(CFG.datasets[wildcards.dataset].root)
+    everything after it, and the content of every other file its type reads (index files, structs,
+    ground truth: `files_read`, wherever they live). A root not there yet is `absent`."""
+    d = wildcards.dataset
+    return prepare_trigger(CFG.datasets[d].root, dataset_files_read(CFG, d))
 
 
 def download_id(dataset):
@@ -175,6 +178,14 @@ def ranking_files(wildcards):
     """The ranked list a `kind: reranked` method reads for a dataset (its import step's input)."""
     spec = CFG.methods[wildcards.method]
     return method_kind(spec.kind).files(spec.options, wildcards.dataset)
+
+
+def first_stage_retrieval(wildcards):
+    """The retrieval a re-ranked list re-ranked: its first stage's (the first configured run of that
+    method), an input of the import, which checks the list against it and records it by content."""
+    base = CFG.methods[wildcards.method].options.first_stage
+    run = next(m for m in METHODS if split_seed(m)[0] == base)
+    return f"{EXP}/{wildcards.dataset}/{run}/retrieval.npz"
 
 
 def import_settings(wildcards):

@@ -12,7 +12,7 @@ rule describe:
         reference=f"{EXP}/{{dataset}}/{{method}}/descriptors/part-{{shard}}-of-{{shards}}.reference.npy",
         query=f"{EXP}/{{dataset}}/{{method}}/descriptors/part-{{shard}}-of-{{shards}}.query.npy",
     log:
-        f"{LOG}/describe/{{dataset}}_{{method}}_part-{{shard}}-of-{{shards}}.log",
+        f"{LOG}/describe/{{dataset}}/{{method}}/part-{{shard}}-of-{{shards}}.log",
     wildcard_constraints:
         shard=r"\d\d\d\d+",
         shards=r"\d\d\d\d+",
@@ -65,7 +65,7 @@ rule retrieve:
     output:
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     log:
-        f"{LOG}/retrieve/{{dataset}}_{{method}}.log",
+        f"{LOG}/retrieve/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         method="|".join(DESCRIBED) or "^$",
     params:
@@ -79,17 +79,18 @@ rule import_ranking:
     input:
         manifest=rules.prepare.output.manifest,
         ranking=ranking_files,
+        first=first_stage_retrieval,
     output:
         retrieval=f"{EXP}/{{dataset}}/{{method}}/retrieval.npz",
     log:
-        f"{LOG}/import_ranking/{{dataset}}_{{method}}.log",
+        f"{LOG}/import_ranking/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         method="|".join(RANKED) or "^$",
     params:
         settings=import_settings,
     shell:
         "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
-        "--manifest {input.manifest:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
+        "--manifest {input.manifest:q} --first-stage {input.first:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
 
 
 rule export_pairs:
@@ -99,7 +100,7 @@ rule export_pairs:
     output:
         pairs=f"{EXP}/{{dataset}}/{{method}}/pairs.txt",
     log:
-        f"{LOG}/export_pairs/{{dataset}}_{{method}}.log",
+        f"{LOG}/export_pairs/{{dataset}}/{{method}}.log",
     params:
         settings=settings("export_pairs"),
     shell:
@@ -135,7 +136,7 @@ rule score:
         curve=f"{EXP}/{{dataset}}/{{method}}/recall_curve.csv",
         ranks=f"{EXP}/{{dataset}}/{{method}}/ranks.csv",
     log:
-        f"{LOG}/score/{{dataset}}_{{method}}.log",
+        f"{LOG}/score/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         dataset="|".join(RECALL) or "^$",
     params:
@@ -155,7 +156,7 @@ rule localize:
         submission=f"{EXP}/{{dataset}}/{{method}}/submission.txt",
         accuracy=f"{EXP}/{{dataset}}/{{method}}/pose_accuracy.csv",
     log:
-        f"{LOG}/localize/{{dataset}}_{{method}}.log",
+        f"{LOG}/localize/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         dataset="|".join(POSED) or "^$",
     params:

@@ -63,11 +63,11 @@ rule figure_retrievals:
         positives=rules.positives.output.positives,
     output:
         png=report(
-            f"{FIG}/retrievals_{{dataset}}_{{method}}.png", caption="../report/retrievals.rst", category="Figures"
+            f"{FIG}/retrievals/{{dataset}}/{{method}}.png", caption="../report/retrievals.rst", category="Figures"
         ),
-        pdf=f"{FIG}/retrievals_{{dataset}}_{{method}}.pdf",
+        pdf=f"{FIG}/retrievals/{{dataset}}/{{method}}.pdf",
     log:
-        f"{LOG}/figure_retrievals/{{dataset}}_{{method}}.log",
+        f"{LOG}/figure_retrievals/{{dataset}}/{{method}}.log",
     params:
         settings=settings("figure"),
         cache=lambda w, input: flag("--cache", input.cache),
@@ -86,10 +86,10 @@ rule gradcam:
         positives=rules.positives.output.positives,
         checkpoint=checkpoint_of,
     output:
-        png=report(f"{FIG}/gradcam_{{dataset}}_{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
-        pdf=f"{FIG}/gradcam_{{dataset}}_{{method}}.pdf",
+        png=report(f"{FIG}/gradcam/{{dataset}}/{{method}}.png", caption="../report/gradcam.rst", category="Figures"),
+        pdf=f"{FIG}/gradcam/{{dataset}}/{{method}}.pdf",
     log:
-        f"{LOG}/gradcam/{{dataset}}_{{method}}.log",
+        f"{LOG}/gradcam/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         method="|".join(TRAINED) or "^$",
     params:

@@ -42,7 +42,7 @@ rule train:
         checkpoint=f"{EXP}/{{dataset}}/{{method}}/checkpoint.pt",
         log_csv=f"{EXP}/{{dataset}}/{{method}}/train_log.csv",
     log:
-        f"{LOG}/train/{{dataset}}_{{method}}.log",
+        f"{LOG}/train/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         method="|".join(TRAINED) or "^$",
     threads: job_cores("train_cpus")

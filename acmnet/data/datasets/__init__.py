@@ -32,7 +32,7 @@ DATASET_TYPES = {
     "vprbench": "acmnet.data.datasets.vprbench",
 }
 
-__all__ = ["DATASET_TYPES", "DatasetType", "LayoutError", "dataset_type", "prepare_manifest"]
+__all__ = ["DATASET_TYPES", "DatasetType", "LayoutError", "dataset_type", "files_read", "prepare_manifest"]
 
 
 def dataset_type(name: str) -> DatasetType:
@@ -49,3 +49,11 @@ def prepare_manifest(cfg: Config, dataset: str) -> pd.DataFrame:
     """The manifest rows of one configured dataset (not yet written)."""
     spec = cfg.dataset(dataset)
     return dataset_type(spec.type).prepare(Path(spec.root), spec.options, dataset)
+
+
+def files_read(cfg: Config, dataset: str) -> list[Path]:
+    """Every file besides the images that `prepare` reads for `dataset`, wherever it lives
+    (`DatasetType.files_read`): inputs of `prepare` by content."""
+    spec = cfg.dataset(dataset)
+    kind = dataset_type(spec.type)
+    return [] if kind.files_read is None else kind.files_read(Path(spec.root), spec.options)

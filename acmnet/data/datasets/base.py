@@ -18,10 +18,11 @@ named with the closest valid one, a wrong type with the expected one, and `optio
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
 import pandas as pd
@@ -76,6 +77,10 @@ class DatasetType:
     train_set: options -> the images a trained row trains on (the manifest's `train` role) in words,
         for the protocol sentence of every caption with trained rows (the paper's "access only to
         reference images" has several readings: each type names its own); None: not stated.
+    files_read: (root, options) -> every file besides the images that `prepare` reads (index files,
+        structs, ground truth), wherever it lives (an option may point outside the root): each is an
+        input of `prepare` by content (`acmnet.data.listing.prepare_trigger`), recorded in the
+        manifest's provenance; None: nothing but the root's own files.
     """
 
     name: str
@@ -93,6 +98,7 @@ class DatasetType:
     ground_truth_note: Callable[[Path, Any], str | None] | None = None
     shared_places: Callable[[str, Any, str, Any], str | None] | None = None
     train_set: Callable[[Any], str] | None = None
+    files_read: Callable[[Path, Any], list[Path]] | None = None
 
     def parse_options(self, raw: dict[str, Any] | Any, where: str) -> Any:
         """The options dataclass from a config mapping (or an instance, checked again)."""
@@ -156,3 +162,22 @@ def require_images(root: Path, images: Sequence[str], listed_in: str) -> None:
             f"lists are missing under {root}): point the root at the folder the paths are relative to, or "
             "extract the missing images"
         )
+
+
+def inside(entry: str, folder: Path, where: str) -> str:
+    """An image path listed in a file (`where`: the file and its line or entry), normalised
+    (`./x.jpg`, `a/../x.jpg` -> `x.jpg`, `\\` -> `/`) and inside `folder`; an absolute path or one
+    that leaves the folder is a LayoutError naming `where` and the entry. The one rule of every
+    type: only images inside the dataset's root are read, which its listing watches."""
+    posix = entry.replace("\\", "/")
+    if posix.startswith("/") or PureWindowsPath(entry).drive:
+        raise LayoutError(
+            f"{where}: {entry} is an absolute path; the paths it lists must be relative to {folder} (fix the entry)"
+        )
+    normal = posixpath.normpath(posix)
+    if normal == ".." or normal.startswith("../"):
+        raise LayoutError(
+            f"{where}: {entry} leads out of {folder}: only images inside the dataset are read, so a change "
+            "outside it could never rerun the steps that read it; fix the entry"
+        )
+    return normal

@@ -303,6 +303,11 @@ def train_set(opts: FolderPairOptions) -> str:
     return f"folder {folder}"
 
 
+def files_read(root: Path, opts: FolderPairOptions) -> list[Path]:
+    """`frames_csv` when given (an input of `prepare` by content, wherever it lives)."""
+    return [Path(root) / opts.frames_csv] if opts.frames_csv else []
+
+
 DATASET = DatasetType(
     name="folder_pair",
     options=FolderPairOptions,
@@ -310,4 +315,5 @@ DATASET = DatasetType(
     check_layout=check_layout,
     protocol=protocol,
     train_set=train_set,
+    files_read=files_read,
 )

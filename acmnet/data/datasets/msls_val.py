@@ -24,7 +24,10 @@ Read with `acmnet.pickled.load_npy` (arrays, lists and integers only; a crafted 
 code). Refused, naming the file and the first bad entry: a missing file; paths that are not a 1-d
 array of strings; a qIdx that is not 1-d integers, lies outside qImages or repeats a query; a pIdx
 whose length differs from qIdx's; a positive that is not an integer or lies outside the database;
-a missing image (the first one, with the count).
+a missing image (the first one, with the count); an image path that is absolute or leaves the root
+(`../`), or is listed twice in one file (`base.inside`; the file and the entry). A 2-d integer pIdx
+(every query with as many positives) is read row by row, as MixVPR's `pIdx[q]` reads it. The four
+files are inputs of `prepare` by content wherever `index` puts them (`files_read`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType, LayoutError, require_images
+from acmnet.data.datasets.base import DatasetType, LayoutError, inside, require_images
 from acmnet.data.datasets.vprbench import as_indices
 from acmnet.data.manifest import COLUMNS, POSITIVES_COLUMN
 from acmnet.pickled import UnsafePickleError, load_npy
@@ -86,11 +89,22 @@ def _load(path: Path) -> np.ndarray:
         raise MslsIndexError(f"{path} cannot be read as a .npy file ({exc}): copy it again from {SOURCE}") from exc
 
 
-def _paths(path: Path) -> list[str]:
+def _paths(path: Path, root: Path) -> list[str]:
+    """The file's image paths, each inside `root` (`base.inside`) and listed once."""
     array = _load(path)
     if array.ndim != 1 or array.dtype.kind not in "US" or not len(array):
         raise MslsIndexError(f"{path} holds a {array.dtype} array of shape {array.shape}, not a 1-d array of paths")
-    return [p.decode() if isinstance(p, bytes) else str(p) for p in array.tolist()]
+    paths = [p.decode() if isinstance(p, bytes) else str(p) for p in array.tolist()]
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(paths):
+        image = inside(entry, Path(root), f"{path}, entry {i}")
+        if image in seen:
+            raise MslsIndexError(
+                f"{path}, entry {i}: {entry} is listed again (first at entry {seen[image]}): one image would be two "
+                "rows, and no descriptor file of another tool fits them; list each image once"
+            )
+        seen[image] = i
+    return list(seen)
 
 
 def _scored(path: Path, n_listed: int) -> list[int]:
@@ -114,13 +128,18 @@ def _scored(path: Path, n_listed: int) -> list[int]:
 def _positives(path: Path, n_scored: int, n_database: int) -> list[list[int]]:
     """pIdx: per scored query, its positive database rows (sorted, each once)."""
     array = _load(path)
-    if array.ndim != 1 or len(array) != n_scored:
+    if array.ndim not in (1, 2) or (array.ndim == 2 and array.dtype.kind not in "iu"):
         raise MslsIndexError(
-            f"{path} holds {array.shape} entries for the {n_scored} queries of {FILES[2]}: one positive list per "
-            "scored query is needed; the files are of different releases"
+            f"{path} holds a {array.dtype} array of shape {array.shape}: not one positive list per scored query "
+            "(a 1-d array of lists, or a 2-d integer array with one row per query)"
+        )
+    if len(array) != n_scored:
+        raise MslsIndexError(
+            f"{path} holds {len(array)} positive lists for the {n_scored} queries of {FILES[2]}: one per scored "
+            "query is needed; the files are of different releases"
         )
     out = []
-    for i, entry in enumerate(array):
+    for i, entry in enumerate(array):  # a 2-d integer pIdx (as many positives each): MixVPR's pIdx[q] is a row
         indices = as_indices(entry)
         if indices is None:
             raise MslsIndexError(f"{path}, entry {i}: the positives are not an integer or a list of integers")
@@ -137,14 +156,19 @@ def _positives(path: Path, n_scored: int, n_database: int) -> list[list[int]]:
 def read_index(root: Path, opts: MslsValOptions) -> MslsVal:
     """The four files, checked against each other and against the images under `root`."""
     folder = _folder(root, opts)
-    database = _paths(folder / FILES[0])
-    listed = _paths(folder / FILES[1])
+    database = _paths(folder / FILES[0], root)
+    listed = _paths(folder / FILES[1], root)
     scored = _scored(folder / FILES[2], len(listed))
     positives = _positives(folder / FILES[3], len(scored), len(database))
     queries = [listed[q] for q in scored]
     require_images(Path(root), database, str(folder / FILES[0]))
     require_images(Path(root), queries, f"{folder / FILES[1]} (at {FILES[2]})")
     return MslsVal(database, queries, positives, len(listed))
+
+
+def files_read(root: Path, opts: MslsValOptions) -> list[Path]:
+    """The four index files (an input of `prepare` by content, wherever `index` puts them)."""
+    return [_folder(root, opts) / name for name in FILES]
 
 
 def check_layout(root: Path, opts: MslsValOptions) -> None:
@@ -180,7 +204,7 @@ def ground_truth_note(root: Path, opts: MslsValOptions) -> str | None:
     """`740 of 747 queries scored (msls_val_qIdx.npy, as MixVPR scores MSLS-val)`; None without the files."""
     folder = _folder(root, opts)
     try:
-        listed = _paths(folder / FILES[1])
+        listed = _paths(folder / FILES[1], root)
         scored = _load(folder / FILES[2])
     except LayoutError:
         return None
@@ -210,4 +234,5 @@ DATASET = DatasetType(
     ground_truth="listed",
     route_order=lambda o: False,
     ground_truth_note=ground_truth_note,
+    files_read=files_read,
 )

@@ -395,6 +395,18 @@ def train_set(opts: Nordland64Options) -> str:
     )
 
 
+def files_read(root: Path, opts: Nordland64Options) -> list[Path]:
+    """`frames_csv` (an input of `prepare` by content, wherever it lives; beside the season folders
+    when relative, the root itself when those are not found yet)."""
+    if not opts.frames_csv:
+        return []
+    try:
+        base = _locate(Path(root), opts.seasons())[0]
+    except LayoutError:
+        base = Path(root)
+    return [base / opts.frames_csv]
+
+
 DATASET = DatasetType(
     name="nordland64",
     options=Nordland64Options,
@@ -406,4 +418,5 @@ DATASET = DatasetType(
     window=window,
     shared_places=shared_places,
     train_set=train_set,
+    files_read=files_read,
 )

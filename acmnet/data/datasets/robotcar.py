@@ -409,6 +409,11 @@ def train_set(opts: RobotCarOptions) -> str:
     )
 
 
+def files_read(root: Path, opts: RobotCarOptions) -> list[Path]:
+    """The 3D model and the two split files (inputs of `prepare` by content, wherever the options put them)."""
+    return [Path(root) / opts.nvm, Path(root) / opts.train_split, Path(root) / opts.test_split]
+
+
 DATASET = DatasetType(
     name="robotcar",
     options=RobotCarOptions,
@@ -419,4 +424,5 @@ DATASET = DatasetType(
     paper_table="table4",
     protocol=protocol,
     train_set=train_set,
+    files_read=files_read,
 )

@@ -59,14 +59,13 @@ from __future__ import annotations
 
 import math
 import os
-import posixpath
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from acmnet.config import ConfigError, bounded
-from acmnet.data.datasets.base import DatasetType, LayoutError, find_root, listing, note
+from acmnet.data.datasets.base import DatasetType, LayoutError, find_root, inside, listing, note
 from acmnet.io import is_sidecar, list_folders
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -154,22 +153,9 @@ def _search(folder: Path) -> list[str]:
 
 
 def _list_entry(line: str, paths_txt: Path, number: int) -> str:
-    """An `_images_paths.txt` line as a normalised path inside the folder (`./x.jpg`, `a/../x.jpg` ->
-    `x.jpg`); an absolute path or one that leaves the folder is refused, naming the line."""
-    posix = line.replace("\\", "/")
-    if posix.startswith("/") or PureWindowsPath(line).drive:
-        raise LayoutError(
-            f"{paths_txt}, line {number}: {line} is an absolute path; the list's paths must be relative to "
-            f"{paths_txt.with_name(paths_txt.name.removesuffix(PATHS_SUFFIX))} (fix the line)"
-        )
-    normal = posixpath.normpath(posix)
-    if normal == ".." or normal.startswith("../"):
-        raise LayoutError(
-            f"{paths_txt}, line {number}: {line} leads out of the folder it lists "
-            f"({paths_txt.with_name(paths_txt.name.removesuffix(PATHS_SUFFIX))}): only images inside the dataset "
-            "are read, so a change outside it could never rerun the steps that read it; fix the line"
-        )
-    return normal
+    """An `_images_paths.txt` line as a normalised path inside the folder it lists (`base.inside`)."""
+    folder = paths_txt.with_name(paths_txt.name.removesuffix(PATHS_SUFFIX))
+    return inside(line, folder, f"{paths_txt}, line {number}")
 
 
 def _read_list(paths_txt: Path, folder: Path) -> list[str]:

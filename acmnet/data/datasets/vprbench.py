@@ -46,6 +46,11 @@ dataset: a clamped-or-not window always keeps its own query's neighbours); a que
 a row count different from the number of query images (a query without a row). These raise
 `GroundTruthError` (a `LayoutError`); a missing or empty folder or a missing file raises `LayoutError`.
 
+The ground-truth file may live anywhere (`ground_truth`: relative to the root or absolute; one
+outside the root is noted): it is an input of `prepare` by content (`files_read`). The image
+folders (`reference`, `query`) must lie inside the root. A bad row is shown in at most 80
+characters, and showing it costs no more than that (`_pieces`).
+
 Why a restricted loader: an object array is stored as a pickle inside the `.npy`, and
 `np.load(..., allow_pickle=True)` would run whatever code a crafted file names. The file is read
 with `acmnet.pickled.load_npy`, which rebuilds only NumPy arrays, dtypes, scalars, lists and
@@ -62,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType, LayoutError, listing, note
+from acmnet.data.datasets.base import DatasetType, LayoutError, inside, listing, note
 from acmnet.data.datasets.natural import ordered
 from acmnet.data.manifest import COLUMNS, POSITIVES_COLUMN
 from acmnet.io import list_files, list_folders
@@ -80,7 +85,7 @@ class GroundTruthError(LayoutError):
 
 @dataclass
 class VprBenchOptions:
-    ground_truth: str = "ground_truth_new.npy"  # file name under the root
+    ground_truth: str = "ground_truth_new.npy"  # relative to the root, or absolute (read by content anywhere)
     reference: str = "ref"  # folder of the reference images
     query: str = "query"  # folder of the query images
     route_order: bool = False  # true only when the sorted names are frames of one drive
@@ -130,9 +135,13 @@ def list_images(root: Path, folder: str) -> list[str]:
 def read_tree(root: Path, opts: VprBenchOptions) -> Tree:
     """The folders' sorted image names, after checking the ground-truth file exists (nothing decoded)."""
     root = Path(root)
+    for key in ("reference", "query"):  # image folders stay inside the root, which its listing watches
+        inside(getattr(opts, key), root, f"the option `{key}`")
     references = ordered(list_images(root, opts.reference), opts.order, root / opts.reference, "order")
     queries = ordered(list_images(root, opts.query), opts.order, root / opts.query, "order")
     path = root / opts.ground_truth
+    if not path.resolve().is_relative_to(root.resolve()):
+        note(f"{opts.ground_truth}: the ground truth is read from {path}, outside the root (watched by content)")
     if not path.is_file():
         raise LayoutError(
             f"{path} does not exist: VPR-Bench ships each dataset with its ground truth; copy "
@@ -141,24 +150,46 @@ def read_tree(root: Path, opts: VprBenchOptions) -> Tree:
     return Tree(root, opts.reference, opts.query, references, queries)
 
 
+def files_read(root: Path, opts: VprBenchOptions) -> list[Path]:
+    """The ground-truth file (an input of `prepare` by content, wherever `ground_truth` puts it)."""
+    return [Path(root) / opts.ground_truth]
+
+
 def check_layout(root: Path, opts: VprBenchOptions) -> None:
     """Both folders exist and hold images, and the ground-truth file exists; nothing is decoded."""
     read_tree(root, opts)
 
 
-def _plain(value: Any) -> Any:
-    """`value` with NumPy arrays and scalars turned into lists and Python numbers (for messages)."""
-    if isinstance(value, np.ndarray):
-        return _plain(value.item()) if value.ndim == 0 else [_plain(v) for v in value.tolist()]
+def _pieces(value: Any, budget: list[int]):
+    """The text of `value` (NumPy arrays and scalars as lists and Python numbers), piece by piece,
+    until `budget[0]` characters are spent: the work is bounded, not only the length (a row of
+    nested lists that share one list is small on disk and astronomically long as text)."""
+    if budget[0] <= 0:
+        return
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+        value = value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        yield "["
+        budget[0] -= 1
+        for i, item in enumerate(value):
+            if budget[0] <= 0:
+                return
+            if i:
+                yield ", "
+                budget[0] -= 2
+            yield from _pieces(item, budget)
+        yield "]"
+        budget[0] -= 1
+        return
+    text = repr(value)[: budget[0] + 1]
+    budget[0] -= len(text)
+    yield text
 
 
 def _show(row: Any) -> str:
-    text = repr(_plain(row))
+    text = "".join(_pieces(row, [_SHOWN + 1]))
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
@@ -359,4 +390,5 @@ DATASET = DatasetType(
     ground_truth="listed",
     route_order=lambda o: o.route_order,
     ground_truth_note=ground_truth_note,
+    files_read=files_read,
 )

@@ -84,7 +84,7 @@ def test_rows_and_positives_as_the_ports_read_them(tmp_path):
     assert expected[1] == [3, 4, 5, 6] and expected[2] == []  # (45, 25) is exactly 25 m from (30, 5) and (60, 5)
     assert (
         dbs.ground_truth_note(tmp_path, dbs.DbStructOptions())
-        == "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct)"
+        == "within posDistThr = 25 m of pitts30k_test.mat (NetVLAD's dbStruct, fields read by name)"
     )
 
 
@@ -130,6 +130,11 @@ def test_other_files_are_refused(tmp_path):
     scipy.io.savemat(
         tmp_path / "datasets" / "pitts30k_test.mat", {"dbStruct": {"whichSet": "test", "dbImage": _cell(["a"])}}
     )
+    with pytest.raises(
+        dbs.DbStructError, match=r"dbStruct has no field utmDb, qImage, .* \(its fields: whichSet, dbImage\)"
+    ):
+        dbs.DATASET.prepare_manifest(tmp_path, {}, "pitts")
+    scipy.io.savemat(tmp_path / "datasets" / "pitts30k_test.mat", {"dbStruct": _cell(["a", "b"]).T})  # a 1x2 cell
     with pytest.raises(dbs.DbStructError, match=r"dbStruct has 2 fields, not NetVLAD's 10"):
         dbs.DATASET.prepare_manifest(tmp_path, {}, "pitts")
 
@@ -157,3 +162,78 @@ def test_a_matlab_v73_file_is_named_as_such(tmp_path):
     mat.write_bytes(header + b"\0" * 512)
     with pytest.raises(dbstruct.DbStructError, match=r"MATLAB v7\.3 \(HDF5\).*-v7"):
         dbstruct._fields(mat)
+
+
+# ---- issue 33 item 3: fields by name where the file stores names ----------------------------------
+
+
+def _positives(root: Path) -> list[str]:
+    frame = dbs.DATASET.prepare_manifest(root, {}, "pitts")
+    return frame.loc[frame["role"] == "query", "positives"].tolist()
+
+
+def test_fields_are_read_by_the_names_the_file_stores(tmp_path):
+    """posDistThr and posDistSqThr in each other's places (and every field in another order): read by
+    position, the threshold would be 625 m; by name it stays 25 m, with the same positives."""
+    expected = _positives(dbstruct_tree(tmp_path / "a", DB, Q) and tmp_path / "a")
+    fields = netvlad_struct(np.asarray(DB), np.asarray(Q))
+    dbstruct_tree(tmp_path / "b", DB, Q)
+    shuffled = {k: fields[k] for k in reversed(list(fields))}  # posDistSqThr before posDistThr, ...
+    scipy.io.savemat(tmp_path / "b/datasets/pitts30k_test.mat", {"dbStruct": shuffled})
+    assert (
+        scipy.io.loadmat(tmp_path / "b/datasets/pitts30k_test.mat")["dbStruct"].dtype.names[0] == "nonTrivPosDistSqThr"
+    )
+    assert _positives(tmp_path / "b") == expected
+    assert dbs.read_struct(tmp_path / "b/datasets/pitts30k_test.mat").positive_distance == 25.0
+    assert "fields read by name" in dbs.ground_truth_note(tmp_path / "b", dbs.DbStructOptions())
+
+
+def test_a_cell_without_names_is_read_by_position_and_says_so(tmp_path):
+    fields = dbstruct_tree(tmp_path, DB, Q)
+    cell = np.empty((1, 10), dtype=object)
+    for i, name in enumerate(dbs.FIELDS):
+        cell[0, i] = fields[name]
+    scipy.io.savemat(tmp_path / "datasets/pitts30k_test.mat", {"dbStruct": cell})
+    struct = dbs.read_struct(tmp_path / "datasets/pitts30k_test.mat")
+    assert struct.read == "by position" and struct.positive_distance == 25.0 and len(struct.database) == 10
+    assert "fields read by position" in dbs.ground_truth_note(tmp_path, dbs.DbStructOptions())
+
+
+def test_a_1x2_struct_an_empty_and_a_cut_file_are_one_line_naming_the_file(tmp_path):
+    fields = dbstruct_tree(tmp_path, DB, Q)
+    mat = tmp_path / "datasets/pitts30k_test.mat"
+    whole = mat.read_bytes()
+    pair = np.empty((1, 2), dtype=[(name, object) for name in fields])  # a 1x2 struct array
+    for name, value in fields.items():
+        pair[name][0, 0] = pair[name][0, 1] = value
+    scipy.io.savemat(mat, {"dbStruct": pair})
+    with pytest.raises(dbs.DbStructError, match=r"pitts30k_test.mat: dbStruct is a 1x2 struct array, not one struct"):
+        dbs.read_struct(mat)
+    mat.write_bytes(b"")
+    with pytest.raises(dbs.DbStructError, match=r"pitts30k_test.mat cannot be read by scipy.io.loadmat \(MatReadError"):
+        dbs.read_struct(mat)
+    mat.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(dbs.DbStructError, match=r"pitts30k_test.mat cannot be read by scipy.io.loadmat .*cut short"):
+        dbs.read_struct(mat)
+
+
+# ---- issue 33 item 2: image paths stay inside the root; item 1: the .mat is read by content -------
+
+
+@pytest.mark.parametrize(("field", "entry"), [("dbImage", "../outside.jpg"), ("qImage", "/abs/q.jpg")])
+def test_image_paths_leaving_the_root_are_refused(tmp_path, field, entry):
+    fields = dbstruct_tree(tmp_path / "root", DB, Q)
+    fields[field][1, 0] = entry
+    scipy.io.savemat(tmp_path / "root/datasets/pitts30k_test.mat", {"dbStruct": fields})
+    _touch(tmp_path / "outside.jpg")
+    with pytest.raises(
+        LayoutError, match=rf"pitts30k_test.mat, {field} entry 1: {re.escape(entry)} (leads out|is an abs)"
+    ):
+        dbs.DATASET.prepare_manifest(tmp_path / "root", {}, "pitts")
+    with pytest.raises(LayoutError, match=r"the option `queries` of pitts30k_test.mat: ../q leads out of"):
+        dbs.DATASET.prepare_manifest(tmp_path / "root", {"queries": "../q"}, "pitts")
+
+
+def test_the_mat_anywhere_is_a_file_read(tmp_path):
+    outside = tmp_path / "netvlad/pitts30k_test.mat"
+    assert dbs.DATASET.files_read(tmp_path / "root", dbs.DbStructOptions(mat=str(outside))) == [outside]

@@ -89,7 +89,12 @@ def _objects(*rows):
         ("qIdx", np.array([0, 1, 9]), r"msls_val_qIdx.npy, entry 2: query 9 is outside qImages' 9 paths"),
         ("qIdx", np.array([0, 1, 1]), r"msls_val_qIdx.npy, entry 2: query 1 is scored twice \(entries 1 and 2\)"),
         ("qIdx", np.array([0.0, 1.0]), r"msls_val_qIdx.npy holds a float64 array"),
-        ("pIdx", _objects([0], [1]), r"msls_val_pIdx.npy holds \(2,\) entries for the 7 queries of msls_val_qIdx.npy"),
+        (
+            "pIdx",
+            _objects([0], [1]),
+            r"msls_val_pIdx.npy holds 2 positive lists for the 7 queries of msls_val_qIdx.npy",
+        ),
+        ("pIdx", np.zeros((7, 2)), r"msls_val_pIdx.npy holds a float64 array of shape \(7, 2\): not one positive list"),
         (
             "dbImages",
             np.arange(3),
@@ -133,3 +138,45 @@ def test_missing_images_are_named_with_the_count(tmp_path):
 def test_registered_without_route_order():
     kind = dataset_type("msls_val")
     assert kind.ground_truth == "listed" and not kind.route_order(mv.MslsValOptions())
+
+
+# ---- issue 33 items 1, 2 and 9 ---------------------------------------------------------------------
+
+
+def test_a_2d_integer_pidx_is_read_row_by_row_as_mixvpr_indexes_it(tmp_path):
+    """Every query with as many positives: np.save writes a 2-d int64 array, and MixVPR's `pIdx[q]` is a row."""
+    _, _, scored, _ = msls_tree(tmp_path)
+    rows = np.array([[q, q + 1] for q in scored], dtype=np.int64)
+    _resave(tmp_path, "pIdx", rows)
+    frame = prepare(tmp_path)
+    sets = ps.positives_of(frame, "listed", 0, None)
+    assert [sets.of(i).tolist() for i in range(sets.n_queries)] == rows.tolist()
+
+
+@pytest.mark.parametrize("name", ["dbImages", "qImages"])
+def test_a_path_listed_twice_is_refused_at_prepare(tmp_path, name):
+    database, queries, _, _ = msls_tree(tmp_path)
+    paths = list(database if name == "dbImages" else queries)
+    paths[3] = "./" + paths[1]  # the same image, written another way
+    _resave(tmp_path, name, np.array(paths))
+    with pytest.raises(
+        LayoutError, match=rf"msls_val_{name}.npy, entry 3: {re.escape(paths[3])} is listed again \(first at entry 1\)"
+    ):
+        prepare(tmp_path)
+
+
+@pytest.mark.parametrize("entry", ["../elsewhere/x.jpg", "/abs/x.jpg", "train_val/../../x.jpg"])
+def test_image_paths_leaving_the_root_are_refused(tmp_path, entry):
+    database, _, _, _ = msls_tree(tmp_path / "root")
+    _touch(tmp_path / "elsewhere/x.jpg")
+    _resave(tmp_path / "root", "dbImages", np.array([*database[:2], entry, *database[3:]]))
+    with pytest.raises(
+        LayoutError, match=rf"msls_val_dbImages.npy, entry 2: {re.escape(entry)} (leads out of|is an absolute)"
+    ):
+        prepare(tmp_path / "root")
+
+
+def test_the_four_files_anywhere_are_files_read(tmp_path):
+    index = tmp_path / "MixVPR/datasets/msls_val"
+    files = mv.DATASET.files_read(tmp_path / "root", mv.MslsValOptions(index=str(index)))
+    assert files == [index / name for name in mv.FILES]

@@ -1,5 +1,6 @@
 import os
 import re
+import time
 
 import numpy as np
 import pytest
@@ -257,3 +258,35 @@ def test_natural_order_is_asked_for_where_the_two_orders_differ(tmp_path):
     ]
     with pytest.raises(ConfigError, match="order"):
         prepare(tmp_path, {"order": "natsort"})
+
+
+# ---- issue 33 items 1, 2 and 7 ---------------------------------------------------------------------
+
+
+def test_a_row_of_shared_nested_lists_is_shown_with_bounded_work(tmp_path):
+    """60 levels of [a, a] sharing one list: a few hundred bytes pickled, 2**60 leaves as text. The
+    message used to expand the row before shortening it, and `prepare` never returned."""
+    nested = [1.5]
+    for _ in range(60):
+        nested = [nested, nested]
+    root = _tree(tmp_path, refs=2, queries=1, rows=[[0, nested]])
+    assert (root / GT).stat().st_size < 2000
+    started = time.perf_counter()
+    info = _refused(root, r"row 0 \[0, \[\[\[\[.*\.\.\.: the positives \[\[\[\[.*\.\.\. are not an integer")
+    assert time.perf_counter() - started < 5 and len(str(info.value)) < 500
+
+
+def test_a_ground_truth_outside_the_root_is_noted_and_a_file_read(tmp_path, capsys):
+    root = _tree(tmp_path / "root", refs=2, queries=2)
+    (root / GT).rename(tmp_path / "gt.npy")
+    assert len(prepare(root, {"ground_truth": "../gt.npy"})) == 2 + 2 + 2
+    assert "the ground truth is read from" in capsys.readouterr().err
+    assert vb.DATASET.files_read(root, vb.VprBenchOptions(ground_truth="../gt.npy")) == [root / "../gt.npy"]
+
+
+def test_image_folders_outside_the_root_are_refused(tmp_path):
+    root = _tree(tmp_path / "root", refs=2, queries=2)
+    (tmp_path / "other").mkdir()
+    _touch(tmp_path / "other" / "0000000.jpg")
+    with pytest.raises(LayoutError, match=r"the option `query`: ../other leads out of"):
+        prepare(root, {"query": "../other"})
