@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import reprlib
 import types
@@ -245,6 +246,21 @@ def train_identity(trained: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def parse_target(text: str) -> float | None:
+    """The precision a target asks for (`precision 0.99` -> 0.99), None for `F1`; ValueError otherwise."""
+    words = str(text).split()
+    if words == ["F1"]:
+        return None
+    if len(words) == 2 and words[0] == "precision":
+        try:
+            value = float(words[1])
+        except ValueError:
+            value = math.nan
+        if 0.0 < value <= 1.0:
+            return value
+    raise ValueError(f"target {text!r}: write `precision P` with 0 < P <= 1 (e.g. `precision 0.99`) or `F1`")
+
+
 @dataclass
 class OperatingPointConfig:
     """A top-1 score threshold chosen on one query set or dataset and reported on every other
@@ -255,8 +271,6 @@ class OperatingPointConfig:
     target: str = "precision 0.99"  # `precision P` (0 < P <= 1: the largest recall at that precision) or `F1`
 
     def check(self, where: str) -> None:
-        from acmnet.evaluate.operating_point import parse_target
-
         try:
             parse_target(self.target)
         except ValueError as exc:

@@ -25,25 +25,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from acmnet.config import Config, ConfigError, split_seed
+from acmnet.config import Config, ConfigError, parse_target, split_seed
 from acmnet.evaluate.statistics import resampled_statistic, too_few
 
 STATISTICS = ("precision", "recall", "F1")
-
-
-def parse_target(text: str) -> float | None:
-    """The precision a target asks for (`precision 0.99` -> 0.99), None for `F1`; ValueError otherwise."""
-    words = str(text).split()
-    if words == ["F1"]:
-        return None
-    if len(words) == 2 and words[0] == "precision":
-        try:
-            value = float(words[1])
-        except ValueError:
-            value = np.nan
-        if 0.0 < value <= 1.0:
-            return value
-    raise ValueError(f"target {text!r}: write `precision P` with 0 < P <= 1 (e.g. `precision 0.99`) or `F1`")
 
 
 def at_threshold(correct: np.ndarray, scores: np.ndarray, has_positive: np.ndarray, threshold: float) -> dict:

@@ -461,9 +461,9 @@ def test_leftover_wording_is_gone():
         "nominal 95%": ["README.md", "results/nordland64/README.md", "docs/statistics.md"],
         "The intervals are nominal": ["workflow/report/summary.rst"],
     }
-    for phrase, files in said.items():
+    for phrase, files in said.items():  # wherever a line breaks
         for name in files:
-            assert phrase in (REPO / name).read_text(), (phrase, name)
+            assert " ".join(phrase.split()) in " ".join((REPO / name).read_text().split()), (phrase, name)
 
 
 def test_the_demo_table_says_cpu_training_is_not_reproducible_across_machines():

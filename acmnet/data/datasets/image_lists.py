@@ -90,6 +90,17 @@ def _name(folder: Path, opts: ImageListsOptions) -> str:
     return found[0]
 
 
+def files_read(root: Path, opts: ImageListsOptions) -> list[Path]:
+    """The three list files (inputs of `prepare` by content, wherever `lists` puts them); none while
+    the folder does not name them yet (`prepare` then says what is missing)."""
+    folder = _folder(root, opts)
+    try:
+        name = _name(folder, opts)
+    except LayoutError:
+        return []
+    return [folder / f"{name}{suffix}" for suffix in SUFFIXES]
+
+
 def _load(path: Path) -> np.ndarray:
     if not path.is_file():
         raise LayoutError(
@@ -219,6 +230,7 @@ DATASET = DatasetType(
     scoring="recall",
     protocol=protocol,
     train_set=train_set,
+    files_read=files_read,
     ground_truth="listed",
     route_order=lambda o: o.route_order,
     ground_truth_note=ground_truth_note,

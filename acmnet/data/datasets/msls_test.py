@@ -60,6 +60,11 @@ def _folder(root: Path, opts: MslsTestOptions) -> Path:
     return Path(root) if opts.index is None else Path(root) / opts.index
 
 
+def files_read(root: Path, opts: MslsTestOptions) -> list[Path]:
+    """The two list files (inputs of `prepare` by content, wherever `index` puts them)."""
+    return [_folder(root, opts) / name for name in FILES]
+
+
 def key_of(path: str) -> str:
     """An image's MSLS key: its file name without the extension (SALAD's `Path(p).stem`)."""
     return PurePosixPath(path).stem
@@ -151,6 +156,7 @@ DATASET = DatasetType(
     scoring="submission",
     protocol=protocol,
     train_set=train_set,
+    files_read=files_read,
     ground_truth="none",
     route_order=lambda o: False,
 )
