@@ -41,7 +41,7 @@ rule check_invariance:
     output:
         table=f"{EXP}/{{dataset}}/{{method}}/invariance.csv",
     log:
-        f"{LOG}/check_invariance/{{dataset}}_{{method}}.log",
+        f"{LOG}/check_invariance/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         dataset="|".join(RECALL) or "^$",
         method="|".join(INVARIANCE) or "^$",
@@ -115,7 +115,7 @@ rule export_msls:
     output:
         submission=f"{EXP}/{{dataset}}/{{method}}/msls_predictions.txt",
     log:
-        f"{LOG}/export_msls/{{dataset}}_{{method}}.log",
+        f"{LOG}/export_msls/{{dataset}}/{{method}}.log",
     wildcard_constraints:
         dataset="|".join(SUBMITTED) or "^$",
     params:
