@@ -44,7 +44,7 @@ def operating_point_caption(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
 
 def operating_point_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
     """The operating-point table of the summary (Markdown) with its caption; '' when there is none."""
-    from tabulate import tabulate
+    from acmnet.report.summary import markdown_table
 
     if "op_role" not in summary.columns:
         return ""
@@ -54,7 +54,7 @@ def operating_point_markdown(summary: pd.DataFrame, ev: EvaluateConfig) -> str:
         for _, r in summary[summary["op_role"] == "reported"].iterrows()
     ]
     headers = ["dataset", "queries", "method", "threshold", "accepted", *[f"{s} [interval]" for s in STATISTICS]]
-    return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{operating_point_caption(summary, ev)}"
+    return f"{markdown_table(rows, headers)}\n\n{operating_point_caption(summary, ev)}"
 
 
 def _worst(checks: pd.DataFrame, dataset: str, method: str, set_name: str) -> pd.Series | None:
@@ -67,7 +67,7 @@ def _worst(checks: pd.DataFrame, dataset: str, method: str, set_name: str) -> pd
 
 def invariance_markdown(summary: pd.DataFrame, checks: pd.DataFrame | None, ev: EvaluateConfig) -> str:
     """The batch-invariance check per row of the summary (Markdown) with what it measured; '' without checks."""
-    from tabulate import tabulate
+    from acmnet.report.summary import markdown_table
 
     if checks is None:
         return ""
@@ -102,4 +102,4 @@ def invariance_markdown(summary: pd.DataFrame, checks: pd.DataFrame | None, ev: 
         "depend on how the test set is batched and ordered. +seq rows use their method's descriptors; rows of "
         "another tool's descriptors or ranked lists are not checked."
     )
-    return f"{tabulate(rows, headers=headers, tablefmt='github')}\n\n{text}"
+    return f"{markdown_table(rows, headers)}\n\n{text}"

@@ -265,9 +265,8 @@ def _number(value: object, digits: int = 1) -> str:
 
 def markdown(table: pd.DataFrame, resamples: int) -> str:
     """The reproduction table as Markdown, with the seed / query split of seeded rows after it."""
-    from tabulate import tabulate
-
     from acmnet.evaluate.statistics import p_text
+    from acmnet.report.summary import markdown_table
 
     if table.empty:
         return (
@@ -294,7 +293,7 @@ def markdown(table: pd.DataFrame, resamples: int) -> str:
             ]
         )
     headers = ["table", "published row", "our row", "metric", "published", "ours [interval]", "diff", "verdict", "why"]
-    lines = ["Reproduction of published numbers:", "", tabulate(rows, headers=headers, tablefmt="github")]
+    lines = ["Reproduction of published numbers:", "", markdown_table(rows, headers)]
     seeded = table[table["seed_sd"].notna()]
     for _, r in seeded.iterrows():
         lines.append(

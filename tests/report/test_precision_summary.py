@@ -213,3 +213,16 @@ def test_a_bar_in_a_name_keeps_the_precision_and_cost_tables_columns():
         table = text.split("\n\n")[0].splitlines()
         assert len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1, table
         assert r"q\|x" in table[2] and r"a\|b" in table[2]
+
+
+def test_every_markdown_table_of_the_report_goes_through_the_one_escaping_function():
+    """Issue 33 item 11: `summary.markdown_table` is the only caller of tabulate's Markdown form in
+    acmnet/report/, so a `|` in any name is escaped in every table the report writes."""
+    from tests.conftest import REPO
+
+    callers = [
+        p.name
+        for p in sorted((REPO / "acmnet" / "report").glob("*.py"))
+        if 'tablefmt="github"' in p.read_text() or "tablefmt='github'" in p.read_text()
+    ]
+    assert callers == ["summary.py"]
