@@ -182,8 +182,11 @@ def ranking_files(wildcards):
 
 def first_stage_retrieval(wildcards):
     """The retrieval a re-ranked list re-ranked: its first stage's (the first configured run of that
-    method), an input of the import, which checks the list against it and records it by content."""
-    base = CFG.methods[wildcards.method].options.first_stage
+    method), an input of the import, which checks the list against it and records it by content; none
+    for a ranking with no first stage here (`kind: matches`: another tool's scores)."""
+    base = getattr(CFG.methods[wildcards.method].options, "first_stage", None)
+    if base is None:
+        return []
     run = next(m for m in METHODS if split_seed(m)[0] == base)
     return f"{EXP}/{wildcards.dataset}/{run}/retrieval.npz"
 

@@ -88,9 +88,10 @@ rule import_ranking:
         method="|".join(RANKED) or "^$",
     params:
         settings=import_settings,
+        first=lambda w, input: flag("--first-stage", input.first),
     shell:
         "acmnet import-ranking --config-json {CONFIG_ARG} --dataset {wildcards.dataset:q} --method {wildcards.method:q} "
-        "--manifest {input.manifest:q} --first-stage {input.first:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
+        "--manifest {input.manifest:q} {params.first:q} --out {output.retrieval:q} 2>&1 | tee {log:q}"
 
 
 rule export_pairs:
