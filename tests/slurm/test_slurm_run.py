@@ -132,7 +132,7 @@ def test_the_demo_through_slurm_equals_a_local_run_and_resumes_a_cancelled_train
     print(f"through Slurm: {time.time() - start:.0f} s")
 
     # Training resumed from the cancelled job's checkpoint and lost no step.
-    assert "resuming acmnet from" in (slurm / "logs/demo/train/demo_route_acmnet.log").read_text()
+    assert "resuming acmnet from" in (slurm / "logs/demo/train/demo_route/acmnet.log").read_text()
     trained = exp / "demo_route" / "acmnet"
     info = load_checkpoint(trained / "checkpoint.pt").info
     assert info["world_size"] == 2 and info["steps"] == 60 // 8  # 2 processes, global batch 8, one epoch
