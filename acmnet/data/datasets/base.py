@@ -28,6 +28,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from acmnet.config import ConfigError, build_dataclass
+from acmnet.data.manifest import POSITIVES_COLUMN
 from acmnet.data.sources import Source
 from acmnet.io import list_folders
 
@@ -181,3 +182,19 @@ def inside(entry: str, folder: Path, where: str) -> str:
             "outside it could never rerun the steps that read it; fix the entry"
         )
     return normal
+
+
+def listed_rows(images: list[str], role: str, condition: str, positives: list[list[int]] | None = None) -> list[dict]:
+    """Manifest rows of listed images, place = list position, with each one's listed positives
+    (reference positions, for queries) in the positives column: the form of every type whose
+    ground truth is a shipped list (msls_val, image_lists)."""
+    return [
+        {
+            "image": image,
+            "role": role,
+            "place": i,
+            "condition": condition,
+            POSITIVES_COLUMN: " ".join(map(str, positives[i])) if positives is not None else "",
+        }
+        for i, image in enumerate(images)
+    ]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType, LayoutError, listing, require_images
+from acmnet.data.datasets.base import DatasetType, LayoutError, listed_rows, listing, require_images
 from acmnet.data.datasets.vprbench import as_indices
 from acmnet.data.manifest import COLUMNS, POSITIVES_COLUMN
 from acmnet.pickled import UnsafePickleError, load_npy
@@ -174,26 +174,13 @@ def check_layout(root: Path, opts: ImageListsOptions) -> None:
     read_lists(root, opts)
 
 
-def _rows(images: list[str], role: str, condition: str, positives: list[list[int]] | None = None) -> list[dict]:
-    return [
-        {
-            "image": image,
-            "role": role,
-            "place": i,
-            "condition": condition,
-            POSITIVES_COLUMN: " ".join(map(str, positives[i])) if positives is not None else "",
-        }
-        for i, image in enumerate(images)
-    ]
-
-
 def prepare(root: Path, opts: ImageListsOptions, name: str = "image_lists") -> pd.DataFrame:
     """Manifest rows: train (= references), reference, then the queries with their positives."""
     lists = read_lists(root, opts)
     rows = (
-        _rows(lists.references, "train", "database")
-        + _rows(lists.references, "reference", "database")
-        + _rows(lists.queries, "query", "queries", lists.positives)
+        listed_rows(lists.references, "train", "database")
+        + listed_rows(lists.references, "reference", "database")
+        + listed_rows(lists.queries, "query", "queries", lists.positives)
     )
     return pd.DataFrame(rows, columns=[*COLUMNS, POSITIVES_COLUMN])
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from acmnet.config import ConfigError
-from acmnet.data.datasets.base import DatasetType, LayoutError, inside, require_images
+from acmnet.data.datasets.base import DatasetType, LayoutError, inside, listed_rows, require_images
 from acmnet.data.datasets.vprbench import as_indices
 from acmnet.data.manifest import COLUMNS, POSITIVES_COLUMN
 from acmnet.pickled import UnsafePickleError, load_npy
@@ -176,26 +176,13 @@ def check_layout(root: Path, opts: MslsValOptions) -> None:
     read_index(root, opts)
 
 
-def _rows(images: list[str], role: str, condition: str, positives: list[list[int]] | None = None) -> list[dict]:
-    return [
-        {
-            "image": image,
-            "role": role,
-            "place": i,
-            "condition": condition,
-            POSITIVES_COLUMN: " ".join(map(str, positives[i])) if positives is not None else "",
-        }
-        for i, image in enumerate(images)
-    ]
-
-
 def prepare(root: Path, opts: MslsValOptions, name: str = "msls_val") -> pd.DataFrame:
     """Manifest rows: train (= database), reference, then the scored queries with their positives."""
     index = read_index(root, opts)
     rows = (
-        _rows(index.database, "train", "database")
-        + _rows(index.database, "reference", "database")
-        + _rows(index.queries, "query", "queries", index.positives)
+        listed_rows(index.database, "train", "database")
+        + listed_rows(index.database, "reference", "database")
+        + listed_rows(index.queries, "query", "queries", index.positives)
     )
     return pd.DataFrame(rows, columns=[*COLUMNS, POSITIVES_COLUMN])
 
