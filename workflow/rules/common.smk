@@ -188,7 +188,7 @@ def first_stage_retrieval(wildcards):
     if base is None:
         return []
     run = next(m for m in METHODS if split_seed(m)[0] == base)
-    return f"{EXP}/{wildcards.dataset}/{run}/retrieval.npz"
+    return [f"{EXP}/{wildcards.dataset}/{run}/retrieval.npz"]
 
 
 def import_settings(wildcards):
