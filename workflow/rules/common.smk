@@ -72,7 +72,10 @@ def job_cores(cpus_key):
 
     def threads(wildcards):
         if workflow.local_exec:
-            return max(1, min(workflow.cores, os.cpu_count() or 1))
+            try:
+                return max(1, min(workflow.cores, os.cpu_count() or 1))
+            except WorkflowError:  # no --cores: nothing runs (--report)
+                pass
         return getattr(CFG.resources, cpus_key)
 
     return threads
