@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 
-from acmnet.config import Config, ConfigError, build_dataclass
+from acmnet.config import Config, ConfigError, build_dataclass, closest_hint
 
 if TYPE_CHECKING:
     from acmnet.artifacts import Checkpoint, Manifest
@@ -79,3 +79,23 @@ class MethodKind:
         if not isinstance(raw, dict):
             raise ConfigError(f"{where} must be a mapping of options, got {type(raw).__name__}")
         return build_dataclass(self.options, raw, where)
+
+
+def check_per_dataset(cfg: Config, where: str, key: str, files: dict[str, Any], what: str) -> None:
+    """`files` (option `key` of the row at `where`) names a file for every configured dataset and for
+    no other; `what` says why the row then cannot take sequence matching (it has no descriptors)."""
+    for dataset in cfg.datasets:
+        if dataset not in files:
+            raise ConfigError(
+                f"{where}.{key} has no entry for dataset `{dataset}`: add `{where}.{key}.{dataset}: <path>`"
+            )
+    for name in files:
+        if name not in cfg.datasets:
+            raise ConfigError(
+                f"{where}.{key}.{name}: `{name}` is not a configured dataset{closest_hint(name, cfg.datasets)}"
+            )
+    if cfg.evaluate.sequence_lengths:
+        raise ConfigError(
+            f"{where} is {what} without descriptors, but evaluate.sequence_lengths asks for sequence "
+            "matching over every method's descriptors: drop one of the two"
+        )

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from acmnet.config import Config, ConfigError, closest_hint
-from acmnet.methods.base import MethodKind
+from acmnet.config import Config, ConfigError
+from acmnet.methods.base import MethodKind, check_per_dataset
 
 if TYPE_CHECKING:
     from torch import nn
@@ -51,22 +51,7 @@ class MatchesOptions:
 
 def _check(cfg: Config, name: str, options: MatchesOptions) -> None:
     """Every dataset (and only those) has a file; no sequence matching (no descriptors)."""
-    where = f"methods.{name}"
-    for dataset in cfg.datasets:
-        if dataset not in options.matches:
-            raise ConfigError(
-                f"{where}.matches has no entry for dataset `{dataset}`: add `{where}.matches.{dataset}: <path>`"
-            )
-    for key in options.matches:
-        if key not in cfg.datasets:
-            raise ConfigError(
-                f"{where}.matches.{key}: `{key}` is not a configured dataset{closest_hint(key, cfg.datasets)}"
-            )
-    if cfg.evaluate.sequence_lengths:
-        raise ConfigError(
-            f"{where} is stored matches without descriptors, but evaluate.sequence_lengths asks for sequence "
-            "matching over every method's descriptors: drop one of the two"
-        )
+    check_per_dataset(cfg, f"methods.{name}", "matches", options.matches, "stored matches")
 
 
 def _label(cfg: Config, name: str, options: MatchesOptions) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from acmnet.config import Config, ConfigError, closest_hint, split_seed
-from acmnet.methods.base import MethodKind
+from acmnet.methods.base import MethodKind, check_per_dataset
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,21 +61,7 @@ def _check(cfg: Config, name: str, options: RerankedOptions) -> None:
             f"{where}.first_stage: `{options.first_stage}` is not another configured method"
             f"{closest_hint(options.first_stage, bases)}; configured: {', '.join(b for b in bases if b != name)}"
         )
-    for dataset in cfg.datasets:
-        if dataset not in options.pairs:
-            raise ConfigError(
-                f"{where}.pairs has no entry for dataset `{dataset}`: add `{where}.pairs.{dataset}: <path>`"
-            )
-    for key in options.pairs:
-        if key not in cfg.datasets:
-            raise ConfigError(
-                f"{where}.pairs.{key}: `{key}` is not a configured dataset{closest_hint(key, cfg.datasets)}"
-            )
-    if cfg.evaluate.sequence_lengths:
-        raise ConfigError(
-            f"{where} is a re-ranked list without descriptors, but evaluate.sequence_lengths asks for sequence "
-            "matching over every method's descriptors: drop one of the two"
-        )
+    check_per_dataset(cfg, where, "pairs", options.pairs, "a re-ranked list")
 
 
 def _label(cfg: Config, name: str, options: RerankedOptions) -> str:
