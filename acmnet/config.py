@@ -509,15 +509,13 @@ class Config:
         return self.seed if seed is None else seed
 
     def train_for(self, method: str) -> TrainConfig:
-        """The training settings of a trained method: `train` with the method's `train:` overrides."""
-        overrides = getattr(self.method(method).options, "train", None) or {}
-        merged = merge(dataclasses.asdict(self.train), overrides)
-        return build_dataclass(TrainConfig, merged, f"methods.{method}.train")
+        """The training settings of a trained method: `train` with the method's `train:` overrides
+        (parsed and checked once, when the config was loaded)."""
+        return dataclasses.replace(self.train, **(getattr(self.method(method).options, "train", None) or {}))
 
     def model_for(self, method: str) -> ModelConfig:
-        """The model of a method: `model` with the method's `model:` overrides (trained kinds)."""
-        overrides = getattr(self.method(method).options, "model", None) or {}
-        return build_dataclass(ModelConfig, merge(dataclasses.asdict(self.model), overrides), f"methods.{method}.model")
+        """The model of a method: `model` with the method's `model:` overrides (trained kinds; parsed at load)."""
+        return dataclasses.replace(self.model, **(getattr(self.method(method).options, "model", None) or {}))
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -2,7 +2,10 @@
 
 `acmnet.config` is the schema (the settings, their defaults and checks, YAML reading) and imports no
 registry; this module joins it with the dataset types (`acmnet.data.datasets`) and method kinds
-(`acmnet.methods`), which parse and check their own options, so no import runs in a circle. It also
+(`acmnet.methods`), which parse and check their own options, so no import runs in a circle. A config
+is read in one pass, in one direction: the schema's sections, each dataset's and method's options (a
+method's `train:`/`model:` overrides parsed here, once), then the checks across sections, which parse
+nothing; the loaded `Config` derives each method's settings without parsing again. It also
 holds the checks of a config against what the registries know of its datasets: the places a trained
 model has seen (`seen_places`) and whether the evaluate settings fit a dataset's manifest
 (`check_fits_manifest`, run by `acmnet prepare`).
@@ -62,7 +65,9 @@ def config_from_json(text: str, overrides: dict | None = None) -> Config:
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Build and validate a `Config` from plain data (as parsed from YAML)."""
+    """Build and validate a `Config` from plain data (as parsed from YAML), in one pass: each section,
+    dataset and method is parsed once (a method's `train:`/`model:` overrides against the top-level
+    sections), then the checks across sections run, which parse nothing."""
     check_no_template(raw, "the configuration")
     check_config_size(raw)
     raw = dict(raw)
@@ -70,7 +75,7 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     methods = raw.pop("methods", None) or dict(DEFAULT_METHODS)
     cfg = build_dataclass(Config, raw, "")
     cfg.datasets = _datasets(datasets)
-    cfg.methods = _per_seed(_methods(methods), cfg.seeds)
+    cfg.methods = _per_seed(_methods(methods, cfg), cfg.seeds)
     _check_methods(cfg)
     _check_sequences(cfg)
     _check_repeated(cfg)
@@ -98,7 +103,7 @@ def _datasets(raw: Any) -> dict[str, DatasetConfig]:
     return out
 
 
-def _methods(raw: Any) -> dict[str, MethodConfig]:
+def _methods(raw: Any, cfg: Config) -> dict[str, MethodConfig]:
     if not isinstance(raw, dict) or not raw:
         raise ConfigError("`methods` must be a mapping of method name -> settings, with at least one method")
     out = {}
@@ -112,8 +117,28 @@ def _methods(raw: Any) -> dict[str, MethodConfig]:
         kind = entry.pop("kind", "acmnet")
         if not isinstance(kind, str):
             raise ConfigError(f"{where}.kind must be a method kind name, got {kind!r}")
-        out[str(name)] = MethodConfig(kind=kind, options=method_kind(kind).parse_options(entry, where))
+        options = method_kind(kind).parse_options(entry, where)
+        out[str(name)] = MethodConfig(kind=kind, options=_typed_overrides(cfg, where, options))
     return out
+
+
+# The top-level sections a method's options may override (`train:` and `model:` of `kind: acmnet`).
+OVERRIDABLE_SECTIONS = ("train", "model")
+
+
+def _typed_overrides(cfg: Config, where: str, options: Any) -> Any:
+    """`options` with its overrides of `OVERRIDABLE_SECTIONS` parsed once, against the top-level section:
+    the merged section is built and checked here (keys, types, ranges, the section's own `check`), and
+    the overrides are kept as typed values, which `Config.train_for`/`model_for` lay over the section."""
+    changes = {}
+    for section in OVERRIDABLE_SECTIONS:
+        overrides = getattr(options, section, None)
+        if not overrides:
+            continue
+        base = getattr(cfg, section)
+        merged = build_dataclass(type(base), merge(dataclasses.asdict(base), overrides), f"{where}.{section}")
+        changes[section] = {key: getattr(merged, key) for key in overrides}
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 def _per_seed(methods: dict[str, MethodConfig], seeds: list[int]) -> dict[str, MethodConfig]:

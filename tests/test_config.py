@@ -51,6 +51,61 @@ def test_method_overrides_make_ablations():
     assert cfg.train_for("full").contrastive_weight == 1.0
 
 
+def _spy_on_parsing(monkeypatch, calls: list) -> None:
+    """Record (section class, place) of every `build_dataclass` call, in every module that imported it."""
+    import sys
+
+    import acmnet.config
+
+    parse = acmnet.config.build_dataclass
+
+    def spy(cls, data, where):
+        calls.append((cls.__name__, where))
+        return parse(cls, data, where)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "build_dataclass", None) is parse:
+            monkeypatch.setattr(module, "build_dataclass", spy)
+
+
+def test_a_config_is_parsed_in_one_pass_and_nothing_parses_after_load(monkeypatch):
+    """Each section is parsed once while loading (no check re-parses a method's overrides), and the
+    derived views (`train_for`, `model_for`, every step's settings) parse nothing."""
+    from acmnet.config import STEP_SETTINGS
+
+    calls: list = []
+    _spy_on_parsing(monkeypatch, calls)
+    cfg = load_config("config/config.yaml")
+    twice = sorted({call for call in calls if calls.count(call) > 1})
+    assert not twice, f"parsed more than once while loading: {twice}"
+    assert ("TrainConfig", "methods.acmnet_rotation_sum.train") in calls  # overrides: parsed at load
+    assert ("ModelConfig", "methods.acmnet.model") not in calls  # no overrides: nothing to parse
+    calls.clear()
+    for method in cfg.methods:
+        cfg.train_for(method), cfg.model_for(method)
+        for step in STEP_SETTINGS:
+            cfg.settings_digest(step, next(iter(cfg.datasets)), method)
+    assert calls == []
+
+
+def test_a_methods_overrides_are_kept_as_typed_values_laid_over_the_top_level_sections():
+    cfg = config_from_dict(
+        {
+            **MINIMAL,
+            "train": {"epochs": 9},
+            "methods": {"a": {"train": {"lr": "1e-2", "rotation_weight": 0}, "model": {"projector_dim": 64}}},
+        }
+    )
+    assert cfg.methods["a"].options.train == {"lr": 0.01, "rotation_weight": 0.0}
+    train, model = cfg.train_for("a"), cfg.model_for("a")
+    assert (train.lr, train.rotation_weight, train.epochs) == (0.01, 0.0, 9)
+    assert isinstance(train.rotation_weight, float) and (model.projector_dim, model.projector_hidden) == (64, 2048)
+    with pytest.raises(ConfigError, match=r"methods.a.train: contrastive_weight and rotation_weight are both 0"):
+        config_from_dict({**MINIMAL, "methods": {"a": {"train": {"contrastive_weight": 0, "rotation_weight": 0}}}})
+    with pytest.raises(ConfigError, match=r"methods.a.model.projector_dim must be"):
+        config_from_dict({**MINIMAL, "methods": {"a": {"model": {"projector_dim": 0}}}})
+
+
 def test_later_files_override_earlier_ones(tmp_path):
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(yaml.safe_dump({**MINIMAL, "train": {"epochs": 5, "lr": 0.1}}))

@@ -256,8 +256,7 @@ def _check(cfg: Config, name: str, options: AcmNetOptions) -> None:
     if options.exported:
         _check_exported(cfg, name, options)
         return
-    tcfg = cfg.train_for(name)  # validates the overrides now, not at training time
-    cfg.model_for(name)
+    tcfg = cfg.train_for(name)
     if options.train_on is not None and options.train_on not in cfg.datasets:
         raise ConfigError(
             f"methods.{name}.train_on names `{options.train_on}`, which is not a dataset of this "
