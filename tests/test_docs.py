@@ -258,3 +258,43 @@ def test_readme_own_data_example_is_an_evaluate_only_config():
     assert trained_methods(cfg) == []
     assert {m.kind for m in cfg.methods.values()} == {"pretrained", "external"}
     assert Path("config/evaluate_only.yaml").name in section
+
+
+# ---- committed results ---------------------------------------------------------------------
+
+
+def _summary_rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """{(dataset, method): {column: cell}} of the R@N table of a committed `summary.md`."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != len(header) or cells[0] == header[0]:
+            break  # the next table
+        row = dict(zip(header, cells, strict=True))
+        rows[(row["dataset"], row["method"])] = row
+    return rows
+
+
+def test_nordland64_readme_table_is_read_from_the_committed_summary():
+    """Every cell of results/nordland64/README.md's R@1 table (value, interval, sd over seeds, p at two
+    digits) equals the committed summary.md's cell for that row, so the README claims no number the
+    run's own files do not hold."""
+    folder = REPO / "results" / "nordland64"
+    summary = _summary_rows(folder / "summary.md")
+    table = re.findall(r"^\| [^|]*\(`([\w.]+)`\)[^|]* \| (.+) \| (.+) \|$", (folder / "README.md").read_text(), re.M)
+    sequence = re.search(
+        r"^\| `(\w+)` \+ sequence matching[^|]*\| (.+) \| (.+) \|$", (folder / "README.md").read_text(), re.M
+    )
+    rows = [*table, (sequence.group(1) + "+seq5", sequence.group(2), sequence.group(3))]
+    assert len(rows) == 6
+    cell = re.compile(r"\**([\d.]+)\** (\[[\d., ]+\])(?: sd ([\d.]+))?(?: \(p = ([\d.]+)\))?")
+    for method, *cells in rows:
+        for dataset, text in zip(("west", "east"), cells, strict=True):
+            value, interval, sd, p = cell.fullmatch(text.strip()).groups()
+            stored = summary[(dataset, method)]["R@1 [interval] (vs best)"]
+            assert stored.startswith(f"{value} {interval}" + (f" sd {sd}" if sd else "")), (dataset, method)
+            if p is not None:
+                stored_p = float(re.search(r"p = ([\d.]+)", stored).group(1))
+                assert f"{stored_p:.2f}" == p, (dataset, method)
