@@ -509,13 +509,18 @@ class Config:
         return self.seed if seed is None else seed
 
     def train_for(self, method: str) -> TrainConfig:
-        """The training settings of a trained method: `train` with the method's `train:` overrides
-        (parsed and checked once, when the config was loaded)."""
-        return dataclasses.replace(self.train, **(getattr(self.method(method).options, "train", None) or {}))
+        """The training settings of a trained method: `train` with the method's `train:` overrides."""
+        return self._section_for(method, "train")
 
     def model_for(self, method: str) -> ModelConfig:
-        """The model of a method: `model` with the method's `model:` overrides (trained kinds; parsed at load)."""
-        return dataclasses.replace(self.model, **(getattr(self.method(method).options, "model", None) or {}))
+        """The model of a method: `model` with the method's `model:` overrides (trained kinds)."""
+        return self._section_for(method, "model")
+
+    def _section_for(self, method: str, section: str) -> Any:
+        """Top-level `section` with the method's overrides of it laid over (typed values, parsed and
+        checked once when the config was loaded: `config_loader.OVERRIDABLE_SECTIONS`)."""
+        overrides = getattr(self.method(method).options, section, None) or {}
+        return dataclasses.replace(getattr(self, section), **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

@@ -282,11 +282,9 @@ def test_nordland64_readme_table_is_read_from_the_committed_summary():
     digits) equals the committed summary.md's cell for that row, so the README claims no number the
     run's own files do not hold."""
     folder = REPO / "results" / "nordland64"
-    summary = _summary_rows(folder / "summary.md")
-    table = re.findall(r"^\| [^|]*\(`([\w.]+)`\)[^|]* \| (.+) \| (.+) \|$", (folder / "README.md").read_text(), re.M)
-    sequence = re.search(
-        r"^\| `(\w+)` \+ sequence matching[^|]*\| (.+) \| (.+) \|$", (folder / "README.md").read_text(), re.M
-    )
+    summary, readme = _summary_rows(folder / "summary.md"), (folder / "README.md").read_text()
+    table = re.findall(r"^\| [^|]*\(`([\w.]+)`\)[^|]* \| (.+) \| (.+) \|$", readme, re.M)
+    sequence = re.search(r"^\| `(\w+)` \+ sequence matching[^|]*\| (.+) \| (.+) \|$", readme, re.M)
     rows = [*table, (sequence.group(1) + "+seq5", sequence.group(2), sequence.group(3))]
     assert len(rows) == 6
     cell = re.compile(r"\**([\d.]+)\** (\[[\d., ]+\])(?: sd ([\d.]+))?(?: \(p = ([\d.]+)\))?")
